@@ -1,0 +1,57 @@
+"""Errors as application/problem+json (RFC 9457). Domain errors map to 4xx/503; unexpected errors stay 500 and are
+logged with their traceback on the server, never sent to the client."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from station.errors import (AuthenticationFailed, Conflict, DeviceUnavailable, InvalidInput, KeyMissing, NotFound,
+                            NotPermitted, StationError)
+
+log = logging.getLogger(__name__)
+
+STATUS = (
+    (InvalidInput, 400, "invalid-input"),
+    (AuthenticationFailed, 401, "authentication-failed"),
+    (NotPermitted, 403, "not-permitted"),
+    (NotFound, 404, "not-found"),
+    (Conflict, 409, "conflict"),
+    (DeviceUnavailable, 503, "device-unavailable"),
+    (KeyMissing, 503, "station-not-initialised"),
+)
+
+
+def problem(status: int, kind: str, title: str, detail: str):
+    response = jsonify({"type": f"about:blank#{kind}", "title": title, "status": status, "detail": detail})
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="station"'
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(StationError)
+    def _station_error(exc: StationError):
+        for cls, status, kind in STATUS:
+            if isinstance(exc, cls):
+                return problem(status, kind, kind.replace("-", " ").capitalize(), str(exc))
+        log.exception("station error without an HTTP mapping")
+        return problem(500, "station-error", "Station error", str(exc))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return problem(400, "request-too-large", "Request body too large",
+                       f"request bodies are limited to {limit} bytes")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return problem(exc.code or 500, exc.name.lower().replace(" ", "-"), exc.name, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error")
+        return problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,28 @@
+"""Steering the simulated devices (simulated profile only), like MOSIP's mock device admin endpoints."""
+from flask import Blueprint, g, jsonify
+
+from ..requests import authenticated, json_body, station
+
+bp = Blueprint("sim", __name__, url_prefix="/api/sim")
+
+
+@bp.post("/fingerprint")
+@authenticated
+def fingerprint():
+    body = json_body()
+    return jsonify(station().sim_present_fingerprint(g.principal, body.get("cnic"), body.get("finger"),
+                                                     body.get("quality", "normal")))
+
+
+@bp.post("/face")
+@authenticated
+def face():
+    body = json_body()
+    return jsonify(station().sim_present_face(g.principal, body.get("cnic"), body.get("image")))
+
+
+@bp.post("/fault")
+@authenticated
+def fault():
+    body = json_body()
+    return jsonify(station().sim_fault(g.principal, body.get("kind"), body.get("fault"), body.get("count", 1)))

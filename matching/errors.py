@@ -1,0 +1,34 @@
+"""The matchers' one error tree.
+
+    MatchingError
+     +-- ExtractionFailed      no usable template could be made (not a fingerprint, unreadable template bytes)
+     +-- FaceNotFound          no face in the image
+     +-- SeveralFaces          more than one face: the operator must make sure only the voter is in view
+     +-- FaceTooSmall          the face is too small / far for a reliable encoding
+     +-- MatcherUnavailable    the matching library or its model is not installed
+"""
+from __future__ import annotations
+
+
+class MatchingError(Exception):
+    pass
+
+
+class ExtractionFailed(MatchingError):
+    pass
+
+
+class FaceNotFound(MatchingError):
+    pass
+
+
+class SeveralFaces(MatchingError):
+    pass
+
+
+class FaceTooSmall(MatchingError):
+    pass
+
+
+class MatcherUnavailable(MatchingError):
+    pass

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the station needs on Debian 12 (run as root, or with sudo available):
+# Debian packages for building pyscard and for the PC/SC stack, then a virtual environment in .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PY=${PYTHON:-python3}
+
+APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd"
+missing=""
+for p in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "installing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+stamp="$VENV/.installed-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then exit 0; fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip wheel "setuptools<81"
+# face-recognition pins the name "dlib", which has no Linux wheel; dlib-bin is the same library prebuilt.
+"$VENV/bin/python" -m pip install -q dlib-bin face-recognition-models Click numpy Pillow
+"$VENV/bin/python" -m pip install -q --no-deps face-recognition
+"$VENV/bin/python" -m pip install -q -e '.[test]'
+rm -f "$VENV"/.installed-*
+touch "$stamp"

@@ -1,0 +1,33 @@
+"""CNIC numbers: parsing, canonical form and the gender digit.
+
+A Pakistani CNIC has 13 digits, written ``DDDDD-DDDDDDD-D``: a 5-digit locality code, a 7-digit serial and a last
+digit whose parity encodes gender (odd: male, even: female).
+"""
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidCnic
+
+_DASHED = re.compile(r"^(\d{5})-(\d{7})-(\d)$")
+_BARE = re.compile(r"^(\d{5})(\d{7})(\d)$")
+
+
+def parse_cnic(text: object) -> str:
+    """Return the canonical dashed form of a CNIC, or raise InvalidCnic saying what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidCnic("CNIC must be a string of 13 digits, e.g. 12345-1234567-1")
+    value = text.strip()
+    match = _DASHED.match(value) or _BARE.match(value)
+    if not match:
+        digits = sum(ch.isdigit() for ch in value)
+        raise InvalidCnic(
+            f"invalid CNIC {value[:20]!r}: expected 13 digits as 12345-1234567-1 or 1234512345671"
+            f" (got {digits} digit{'s' if digits != 1 else ''})"
+        )
+    return "-".join(match.groups())
+
+
+def gender_from_cnic(cnic: str) -> str:
+    """'male' for an odd last digit, 'female' for an even one (NADRA's convention)."""
+    return "male" if int(parse_cnic(cnic)[-1]) % 2 else "female"

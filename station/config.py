@@ -1,0 +1,233 @@
+"""Configuration: defaults -> profile -> environment -> explicit overrides, validated once into frozen dataclasses.
+
+Files live in the repository's ``config/`` folder (or ``STATION_CONFIG_DIR``): ``default.toml`` holds every key with
+its default; a profile file (``simulated``, ``hardware``, ``test``) overrides some. Environment variables override
+single keys as ``STATION_<SECTION>__<KEY>`` (``STATION_SERVER__PORT=9000``), their values parsed as TOML (bare words
+are strings). ``STATION_HOME`` is the data directory (database, keys, logs); ``STATION_PROFILE`` picks the profile.
+
+Every unknown key, missing key or value of the wrong type raises ConfigError naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+FINGER_POSITIONS = (
+    "right_thumb", "right_index", "right_middle", "right_ring", "right_little",
+    "left_thumb", "left_index", "left_middle", "left_ring", "left_little",
+)
+
+
+@dataclass(frozen=True)
+class StationSection:
+    id: str
+    name: str
+    polling_station: str  # code of the polling station whose roll this station serves
+    timezone: str
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    url: str  # "" = SQLite file station.db in STATION_HOME
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    host: str
+    port: int
+    threads: int
+    max_body_bytes: int
+    token_ttl_minutes: int
+
+
+@dataclass(frozen=True)
+class DevicesSection:
+    fingerprint: str  # backend names of drivers.registry
+    camera: str
+    fingerprint_fixture: str  # data file configuring a simulated backend (relative to the repository)
+    camera_fixture: str
+    simulation_api: bool  # expose /api/sim/* to steer simulated devices
+
+
+@dataclass(frozen=True)
+class FingerprintSection:
+    fingers: tuple[str, ...]  # fingers enrolled and tried, in order
+    attempts_per_finger: int
+    match_threshold: float  # bozorth3 score at or above which a print matches
+    min_quality: int  # NFIQ2 below this asks for a retry; 0 from NFIQ2 means "unknown" and is accepted
+    ppi: int
+
+
+@dataclass(frozen=True)
+class FaceSection:
+    enabled: bool
+    match_threshold: float  # face distance at or below which a face matches (calibrated, not the library's 0.6)
+    attempts: int
+    min_face_px: int
+    max_image_px: int  # captures are downscaled to this longest side before detection
+    upsample: int
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    exception_reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str
+    home: Path
+    station: StationSection
+    database: DatabaseSection
+    server: ServerSection
+    devices: DevicesSection
+    fingerprint: FingerprintSection
+    face: FaceSection
+    policy: PolicySection
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.home / 'station.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+
+_SECTIONS = {name: typ for name, typ in typing.get_type_hints(Config).items() if name not in ("profile", "home")}
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("STATION_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in config_dir().glob("*.toml") if p.stem != "default")
+
+
+def load_config(
+    profile: str | None = None,
+    *,
+    home: str | Path | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    env = os.environ if environ is None else environ
+    profile = profile or env.get("STATION_PROFILE") or "simulated"
+    data = _read_toml(config_dir() / "default.toml")
+    profile_path = config_dir() / f"{profile}.toml"
+    if profile == "default" or not profile_path.is_file():
+        raise ConfigError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())}")
+    _merge(data, _read_toml(profile_path), origin=profile_path.name, known=data)
+    _merge(data, _environment_overrides(env), origin="environment", known=data)
+    if overrides:
+        _merge(data, {k: dict(v) for k, v in overrides.items()}, origin="override", known=data)
+    home_path = Path(home or env.get("STATION_HOME") or Path.cwd() / "station-home").expanduser().resolve()
+    sections = {name: _build(typ, data.get(name, {}), name) for name, typ in _SECTIONS.items()}
+    config = Config(profile=profile, home=home_path, **sections)
+    _validate(config)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in env.items():
+        if not name.startswith("STATION_") or "__" not in name:
+            continue
+        section, _, key = name[len("STATION_"):].lower().partition("__")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _merge(base: dict, extra: Mapping, *, origin: str, known: Mapping) -> None:
+    for section, values in extra.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{origin}: unknown section [{section}]")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in known.get(section, {}):
+                raise ConfigError(f"{origin}: unknown key {section}.{key}")
+            base.setdefault(section, {})[key] = value
+
+
+def _build(cls: type, values: Mapping[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        key = f"{section}.{field.name}"
+        if field.name not in values:
+            raise ConfigError(f"missing key {key}")
+        kwargs[field.name] = _coerce(values[field.name], hints[field.name], key)
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown key {section}.{sorted(unknown)[0]}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+    elif typ is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif typ is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    elif typing.get_origin(typ) is tuple:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"bad value for {key}: expected a list of strings, got {value!r}")
+    name = getattr(typ, "__name__", str(typ))
+    raise ConfigError(f"bad value for {key}: expected {name}, got {value!r}")
+
+
+def _validate(config: Config) -> None:
+    def require(ok: bool, key: str, why: str) -> None:
+        if not ok:
+            raise ConfigError(f"bad value for {key}: {why}")
+
+    require(1 <= config.server.port <= 65535, "server.port", "must be 1-65535")
+    require(config.server.threads >= 1, "server.threads", "must be >= 1")
+    require(config.server.max_body_bytes >= 1024, "server.max_body_bytes", "must be >= 1024")
+    require(config.server.token_ttl_minutes >= 1, "server.token_ttl_minutes", "must be >= 1")
+    bad = [f for f in config.fingerprint.fingers if f not in FINGER_POSITIONS]
+    require(not bad and config.fingerprint.fingers, "fingerprint.fingers",
+            f"unknown finger {bad[0] if bad else ''!r}; use {', '.join(FINGER_POSITIONS)}")
+    require(config.fingerprint.attempts_per_finger >= 1, "fingerprint.attempts_per_finger", "must be >= 1")
+    require(config.fingerprint.match_threshold > 0, "fingerprint.match_threshold", "must be > 0")
+    require(0 <= config.fingerprint.min_quality <= 100, "fingerprint.min_quality", "must be 0-100")
+    require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
+    require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
+    require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
+    require(bool(config.policy.exception_reasons), "policy.exception_reasons", "must not be empty")
+

@@ -1,0 +1,54 @@
+"""The station's one error tree. Every error a user can cause derives from StationError.
+
+    StationError
+     +-- ConfigError              bad or unknown configuration key / value / profile
+     +-- InvalidInput             malformed input (CNIC format, bad JSON field, bad image)
+     |    +-- InvalidCnic
+     +-- NotFound                 no such voter / session / user
+     +-- Conflict                 the request contradicts the state (second ballot, wrong state)
+     +-- NotPermitted             authenticated but the role may not do this
+     +-- AuthenticationFailed     unknown user, wrong password, expired or missing token
+     +-- KeyMissing               station keys absent or unreadable (run `station init`)
+     +-- DeviceUnavailable        a device failed or is absent; the operator may retry or record an exception
+"""
+from __future__ import annotations
+
+
+class StationError(Exception):
+    """Root of every error the station reports to a user."""
+
+
+class ConfigError(StationError):
+    pass
+
+
+class InvalidInput(StationError):
+    pass
+
+
+class InvalidCnic(InvalidInput):
+    pass
+
+
+class NotFound(StationError):
+    pass
+
+
+class Conflict(StationError):
+    pass
+
+
+class NotPermitted(StationError):
+    pass
+
+
+class AuthenticationFailed(StationError):
+    pass
+
+
+class KeyMissing(StationError):
+    pass
+
+
+class DeviceUnavailable(StationError):
+    pass

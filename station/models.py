@@ -1,0 +1,146 @@
+"""The roll store's tables (SQLAlchemy 2.0). Schema changes go through Alembic migrations in station/migrations."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StationMeta(Base):
+    __tablename__ = "station_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Constituency(Base):
+    __tablename__ = "constituencies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_ur: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(100))
+
+
+class PollingStation(Base):
+    __tablename__ = "polling_stations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    constituency_id: Mapped[int] = mapped_column(ForeignKey("constituencies.id"))
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_ur: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # male | female | combined
+    booths: Mapped[int] = mapped_column(Integer)
+    constituency: Mapped[Constituency] = relationship()
+
+
+class Voter(Base):
+    __tablename__ = "voters"
+    __table_args__ = (UniqueConstraint("polling_station_id", "serial_number", name="uq_voter_serial"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cnic: Mapped[str] = mapped_column(String(15), unique=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_ur: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str] = mapped_column(String(8))  # father | husband
+    relative_name_en: Mapped[str] = mapped_column(String(200))
+    relative_name_ur: Mapped[str] = mapped_column(String(200))
+    gender: Mapped[str] = mapped_column(String(8))  # male | female
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    census_block: Mapped[str] = mapped_column(String(16))
+    family_number: Mapped[str] = mapped_column(String(16))
+    address_en: Mapped[str] = mapped_column(String(300))
+    address_ur: Mapped[str] = mapped_column(String(300))
+    serial_number: Mapped[int] = mapped_column(Integer)
+    polling_station_id: Mapped[int] = mapped_column(ForeignKey("polling_stations.id"), index=True)
+    booth: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | pending | removed
+    voted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    polling_station: Mapped[PollingStation] = relationship()
+    references: Mapped[list["BiometricReference"]] = relationship(back_populates="voter")
+
+
+class BiometricReference(Base):
+    """An enrolled template, encrypted at rest (AES-GCM under the station key, bound to the voter and position)."""
+
+    __tablename__ = "biometric_references"
+    __table_args__ = (UniqueConstraint("voter_id", "modality", "position", name="uq_reference"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voter_id: Mapped[int] = mapped_column(ForeignKey("voters.id"), index=True)
+    modality: Mapped[str] = mapped_column(String(16))  # fingerprint | face
+    position: Mapped[str] = mapped_column(String(16))  # finger name, or "face"
+    format: Mapped[str] = mapped_column(String(32))
+    quality: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    voter: Mapped[Voter] = relationship(back_populates="references")
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[User] = relationship()
+
+
+class VerificationSession(Base):
+    __tablename__ = "verification_sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cnic: Mapped[str] = mapped_column(String(15), index=True)
+    voter_id: Mapped[int | None] = mapped_column(ForeignKey("voters.id"), nullable=True, index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    operator: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # typed | card
+    fingerprint_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    face_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    decided_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # fingerprint | face | exception
+    exception_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    exception_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gender_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    voter: Mapped[Voter | None] = relationship()
+
+
+class MatchLogEntry(Base):
+    """Append-only: the migration adds triggers that refuse UPDATE and DELETE. Never a raw image or template."""
+
+    __tablename__ = "match_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    station_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    operator: Mapped[str] = mapped_column(String(64))
+    voter_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voter_serial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    modality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    position: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON; never biometric data

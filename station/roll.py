@@ -1,0 +1,97 @@
+"""The roll: loading a roll with its biometric references, looking voters up, listing them."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from .cnic import parse_cnic
+from .errors import Conflict, NotFound
+from .keys import TemplateCipher, template_context
+from .models import BiometricReference, Constituency, PollingStation, StationMeta, Voter
+from .synth_roll import SynthRoll
+from .views import VoterView
+
+
+@dataclass(frozen=True)
+class EnrolledTemplate:
+    cnic: str
+    modality: str
+    position: str
+    format: str
+    quality: int
+    data: bytes  # plaintext template; encrypted before it touches the database
+
+
+def voter_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Voter)) or 0
+
+
+def load_roll(session: Session, roll: SynthRoll, templates: list[EnrolledTemplate], cipher: TemplateCipher) -> int:
+    """Insert a whole roll in the caller's transaction; refuses to load over an existing roll."""
+    if voter_count(session):
+        raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
+    constituency = Constituency(code=roll.constituency_code, name_en=roll.constituency_en,
+                                name_ur=roll.constituency_ur, district=roll.district)
+    session.add(constituency)
+    session.flush()
+    stations = {}
+    for s in roll.stations:
+        stations[s.code] = PollingStation(code=s.code, constituency_id=constituency.id, name_en=s.name_en,
+                                          name_ur=s.name_ur, kind=s.kind, booths=s.booths)
+        session.add(stations[s.code])
+    session.flush()
+    voters = {}
+    for v in roll.voters:
+        voter = Voter(cnic=v.cnic, name_en=v.name_en, name_ur=v.name_ur, relation=v.relation,
+                      relative_name_en=v.relative_name_en, relative_name_ur=v.relative_name_ur, gender=v.gender,
+                      date_of_birth=v.date_of_birth, census_block=v.census_block, family_number=v.family_number,
+                      address_en=v.address_en, address_ur=v.address_ur, serial_number=v.serial_number,
+                      polling_station_id=stations[v.polling_station].id, booth=v.booth, status="active")
+        voters[v.cnic] = voter
+        session.add(voter)
+    session.flush()
+    for t in templates:
+        session.add(BiometricReference(
+            voter_id=voters[t.cnic].id, modality=t.modality, position=t.position, format=t.format,
+            quality=t.quality, key_id=cipher.key_id,
+            ciphertext=cipher.encrypt(t.data, template_context(t.cnic, t.modality, t.position))))
+    set_meta(session, "synthetic_roll_seed", str(roll.seed))
+    return len(roll.voters)
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    session.merge(StationMeta(key=key, value=value))
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(StationMeta, key)
+    return row.value if row else None
+
+
+def get_json_meta(session: Session, key: str) -> dict:
+    raw = get_meta(session, key)
+    return json.loads(raw) if raw else {}
+
+
+def _voter_query():
+    return select(Voter).options(selectinload(Voter.references), selectinload(Voter.polling_station))
+
+
+def find_voter(session: Session, cnic_text: object) -> VoterView:
+    cnic = parse_cnic(cnic_text)
+    voter = session.scalar(_voter_query().where(Voter.cnic == cnic))
+    if voter is None:
+        raise NotFound(f"CNIC {cnic} is not on the roll")
+    return VoterView.of(voter)
+
+
+def list_voters(session: Session, *, limit: int | None = None, polling_station: str | None = None) -> list[VoterView]:
+    query = _voter_query().join(Voter.polling_station).order_by(PollingStation.code, Voter.serial_number)
+    if polling_station:
+        query = query.where(PollingStation.code == polling_station)
+    if limit:
+        query = query.limit(limit)
+    return [VoterView.of(v) for v in session.scalars(query)]

@@ -1,0 +1,321 @@
+"""The composition root: builds the database, keys, devices and matchers from the configuration, once, and offers
+the station's services. The API and the CLI call these methods; each runs its own short transactions."""
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from drivers.base import DeviceInfo
+from drivers.errors import DeviceError
+from drivers.registry import open_device
+from matching.errors import MatchingError
+from matching.face import DlibFaceEncoder, encoding_from_bytes, face_distances
+from matching.fingerprint import NbisFingerprintMatcher
+
+from . import db, matchlog, roll, users, verification
+from .cnic import parse_cnic
+from .config import FINGER_POSITIONS, Config, repo_root
+from .errors import Conflict, DeviceUnavailable, InvalidInput, NotFound
+from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
+from .users import Principal
+from .verification import FlowSettings
+from .views import VerificationView, VoterView
+
+log = logging.getLogger(__name__)
+
+OFFICERS = ("polling_officer", "presiding_officer")
+
+
+class Station:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.engine = db.make_engine(config.database_url)
+        self.sessions = db.make_sessionmaker(self.engine)
+        self.flow = FlowSettings(
+            station_id=config.station.id, polling_station=config.station.polling_station,
+            fingers=config.fingerprint.fingers, attempts_per_finger=config.fingerprint.attempts_per_finger,
+            fingerprint_threshold=config.fingerprint.match_threshold, min_quality=config.fingerprint.min_quality,
+            face_enabled=config.face.enabled, face_threshold=config.face.match_threshold,
+            face_attempts=config.face.attempts, exception_reasons=config.policy.exception_reasons,
+        )
+        self.fingerprint_matcher = NbisFingerprintMatcher(ppi=config.fingerprint.ppi)
+        self.face_encoder = DlibFaceEncoder(max_image_px=config.face.max_image_px, upsample=config.face.upsample,
+                                            min_face_px=config.face.min_face_px)
+        self._cipher: TemplateCipher | None = None
+        self._devices: dict[str, Any] = {}
+        self._device_lock = threading.Lock()
+        self._face_probe_index: dict[str, int] = {}  # which demo photo the simulated camera shows next, per voter
+
+    # --- plumbing ---
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    @property
+    def cipher(self) -> TemplateCipher:
+        if self._cipher is None:
+            self._cipher = load_template_cipher(self.config.keys_dir)
+        return self._cipher
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.config.home / "sim"
+
+    def init(self) -> bool:
+        """Create the data directory, keys and schema; returns True if keys were created now."""
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        self.config.home.chmod(0o700)  # database, keys and logs: the station user only
+        created = create_keys(self.config.keys_dir)
+        db.upgrade(self.engine)
+        return created
+
+    def close(self) -> None:
+        for device in self._devices.values():
+            device.close()
+        self._devices.clear()
+        self.engine.dispose()
+
+    def device(self, kind: str):
+        with self._device_lock:
+            if kind not in self._devices:
+                backend = getattr(self.config.devices, kind)
+                options: dict[str, Any] = {}
+                if backend == "sim":
+                    options["fixture"] = str(repo_root() / getattr(self.config.devices, f"{kind}_fixture"))
+                    if kind == "fingerprint":
+                        options["cache_dir"] = str(self.sim_dir / "fingers")
+                try:
+                    self._devices[kind] = open_device(kind, backend, **options)
+                except DeviceError as exc:
+                    raise DeviceUnavailable(str(exc)) from None
+            return self._devices[kind]
+
+    def device_infos(self) -> list[DeviceInfo]:
+        out = []
+        for kind in ("fingerprint", "camera"):
+            try:
+                out.append(self.device(kind).info())
+            except DeviceUnavailable as exc:
+                log.warning("%s: %s", kind, exc)
+        return out
+
+    # --- users ---
+    def add_user(self, username: str, password: str, role: str) -> None:
+        with self.transaction() as s:
+            users.add_user(s, username, password, role)
+
+    def login(self, username: object, password: object) -> dict:
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            raise InvalidInput("username and password are required strings")
+        with self.transaction() as s:
+            token, principal, expires = users.login(s, username, password, self.config.server.token_ttl_minutes)
+        return {"token": token, "role": principal.role, "username": principal.username,
+                "expires_at": expires.isoformat()}
+
+    def authenticate(self, token: str) -> Principal:
+        with self.transaction() as s:
+            return users.authenticate(s, token)
+
+    # --- roll ---
+    def voter(self, principal: Principal, cnic: object) -> VoterView:
+        principal.require(*OFFICERS)
+        with self.transaction() as s:
+            return roll.find_voter(s, cnic)
+
+    def list_voters(self, limit: int | None = None, polling_station: str | None = None) -> list[VoterView]:
+        with self.transaction() as s:
+            return roll.list_voters(s, limit=limit, polling_station=polling_station)
+
+    def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None) -> dict:
+        from . import synth_biometrics
+        from .synth_roll import build_roll
+
+        with self.transaction() as s:
+            if roll.voter_count(s):
+                raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
+        synthetic = build_roll(voters, seed, self.config.station.polling_station)
+        templates = synth_biometrics.fingerprint_references(
+            synthetic, self.config.fingerprint.fingers, self.sim_dir / "fingers", ppi=self.config.fingerprint.ppi,
+            workers=workers)
+        sim_faces: dict = {}
+        if faces_dir:
+            faces, sim_faces = synth_biometrics.face_references(synthetic, faces_dir, self.config.station.polling_station,
+                                                               self.face_encoder)
+            templates += faces
+        with self.transaction() as s:
+            count = roll.load_roll(s, synthetic, templates, self.cipher)
+            roll.set_meta(s, "sim_faces", json.dumps(sim_faces))
+        return {"voters": count, "fingerprint_templates": sum(t.modality == "fingerprint" for t in templates),
+                "face_templates": len(sim_faces), "constituency": synthetic.constituency_en,
+                "polling_stations": [st.code for st in synthetic.stations]}
+
+    # --- verification flow ---
+    def _view(self, s: Session, vs, last_attempt=None) -> VerificationView:
+        return verification.view(s, vs, self.flow, last_attempt)
+
+    def start_verification(self, principal: Principal, cnic: object, source: str = "typed") -> VerificationView:
+        principal.require(*OFFICERS)
+        with self.transaction() as s:
+            vs = verification.start(s, self.flow, cnic_text=cnic, operator=principal.username, source=source)
+            return self._view(s, vs)
+
+    def get_verification(self, principal: Principal, session_id: str) -> VerificationView:
+        principal.require(*OFFICERS)
+        with self.transaction() as s:
+            return self._view(s, verification.load(s, session_id))
+
+    def _decrypt(self, task: verification.BiometricTask) -> bytes:
+        return self.cipher.decrypt(task.reference_ciphertext, template_context(task.cnic, task.modality, task.position))
+
+    def _capture_failed(self, principal: Principal, task, device_id: str, exc: Exception) -> DeviceUnavailable:
+        with self.transaction() as s:
+            verification.record_device_failure(s, self.flow, task, operator=principal.username, device_id=device_id,
+                                               error=str(exc))
+        return DeviceUnavailable(str(exc))
+
+    def capture_fingerprint(self, principal: Principal, session_id: str, finger: object = None) -> VerificationView:
+        principal.require(*OFFICERS)
+        if finger is not None and finger not in FINGER_POSITIONS:
+            raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
+        with self.transaction() as s:
+            task = verification.prepare_fingerprint(s, self.flow, session_id, finger)
+        reference = self._decrypt(task)
+        scanner = self.device("fingerprint")
+        try:
+            capture = scanner.capture(task.position)
+        except DeviceError as exc:
+            raise self._capture_failed(principal, task, scanner.info().device_id, exc) from None
+        try:
+            probe = self.fingerprint_matcher.extract(capture.image)
+            score, quality, minutiae = self.fingerprint_matcher.compare(probe.data, reference), probe.quality, probe.minutiae_count
+        except MatchingError:
+            score, quality, minutiae = 0.0, 0, 0
+        with self.transaction() as s:
+            vs, attempt = verification.record_fingerprint(
+                s, self.flow, task, operator=principal.username, device_id=capture.device_id, score=score,
+                quality=quality, minutiae=minutiae)
+            return self._view(s, vs, attempt)
+
+    def capture_face(self, principal: Principal, session_id: str) -> VerificationView:
+        principal.require(*OFFICERS)
+        with self.transaction() as s:
+            task = verification.prepare_face(s, self.flow, session_id)
+        reference = encoding_from_bytes(self._decrypt(task))
+        camera = self.device("camera")
+        try:
+            frame = camera.capture()
+        except DeviceError as exc:
+            raise self._capture_failed(principal, task, camera.info().device_id, exc) from None
+        distance, face_px, reason = None, 0, None
+        try:
+            encoding = self.face_encoder.encode(frame.image)
+            distance, face_px = float(face_distances(reference, encoding.vector)[0]), encoding.face_px
+        except MatchingError as exc:
+            reason = str(exc)
+        with self.transaction() as s:
+            vs, attempt = verification.record_face(s, self.flow, task, operator=principal.username,
+                                                   device_id=frame.device_id, distance=distance, face_px=face_px,
+                                                   reason=reason)
+            return self._view(s, vs, attempt)
+
+    def record_exception(self, principal: Principal, session_id: str, reason: object, note: object) -> VerificationView:
+        principal.require("presiding_officer")
+        with self.transaction() as s:
+            vs = verification.record_exception(s, self.flow, session_id, reason=reason, note=note,
+                                               operator=principal.username)
+            return self._view(s, vs)
+
+    def issue_ballot(self, principal: Principal, session_id: str) -> VerificationView:
+        principal.require(*OFFICERS)
+        with self.transaction() as s:
+            vs = verification.issue_ballot(s, self.flow, session_id, operator=principal.username)
+            return self._view(s, vs)
+
+    # --- simulated devices (simulated profile only) ---
+    def _simulated(self, principal: Principal, kind: str):
+        principal.require(*OFFICERS, "technician")
+        if not self.config.devices.simulation_api:
+            raise NotFound("the simulation API is off in this profile")
+        device = self.device(kind)
+        if not hasattr(device, "inject_fault"):
+            raise Conflict(f"the {kind} backend {device.backend!r} is not simulated")
+        return device
+
+    def sim_present_fingerprint(self, principal: Principal, cnic: object, finger: object, quality: object = "normal") -> dict:
+        from drivers.fingerprint.synthetic import QUALITY_PROFILES
+        from .synth_roll import finger_subject
+
+        scanner = self._simulated(principal, "fingerprint")
+        cnic = parse_cnic(cnic)
+        finger = finger or self.config.fingerprint.fingers[0]
+        if finger not in FINGER_POSITIONS:
+            raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
+        if quality not in QUALITY_PROFILES:
+            raise InvalidInput(f"unknown quality {quality!r}; use one of: {', '.join(QUALITY_PROFILES)}")
+        with self.transaction() as s:
+            seed = roll.get_meta(s, "synthetic_roll_seed") or "0"
+        scanner.present(finger_subject(int(seed), cnic, finger), quality=quality)
+        return {"presented": {"cnic": cnic, "finger": finger, "quality": quality}}
+
+    def sim_present_face(self, principal: Principal, cnic: object = None, image_base64: object = None) -> dict:
+        camera = self._simulated(principal, "camera")
+        if image_base64 is not None:
+            if not isinstance(image_base64, str):
+                raise InvalidInput("image must be a base64 string")
+            try:
+                camera.present_image(base64.b64decode(image_base64, validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidInput(f"image: {exc}") from None
+            return {"presented": {"image": True}}
+        cnic = parse_cnic(cnic)
+        with self.transaction() as s:
+            faces = roll.get_json_meta(s, "sim_faces").get(cnic)
+        if not faces or not faces["probes"]:
+            raise InvalidInput(f"no demo photos for {cnic}: build the roll with --faces DIR to use the face path")
+        with self._device_lock:
+            index = self._face_probe_index.get(cnic, 0)
+            self._face_probe_index[cnic] = index + 1
+        camera.present_file(faces["probes"][index % len(faces["probes"])])
+        return {"presented": {"cnic": cnic, "identity": faces["identity"]}}
+
+    def sim_fault(self, principal: Principal, kind: object, fault: object, count: object = 1) -> dict:
+        if kind not in ("fingerprint", "camera"):
+            raise InvalidInput("kind must be fingerprint or camera")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise InvalidInput("count must be an integer")
+        device = self._simulated(principal, kind)
+        try:
+            device.inject_fault(str(fault), count)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        return {"kind": kind, "pending_faults": device.pending_faults}
+
+    # --- health ---
+    def doctor(self) -> list[tuple[str, bool, str]]:
+        checks: list[tuple[str, bool, str]] = []
+        try:
+            current, head = db.schema_status(self.engine)
+            checks.append(("database schema", current == head, f"revision {current}, newest {head}"))
+            with self.transaction() as s:
+                if self.engine.dialect.name == "sqlite":
+                    result = s.connection().exec_driver_sql("PRAGMA integrity_check").scalar()
+                    checks.append(("database integrity", result == "ok", str(result)))
+                checks.append(("match log", True, f"{matchlog.count(s)} entries"))
+                checks.append(("roll", True, f"{roll.voter_count(s)} voters"))
+        except SQLAlchemyError as exc:
+            checks.append(("database", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
+        try:
+            checks.append(("station key", True, f"key id {self.cipher.key_id}"))
+        except Exception as exc:  # noqa: BLE001 - reported to the technician, not raised
+            checks.append(("station key", False, str(exc)))
+        return checks
