@@ -32,22 +32,33 @@ class NbisFingerprintMatcher:
         self._compute_quality = compute_quality
         self._local = threading.local()
 
-    def _extractor(self):
-        extractor = getattr(self._local, "extractor", None)
-        if extractor is None:
+    def _nbis(self):
+        nbis = getattr(self._local, "nbis", None)
+        if nbis is None:
             try:
                 import nbis
             except ImportError as exc:
                 raise MatcherUnavailable("NIST NBIS (nbis-py) is not installed") from exc
             self._local.nbis = nbis
+        return nbis
+
+    def _extractor(self, with_quality: bool = False):
+        """The native extractor (one per thread), with or without NFIQ2."""
+        key = f"extractor_{with_quality}"
+        extractor = getattr(self._local, key, None)
+        if extractor is None:
+            nbis = self._nbis()
             extractor = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
-                min_quality=0.0, get_center=False, check_fingerprint=False,
-                compute_nfiq2=self._compute_quality, ppi=float(self._ppi)))
-            self._local.extractor = extractor
+                min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=with_quality,
+                ppi=float(self._ppi)))
+            setattr(self._local, key, extractor)
         return extractor
 
     def extract(self, image: np.ndarray) -> FingerprintTemplate:
-        """Minutiae template and NFIQ2 quality of a grey 8-bit fingerprint image at the matcher's resolution."""
+        """Minutiae template and NFIQ2 quality of a grey 8-bit fingerprint image at the matcher's resolution.
+
+        NFIQ2 fails on some poor images (NbisError); the template is then extracted without it and the quality
+        reported as 0, "unknown"."""
         import cv2
 
         if image.dtype != np.uint8 or image.ndim != 2 or min(image.shape) < 64:
@@ -55,19 +66,25 @@ class NbisFingerprintMatcher:
         ok, png = cv2.imencode(".png", image)
         if not ok:
             raise ExtractionFailed("could not encode the fingerprint image")
-        extractor = self._extractor()
+        nbis, quality, minutiae = self._nbis(), 0, None
+        if self._compute_quality:
+            try:
+                minutiae = self._extractor(True).extract_minutiae(png.tobytes())
+                quality = int(minutiae.quality().score or 0)
+            except nbis.NbisError:
+                minutiae = None
         try:
-            minutiae = extractor.extract_minutiae(png.tobytes())
+            if minutiae is None:
+                minutiae = self._extractor(False).extract_minutiae(png.tobytes())
             data = minutiae.to_iso_19794_2_2005()
-            quality = minutiae.quality().score if self._compute_quality else 0
-        except self._local.nbis.NbisError as exc:
+        except nbis.NbisError as exc:
             raise ExtractionFailed(f"minutiae extraction failed: {exc!r}") from None
-        return FingerprintTemplate(data=bytes(data), minutiae_count=len(minutiae.get()), quality=int(quality or 0))
+        return FingerprintTemplate(data=bytes(data), minutiae_count=len(minutiae.get()), quality=quality)
 
     def _load(self, template: bytes):
         try:
             return self._extractor().load_iso_19794_2_2005(template)
-        except self._local.nbis.NbisError as exc:
+        except self._nbis().NbisError as exc:
             raise ExtractionFailed(f"not a valid ISO 19794-2 template: {exc!r}") from None
 
     def compare(self, probe: bytes, reference: bytes) -> float:

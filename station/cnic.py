@@ -9,18 +9,20 @@ import re
 
 from .errors import InvalidCnic
 
-_DASHED = re.compile(r"^(\d{5})-(\d{7})-(\d)$")
-_BARE = re.compile(r"^(\d{5})(\d{7})(\d)$")
+_DASHED = re.compile(r"^([0-9]{5})-([0-9]{7})-([0-9])$")
+_BARE = re.compile(r"^([0-9]{5})([0-9]{7})([0-9])$")
+# Urdu keyboards type Extended Arabic-Indic digits (U+06F0..), Arabic ones Arabic-Indic digits (U+0660..).
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
 def parse_cnic(text: object) -> str:
     """Return the canonical dashed form of a CNIC, or raise InvalidCnic saying what is wrong."""
     if not isinstance(text, str):
         raise InvalidCnic("CNIC must be a string of 13 digits, e.g. 12345-1234567-1")
-    value = text.strip()
+    value = text.strip().translate(_DIGITS)
     match = _DASHED.match(value) or _BARE.match(value)
     if not match:
-        digits = sum(ch.isdigit() for ch in value)
+        digits = sum(ch in "0123456789" for ch in value)
         raise InvalidCnic(
             f"invalid CNIC {value[:20]!r}: expected 13 digits as 12345-1234567-1 or 1234512345671"
             f" (got {digits} digit{'s' if digits != 1 else ''})"

@@ -31,23 +31,34 @@ from itertools import combinations
 
 import numpy as np
 
-from drivers.fingerprint.synthetic import QUALITY_PROFILES, generate_master, render_impression
+from drivers.fingerprint.synthetic import DEFAULT_SIZE, QUALITY_PROFILES, generate_master, render_impression
 
 THRESHOLD = 40
-_EXTRACTOR = None
+_EXTRACTORS: dict[bool, object] = {}
 
 
 def _extractor(nfiq2: bool):
     """Per-process NBIS extractor (created lazily; nbis objects do not pickle)."""
-    global _EXTRACTOR
-    if _EXTRACTOR is None:
+    if nfiq2 not in _EXTRACTORS:
         import nbis
 
         settings = nbis.NbisExtractorSettings(
             min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=nfiq2, ppi=500.0
         )
-        _EXTRACTOR = nbis.new_nbis_extractor(settings)
-    return _EXTRACTOR
+        _EXTRACTORS[nfiq2] = nbis.new_nbis_extractor(settings)
+    return _EXTRACTORS[nfiq2]
+
+
+def _extract(png: bytes, nfiq2: bool):
+    """Minutiae and NFIQ2 score; NFIQ2 failures are reported as score 0 ("could not compute")."""
+    if nfiq2:
+        try:
+            m = _extractor(True).extract_minutiae(png)
+            quality = m.quality()
+            return m, int(quality.score) if quality is not None else 0
+        except Exception:  # nbis raises NbisError.Nfiq2ComputeFailed on some poor images
+            return _extractor(False).extract_minutiae(png), 0
+    return _extractor(False).extract_minutiae(png), None
 
 
 @dataclass
@@ -63,16 +74,15 @@ class _Sample:
     template: bytes
 
 
-def _master_job(args: tuple[int, int, tuple[str, ...], bool]) -> tuple[float, list[_Sample]]:
+def _master_job(args: tuple[int, int, int, tuple[str, ...], bool]) -> tuple[float, list[_Sample]]:
     """Generate one master and all its impressions; extract NBIS templates."""
     import cv2
 
     cv2.setNumThreads(1)
-    index, impressions, profiles, nfiq2 = args
+    index, offset, impressions, profiles, nfiq2 = args
     t0 = time.perf_counter()
-    master = generate_master(f"bench-{index:05d}/right_index", seed=0)
+    master = generate_master(f"bench-{index + offset:05d}/right_index", seed=0)
     master_ms = (time.perf_counter() - t0) * 1000
-    ex = _extractor(nfiq2)
     samples = []
     for profile in profiles:
         for imp in range(impressions):
@@ -80,8 +90,7 @@ def _master_job(args: tuple[int, int, tuple[str, ...], bool]) -> tuple[float, li
             img = render_impression(master, impression=imp, quality=profile)
             render_ms = (time.perf_counter() - t0) * 1000
             ok, png = cv2.imencode(".png", img)
-            m = ex.extract_minutiae(png.tobytes())
-            score = m.quality().score if nfiq2 and m.quality() is not None else None
+            m, score = _extract(png.tobytes(), nfiq2)
             samples.append(
                 _Sample(index, profile, imp, render_ms, len(m.get()), score, bytes(m.to_iso_19794_2_2005()))
             )
@@ -157,13 +166,15 @@ def _score_all(pool, templates, pair_lists, workers: int) -> list[list[int]]:
     return out
 
 
-def run(masters: int, impressions: int, profiles: tuple[str, ...], workers: int, nfiq2: bool) -> dict:
+def run(
+    masters: int, impressions: int, profiles: tuple[str, ...], workers: int, nfiq2: bool, offset: int = 0
+) -> dict:
     """Run the benchmark and return the result dictionary."""
     if "normal" not in profiles:
         profiles = ("normal",) + profiles
     t_start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(_master_job, [(i, impressions, profiles, nfiq2) for i in range(masters)]))
+        results = list(pool.map(_master_job, [(i, offset, impressions, profiles, nfiq2) for i in range(masters)]))
         master_ms = [r[0] for r in results]
         samples = [s for r in results for s in r[1]]
         templates = {(s.master, s.profile, s.impression): s.template for s in samples}
@@ -173,18 +184,16 @@ def run(masters: int, impressions: int, profiles: tuple[str, ...], workers: int,
         scored = _score_all(pool, templates, pair_lists, workers)
     report: dict = {
         "masters": masters,
+        "first_master": offset,
         "impressions": impressions,
         "threshold": THRESHOLD,
-        "image_size_hw": None,
+        "image_size_hw": list(DEFAULT_SIZE),
         "generation_ms": {
             "master": _pct(master_ms, (50, 95)),
             "impression": _pct([s.render_ms for s in samples], (50, 95)),
         },
         "profiles": {},
     }
-    from drivers.fingerprint.synthetic import DEFAULT_SIZE
-
-    report["image_size_hw"] = list(DEFAULT_SIZE)
     for k, profile in enumerate(profiles):
         mine = [s for s in samples if s.profile == profile]
         genuine, impostor = scored[2 * k], scored[2 * k + 1]
@@ -195,7 +204,8 @@ def run(masters: int, impressions: int, profiles: tuple[str, ...], workers: int,
             "impostor": _dist(impostor),
         }
         if nfiq2:
-            entry["nfiq2"] = _pct([s.nfiq2 for s in mine if s.nfiq2 is not None], (5, 50, 95))
+            scores = [s.nfiq2 for s in mine if s.nfiq2 is not None]
+            entry["nfiq2"] = {**_pct(scores, (5, 50, 95)), "zero_or_failed": sum(1 for v in scores if v == 0)}
         report["profiles"][profile] = entry
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     return report
@@ -206,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--masters", type=int, default=40)
     parser.add_argument("--impressions", type=int, default=4)
     parser.add_argument("--profiles", default=",".join(QUALITY_PROFILES), help="comma-separated quality profiles")
+    parser.add_argument("--first", type=int, default=0, help="index of the first master subject")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-nfiq2", action="store_true", help="skip NFIQ2 (about 3x faster extraction)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (default: indented JSON)")
@@ -216,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown profiles {sorted(unknown)}; valid: {', '.join(QUALITY_PROFILES)}")
     if args.masters < 2 or args.impressions < 2:
         parser.error("need at least 2 masters and 2 impressions")
-    report = run(args.masters, args.impressions, profiles, max(1, args.workers), not args.no_nfiq2)
+    report = run(args.masters, args.impressions, profiles, max(1, args.workers), not args.no_nfiq2, args.first)
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     return 0
 

@@ -189,12 +189,8 @@ def _gabor_bank(n: int, period: float, sigma: float) -> list[tuple[np.ndarray, .
     for k in range(n):
         a = np.pi * k / n
         nx, ny = -math.sin(a), math.cos(a)  # wave vector: normal to the ridge direction
-        bank.append(
-            tuple(
-                v.astype(np.float32)
-                for v in (g * np.cos(f * nx * x), g * np.cos(f * ny * x), g * np.sin(f * nx * x), g * np.sin(f * ny * x))
-            )
-        )
+        parts = (np.cos(f * nx * x), np.cos(f * ny * x), np.sin(f * nx * x), np.sin(f * ny * x))
+        bank.append(tuple((g * p).astype(np.float32) for p in parts))
     return bank
 
 
@@ -373,7 +369,8 @@ def _scars(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
         ang = rng.uniform(0, np.pi)
         half = rng.uniform(0.15, 0.45) * max(h, w)
         dx, dy = half * math.cos(ang), half * math.sin(ang)
-        cv2.line(canvas, (int(x0 - dx), int(y0 - dy)), (int(x0 + dx), int(y0 + dy)), 255, int(rng.integers(2, 7)), cv2.LINE_AA)
+        thickness = int(rng.integers(2, 7))
+        cv2.line(canvas, (int(x0 - dx), int(y0 - dy)), (int(x0 + dx), int(y0 + dy)), 255, thickness, cv2.LINE_AA)
     y = rng.uniform(0.3, 0.8) * h
     for _ in range(int(rng.integers(3, 7))):  # roughly horizontal creases
         y += rng.uniform(6, 20)

@@ -1,0 +1,175 @@
+"""Shared fixtures: a station built from the `test` profile with simulated devices, a synthetic roll and one user
+per role, on a temporary SQLite database (or on PostgreSQL when STATION_TEST_DATABASE_URL names a server)."""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from station.config import load_config
+from station.runtime import Station
+from station.users import Principal
+
+REPO = Path(__file__).resolve().parent.parent
+FACES = REPO.parent / "shared" / "datasets" / "deepface_faces"
+ROLL_VOTERS = 110
+ROLL_SEED = 3
+PASSWORDS = {
+    "officer": ("polling_officer", "officer-test-pass"),
+    "presiding": ("presiding_officer", "presiding-test-pass"),
+    "tech": ("technician", "tech-test-pass"),
+    "auditor": ("auditor", "auditor-test-pass"),
+}
+
+
+def _fresh_postgres_url(base_url: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def make_database_url(tmp_path_factory, worker_id):
+    """A factory of empty databases: SQLite files, or fresh PostgreSQL databases on the configured server."""
+    counter = itertools.count()
+    base = os.environ.get("STATION_TEST_DATABASE_URL")
+
+    def make() -> str:
+        n = next(counter)
+        if base:
+            return _fresh_postgres_url(base, f"station_test_{worker_id}_{n}")
+        return f"sqlite:///{tmp_path_factory.mktemp('db')}/station-{n}.db"
+
+    return make
+
+
+def build_station(home: Path, database_url: str, **overrides) -> Station:
+    sections = {"database": {"url": database_url}, **overrides}
+    return Station(load_config("test", home=home, overrides=sections, environ={}))
+
+
+@pytest.fixture(scope="session")
+def station_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("station-home")
+
+
+@pytest.fixture(scope="session")
+def station(station_home, make_database_url) -> Station:
+    """One station per test worker, with a synthetic roll; tests take fresh voters from `voters`."""
+    st = build_station(station_home, make_database_url())
+    st.init()
+    st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=1)
+    for username, (role, password) in PASSWORDS.items():
+        st.add_user(username, password, role)
+    yield st
+    st.close()
+
+
+class VoterPool:
+    """Hands out voters of this station that no other test has used (ballots change them)."""
+
+    def __init__(self, station: Station) -> None:
+        here = station.list_voters(polling_station=station.config.station.polling_station)
+        self.with_face = [v for v in here if v.has_face]
+        self._fresh = [v for v in here if not v.has_face]
+        self._lock = threading.Lock()
+
+    def take(self, *, face: bool = False):
+        with self._lock:
+            pool = self.with_face if face else self._fresh
+            if not pool:
+                pytest.skip("no unused voter left in the test roll")
+            return pool.pop(0)
+
+
+@pytest.fixture(scope="session")
+def voters(station) -> VoterPool:
+    return VoterPool(station)
+
+
+@pytest.fixture(scope="session")
+def officer() -> Principal:
+    return Principal("officer", "polling_officer")
+
+
+@pytest.fixture(scope="session")
+def presiding() -> Principal:
+    return Principal("presiding", "presiding_officer")
+
+
+@pytest.fixture(scope="session")
+def app(station):
+    from api import create_app
+
+    return create_app(station)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def tokens(app) -> dict[str, str]:
+    client = app.test_client()
+    out = {}
+    for username, (_, password) in PASSWORDS.items():
+        out[username] = client.post("/api/auth/login", json={"username": username, "password": password}).json["token"]
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`station serve` (waitress) in a child process, on a free port, with the given home and database."""
+
+    def __init__(self, home: Path, database_url: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "STATION_HOME": str(home), "STATION_DATABASE__URL": database_url,
+               "STATION_PROFILE": "test"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "station", "serve", "--host", "127.0.0.1",
+                                      "--port", str(self.port)], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 30) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                urllib.request.urlopen(f"{self.base}/api/health", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.stdout.close()

@@ -1,0 +1,60 @@
+import pytest
+
+from station.config import load_config
+from station.errors import ConfigError
+
+
+def test_profiles_load(tmp_path):
+    for profile in ("simulated", "hardware", "test"):
+        config = load_config(profile, home=tmp_path, environ={})
+        assert config.profile == profile
+    assert load_config("simulated", home=tmp_path, environ={}).devices.simulation_api is True
+    assert load_config("hardware", home=tmp_path, environ={}).devices.simulation_api is False
+
+
+def test_default_database_is_sqlite_in_home(tmp_path):
+    config = load_config("test", home=tmp_path, environ={})
+    assert config.database_url == f"sqlite:///{tmp_path}/station.db"
+
+
+def test_environment_overrides_single_keys(tmp_path):
+    env = {"STATION_SERVER__PORT": "9123", "STATION_FINGERPRINT__FINGERS": '["left_index"]',
+           "STATION_STATION__ID": "PS-XYZ", "STATION_HOME": str(tmp_path / "h")}
+    config = load_config("test", environ=env)
+    assert config.server.port == 9123
+    assert config.fingerprint.fingers == ("left_index",)
+    assert config.station.id == "PS-XYZ"
+    assert config.home == tmp_path / "h"
+
+
+def test_explicit_overrides_win(tmp_path):
+    config = load_config("test", home=tmp_path, environ={"STATION_SERVER__PORT": "9000"},
+                         overrides={"server": {"port": 9001}})
+    assert config.server.port == 9001
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"STATION_SERVER__PROT": "1"}, "unknown key server.prot"),
+    ({"STATION_SERVR__PORT": "1"}, "unknown section"),
+    ({"STATION_SERVER__PORT": "eighty"}, "bad value for server.port"),
+    ({"STATION_SERVER__PORT": "70000"}, "bad value for server.port"),
+    ({"STATION_FACE__ENABLED": "1"}, "bad value for face.enabled"),
+    ({"STATION_FINGERPRINT__FINGERS": '["right_toe"]'}, "bad value for fingerprint.fingers"),
+    ({"STATION_FACE__MATCH_THRESHOLD": "1.5"}, "bad value for face.match_threshold"),
+])
+def test_bad_keys_and_values_name_the_key(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("test", home=tmp_path, environ=env)
+
+
+def test_missing_profile_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown profile 'nope'.*simulated"):
+        load_config("nope", home=tmp_path, environ={})
+
+
+def test_unknown_key_in_a_profile_file(tmp_path, monkeypatch):
+    (tmp_path / "default.toml").write_text((__import__("station.config").config.config_dir() / "default.toml").read_text())
+    (tmp_path / "broken.toml").write_text("[server]\nthreds = 3\n")
+    monkeypatch.setenv("STATION_CONFIG_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="broken.toml: unknown key server.threds"):
+        load_config("broken", home=tmp_path, environ={})

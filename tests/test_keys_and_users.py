@@ -1,0 +1,54 @@
+import os
+import stat
+
+import pytest
+
+from station.errors import KeyMissing
+from station.keys import TemplateDecryptError, create_keys, load_template_cipher, template_context
+from station.users import hash_password, verify_password
+
+
+def test_station_key_is_created_once_with_private_modes(tmp_path):
+    keys = tmp_path / "keys"
+    assert create_keys(keys) is True
+    first = (keys / "template.key").read_bytes()
+    assert create_keys(keys) is False
+    assert (keys / "template.key").read_bytes() == first
+    assert stat.S_IMODE(os.stat(keys / "template.key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
+
+
+def test_missing_damaged_or_exposed_key_is_refused(tmp_path):
+    keys = tmp_path / "keys"
+    with pytest.raises(KeyMissing, match="station init"):
+        load_template_cipher(keys)
+    create_keys(keys)
+    os.chmod(keys / "template.key", 0o644)
+    with pytest.raises(KeyMissing, match="readable by others"):
+        load_template_cipher(keys)
+    os.chmod(keys / "template.key", 0o600)
+    (keys / "template.key").write_bytes(b"short")
+    with pytest.raises(KeyMissing, match="damaged"):
+        load_template_cipher(keys)
+
+
+def test_templates_are_bound_to_voter_and_position(tmp_path):
+    create_keys(tmp_path)
+    cipher = load_template_cipher(tmp_path)
+    ctx = template_context("12345-1234567-1", "fingerprint", "right_thumb")
+    blob = cipher.encrypt(b"template-bytes", ctx)
+    assert b"template-bytes" not in blob
+    assert cipher.decrypt(blob, ctx) == b"template-bytes"
+    with pytest.raises(TemplateDecryptError):
+        cipher.decrypt(blob, template_context("12345-1234567-3", "fingerprint", "right_thumb"))
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(TemplateDecryptError):
+        cipher.decrypt(tampered, ctx)
+
+
+def test_password_hashes_verify_and_differ():
+    h1, h2 = hash_password("correct horse"), hash_password("correct horse")
+    assert h1 != h2 and h1.startswith("scrypt$")
+    assert verify_password("correct horse", h1)
+    assert not verify_password("correct horsf", h1)
+    assert not verify_password("x", "garbage")
