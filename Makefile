@@ -3,6 +3,8 @@ VENV   ?= .venv
 PYTEST ?= $(VENV)/bin/python -m pytest
 HOME_DIR ?= demo-home
 PORT   ?= 8080
+# The tests that touch the database run a second time on a private PostgreSQL server.
+DB_TESTS ?= tests/test_store.py tests/test_verification_flow.py tests/test_api.py tests/test_server_acceptance.py
 
 .PHONY: install demo test bench clean
 
@@ -12,8 +14,10 @@ install:
 demo: install
 	$(VENV)/bin/station --profile simulated --home $(HOME_DIR) demo --voters 500 --seed 7 --port $(PORT) $(if $(FACES),--faces $(FACES))
 
-test: install
+test:
+	bash scripts/install.sh --test
 	$(PYTEST) -n 2 -q $(PYTEST_ARGS)
+	bash scripts/with-postgres.sh $(PYTEST) -n 2 -q $(DB_TESTS)
 
 bench: install
 	$(VENV)/bin/station bench flow --voters 200 --json

@@ -6,9 +6,16 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
+# Runtime: gcc and headers to build pyscard, the PC/SC daemon and its library.
 APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd"
+# Test-only (installed with --test): never on a production station.
+APT_TEST_PACKAGES="postgresql"
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+wanted="$APT_PACKAGES"
+[ "$WITH_TEST" = 1 ] && wanted="$wanted $APT_TEST_PACKAGES"
 missing=""
-for p in $APT_PACKAGES; do
+for p in $wanted; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -18,13 +25,17 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-stamp="$VENV/.installed-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$WITH_TEST-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then exit 0; fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip wheel "setuptools<81"
 # face-recognition pins the name "dlib", which has no Linux wheel; dlib-bin is the same library prebuilt.
 "$VENV/bin/python" -m pip install -q dlib-bin face-recognition-models Click numpy Pillow
 "$VENV/bin/python" -m pip install -q --no-deps face-recognition
-"$VENV/bin/python" -m pip install -q -e '.[test]'
+if [ "$WITH_TEST" = 1 ]; then
+  "$VENV/bin/python" -m pip install -q -e '.[test]'
+else
+  "$VENV/bin/python" -m pip install -q -e .
+fi
 rm -f "$VENV"/.installed-*
 touch "$stamp"

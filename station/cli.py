@@ -159,7 +159,14 @@ def run_server(station) -> None:
 
     from api import create_app
 
+    from logging.handlers import RotatingFileHandler
+
     cfg = station.config.server
+    logs = station.config.home / "logs"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    handler = RotatingFileHandler(logs / "station.log", maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
     click.echo(f"station {station.config.station.id} ({station.config.profile} profile) serving on http://{cfg.host}:{cfg.port}")
     waitress.serve(create_app(station), host=cfg.host, port=cfg.port, threads=cfg.threads,
