@@ -7,6 +7,7 @@ import logging
 import sys
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from drivers.errors import DeviceError
 from matching.errors import MatchingError
@@ -29,6 +30,10 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except (StationError, DeviceError, MatchingError) as exc:
             _fail(str(exc))
+        except SQLAlchemyError as exc:
+            _fail(f"database error: {getattr(exc, 'orig', None) or exc.__class__.__name__}")
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 
@@ -141,12 +146,15 @@ def roll_list(ctx: Context, as_json: bool, limit: int | None, polling_station: s
 
 
 @main.command()
+@click.option("--profile", default=None, help="overrides the global --profile")
 @click.option("--host", default=None)
 @click.option("--port", type=click.IntRange(1, 65535), default=None)
 @pass_ctx
 @handle_errors
-def serve(ctx: Context, host: str | None, port: int | None) -> None:
+def serve(ctx: Context, profile: str | None, host: str | None, port: int | None) -> None:
     """Serve the API with waitress (a production WSGI server)."""
+    if profile:
+        ctx.profile = profile
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     station = ctx.station(**({"server": overrides} if overrides else {}))
     db_ready(station)

@@ -195,15 +195,16 @@ class Station:
             capture = scanner.capture(task.position)
         except DeviceError as exc:
             raise self._capture_failed(principal, task, scanner.info().device_id, exc) from None
+        score, quality, minutiae, unusable = 0.0, 0, 0, None
         try:
             probe = self.fingerprint_matcher.extract(capture.image)
             score, quality, minutiae = self.fingerprint_matcher.compare(probe.data, reference), probe.quality, probe.minutiae_count
-        except MatchingError:
-            score, quality, minutiae = 0.0, 0, 0
+        except MatchingError as exc:
+            unusable = f"no usable print ({exc}): clean the scanner and place the finger again"
         with self.transaction() as s:
             vs, attempt = verification.record_fingerprint(
                 s, self.flow, task, operator=principal.username, device_id=capture.device_id, score=score,
-                quality=quality, minutiae=minutiae)
+                quality=quality, minutiae=minutiae, unusable=unusable)
             return self._view(s, vs, attempt)
 
     def capture_face(self, principal: Principal, session_id: str) -> VerificationView:

@@ -164,11 +164,13 @@ def _settle_after_failure(vs: VerificationSession, settings: FlowSettings) -> No
 
 
 def record_fingerprint(session: Session, settings: FlowSettings, task: BiometricTask, *, operator: str, device_id: str,
-                       score: float, quality: int, minutiae: int) -> tuple[VerificationSession, AttemptView]:
+                       score: float, quality: int, minutiae: int,
+                       unusable: str | None = None) -> tuple[VerificationSession, AttemptView]:
+    """Record one fingerprint attempt; ``unusable`` says why no template could be made from the capture."""
     vs = _load_for_record(session, task)
     vs.fingerprint_attempts = task.attempt
-    matched = fingerprint_matches(score, settings.fingerprint_threshold)
-    reason = None if matched else quality_retry_reason(quality, settings.min_quality)
+    matched = unusable is None and fingerprint_matches(score, settings.fingerprint_threshold)
+    reason = None if matched else (unusable or quality_retry_reason(quality, settings.min_quality))
     outcome = "match" if matched else ("poor_quality" if reason else "no_match")
     if matched:
         vs.state, vs.decided_by = VERIFIED, "fingerprint"

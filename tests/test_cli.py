@@ -1,0 +1,78 @@
+"""The `station` command in-process (click's runner): the contract commands and their error messages."""
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from station.cli import main
+
+
+@pytest.fixture
+def run(tmp_path):
+    home = tmp_path / "home"
+
+    def invoke(*args, input=None):
+        result = CliRunner().invoke(main, ["--profile", "test", "--home", str(home), *args], input=input,
+                                    env={"STATION_HOME": None, "STATION_PROFILE": None})
+        return result
+
+    invoke.home = home
+    return invoke
+
+
+def test_init_creates_a_private_home_and_is_idempotent(run):
+    first = run("init")
+    assert first.exit_code == 0, first.output
+    assert "key created" in first.output
+    assert stat.S_IMODE(os.stat(run.home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(run.home / "keys" / "template.key").st_mode) == 0o600
+    again = run("init")
+    assert again.exit_code == 0 and "already present" in again.output
+
+
+def test_commands_before_init_say_what_to_do(run):
+    result = run("roll", "list", "--json")
+    assert result.exit_code == 2
+    assert "station init" in result.output and "Traceback" not in result.output
+
+
+def test_user_add_reads_the_password_from_stdin(run):
+    run("init")
+    ok = run("user", "add", "amina", "--role", "presiding_officer", input="long-enough-pass\n")
+    assert ok.exit_code == 0, ok.output
+    dup = run("user", "add", "amina", "--role", "presiding_officer", input="long-enough-pass\n")
+    assert dup.exit_code == 2 and "already exists" in dup.output
+    bad = run("user", "add", "bilal", "--role", "king", input="long-enough-pass\n")
+    assert bad.exit_code == 2 and "unknown role" in bad.output
+    short = run("user", "add", "bilal", "--role", "technician", input="short\n")
+    assert short.exit_code == 2 and "at least 8" in short.output
+
+
+def test_synth_list_and_doctor(run):
+    run("init")
+    synth = run("roll", "synth", "--voters", "6", "--seed", "4", "--workers", "1")
+    assert synth.exit_code == 0, synth.output
+    assert json.loads(synth.output.splitlines()[0])["voters"] == 6
+    again = run("roll", "synth", "--voters", "6", "--seed", "4", "--workers", "1")
+    assert again.exit_code == 2 and "already loaded" in again.output
+    listed = run("roll", "list", "--json", "--limit", "4")
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert len(rows) == 4
+    for row in rows:
+        assert {"cnic", "gender", "polling_station", "serial_number"} <= set(row)
+    doctor = run("doctor")
+    assert doctor.exit_code == 0, doctor.output
+    (run.home / "keys" / "template.key").unlink()
+    broken = run("doctor")
+    assert broken.exit_code == 1 and "FAIL station key" in broken.output
+
+
+def test_bad_configuration_is_one_line(run, monkeypatch):
+    result = CliRunner().invoke(main, ["--profile", "nope", "--home", str(run.home), "init"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: unknown profile 'nope'; available: hardware, simulated, test"
+    monkeypatch.setenv("STATION_SERVER__PORT", "eighty")
+    result = CliRunner().invoke(main, ["--profile", "test", "--home", str(run.home), "init"])
+    assert result.exit_code == 2 and "server.port" in result.output
