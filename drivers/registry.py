@@ -19,6 +19,10 @@ BACKENDS: dict[str, dict[str, tuple[str, str]]] = {
     "fingerprint": {
         "sim": ("drivers.fingerprint.simulated", "SimulatedFingerprintScanner"),
     },
+    "card": {
+        "pcsc": ("drivers.card.pcsc", "PcscCardReader"),
+        "sim": ("drivers.card.simulated", "SimulatedCardReader"),
+    },
     "camera": {
         "sim": ("drivers.camera.simulated", "SimulatedCamera"),
         "opencv": ("drivers.camera.opencv", "OpenCVCamera"),

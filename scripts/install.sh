@@ -9,7 +9,9 @@ PY=${PYTHON:-python3}
 # Runtime: gcc and headers to build pyscard, the PC/SC daemon and its library.
 APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd"
 # Test-only (installed with --test): never on a production station.
-APT_TEST_PACKAGES="postgresql"
+# vsmartcard-vpcd: a virtual card reader for the card emulator (drivers/card/emulator.py); it listens on TCP 35963-4
+# on all interfaces, so anyone on the network could insert a card: it must never be on a production station.
+APT_TEST_PACKAGES="postgresql vsmartcard-vpcd"
 WITH_TEST=0
 [ "${1:-}" = "--test" ] && WITH_TEST=1
 wanted="$APT_PACKAGES"
