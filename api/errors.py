@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from station.errors import (AuthenticationFailed, Conflict, DeviceUnavailable, InvalidInput, KeyMissing, NotFound,
+from station.errors import (AuthenticationFailed, CardRejected, Conflict, DeviceUnavailable, InvalidInput, KeyMissing, NotFound,
                             NotPermitted, StationError)
 
 log = logging.getLogger(__name__)
@@ -18,6 +18,7 @@ STATUS = (
     (NotPermitted, 403, "not-permitted"),
     (NotFound, 404, "not-found"),
     (Conflict, 409, "conflict"),
+    (CardRejected, 422, "card-rejected"),
     (DeviceUnavailable, 503, "device-unavailable"),
     (KeyMissing, 503, "station-not-initialised"),
 )

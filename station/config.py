@@ -51,9 +51,21 @@ class ServerSection:
 class DevicesSection:
     fingerprint: str  # backend names of drivers.registry
     camera: str
+    card: str
     fingerprint_fixture: str  # data file configuring a simulated backend (relative to the repository)
     camera_fixture: str
+    card_fixture: str
+    card_reader: str  # PC/SC reader name; "" = the first reader with a card
+    camera_source: str  # OpenCV camera: a device index ("0") or a stream URL
     simulation_api: bool  # expose /api/sim/* to steer simulated devices
+
+
+@dataclass(frozen=True)
+class CardSection:
+    trusted_issuers: tuple[str, ...]  # PEM certificates (relative to STATION_HOME, or absolute) of card issuers
+    test_issuer: bool  # create and trust a test issuing authority in STATION_HOME/issuer (demo and tests only)
+    read_timeout_s: float
+    refuse_expired: bool  # an expired CNIC is flagged; refused only when this is true
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class Config:
     devices: DevicesSection
     fingerprint: FingerprintSection
     face: FaceSection
+    card: CardSection
     policy: PolicySection
 
     @property
@@ -230,4 +243,5 @@ def _validate(config: Config) -> None:
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
     require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
     require(bool(config.policy.exception_reasons), "policy.exception_reasons", "must not be empty")
+    require(0 < config.card.read_timeout_s <= 60, "card.read_timeout_s", "must be between 0 and 60 seconds")
 

@@ -10,6 +10,7 @@
      +-- AuthenticationFailed     unknown user, wrong password, expired or missing token
      +-- KeyMissing               station keys absent or unreadable (run `station init`)
      +-- DeviceUnavailable        a device failed or is absent; the operator may retry or record an exception
+     +-- CardRejected             a CNIC card was read but cannot be trusted or used (signature, clone, expiry)
 """
 from __future__ import annotations
 
@@ -51,4 +52,8 @@ class KeyMissing(StationError):
 
 
 class DeviceUnavailable(StationError):
+    pass
+
+
+class CardRejected(StationError):
     pass

@@ -95,3 +95,9 @@ def list_voters(session: Session, *, limit: int | None = None, polling_station: 
     if limit:
         query = query.limit(limit)
     return [VoterView.of(v) for v in session.scalars(query)]
+
+
+def references(session: Session, cnic: str, modality: str) -> list[BiometricReference]:
+    query = (select(BiometricReference).join(Voter).where(Voter.cnic == cnic, BiometricReference.modality == modality)
+             .order_by(BiometricReference.position))
+    return list(session.scalars(query))

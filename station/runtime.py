@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -15,16 +16,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from drivers.base import DeviceInfo
+from drivers.camera.guidance import assess_frame
 from drivers.errors import DeviceError
 from drivers.registry import open_device
 from matching.errors import MatchingError
 from matching.face import DlibFaceEncoder, encoding_from_bytes, face_distances
 from matching.fingerprint import NbisFingerprintMatcher
 
-from . import db, matchlog, roll, users, verification
+from . import cards, db, matchlog, roll, users, verification
 from .cnic import parse_cnic
 from .config import FINGER_POSITIONS, Config, repo_root
-from .errors import Conflict, DeviceUnavailable, InvalidInput, NotFound
+from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound
 from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
 from .users import Principal
 from .verification import FlowSettings
@@ -76,6 +78,8 @@ class Station:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.home.chmod(0o700)  # database, keys and logs: the station user only
         created = create_keys(self.config.keys_dir)
+        if self.config.card.test_issuer:
+            cards.test_issuer(self.config, create=True)
         db.upgrade(self.engine)
         return created
 
@@ -94,6 +98,11 @@ class Station:
                     options["fixture"] = str(repo_root() / getattr(self.config.devices, f"{kind}_fixture"))
                     if kind == "fingerprint":
                         options["cache_dir"] = str(self.sim_dir / "fingers")
+                elif kind == "card" and backend == "pcsc" and self.config.devices.card_reader:
+                    options["reader"] = self.config.devices.card_reader
+                elif kind == "camera" and backend == "opencv":
+                    source = self.config.devices.camera_source
+                    options["source"] = int(source) if source.isdigit() else source
                 try:
                     self._devices[kind] = open_device(kind, backend, **options)
                 except DeviceError as exc:
@@ -102,7 +111,7 @@ class Station:
 
     def device_infos(self) -> list[DeviceInfo]:
         out = []
-        for kind in ("fingerprint", "camera"):
+        for kind in ("card", "fingerprint", "camera"):
             try:
                 out.append(self.device(kind).info())
             except DeviceUnavailable as exc:
@@ -169,6 +178,49 @@ class Station:
             vs = verification.start(s, self.flow, cnic_text=cnic, operator=principal.username, source=source)
             return self._view(s, vs)
 
+    def read_card(self):
+        """Wait for a CNIC card, read it and verify it (passive and active authentication)."""
+        from drivers.card.errors import CardError
+
+        reader = self.device("card")
+        try:
+            return reader.read_card(trusted_issuers=cards.trusted_issuers(self.config),
+                                    timeout_s=self.config.card.read_timeout_s,
+                                    reader=self.config.devices.card_reader or None)
+        except CardError as exc:
+            raise CardRejected(str(exc)) from None
+        except DeviceError as exc:
+            raise DeviceUnavailable(str(exc)) from None
+
+    def start_verification_from_card(self, principal: Principal) -> VerificationView:
+        """Identify the voter from the CNIC card in the reader; a card that fails its checks is refused and logged."""
+        principal.require(*OFFICERS)
+        try:
+            read = self.read_card()
+            warnings = cards.card_warnings(read, self.config)
+        except CardRejected as exc:
+            with self.transaction() as s:
+                matchlog.append(s, station_id=self.flow.station_id, event="card_rejected", operator=principal.username,
+                                outcome="rejected", device_id=self.device("card").info().device_id,
+                                details={"reason": str(exc)[:300]})
+            raise
+        details = {"card_issuer": read.issuer, "passive_auth": read.passive_auth, "active_auth": read.active_auth,
+                   "card_warnings": warnings}
+        with self.transaction() as s:
+            vs = verification.start(s, self.flow, cnic_text=read.holder.cnic, operator=principal.username,
+                                    source="card", details=details)
+            view = self._view(s, vs)
+        return dataclasses.replace(view, message=" | ".join([view.message, *warnings])) if warnings else view
+
+    def voter_card(self, cnic: object, tamper: str | None = None) -> bytes:
+        """A virtual CNIC card for a voter of this station's roll, signed by the test issuer (demo and tests)."""
+        cnic = parse_cnic(cnic)
+        with self.transaction() as s:
+            voter = roll.find_voter(s, cnic)
+            fingerprints = [(ref.position, self.cipher.decrypt(ref.ciphertext, template_context(cnic, ref.modality, ref.position)))
+                            for ref in roll.references(s, cnic, "fingerprint")]
+        return cards.virtual_card(self.config, voter, fingerprints, tamper=tamper)
+
     def get_verification(self, principal: Principal, session_id: str) -> VerificationView:
         principal.require(*OFFICERS)
         with self.transaction() as s:
@@ -218,11 +270,14 @@ class Station:
         except DeviceError as exc:
             raise self._capture_failed(principal, task, camera.info().device_id, exc) from None
         distance, face_px, reason = None, 0, None
+        guidance = assess_frame(frame.image)
         try:
             encoding = self.face_encoder.encode(frame.image)
             distance, face_px = float(face_distances(reference, encoding.vector)[0]), encoding.face_px
+            if not guidance.ok and distance > self.flow.face_threshold:
+                reason = "; ".join(guidance.issues)
         except MatchingError as exc:
-            reason = str(exc)
+            reason = "; ".join([str(exc), *guidance.issues])
         with self.transaction() as s:
             vs, attempt = verification.record_face(s, self.flow, task, operator=principal.username,
                                                    device_id=frame.device_id, distance=distance, face_px=face_px,
@@ -289,9 +344,20 @@ class Station:
         camera.present_file(faces["probes"][index % len(faces["probes"])])
         return {"presented": {"cnic": cnic, "identity": faces["identity"]}}
 
+    def sim_insert_card(self, principal: Principal, cnic: object, tamper: object = None) -> dict:
+        reader = self._simulated(principal, "card")
+        if tamper is not None and not isinstance(tamper, str):
+            raise InvalidInput("tamper must be a string")
+        reader.insert(self.voter_card(cnic, tamper))
+        return {"inserted": {"cnic": parse_cnic(cnic), "tamper": tamper}}
+
+    def sim_remove_card(self, principal: Principal) -> dict:
+        self._simulated(principal, "card").remove()
+        return {"removed": True}
+
     def sim_fault(self, principal: Principal, kind: object, fault: object, count: object = 1) -> dict:
-        if kind not in ("fingerprint", "camera"):
-            raise InvalidInput("kind must be fingerprint or camera")
+        if kind not in ("fingerprint", "camera", "card"):
+            raise InvalidInput("kind must be fingerprint, camera or card")
         if not isinstance(count, int) or isinstance(count, bool):
             raise InvalidInput("count must be an integer")
         device = self._simulated(principal, kind)

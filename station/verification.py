@@ -73,12 +73,14 @@ def load(session: Session, session_id: str, *, for_update: bool = False) -> Veri
     return vs
 
 
-def start(session: Session, settings: FlowSettings, *, cnic_text: object, operator: str, source: str) -> VerificationSession:
+def start(session: Session, settings: FlowSettings, *, cnic_text: object, operator: str, source: str,
+          details: dict | None = None) -> VerificationSession:
+    """Open a verification for a CNIC typed, scanned or read from a verified card (``details`` go to the log)."""
     cnic = parse_cnic(cnic_text)
     voter = session.scalar(_voter_query().where(Voter.cnic == cnic))
     vs = VerificationSession(id=str(uuid.uuid4()), cnic=cnic, operator=operator, source=source,
                              fingerprint_attempts=0, face_attempts=0, created_at=utcnow(), updated_at=utcnow())
-    details: dict = {"source": source}
+    details = {"source": source, **(details or {})}
     if voter is None or voter.status != "active" or voter.polling_station.code != settings.polling_station:
         vs.state = NOT_ON_ROLL
         if voter is not None and voter.status == "active":
@@ -190,7 +192,7 @@ def record_face(session: Session, settings: FlowSettings, task: BiometricTask, *
     vs = _load_for_record(session, task)
     vs.face_attempts = task.attempt
     matched = distance is not None and face_matches(distance, settings.face_threshold)
-    outcome = "match" if matched else ("poor_quality" if distance is None else "no_match")
+    outcome = "match" if matched else ("poor_quality" if distance is None or reason else "no_match")
     if matched:
         vs.state, vs.decided_by = VERIFIED, "face"
     else:

@@ -1,96 +1,15 @@
-"""Integration through the real PC/SC stack: a private pcscd, Debian's vpcd driver, our card emulator, PcscCardReader.
-
-Skipped when pcscd, vpcd or pyscard is missing, unless STATION_REQUIRE_PCSC=1 (then it fails). The vpcd slots and
-pcscd are machine-wide, so an exclusive file lock keeps pytest-xdist workers from using them at the same time.
-Cards in one slot are kept >= 1 s apart (pcscd 1.9.9 misses a card inserted within one poll of a removal).
-"""
+"""Integration through the real PC/SC stack: a private pcscd, Debian's vpcd driver, our card emulator, PcscCardReader
+(see pcsc_support.py for the fixtures and the timing rules of pcscd)."""
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
 import threading
-import time
-from pathlib import Path
 
 import pytest
 from card_support import HOLDER, face_jpeg, make_card, trusted
+from pcsc_support import insert, pcscd, slots  # noqa: F401  (fixtures)
 
-from drivers.card.emulator import CardEmulator
 from drivers.card.errors import AlteredFile, BadSignature, CardRemoved, CloneSuspected, UnknownIssuer
-from drivers.card.pcscd import VPCD_PORTS, VPCD_READERS, PcscdProcess, pcscd_installed, vpcd_installed
-
-SLOT_GAP_S = 1.1
-
-
-def _missing() -> str | None:
-    if not pcscd_installed():
-        return "pcscd is not installed (apt install pcscd)"
-    if not vpcd_installed():
-        return "vsmartcard-vpcd is not installed (scripts/install.sh --test)"
-    try:
-        import smartcard  # noqa: F401
-    except ImportError:
-        return "pyscard is not installed"
-    return None
-
-
-@pytest.fixture(scope="module")
-def pcscd():
-    reason = _missing()
-    if reason:
-        if os.environ.get("STATION_REQUIRE_PCSC") == "1":
-            pytest.fail(f"STATION_REQUIRE_PCSC=1 but {reason}")
-        pytest.skip(reason)
-    lock = open(Path(tempfile.gettempdir()) / "voter-station-pcsc.lock", "w")
-    fcntl.flock(lock, fcntl.LOCK_EX)  # one test process at a time owns pcscd and the vpcd slots
-    daemon = PcscdProcess()
-    try:
-        daemon.ensure()
-        yield daemon
-    finally:
-        daemon.stop()  # only a pcscd this fixture started, by its PID
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
-
-
-class Slots:
-    """Inserts emulated cards, alternating the two vpcd slots and keeping >= 1 s between cards in one slot."""
-
-    def __init__(self) -> None:
-        self._freed = [0.0, 0.0]
-        self._emulators: list[tuple[int, CardEmulator]] = []
-
-    def insert(self, card: bytes, **options) -> tuple[str, CardEmulator]:
-        from smartcard.CardRequest import CardRequest
-
-        slot = min((0, 1), key=lambda s: self._freed[s])
-        wait = self._freed[slot] + SLOT_GAP_S - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)  # the pcscd race in the notes, not a wait for the card
-        emulator = CardEmulator(card, port=VPCD_PORTS[slot], **options).start()
-        self._emulators.append((slot, emulator))
-        CardRequest(timeout=10, readers=[VPCD_READERS[slot]]).waitforcard()
-        return VPCD_READERS[slot], emulator
-
-    def pull_all(self) -> None:
-        for slot, emulator in self._emulators:
-            emulator.stop()
-            self._freed[slot] = time.monotonic()
-        self._emulators.clear()
-
-
-@pytest.fixture(scope="module")
-def slots(pcscd):
-    s = Slots()
-    yield s
-    s.pull_all()
-
-
-@pytest.fixture
-def insert(slots):
-    yield slots.insert
-    slots.pull_all()
+from drivers.card.pcscd import VPCD_READERS
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,17 @@ def face():
     return jsonify(station().sim_present_face(g.principal, body.get("cnic"), body.get("image")))
 
 
+@bp.post("/card")
+@authenticated
+def card():
+    """{"cnic": ..., "tamper": null | "bad-signature" | "altered-file" | "clone"} inserts a virtual card; {"remove": true}
+    pulls it out."""
+    body = json_body()
+    if body.get("remove") is True:
+        return jsonify(station().sim_remove_card(g.principal))
+    return jsonify(station().sim_insert_card(g.principal, body.get("cnic"), body.get("tamper")))
+
+
 @bp.post("/fault")
 @authenticated
 def fault():

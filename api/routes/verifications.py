@@ -8,8 +8,12 @@ bp = Blueprint("verifications", __name__, url_prefix="/api/verifications")
 @bp.post("")
 @authenticated
 def start():
+    """{"cnic": "..."} for a typed or scanned CNIC, or {"card": true} to read the CNIC card in the reader."""
     body = json_body()
-    view = station().start_verification(g.principal, body.get("cnic"))
+    if body.get("card") is True and "cnic" not in body:
+        view = station().start_verification_from_card(g.principal)
+    else:
+        view = station().start_verification(g.principal, body.get("cnic"))
     return jsonify(view.to_dict()), 201
 
 

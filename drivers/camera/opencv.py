@@ -15,6 +15,7 @@ class OpenCVCamera(Camera):
         super().__init__()
         import cv2  # imported only when this backend is chosen
 
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no V4L2 chatter on the operator's terminal
         self._cv2 = cv2
         self._source = source
         self._capture = cv2.VideoCapture(source)
