@@ -18,6 +18,7 @@ ENTRY_POINT_GROUP = "station.drivers"
 BACKENDS: dict[str, dict[str, tuple[str, str]]] = {
     "fingerprint": {
         "sim": ("drivers.fingerprint.simulated", "SimulatedFingerprintScanner"),
+        "mosip-sbi": ("drivers.fingerprint.sbi", "SbiFingerprintScanner"),
     },
     "card": {
         "pcsc": ("drivers.card.pcsc", "PcscCardReader"),

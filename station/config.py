@@ -57,6 +57,8 @@ class DevicesSection:
     card_fixture: str
     card_reader: str  # PC/SC reader name; "" = the first reader with a card
     camera_source: str  # OpenCV camera: a device index ("0") or a stream URL
+    fingerprint_registry: str  # mosip-sbi: TOML registry of trusted device serials and keys (relative to STATION_HOME)
+    fingerprint_port: int  # mosip-sbi: device service port on 127.0.0.1; 0 = discover on 4501-4600
     simulation_api: bool  # expose /api/sim/* to steer simulated devices
 
 

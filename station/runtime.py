@@ -98,6 +98,8 @@ class Station:
                     options["fixture"] = str(repo_root() / getattr(self.config.devices, f"{kind}_fixture"))
                     if kind == "fingerprint":
                         options["cache_dir"] = str(self.sim_dir / "fingers")
+                elif kind == "fingerprint" and backend == "mosip-sbi":
+                    options.update(self._sbi_options())
                 elif kind == "card" and backend == "pcsc" and self.config.devices.card_reader:
                     options["reader"] = self.config.devices.card_reader
                 elif kind == "camera" and backend == "opencv":
@@ -108,6 +110,16 @@ class Station:
                 except DeviceError as exc:
                     raise DeviceUnavailable(str(exc)) from None
             return self._devices[kind]
+
+    def _sbi_options(self) -> dict[str, Any]:
+        from drivers.fingerprint.sbi import read_trusted_devices
+
+        registry = Path(self.config.devices.fingerprint_registry)
+        registry = registry if registry.is_absolute() else self.config.home / registry
+        options: dict[str, Any] = {"trusted_devices": read_trusted_devices(registry) if registry.is_file() else {}}
+        if self.config.devices.fingerprint_port:
+            options["port"] = self.config.devices.fingerprint_port
+        return options
 
     def device_infos(self) -> list[DeviceInfo]:
         out = []
