@@ -15,9 +15,9 @@ def create_app(station) -> Flask:
     app.extensions["station"] = station
     register_error_handlers(app)
 
-    from .routes import auth, health, sim, verifications, voters
+    from .routes import audit, auth, health, sim, verifications, voters
 
-    for module in (health, auth, verifications, voters, sim):
+    for module in (health, auth, verifications, voters, sim, audit):
         app.register_blueprint(module.bp)
 
     @app.after_request

@@ -94,3 +94,8 @@ def bench_flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None
                  "verified after the fingerprint attempts failed (the time of the face step alone)",
     }
     click.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+from .bench_accuracy import accuracy  # noqa: E402
+
+bench.add_command(accuracy)

@@ -90,6 +90,15 @@ class FaceSection:
 
 
 @dataclass(frozen=True)
+class AuditSection:
+    checkpoint_every: int  # a signed checkpoint file every N log entries (detects truncation of the database log)
+    polling_hours: str  # "08:00-17:00" local time; activity outside is flagged in the auditor's report
+    min_seconds_per_voter: float  # identify-to-ballot faster than this is flagged
+    exception_rate_factor: float  # an operator's exception rate this many times the station's is flagged
+    commission_certificate: str  # PEM of the commission's key that countersigns station certificates ("" = none)
+
+
+@dataclass(frozen=True)
 class PolicySection:
     exception_reasons: tuple[str, ...]
 
@@ -105,6 +114,7 @@ class Config:
     fingerprint: FingerprintSection
     face: FaceSection
     card: CardSection
+    audit: AuditSection
     policy: PolicySection
 
     @property
@@ -245,5 +255,13 @@ def _validate(config: Config) -> None:
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
     require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
     require(bool(config.policy.exception_reasons), "policy.exception_reasons", "must not be empty")
+    require(config.audit.checkpoint_every >= 1, "audit.checkpoint_every", "must be >= 1")
+    require(_hours_ok(config.audit.polling_hours), "audit.polling_hours", "must look like 08:00-17:00")
     require(0 < config.card.read_timeout_s <= 60, "card.read_timeout_s", "must be between 0 and 60 seconds")
 
+
+
+def _hours_ok(text: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", text))

@@ -124,16 +124,18 @@ class VerificationSession(Base):
 
 
 class MatchLogEntry(Base):
-    """Append-only: the migration adds triggers that refuse UPDATE and DELETE. Never a raw image or template."""
+    """One signed entry of the tamper-evident log. ``body`` (canonical JSON), ``hash`` and ``signature`` are
+    authoritative; the other columns are copies of body fields for queries. Append-only: the migration adds triggers
+    that refuse UPDATE and DELETE. Never a raw image or template; voters appear as a keyed hash of the CNIC."""
 
     __tablename__ = "match_log"
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     station_id: Mapped[str] = mapped_column(String(64))
     session_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    event: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32), index=True)
     operator: Mapped[str] = mapped_column(String(64))
-    voter_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voter_ref: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     voter_serial: Mapped[int | None] = mapped_column(Integer, nullable=True)
     modality: Mapped[str | None] = mapped_column(String(16), nullable=True)
     position: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -143,4 +145,17 @@ class MatchLogEntry(Base):
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     quality: Mapped[int | None] = mapped_column(Integer, nullable=True)
     outcome: Mapped[str] = mapped_column(String(32))
-    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON; never biometric data
+    details: Mapped[str] = mapped_column(Text)  # JSON; never biometric data
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    signature: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class LogHead(Base):
+    """The newest entry of the log (one row); appends lock it, so concurrent writers cannot fork the chain."""
+
+    __tablename__ = "log_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

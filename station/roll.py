@@ -1,6 +1,7 @@
 """The roll: loading a roll with its biometric references, looking voters up, listing them."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -59,7 +60,14 @@ def load_roll(session: Session, roll: SynthRoll, templates: list[EnrolledTemplat
             quality=t.quality, key_id=cipher.key_id,
             ciphertext=cipher.encrypt(t.data, template_context(t.cnic, t.modality, t.position))))
     set_meta(session, "synthetic_roll_seed", str(roll.seed))
+    set_meta(session, "roll_digest", roll_digest(roll))
     return len(roll.voters)
+
+
+def roll_digest(roll: SynthRoll) -> str:
+    """SHA-256 over the roll's voters (CNIC, polling station, serial), in a fixed order: names the roll a log used."""
+    lines = sorted(f"{v.cnic}|{v.polling_station}|{v.serial_number}" for v in roll.voters)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def set_meta(session: Session, key: str, value: str) -> None:

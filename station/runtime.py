@@ -6,12 +6,14 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -23,11 +25,14 @@ from matching.errors import MatchingError
 from matching.face import DlibFaceEncoder, encoding_from_bytes, face_distances
 from matching.fingerprint import NbisFingerprintMatcher
 
-from . import cards, db, matchlog, roll, users, verification
+from . import cards, db, roll, users, verification
+from .audit import bundle, identity
+from .audit import log as matchlog
 from .cnic import parse_cnic
 from .config import FINGER_POSITIONS, Config, repo_root
-from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound
+from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
 from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
+from .models import MatchLogEntry
 from .users import Principal
 from .verification import FlowSettings
 from .views import VerificationView, VoterView
@@ -42,13 +47,6 @@ class Station:
         self.config = config
         self.engine = db.make_engine(config.database_url)
         self.sessions = db.make_sessionmaker(self.engine)
-        self.flow = FlowSettings(
-            station_id=config.station.id, polling_station=config.station.polling_station,
-            fingers=config.fingerprint.fingers, attempts_per_finger=config.fingerprint.attempts_per_finger,
-            fingerprint_threshold=config.fingerprint.match_threshold, min_quality=config.fingerprint.min_quality,
-            face_enabled=config.face.enabled, face_threshold=config.face.match_threshold,
-            face_attempts=config.face.attempts, exception_reasons=config.policy.exception_reasons,
-        )
         self.fingerprint_matcher = NbisFingerprintMatcher(ppi=config.fingerprint.ppi)
         self.face_encoder = DlibFaceEncoder(max_image_px=config.face.max_image_px, upsample=config.face.upsample,
                                             min_face_px=config.face.min_face_px)
@@ -58,10 +56,28 @@ class Station:
         self._face_probe_index: dict[str, int] = {}  # which demo photo the simulated camera shows next, per voter
 
     # --- plumbing ---
+    @functools.cached_property
+    def flow(self) -> FlowSettings:
+        """The decision policy's settings and the log signer (loaded on first use: the keys must exist)."""
+        config = self.config
+        return FlowSettings(
+            polling_station=config.station.polling_station,
+            fingers=config.fingerprint.fingers, attempts_per_finger=config.fingerprint.attempts_per_finger,
+            fingerprint_threshold=config.fingerprint.match_threshold, min_quality=config.fingerprint.min_quality,
+            face_enabled=config.face.enabled, face_threshold=config.face.match_threshold,
+            face_attempts=config.face.attempts, exception_reasons=config.policy.exception_reasons,
+            log=identity.load_signer(config.keys_dir, config.station.id),
+        )
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
+        """One short transaction; after it commits, a checkpoint file is written when the log crossed a multiple of
+        audit.checkpoint_every."""
         with self.sessions.begin() as session:
             yield session
+        appended = session.info.pop(matchlog.HEAD_KEY, None)
+        if appended:
+            bundle.maybe_checkpoint(self.config, self.flow.log, *appended)
 
     @property
     def cipher(self) -> TemplateCipher:
@@ -78,9 +94,12 @@ class Station:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.home.chmod(0o700)  # database, keys and logs: the station user only
         created = create_keys(self.config.keys_dir)
+        created = identity.create_identity(self.config.keys_dir, self.config.station.id) or created
         if self.config.card.test_issuer:
             cards.test_issuer(self.config, create=True)
         db.upgrade(self.engine)
+        with self.transaction() as s:
+            matchlog.ensure_head(s, self.config.station.id)
         return created
 
     def close(self) -> None:
@@ -184,9 +203,14 @@ class Station:
     def _view(self, s: Session, vs, last_attempt=None) -> VerificationView:
         return verification.view(s, vs, self.flow, last_attempt)
 
+    def _require_open(self, s: Session) -> None:
+        if roll.get_meta(s, "poll_state") == "closed":
+            raise Conflict("polls are closed at this station (`station close-poll` sealed the log)")
+
     def start_verification(self, principal: Principal, cnic: object, source: str = "typed") -> VerificationView:
         principal.require(*OFFICERS)
         with self.transaction() as s:
+            self._require_open(s)
             vs = verification.start(s, self.flow, cnic_text=cnic, operator=principal.username, source=source)
             return self._view(s, vs)
 
@@ -212,13 +236,14 @@ class Station:
             warnings = cards.card_warnings(read, self.config)
         except CardRejected as exc:
             with self.transaction() as s:
-                matchlog.append(s, station_id=self.flow.station_id, event="card_rejected", operator=principal.username,
+                matchlog.append(s, self.flow.log, event="card_rejected", operator=principal.username,
                                 outcome="rejected", device_id=self.device("card").info().device_id,
                                 details={"reason": str(exc)[:300]})
             raise
         details = {"card_issuer": read.issuer, "passive_auth": read.passive_auth, "active_auth": read.active_auth,
                    "card_warnings": warnings}
         with self.transaction() as s:
+            self._require_open(s)
             vs = verification.start(s, self.flow, cnic_text=read.holder.cnic, operator=principal.username,
                                     source="card", details=details)
             view = self._view(s, vs)
@@ -379,6 +404,74 @@ class Station:
             raise InvalidInput(str(exc)) from None
         return {"kind": kind, "pending_faults": device.pending_faults}
 
+    # --- audit ---
+    def close_poll(self, operator: str) -> dict:
+        """Append the closing entry and write the signed seal over the whole log; verifications stop."""
+        with self.transaction() as s:
+            if roll.get_meta(s, "poll_state") != "closed":
+                counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
+                matchlog.append(s, self.flow.log, event="poll_closed", operator=operator, outcome="closed",
+                                details={f"count_{k}": v for k, v in sorted(counts.items())})
+                roll.set_meta(s, "poll_state", "closed")
+            closing = s.scalar(select(MatchLogEntry).where(MatchLogEntry.event == "poll_closed")
+                               .order_by(MatchLogEntry.seq.desc()).limit(1))
+            last_seq, last_hash = matchlog.head(s)
+            counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
+        if closing.seq != last_seq:
+            raise Conflict(f"the log grew after polls closed (entry {last_seq} after the closing entry {closing.seq})")
+        path = bundle.write_seal(self.config, self.flow.log, last_seq, last_hash, counts, closing.at.isoformat())
+        return {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts}
+
+    def export_audit(self, out: Path) -> dict:
+        from .models import utcnow
+
+        with self.transaction() as s:
+            entries = matchlog.signed_entries(s)
+            digest = roll.get_meta(s, "roll_digest")
+        return bundle.export_bundle(self.config, entries, digest, Path(out), utcnow().isoformat())
+
+    def verify_live_log(self) -> list:
+        """Verify the database's own chain with the station certificate (what `doctor` and the auditor API show)."""
+        from .audit.chain import verify_entries
+
+        cert = identity.load_certificate((self.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes())
+        with self.transaction() as s:
+            entries = matchlog.signed_entries(s)
+        breaks, _ = verify_entries(entries, identity.certificate_key(cert), self.config.station.id)
+        return breaks
+
+    def audit_entries(self, principal: Principal, after: int = 0, limit: int = 200) -> list[dict]:
+        principal.require("auditor", "presiding_officer")
+        with self.transaction() as s:
+            return [{"body": json.loads(e.body), "hash": e.hash, "sig": e.signature}
+                    for e in matchlog.signed_entries(s, after=after, limit=min(max(limit, 1), 1000))]
+
+    def audit_verification(self, principal: Principal) -> dict:
+        principal.require("auditor", "presiding_officer")
+        breaks = self.verify_live_log()
+        with self.transaction() as s:
+            head = matchlog.head(s)
+        return {"ok": not breaks, "entries": head[0] if head else 0, "head": head[1] if head else None,
+                "breaks": [b.__dict__ for b in breaks]}
+
+    def audit_report_html(self, principal: Principal) -> str:
+        """The auditor's report over the live log (read-only)."""
+        from .audit.chain import verify_entries
+        from .audit.report import ReportSettings, analyse, render_html
+
+        principal.require("auditor")
+        cert = identity.load_certificate((self.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes())
+        with self.transaction() as s:
+            entries = matchlog.signed_entries(s)
+            digest = roll.get_meta(s, "roll_digest")
+        breaks, bodies = verify_entries(entries, identity.certificate_key(cert), self.config.station.id)
+        audit = self.config.audit
+        findings = analyse(bodies, self.config.station.id,
+                           ReportSettings(self.config.station.timezone, audit.polling_hours,
+                                          audit.min_seconds_per_voter, audit.exception_rate_factor))
+        return render_html(findings, {"ok": not breaks, "breaks": [b.__dict__ for b in breaks], "warnings": [],
+                                      "sealed": False, "roll_digest": digest})
+
     # --- health ---
     def doctor(self) -> list[tuple[str, bool, str]]:
         checks: list[tuple[str, bool, str]] = []
@@ -395,6 +488,12 @@ class Station:
             checks.append(("database", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
         try:
             checks.append(("station key", True, f"key id {self.cipher.key_id}"))
-        except Exception as exc:  # noqa: BLE001 - reported to the technician, not raised
+        except StationError as exc:
             checks.append(("station key", False, str(exc)))
+        try:
+            breaks = self.verify_live_log()
+            checks.append(("match log chain", not breaks, "hash chain and signatures hold" if not breaks
+                           else "; ".join(b.message for b in breaks[:3])))
+        except (StationError, OSError, ValueError, SQLAlchemyError) as exc:
+            checks.append(("match log chain", False, str(exc)[:200]))
         return checks

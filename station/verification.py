@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from . import matchlog
+from .audit import log as matchlog
+from .audit.chain import LogSigner
 from .cnic import gender_from_cnic, parse_cnic
 from .errors import Conflict, InvalidInput, NotFound
 from .models import PollingStation, Voter, VerificationSession, utcnow
@@ -35,7 +36,6 @@ STATES = (IDENTIFIED, NOT_ON_ROLL, ALREADY_VOTED, VERIFIED, NOT_VERIFIED, EXCEPT
 
 @dataclass(frozen=True)
 class FlowSettings:
-    station_id: str
     polling_station: str
     fingers: tuple[str, ...]
     attempts_per_finger: int
@@ -45,6 +45,7 @@ class FlowSettings:
     face_threshold: float
     face_attempts: int
     exception_reasons: tuple[str, ...]
+    log: LogSigner
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def start(session: Session, settings: FlowSettings, *, cnic_text: object, operat
         details["gender_mismatch"] = vs.gender_mismatch
     session.add(vs)
     session.flush()
-    matchlog.append(session, station_id=settings.station_id, event="identify", operator=operator, outcome=vs.state,
-                    session_id=vs.id, voter=vs.voter, details=details)
+    matchlog.append(session, settings.log, event="identify", operator=operator, outcome=vs.state,
+                    session_id=vs.id, voter=vs.voter, cnic=cnic, details=details)
     return vs
 
 
@@ -179,7 +180,7 @@ def record_fingerprint(session: Session, settings: FlowSettings, task: Biometric
     else:
         _settle_after_failure(vs, settings)
     vs.updated_at = utcnow()
-    matchlog.append(session, station_id=settings.station_id, event="fingerprint_attempt", operator=operator,
+    matchlog.append(session, settings.log, event="fingerprint_attempt", operator=operator,
                     outcome=outcome, session_id=vs.id, voter=vs.voter, modality="fingerprint", position=task.position,
                     device_id=device_id, attempt=task.attempt, score=score, threshold=settings.fingerprint_threshold,
                     quality=quality, details={"minutiae": minutiae, "state": vs.state})
@@ -198,7 +199,7 @@ def record_face(session: Session, settings: FlowSettings, task: BiometricTask, *
     else:
         _settle_after_failure(vs, settings)
     vs.updated_at = utcnow()
-    matchlog.append(session, station_id=settings.station_id, event="face_attempt", operator=operator, outcome=outcome,
+    matchlog.append(session, settings.log, event="face_attempt", operator=operator, outcome=outcome,
                     session_id=vs.id, voter=vs.voter, modality="face", position="face", device_id=device_id,
                     attempt=task.attempt, score=distance, threshold=settings.face_threshold, quality=face_px,
                     details={"state": vs.state, "reason": reason})
@@ -209,7 +210,7 @@ def record_face(session: Session, settings: FlowSettings, task: BiometricTask, *
 def record_device_failure(session: Session, settings: FlowSettings, task: BiometricTask, *, operator: str,
                           device_id: str, error: str) -> None:
     vs = load(session, task.session_id)
-    matchlog.append(session, station_id=settings.station_id, event="device_failure", operator=operator,
+    matchlog.append(session, settings.log, event="device_failure", operator=operator,
                     outcome="device_error", session_id=vs.id, voter=vs.voter, modality=task.modality,
                     position=task.position, device_id=device_id, attempt=task.attempt, details={"error": error[:300]})
 
@@ -227,7 +228,7 @@ def record_exception(session: Session, settings: FlowSettings, session_id: str, 
     vs.state, vs.decided_by = EXCEPTION, "exception"
     vs.exception_reason, vs.exception_note = str(reason), (note or None)
     vs.updated_at = utcnow()
-    matchlog.append(session, station_id=settings.station_id, event="exception", operator=operator, outcome=EXCEPTION,
+    matchlog.append(session, settings.log, event="exception", operator=operator, outcome=EXCEPTION,
                     session_id=vs.id, voter=vs.voter,
                     details={"reason": str(reason), "fingerprint_attempts": vs.fingerprint_attempts,
                              "face_attempts": vs.face_attempts})
@@ -246,7 +247,7 @@ def issue_ballot(session: Session, settings: FlowSettings, session_id: str, *, o
     if marked != 1:
         raise Conflict("this voter has already been issued a ballot")
     vs.state, vs.updated_at = BALLOT_ISSUED, now
-    matchlog.append(session, station_id=settings.station_id, event="ballot_issued", operator=operator,
+    matchlog.append(session, settings.log, event="ballot_issued", operator=operator,
                     outcome=BALLOT_ISSUED, session_id=vs.id, voter=vs.voter, details={"decided_by": vs.decided_by})
     return vs
 

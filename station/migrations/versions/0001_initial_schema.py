@@ -24,14 +24,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code')
     )
+    op.create_table('log_head',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('match_log',
-    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('station_id', sa.String(length=64), nullable=False),
     sa.Column('session_id', sa.String(length=36), nullable=True),
     sa.Column('event', sa.String(length=32), nullable=False),
     sa.Column('operator', sa.String(length=64), nullable=False),
-    sa.Column('voter_id', sa.Integer(), nullable=True),
+    sa.Column('voter_ref', sa.String(length=32), nullable=True),
     sa.Column('voter_serial', sa.Integer(), nullable=True),
     sa.Column('modality', sa.String(length=16), nullable=True),
     sa.Column('position', sa.String(length=16), nullable=True),
@@ -42,10 +48,17 @@ def upgrade() -> None:
     sa.Column('quality', sa.Integer(), nullable=True),
     sa.Column('outcome', sa.String(length=32), nullable=False),
     sa.Column('details', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('seq')
+    sa.Column('prev_hash', sa.String(length=64), nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('signature', sa.String(length=128), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('hash')
     )
     with op.batch_alter_table('match_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_match_log_event'), ['event'], unique=False)
         batch_op.create_index(batch_op.f('ix_match_log_session_id'), ['session_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_match_log_voter_ref'), ['voter_ref'], unique=False)
 
     op.create_table('station_meta',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -173,6 +186,7 @@ def _append_only(table: str) -> None:
         )
 
 
+
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS match_log_append_only ON match_log")
@@ -196,8 +210,11 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('station_meta')
     with op.batch_alter_table('match_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_match_log_voter_ref'))
         batch_op.drop_index(batch_op.f('ix_match_log_session_id'))
+        batch_op.drop_index(batch_op.f('ix_match_log_event'))
 
     op.drop_table('match_log')
+    op.drop_table('log_head')
     op.drop_table('constituencies')
     # ### end Alembic commands ###

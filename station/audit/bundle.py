@@ -1,0 +1,209 @@
+"""Checkpoints, the closing seal, and the audit bundle: a zip an auditor verifies with nothing else.
+
+    bundle.zip
+      manifest.json          station, export time, entry count, format version
+      log.jsonl              one signed entry per line: {"body": <canonical JSON>, "hash": ..., "sig": ...}
+      station.crt            the station's log certificate (Ed25519), self-signed or countersigned by the commission
+      commission.crt         the commission's certificate, when the station has one
+      roll.json              digest of the roll the station served
+      checkpoints/<seq>.json signed statements "entry <seq> has hash <h>", written outside the database as the log grew
+      seal.json              the signed closing seal written by `station close-poll` (absent while polls are open)
+
+`verify_bundle` reports every break with its sequence number; only ``ok`` bundles exit 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+
+from ..config import Config
+from .chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
+from .identity import CERTIFICATE_FILE, certificate_key, certificate_station, countersigned_by, load_certificate
+
+FORMAT = "voter-station audit bundle v1"
+
+
+def audit_dir(config: Config) -> Path:
+    return config.home / "audit"
+
+
+def signed_statement(signer: LogSigner, fields: dict) -> dict:
+    body = canonical(fields)
+    return {"body": body.decode(), "sig": signer.signing_key.sign(body).hex()}
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_checkpoint(config: Config, signer: LogSigner, seq: int, entry_hash: str) -> Path:
+    statement = signed_statement(signer, {"kind": "checkpoint", "station": signer.station_id, "seq": seq,
+                                          "hash": entry_hash})
+    path = audit_dir(config) / "checkpoints" / f"{seq:09d}.json"
+    _write_durably(path, json.dumps(statement).encode())
+    return path
+
+
+def maybe_checkpoint(config: Config, signer: LogSigner, seq: int, entry_hash: str) -> None:
+    if seq % config.audit.checkpoint_every == 0:
+        write_checkpoint(config, signer, seq, entry_hash)
+
+
+def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, counts: dict[str, int],
+               closed_at: str) -> Path:
+    statement = signed_statement(signer, {"kind": "seal", "station": signer.station_id, "seq": seq,
+                                          "hash": entry_hash, "closed_at": closed_at, "counts": counts})
+    path = audit_dir(config) / "seal.json"
+    _write_durably(path, json.dumps(statement).encode())
+    return path
+
+
+def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str | None, out: Path,
+                  exported_at: str) -> dict:
+    manifest = {"format": FORMAT, "station": config.station.id, "exported_at": exported_at, "entries": len(entries)}
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", json.dumps(manifest, indent=1))
+        z.writestr("log.jsonl", "".join(e.to_json() + "\n" for e in entries))
+        z.write(config.keys_dir / CERTIFICATE_FILE, "station.crt")
+        if config.audit.commission_certificate:
+            z.write(Path(config.audit.commission_certificate), "commission.crt")
+        z.writestr("roll.json", json.dumps({"roll_digest": roll_digest}))
+        checkpoints = audit_dir(config) / "checkpoints"
+        for path in sorted(checkpoints.glob("*.json")) if checkpoints.is_dir() else []:
+            z.write(path, f"checkpoints/{path.name}")
+        if (audit_dir(config) / "seal.json").is_file():
+            z.write(audit_dir(config) / "seal.json", "seal.json")
+    os.replace(tmp, out)
+    return manifest
+
+
+@dataclass
+class Verification:
+    station: str | None = None
+    entries: int = 0
+    breaks: list[Break] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
+    sealed: bool = False
+    countersigned: bool | None = None
+    roll_digest: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "station": self.station, "entries": self.entries, "sealed": self.sealed,
+                "countersigned": self.countersigned, "roll_digest": self.roll_digest,
+                "breaks": [b.__dict__ for b in self.breaks], "warnings": self.warnings}
+
+
+class BundleError(ValueError):
+    """The file is not an audit bundle at all (not a zip, no log, no certificate)."""
+
+
+def read_bundle(path: str | Path) -> dict[str, bytes]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            if sum(i.file_size for i in z.infolist()) > 2_000_000_000:
+                raise BundleError(f"{path}: too large to be an audit bundle")
+            return {name: z.read(name) for name in z.namelist()}
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleError(f"{path}: not an audit bundle ({exc})") from None
+
+
+def _statement(raw: bytes, public_key) -> tuple[dict | None, str | None]:
+    try:
+        statement = json.loads(raw)
+        body = statement["body"].encode()
+        fields = json.loads(body)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, "not a signed statement"
+    if not verify_signature(public_key, body, statement.get("sig", "")):
+        return fields, "signature does not verify"
+    return fields, None
+
+
+def verify_bundle(path: str | Path, *, commission_cert_pem: bytes | None = None) -> Verification:
+    files = read_bundle(path)
+    result = Verification()
+    if "station.crt" not in files or "log.jsonl" not in files:
+        raise BundleError(f"{path}: missing station.crt or log.jsonl")
+    try:
+        cert = load_certificate(files["station.crt"])
+        public_key = certificate_key(cert)
+    except ValueError as exc:
+        raise BundleError(f"{path}: station.crt is not a station certificate ({exc})") from None
+    result.station = certificate_station(cert)
+    commission_pem = commission_cert_pem or files.get("commission.crt")
+    if commission_pem:
+        result.countersigned = countersigned_by(cert, x509.load_pem_x509_certificate(commission_pem))
+        if not result.countersigned:
+            result.breaks.append(Break(None, "certificate", "the station certificate is not signed by the commission"))
+    entries = []
+    for n, line in enumerate(files["log.jsonl"].decode(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            entries.append(SignedEntry(body=item["body"], hash=item["hash"], signature=item["sig"]))
+        except (ValueError, KeyError, TypeError):
+            result.breaks.append(Break(None, "malformed", f"log line {n} is not a signed entry"))
+    breaks, bodies = verify_entries(entries, public_key, result.station)
+    result.breaks += breaks
+    result.bodies = bodies
+    result.entries = len(entries)
+    by_seq = {}
+    for e in entries:
+        try:
+            by_seq.setdefault(json.loads(e.body)["seq"], e.hash)
+        except (ValueError, KeyError, TypeError):
+            pass
+    last_seq = max(by_seq, default=0)
+    for name in sorted(n for n in files if n.startswith("checkpoints/")):
+        fields, problem = _statement(files[name], public_key)
+        if problem or fields.get("station") != result.station:
+            result.breaks.append(Break(None, "checkpoint", f"{name}: {problem or 'from another station'}"))
+            continue
+        seq = fields["seq"]
+        if seq > last_seq:
+            result.breaks.append(Break(seq, "truncated", f"the log ends at entry {last_seq}, but a checkpoint "
+                                                         f"vouches for entry {seq}: entries were cut off the end"))
+        elif by_seq.get(seq) != fields["hash"]:
+            result.breaks.append(Break(seq, "altered", f"entry {seq} differs from its checkpoint"))
+    if "seal.json" in files:
+        fields, problem = _statement(files["seal.json"], public_key)
+        if problem:
+            result.breaks.append(Break(None, "seal", f"closing seal: {problem}"))
+        elif fields["seq"] != last_seq or by_seq.get(fields["seq"]) != fields["hash"]:
+            result.breaks.append(Break(fields["seq"], "seal", f"the closing seal covers entry {fields['seq']} but the "
+                                                              f"log ends at entry {last_seq}: it does not match"))
+        else:
+            result.sealed = True
+    else:
+        result.warnings.append("no closing seal (polls not closed when exported): entries after the last "
+                               "checkpoint could have been cut off undetected")
+    try:
+        result.roll_digest = json.loads(files.get("roll.json", b"{}")).get("roll_digest")
+    except ValueError:
+        result.warnings.append("roll.json is unreadable")
+    return result
+
+
+def entries_from_bundle(path: str | Path) -> list[dict]:
+    """The verified entry bodies of a bundle (raises BundleError for a file that is not one)."""
+    return verify_bundle(path).bodies
+
+

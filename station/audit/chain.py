@@ -1,0 +1,118 @@
+"""The log format. One entry is the canonical JSON of its fields (sorted keys, no spaces, UTF-8), its SHA-256, and
+the Ed25519 signature of the canonical bytes. Each entry names the SHA-256 of the previous one (``prev``); the first
+names ``genesis_hash(station_id)``.
+
+    entry = {"v": 1, "seq": 17, "at": "2026-11-29T08:01:02.123456+00:00", "station": "AJK-DEMO-01",
+             "event": "fingerprint_attempt", "operator": "officer", "session": "...", "voter": "<HMAC of the CNIC>",
+             "serial": 42, "modality": "fingerprint", "position": "right_thumb", "device": "sim:SIM-FP-0001",
+             "attempt": 1, "score": 87.0, "threshold": 40.0, "quality": 48, "outcome": "match",
+             "details": {...}, "prev": "<sha256 hex of entry 16>"}
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+FORMAT_VERSION = 1
+
+
+def canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def genesis_hash(station_id: str) -> str:
+    return sha256_hex(f"voter-station match log v{FORMAT_VERSION}|{station_id}".encode())
+
+
+@dataclass(frozen=True)
+class LogSigner:
+    """What a station needs to write its log: its id, its signing key and the commission's voter-reference key."""
+
+    station_id: str
+    signing_key: Ed25519PrivateKey = field(repr=False)
+    voter_key: bytes = field(repr=False)
+
+    def voter_ref(self, cnic: str) -> str:
+        """A keyed hash of the CNIC: the commission (holding the key) can link entries to voters; the public cannot."""
+        return hmac.new(self.voter_key, cnic.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def seal(self, fields: dict) -> "SignedEntry":
+        body = canonical(fields)
+        return SignedEntry(body=body.decode(), hash=sha256_hex(body), signature=self.signing_key.sign(body).hex())
+
+
+@dataclass(frozen=True)
+class SignedEntry:
+    body: str  # canonical JSON text
+    hash: str  # sha256 hex of body
+    signature: str  # Ed25519 signature hex of body
+
+    def to_json(self) -> str:
+        return json.dumps({"body": self.body, "hash": self.hash, "sig": self.signature}, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Break:
+    seq: int | None
+    kind: str  # altered | bad-signature | foreign | removed | inserted | reordered | truncated | seal | malformed
+    message: str
+
+
+def verify_signature(public_key: Ed25519PublicKey, body: bytes, signature_hex: str) -> bool:
+    try:
+        public_key.verify(bytes.fromhex(signature_hex), body)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def verify_entries(entries: list[SignedEntry], public_key: Ed25519PublicKey, station_id: str) -> tuple[list[Break], list[dict]]:
+    """Check a whole log in order. Returns every break found (with the sequence number where it shows) and the
+    parsed bodies of the entries whose signature and hash hold."""
+    breaks: list[Break] = []
+    bodies: list[dict] = []
+    hash_by_seq: dict[int, str] = {}
+    last_seq = 0
+    for index, entry in enumerate(entries):
+        raw = entry.body.encode()
+        try:
+            fields = json.loads(entry.body)
+            seq = int(fields["seq"])
+        except (ValueError, KeyError, TypeError):
+            breaks.append(Break(None, "malformed", f"line {index + 1}: not a log entry"))
+            continue
+        if not verify_signature(public_key, raw, entry.signature):
+            foreign = fields.get("station") != station_id
+            what = (f"from station {fields.get('station')!r}, spliced in" if foreign
+                    else "signature does not verify under the station key (altered, or signed with another key)")
+            breaks.append(Break(seq, "foreign" if foreign else "bad-signature", f"entry {seq}: {what}"))
+            last_seq = max(last_seq, seq)  # its place is taken; its content cannot be trusted for the chain
+            continue
+        if sha256_hex(raw) != entry.hash:
+            breaks.append(Break(seq, "altered", f"entry {seq}: its recorded hash does not match its content"))
+        if fields.get("station") != station_id:
+            breaks.append(Break(seq, "foreign", f"entry {seq}: names station {fields.get('station')!r}, not {station_id!r}"))
+        if seq in hash_by_seq:
+            breaks.append(Break(seq, "inserted", f"entry {seq} appears twice (a copy was inserted)"))
+        elif seq < last_seq:
+            breaks.append(Break(seq, "reordered", f"entry {seq} appears after entry {last_seq} (reordered)"))
+        elif seq > last_seq + 1:
+            missing = f"{last_seq + 1}" if seq == last_seq + 2 else f"{last_seq + 1}-{seq - 1}"
+            breaks.append(Break(seq, "removed", f"entries {missing} are missing before entry {seq} (removed)"))
+        prev = genesis_hash(station_id) if seq == 1 else hash_by_seq.get(seq - 1)
+        if prev is not None and fields.get("prev") != prev:
+            breaks.append(Break(seq, "inserted", f"entry {seq}: does not follow entry {seq - 1} in the chain "
+                                                 "(an entry was replaced or inserted)"))
+        hash_by_seq.setdefault(seq, entry.hash)
+        last_seq = max(last_seq, seq)
+        bodies.append(fields)
+    return breaks, bodies

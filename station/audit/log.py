@@ -1,0 +1,100 @@
+"""Appending to the tamper-evident match log in the caller's transaction, so that no decision exists without its
+entry and no entry without its decision. Entries carry scores, thresholds, quality, attempt numbers, operator and
+device ids: never an image or a template; voters appear as a keyed hash of the CNIC and their roll serial."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..models import LogHead, MatchLogEntry, Voter, utcnow
+from .chain import FORMAT_VERSION, LogSigner, SignedEntry, genesis_hash
+
+log = logging.getLogger(__name__)
+_SCALARS = (str, int, float, bool, type(None))
+HEAD_KEY = "log_head"  # session.info key: (seq, hash) of the newest entry this transaction appended
+
+
+def _check_details(details: dict[str, Any]) -> dict[str, Any]:
+    for key, value in details.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(v, _SCALARS) for v in items) or any(isinstance(v, str) and len(v) > 500 for v in items):
+            raise TypeError(f"match log detail {key!r} must be short scalars (never biometric data)")
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in details.items()}
+
+
+def ensure_head(session: Session, station_id: str) -> None:
+    """Create the chain's head row (at `station init`), pointing at the genesis hash."""
+    if session.get(LogHead, 1) is None:
+        session.add(LogHead(id=1, seq=0, hash=genesis_hash(station_id)))
+
+
+def append(
+    session: Session,
+    signer: LogSigner,
+    *,
+    event: str,
+    operator: str,
+    outcome: str,
+    session_id: str | None = None,
+    voter: Voter | None = None,
+    cnic: str | None = None,
+    modality: str | None = None,
+    position: str | None = None,
+    device_id: str | None = None,
+    attempt: int | None = None,
+    score: float | None = None,
+    threshold: float | None = None,
+    quality: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> MatchLogEntry:
+    head = session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
+    if head is None:
+        ensure_head(session, signer.station_id)
+        session.flush()
+        head = session.get(LogHead, 1)
+    at = utcnow()
+    cnic = voter.cnic if voter is not None else cnic
+    fields = {
+        "v": FORMAT_VERSION, "seq": head.seq + 1, "at": at.isoformat(), "station": signer.station_id,
+        "event": event, "operator": operator, "session": session_id,
+        "voter": signer.voter_ref(cnic) if cnic else None, "serial": voter.serial_number if voter else None,
+        "modality": modality, "position": position, "device": device_id, "attempt": attempt,
+        "score": None if score is None else round(float(score), 4),
+        "threshold": None if threshold is None else float(threshold), "quality": quality, "outcome": outcome,
+        "details": _check_details(details or {}), "prev": head.hash,
+    }
+    signed = signer.seal(fields)
+    entry = MatchLogEntry(
+        seq=fields["seq"], at=at, station_id=signer.station_id, session_id=session_id, event=event,
+        operator=operator, voter_ref=fields["voter"], voter_serial=fields["serial"], modality=modality,
+        position=position, device_id=device_id, attempt=attempt, score=fields["score"], threshold=fields["threshold"],
+        quality=quality, outcome=outcome, details=json.dumps(fields["details"], ensure_ascii=False),
+        prev_hash=head.hash, hash=signed.hash, signature=signed.signature, body=signed.body,
+    )
+    session.add(entry)
+    head.seq, head.hash = entry.seq, entry.hash
+    session.flush()
+    session.info[HEAD_KEY] = (entry.seq, entry.hash)
+    log.info("match log #%s %s %s session=%s", entry.seq, event, outcome, session_id)
+    return entry
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(MatchLogEntry)) or 0
+
+
+def signed_entries(session: Session, *, after: int = 0, limit: int | None = None) -> list[SignedEntry]:
+    query = select(MatchLogEntry.body, MatchLogEntry.hash, MatchLogEntry.signature).where(
+        MatchLogEntry.seq > after).order_by(MatchLogEntry.seq)
+    if limit:
+        query = query.limit(limit)
+    return [SignedEntry(body=b, hash=h, signature=s) for b, h, s in session.execute(query)]
+
+
+def head(session: Session) -> tuple[int, str] | None:
+    row = session.get(LogHead, 1)
+    return (row.seq, row.hash) if row else None

