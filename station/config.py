@@ -1,7 +1,8 @@
 """Configuration: defaults -> profile -> environment -> explicit overrides, validated once into frozen dataclasses.
 
 Files live in the repository's ``config/`` folder (or ``STATION_CONFIG_DIR``): ``default.toml`` holds every key with
-its default; a profile file (``simulated``, ``hardware``, ``test``) overrides some. Environment variables override
+its default; a profile file (``simulated``, ``hardware``, ``test``) overrides some; ``STATION_HOME/station.toml``, if
+present, overrides keys for this one station (``station calibrate`` writes its thresholds there). Environment variables override
 single keys as ``STATION_<SECTION>__<KEY>`` (``STATION_SERVER__PORT=9000``), their values parsed as TOML (bare words
 are strings). ``STATION_HOME`` is the data directory (database, keys, logs); ``STATION_PROFILE`` picks the profile.
 
@@ -126,6 +127,7 @@ class Config:
         return self.home / "keys"
 
 
+LOCAL_FILE = "station.toml"
 _SECTIONS = {name: typ for name, typ in typing.get_type_hints(Config).items() if name not in ("profile", "home")}
 
 
@@ -155,10 +157,13 @@ def load_config(
     if profile == "default" or not profile_path.is_file():
         raise ConfigError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())}")
     _merge(data, _read_toml(profile_path), origin=profile_path.name, known=data)
+    home_path = Path(home or env.get("STATION_HOME") or Path.cwd() / "station-home").expanduser().resolve()
+    local = home_path / LOCAL_FILE
+    if local.is_file():
+        _merge(data, _read_toml(local), origin=str(local), known=data)
     _merge(data, _environment_overrides(env), origin="environment", known=data)
     if overrides:
         _merge(data, {k: dict(v) for k, v in overrides.items()}, origin="override", known=data)
-    home_path = Path(home or env.get("STATION_HOME") or Path.cwd() / "station-home").expanduser().resolve()
     sections = {name: _build(typ, data.get(name, {}), name) for name, typ in _SECTIONS.items()}
     config = Config(profile=profile, home=home_path, **sections)
     _validate(config)
@@ -265,3 +270,35 @@ def _hours_ok(text: str) -> bool:
     import re
 
     return bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", text))
+
+
+def write_local_overrides(home: Path, section: str, values: Mapping[str, Any]) -> Path:
+    """Set keys of one section in STATION_HOME/station.toml (keeping the others), validated like any override."""
+    import tomllib as _toml
+
+    path = Path(home) / LOCAL_FILE
+    data: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        data = _toml.loads(path.read_text())
+    data.setdefault(section, {}).update(values)
+    lines = ["# This station's own settings (over the profile); written by `station calibrate` and by hand."]
+    for sec, items in data.items():
+        lines.append(f"\n[{sec}]")
+        for key, value in items.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)

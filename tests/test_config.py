@@ -58,3 +58,18 @@ def test_unknown_key_in_a_profile_file(tmp_path, monkeypatch):
     monkeypatch.setenv("STATION_CONFIG_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match="broken.toml: unknown key server.threds"):
         load_config("broken", home=tmp_path, environ={})
+
+
+def test_station_local_file_overrides_the_profile_and_env_overrides_it(tmp_path):
+    from station.config import write_local_overrides
+
+    write_local_overrides(tmp_path, "fingerprint", {"match_threshold": 47.5})
+    write_local_overrides(tmp_path, "face", {"match_threshold": 0.48, "enabled": False})
+    config = load_config("test", home=tmp_path, environ={})
+    assert config.fingerprint.match_threshold == 47.5
+    assert (config.face.match_threshold, config.face.enabled) == (0.48, False)
+    env = {"STATION_FINGERPRINT__MATCH_THRESHOLD": "50"}
+    assert load_config("test", home=tmp_path, environ=env).fingerprint.match_threshold == 50.0
+    (tmp_path / "station.toml").write_text("[fingerprint]\nmatch_treshold = 1\n")
+    with pytest.raises(ConfigError, match="unknown key fingerprint.match_treshold"):
+        load_config("test", home=tmp_path, environ={})
