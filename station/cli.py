@@ -383,7 +383,8 @@ def audit_verify(bundle: str, commission_cert: str | None, as_json: bool) -> Non
         click.echo(json.dumps(result.to_dict()))
     else:
         click.echo(f"station {result.station}: {result.entries} entries, "
-                   f"{'sealed' if result.sealed else 'not sealed'}: {'CHAIN HOLDS' if result.ok else 'BROKEN'}")
+                   f"{'sealed' if result.sealed else 'not sealed'}: "
+                   f"{'CHAIN HOLDS' if result.ok else f'BROKEN from entry {result.first_broken_seq}'}")
         for b in result.breaks:
             click.echo(f"  break{'' if b.seq is None else f' at entry {b.seq}'}: {b.message}")
         for w in result.warnings:
@@ -432,5 +433,9 @@ def audit_merge(bundles: tuple[str, ...], as_json: bool) -> None:
 
 
 from .bench import bench  # noqa: E402  (registers the bench group)
+from .bench_policy import policy as bench_policy  # noqa: E402
+from .calibrate import calibrate  # noqa: E402
 
+bench.add_command(bench_policy)
 main.add_command(bench)
+main.add_command(calibrate)

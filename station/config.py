@@ -91,12 +91,40 @@ class FaceSection:
 
 
 @dataclass(frozen=True)
+class FaceQualitySection:
+    """Limits of matching.face_quality (the minimum face size is face.min_face_px)."""
+
+    min_sharpness: float  # variance of the Laplacian of the face crop at 128 px high and fixed contrast
+    min_brightness: float  # mean grey of the face crop, 0-255
+    max_brightness: float
+    max_clipped_fraction: float  # face pixels <= 10 or >= 245
+    max_yaw_deg: float
+    max_pitch_deg: float
+    max_roll_deg: float
+
+
+@dataclass(frozen=True)
+class LivenessSection:
+    """matching.liveness on a camera burst: rejects a still picture only (see that module for what it does not stop)."""
+
+    enabled: bool
+    burst_frames: int
+    min_face_fraction: float
+    min_blink_drop: float
+    min_eye_change: float
+    min_motion: float
+    min_frame_change: float
+    change_level: float
+
+
+@dataclass(frozen=True)
 class AuditSection:
     checkpoint_every: int  # a signed checkpoint file every N log entries (detects truncation of the database log)
     polling_hours: str  # "08:00-17:00" local time; activity outside is flagged in the auditor's report
     min_seconds_per_voter: float  # identify-to-ballot faster than this is flagged
     exception_rate_factor: float  # an operator's exception rate this many times the station's is flagged
     commission_certificate: str  # PEM of the commission's key that countersigns station certificates ("" = none)
+    cross_check_last: int  # after a fingerprint match, compare the print with this many recent voters' (0 = off)
 
 
 @dataclass(frozen=True)
@@ -114,6 +142,8 @@ class Config:
     devices: DevicesSection
     fingerprint: FingerprintSection
     face: FaceSection
+    face_quality: FaceQualitySection
+    liveness: LivenessSection
     card: CardSection
     audit: AuditSection
     policy: PolicySection
@@ -259,6 +289,18 @@ def _validate(config: Config) -> None:
     require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
     require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
+    fq = config.face_quality
+    require(fq.min_sharpness >= 0, "face_quality.min_sharpness", "must be >= 0")
+    require(0 <= fq.min_brightness < fq.max_brightness <= 255, "face_quality.min_brightness",
+            "must be >= 0 and below face_quality.max_brightness (<= 255)")
+    require(0 <= fq.max_clipped_fraction <= 1, "face_quality.max_clipped_fraction", "must be 0-1")
+    for key in ("max_yaw_deg", "max_pitch_deg", "max_roll_deg"):
+        require(0 < getattr(fq, key) <= 90, f"face_quality.{key}", "must be in (0, 90]")
+    lv = config.liveness
+    require(3 <= lv.burst_frames <= 100, "liveness.burst_frames", "must be 3-100")
+    for key in ("min_face_fraction", "min_blink_drop", "min_eye_change", "min_motion", "min_frame_change"):
+        require(0 <= getattr(lv, key) <= 1, f"liveness.{key}", "must be 0-1")
+    require(0 < lv.change_level < 255, "liveness.change_level", "must be between 0 and 255")
     require(bool(config.policy.exception_reasons), "policy.exception_reasons", "must not be empty")
     require(config.audit.checkpoint_every >= 1, "audit.checkpoint_every", "must be >= 1")
     require(_hours_ok(config.audit.polling_hours), "audit.polling_hours", "must look like 08:00-17:00")

@@ -109,3 +109,14 @@ def references(session: Session, cnic: str, modality: str) -> list[BiometricRefe
     query = (select(BiometricReference).join(Voter).where(Voter.cnic == cnic, BiometricReference.modality == modality)
              .order_by(BiometricReference.position))
     return list(session.scalars(query))
+
+
+def recent_voter_references(session: Session, polling_station: str, position: str, *, exclude_cnic: str,
+                            limit: int) -> list[tuple[str, bytes]]:
+    """(CNIC, encrypted template) of the voters of a polling station who voted most recently, for one finger."""
+    query = (select(Voter.cnic, BiometricReference.ciphertext).join(BiometricReference.voter)
+             .join(Voter.polling_station)
+             .where(PollingStation.code == polling_station, Voter.voted_at.is_not(None), Voter.cnic != exclude_cnic,
+                    BiometricReference.modality == "fingerprint", BiometricReference.position == position)
+             .order_by(Voter.voted_at.desc()).limit(limit))
+    return [(c, bytes(t)) for c, t in session.execute(query)]

@@ -23,6 +23,8 @@ from drivers.errors import DeviceError
 from drivers.registry import open_device
 from matching.errors import MatchingError
 from matching.face import DlibFaceEncoder, encoding_from_bytes, face_distances
+from matching.face_quality import FaceLandmarker, FaceQualityLimits, assess_face_quality
+from matching.liveness import LivenessLimits, assess_liveness
 from matching.fingerprint import NbisFingerprintMatcher
 
 from . import cards, db, roll, users, verification
@@ -32,7 +34,7 @@ from .cnic import parse_cnic
 from .config import FINGER_POSITIONS, Config, repo_root
 from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
 from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
-from .models import MatchLogEntry
+from .models import MatchLogEntry, Voter
 from .users import Principal
 from .verification import FlowSettings
 from .views import VerificationView, VoterView
@@ -50,10 +52,21 @@ class Station:
         self.fingerprint_matcher = NbisFingerprintMatcher(ppi=config.fingerprint.ppi)
         self.face_encoder = DlibFaceEncoder(max_image_px=config.face.max_image_px, upsample=config.face.upsample,
                                             min_face_px=config.face.min_face_px)
+        self.face_landmarker = FaceLandmarker(max_image_px=config.face.max_image_px, upsample=config.face.upsample)
+        fq, lv = config.face_quality, config.liveness
+        self.face_quality_limits = FaceQualityLimits(
+            min_face_px=config.face.min_face_px, min_sharpness=fq.min_sharpness, min_brightness=fq.min_brightness,
+            max_brightness=fq.max_brightness, max_clipped_fraction=fq.max_clipped_fraction,
+            max_yaw_deg=fq.max_yaw_deg, max_pitch_deg=fq.max_pitch_deg, max_roll_deg=fq.max_roll_deg)
+        self.liveness_limits = LivenessLimits(
+            min_frames=lv.burst_frames, min_face_fraction=lv.min_face_fraction, min_blink_drop=lv.min_blink_drop,
+            min_eye_change=lv.min_eye_change, min_motion=lv.min_motion, min_frame_change=lv.min_frame_change,
+            change_level=lv.change_level)
         self._cipher: TemplateCipher | None = None
         self._devices: dict[str, Any] = {}
         self._device_lock = threading.Lock()
         self._face_probe_index: dict[str, int] = {}  # which demo photo the simulated camera shows next, per voter
+        self._cross_check_pool = None
 
     # --- plumbing ---
     @functools.cached_property
@@ -103,6 +116,9 @@ class Station:
         return created
 
     def close(self) -> None:
+        if self._cross_check_pool is not None:
+            self._cross_check_pool.shutdown(wait=True)
+            self._cross_check_pool = None
         for device in self._devices.values():
             device.close()
         self._devices.clear()
@@ -294,7 +310,48 @@ class Station:
             vs, attempt = verification.record_fingerprint(
                 s, self.flow, task, operator=principal.username, device_id=capture.device_id, score=score,
                 quality=quality, minutiae=minutiae, unusable=unusable)
-            return self._view(s, vs, attempt)
+            view = self._view(s, vs, attempt)
+        if view.state == "VERIFIED" and self.config.audit.cross_check_last:
+            self._cross_checks().submit(self._cross_check, task, probe.data)
+        return view
+
+    def _cross_checks(self):
+        """One background worker that compares verified prints with those of voters who already voted."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._device_lock:
+            if self._cross_check_pool is None:
+                self._cross_check_pool = ThreadPoolExecutor(1, thread_name_prefix="cross-check")
+            return self._cross_check_pool
+
+    def _cross_check(self, task: verification.BiometricTask, probe: bytes) -> None:
+        """Log an anomaly when the print that verified one voter also matches another voter who already voted here:
+        one finger enrolled under several identities. Runs after the decision, so it never slows a voter down."""
+        try:
+            with self.transaction() as s:
+                others = roll.recent_voter_references(s, self.config.station.polling_station, task.position,
+                                                      exclude_cnic=task.cnic, limit=self.config.audit.cross_check_last)
+            hits = []
+            for cnic, ciphertext in others:
+                reference = self.cipher.decrypt(ciphertext, template_context(cnic, "fingerprint", task.position))
+                if self.fingerprint_matcher.compare(probe, reference) >= self.flow.fingerprint_threshold:
+                    hits.append(cnic)
+            if hits:
+                with self.transaction() as s:
+                    voter = s.scalar(select(Voter).where(Voter.cnic == task.cnic))
+                    matchlog.append(s, self.flow.log, event="cross_match", operator="station", outcome="anomaly",
+                                    session_id=task.session_id, voter=voter, modality="fingerprint",
+                                    position=task.position,
+                                    details={"also_matches": [self.flow.log.voter_ref(c) for c in hits],
+                                             "compared": len(others)})
+        except Exception:  # noqa: BLE001 - a background check must never take the station down; it is logged
+            log.exception("cross-check of session %s failed", task.session_id)
+
+    def wait_for_cross_checks(self) -> None:
+        """Let queued cross-checks finish (tests, shutdown)."""
+        pool = self._cross_check_pool
+        if pool is not None:
+            pool.submit(lambda: None).result()
 
     def capture_face(self, principal: Principal, session_id: str) -> VerificationView:
         principal.require(*OFFICERS)
@@ -302,23 +359,35 @@ class Station:
             task = verification.prepare_face(s, self.flow, session_id)
         reference = encoding_from_bytes(self._decrypt(task))
         camera = self.device("camera")
+        burst = self.config.liveness.burst_frames if self.config.liveness.enabled else 1
         try:
-            frame = camera.capture()
+            frames = camera.capture_burst(burst)
         except DeviceError as exc:
             raise self._capture_failed(principal, task, camera.info().device_id, exc) from None
-        distance, face_px, reason = None, 0, None
-        guidance = assess_frame(frame.image)
+        frame = frames[0]
+        distance, face_px, reason, liveness = None, 0, None, None
+        try:
+            faces = [self.face_landmarker.detect(f.image) for f in frames]  # once per frame, for quality and liveness
+            quality = assess_face_quality(frame.image, self.face_quality_limits, faces=faces[0])
+            issues = list(quality.reasons) + (list(assess_frame(frame.image).issues) if not quality.faces else [])
+            if self.config.liveness.enabled:
+                liveness = assess_liveness([f.image for f in frames], self.liveness_limits,
+                                           faces=[found[0] if found else None for found in faces]).to_dict()
+        except MatchingError as exc:
+            issues = [str(exc)]
         try:
             encoding = self.face_encoder.encode(frame.image)
             distance, face_px = float(face_distances(reference, encoding.vector)[0]), encoding.face_px
-            if not guidance.ok and distance > self.flow.face_threshold:
-                reason = "; ".join(guidance.issues)
+            if issues and distance > self.flow.face_threshold:
+                reason = "; ".join(issues)
         except MatchingError as exc:
-            reason = "; ".join([str(exc), *guidance.issues])
+            reason = "; ".join(dict.fromkeys([str(exc), *issues]))
+        if liveness is not None and not liveness["live"]:
+            reason = "; ".join(r for r in (liveness["reason"], reason) if r)
         with self.transaction() as s:
             vs, attempt = verification.record_face(s, self.flow, task, operator=principal.username,
                                                    device_id=frame.device_id, distance=distance, face_px=face_px,
-                                                   reason=reason)
+                                                   reason=reason, liveness=liveness)
             return self._view(s, vs, attempt)
 
     def record_exception(self, principal: Principal, session_id: str, reason: object, note: object) -> VerificationView:

@@ -189,10 +189,14 @@ def record_fingerprint(session: Session, settings: FlowSettings, task: Biometric
 
 
 def record_face(session: Session, settings: FlowSettings, task: BiometricTask, *, operator: str, device_id: str,
-                distance: float | None, face_px: int, reason: str | None) -> tuple[VerificationSession, AttemptView]:
+                distance: float | None, face_px: int, reason: str | None,
+                liveness: dict | None = None) -> tuple[VerificationSession, AttemptView]:
+    """Record one face attempt; ``liveness`` (matching.liveness evidence, when the station checks it) with
+    ``live`` false means a still picture: the attempt cannot match whatever the distance."""
     vs = _load_for_record(session, task)
     vs.face_attempts = task.attempt
-    matched = distance is not None and face_matches(distance, settings.face_threshold)
+    live = liveness is None or bool(liveness.get("live"))
+    matched = live and distance is not None and face_matches(distance, settings.face_threshold)
     outcome = "match" if matched else ("poor_quality" if distance is None or reason else "no_match")
     if matched:
         vs.state, vs.decided_by = VERIFIED, "face"
@@ -202,7 +206,8 @@ def record_face(session: Session, settings: FlowSettings, task: BiometricTask, *
     matchlog.append(session, settings.log, event="face_attempt", operator=operator, outcome=outcome,
                     session_id=vs.id, voter=vs.voter, modality="face", position="face", device_id=device_id,
                     attempt=task.attempt, score=distance, threshold=settings.face_threshold, quality=face_px,
-                    details={"state": vs.state, "reason": reason})
+                    details={"state": vs.state, "reason": reason,
+                             **({"liveness": liveness} if liveness is not None else {})})
     return vs, AttemptView("face", "face", task.attempt, outcome, -1.0 if distance is None else distance,
                            settings.face_threshold, face_px, reason)
 

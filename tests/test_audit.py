@@ -44,7 +44,7 @@ def test_each_kind_of_break_is_found_with_its_sequence_number():
     altered = list(entries)
     altered[2] = type(entries[2])(entries[2].body.replace('"event":"x"', '"event":"y"'), entries[2].hash, entries[2].signature)
     assert kinds(altered, signer) == [(3, "bad-signature")]
-    assert kinds(entries[:2] + entries[3:], signer) == [(4, "removed")]
+    assert kinds(entries[:2] + entries[3:], signer) == [(3, "removed")]
     assert kinds(entries[:3] + [entries[1]] + entries[3:], signer) == [(2, "inserted")]
     swapped = entries[:2] + [entries[3], entries[2]] + entries[4:]
     assert (3, "reordered") in kinds(swapped, signer)
@@ -145,7 +145,7 @@ def test_export_verify_and_seal(small_station, tmp_path):
 
 
 def test_report_flags_anomalies():
-    base = {"v": 1, "station": "S", "operator": "op", "details": {}}
+    base = {"v": 1, "station": "S", "details": {}}
     bodies, seq = [], 0
 
     def add(**kw):
@@ -153,22 +153,26 @@ def test_report_flags_anomalies():
         seq += 1
         bodies.append({**base, "seq": seq, **kw})
 
-    add(event="identify", session="a", at="2026-11-29T08:30:00+05:00", outcome="IDENTIFIED", voter="v1", serial=1)
-    add(event="ballot_issued", session="a", at="2026-11-29T08:30:03+05:00", outcome="BALLOT_ISSUED", voter="v1",
-        serial=1, details={"decided_by": "fingerprint"})
-    add(event="identify", session="b", at="2026-11-29T19:00:00+05:00", outcome="IDENTIFIED", voter="v2", serial=2)
-    for i, s in enumerate("cdef"):
-        add(event="exception", session=s, at="2026-11-29T09:00:00+05:00", outcome="EXCEPTION", operator="bad",
-            details={"reason": "worn_prints"})
-        add(event="ballot_issued", session=s, at="2026-11-29T09:05:00+05:00", outcome="BALLOT_ISSUED", operator="bad",
-            voter=f"w{i}", details={"decided_by": "exception"})
-    for i in range(20):
-        add(event="ballot_issued", session=f"g{i}", at="2026-11-29T10:00:00+05:00", outcome="BALLOT_ISSUED",
-            voter=f"g{i}", details={"decided_by": "fingerprint"})
+    def voter(session, operator, at, exception=False, ballot_at=None):
+        add(event="identify", session=session, at=at, outcome="IDENTIFIED", operator=operator, voter=session, serial=1)
+        if exception:
+            add(event="exception", session=session, at=at, outcome="EXCEPTION", operator="presiding",
+                details={"reason": "worn_prints"})
+        add(event="ballot_issued", session=session, at=ballot_at or at.replace(":00+", ":59+"), outcome="BALLOT_ISSUED",
+            operator=operator, voter=session, details={"decided_by": "exception" if exception else "fingerprint"})
+
+    voter("fast", "amina", "2026-11-29T08:30:00+05:00", ballot_at="2026-11-29T08:30:03+05:00")
+    voter("late", "amina", "2026-11-29T19:00:00+05:00")
+    for i in range(12):
+        voter(f"a{i}", "amina", f"2026-11-29T10:{i:02d}:00+05:00")
+    for i in range(4):
+        voter(f"b{i}", "bilal", f"2026-11-29T11:{i:02d}:00+05:00", exception=i < 3)
     findings = analyse(bodies, "S")
     flagged = {a["kind"] for a in findings.anomalies}
     assert {"too_fast", "outside_hours", "exception_rate"} <= flagged
-    assert findings.ballots_by_mode == {"fingerprint": 21, "exception": 4}
+    assert [a for a in findings.anomalies if a["kind"] == "exception_rate"][0]["message"].startswith("operator bilal")
+    assert findings.ballots_by_mode == {"fingerprint": 15, "exception": 3}
+    assert findings.exceptions_by_approver == {"presiding": 3}
     assert "exception_rate" in render_html(findings, {"ok": True, "breaks": [], "warnings": []})
 
 

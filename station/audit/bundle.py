@@ -104,8 +104,14 @@ class Verification:
     def ok(self) -> bool:
         return not self.breaks
 
+    @property
+    def first_broken_seq(self) -> int | None:
+        seqs = [b.seq for b in self.breaks if b.seq is not None]
+        return min(seqs) if seqs else None
+
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "station": self.station, "entries": self.entries, "sealed": self.sealed,
+        return {"ok": self.ok, "first_broken_seq": self.first_broken_seq, "station": self.station,
+                "entries": self.entries, "sealed": self.sealed,
                 "countersigned": self.countersigned, "roll_digest": self.roll_digest,
                 "breaks": [b.__dict__ for b in self.breaks], "warnings": self.warnings}
 
@@ -114,7 +120,8 @@ class BundleError(ValueError):
     """The file is not an audit bundle at all (not a zip, no log, no certificate)."""
 
 
-def read_bundle(path: str | Path) -> dict[str, bytes]:
+def read_bundle(path) -> dict[str, bytes]:
+    """The files of a bundle given as a path or a binary file object."""
     try:
         with zipfile.ZipFile(path) as z:
             if sum(i.file_size for i in z.infolist()) > 2_000_000_000:
@@ -136,7 +143,7 @@ def _statement(raw: bytes, public_key) -> tuple[dict | None, str | None]:
     return fields, None
 
 
-def verify_bundle(path: str | Path, *, commission_cert_pem: bytes | None = None) -> Verification:
+def verify_bundle(path, *, commission_cert_pem: bytes | None = None) -> Verification:
     files = read_bundle(path)
     result = Verification()
     if "station.crt" not in files or "log.jsonl" not in files:
@@ -179,7 +186,7 @@ def verify_bundle(path: str | Path, *, commission_cert_pem: bytes | None = None)
             continue
         seq = fields["seq"]
         if seq > last_seq:
-            result.breaks.append(Break(seq, "truncated", f"the log ends at entry {last_seq}, but a checkpoint "
+            result.breaks.append(Break(last_seq + 1, "truncated", f"the log ends at entry {last_seq}, but a checkpoint "
                                                          f"vouches for entry {seq}: entries were cut off the end"))
         elif by_seq.get(seq) != fields["hash"]:
             result.breaks.append(Break(seq, "altered", f"entry {seq} differs from its checkpoint"))
@@ -188,7 +195,9 @@ def verify_bundle(path: str | Path, *, commission_cert_pem: bytes | None = None)
         if problem:
             result.breaks.append(Break(None, "seal", f"closing seal: {problem}"))
         elif fields["seq"] != last_seq or by_seq.get(fields["seq"]) != fields["hash"]:
-            result.breaks.append(Break(fields["seq"], "seal", f"the closing seal covers entry {fields['seq']} but the "
+            sealed_seq = fields["seq"]
+            first = last_seq + 1 if last_seq < sealed_seq else (sealed_seq + 1 if last_seq > sealed_seq else sealed_seq)
+            result.breaks.append(Break(first, "seal", f"the closing seal covers entry {fields['seq']} but the "
                                                               f"log ends at entry {last_seq}: it does not match"))
         else:
             result.sealed = True

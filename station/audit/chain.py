@@ -91,11 +91,13 @@ def verify_entries(entries: list[SignedEntry], public_key: Ed25519PublicKey, sta
             breaks.append(Break(None, "malformed", f"line {index + 1}: not a log entry"))
             continue
         if not verify_signature(public_key, raw, entry.signature):
+            # Its content cannot be trusted, its claimed number included: the break is named by its place.
+            place = last_seq + 1
             foreign = fields.get("station") != station_id
-            what = (f"from station {fields.get('station')!r}, spliced in" if foreign
+            what = (f"an entry of station {fields.get('station')!r} was spliced in" if foreign
                     else "signature does not verify under the station key (altered, or signed with another key)")
-            breaks.append(Break(seq, "foreign" if foreign else "bad-signature", f"entry {seq}: {what}"))
-            last_seq = max(last_seq, seq)  # its place is taken; its content cannot be trusted for the chain
+            breaks.append(Break(place, "foreign" if foreign else "bad-signature", f"entry {place}: {what}"))
+            last_seq = place
             continue
         if sha256_hex(raw) != entry.hash:
             breaks.append(Break(seq, "altered", f"entry {seq}: its recorded hash does not match its content"))
@@ -107,7 +109,7 @@ def verify_entries(entries: list[SignedEntry], public_key: Ed25519PublicKey, sta
             breaks.append(Break(seq, "reordered", f"entry {seq} appears after entry {last_seq} (reordered)"))
         elif seq > last_seq + 1:
             missing = f"{last_seq + 1}" if seq == last_seq + 2 else f"{last_seq + 1}-{seq - 1}"
-            breaks.append(Break(seq, "removed", f"entries {missing} are missing before entry {seq} (removed)"))
+            breaks.append(Break(last_seq + 1, "removed", f"entries {missing} are missing before entry {seq} (removed)"))
         prev = genesis_hash(station_id) if seq == 1 else hash_by_seq.get(seq - 1)
         if prev is not None and fields.get("prev") != prev:
             breaks.append(Break(seq, "inserted", f"entry {seq}: does not follow entry {seq - 1} in the chain "

@@ -26,9 +26,10 @@ class Findings:
     station: str | None
     entries: int
     ballots_by_mode: Counter = field(default_factory=Counter)
-    exceptions_by_operator: Counter = field(default_factory=Counter)
+    exceptions_by_operator: Counter = field(default_factory=Counter)  # the polling officer who handled the voter
+    exceptions_by_approver: Counter = field(default_factory=Counter)  # the presiding officer who recorded it
     exceptions_by_reason: Counter = field(default_factory=Counter)
-    ballots_by_operator: Counter = field(default_factory=Counter)
+    sessions_by_operator: Counter = field(default_factory=Counter)
     attempts_per_ballot: Counter = field(default_factory=Counter)
     ballots_by_hour: Counter = field(default_factory=Counter)
     fingerprint_scores: dict = field(default_factory=lambda: {"match": [], "other": []})
@@ -42,6 +43,8 @@ class Findings:
             "station": self.station, "entries": self.entries, "events": dict(self.events),
             "ballots_by_mode": dict(self.ballots_by_mode),
             "exceptions_by_operator": dict(self.exceptions_by_operator),
+            "exceptions_by_approver": dict(self.exceptions_by_approver),
+            "sessions_by_operator": dict(self.sessions_by_operator),
             "exceptions_by_reason": dict(self.exceptions_by_reason),
             "attempts_per_ballot": {str(k): v for k, v in sorted(self.attempts_per_ballot.items())},
             "ballots_by_hour": {f"{h:02d}": v for h, v in sorted(self.ballots_by_hour.items())},
@@ -68,7 +71,9 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
         if event not in ("poll_closed",) and not (opens <= at.time() <= closes):
             outside.append(e["seq"])
         if event == "identify" and s is not None:
-            s["start"] = at
+            s["start"], s["operator"] = at, e["operator"]
+            if e["outcome"] == "IDENTIFIED":
+                f.sessions_by_operator[e["operator"]] += 1
         elif event == "fingerprint_attempt":
             (f.fingerprint_scores["match" if e["outcome"] == "match" else "other"]).append(e["score"] or 0.0)
             f.thresholds["fingerprint"] = e.get("threshold")
@@ -81,11 +86,11 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
             if s is not None:
                 s["attempts"] += 1
         elif event == "exception":
-            f.exceptions_by_operator[e["operator"]] += 1
+            f.exceptions_by_operator[s.get("operator", "?") if s is not None else "?"] += 1
+            f.exceptions_by_approver[e["operator"]] += 1
             f.exceptions_by_reason[e["details"].get("reason", "?")] += 1
         elif event == "ballot_issued":
             f.ballots_by_mode[e["details"].get("decided_by") or "?"] += 1
-            f.ballots_by_operator[e["operator"]] += 1
             f.ballots_by_hour[at.hour] += 1
             ballots_per_voter[e.get("voter")] += 1
             if s is not None:
@@ -102,6 +107,12 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
             f.anomalies.append({"kind": "shared_finger", "seq": e["seq"], "message":
                                 f"entry {e['seq']}: the print that verified serial {e.get('serial')} also matches "
                                 f"voter {other}"})
+    fast = [a for a in f.anomalies if a["kind"] == "too_fast"]
+    if len(fast) > 5:
+        f.anomalies = [a for a in f.anomalies if a["kind"] != "too_fast"] + fast[:5] + [{
+            "kind": "too_fast", "seq": None,
+            "message": f"... and {len(fast) - 5} more voters given a ballot in under "
+                       f"{settings.min_seconds_per_voter:.0f} s (entries {', '.join(str(a['seq']) for a in fast[5:])})"}]
     if outside:
         f.anomalies.append({"kind": "outside_hours", "seq": outside[0], "message":
                             f"{len(outside)} entries outside polling hours {settings.polling_hours} "
@@ -110,17 +121,15 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
         if voter and n > 1:
             f.anomalies.append({"kind": "double_ballot", "seq": None,
                                 "message": f"voter {voter} was issued {n} ballots"})
-    total_ballots = sum(f.ballots_by_mode.values())
-    total_exceptions = sum(f.exceptions_by_operator.values())
-    if total_ballots:
-        station_rate = total_exceptions / total_ballots
+    total_sessions = sum(f.sessions_by_operator.values())
+    if total_sessions:
+        station_rate = sum(f.exceptions_by_operator.values()) / total_sessions
         for operator, n in f.exceptions_by_operator.items():
-            handled = max(f.ballots_by_operator.get(operator, 0), n)
-            rate = n / handled
+            rate = n / max(f.sessions_by_operator.get(operator, 0), n)
             if n >= settings.min_exceptions_to_flag and rate > settings.exception_rate_factor * max(station_rate, 0.01):
                 f.anomalies.append({"kind": "exception_rate", "seq": None, "message":
-                                    f"operator {operator}: {n} exceptions, {rate:.0%} of their ballots, against "
-                                    f"{station_rate:.0%} for the station"})
+                                    f"operator {operator}: exceptions for {n} of their {f.sessions_by_operator[operator]}"
+                                    f" voters ({rate:.0%}), against {station_rate:.0%} for the station"})
     return f
 
 
@@ -188,7 +197,8 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 <h2>Flagged anomalies</h2><ul>{anomalies or '<li>none</li>'}</ul>
 <h2>Outcomes</h2>
 <section>{_table('Ballots by verification mode', f.ballots_by_mode)}</section>
-<section>{_table('Exceptions by operator', f.exceptions_by_operator)}</section>
+<section>{_table('Exceptions by polling officer', f.exceptions_by_operator)}</section>
+<section>{_table('Exceptions by presiding officer', f.exceptions_by_approver)}</section>
 <section>{_table('Exceptions by reason', f.exceptions_by_reason)}</section>
 <section>{_table('Log events', f.events)}</section>
 <h2>Plots</h2>{plots}
