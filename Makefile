@@ -1,6 +1,6 @@
 # The two commands of the README. Both install everything first (Debian packages, a virtual environment, pip).
 VENV   ?= .venv
-PYTEST ?= STATION_REQUIRE_PCSC=1 $(VENV)/bin/python -m pytest
+PYTEST ?= STATION_REQUIRE_PCSC=1 STATION_REQUIRE_BROWSER=1 $(VENV)/bin/python -m pytest
 HOME_DIR ?= demo-home
 PORT   ?= 8080
 # The tests that touch the database run a second time on a private PostgreSQL server.
