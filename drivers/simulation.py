@@ -50,10 +50,12 @@ def read_device_file(path: str | Path, kind: str) -> SimulatedDeviceFile:
 
 
 class FaultScript:
-    """Faults queued from outside (CLI, simulation API, device file); each one fails the next ``count`` captures."""
+    """Faults queued from outside (CLI, simulation API, device file); each one fails the next ``count`` captures.
+    ``extra`` names device-specific faults that the device itself acts on (it takes them with ``pop``)."""
 
-    def __init__(self, kind: str, initial: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, kind: str, initial: list[dict[str, Any]] | None = None, extra: tuple[str, ...] = ()) -> None:
         self._kind = kind
+        self._known = (*FAULTS, *extra)
         self._lock = threading.Lock()
         self._queue: list[str] = []
         for item in initial or []:
@@ -64,8 +66,8 @@ class FaultScript:
             with self._lock:
                 self._queue.clear()
             return
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; use one of: none, {', '.join(FAULTS)}")
+        if fault not in self._known:
+            raise ValueError(f"unknown fault {fault!r}; use one of: none, {', '.join(self._known)}")
         if not 1 <= count <= 100:
             raise ValueError("fault count must be 1-100")
         with self._lock:
@@ -84,11 +86,16 @@ class FaultScript:
             return DeviceStatus.DISCONNECTED
         return DeviceStatus.READY
 
-    def raise_next(self) -> None:
+    def pop(self) -> str | None:
+        """Take the next fault: a common one is raised as its DeviceError; a device-specific one is returned."""
         with self._lock:
             fault = self._queue.pop(0) if self._queue else None
-        if fault:
+        if fault in FAULTS:
             raise FAULTS[fault](FAULT_MESSAGES[fault].format(kind=self._kind))
+        return fault
+
+    def raise_next(self) -> None:
+        self.pop()
 
 
 def describe(kind: str, backend: str, device: SimulatedDeviceFile, status: DeviceStatus) -> DeviceInfo:

@@ -146,8 +146,9 @@ def fvc_folder(folder: str | Path) -> SampleSet:
     return SampleSet(name=root.name, modality="fingerprint", samples=samples, _load=lambda k: _read_grey(paths[k]))
 
 
-def labelled_faces(folder: str | Path) -> SampleSet:
-    """Labelled face photos: ``labels.csv`` (``file,identity``) when present, else ``<identity>/<image>`` folders."""
+def labelled_photo_paths(folder: str | Path) -> dict[str, list[Path]]:
+    """Identity -> photo paths (in a stable order) of a labelled folder: ``labels.csv`` (``file,identity``) when
+    present, else ``<identity>/<image>`` folders. ValueError when there are none."""
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"no such folder: {root}")
@@ -168,9 +169,16 @@ def labelled_faces(folder: str | Path) -> SampleSet:
                 by_identity[sub.name] = images
     if not by_identity:
         raise ValueError(f"{root}: no labelled photos (expected <identity>/<image> folders or labels.csv)")
+    return {k: sorted(v, key=lambda p: (len(p.name), p.name)) for k, v in sorted(by_identity.items())}
+
+
+def labelled_faces(folder: str | Path) -> SampleSet:
+    """Labelled face photos: ``labels.csv`` (``file,identity``) when present, else ``<identity>/<image>`` folders."""
+    root = Path(folder)
+    by_identity = labelled_photo_paths(root)
     samples, paths = [], []
-    for identity in sorted(by_identity):
-        for n, path in enumerate(sorted(by_identity[identity], key=lambda p: (len(p.name), p.name)), start=1):
+    for identity, photos in by_identity.items():
+        for n, path in enumerate(photos, start=1):
             samples.append(Sample(subject=identity, impression=n, name=path.name))
             paths.append(path)
     return SampleSet(name=root.name, modality="face", samples=tuple(samples), _load=lambda k: _read_rgb(paths[k]))

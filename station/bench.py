@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from pathlib import Path
 
 import click
 import numpy as np

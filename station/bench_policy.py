@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-import numpy as np
 
 from .config import repo_root
 from .policy import FingerPlan, face_matches, fingerprint_matches

@@ -12,9 +12,10 @@ from drivers.fingerprint.synthetic import render_impression
 from matching.face import ENCODING_FORMAT, DlibFaceEncoder
 from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
 from drivers.camera.images import decode_rgb
+from matching.datasets import labelled_photo_paths
 from matching.errors import MatchingError
 
-from .datasets import labelled_photos
+from .errors import InvalidInput
 from .roll import EnrolledTemplate
 from .synth_roll import SynthRoll, finger_subject
 
@@ -50,7 +51,11 @@ def face_references(roll: SynthRoll, photos_dir: str | Path, polling_station: st
                     encoder: DlibFaceEncoder) -> tuple[list[EnrolledTemplate], dict[str, dict]]:
     """Give each labelled identity with at least two photos to one voter of this station: the first photo is
     enrolled, the others are what the simulated camera shows later. Returns references and the simulation map."""
-    identities = {k: v for k, v in labelled_photos(photos_dir).items() if len(v) >= 2}
+    try:
+        photos_by_identity = labelled_photo_paths(photos_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise InvalidInput(str(exc)) from None
+    identities = {k: v for k, v in photos_by_identity.items() if len(v) >= 2}
     voters = [v for v in roll.voters if v.polling_station == polling_station]
     references, sim_map = [], {}
     for voter, (identity, photos) in zip(voters, identities.items()):

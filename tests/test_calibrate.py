@@ -1,7 +1,6 @@
 """station/calibrate.py: the calibrated threshold never lets more impostors through than the target, on the
 calibration data itself; the command writes it to STATION_HOME/station.toml where the station reads it."""
 import json
-import shutil
 from itertools import combinations
 from pathlib import Path
 

@@ -46,7 +46,7 @@ def test_tampered_cards_are_refused_and_logged(client, tokens, voters, station, 
 
 
 def test_no_card_and_card_faults_are_device_messages(client, tokens):
-    o, t = auth(tokens, "officer"), auth(tokens, "tech")
+    o = auth(tokens, "officer")
     client.post("/api/sim/card", json={"remove": True}, headers=o)
     r = client.post("/api/verifications", json={"card": True}, headers=o)
     assert r.status_code == 503 and r.json["detail"]

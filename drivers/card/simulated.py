@@ -10,48 +10,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 from ..base import DeviceInfo, DeviceStatus
 from ..errors import CaptureTimeout, DeviceNotAvailable
-from ..simulation import FAULT_MESSAGES, FAULTS, describe, read_device_file
+from ..simulation import FaultScript, describe, read_device_file
 from .base import DEFAULT_PROFILE, CardChannel, CardReader
 from .errors import CardRemoved
 from .virtual import VirtualCard
 
 CARD_FAULTS = ("card_removed", "status_word")
 REMOVED_MESSAGE = "the card was pulled out during the read: insert it again and leave it until the read is done"
-
-
-class _CardFaults:
-    """Faults queued from outside; each fails the next ``count`` reads."""
-
-    def __init__(self, initial: list[dict[str, Any]] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._queue: list[str] = []
-        for item in initial or []:
-            self.inject(str(item.get("fault")), int(item.get("count", 1)))
-
-    def inject(self, fault: str, count: int = 1) -> None:
-        if fault == "none":
-            with self._lock:
-                self._queue.clear()
-            return
-        if fault not in FAULTS and fault not in CARD_FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; use one of: none, {', '.join([*FAULTS, *CARD_FAULTS])}")
-        if not 1 <= count <= 100:
-            raise ValueError("fault count must be 1-100")
-        with self._lock:
-            self._queue.extend([fault] * count)
-
-    @property
-    def pending(self) -> list[str]:
-        with self._lock:
-            return list(self._queue)
-
-    def pop(self) -> str | None:
-        with self._lock:
-            return self._queue.pop(0) if self._queue else None
 
 
 class _SimulatedChannel(CardChannel):
@@ -84,7 +52,7 @@ class SimulatedCardReader(CardReader):
             raise DeviceNotAvailable(f"simulated card reader: device file {fixture} lists no readers")
         self.pull_after_apdus = int(options.get("pull_after_apdus", 4))
         self.status_word = int(str(options.get("status_word", "6F00")), 16)
-        self._faults = _CardFaults(options.get("faults"))
+        self._faults = FaultScript("card reader", options.get("faults"), extra=CARD_FAULTS)
         self._slots: dict[str, VirtualCard] = {}
         self._changed = threading.Condition()
         self._armed: str | None = None  # the card fault of the read in progress
@@ -124,12 +92,7 @@ class SimulatedCardReader(CardReader):
 
     # --- driver contract ---
     def _status(self) -> DeviceStatus:
-        pending = self._faults.pending
-        if pending and pending[0] == "not_ready":
-            return DeviceStatus.NOT_READY
-        if pending and pending[0] == "disconnect":
-            return DeviceStatus.DISCONNECTED
-        return DeviceStatus.READY
+        return self._faults.status()
 
     def _describe(self, status: DeviceStatus) -> DeviceInfo:
         return describe(self.kind, self.backend, self._device, status)
@@ -142,10 +105,7 @@ class SimulatedCardReader(CardReader):
             return [r for r in self._readers if r in self._slots]
 
     def _wait_for_card(self, reader: str | None, timeout_s: float) -> str:
-        fault = self._faults.pop()
-        if fault in FAULTS:
-            raise FAULTS[fault](FAULT_MESSAGES[fault].format(kind="card reader"))
-        self._armed = fault
+        self._armed = self._faults.pop()  # a common fault raises here; a card fault arms the read
         wanted = [self._slot(reader)] if reader else self._readers
         with self._changed:
             ok = self._changed.wait_for(lambda: any(r in self._slots for r in wanted), timeout=timeout_s)
