@@ -76,3 +76,32 @@ def test_bad_configuration_is_one_line(run, monkeypatch):
     monkeypatch.setenv("STATION_SERVER__PORT", "eighty")
     result = CliRunner().invoke(main, ["--profile", "test", "--home", str(run.home), "init"])
     assert result.exit_code == 2 and "server.port" in result.output
+
+
+def test_devices_list_and_test_on_simulated_devices(run):
+    run("init")
+    listed = run("devices", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert {r["kind"]: r["status"] for r in rows} == {"card": "Ready", "fingerprint": "Ready", "camera": "Ready"}
+    tested = run("devices", "test", "fingerprint", "--captures", "2", "--json")
+    report = json.loads(tested.output)
+    assert tested.exit_code == 0 and report["failures"] == 0 and report["quality"][0]["minutiae"] > 10
+    faulty = run("devices", "test", "camera", "--captures", "2", "--inject", "disconnect", "--json")
+    report = json.loads(faulty.output)
+    assert report["failures"] == 1 and "disconnected" in report["errors"][0]
+
+
+def test_devices_list_names_what_is_missing_on_the_hardware_profile(tmp_path):
+    home = tmp_path / "hw"
+    env = {"STATION_HOME": None, "STATION_PROFILE": None, "STATION_DEVICES__FINGERPRINT_PORT": "4599",
+           "STATION_DEVICES__CAMERA_SOURCE": "/nonexistent/camera.mjpg"}
+    result = CliRunner().invoke(main, ["--profile", "hardware", "--home", str(home), "devices", "list", "--json"],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    rows = {r["kind"]: r for r in map(json.loads, result.output.splitlines())}
+    assert rows["camera"]["status"] == "Unavailable" and "no camera" in rows["camera"]["error"]
+    assert rows["fingerprint"]["status"] == "Unavailable" and rows["fingerprint"]["error"]
+    assert rows["card"]["status"] in ("Ready", "Unavailable")
+    if rows["card"]["status"] == "Unavailable":
+        assert "pcscd" in rows["card"]["error"] or "PC/SC" in rows["card"]["error"]
