@@ -97,6 +97,8 @@ def bench_flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None
 
 from .bench_accuracy import accuracy  # noqa: E402
 from .bench_audit import audit  # noqa: E402
+from .bench_search import search  # noqa: E402
 
 bench.add_command(accuracy)
 bench.add_command(audit)
+bench.add_command(search)

@@ -1,0 +1,288 @@
+"""1:N fingerprint search: a minutia-triplet index as a candidate filter, then re-ranking by the full matcher.
+
+Every template is cut into triangles of minutiae (each minutia with pairs of its ``neighbours`` nearest minutiae).
+A triangle's key is invariant to rotation and translation: its three side lengths (sorted, quantised), its handedness
+and the direction of each vertex's minutia relative to the side leaving that vertex (quantised). The index is an
+inverted file from key to the templates holding a triangle with that key (keys sorted once, looked up by binary
+search; re-sorted lazily after adds). A probe's triangles are looked up with multi-probing (the two nearest bins of every feature, so that noise
+at a bin edge does not lose the triangle); each template gets one vote per hit, normalised by the square root of its
+triangle count. The ``shortlist`` templates with most votes are re-ranked by a callable the caller passes (for
+instance bozorth3 of the probe against the stored ISO template), and the best k returned.
+
+Minutiae arrays are (n, >=3): x, y in pixels (y down), angle in degrees as ISO/IEC 19794-2 stores it
+(counter-clockwise as seen on the image; the value of nbis ``Minutia.angle()``); further columns are ignored.
+``minutiae_from_iso`` reads them from an ISO template. Scores are the re-ranker's (higher = more similar); the
+decision threshold is the caller's.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Callable, Hashable
+
+import numpy as np
+
+from .errors import ExtractionFailed, MatcherUnavailable, MatchingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TripletParams:
+    neighbours: int = 6  # triangles: each minutia with every pair of its nearest neighbours
+    side_bin_px: float = 14.0
+    min_side_px: float = 12.0
+    max_side_px: float = 168.0  # longest side kept (12 bins)
+    angle_bins: int = 12  # 30 degrees per bin
+    max_minutiae: int = 120  # templates with more minutiae keep the most reliable / first ones
+
+
+def minutiae_from_iso(template: bytes) -> np.ndarray:
+    """(n, 4) float64 array x, y, angle (degrees, ISO), kind (1 ending, 2 bifurcation, 0 other) of an ISO
+    19794-2:2005 template, read with nbis."""
+    try:
+        import nbis
+    except ImportError as exc:
+        raise MatcherUnavailable("NIST NBIS (nbis-py) is not installed") from exc
+    extractor = _nbis_loader(nbis)
+    try:
+        items = extractor.load_iso_19794_2_2005(bytes(template)).get()
+    except nbis.NbisError as exc:
+        raise ExtractionFailed(f"not a valid ISO 19794-2 template: {exc!r}") from None
+    return np.array([(m.x(), m.y(), m.angle(), int(m.kind().value) if hasattr(m.kind(), "value") else 0)
+                     for m in items], dtype=np.float64).reshape(-1, 4)
+
+
+_LOADER = {}
+
+
+def _nbis_loader(nbis):
+    ex = _LOADER.get("ex")
+    if ex is None:
+        ex = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
+            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0))
+        _LOADER["ex"] = ex
+    return ex
+
+
+_ANGLE_BITS = 4
+_SIDE_BITS = 4
+
+
+class TripletKeys:
+    """Triangle keys of a minutiae array (enrolment: one key per triangle; probe: multi-probed keys)."""
+
+    def __init__(self, params: TripletParams) -> None:
+        self.p = params
+        self.n_side_bins = int(math.ceil(params.max_side_px / params.side_bin_px))
+        if self.n_side_bins > 2 ** _SIDE_BITS or params.angle_bins > 2 ** _ANGLE_BITS:
+            raise ValueError("too many bins for the key layout")
+        self.key_space = 2 ** (1 + 3 * _SIDE_BITS + 3 * _ANGLE_BITS)
+        self._pairs = np.array(list(combinations(range(params.neighbours), 2)), dtype=np.int64).reshape(-1, 2)
+
+    def features(self, minutiae: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Continuous features of the template's triangles: sides (t, 3) in bins, angles (t, 3) in bins,
+        handedness (t,)."""
+        p = self.p
+        m = np.asarray(minutiae, dtype=np.float64)
+        if m.ndim != 2 or m.shape[1] < 3:
+            raise ValueError("minutiae must be an (n, 3+) array of x, y, angle")
+        m = m[: p.max_minutiae]
+        n = len(m)
+        if n < 3:
+            z = np.zeros((0, 3))
+            return z, z, np.zeros(0, dtype=np.int64)
+        xy = m[:, :2]
+        theta = -np.radians(m[:, 2])  # pixel frame (y down)
+        d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+        np.fill_diagonal(d, np.inf)
+        k = min(p.neighbours, n - 1)
+        nn = np.argsort(d, axis=1)[:, :k]
+        pairs = self._pairs[(self._pairs < k).all(1)]
+        tri = np.concatenate([np.repeat(np.arange(n), len(pairs))[:, None],
+                              nn[:, pairs[:, 0]].reshape(-1, 1), nn[:, pairs[:, 1]].reshape(-1, 1)], axis=1)
+        tri = np.unique(np.sort(tri, axis=1), axis=0)
+        # side opposite each vertex
+        a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+        opp = np.stack([d[b, c], d[a, c], d[a, b]], axis=1)
+        keep = (opp.min(1) >= p.min_side_px) & (opp.max(1) < p.max_side_px)
+        tri, opp = tri[keep], opp[keep]
+        if len(tri) == 0:
+            z = np.zeros((0, 3))
+            return z, z, np.zeros(0, dtype=np.int64)
+        order = np.argsort(-opp, axis=1, kind="stable")  # vertex 0 faces the longest side
+        v = np.take_along_axis(tri, order, axis=1)
+        sides = np.take_along_axis(opp, order, axis=1) / p.side_bin_px
+        p0, p1, p2 = xy[v[:, 0]], xy[v[:, 1]], xy[v[:, 2]]
+        cross = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0])
+        hand = (cross > 0).astype(np.int64)
+        nxt = np.stack([p1 - p0, p2 - p1, p0 - p2], axis=1)  # side leaving each vertex
+        side_dir = np.arctan2(nxt[..., 1], nxt[..., 0])
+        rel = (theta[v] - side_dir) % (2 * np.pi)
+        angles = rel / (2 * np.pi) * p.angle_bins
+        return sides, angles, hand
+
+    def _pack(self, s: np.ndarray, a: np.ndarray, hand: np.ndarray) -> np.ndarray:
+        key = hand.astype(np.int64)
+        for j in range(3):
+            key = (key << _SIDE_BITS) | s[..., j]
+        for j in range(3):
+            key = (key << _ANGLE_BITS) | a[..., j]
+        return key
+
+    def enrol_keys(self, minutiae: np.ndarray) -> np.ndarray:
+        sides, angles, hand = self.features(minutiae)
+        s = np.clip(np.floor(sides).astype(np.int64), 0, self.n_side_bins - 1)
+        a = np.floor(angles).astype(np.int64) % self.p.angle_bins
+        return np.unique(self._pack(s, a, hand))
+
+    def probe_keys(self, minutiae: np.ndarray) -> np.ndarray:
+        """Keys of the two nearest bins of every feature (2^6 per triangle), grouped by triangle: (t, 64)."""
+        sides, angles, hand = self.features(minutiae)
+        if len(hand) == 0:
+            return np.zeros((0, 64), dtype=np.int64)
+        s0 = np.floor(sides).astype(np.int64)
+        s_alt = np.where(sides - s0 >= 0.5, s0 + 1, s0 - 1)
+        a0 = np.floor(angles).astype(np.int64)
+        a_alt = np.where(angles - a0 >= 0.5, a0 + 1, a0 - 1)
+        t = len(hand)
+        bits = ((np.arange(64)[:, None] >> np.arange(6)[None, :]) & 1).astype(bool)  # (64, 6)
+        s = np.where(bits[None, :, :3], s_alt[:, None, :], s0[:, None, :])  # (t, 64, 3)
+        a = np.where(bits[None, :, 3:], a_alt[:, None, :], a0[:, None, :])
+        bad = (s < 0) | (s >= self.n_side_bins)
+        s = np.clip(s, 0, self.n_side_bins - 1)
+        a = a % self.p.angle_bins
+        keys = self._pack(s, a, np.broadcast_to(hand[:, None], (t, 64)))
+        keys = np.where(bad.any(-1), -1, keys)
+        return keys
+
+
+class FingerprintIndex:
+    """Minutia-triplet candidate filter with caller-supplied re-ranking."""
+
+    def __init__(self, params: TripletParams | None = None) -> None:
+        self.params = params or TripletParams()
+        self._keys = TripletKeys(self.params)
+        self._ids: list = []  # label -> id (None once removed)
+        self._labels: dict = {}
+        self._chunks_keys: list[np.ndarray] = []  # pending (not yet in the CSR table)
+        self._chunks_labels: list[np.ndarray] = []
+        self._n_keys: list[int] = []  # triangles per label
+        self._sorted_labels = np.zeros(0, dtype=np.int32)
+        self._offsets: bool | None = None  # True once the sorted (CSR) table is built
+        self._sorted_keys = np.zeros(0, dtype=np.int32)  # kept to rebuild after further adds
+        self._removed: set[int] = set()  # labels removed (their triangles stay in the table, masked)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __contains__(self, id_: Hashable) -> bool:
+        return id_ in self._labels
+
+    def add(self, id_: Hashable, minutiae: np.ndarray) -> int:
+        """Enrols one template; returns the number of triangles indexed (0: too few minutiae to be found)."""
+        if id_ in self._labels:
+            raise ValueError(f"id {id_!r} is already in the index")
+        if not isinstance(id_, (int, str)) or isinstance(id_, bool):
+            raise TypeError("ids must be int or str")
+        keys = self._keys.enrol_keys(minutiae).astype(np.int32)
+        label = len(self._ids)
+        self._ids.append(id_)
+        self._labels[id_] = label
+        self._n_keys.append(len(keys))
+        self._chunks_keys.append(keys)
+        self._chunks_labels.append(np.full(len(keys), label, dtype=np.int32))
+        return len(keys)
+
+    def remove(self, id_: Hashable) -> bool:
+        label = self._labels.pop(id_, None)
+        if label is None:
+            return False
+        self._ids[label] = None
+        self._removed.add(label)
+        return True
+
+    def _table(self) -> None:
+        if self._offsets is not None and not self._chunks_keys:
+            return
+        keys = np.concatenate([self._sorted_keys, *self._chunks_keys])
+        labels = np.concatenate([self._sorted_labels, *self._chunks_labels])
+        self._chunks_keys, self._chunks_labels = [], []
+        order = np.argsort(keys, kind="stable")
+        self._sorted_keys = keys[order]
+        self._sorted_labels = labels[order]
+        self._offsets = True
+
+    def memory_bytes(self) -> int:
+        self._table()
+        return int(self._sorted_keys.nbytes + self._sorted_labels.nbytes + 8 * len(self._n_keys))
+
+    def candidates(self, minutiae: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]:
+        """The ``shortlist`` templates with most (normalised) triangle votes, best first: (id, votes)."""
+        self._table()
+        n = len(self._ids)
+        if n == 0 or not self._labels:
+            return []
+        probe = self._keys.probe_keys(minutiae)
+        keys = np.unique(probe[probe >= 0])
+        if keys.size == 0:
+            return []
+        starts = np.searchsorted(self._sorted_keys, keys, side="left")
+        lengths = np.searchsorted(self._sorted_keys, keys, side="right") - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return []
+        nz = lengths > 0
+        starts, lengths = starts[nz], lengths[nz]
+        shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        hit_labels = self._sorted_labels[shift + np.arange(total)]
+        votes = np.bincount(hit_labels, minlength=n).astype(np.float64)
+        n_keys = np.asarray(self._n_keys, dtype=np.float64)
+        score = votes / np.sqrt(np.maximum(n_keys, 1.0))
+        if self._removed:
+            score[np.fromiter(self._removed, dtype=np.int64)] = -1.0
+        c = min(shortlist, n)
+        top = np.argpartition(-score, c - 1)[:c] if c < n else np.arange(n)
+        top = top[np.argsort(-score[top], kind="stable")]
+        return [(self._ids[t], float(score[t])) for t in top if score[t] > 0]
+
+    def search(self, minutiae: np.ndarray, k: int = 10, *, rerank: Callable[[Hashable], float] | None = None,
+               shortlist: int = 500) -> list[tuple[Hashable, float]]:
+        """Top k (id, score), best first: the shortlist by triangle votes re-ranked by ``rerank(id) -> score``
+        (higher = more similar). Without ``rerank`` the scores are the normalised votes."""
+        cands = self.candidates(minutiae, shortlist=shortlist)
+        if rerank is None:
+            return cands[:k]
+        scored = [(cid, float(rerank(cid))) for cid, _ in cands]
+        scored.sort(key=lambda t: -t[1])
+        return scored[:k]
+
+    # ------------------------------------------------------------------ persistence
+    def to_bytes(self) -> bytes:
+        self._table()
+        buf = io.BytesIO()
+        header = json.dumps({"params": self.params.__dict__, "ids": self._ids}).encode()
+        np.savez(buf, header=np.frombuffer(header, dtype=np.uint8), keys=self._sorted_keys,
+                 labels=self._sorted_labels, n_keys=np.asarray(self._n_keys, dtype=np.int64))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "FingerprintIndex":
+        try:
+            z = np.load(io.BytesIO(data), allow_pickle=False)
+            header = json.loads(z["header"].tobytes())
+        except Exception as exc:  # noqa: BLE001 - any decoding failure means "not an index"
+            raise MatchingError(f"not a fingerprint index: {exc!r}") from None
+        self = cls(TripletParams(**header["params"]))
+        self._ids = header["ids"]
+        self._labels = {i: lab for lab, i in enumerate(self._ids) if i is not None}
+        self._removed = {lab for lab, i in enumerate(self._ids) if i is None}
+        self._n_keys = z["n_keys"].tolist()
+        self._sorted_keys = z["keys"]
+        self._sorted_labels = z["labels"]
+        self._offsets = True
+        return self
