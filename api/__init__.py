@@ -1,30 +1,57 @@
 """The Flask app: the station's only door to the outside. It parses input, calls one station service and
-serialises the result; it never opens a device, loads a model or touches the database directly."""
+serialises the result; it never opens a device, loads a model or touches the database directly.
+
+Two faces: the JSON API under /api (bearer tokens, problem+json errors, OpenAPI at /api/openapi.json) and the
+registrar UI at / (server-rendered, English/Urdu, cookie session with CSRF protection)."""
 from __future__ import annotations
+
+import secrets
 
 from flask import Flask
 
+from station.throttle import LoginThrottle
+
 from .errors import register_error_handlers
+from .i18n import init_i18n
+
+# No inline script or style anywhere; every asset is served by the station itself; no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-def create_app(station) -> Flask:
-    """App factory; ``station`` is a built ``station.runtime.Station``."""
+def create_app(station, *, secret_key: bytes | None = None, login_throttle: LoginThrottle | None = None) -> Flask:
+    """App factory; ``station`` is a built ``station.runtime.Station``. The session key is random per process unless
+    given: a restart signs everyone out of the browser UI (API tokens stay valid until they expire)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = station.config.server.max_body_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
     app.config["JSON_SORT_KEYS"] = False
+    app.config["SECRET_KEY"] = secret_key or secrets.token_bytes(32)
+    app.config.update(SESSION_COOKIE_NAME="station_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict")
     app.extensions["station"] = station
+    app.extensions["login_throttle"] = login_throttle or LoginThrottle()
     register_error_handlers(app)
+    init_i18n(app, station.config.home)
 
-    from .routes import audit, auth, health, sim, verifications, voters
+    from . import ui
+    from .routes import audit, auth, devices, health, sim, verifications, voters
 
-    for module in (health, auth, verifications, voters, sim, audit):
+    for module in (health, auth, verifications, voters, sim, audit, devices):
         app.register_blueprint(module.bp)
+    app.register_blueprint(ui.bp)
 
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cache-Control", "no-store")
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), payment=()")
+        headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app

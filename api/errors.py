@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from station.throttle import TooManyAttempts
 from station.errors import (AuthenticationFailed, CardRejected, Conflict, DeviceUnavailable, InvalidInput, KeyMissing, NotFound,
                             NotPermitted, StationError)
 
 log = logging.getLogger(__name__)
 
 STATUS = (
+    (TooManyAttempts, 429, "too-many-attempts"),
     (InvalidInput, 400, "invalid-input"),
     (AuthenticationFailed, 401, "authentication-failed"),
     (NotPermitted, 403, "not-permitted"),
@@ -24,12 +26,13 @@ STATUS = (
 )
 
 
-def problem(status: int, kind: str, title: str, detail: str):
+def problem(status: int, kind: str, title: str, detail: str, headers: dict | None = None):
     response = jsonify({"type": f"about:blank#{kind}", "title": title, "status": status, "detail": detail})
     response.status_code = status
     response.mimetype = "application/problem+json"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="station"'
+    response.headers.update(headers or {})
     return response
 
 
@@ -38,7 +41,8 @@ def register_error_handlers(app: Flask) -> None:
     def _station_error(exc: StationError):
         for cls, status, kind in STATUS:
             if isinstance(exc, cls):
-                return problem(status, kind, kind.replace("-", " ").capitalize(), str(exc))
+                headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else None
+                return problem(status, kind, kind.replace("-", " ").capitalize(), str(exc), headers)
         log.exception("station error without an HTTP mapping")
         return problem(500, "station-error", "Station error", str(exc))
 
@@ -50,6 +54,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if not request.path.startswith("/api/") and exc.code in (403, 404, 405):
+            from .ui import error_page  # the registrar UI answers its own paths with a page
+
+            return error_page(exc.code, exc.description or exc.name)
         return problem(exc.code or 500, exc.name.lower().replace(" ", "-"), exc.name, exc.description or exc.name)
 
     @app.errorhandler(Exception)

@@ -1,11 +1,19 @@
-"""Request helpers: the JSON body, the station, the authenticated principal."""
+"""Request helpers: the JSON body, the station, the authenticated principal.
+
+Two ways in: API clients send ``Authorization: Bearer <token>``; the browser UI keeps the same kind of token in its
+signed session cookie (HttpOnly, SameSite=Strict) and must echo the session's CSRF token (header ``X-CSRF-Token`` or
+form field ``csrf_token``) on every unsafe method. Both go through ``station.authenticate`` (expiry, disabled users)."""
 from __future__ import annotations
 
 import functools
+import hmac
+import secrets
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 
-from station.errors import AuthenticationFailed, InvalidInput
+from station.errors import AuthenticationFailed, InvalidInput, NotPermitted
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def station():
@@ -26,14 +34,42 @@ def json_body(*, required: bool = True) -> dict:
     return body
 
 
-def authenticated(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
+def csrf_token() -> str:
+    """The browser session's CSRF token (created on first use)."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    sent = request.headers.get("X-CSRF-Token") or (request.form.get("csrf_token") if request.form else None) or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise NotPermitted("CSRF token missing or wrong: reload the page and try again")
+
+
+def authenticate_request():
+    """The caller's Principal from the bearer token, or from the browser session (with CSRF on unsafe methods)."""
+    header = request.headers.get("Authorization", "")
+    if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")
-        g.principal = station().authenticate(token.strip())
+        return station().authenticate(token.strip())
+    token = session.get("token")
+    if not token:
+        raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")
+    principal = station().authenticate(token)
+    if request.method not in SAFE_METHODS:
+        check_csrf()
+    return principal
+
+
+def authenticated(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        g.principal = authenticate_request()
         return view(*args, **kwargs)
 
     return wrapper

@@ -7,7 +7,8 @@ VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
 # Runtime: gcc and headers to build pyscard, the PC/SC daemon and its library.
-APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd"
+# fonts-hosny-amiri: the Naskh font of the Urdu UI (Amiri, SIL OFL 1.1), served locally from /fonts/.
+APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd fonts-hosny-amiri"
 # Test-only (installed with --test): never on a production station.
 # vsmartcard-vpcd: a virtual card reader for the card emulator (drivers/card/emulator.py); it listens on TCP 35963-4
 # on all interfaces, so anyone on the network could insert a card: it must never be on a production station.

@@ -1,33 +1,38 @@
 """The auditor's read-only view of the match log."""
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 
-from station.errors import InvalidInput
-
-from ..requests import authenticated, station
+from ..openapi import MAX_INT, endpoint
+from ..requests import station
 
 bp = Blueprint("audit", __name__, url_prefix="/api/audit")
-
-
-def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name, str(default))
-    if not raw.isdigit():
-        raise InvalidInput(f"{name} must be a non-negative integer")
-    return int(raw)
+AUDIT_ROLES = ("auditor", "presiding_officer")
 
 
 @bp.get("/log")
-@authenticated
+@endpoint(summary="Signed entries of the match log after `after`, at most `limit`", roles=AUDIT_ROLES,
+          query={"after": {"type": "integer", "minimum": 0, "maximum": MAX_INT, "default": 0},
+                 "limit": {"type": "integer", "minimum": 0, "maximum": MAX_INT, "default": 200}},
+          responses={200: {"type": "array", "items": {"type": "object", "required": ["body", "hash", "sig"]}}})
 def log():
-    return jsonify(station().audit_entries(g.principal, _int_arg("after", 0), _int_arg("limit", 200)))
+    return jsonify(station().audit_entries(g.principal, g.query["after"], g.query["limit"]))
 
 
 @bp.get("/verify")
-@authenticated
+@endpoint(summary="Verify the hash chain and signatures of the live log", roles=AUDIT_ROLES,
+          responses={200: {"type": "object", "required": ["ok", "entries", "head", "breaks"],
+                           "properties": {"ok": {"type": "boolean"}, "entries": {"type": "integer"},
+                                          "head": {"type": ["string", "null"]}, "breaks": {"type": "array"}}}})
 def verify():
     return jsonify(station().audit_verification(g.principal))
 
 
 @bp.get("/report")
-@authenticated
+@endpoint(summary="The auditor's report over the live log (HTML)", roles=("auditor",), response_type="text/html",
+          responses={200: {"type": "string"}})
 def report():
-    return Response(station().audit_report_html(g.principal), mimetype="text/html")
+    response = Response(station().audit_report_html(g.principal), mimetype="text/html")
+    # the report carries its own <style>; scripts stay forbidden
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'none'")
+    return response

@@ -1,39 +1,49 @@
 """Steering the simulated devices (simulated profile only), like MOSIP's mock device admin endpoints."""
 from flask import Blueprint, g, jsonify
 
-from ..requests import authenticated, json_body, station
+from ..openapi import CNIC, FINGER, OFFICERS, body, endpoint
+from ..requests import station
 
 bp = Blueprint("sim", __name__, url_prefix="/api/sim")
+SIM_ROLES = (*OFFICERS, "technician")
+OBJECT = {"type": "object"}
 
 
 @bp.post("/fingerprint")
-@authenticated
+@endpoint(summary="What the simulated scanner presents next", roles=SIM_ROLES,
+          body=body({"cnic": CNIC, "finger": FINGER, "quality": {"type": "string", "title": "quality", "maxLength": 32}}),
+          responses={200: OBJECT})
 def fingerprint():
-    body = json_body()
-    return jsonify(station().sim_present_fingerprint(g.principal, body.get("cnic"), body.get("finger"),
-                                                     body.get("quality", "normal")))
+    b = g.body
+    return jsonify(station().sim_present_fingerprint(g.principal, b.get("cnic"), b.get("finger"),
+                                                     b.get("quality", "normal")))
 
 
 @bp.post("/face")
-@authenticated
+@endpoint(summary="What the simulated camera sees: a voter's demo photo or a base64 image", roles=SIM_ROLES,
+          body=body({"cnic": CNIC, "image": {"type": "string", "title": "image", "maxLength": 1_900_000}}),
+          responses={200: OBJECT})
 def face():
-    body = json_body()
-    return jsonify(station().sim_present_face(g.principal, body.get("cnic"), body.get("image")))
+    return jsonify(station().sim_present_face(g.principal, g.body.get("cnic"), g.body.get("image")))
 
 
 @bp.post("/card")
-@authenticated
+@endpoint(summary="Insert a virtual CNIC card ({cnic, tamper}) or pull it out ({remove: true})", roles=SIM_ROLES,
+          body=body({"cnic": CNIC, "tamper": {"type": ["string", "null"], "title": "tamper", "maxLength": 32},
+                     "remove": {"type": "boolean", "title": "remove"}}),
+          responses={200: OBJECT})
 def card():
-    """{"cnic": ..., "tamper": null | "bad-signature" | "altered-file" | "clone"} inserts a virtual card; {"remove": true}
-    pulls it out."""
-    body = json_body()
-    if body.get("remove") is True:
+    if g.body.get("remove") is True:
         return jsonify(station().sim_remove_card(g.principal))
-    return jsonify(station().sim_insert_card(g.principal, body.get("cnic"), body.get("tamper")))
+    return jsonify(station().sim_insert_card(g.principal, g.body.get("cnic"), g.body.get("tamper")))
 
 
 @bp.post("/fault")
-@authenticated
+@endpoint(summary="Script a fault on a simulated device: the next `count` operations fail", roles=SIM_ROLES,
+          body=body({"kind": {"type": "string", "title": "kind", "maxLength": 32},
+                     "fault": {"type": "string", "title": "fault", "maxLength": 32},
+                     "count": {"type": "integer", "title": "count", "minimum": 1, "maximum": 100}}),
+          responses={200: OBJECT})
 def fault():
-    body = json_body()
-    return jsonify(station().sim_fault(g.principal, body.get("kind"), body.get("fault"), body.get("count", 1)))
+    b = g.body
+    return jsonify(station().sim_fault(g.principal, b.get("kind"), b.get("fault"), b.get("count", 1)))

@@ -1,0 +1,31 @@
+// Registrar UI helpers (no inline scripts: the CSP forbids them). Everything works without JavaScript too.
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  // A form sends once: the button is disabled and says what is happening (captures take a moment).
+  document.querySelectorAll("form[data-busy]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button[type=submit]");
+      if (!button) return;
+      window.setTimeout(function () {
+        button.disabled = true;
+        if (form.dataset.busy) button.textContent = form.dataset.busy;
+      }, 0);
+    });
+  });
+  // The presiding officer's exception dialog.
+  document.querySelectorAll("[data-dialog]").forEach(function (opener) {
+    var dialog = document.getElementById(opener.dataset.dialog);
+    if (!dialog || typeof dialog.showModal !== "function") return;
+    opener.addEventListener("click", function () { dialog.showModal(); });
+    dialog.querySelectorAll("[data-close]").forEach(function (b) {
+      b.addEventListener("click", function () { dialog.close(); });
+    });
+  });
+  // A CNIC typed or scanned as 13 digits gets its dashes: 12345-1234567-1.
+  document.querySelectorAll("input[data-cnic]").forEach(function (input) {
+    input.addEventListener("input", function () {
+      var d = input.value.replace(/\D/g, "").slice(0, 13);
+      if (d.length === 13) input.value = d.slice(0, 5) + "-" + d.slice(5, 12) + "-" + d.slice(12);
+    });
+  });
+});

@@ -1,0 +1,322 @@
+"""The registrar UI: server-rendered pages over the same station services as the JSON API. Signed in with a cookie
+session that holds an API token (so expiry and disabled users apply alike); every form carries the session's CSRF
+token. Each screen is allowed to the roles in ``SCREENS`` (the role-matrix test reads it)."""
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, session,
+                   url_for)
+from flask_babel import gettext as _
+
+from station import ui_queries
+from station.config import FINGER_POSITIONS
+from station.errors import AuthenticationFailed, NotPermitted, StationError
+from station.throttle import login_throttled
+
+from .requests import check_csrf, csrf_token, station
+
+bp = Blueprint("ui", __name__)
+
+OFFICERS = ("polling_officer", "presiding_officer")
+SCREENS = {  # screen -> roles (GET pages; their form posts need the same roles)
+    "next": OFFICERS, "verify": OFFICERS, "search": OFFICERS, "summary": (*OFFICERS, "auditor"),
+    "technician": ("technician", "presiding_officer"), "audit": ("auditor", "presiding_officer"),
+}
+HOME = {"polling_officer": "ui.next_voter", "presiding_officer": "ui.next_voter", "technician": "ui.technician",
+        "auditor": "ui.audit"}
+FONT_DIRS = (Path(__file__).resolve().parent / "static" / "fonts", Path("/usr/share/fonts/opentype/fonts-hosny-amiri"),
+             Path("/usr/share/fonts/truetype/fonts-hosny-amiri"))
+FONT_LICENCE = Path("/usr/share/doc/fonts-hosny-amiri/copyright")
+FONTS = {"amiri-regular.ttf": "Amiri-Regular.ttf", "amiri-bold.ttf": "Amiri-Bold.ttf"}
+
+
+class SignedOut(Exception):
+    pass
+
+
+def flash(kind: str, text: str) -> None:
+    session["flash"] = [*session.get("flash", []), [kind, text]][-3:]
+
+
+def _principal():
+    token = session.get("token")
+    if not token:
+        raise SignedOut
+    try:
+        return station().authenticate(token)
+    except AuthenticationFailed as exc:
+        session.pop("token", None)
+        flash("error", _("Your session has ended (%(why)s): please sign in again.", why=str(exc)))
+        raise SignedOut from None
+
+
+def screen(name: str):
+    """A UI view for the roles of SCREENS[name]: signed-out users go to the login page, wrong roles get 403, form
+    posts must carry the CSRF token."""
+    roles = SCREENS[name]
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            try:
+                g.principal = _principal()
+            except SignedOut:
+                return redirect(url_for("ui.index"))
+            if g.principal.role not in roles:
+                return error_page(403, _("Your role may not open this screen."))
+            if request.method == "POST":
+                try:
+                    check_csrf()
+                except NotPermitted as exc:
+                    return error_page(403, str(exc))
+            g.screen = name
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def error_page(status: int, detail: str):
+    return render_template("error.html", status=status, detail=detail), status
+
+
+def lang_url(lang: str) -> str:
+    """The current screen in another language (keeps the path and query)."""
+    args = {k: v for k, v in request.args.items() if k != "lang"}
+    args["lang"] = lang
+    return f"{request.path}?{urlencode(args)}"
+
+
+@bp.app_context_processor
+def _ui_context():
+    principal = g.get("principal")
+    return {"csrf_token": csrf_token, "lang_url": lang_url, "principal": principal,
+            "screens": SCREENS, "finger_label": finger_label, "reason_label": reason_label, "kind_label": kind_label, "flashes": session.pop("flash", []) if request.method == "GET" else []}
+
+
+def finger_label(finger: str | None) -> str:
+    labels = {
+        "right_thumb": _("right thumb"), "right_index": _("right index finger"),
+        "right_middle": _("right middle finger"), "right_ring": _("right ring finger"),
+        "right_little": _("right little finger"), "left_thumb": _("left thumb"),
+        "left_index": _("left index finger"), "left_middle": _("left middle finger"),
+        "left_ring": _("left ring finger"), "left_little": _("left little finger"),
+    }
+    return labels.get(finger or "", finger or "")
+
+
+def kind_label(kind: str | None) -> str:
+    return {"card": _("CNIC card reader"), "fingerprint": _("fingerprint scanner"),
+            "camera": _("camera")}.get(kind or "", kind or "")
+
+
+def reason_label(reason: str | None) -> str:
+    labels = {"worn_prints": _("worn fingerprints"), "no_biometrics_on_record": _("no biometrics on record"),
+              "device_failure": _("device failure"), "other": _("other (see the note)")}
+    return labels.get(reason or "", reason or "")
+
+
+# --- signing in and out ---
+@bp.get("/")
+def index():
+    token = session.get("token")
+    if token:
+        try:
+            principal = station().authenticate(token)
+            return redirect(url_for(HOME[principal.role]))
+        except AuthenticationFailed:
+            session.pop("token", None)
+    return render_template("login.html")
+
+
+@bp.post("/login")
+def login():
+    try:
+        check_csrf()
+    except NotPermitted as exc:
+        return error_page(403, str(exc))
+    username = request.form.get("username", "")[:64]
+    password = request.form.get("password", "")[:256]
+    try:
+        result = login_throttled(station(), current_app.extensions["login_throttle"], username, password)
+    except StationError as exc:
+        status = 429 if hasattr(exc, "retry_after_s") else 401 if isinstance(exc, AuthenticationFailed) else 400
+        message = (_("Too many failed attempts: try again in %(s)s seconds.", s=exc.retry_after_s) if status == 429
+                   else _("Wrong username or password.") if status == 401 else str(exc))
+        response = render_template("login.html", error=message, username=username), status
+        return (*response, {"Retry-After": str(exc.retry_after_s)}) if status == 429 else response
+    lang = session.get("lang")
+    session.clear()  # a fresh session (and CSRF token) after sign-in
+    session.update(token=result["token"], lang=lang or "en")
+    return redirect(url_for("ui.index"))
+
+
+@bp.post("/logout")
+def logout():
+    try:
+        check_csrf()
+    except NotPermitted as exc:
+        return error_page(403, str(exc))
+    lang = session.get("lang")
+    session.clear()
+    session["lang"] = lang or "en"
+    return redirect(url_for("ui.index"))
+
+
+@bp.get("/fonts/<name>")
+def font(name: str):
+    if name == "LICENSE.txt" and FONT_LICENCE.is_file():
+        return send_file(FONT_LICENCE, mimetype="text/plain")
+    filename = FONTS.get(name)
+    if filename:
+        for folder in FONT_DIRS:
+            if (folder / filename).is_file():
+                response = send_file(folder / filename, mimetype="font/ttf", max_age=86400)
+                response.headers["Cache-Control"] = "public, max-age=86400"
+                return response
+    abort(404)
+
+
+# --- the officers' screens ---
+@bp.get("/next")
+@screen("next")
+def next_voter():
+    return render_template("next.html")
+
+
+@bp.post("/next")
+@screen("next")
+def start():
+    started = time.perf_counter()
+    try:
+        if request.form.get("source") == "card":
+            view = station().start_verification_from_card(g.principal)
+        else:
+            view = station().start_verification(g.principal, request.form.get("cnic", "")[:32], source="typed")
+    except StationError as exc:
+        return render_template("next.html", problem=exc, cnic=request.form.get("cnic", "")[:32]), _status(exc)
+    session["timing"] = round((time.perf_counter() - started) * 1000, 1)
+    return redirect(url_for("ui.verify", session_id=view.id))
+
+
+def _status(exc: StationError) -> int:
+    from .errors import STATUS
+
+    for cls, status, _kind in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+@bp.get("/verify/<session_id>")
+@screen("verify")
+def verify(session_id: str):
+    try:
+        view = station().get_verification(g.principal, session_id[:64])
+    except StationError as exc:
+        return error_page(_status(exc), str(exc))
+    last = session.pop("last_attempt", None)
+    if last and last.get("session") != view.id:
+        last = None
+    problem = session.pop("problem", None)
+    return render_template("verify.html", v=view, last=last, problem=problem,
+                           reasons=station().config.policy.exception_reasons)
+
+
+@bp.post("/verify/<session_id>/<action>")
+@screen("verify")
+def act(session_id: str, action: str):
+    s, p, sid = station(), g.principal, session_id[:64]
+    try:
+        if action == "fingerprint":
+            finger = request.form.get("finger") or None
+            view = s.capture_fingerprint(p, sid, finger if finger in FINGER_POSITIONS else None)
+        elif action == "face":
+            view = s.capture_face(p, sid)
+        elif action == "exception":
+            view = s.record_exception(p, sid, request.form.get("reason"), request.form.get("note", "")[:500] or None)
+        elif action == "ballot":
+            view = s.issue_ballot(p, sid)
+        else:
+            abort(404)
+    except StationError as exc:
+        session["problem"] = {"status": _status(exc), "detail": str(exc), "action": action}
+        return redirect(url_for("ui.verify", session_id=sid))
+    if view.last_attempt is not None:
+        a = view.last_attempt
+        session["last_attempt"] = {"session": view.id, "modality": a.modality, "position": a.position,
+                                   "attempt": a.attempt, "outcome": a.outcome, "score": round(a.score, 2),
+                                   "threshold": a.threshold, "quality": a.quality, "reason": a.reason}
+    return redirect(url_for("ui.verify", session_id=view.id))
+
+
+@bp.get("/search")
+@screen("search")
+def search():
+    q = request.args.get("q", "")[:100]
+    results, problem = [], None
+    if q.strip():
+        try:
+            results = ui_queries.search_roll(station(), g.principal, q)
+        except StationError as exc:
+            problem = str(exc)
+    return render_template("search.html", q=q, results=results, problem=problem)
+
+
+@bp.get("/summary")
+@screen("summary")
+def summary():
+    data = ui_queries.day_summary(station(), g.principal)
+    peak = max([row["total"] for row in data["by_hour"]] or [1])
+    return render_template("summary.html", s=data, peak=peak)
+
+
+# --- technician ---
+@bp.get("/technician")
+@screen("technician")
+def technician():
+    result = session.pop("device_test", None)
+    problem = session.pop("problem", None)
+    return render_template("technician.html", devices=ui_queries.devices(station(), g.principal), result=result,
+                           problem=problem, faults=("timeout", "busy", "not_ready", "disconnect", "none"))
+
+
+@bp.post("/technician/test")
+@screen("technician")
+def technician_test():
+    try:
+        session["device_test"] = ui_queries.test_device(station(), g.principal, request.form.get("kind"))
+    except StationError as exc:
+        session["problem"] = {"status": _status(exc), "detail": str(exc)}
+    return redirect(url_for("ui.technician"))
+
+
+@bp.post("/technician/fault")
+@screen("technician")
+def technician_fault():
+    try:
+        count = int(request.form.get("count", "1") or 1)
+        ui_queries.inject_fault(station(), g.principal, request.form.get("kind"), request.form.get("fault"), count)
+        flash("ok", _("Fault scripted on the %(kind)s: the next capture will fail.", kind=request.form.get("kind"))
+              if request.form.get("fault") != "none" else _("Scripted faults cleared."))
+    except ValueError:
+        session["problem"] = {"status": 400, "detail": "count must be an integer"}
+    except StationError as exc:
+        session["problem"] = {"status": _status(exc), "detail": str(exc)}
+    return redirect(url_for("ui.technician"))
+
+
+# --- auditor ---
+@bp.get("/audit")
+@screen("audit")
+def audit():
+    s = station()
+    chain = s.audit_verification(g.principal)
+    after = max(0, chain["entries"] - 100)
+    entries = [e["body"] for e in s.audit_entries(g.principal, after, 100)]
+    return render_template("audit.html", chain=chain, entries=list(reversed(entries)))
