@@ -71,7 +71,8 @@ class MccTemplate:
 
 
 def _sigmoid(v, mu, tau):
-    return 1.0 / (1.0 + np.exp(-tau * (v - mu)))
+    with np.errstate(over="ignore"):  # exp overflow -> inf -> 0, the right limit
+        return 1.0 / (1.0 + np.exp(-tau * (v - mu)))
 
 
 def _angle_diff(a, b):
@@ -246,9 +247,17 @@ class McCylinderFusionMatcher:
         nd = p.nd
         a2 = (ca.reshape(na, -1, nd) ** 2).sum(-1)  # (na, ncell)
         b2 = (cb.reshape(nb, -1, nd) ** 2).sum(-1)
+        return self.lssr(a2, b2, ca @ cb.T, a, b)
+
+    def lssr(self, a2: np.ndarray, b2: np.ndarray, cross: np.ndarray, a: MccTemplate, b: MccTemplate) -> float:
+        """LSS-R score from the per-cell squared norms of the cylinders (``a2``: (na, ncell)), their dot products
+        (``cross``: (na, nb)) and the two templates' cell validity and minutiae (cylinders themselves not used)."""
+        p = self.params
+        na, nb = len(a.valid), len(b.valid)
+        if na == 0 or nb == 0:
+            return 0.0
         norm_a = a2 @ b.cell_valid.T  # ||ca|b||^2
         norm_b = a.cell_valid @ b2.T  # ||cb|a||^2
-        cross = ca @ cb.T
         dist = np.sqrt(np.maximum(norm_a + norm_b - 2 * cross, 0.0))
         denom = np.sqrt(norm_a) + np.sqrt(norm_b)
         with np.errstate(invalid="ignore", divide="ignore"):

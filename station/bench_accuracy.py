@@ -55,13 +55,17 @@ def fingerprint_contenders(peers: tuple[str, ...] = ()) -> tuple[list[Contender]
     """The project's fingerprint matchers (and peers when asked), and the name of the default pipeline."""
     from matching.fingerprint import NbisFingerprintMatcher
     from matching.fingerprint_mcc import McCylinderFusionMatcher
+    from matching.fingerprint_pipeline import LeaderFusionMatcher
 
     nbis = NbisFingerprintMatcher(compute_quality=False)
-    ours = McCylinderFusionMatcher()
+    mcc = McCylinderFusionMatcher()
+    ours = LeaderFusionMatcher()
     contenders = [
         Contender("bozorth3", nbis, nbis.compare, True, "baseline"),
         Contender(ours.name, ours, ours.compare, True, "project"),
         Contender(ours.mcc_only_name, ours, ours.compare_mcc, True, "project"),
+        Contender(mcc.name, mcc, mcc.compare, True, "project"),
+        Contender(mcc.mcc_only_name, mcc, mcc.compare_mcc, True, "project"),
     ]
     for peer in peers:
         if peer == "afis":
