@@ -3,14 +3,12 @@ import json
 from pathlib import Path
 
 import click
-import cv2
-import pytest
 from click.testing import CliRunner
+from face_support import tiny_face_set
 
 from station.bench_policy import PolicyValues, replay_voter
 from station.cli import Context
 
-FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "deepface_faces"
 POLICY = PolicyValues(fingers=("right_thumb", "left_thumb"), attempts_per_finger=2, fingerprint_threshold=40.0,
                       face_enabled=True, face_threshold=0.5, face_attempts=2)
 
@@ -79,15 +77,7 @@ def test_contract_on_synthetic_prints(tmp_path):
 
 def test_face_fallback_on_a_tiny_labelled_set(tmp_path):
     picks = {"a": ["img1.jpg", "img2.jpg", "img4.jpg"], "b": ["img13.jpg", "img14.jpg"], "c": ["img8.jpg", "img9.jpg"]}
-    data = tmp_path / "faces"
-    for identity, files in picks.items():
-        (data / identity).mkdir(parents=True)
-        for name in files:
-            if not (FACES / name).is_file():
-                pytest.skip(f"{FACES / name} not present")
-            image = cv2.imread(str(FACES / name))
-            scale = 400 / max(image.shape[:2])
-            cv2.imwrite(str(data / identity / name), cv2.resize(image, None, fx=scale, fy=scale))
+    data = tiny_face_set(tmp_path / "faces", picks)
     # fingerprints never match: every decision is the face fallback's
     result = CliRunner().invoke(cli(tmp_path), ["policy", "--synthetic", "6x3", "--face-dataset", str(data),
                                                 "--fingerprint-threshold", "100000", "--json", "--quiet"])

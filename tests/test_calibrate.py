@@ -8,13 +8,13 @@ import click
 import cv2
 import numpy as np
 import pytest
+from face_support import tiny_face_set
 from click.testing import CliRunner
 
 from station.calibrate import calibrate, calibrate_scores
 from station.cli import Context
 from station.config import load_config
 
-FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "deepface_faces"
 
 
 def cli(home: Path):
@@ -114,15 +114,7 @@ def test_dry_run_writes_nothing_and_another_matcher_needs_it(fvc_folder, tmp_pat
 
 def test_face_calibration_on_a_tiny_labelled_set(tmp_path):
     picks = {"a": ["img1.jpg", "img2.jpg", "img4.jpg"], "b": ["img3.jpg", "img12.jpg"], "c": ["img8.jpg", "img9.jpg"]}
-    data = tmp_path / "faces"
-    for identity, files in picks.items():
-        (data / identity).mkdir(parents=True)
-        for name in files:
-            if not (FACES / name).is_file():
-                pytest.skip(f"{FACES / name} not present")
-            image = cv2.imread(str(FACES / name))
-            scale = 400 / max(image.shape[:2])
-            cv2.imwrite(str(data / identity / name), cv2.resize(image, None, fx=scale, fy=scale))
+    data = tiny_face_set(tmp_path / "faces", picks)
     home = tmp_path / "home"
     result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "face", "--dataset", str(data),
                                             "--target-fmr", "0", "--json", "--quiet"])
