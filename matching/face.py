@@ -39,6 +39,20 @@ def face_distances(references: np.ndarray, probe: np.ndarray) -> np.ndarray:
     return np.linalg.norm(references - np.asarray(probe, dtype=np.float32), axis=1)
 
 
+def import_face_stack(*names: str) -> list:
+    """Import modules of the face_recognition stack (dlib, face_recognition_models, face_recognition), hiding the
+    pkg_resources deprecation warning face_recognition_models raises; a missing one is MatcherUnavailable."""
+    import importlib
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [importlib.import_module(name) for name in names]
+    except ImportError as exc:
+        raise MatcherUnavailable("face_recognition (with dlib-bin) is not installed") from exc
+
+
 class DlibFaceEncoder:
     name = "face_recognition"
 
@@ -53,14 +67,7 @@ class DlibFaceEncoder:
         if self._fr is None:
             with self._lock:
                 if self._fr is None:
-                    try:
-                        import warnings
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
-                            import face_recognition
-                    except ImportError as exc:
-                        raise MatcherUnavailable("face_recognition (with dlib-bin) is not installed") from exc
-                    self._fr = face_recognition
+                    (self._fr,) = import_face_stack("face_recognition")
         return self._fr
 
     def encode(self, image_rgb: np.ndarray) -> FaceEncoding:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import MatcherUnavailable
+from .face import import_face_stack
 
 __all__ = ["CANONICAL_FACE_PX", "DetectedFace", "FaceLandmarker", "FaceQualityLimits", "FaceQuality",
            "assess_face_quality", "head_pose", "REASONS"]
@@ -92,14 +92,7 @@ class FaceLandmarker:
         if self._models is None:
             with self._lock:
                 if self._models is None:
-                    try:
-                        import warnings
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
-                            import dlib
-                            import face_recognition_models
-                    except ImportError as exc:
-                        raise MatcherUnavailable("face_recognition (with dlib-bin) is not installed") from exc
+                    dlib, face_recognition_models = import_face_stack("dlib", "face_recognition_models")
                     self._models = (dlib, dlib.get_frontal_face_detector(),
                                     dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
         return self._models

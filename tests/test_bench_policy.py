@@ -2,12 +2,11 @@
 import json
 from pathlib import Path
 
-import click
 from click.testing import CliRunner
 from face_support import tiny_face_set
 
 from station.bench_policy import PolicyValues, replay_voter
-from station.cli import Context
+from cli_support import cli_for
 
 POLICY = PolicyValues(fingers=("right_thumb", "left_thumb"), attempts_per_finger=2, fingerprint_threshold=40.0,
                       face_enabled=True, face_threshold=0.5, face_attempts=2)
@@ -48,13 +47,7 @@ def test_only_enrolled_fingers_are_tried_in_the_configured_order():
 def cli(home: Path):
     from station.bench_policy import policy
 
-    @click.group()
-    @click.pass_context
-    def root(c):
-        c.obj = Context("test", str(home))
-
-    root.add_command(policy)
-    return root
+    return cli_for(policy, home)
 
 
 def test_contract_on_synthetic_prints(tmp_path):

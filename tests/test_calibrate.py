@@ -4,7 +4,6 @@ import json
 from itertools import combinations
 from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 import pytest
@@ -12,19 +11,13 @@ from face_support import tiny_face_set
 from click.testing import CliRunner
 
 from station.calibrate import calibrate, calibrate_scores
-from station.cli import Context
+from cli_support import cli_for
 from station.config import load_config
 
 
 
 def cli(home: Path):
-    @click.group()
-    @click.pass_context
-    def root(c):
-        c.obj = Context("test", str(home))
-
-    root.add_command(calibrate)
-    return root
+    return cli_for(calibrate, home)
 
 
 def impostor_rate(impostor: np.ndarray, threshold: float, higher_is_better: bool) -> float:
