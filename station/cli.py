@@ -1,62 +1,16 @@
 """The ``station`` command. Errors a user can cause print one line on standard error and exit 2; never a traceback."""
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from drivers.errors import DeviceError
-from matching.errors import MatchingError
-
-from .config import load_config
+from .cli_common import Context, db_ready, fail, handle_errors, pass_ctx
 from .errors import StationError
 
 log = logging.getLogger("station")
-
-
-def _fail(message: str, code: int = 2):
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (StationError, DeviceError, MatchingError) as exc:
-            _fail(str(exc))
-        except SQLAlchemyError as exc:
-            _fail(f"database error: {getattr(exc, 'orig', None) or exc.__class__.__name__}")
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-
-    return wrapper
-
-
-class Context:
-    def __init__(self, profile: str | None, home: str | None) -> None:
-        self.profile, self.home = profile, home
-        self._station = None
-
-    def config(self, **overrides):
-        return load_config(self.profile, home=self.home, overrides=overrides or None)
-
-    def station(self, **overrides):
-        from .runtime import Station
-
-        if self._station is None:
-            self._station = Station(self.config(**overrides))
-        return self._station
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group()
@@ -119,13 +73,6 @@ def roll_synth(ctx: Context, voters: int, seed: int, faces: str | None, workers:
     click.echo(json.dumps(summary, ensure_ascii=False))
     if not faces:
         click.echo("note: no --faces folder given: face fallback is off for this roll (no face references)", err=True)
-
-
-def db_ready(station) -> None:
-    from . import db
-
-    if not db.has_schema(station.engine):
-        raise StationError("the station is not initialised: run `station init` first")
 
 
 @roll_group.command("list")
@@ -368,7 +315,7 @@ def _verified(bundle_path: str, commission_cert: str | None):
         pem = open(commission_cert, "rb").read() if commission_cert else None
         return verify_bundle(bundle_path, commission_cert_pem=pem)
     except (BundleError, OSError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @audit.command("verify")
@@ -406,7 +353,7 @@ def audit_report(bundle: str, out: str, polling_hours: str, timezone: str, min_s
     try:
         findings = analyse(result.bodies, result.station, ReportSettings(timezone, polling_hours, min_seconds))
     except (ValueError, KeyError) as exc:
-        _fail(f"cannot analyse the bundle: {exc}")
+        fail(f"cannot analyse the bundle: {exc}")
     with open(out, "w", encoding="utf-8") as fh:
         fh.write(render_html(findings, result.to_dict()))
     click.echo(json.dumps({"out": out, "chain_ok": result.ok, "anomalies": len(findings.anomalies)}))
@@ -439,3 +386,10 @@ from .calibrate import calibrate  # noqa: E402
 bench.add_command(bench_policy)
 main.add_command(bench)
 main.add_command(calibrate)
+
+from . import cli_backup, cli_roll, cli_sync  # noqa: E402
+
+cli_roll.register(roll_group)
+main.add_command(cli_sync.sync)
+main.add_command(cli_sync.central)
+main.add_command(cli_backup.backup)

@@ -133,6 +133,36 @@ class PolicySection:
 
 
 @dataclass(frozen=True)
+class EnrollmentSection:
+    """Registration: capture gates and retries (MOSIP-style), and the 1:N duplicate search."""
+
+    fingers: tuple[str, ...]  # fingers captured at registration, in this order
+    face_required: bool
+    finger_attempts: int  # captures per finger before the operator must record an exception; the best one is kept
+    face_attempts: int
+    min_finger_quality: int  # NFIQ2 (1-100) a finger capture must reach; 0 from NFIQ2 means "unknown" and fails
+    fingerprint_duplicate_score: float  # bozorth3 score at or above which a roll finger is a duplicate candidate
+    face_duplicate_distance: float  # face distance at or below which a roll face is a duplicate candidate
+    shortlist: int  # per probe finger, candidates from the 1:N index re-scored with bozorth3
+    exception_reasons: tuple[str, ...]  # reasons a finger may be recorded as missing or unusable
+
+
+@dataclass(frozen=True)
+class RollSection:
+    """Roll packages from the commission."""
+
+    commission_key: str  # PEM public key (or certificate) that signs roll packages; relative to STATION_HOME or absolute
+
+
+@dataclass(frozen=True)
+class BackupSection:
+    dir: str  # a second disk; "" = no automatic backups
+    interval_minutes: int  # automatic backup every N minutes while serving; 0 = off
+    at_poll_close: bool  # take a backup to ``dir`` when the poll closes
+    keep: int  # automatic backups kept in ``dir`` (oldest removed first)
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     home: Path
@@ -147,6 +177,9 @@ class Config:
     card: CardSection
     audit: AuditSection
     policy: PolicySection
+    enrollment: EnrollmentSection
+    roll: RollSection
+    backup: BackupSection
 
     @property
     def database_url(self) -> str:
@@ -289,6 +322,17 @@ def _validate(config: Config) -> None:
     require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
     require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
+    en = config.enrollment
+    bad = [f for f in en.fingers if f not in FINGER_POSITIONS]
+    require(not bad and len(set(en.fingers)) == len(en.fingers), "enrollment.fingers",
+            f"unknown or repeated finger {bad[0] if bad else ''!r}; use {', '.join(FINGER_POSITIONS)}")
+    require(en.finger_attempts >= 1 and en.face_attempts >= 1, "enrollment.finger_attempts",
+            "attempts must be >= 1")
+    require(0 <= en.min_finger_quality <= 100, "enrollment.min_finger_quality", "must be 0-100")
+    require(0 < en.face_duplicate_distance < 1, "enrollment.face_duplicate_distance", "must be between 0 and 1")
+    require(en.shortlist >= 1, "enrollment.shortlist", "must be >= 1")
+    require(config.backup.interval_minutes >= 0, "backup.interval_minutes", "must be >= 0 (0 = off)")
+    require(config.backup.keep >= 1, "backup.keep", "must be >= 1")
     fq = config.face_quality
     require(fq.min_sharpness >= 0, "face_quality.min_sharpness", "must be >= 0")
     require(0 <= fq.min_brightness < fq.max_brightness <= 255, "face_quality.min_brightness",
