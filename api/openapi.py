@@ -17,11 +17,12 @@ from jsonschema import Draft202012Validator
 
 from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
+from station.users import ROLES
 
 from .requests import authenticate_request, json_body
 
 PUBLIC = "public"
-ROLES = ("polling_officer", "presiding_officer", "technician", "auditor")
+REGISTRATION_STAFF = ("registration_officer", "registrar")
 OFFICERS = ("polling_officer", "presiding_officer")
 STATES = ("IDENTIFIED", "NOT_ON_ROLL", "ALREADY_VOTED", "VERIFIED", "NOT_VERIFIED", "EXCEPTION", "BALLOT_ISSUED")
 MAX_INT = 2**31 - 1
@@ -72,6 +73,36 @@ SCHEMAS: dict[str, dict] = {
             "exception_reason": _nullable_str,
             "last_attempt": {"oneOf": [{"$ref": "#/components/schemas/Attempt"}, {"type": "null"}]},
             "message": {"type": "string"}, "created_at": {"type": "string"},
+        },
+    },
+    "Registration": {
+        "type": "object",
+        "required": ["id", "state", "cnic", "polling_station", "operator", "demographics", "captures", "missing",
+                     "next_step", "next_position", "message", "candidates", "decision", "decided_by", "decision_note",
+                     "created_at"],
+        "properties": {
+            "id": {"type": "string"}, "state": {"enum": ["CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"]},
+            "cnic": {"type": "string"}, "polling_station": {"type": "string"}, "operator": {"type": "string"},
+            "demographics": {"type": "object"},
+            "captures": {"type": "array", "items": {
+                "type": "object", "required": ["position", "modality", "status", "attempts", "attempts_left", "quality"],
+                "properties": {"position": {"type": "string"}, "modality": {"enum": ["fingerprint", "face"]},
+                               "status": {"enum": ["not_captured", "retry", "accepted", "below_gate", "exception"]},
+                               "attempts": {"type": "integer"}, "attempts_left": {"type": "integer", "minimum": 0},
+                               "quality": {"type": "integer"}, "feedback": _nullable_str,
+                               "exception_reason": _nullable_str, "has_exception_photo": {"type": "boolean"}}}},
+            "missing": {"type": "array", "items": {"type": "string"}},
+            "next_step": {"enum": ["capture", "submit", "adjudication", None]}, "next_position": _nullable_str,
+            "message": {"type": "string"},
+            "candidates": {"type": "array", "items": {
+                "type": "object", "required": ["cnic", "polling_station", "status", "fingers_matched", "evidence"],
+                "properties": {"cnic": {"type": "string"}, "name_en": {"type": "string"}, "name_ur": {"type": "string"},
+                               "polling_station": {"type": "string"}, "status": {"type": "string"},
+                               "fingerprint_score": {"type": ["number", "null"]},
+                               "fingers_matched": {"type": "integer"}, "face_distance": {"type": ["number", "null"]},
+                               "evidence": {"type": "array"}}}},
+            "decision": {"enum": ["duplicate", "not_duplicate", None]}, "decided_by": _nullable_str,
+            "decision_note": _nullable_str, "created_at": {"type": "string"},
         },
     },
     "Login": {

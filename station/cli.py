@@ -381,6 +381,7 @@ def audit_merge(bundles: tuple[str, ...], as_json: bool) -> None:
 
 from .bench import bench  # noqa: E402  (registers the bench group)
 from .bench_policy import policy as bench_policy  # noqa: E402
+from . import bench_registration  # noqa: E402,F401  (registers bench registration)
 from .calibrate import calibrate  # noqa: E402
 
 bench.add_command(bench_policy)

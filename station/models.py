@@ -159,3 +159,68 @@ class LogHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+from . import models_enrollment  # noqa: E402,F401  (registers the registration tables on Base.metadata)
+
+
+# --- roll versions and packages ---
+class RollChange(Base):
+    """The commission's change history: one row per voter changed in a roll revision (station_meta ``roll_revision``
+    holds the newest). Delta packages are computed from it. ``old``/``new_polling_station`` are the voter's polling
+    station before and after the change (None: not on the roll)."""
+
+    __tablename__ = "roll_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, index=True)
+    cnic: Mapped[str] = mapped_column(String(15), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # add | correct | remove
+    reason: Mapped[str | None] = mapped_column(String(16), nullable=True)  # removals: deceased | blocked | ...
+    fields: Mapped[str] = mapped_column(Text, default="")  # corrections: names of the fields changed, comma-separated
+    old_polling_station: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    new_polling_station: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    operator: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PackageTarget(Base):
+    """The commission's registry of stations it sends roll packages to."""
+
+    __tablename__ = "package_targets"
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    polling_station: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(64))  # the station's X25519 package key, raw, hex
+    key_id: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IssuedPackage(Base):
+    """Commission side: every package built (what was sent to whom)."""
+
+    __tablename__ = "issued_packages"
+    package_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True)
+    polling_station: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(8))  # full | delta
+    version: Mapped[int] = mapped_column(Integer)
+    base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    voters: Mapped[int] = mapped_column(Integer)
+    removals: Mapped[int] = mapped_column(Integer)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AppliedPackage(Base):
+    """Station side: every package applied (station_meta ``roll_version`` and ``roll_package_id`` name the newest)."""
+
+    __tablename__ = "applied_packages"
+    package_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    version: Mapped[int] = mapped_column(Integer)
+    base_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    polling_station: Mapped[str] = mapped_column(String(32))
+    signer: Mapped[str] = mapped_column(String(16))  # key id of the commission key that signed it
+    voters: Mapped[int] = mapped_column(Integer)
+    removals: Mapped[int] = mapped_column(Integer)
+    operator: Mapped[str] = mapped_column(String(64))
+    applied_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

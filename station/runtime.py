@@ -35,6 +35,7 @@ from .config import FINGER_POSITIONS, Config, repo_root
 from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
 from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
 from .models import MatchLogEntry, Voter
+from .registration import REGISTRATION_STAFF, RegistrationService
 from .users import Principal
 from .verification import FlowSettings
 from .views import VerificationView, VoterView
@@ -91,6 +92,11 @@ class Station:
         appended = session.info.pop(matchlog.HEAD_KEY, None)
         if appended:
             bundle.maybe_checkpoint(self.config, self.flow.log, *appended)
+
+    @functools.cached_property
+    def registration(self) -> RegistrationService:
+        """Registration centre services: capture, exceptions, 1:N duplicate search, adjudication."""
+        return RegistrationService(self)
 
     @property
     def cipher(self) -> TemplateCipher:
@@ -405,7 +411,7 @@ class Station:
 
     # --- simulated devices (simulated profile only) ---
     def _simulated(self, principal: Principal, kind: str):
-        principal.require(*OFFICERS, "technician")
+        principal.require(*OFFICERS, *REGISTRATION_STAFF, "technician")
         if not self.config.devices.simulation_api:
             raise NotFound("the simulation API is off in this profile")
         device = self.device(kind)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from .errors import AuthenticationFailed, Conflict, InvalidInput, NotPermitted
 from .models import ApiToken, User, utcnow
 
-ROLES = ("polling_officer", "presiding_officer", "technician", "auditor")
+ROLES = ("polling_officer", "presiding_officer", "technician", "auditor", "registration_officer", "registrar")
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 

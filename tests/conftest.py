@@ -26,6 +26,8 @@ PASSWORDS = {
     "presiding": ("presiding_officer", "presiding-test-pass"),
     "tech": ("technician", "tech-test-pass"),
     "auditor": ("auditor", "auditor-test-pass"),
+    "regofficer": ("registration_officer", "regofficer-test-pass"),
+    "registrar": ("registrar", "registrar-test-pass"),
 }
 
 
@@ -43,9 +45,10 @@ def _fresh_postgres_url(base_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def make_database_url(tmp_path_factory, worker_id):
+def make_database_url(tmp_path_factory):
     """A factory of empty databases: SQLite files, or fresh PostgreSQL databases on the configured server."""
     counter = itertools.count()
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER", "main")  # also without xdist (-p no:xdist)
     base = os.environ.get("STATION_TEST_DATABASE_URL")
 
     def make() -> str:

@@ -11,7 +11,8 @@ from sqlalchemy import update
 from conftest import PASSWORDS
 from station.models import ApiToken
 
-ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor"}
+ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor",
+         "regofficer": "registration_officer", "registrar": "registrar"}
 PATH_VALUES = {"session_id": "no-such-verification", "cnic": "not-a-cnic", "kind": "no-such-device"}
 UI_SCREENS = {"next": "/next", "verify": "/verify/no-such-verification", "search": "/search",
               "summary": "/summary", "technician": "/technician", "audit": "/audit"}

@@ -1,20 +1,25 @@
 """Steering the simulated devices (simulated profile only), like MOSIP's mock device admin endpoints."""
 from flask import Blueprint, g, jsonify
 
-from ..openapi import CNIC, FINGER, OFFICERS, body, endpoint
+from ..openapi import CNIC, FINGER, OFFICERS, REGISTRATION_STAFF, body, endpoint
 from ..requests import station
 
 bp = Blueprint("sim", __name__, url_prefix="/api/sim")
-SIM_ROLES = (*OFFICERS, "technician")
+SIM_ROLES = (*OFFICERS, *REGISTRATION_STAFF, "technician")
 OBJECT = {"type": "object"}
 
 
 @bp.post("/fingerprint")
-@endpoint(summary="What the simulated scanner presents next", roles=SIM_ROLES,
-          body=body({"cnic": CNIC, "finger": FINGER, "quality": {"type": "string", "title": "quality", "maxLength": 32}}),
+@endpoint(summary="What the simulated scanner presents next: a roll voter's finger (cnic) or a simulated person's "
+                  "(person: registration tests, one person under two CNICs)", roles=SIM_ROLES,
+          body=body({"cnic": CNIC, "person": {"type": "string", "title": "person", "maxLength": 64}, "finger": FINGER,
+                     "quality": {"type": "string", "title": "quality", "maxLength": 32}}),
           responses={200: OBJECT})
 def fingerprint():
     b = g.body
+    if "person" in b:
+        return jsonify(station().registration.sim_present_person_finger(g.principal, b["person"], b.get("finger"),
+                                                                        b.get("quality", "normal")))
     return jsonify(station().sim_present_fingerprint(g.principal, b.get("cnic"), b.get("finger"),
                                                      b.get("quality", "normal")))
 
