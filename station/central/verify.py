@@ -1,0 +1,179 @@
+"""Checking one sync file completely before anything of it is written. In order:
+
+ 1. a zip holding exactly results.json and audit-bundle.zip, whose comment is the signature;
+ 2. results.json names the station and carries its certificate (an Ed25519 key whose common name is the station id);
+ 3. the signature verifies under that key over every byte of the file before the signature;
+ 4. with a commission certificate, the station certificate must be issued by it (countersigned);
+ 5. the audit bundle verifies (station/audit/bundle.py verify_bundle: chain, signatures, checkpoints, seal) under
+    the same key and the same station;
+ 6. every field of results.json is well-formed (records.py);
+ 7. results and log agree: the same verification sessions (one ``identify`` entry each) and the same ballots (one
+    ``ballot_issued`` entry each). Both come from one read at the station, so a difference means the station's
+    database was changed behind its log's back (a ballot deleted to hide a double vote): the file is refused.
+
+Any failure raises SyncFileRejected with the reason. What deserves a look without making the file untrustworthy (a
+roll digest differing from the bundle's, polls still open) becomes a warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ..audit.bundle import BundleError, read_bundle, verify_bundle
+from ..audit.chain import verify_signature
+from ..audit.identity import certificate_key, certificate_station, countersigned_by, load_certificate
+from ..sync import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
+from .errors import SyncFileRejected
+from .records import Results, parse_results
+
+MAX_FILE_BYTES = 2_000_000_000
+_BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>:? ?")
+
+
+@dataclass(frozen=True)
+class VerifiedExport:
+    """A sync file that passed every check, parsed."""
+
+    name: str
+    file_sha256: str
+    results: Results
+    public_key_sha256: str  # SHA-256 of the raw Ed25519 public key: what the centre pins per station
+    audit_bundle: bytes
+    audit_entries: int
+    audit_sealed: bool
+    countersigned: bool | None
+    warnings: tuple[str, ...]
+
+    @property
+    def station_id(self) -> str:
+        return self.results.station.station_id
+
+
+def _open(data: bytes) -> tuple[dict[str, bytes], bytes]:
+    """The members and the signature comment; the zip is refused if it is damaged or not exactly ours."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = z.namelist()
+            if sorted(names) != sorted(MEMBERS):
+                extra, missing = sorted(set(names) - set(MEMBERS)), sorted(set(MEMBERS) - set(names))
+                what = "; ".join(filter(None, [f"no {', '.join(missing)}" if missing else "",
+                                                f"unexpected {', '.join(extra)}" if extra else "",
+                                                "a member appears twice" if len(names) != len(set(names)) else ""]))
+                raise SyncFileRejected(f"not a complete sync file: {what}")
+            if sum(i.file_size for i in z.infolist()) > MAX_FILE_BYTES:
+                raise SyncFileRejected("too large to be a sync file")
+            return {name: z.read(name) for name in names}, z.comment
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as exc:
+        raise SyncFileRejected(f"not a sync file, or damaged ({exc})") from None
+
+
+def _signature(data: bytes, comment: bytes) -> tuple[bytes, str]:
+    """(the signed bytes, the signature hex) from the zip comment."""
+    if not comment:
+        raise SyncFileRejected("the file is not signed (no signature)")
+    if not data.endswith(comment):
+        raise SyncFileRejected("not a sync file, or damaged (bytes after the signature)")
+    try:
+        fields = json.loads(comment)
+        signature = fields["sig"]
+        if not isinstance(signature, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise SyncFileRejected("the signature is unreadable") from None
+    if fields.get("format") != SIGNATURE_FORMAT:
+        raise SyncFileRejected(f"the signature's format is {fields.get('format')!r:.60}, expected {SIGNATURE_FORMAT!r}")
+    return data[:-len(comment)], signature
+
+
+def _certificate(pem: str):
+    try:
+        cert = load_certificate(pem.encode())
+        return cert, certificate_key(cert)
+    except ValueError as exc:
+        raise SyncFileRejected(f"results.json: the station certificate is unusable ({exc})") from None
+
+
+def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | None = None) -> VerifiedExport:
+    """Check a sync file's bytes; raises SyncFileRejected saying what failed."""
+    members, comment = _open(data)
+    signed_bytes, signature = _signature(data, comment)
+    results = parse_results(members[RESULTS], expected_format=FORMAT)
+    station = results.station
+    cert, public_key = _certificate(station.certificate_pem)
+    if certificate_station(cert) != station.station_id:
+        raise SyncFileRejected(f"the certificate is for station {certificate_station(cert)!r}, but the results are "
+                               f"of station {station.station_id!r}")
+    if not verify_signature(public_key, signed_bytes, signature):
+        raise SyncFileRejected(f"the signature does not verify under station {station.station_id}'s certificate "
+                               "(the file was altered, or signed with another key)")
+    countersigned = None
+    if commission_pem:
+        countersigned = countersigned_by(cert, x509.load_pem_x509_certificate(commission_pem))
+        if not countersigned:
+            raise SyncFileRejected(f"station {station.station_id}'s certificate is not countersigned by the "
+                                   "commission's certificate")
+    try:
+        bundle_files = read_bundle(io.BytesIO(members[AUDIT_BUNDLE]))
+        audit = verify_bundle(io.BytesIO(members[AUDIT_BUNDLE]), commission_cert_pem=commission_pem)
+    except BundleError as exc:
+        raise SyncFileRejected(f"the audit bundle is unusable: {_BYTES_IO.sub('', str(exc))}") from None
+    try:
+        bundle_key = certificate_key(load_certificate(bundle_files["station.crt"]))
+    except (KeyError, ValueError):
+        raise SyncFileRejected("the audit bundle holds no usable station certificate") from None
+    if _raw_key(bundle_key) != _raw_key(public_key) or audit.station != station.station_id:
+        raise SyncFileRejected(f"the audit bundle is of another station or key ({audit.station!r}), not "
+                               f"{station.station_id}'s")
+    if not audit.ok:
+        first = audit.breaks[0]
+        raise SyncFileRejected(f"the audit log does not verify ({len(audit.breaks)} break(s); first: {first.message})")
+    _require_agreement(results, audit)
+    return VerifiedExport(
+        name=name, file_sha256=hashlib.sha256(data).hexdigest(), results=results,
+        public_key_sha256=hashlib.sha256(_raw_key(public_key)).hexdigest(), audit_bundle=members[AUDIT_BUNDLE],
+        audit_entries=audit.entries, audit_sealed=audit.sealed, countersigned=countersigned,
+        warnings=tuple(_warnings(results, audit)))
+
+
+def _require_agreement(results: Results, audit) -> None:
+    """The results must say what the signed log says: the same sessions, the same ballots."""
+    for what, event, reported in (("verification sessions", "identify", {s.session_id for s in results.sessions}),
+                                  ("ballots", "ballot_issued", {b.session_id for b in results.ballots})):
+        logged = {b.get("session") for b in audit.bodies if b.get("event") == event}
+        if reported != logged:
+            raise SyncFileRejected(
+                f"the results and the audit log disagree on {what}: {len(reported - logged)} in the results only, "
+                f"{len(logged - reported)} in the log only (the station's database was changed behind its log)")
+
+
+def _warnings(results: Results, audit) -> list[str]:
+    warnings = []
+    if audit.roll_digest != results.roll_digest:
+        warnings.append("the audit bundle names another roll digest than the results")
+    if not audit.sealed:
+        warnings.append("polls not closed at export: a later file from this station may add ballots")
+    return warnings
+
+
+def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None) -> VerifiedExport:
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SyncFileRejected("too large to be a sync file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SyncFileRejected(f"cannot read it ({exc.strerror or exc})") from None
+    return verify_export(data, name=str(path), commission_pem=commission_pem)
+
+
+def _raw_key(key) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
