@@ -1,20 +1,24 @@
 """The registrar UI: server-rendered pages over the same station services as the JSON API. Signed in with a cookie
 session that holds an API token (so expiry and disabled users apply alike); every form carries the session's CSRF
-token. Each screen is allowed to the roles in ``SCREENS`` (the role-matrix test reads it)."""
+token. Each screen is allowed to the roles in ``SCREENS`` (the role-matrix test reads it).
+
+Screens: the officers' next voter / verification, roll search, summary, technician, auditor; and the registration
+centre's register / capture (registration officer, registrar) and adjudication queue / decision (registrar only)."""
 from __future__ import annotations
 
 import functools
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, session,
-                   url_for)
+from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file,
+                   session, url_for)
 from flask_babel import gettext as _
 
 from station import ui_queries
 from station.config import FINGER_POSITIONS
-from station.errors import AuthenticationFailed, NotPermitted, StationError
+from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
 from station.throttle import login_throttled
 
 from .requests import check_csrf, csrf_token, station
@@ -22,12 +26,19 @@ from .requests import check_csrf, csrf_token, station
 bp = Blueprint("ui", __name__)
 
 OFFICERS = ("polling_officer", "presiding_officer")
+REGISTRATION_STAFF = ("registration_officer", "registrar")
+REGISTRAR = ("registrar",)
 SCREENS = {  # screen -> roles (GET pages; their form posts need the same roles)
     "next": OFFICERS, "verify": OFFICERS, "search": OFFICERS, "summary": (*OFFICERS, "auditor"),
     "technician": ("technician", "presiding_officer"), "audit": ("auditor", "presiding_officer"),
+    "register": REGISTRATION_STAFF, "capture": REGISTRATION_STAFF, "adjudication": REGISTRAR, "decide": REGISTRAR,
 }
 HOME = {"polling_officer": "ui.next_voter", "presiding_officer": "ui.next_voter", "technician": "ui.technician",
-        "auditor": "ui.audit"}
+        "auditor": "ui.audit", "registration_officer": "ui.register", "registrar": "ui.adjudication"}
+# The registration form: the CNIC, the roll fields (station.enrollment.Demographics) and the polling station.
+DEMOGRAPHIC_FIELDS = ("name_en", "name_ur", "relation", "relative_name_en", "relative_name_ur", "gender",
+                      "date_of_birth", "address_en", "address_ur", "census_block", "family_number")
+CARD_DETAIL_FIELDS = ("address_en", "address_ur", "census_block", "family_number")  # not on the card
 FONT_DIRS = (Path(__file__).resolve().parent / "static" / "fonts", Path("/usr/share/fonts/opentype/fonts-hosny-amiri"),
              Path("/usr/share/fonts/truetype/fonts-hosny-amiri"))
 FONT_LICENCE = Path("/usr/share/doc/fonts-hosny-amiri/copyright")
@@ -96,7 +107,17 @@ def lang_url(lang: str) -> str:
 def _ui_context():
     principal = g.get("principal")
     return {"csrf_token": csrf_token, "lang_url": lang_url, "principal": principal,
-            "screens": SCREENS, "finger_label": finger_label, "reason_label": reason_label, "kind_label": kind_label, "flashes": session.pop("flash", []) if request.method == "GET" else []}
+            "screens": SCREENS, "finger_label": finger_label, "reason_label": reason_label, "kind_label": kind_label,
+            "position_label": position_label, "capture_status_label": capture_status_label,
+            "enrollment_reason_label": enrollment_reason_label, "field_label": field_label,
+            "voter_status_label": voter_status_label, "role_label": role_label,
+            "flashes": session.pop("flash", []) if request.method == "GET" else []}
+
+
+def role_label(role: str | None) -> str:
+    return {"polling_officer": _("Polling officer"), "presiding_officer": _("Presiding officer"),
+            "technician": _("Technician"), "auditor": _("Auditor"),
+            "registration_officer": _("Registration officer"), "registrar": _("Registrar")}.get(role or "", role or "")
 
 
 def finger_label(finger: str | None) -> str:
@@ -108,6 +129,36 @@ def finger_label(finger: str | None) -> str:
         "left_ring": _("left ring finger"), "left_little": _("left little finger"),
     }
     return labels.get(finger or "", finger or "")
+
+
+def position_label(position: str | None) -> str:
+    """A registration position: a finger or the face."""
+    return _("face") if position == "face" else finger_label(position)
+
+
+def capture_status_label(status: str | None) -> str:
+    return {"not_captured": _("not captured"), "retry": _("retry"), "accepted": _("accepted"),
+            "below_gate": _("below the quality gate (best kept)"),
+            "exception": _("exception")}.get(status or "", status or "")
+
+
+def enrollment_reason_label(reason: str | None) -> str:
+    return {"amputated": _("amputated or missing"), "injured": _("injured"), "bandaged": _("bandaged"),
+            "unusable_prints": _("unusable prints"), "other": _("other")}.get(reason or "", reason or "")
+
+
+def voter_status_label(status: str | None) -> str:
+    return {"active": _("active"), "pending": _("pending (until the next roll update)"), "removed": _("removed"),
+            "unknown": _("not on the roll")}.get(status or "", status or "")
+
+
+def field_label(name: str | None) -> str:
+    return {"cnic": _("CNIC"), "name_en": _("Name (English)"), "name_ur": _("Name (Urdu)"),
+            "relation": _("Relation"), "relative_name_en": _("Father's or husband's name (English)"),
+            "relative_name_ur": _("Father's or husband's name (Urdu)"), "gender": _("Gender"),
+            "date_of_birth": _("Date of birth"), "address_en": _("Address (English)"),
+            "address_ur": _("Address (Urdu)"), "census_block": _("Census block"),
+            "family_number": _("Family number"), "polling_station": _("Polling station")}.get(name or "", name or "")
 
 
 def kind_label(kind: str | None) -> str:
@@ -320,3 +371,149 @@ def audit():
     after = max(0, chain["entries"] - 100)
     entries = [e["body"] for e in s.audit_entries(g.principal, after, 100)]
     return render_template("audit.html", chain=chain, entries=list(reversed(entries)))
+
+
+# --- registration centre ---
+_FIELD_AT_START = re.compile(r"^(%s)\b" % "|".join(sorted(DEMOGRAPHIC_FIELDS, key=len, reverse=True)))
+
+
+def problem_field(exc: StationError) -> str | None:
+    """The form field a registration error is about (its message names it), or None."""
+    text = str(exc)
+    if isinstance(exc, InvalidCnic) or text.startswith("CNIC"):
+        return "cnic"
+    match = _FIELD_AT_START.match(text)
+    if match:
+        return match.group(1)
+    if "polling station" in text:
+        return "polling_station"
+    return None
+
+
+def _register_form(values: dict, problem: StationError | None = None, field: str | None = None):
+    s = station()
+    return render_template("register.html", values=values, problem=problem, field=field,
+                           stations=ui_queries.polling_stations(s, g.principal),
+                           default_station=s.config.station.polling_station)
+
+
+@bp.get("/register")
+@screen("register")
+def register():
+    return _register_form({})
+
+
+@bp.post("/register")
+@screen("register")
+def register_start():
+    form = request.form
+    values = {name: form.get(name, "")[:200] for name in ("cnic", *DEMOGRAPHIC_FIELDS, "polling_station")}
+    values["cnic"] = values["cnic"][:32]
+    demographics = {name: values[name] for name in DEMOGRAPHIC_FIELDS}
+    service = station().registration
+    try:
+        if form.get("source") == "card":
+            view = service.start_from_card(g.principal, {k: values[k] for k in CARD_DETAIL_FIELDS},
+                                           values["polling_station"] or None)
+        else:
+            view = service.start(g.principal, values["cnic"], demographics, values["polling_station"] or None)
+    except StationError as exc:
+        return _register_form(values, exc, problem_field(exc)), _status(exc)
+    return redirect(url_for("ui.registration", session_id=view.id))
+
+
+@bp.get("/register/<session_id>")
+@screen("capture")
+def registration(session_id: str):
+    try:
+        view = station().registration.get(g.principal, session_id[:64])
+    except StationError as exc:
+        return error_page(_status(exc), str(exc))
+    last = session.pop("last_capture", None)
+    if last and last.get("session") != view.id:
+        last = None
+    problem = session.pop("problem", None)
+    config = station().config.enrollment
+    return render_template("registration.html", v=view, last=last, problem=problem,
+                           rows={c["position"]: c for c in view.captures}, reasons=config.exception_reasons,
+                           min_quality=config.min_finger_quality)
+
+
+@bp.post("/register/<session_id>/<action>")
+@screen("capture")
+def registration_act(session_id: str, action: str):
+    service, p, sid = station().registration, g.principal, session_id[:64]
+    position = None
+    try:
+        if action == "fingerprint":
+            position = request.form.get("finger") or None
+            view = service.capture_finger(p, sid, position)
+            position = position or view.next_position
+        elif action == "face":
+            position = "face"
+            view = service.capture_face(p, sid)
+        elif action == "exception":
+            position = request.form.get("position")
+            view = service.record_exception(p, sid, position, request.form.get("reason"))
+        elif action == "submit":
+            view = service.submit(p, sid)
+        elif action == "cancel":
+            view = service.cancel(p, sid)
+        else:
+            abort(404)
+    except StationError as exc:
+        session["problem"] = {"status": _status(exc), "detail": str(exc), "action": action}
+        return redirect(url_for("ui.registration", session_id=sid))
+    if position is not None:
+        session["last_capture"] = {"session": view.id, "position": position, "action": action}
+    return redirect(url_for("ui.registration", session_id=view.id))
+
+
+@bp.get("/adjudication")
+@screen("adjudication")
+def adjudication():
+    return render_template("adjudication.html", queue=station().registration.queue(g.principal))
+
+
+def _decision_page(session_id: str, problem: dict | None = None, note: str = ""):
+    s = station()
+    try:
+        view = s.registration.get(g.principal, session_id)
+    except StationError as exc:
+        return error_page(_status(exc), str(exc))
+    entries = ui_queries.roll_entries(s, g.principal, [c["cnic"] for c in view.candidates])
+    config = s.config.enrollment
+    return render_template("decide.html", v=view, entries=entries, problem=problem, note=note,
+                           fingerprint_threshold=config.fingerprint_duplicate_score,
+                           face_threshold=config.face_duplicate_distance), (problem or {}).get("status", 200)
+
+
+@bp.get("/adjudication/<session_id>")
+@screen("decide")
+def decide(session_id: str):
+    return _decision_page(session_id[:64])
+
+
+@bp.post("/adjudication/<session_id>")
+@screen("decide")
+def decide_post(session_id: str):
+    sid, note = session_id[:64], request.form.get("note", "")[:1000]
+    decision = request.form.get("decision")
+    try:
+        view = station().registration.decide(g.principal, sid, decision, note)
+    except StationError as exc:
+        return _decision_page(sid, {"status": _status(exc), "detail": str(exc)}, note)
+    flash("ok", _("Decision recorded for CNIC %(cnic)s: duplicate, the registration is refused.", cnic=view.cnic)
+          if view.state == "DUPLICATE" else
+          _("Decision recorded for CNIC %(cnic)s: not a duplicate, added to the roll as pending.", cnic=view.cnic))
+    return redirect(url_for("ui.adjudication"))
+
+
+@bp.get("/adjudication/<session_id>/photo/<position>")
+@screen("decide")
+def exception_photo(session_id: str, position: str):
+    try:
+        data = station().registration.exception_photo(g.principal, session_id[:64], position[:16])
+    except StationError as exc:
+        return error_page(_status(exc), str(exc))
+    return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})

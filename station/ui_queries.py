@@ -1,5 +1,5 @@
-"""Read-mostly services behind the registrar UI: roll search, the end-of-day summary and the technician's device
-screen. Each takes the built ``Station`` and the caller's ``Principal`` (and checks the role), runs its own short
+"""Read-mostly services behind the registrar UI: roll search, the end-of-day summary, the technician's device
+screen, and the registration screens' lists (the roll's polling stations, candidates' roll entries). Each takes the built ``Station`` and the caller's ``Principal`` (and checks the role), runs its own short
 transaction and returns plain data or frozen views; no ORM object leaves this module."""
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from .views import VoterView
 OFFICERS = ("polling_officer", "presiding_officer")
 SUMMARY_ROLES = (*OFFICERS, "auditor")
 DEVICE_ROLES = ("technician", "presiding_officer")
+REGISTRATION_STAFF = ("registration_officer", "registrar")
+REGISTRAR = ("registrar",)
 SEARCH_LIMIT = 50
 
 # --- name normalisation ---------------------------------------------------------------------------------------------
@@ -207,3 +209,29 @@ def inject_fault(station, principal: Principal, kind: object, fault: object, cou
     """Script a fault on a simulated device (simulated profile only): the next ``count`` operations fail."""
     principal.require("technician")
     return station.sim_fault(principal, kind, fault, count)
+
+
+# --- registration screens -------------------------------------------------------------------------------------------
+def polling_stations(station, principal: Principal) -> list[dict]:
+    """The roll's polling stations (code, names, kind), this station's own first: the registration form's choices."""
+    principal.require(*REGISTRATION_STAFF)
+    own = station.config.station.polling_station
+    with station.transaction() as s:
+        rows = s.execute(select(PollingStation.code, PollingStation.name_en, PollingStation.name_ur, PollingStation.kind)
+                         .order_by(PollingStation.code)).all()
+    out = [{"code": r.code, "name_en": r.name_en, "name_ur": r.name_ur, "kind": r.kind, "own": r.code == own}
+           for r in rows]
+    return sorted(out, key=lambda r: not r["own"])
+
+
+def roll_entries(station, principal: Principal, cnics: list[str]) -> dict[str, VoterView]:
+    """The roll entries of these CNICs (any polling station, any status), for the registrar comparing a registrant
+    with the duplicate candidates; CNICs not on the roll are left out."""
+    principal.require(*REGISTRAR)
+    wanted = [c for c in dict.fromkeys(cnics) if isinstance(c, str)][:200]
+    if not wanted:
+        return {}
+    with station.transaction() as s:
+        rows = s.scalars(select(Voter).where(Voter.cnic.in_(wanted))
+                         .options(selectinload(Voter.references), selectinload(Voter.polling_station))).all()
+        return {v.cnic: VoterView.of(v) for v in rows}

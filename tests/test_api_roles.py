@@ -15,7 +15,10 @@ ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech":
          "regofficer": "registration_officer", "registrar": "registrar"}
 PATH_VALUES = {"session_id": "no-such-verification", "cnic": "not-a-cnic", "kind": "no-such-device"}
 UI_SCREENS = {"next": "/next", "verify": "/verify/no-such-verification", "search": "/search",
-              "summary": "/summary", "technician": "/technician", "audit": "/audit"}
+              "summary": "/summary", "technician": "/technician", "audit": "/audit",
+              "register": "/register", "capture": "/register/no-such-registration",
+              "adjudication": "/adjudication", "decide": "/adjudication/no-such-registration"}
+NOT_FOUND_SCREENS = ("verify", "capture", "decide")  # an unknown verification or registration, shown as a page
 
 
 def _endpoints(app):
@@ -90,6 +93,7 @@ def _ui_login(client, username):
 def test_ui_screen_matrix(app, who):
     from api.ui import SCREENS
 
+    assert set(UI_SCREENS) == set(SCREENS), "every screen of api.ui.SCREENS is in the matrix"
     client = app.test_client()
     if who != "signed-out":
         _ui_login(client, who)
@@ -99,7 +103,7 @@ def test_ui_screen_matrix(app, who):
         if who == "signed-out":
             expected = 302
         elif ROLES[who] in SCREENS[screen]:
-            expected = 404 if screen == "verify" else 200  # an unknown verification, shown as a page
+            expected = 404 if screen in NOT_FOUND_SCREENS else 200
         else:
             expected = 403
         if r.status_code != expected:

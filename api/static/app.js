@@ -3,8 +3,8 @@
 document.addEventListener("DOMContentLoaded", function () {
   // A form sends once: the button is disabled and says what is happening (captures take a moment).
   document.querySelectorAll("form[data-busy]").forEach(function (form) {
-    form.addEventListener("submit", function () {
-      var button = form.querySelector("button[type=submit]");
+    form.addEventListener("submit", function (event) {
+      var button = event.submitter || form.querySelector("button[type=submit]");
       if (!button) return;
       window.setTimeout(function () {
         button.disabled = true;
