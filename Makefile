@@ -9,7 +9,7 @@ PORT   ?= 8080
 # The tests that touch the database run a second time on a private PostgreSQL server.
 DB_TESTS ?= tests/test_store.py tests/test_verification_flow.py tests/test_api.py tests/test_server_acceptance.py
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench deb clean
 
 install:
 	bash scripts/install.sh
@@ -25,5 +25,8 @@ test:
 bench: install
 	$(VENV)/bin/station bench flow --voters 200 --json
 
+deb:
+	bash packaging/build-deb.sh
+
 clean:
-	rm -rf $(VENV) $(HOME_DIR) .pytest_cache
+	rm -rf $(VENV) $(HOME_DIR) .pytest_cache dist

@@ -99,7 +99,8 @@ def roll_list(ctx: Context, as_json: bool, limit: int | None, polling_station: s
 @pass_ctx
 @handle_errors
 def serve(ctx: Context, profile: str | None, host: str | None, port: int | None) -> None:
-    """Serve the API with waitress (a production WSGI server)."""
+    """Serve the API and the registrar UI (cheroot): HTTPS from the station CA on a LAN address, plain HTTP only on
+    127.0.0.1/::1."""
     if profile:
         ctx.profile = profile
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -110,22 +111,11 @@ def serve(ctx: Context, profile: str | None, host: str | None, port: int | None)
 
 
 def run_server(station) -> None:
-    import waitress
-
     from api import create_app
 
-    from logging.handlers import RotatingFileHandler
+    from .serving import serve_app
 
-    cfg = station.config.server
-    logs = station.config.home / "logs"
-    logs.mkdir(mode=0o700, exist_ok=True)
-    handler = RotatingFileHandler(logs / "station.log", maxBytes=5_000_000, backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.INFO)
-    click.echo(f"station {station.config.station.id} ({station.config.profile} profile) serving on http://{cfg.host}:{cfg.port}")
-    waitress.serve(create_app(station), host=cfg.host, port=cfg.port, threads=cfg.threads,
-                   max_request_body_size=max(cfg.max_body_bytes * 8, 16_000_000), ident="station")
+    serve_app(station, create_app(station), announce=click.echo)
 
 
 @main.command()
@@ -388,9 +378,12 @@ bench.add_command(bench_policy)
 main.add_command(bench)
 main.add_command(calibrate)
 
-from . import cli_backup, cli_roll, cli_sync  # noqa: E402
+from . import cli_backup, cli_roll, cli_service, cli_sync  # noqa: E402
 
 cli_roll.register(roll_group)
 main.add_command(cli_sync.sync)
 main.add_command(cli_sync.central)
 main.add_command(cli_backup.backup)
+main.add_command(cli_service.install)
+main.add_command(cli_service.uninstall)
+main.add_command(cli_service.tls_group)

@@ -1,7 +1,8 @@
 """Configuration: defaults -> profile -> environment -> explicit overrides, validated once into frozen dataclasses.
 
 Files live in the repository's ``config/`` folder (or ``STATION_CONFIG_DIR``): ``default.toml`` holds every key with
-its default; a profile file (``simulated``, ``hardware``, ``test``) overrides some; ``STATION_HOME/station.toml``, if
+its default; a profile file (``simulated``, ``hardware``, ``test``) overrides some; the file named by
+``STATION_SITE_CONFIG`` (the service's /etc/station/station.toml), if set, overrides keys; ``STATION_HOME/station.toml``, if
 present, overrides keys for this one station (``station calibrate`` writes its thresholds there). Environment variables override
 single keys as ``STATION_<SECTION>__<KEY>`` (``STATION_SERVER__PORT=9000``), their values parsed as TOML (bare words
 are strings). ``STATION_HOME`` is the data directory (database, keys, logs); ``STATION_PROFILE`` picks the profile.
@@ -163,6 +164,16 @@ class BackupSection:
 
 
 @dataclass(frozen=True)
+class TlsSection:
+    """HTTPS for the registrar UI on the booth's LAN (station.serving, station.tls)."""
+
+    mode: str  # "auto": HTTPS unless server.host is loopback; "on": HTTPS always; "off": plain HTTP, loopback only
+    hostnames: tuple[str, ...]  # more DNS names for the server certificate (hostname, FQDN, localhost always in)
+    ips: tuple[str, ...]  # more IP addresses for it (127.0.0.1, ::1 and the addresses found at start always in)
+    server_cert_days: int  # validity of a server certificate issued by the station CA
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     home: Path
@@ -180,6 +191,7 @@ class Config:
     enrollment: EnrollmentSection
     roll: RollSection
     backup: BackupSection
+    tls: TlsSection
 
     @property
     def database_url(self) -> str:
@@ -220,6 +232,9 @@ def load_config(
     if profile == "default" or not profile_path.is_file():
         raise ConfigError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())}")
     _merge(data, _read_toml(profile_path), origin=profile_path.name, known=data)
+    site = env.get("STATION_SITE_CONFIG")  # the service's /etc/station/station.toml (station install)
+    if site:
+        _merge(data, _read_toml(Path(site)), origin=site, known=data)
     home_path = Path(home or env.get("STATION_HOME") or Path.cwd() / "station-home").expanduser().resolve()
     local = home_path / LOCAL_FILE
     if local.is_file():
@@ -349,7 +364,20 @@ def _validate(config: Config) -> None:
     require(config.audit.checkpoint_every >= 1, "audit.checkpoint_every", "must be >= 1")
     require(_hours_ok(config.audit.polling_hours), "audit.polling_hours", "must look like 08:00-17:00")
     require(0 < config.card.read_timeout_s <= 60, "card.read_timeout_s", "must be between 0 and 60 seconds")
+    require(config.tls.mode in ("auto", "on", "off"), "tls.mode", "must be auto, on or off")
+    require(1 <= config.tls.server_cert_days <= 825, "tls.server_cert_days", "must be 1-825")
+    require(all(_ip_ok(ip) for ip in config.tls.ips), "tls.ips", "must be IP addresses")
 
+
+
+def _ip_ok(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _hours_ok(text: str) -> bool:

@@ -27,7 +27,7 @@ from matching.face_quality import FaceLandmarker, FaceQualityLimits, assess_face
 from matching.liveness import LivenessLimits, assess_liveness
 from matching.fingerprint import NbisFingerprintMatcher
 
-from . import cards, db, roll, users, verification
+from . import cards, db, roll, tls, users, verification
 from .audit import bundle, identity
 from .audit import log as matchlog
 from .cnic import parse_cnic
@@ -114,6 +114,7 @@ class Station:
         self.config.home.chmod(0o700)  # database, keys and logs: the station user only
         created = create_keys(self.config.keys_dir)
         created = identity.create_identity(self.config.keys_dir, self.config.station.id) or created
+        created = tls.create_station_ca(self.config.keys_dir, self.config.station.id) or created
         if self.config.card.test_issuer:
             cards.test_issuer(self.config, create=True)
         db.upgrade(self.engine)

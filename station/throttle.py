@@ -1,6 +1,6 @@
 """Login throttling and lockout: after ``max_failures`` wrong passwords for one username within ``window_s`` seconds,
 further logins for that username are refused (even with the right password) until the oldest failure leaves the
-window. The state lives in memory in the serving process (waitress: one process, many threads), so a restart clears
+window. The state lives in memory in the serving process (cheroot: one process, many threads), so a restart clears
 it; a lockout never touches the users table, so an attacker cannot disable an account for longer than the window.
 
     throttle = LoginThrottle()

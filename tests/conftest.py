@@ -142,7 +142,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`station serve` (waitress) in a child process, on a free port, with the given home and database."""
+    """`station serve` (cheroot) in a child process, on a free port, with the given home and database."""
 
     def __init__(self, home: Path, database_url: str) -> None:
         self.port = free_port()

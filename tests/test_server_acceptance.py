@@ -1,4 +1,4 @@
-"""The issue's acceptance run against a real `station serve` (waitress) process over HTTP, and a kill -9 in the
+"""The issue's acceptance run against a real `station serve` (cheroot) process over HTTP, and a kill -9 in the
 middle of a scripted run."""
 import json
 import os

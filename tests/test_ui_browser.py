@@ -1,4 +1,4 @@
-"""The registrar UI in a real browser (Debian's chromium, headless) against `station serve` (waitress): a genuine
+"""The registrar UI in a real browser (Debian's chromium, headless) against `station serve` (cheroot): a genuine
 voter from card insert to ballot, an impostor falling to the presiding officer's exception, NOT_ON_ROLL, the switch to
 Urdu (right-to-left), and a technician's fault injection surfacing as a clear message. Screenshots of the screens in
 English and Urdu are saved under build/screenshots/."""
