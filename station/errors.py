@@ -11,6 +11,8 @@
      +-- KeyMissing               station keys absent or unreadable (run `station init`)
      +-- DeviceUnavailable        a device failed or is absent; the operator may retry or record an exception
      +-- CardRejected             a CNIC card was read but cannot be trusted or used (signature, clone, expiry)
+     +-- PackageRejected          (station.package_format) a roll package refused; .code names why
+     +-- CentralError             (station.central.errors) SyncFileRejected, CentralDatabaseError
 """
 from __future__ import annotations
 

@@ -33,8 +33,11 @@ VOTER_FIELDS = ("cnic", "name_en", "name_ur", "relation", "relative_name_en", "r
 BATCH = 5000
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # one encoder, not one per line
+
+
 def _line(fields: list) -> bytes:
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str).encode() + b"\n"
+    return _ENCODER.encode(fields).encode() + b"\n"
 
 
 def roll_content_hash(session: Session, cipher: TemplateCipher, *, polling_station: str | None = None,

@@ -34,6 +34,7 @@ from .cnic import parse_cnic
 from .config import FINGER_POSITIONS, Config, repo_root
 from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
 from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
+from .package_crypto import create_package_key
 from .models import MatchLogEntry, Voter
 from .registration import REGISTRATION_STAFF, RegistrationService
 from .users import Principal
@@ -113,6 +114,7 @@ class Station:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.home.chmod(0o700)  # database, keys and logs: the station user only
         created = create_keys(self.config.keys_dir)
+        created = create_package_key(self.config.keys_dir) or created
         created = identity.create_identity(self.config.keys_dir, self.config.station.id) or created
         created = tls.create_station_ca(self.config.keys_dir, self.config.station.id) or created
         if self.config.card.test_issuer:

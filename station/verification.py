@@ -247,9 +247,12 @@ def issue_ballot(session: Session, settings: FlowSettings, session_id: str, *, o
     _require_state(vs, VERIFIED, EXCEPTION, action="issue a ballot")
     now = utcnow()
     marked = session.execute(
-        update(Voter).where(Voter.id == vs.voter_id, Voter.voted_at.is_(None)).values(voted_at=now)
+        update(Voter).where(Voter.id == vs.voter_id, Voter.voted_at.is_(None), Voter.status == "active")
+        .values(voted_at=now)
     ).rowcount
     if marked != 1:
+        if session.scalar(select(Voter.status).where(Voter.id == vs.voter_id)) != "active":
+            raise Conflict("this voter was removed from the roll by a roll update: no ballot may be issued")
         raise Conflict("this voter has already been issued a ballot")
     vs.state, vs.updated_at = BALLOT_ISSUED, now
     matchlog.append(session, settings.log, event="ballot_issued", operator=operator,
