@@ -73,6 +73,7 @@ SCHEMAS: dict[str, dict] = {
             "exception_reason": _nullable_str,
             "last_attempt": {"oneOf": [{"$ref": "#/components/schemas/Attempt"}, {"type": "null"}]},
             "message": {"type": "string"}, "created_at": {"type": "string"},
+            "authority": {"type": ["object", "null"]},
         },
     },
     "Registration": {

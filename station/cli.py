@@ -107,15 +107,22 @@ def serve(ctx: Context, profile: str | None, host: str | None, port: int | None)
     station = ctx.station(**({"server": overrides} if overrides else {}))
     db_ready(station)
     station.cipher  # fail now, not on the first voter, if the key is missing
+    station.authority.start_flusher()  # sends queued ID-authority checks while serving (no-op without a link)
     run_server(station)
 
 
 def run_server(station) -> None:
     from api import create_app
 
+    from .backup_schedule import BackupScheduler
     from .serving import serve_app
 
-    serve_app(station, create_app(station), announce=click.echo)
+    scheduler = BackupScheduler(station)
+    scheduler.start()  # no-op unless backup.dir is set and backup.interval_minutes > 0
+    try:
+        serve_app(station, create_app(station), announce=click.echo)
+    finally:
+        scheduler.stop()
 
 
 @main.command()
@@ -378,12 +385,15 @@ bench.add_command(bench_policy)
 main.add_command(bench)
 main.add_command(calibrate)
 
-from . import cli_backup, cli_roll, cli_service, cli_sync  # noqa: E402
+from . import cli_authority, cli_backup, cli_roll, cli_service, cli_sync  # noqa: E402
+from .bench_authority import authority as bench_authority  # noqa: E402
 
 cli_roll.register(roll_group)
 main.add_command(cli_sync.sync)
 main.add_command(cli_sync.central)
 main.add_command(cli_backup.backup)
+main.add_command(cli_authority.authority)
+bench.add_command(bench_authority)
 main.add_command(cli_service.install)
 main.add_command(cli_service.uninstall)
 main.add_command(cli_service.tls_group)

@@ -174,6 +174,22 @@ class TlsSection:
 
 
 @dataclass(frozen=True)
+class AuthoritySection:
+    """The link to the national ID authority (docs/authority.md): decision support; backend "none" = no link."""
+
+    backend: str  # none | http (station.authority.registry)
+    url: str  # https://host:port of the authority's service
+    timeout_s: float  # no complete answer by then = link down: the station decides offline and queues the check
+    ca_cert: str  # PEM CA of the authority's TLS certificate (relative to STATION_HOME, or absolute)
+    client_cert: str  # this station's TLS client certificate (mutual TLS) ...
+    client_key: str  # ... and its key (mode 0600, in STATION_HOME/keys)
+    authority_public_key: str  # the authority's Ed25519 answer-signing key (PEM public key or certificate)
+    queue_flush_interval_s: float  # queued checks are sent this often while serving
+    biometric_check: bool  # after a fingerprint match, also ask for the authority's 1:1 check
+    roll_updates: bool  # the flusher also fetches and imports roll packages offered through the link
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     home: Path
@@ -192,6 +208,7 @@ class Config:
     roll: RollSection
     backup: BackupSection
     tls: TlsSection
+    authority: AuthoritySection
 
     @property
     def database_url(self) -> str:
@@ -365,6 +382,11 @@ def _validate(config: Config) -> None:
     require(_hours_ok(config.audit.polling_hours), "audit.polling_hours", "must look like 08:00-17:00")
     require(0 < config.card.read_timeout_s <= 60, "card.read_timeout_s", "must be between 0 and 60 seconds")
     require(config.tls.mode in ("auto", "on", "off"), "tls.mode", "must be auto, on or off")
+    au = config.authority
+    require(0 < au.timeout_s <= 60, "authority.timeout_s", "must be between 0 and 60 seconds")
+    require(au.queue_flush_interval_s >= 1, "authority.queue_flush_interval_s", "must be >= 1 second")
+    require(au.backend == "none" or au.url.startswith("https://"), "authority.url",
+            "must be an https:// URL when authority.backend is not none")
     require(1 <= config.tls.server_cert_days <= 825, "tls.server_cert_days", "must be 1-825")
     require(all(_ip_ok(ip) for ip in config.tls.ips), "tls.ips", "must be IP addresses")
 

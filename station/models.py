@@ -224,3 +224,4 @@ class AppliedPackage(Base):
     removals: Mapped[int] = mapped_column(Integer)
     operator: Mapped[str] = mapped_column(String(64))
     applied_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+from . import models_authority  # noqa: E402,F401  (registers the ID-authority queue table)

@@ -30,6 +30,7 @@ from matching.fingerprint import NbisFingerprintMatcher
 from . import cards, db, roll, tls, users, verification
 from .audit import bundle, identity
 from .audit import log as matchlog
+from .authority_checks import AuthorityChecks
 from .cnic import parse_cnic
 from .config import FINGER_POSITIONS, Config, repo_root
 from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
@@ -95,6 +96,11 @@ class Station:
             bundle.maybe_checkpoint(self.config, self.flow.log, *appended)
 
     @functools.cached_property
+    def authority(self) -> AuthorityChecks:
+        """The ID-authority link (docs/authority.md): decision support, never a gate; backend "none" = no link."""
+        return AuthorityChecks.for_station(self)
+
+    @functools.cached_property
     def registration(self) -> RegistrationService:
         """Registration centre services: capture, exceptions, 1:N duplicate search, adjudication."""
         return RegistrationService(self)
@@ -125,6 +131,8 @@ class Station:
         return created
 
     def close(self) -> None:
+        if "authority" in self.__dict__:
+            self.authority.close()
         if self._cross_check_pool is not None:
             self._cross_check_pool.shutdown(wait=True)
             self._cross_check_pool = None
@@ -226,7 +234,7 @@ class Station:
 
     # --- verification flow ---
     def _view(self, s: Session, vs, last_attempt=None) -> VerificationView:
-        return verification.view(s, vs, self.flow, last_attempt)
+        return self.authority.annotate(s, verification.view(s, vs, self.flow, last_attempt))
 
     def _require_open(self, s: Session) -> None:
         if roll.get_meta(s, "poll_state") == "closed":
@@ -237,7 +245,8 @@ class Station:
         with self.transaction() as s:
             self._require_open(s)
             vs = verification.start(s, self.flow, cnic_text=cnic, operator=principal.username, source=source)
-            return self._view(s, vs)
+            view = self._view(s, vs)
+        return self.authority.consult(view, operator=principal.username)  # CNIC status, in the background
 
     def read_card(self):
         """Wait for a CNIC card, read it and verify it (passive and active authentication)."""
@@ -272,6 +281,7 @@ class Station:
             vs = verification.start(s, self.flow, cnic_text=read.holder.cnic, operator=principal.username,
                                     source="card", details=details)
             view = self._view(s, vs)
+        view = self.authority.consult(view, operator=principal.username)  # CNIC status, in the background
         return dataclasses.replace(view, message=" | ".join([view.message, *warnings])) if warnings else view
 
     def voter_card(self, cnic: object, tamper: str | None = None) -> bytes:
@@ -322,6 +332,9 @@ class Station:
             view = self._view(s, vs, attempt)
         if view.state == "VERIFIED" and self.config.audit.cross_check_last:
             self._cross_checks().submit(self._cross_check, task, probe.data)
+        if view.state == "VERIFIED":  # the authority's own 1:1 check of this print, in the background
+            view = self.authority.consult(view, operator=principal.username, finger=task.position,
+                                          template=probe.data)
         return view
 
     def _cross_checks(self):
@@ -498,7 +511,13 @@ class Station:
         if closing.seq != last_seq:
             raise Conflict(f"the log grew after polls closed (entry {last_seq} after the closing entry {closing.seq})")
         path = bundle.write_seal(self.config, self.flow.log, last_seq, last_hash, counts, closing.at.isoformat())
-        return {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts}
+        result = {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts}
+        if self.config.backup.at_poll_close and self.config.backup.dir:
+            from .backup_schedule import backup_to_dir
+
+            taken = backup_to_dir(self, "poll_close")  # never raises; a failure is logged
+            result["backup"] = str(taken) if taken else None
+        return result
 
     def export_audit(self, out: Path) -> dict:
         from .models import utcnow
@@ -574,4 +593,8 @@ class Station:
                            else "; ".join(b.message for b in breaks[:3])))
         except (StationError, OSError, ValueError, SQLAlchemyError) as exc:
             checks.append(("match log chain", False, str(exc)[:200]))
+        try:
+            checks.append(self.authority.health())
+        except (StationError, SQLAlchemyError) as exc:
+            checks.append(("ID authority link", False, str(exc)[:200]))
         return checks

@@ -78,6 +78,7 @@ class VerificationView:
     last_attempt: AttemptView | None
     message: str
     created_at: dt.datetime
+    authority: dict | None = None  # station.authority.notes.AuthorityNote.to_dict(): the ID authority's answers so far
 
     def to_dict(self) -> dict:
         data = asdict(self)

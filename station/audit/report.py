@@ -68,7 +68,8 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
         event, at = e.get("event"), dt.datetime.fromisoformat(e["at"]).astimezone(tz)
         f.events[event] += 1
         s = sessions[e["session"]] if e.get("session") else None
-        if event not in ("poll_closed",) and not (opens <= at.time() <= closes):
+        # authority answers arrive whenever the link is back (a queue flush at night is not polling activity)
+        if event != "poll_closed" and not event.startswith("authority_") and not (opens <= at.time() <= closes):
             outside.append(e["seq"])
         if event == "identify" and s is not None:
             s["start"], s["operator"] = at, e["operator"]
