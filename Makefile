@@ -7,7 +7,9 @@ export STATION_REQUIRE_BROWSER = 1
 HOME_DIR ?= demo-home
 PORT   ?= 8080
 # The tests that touch the database run a second time on a private PostgreSQL server.
-DB_TESTS ?= tests/test_store.py tests/test_verification_flow.py tests/test_api.py tests/test_server_acceptance.py
+DB_TESTS ?= tests/test_store.py tests/test_verification_flow.py tests/test_api.py tests/test_server_acceptance.py \
+            tests/test_registration.py tests/test_roll_package.py tests/test_sync_central.py tests/test_backup.py \
+            tests/test_authority.py tests/test_install.py
 
 .PHONY: install demo test bench deb clean
 
