@@ -10,6 +10,8 @@ DEMO_USERS = (
     ("presiding", "presiding-demo-pass", "presiding_officer"),
     ("tech", "tech-demo-pass", "technician"),
     ("auditor", "auditor-demo-pass", "auditor"),
+    ("clerk", "clerk-demo-pass", "registration_officer"),
+    ("registrar", "registrar-demo-pass", "registrar"),
 )
 
 
