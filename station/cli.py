@@ -385,10 +385,12 @@ bench.add_command(bench_policy)
 main.add_command(bench)
 main.add_command(calibrate)
 
-from . import cli_authority, cli_backup, cli_roll, cli_service, cli_sync  # noqa: E402
+from . import cli_authority, cli_backup, cli_registrations, cli_roll, cli_service, cli_sync  # noqa: E402
 from .bench_authority import authority as bench_authority  # noqa: E402
 
 cli_roll.register(roll_group)
+roll_group.add_command(cli_registrations.admit)
+main.add_command(cli_registrations.registrations)
 main.add_command(cli_sync.sync)
 main.add_command(cli_sync.central)
 main.add_command(cli_backup.backup)

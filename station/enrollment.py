@@ -19,16 +19,18 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from .audit import log as matchlog
 from .audit.chain import LogSigner
 from .cnic import gender_from_cnic, parse_cnic
 from .errors import Conflict, InvalidInput, NotFound
-from .keys import TemplateCipher, template_context
-from .models import BiometricReference, PollingStation, Voter, utcnow
+from .keys import TemplateCipher
+from .models import PollingStation, Voter, utcnow
 from .models_enrollment import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
+from .roll import EnrolledTemplate
+from .roll_changes import VoterRecord, add_voter
 
 CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED = "CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"
 STATES = (CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED)
@@ -315,29 +317,16 @@ def cancel(session: Session, settings: EnrollmentSettings, session_id: str, *, o
 def _enroll(session: Session, settings: EnrollmentSettings, cipher: TemplateCipher, es: EnrollmentSession, *,
             operator: str) -> None:
     """Add the registrant to the local roll as a pending voter, with the kept captures as references."""
-    if session.scalar(select(Voter.id).where(Voter.cnic == es.cnic)) is not None:
-        raise Conflict(f"CNIC {es.cnic} was added to the roll meanwhile")
     person = json.loads(es.demographics)
-    station = session.scalar(select(PollingStation).where(PollingStation.code == es.polling_station))
-    serial = (session.scalar(select(func.max(Voter.serial_number)).where(Voter.polling_station_id == station.id)) or 0) + 1
-    voter = Voter(cnic=es.cnic, name_en=person["name_en"], name_ur=person["name_ur"], relation=person["relation"],
-                  relative_name_en=person["relative_name_en"], relative_name_ur=person["relative_name_ur"],
-                  gender=person["gender"], date_of_birth=dt.date.fromisoformat(person["date_of_birth"]),
-                  census_block=person["census_block"], family_number=person["family_number"],
-                  address_en=person["address_en"], address_ur=person["address_ur"], serial_number=serial,
-                  polling_station_id=station.id, booth=1, status="pending")
-    session.add(voter)
-    session.flush()
-    for c in es.captures:
-        if c.ciphertext is None:
-            continue
-        plain = cipher.decrypt(bytes(c.ciphertext), capture_context(es.id, c.position))
-        session.add(BiometricReference(
-            voter_id=voter.id, modality=c.modality, position=c.position, format=c.format or "", quality=c.quality,
-            key_id=cipher.key_id, ciphertext=cipher.encrypt(plain, template_context(es.cnic, c.modality, c.position))))
+    record = VoterRecord(cnic=es.cnic, polling_station=es.polling_station,
+                         date_of_birth=dt.date.fromisoformat(person.pop("date_of_birth")), **person)
+    templates = [EnrolledTemplate(es.cnic, c.modality, c.position, c.format or "", c.quality,
+                                  cipher.decrypt(bytes(c.ciphertext), capture_context(es.id, c.position)))
+                 for c in es.captures if c.ciphertext is not None]
+    added = add_voter(session, cipher, record, templates, pending=True, operator=operator)
     es.state = ENROLLED
     _log(session, settings, es, "enrollment_enrolled", "pending_voter", operator=operator,
-         details={"polling_station": es.polling_station, "provisional_serial": serial})
+         details={"polling_station": es.polling_station, "provisional_serial": added.serial_number})
 
 
 def queue(session: Session) -> list[EnrollmentSession]:

@@ -13,6 +13,7 @@
      +-- CardRejected             a CNIC card was read but cannot be trusted or used (signature, clone, expiry)
      +-- PackageRejected          (station.package_format) a roll package refused; .code names why
      +-- CentralError             (station.central.errors) SyncFileRejected, CentralDatabaseError
+     +-- RegistrationsRejected    (station.registration_transfer) a centre's registrations file refused
      +-- BackupRejected           (station.backup_format) not a usable backup (altered, truncated, foreign, passphrase)
 """
 from __future__ import annotations
