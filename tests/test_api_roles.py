@@ -13,7 +13,8 @@ from station.models import ApiToken
 
 ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor",
          "regofficer": "registration_officer", "registrar": "registrar"}
-PATH_VALUES = {"session_id": "no-such-verification", "cnic": "not-a-cnic", "kind": "no-such-device"}
+PATH_VALUES = {"session_id": "no-such-verification", "cnic": "not-a-cnic", "kind": "no-such-device",
+               "position": "right_thumb"}
 UI_SCREENS = {"next": "/next", "verify": "/verify/no-such-verification", "search": "/search",
               "summary": "/summary", "technician": "/technician", "audit": "/audit",
               "register": "/register", "capture": "/register/no-such-registration",
