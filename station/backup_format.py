@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .audit.identity import certificate_key, certificate_station, load_certificate
+from .durable import fsync_dir, write_atomically
 from .errors import KeyMissing, StationError
 
 MAGIC = b"VOTER-STATION-BACKUP\n"
@@ -125,26 +126,7 @@ def write_private_file(path: Path, data: bytes) -> None:
     """Write a key file atomically, mode 0600 (its folder 0700)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomically(path, data)
 
 
 def create_backup_key(keys_dir: Path, passphrase: str, *, scrypt_n: int = SCRYPT_N, replace: bool = False) -> str:

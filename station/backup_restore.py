@@ -24,6 +24,7 @@ from . import backup_snapshot as snap
 from . import db
 from .backup import BackupContents, check_backup, known_schema_revision
 from .config import Config
+from .durable import fsync_dir
 from .errors import Conflict, StationError
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def _write_staging(staging: Path, files: dict[str, bytes]) -> None:
             os.fsync(fh.fileno())
     for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
         os.chmod(folder, 0o700)
-        fmt.fsync_dir(folder)
+        fsync_dir(folder)
 
 
 def _clean_leftovers(home: Path, sqlite_path: Path | None) -> None:
@@ -215,7 +216,7 @@ class _Switch:
                 self._move(old, self.aside / old.name if inside else old.with_name(f"{old.name}.{self.aside.name}"),
                            aside=True)
         self._move(staged, final)
-        fmt.fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def undo(self) -> None:
         for src, dst in reversed(self.moves):

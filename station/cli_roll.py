@@ -7,28 +7,17 @@ Station side: ``station-key``, ``trust``, ``import``. Both: ``hash``, ``status``
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from .cli_common import Context, db_ready, handle_errors, pass_ctx
+from .durable import write_atomically
 
 
 def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
-
-
-def _write_file(path: str, data: bytes) -> None:
-    """Write atomically (temporary file, fsync, rename): a half-written package never has the final name."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(target)
 
 
 class StderrProgress:
@@ -79,7 +68,7 @@ def commission_init(ctx: Context, out: str | None) -> None:
     with station.transaction() as s:
         revision = start_revisions(s)
     if out:
-        _write_file(out, public_pem(public))
+        write_atomically(Path(out), public_pem(public), mode=0o644)
     _echo_json({"key_id": key_id(public), "created": created, "revision": revision,
                 "public_key": str(station.config.keys_dir / COMMISSION_PUBLIC_FILE), "out": out})
 
@@ -196,7 +185,7 @@ def package(ctx: Context, station_id: str, out: str, base: int | None, operator:
     with station.transaction() as s:
         built = build_package(s, station.cipher, signing_key, station_id, base=base, log_signer=station.flow.log,
                               operator=operator)
-        _write_file(out, built.data)  # inside the transaction: no record of a package that was never written
+        write_atomically(Path(out), built.data)  # inside the transaction: no record of a package that was never written
     _echo_json({**built.summary(), "out": out})
 
 
@@ -214,7 +203,7 @@ def station_key(ctx: Context, out: str) -> None:
     db_ready(station)
     created = create_package_key(station.config.keys_dir)
     public = load_package_key(station.config.keys_dir).public_key()
-    _write_file(out, public_pem(public))
+    write_atomically(Path(out), public_pem(public), mode=0o644)
     _echo_json({"station": station.config.station.id, "polling_station": station.config.station.polling_station,
                 "key_id": key_id(public), "created": created, "out": out})
 

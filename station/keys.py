@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .durable import create_private
 from .errors import KeyMissing, StationError
 
 TEMPLATE_KEY_FILE = "template.key"
@@ -56,11 +57,7 @@ def create_keys(keys_dir: Path) -> bool:
     path = keys_dir / TEMPLATE_KEY_FILE
     if path.exists():
         return False
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(secrets.token_bytes(32))
-        fh.flush()
-        os.fsync(fh.fileno())
+    create_private(path, secrets.token_bytes(32))
     return True
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .durable import create_private
 from .errors import InvalidInput, KeyMissing
 
 COMMISSION_KEY_FILE = "commission-signing.key"
@@ -48,14 +49,6 @@ def key_id(key: Ed25519PublicKey | X25519PublicKey) -> str:
 
 def public_pem(key: Ed25519PublicKey | X25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _private_pem(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
@@ -92,7 +85,7 @@ def create_commission_key(keys_dir: Path) -> bool:
     if path.exists():
         return False
     key = Ed25519PrivateKey.generate()
-    _write_private(path, _private_pem(key))
+    create_private(path, _private_pem(key))
     (keys_dir / COMMISSION_PUBLIC_FILE).write_bytes(public_pem(key.public_key()))
     return True
 
@@ -109,7 +102,7 @@ def create_package_key(keys_dir: Path) -> bool:
     path = keys_dir / PACKAGE_KEY_FILE
     if path.exists():
         return False
-    _write_private(path, _private_pem(X25519PrivateKey.generate()))
+    create_private(path, _private_pem(X25519PrivateKey.generate()))
     return True
 
 

@@ -31,6 +31,7 @@ from matching.face import encoding_from_bytes
 from .audit import identity
 from .audit import log as matchlog
 from .dedup import RollBiometricIndex, SearchThresholds
+from .durable import write_atomically
 from .errors import InvalidInput, StationError
 from .keys import TemplateCipher, template_context
 from .models import Voter
@@ -100,10 +101,7 @@ def export_registrations(station, recipient_pem: bytes, out: Path) -> dict:
             + struct.pack(">Q", len(ciphertext)) + ciphertext)
     signer = identity.load_signer(station.config.keys_dir, station.config.station.id)
     data = body + signer.signing_key.sign(_signed_message(body))
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(0o600)
-    tmp.replace(out)
+    write_atomically(out, data)
     return {"out": str(out), "registrations": len(items), "bytes": len(data), "recipient_key": key_id(recipient)}
 
 

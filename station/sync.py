@@ -24,7 +24,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
@@ -40,6 +39,7 @@ from .audit import log as matchlog
 from .audit.chain import SignedEntry, canonical
 from .audit.identity import CERTIFICATE_FILE
 from .config import Config
+from .durable import write_atomically
 from .errors import InvalidInput, KeyMissing
 from .models import Constituency, PollingStation, VerificationSession, Voter, utcnow
 
@@ -192,26 +192,6 @@ def build_sync_file(signing_key: Ed25519PrivateKey, results: dict, audit_bundle:
         z.comment = placeholder
     signed = buffer.getvalue()[:-len(placeholder)]
     return signed + signature_comment(signing_key.sign(signed).hex())
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temporary file beside the target, fsync, rename over it, fsync the folder: all of it or nothing."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def export_results(station, out: Path) -> ExportSummary:

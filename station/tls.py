@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .durable import write_atomically
 from .errors import KeyMissing, StationError
 
 log = logging.getLogger(__name__)
@@ -67,18 +68,6 @@ class CaInfo:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a key file created with mode 0600 (atomically: a temporary file renamed over the old one)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -124,7 +113,7 @@ def create_station_ca(keys_dir: Path, station_id: str) -> bool:
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(key, hashes.SHA256()))
-    _write_private(key_path, _key_pem(key))
+    write_atomically(key_path, _key_pem(key))
     _write_public(cert_path, _cert_pem(cert))
     # A server certificate of an earlier CA no longer chains: remove it so the next start issues a new one.
     (keys_dir / SERVER_CERT_FILE).unlink(missing_ok=True)
@@ -233,7 +222,7 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    _write_private(key_path, _key_pem(key))
+    write_atomically(key_path, _key_pem(key))
     _write_public(cert_path, _cert_pem(cert))
     log.info("server certificate issued for %s, valid until %s", ", ".join(map(str, names + addresses)),
              not_after.date().isoformat())

@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography import x509
 
 from ..config import Config
+from ..durable import write_atomically
 from .chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
 from .identity import CERTIFICATE_FILE, certificate_key, certificate_station, countersigned_by, load_certificate
 
@@ -37,21 +38,12 @@ def signed_statement(signer: LogSigner, fields: dict) -> dict:
     return {"body": body.decode(), "sig": signer.signing_key.sign(body).hex()}
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_checkpoint(config: Config, signer: LogSigner, seq: int, entry_hash: str) -> Path:
     statement = signed_statement(signer, {"kind": "checkpoint", "station": signer.station_id, "seq": seq,
                                           "hash": entry_hash})
     path = audit_dir(config) / "checkpoints" / f"{seq:09d}.json"
-    _write_durably(path, json.dumps(statement).encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps(statement).encode())
     return path
 
 
@@ -65,7 +57,8 @@ def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, cou
     statement = signed_statement(signer, {"kind": "seal", "station": signer.station_id, "seq": seq,
                                           "hash": entry_hash, "closed_at": closed_at, "counts": counts})
     path = audit_dir(config) / "seal.json"
-    _write_durably(path, json.dumps(statement).encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps(statement).encode())
     return path
 
 

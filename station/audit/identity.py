@@ -4,7 +4,6 @@ commission, and the commission's voter-reference key (voter-ref.key) used to pse
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from pathlib import Path
 
@@ -14,20 +13,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
+from ..durable import create_private
 from ..errors import KeyMissing
 from .chain import LogSigner
 
 SIGNING_KEY_FILE = "station-signing.key"
 CERTIFICATE_FILE = "station.crt"
 VOTER_KEY_FILE = "voter-ref.key"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def station_certificate(key: Ed25519PrivateKey, station_id: str, *, issuer_key=None,
@@ -49,14 +41,14 @@ def create_identity(keys_dir: Path, station_id: str) -> bool:
     key_path = keys_dir / SIGNING_KEY_FILE
     if not key_path.exists():
         key = Ed25519PrivateKey.generate()
-        _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        create_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.NoEncryption()))
         (keys_dir / CERTIFICATE_FILE).write_bytes(
             station_certificate(key, station_id).public_bytes(serialization.Encoding.PEM))
         created = True
     if not (keys_dir / VOTER_KEY_FILE).exists():
         # Demo and test stations make their own; a real commission delivers its key with the roll.
-        _write_private(keys_dir / VOTER_KEY_FILE, secrets.token_bytes(32))
+        create_private(keys_dir / VOTER_KEY_FILE, secrets.token_bytes(32))
         created = True
     return created
 
