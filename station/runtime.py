@@ -35,8 +35,8 @@ from .cnic import parse_cnic
 from .config import FINGER_POSITIONS, Config, repo_root
 from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
 from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
-from .package_crypto import create_package_key
 from .models import MatchLogEntry, Voter
+from .package_crypto import create_package_key
 from .registration import REGISTRATION_STAFF, RegistrationService
 from .users import Principal
 from .verification import FlowSettings
