@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .audit.identity import certificate_key, certificate_station, load_certificate
-from .durable import fsync_dir, write_atomically
+from .durable import atomic_file, write_atomically
 from .errors import KeyMissing, StationError
 
 MAGIC = b"VOTER-STATION-BACKUP\n"
@@ -214,38 +214,28 @@ def write_container(out: Path, certificate_pem: bytes, header: dict, body: Binar
     """Write the signed file atomically (temp file in the same folder, fsync, rename), mode 0600; returns the
     SHA-256 of the whole file."""
     header_bytes = canonical_header(header)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
     digest, whole = hashlib.sha256(), hashlib.sha256()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            def put(data: bytes) -> None:
-                fh.write(data)
-                digest.update(data)
-                whole.update(data)
+    with atomic_file(out, suffix=".part") as fh:
+        def put(data: bytes) -> None:
+            fh.write(data)
+            digest.update(data)
+            whole.update(data)
 
-            put(MAGIC + struct.pack(">H", FORMAT_VERSION))
-            put(struct.pack(">I", len(certificate_pem)) + certificate_pem)
-            put(struct.pack(">I", len(header_bytes)) + header_bytes)
-            put(struct.pack(">Q", body_len))
-            body.seek(0)
-            copied = 0
-            while block := body.read(1 << 20):
-                put(block)
-                copied += len(block)
-            if copied != body_len:
-                raise StationError(f"internal error: the encrypted payload changed size ({copied} != {body_len})")
-            signature = signing_key.sign(SIGNATURE_DOMAIN + digest.digest())
-            tail = struct.pack(">H", len(signature)) + signature
-            fh.write(tail)
-            whole.update(tail)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(out.parent)
+        put(MAGIC + struct.pack(">H", FORMAT_VERSION))
+        put(struct.pack(">I", len(certificate_pem)) + certificate_pem)
+        put(struct.pack(">I", len(header_bytes)) + header_bytes)
+        put(struct.pack(">Q", body_len))
+        body.seek(0)
+        copied = 0
+        while block := body.read(1 << 20):
+            put(block)
+            copied += len(block)
+        if copied != body_len:
+            raise StationError(f"internal error: the encrypted payload changed size ({copied} != {body_len})")
+        signature = signing_key.sign(SIGNATURE_DOMAIN + digest.digest())
+        tail = struct.pack(">H", len(signature)) + signature
+        fh.write(tail)
+        whole.update(tail)
     return whole.hexdigest()
 
 

@@ -2,9 +2,11 @@
 temporary file beside the target, fsync, rename, fsync of the folder. Key files are created mode 0600."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -15,14 +17,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` (created with ``mode``), all or nothing."""
+@contextlib.contextmanager
+def atomic_file(path: Path, *, mode: int = 0o600, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """An open file whose content replaces ``path`` when the block ends normally (fsync, rename, fsync of the
+    folder); when the block raises, the temporary file is removed and ``path`` is untouched."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -30,6 +34,12 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` (created with ``mode``), all or nothing."""
+    with atomic_file(path, mode=mode) as fh:
+        fh.write(data)
 
 
 def create_private(path: Path, data: bytes) -> None:

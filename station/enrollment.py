@@ -204,14 +204,19 @@ def record_capture(session: Session, settings: EnrollmentSettings, cipher: Templ
     return es
 
 
-def record_exception(session: Session, settings: EnrollmentSettings, session_id: str, *, position: object,
-                     reason: object, photo_ciphertext: bytes | None, operator: str) -> EnrollmentSession:
-    es = load(session, session_id, for_update=True)
+def check_exception(es: EnrollmentSession, settings: EnrollmentSettings, position: object, reason: object) -> None:
+    """May an exception with this reason be recorded for this position now? (Raises when not.)"""
     _require_state(es, CAPTURING, action="record an exception")
     if position not in settings.positions():
         raise InvalidInput(f"unknown position {position!r}; use one of: {', '.join(settings.positions())}")
     if reason not in settings.exception_reasons:
         raise InvalidInput(f"unknown exception reason {reason!r}; use one of: {', '.join(settings.exception_reasons)}")
+
+
+def record_exception(session: Session, settings: EnrollmentSettings, session_id: str, *, position: object,
+                     reason: object, photo_ciphertext: bytes | None, operator: str) -> EnrollmentSession:
+    es = load(session, session_id, for_update=True)
+    check_exception(es, settings, position, reason)
     row = _capture_row(es, position)
     if row is None:
         row = EnrollmentCapture(session_id=es.id, modality="face" if position == FACE else "fingerprint",

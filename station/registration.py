@@ -28,9 +28,10 @@ from .audit import identity
 from .config import FINGER_POSITIONS
 from .dedup import RollBiometricIndex, SearchThresholds
 from .enrollment import EnrollmentSettings
-from .errors import Conflict, DeviceUnavailable, InvalidInput, NotFound
+from .errors import DeviceUnavailable, InvalidInput, NotFound
 from .models import Voter
 from .models_enrollment import EnrollmentSession
+from .synth_roll import check_presentation, person_finger_subject
 from .users import Principal
 
 if TYPE_CHECKING:
@@ -236,14 +237,7 @@ class RegistrationService:
         camera as evidence (stored encrypted)."""
         principal.require(*REGISTRATION_STAFF)
         with self.station.transaction() as s:  # validate before taking the photo
-            es = enrollment.load(s, session_id)
-            if position not in self.settings.positions():
-                raise InvalidInput(f"unknown position {position!r}; use one of: {', '.join(self.settings.positions())}")
-            if reason not in self.settings.exception_reasons:
-                raise InvalidInput(f"unknown exception reason {reason!r}; use one of: "
-                                   f"{', '.join(self.settings.exception_reasons)}")
-            if es.state != enrollment.CAPTURING:
-                raise Conflict(f"cannot record an exception: this registration is {es.state}")
+            enrollment.check_exception(enrollment.load(s, session_id), self.settings, position, reason)
         try:
             frame = self.station.device("camera").capture()
         except DeviceError as exc:
@@ -309,18 +303,9 @@ class RegistrationService:
     def sim_present_person_finger(self, principal: Principal, person: object, finger: object,
                                   quality: object = "normal") -> dict:
         """Present a finger of a simulated PERSON (not of a CNIC): one person can then register under two CNICs."""
-        from drivers.fingerprint.synthetic import QUALITY_PROFILES
-
         scanner = self.station._simulated(principal, "fingerprint")
         if not isinstance(person, str) or not person.strip() or len(person) > 64:
             raise InvalidInput("person must be a short string naming the simulated person")
-        if finger not in FINGER_POSITIONS:
-            raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
-        if quality not in QUALITY_PROFILES:
-            raise InvalidInput(f"unknown quality {quality!r}; use one of: {', '.join(QUALITY_PROFILES)}")
+        check_presentation(finger, quality)
         scanner.present(person_finger_subject(person, finger), quality=quality)
         return {"presented": {"person": person, "finger": finger, "quality": quality}}
-
-
-def person_finger_subject(person: str, finger: str) -> str:
-    return f"person/{person.strip()}/{finger}"

@@ -436,16 +436,12 @@ class Station:
         return device
 
     def sim_present_fingerprint(self, principal: Principal, cnic: object, finger: object, quality: object = "normal") -> dict:
-        from drivers.fingerprint.synthetic import QUALITY_PROFILES
-        from .synth_roll import finger_subject
+        from .synth_roll import check_presentation, finger_subject
 
         scanner = self._simulated(principal, "fingerprint")
         cnic = parse_cnic(cnic)
         finger = finger or self.config.fingerprint.fingers[0]
-        if finger not in FINGER_POSITIONS:
-            raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
-        if quality not in QUALITY_PROFILES:
-            raise InvalidInput(f"unknown quality {quality!r}; use one of: {', '.join(QUALITY_PROFILES)}")
+        check_presentation(finger, quality)
         with self.transaction() as s:
             seed = roll.get_meta(s, "synthetic_roll_seed") or "0"
         scanner.present(finger_subject(int(seed), cnic, finger), quality=quality)

@@ -12,6 +12,8 @@ import math
 import random
 from dataclasses import dataclass
 
+from .config import FINGER_POSITIONS
+from .errors import InvalidInput
 from .names import DISTRICTS, FAMILY_NAMES, FEMALE_GIVEN, MALE_GIVEN
 
 BOOTH_SIZE = 300
@@ -59,6 +61,21 @@ class SynthRoll:
 def finger_subject(seed: int, cnic: str, finger: str) -> str:
     """The simulated scanner's subject for one voter's finger (shared by the roll builder and the simulation API)."""
     return f"roll-{seed}/{cnic}/{finger}"
+
+
+def person_finger_subject(person: str, finger: str) -> str:
+    """The simulated scanner's subject for a finger of a simulated person (registration: one person, two CNICs)."""
+    return f"person/{person.strip()}/{finger}"
+
+
+def check_presentation(finger: object, quality: object) -> None:
+    """What the simulation API may ask the scanner to present; InvalidInput naming the allowed values otherwise."""
+    from drivers.fingerprint.synthetic import QUALITY_PROFILES
+
+    if finger not in FINGER_POSITIONS:
+        raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
+    if quality not in QUALITY_PROFILES:
+        raise InvalidInput(f"unknown quality {quality!r}; use one of: {', '.join(QUALITY_PROFILES)}")
 
 
 def _cnic(rng: random.Random, prefix: str, gender: str, used: set[str]) -> str:
