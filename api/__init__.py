@@ -9,7 +9,7 @@ import secrets
 
 from flask import Flask
 
-from station.throttle import LoginThrottle
+from station.security.throttle import LoginThrottle
 
 from .errors import register_error_handlers
 from .i18n import init_i18n

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from station.throttle import TooManyAttempts
+from station.security.throttle import TooManyAttempts
 from station.errors import (AuthenticationFailed, CardRejected, Conflict, DeviceUnavailable, InvalidInput, KeyMissing, NotFound,
                             NotPermitted, StationError)
 

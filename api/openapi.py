@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
-from station.users import ROLES
+from station.security.users import ROLES
 
 from .requests import authenticate_request, json_body
 

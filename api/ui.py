@@ -16,10 +16,10 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
                    session, url_for)
 from flask_babel import gettext as _
 
-from station import ui_queries
+from station.polling import ui_queries
 from station.config import FINGER_POSITIONS
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
-from station.throttle import login_throttled
+from station.security.throttle import login_throttled
 
 from .requests import check_csrf, csrf_token, station
 

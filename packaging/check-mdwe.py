@@ -106,7 +106,7 @@ def main() -> None:
         index.search(np.zeros((1, 128), np.float32), 5)
 
     def bench_flow():
-        from station.cli import main as station
+        from station.cli.main import main as station
 
         try:
             station(["bench", "flow", "--voters", str(args.voters), "--json"], standalone_mode=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidCnic
+from station.errors import InvalidCnic
 
 _DASHED = re.compile(r"^([0-9]{5})-([0-9]{7})-([0-9])$")
 _BARE = re.compile(r"^([0-9]{5})([0-9]{7})([0-9])$")

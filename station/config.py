@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from station.errors import ConfigError
 
 FINGER_POSITIONS = (
     "right_thumb", "right_index", "right_middle", "right_ring", "right_little",

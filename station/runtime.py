@@ -27,20 +27,25 @@ from matching.face_quality import FaceLandmarker, FaceQualityLimits, assess_face
 from matching.liveness import LivenessLimits, assess_liveness
 from matching.fingerprint import NbisFingerprintMatcher
 
-from . import cards, db, roll, tls, users, verification
-from .audit import bundle, identity
-from .audit import log as matchlog
-from .authority_checks import AuthorityChecks
-from .cnic import parse_cnic
-from .config import FINGER_POSITIONS, Config, repo_root
-from .errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
-from .keys import TemplateCipher, create_keys, load_template_cipher, template_context
-from .models import MatchLogEntry, Voter
-from .package_crypto import create_package_key
-from .registration import REGISTRATION_STAFF, RegistrationService
-from .users import Principal
-from .verification import FlowSettings
-from .views import VerificationView, VoterView
+from station.polling import cards
+from station.db import engine as db
+from station.roll import store as roll
+from station.security import tls
+from station.security import users
+from station.polling import flow as verification
+from station.audit import bundle, identity
+from station.audit import log as matchlog
+from station.authority.checks import AuthorityChecks
+from station.cnic import parse_cnic
+from station.config import FINGER_POSITIONS, Config, repo_root
+from station.errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
+from station.security.keys import TemplateCipher, create_keys, load_template_cipher, template_context
+from station.db.models import MatchLogEntry, Voter
+from station.packages.crypto import create_package_key
+from station.registration.service import REGISTRATION_STAFF, RegistrationService
+from station.security.users import Principal
+from station.polling.flow import FlowSettings
+from station.polling.views import VerificationView, VoterView
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +215,8 @@ class Station:
             return roll.list_voters(s, limit=limit, polling_station=polling_station)
 
     def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None) -> dict:
-        from . import synth_biometrics
-        from .synth_roll import build_roll
+        from station.simulation import biometrics as synth_biometrics
+        from station.simulation.roll import build_roll
 
         with self.transaction() as s:
             if roll.voter_count(s):
@@ -436,7 +441,7 @@ class Station:
         return device
 
     def sim_present_fingerprint(self, principal: Principal, cnic: object, finger: object, quality: object = "normal") -> dict:
-        from .synth_roll import check_presentation, finger_subject
+        from station.simulation.roll import check_presentation, finger_subject
 
         scanner = self._simulated(principal, "fingerprint")
         cnic = parse_cnic(cnic)
@@ -509,14 +514,14 @@ class Station:
         path = bundle.write_seal(self.config, self.flow.log, last_seq, last_hash, counts, closing.at.isoformat())
         result = {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts}
         if self.config.backup.at_poll_close and self.config.backup.dir:
-            from .backup_schedule import backup_to_dir
+            from station.backup.schedule import backup_to_dir
 
             taken = backup_to_dir(self, "poll_close")  # never raises; a failure is logged
             result["backup"] = str(taken) if taken else None
         return result
 
     def export_audit(self, out: Path) -> dict:
-        from .models import utcnow
+        from station.db.models import utcnow
 
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
@@ -525,7 +530,7 @@ class Station:
 
     def verify_live_log(self) -> list:
         """Verify the database's own chain with the station certificate (what `doctor` and the auditor API show)."""
-        from .audit.chain import verify_entries
+        from station.audit.chain import verify_entries
 
         cert = identity.load_certificate((self.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes())
         with self.transaction() as s:
@@ -549,8 +554,8 @@ class Station:
 
     def audit_report_html(self, principal: Principal) -> str:
         """The auditor's report over the live log (read-only)."""
-        from .audit.chain import verify_entries
-        from .audit.report import ReportSettings, analyse, render_html
+        from station.audit.chain import verify_entries
+        from station.audit.report import ReportSettings, analyse, render_html
 
         principal.require("auditor")
         cert = identity.load_certificate((self.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from station.cli import Context
+from station.cli.main import Context
 
 
 def cli_for(command: click.Command, home: Path) -> click.Group:

@@ -15,7 +15,7 @@ import pytest
 
 from station.config import load_config
 from station.runtime import Station
-from station.users import Principal
+from station.security.users import Principal
 
 REPO = Path(__file__).resolve().parent.parent
 FACES = REPO.parent / "shared" / "datasets" / "deepface_faces"

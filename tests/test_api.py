@@ -30,7 +30,7 @@ def test_expired_token_is_refused(client, station):
 
     from sqlalchemy import update
 
-    from station.models import ApiToken
+    from station.db.models import ApiToken
 
     token = client.post("/api/auth/login", json={"username": "auditor", "password": "auditor-test-pass"}).json["token"]
     with station.transaction() as s:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from conftest import PASSWORDS
-from station.models import ApiToken
+from station.db.models import ApiToken
 
 ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor",
          "regofficer": "registration_officer", "registrar": "registrar"}

@@ -69,7 +69,7 @@ def small_station(tmp_path_factory, make_database_url):
     st = build_station(home, make_database_url(), audit={"checkpoint_every": 4})
     st.init()
     st.synthesize_roll(16, seed=31, workers=1)
-    from station.users import Principal
+    from station.security.users import Principal
 
     officer, presiding = Principal("officer", "polling_officer"), Principal("presiding", "presiding_officer")
     here = st.list_voters(polling_station=st.config.station.polling_station)
@@ -94,7 +94,7 @@ def test_export_verify_and_seal(small_station, tmp_path):
     assert (home / "audit" / "checkpoints").is_dir() and any((home / "audit" / "checkpoints").iterdir())
 
     sealed = st.close_poll("presiding")
-    from station.users import Principal
+    from station.security.users import Principal
     with pytest.raises(Conflict, match="closed"):
         st.start_verification(Principal("officer", "polling_officer"), st.list_voters()[5].cnic)
     bundle = tmp_path / "sealed.zip"
@@ -188,7 +188,7 @@ def test_merge_finds_voters_given_ballots_at_two_stations(small_station, tmp_pat
     other = build_station(home2, make_database_url(), station={"id": "AJK-DEMO-02"})
     other.init()
     other.synthesize_roll(16, seed=31, workers=1)
-    from station.users import Principal
+    from station.security.users import Principal
     officer = Principal("officer", "polling_officer")
     voter = other.list_voters(polling_station=other.config.station.polling_station)[0]
     other.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from conftest import REPO, build_station
-from station.keys import template_context
-from station.models import BiometricReference, Voter
-from station.users import Principal
+from station.security.keys import template_context
+from station.db.models import BiometricReference, Voter
+from station.security.users import Principal
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = REPO / "build" / "screenshots"
@@ -62,7 +62,7 @@ def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_u
     st.close()
     from click.testing import CliRunner
 
-    from station.cli import main
+    from station.cli.main import main
     result = CliRunner().invoke(main, ["audit", "report", str(bundle), "--out", str(report)])
     assert result.exit_code == 0, result.output
     page = report.read_text()

@@ -27,7 +27,8 @@ from conftest import build_station
 from drivers.fingerprint.simulated import MasterCache
 from drivers.fingerprint.synthetic import render_impression
 from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
-from station import db, roll
+from station.db import engine as db
+from station.roll import store as roll
 from station.audit.chain import canonical
 from station.authority import pki, protocol
 from station.authority.errors import (AuthorityCertificateUntrusted, AuthorityErrorAnswer, AuthorityNotConfigured,
@@ -36,15 +37,15 @@ from station.authority.errors import (AuthorityCertificateUntrusted, AuthorityEr
 from station.authority.registry import open_client
 from station.authority.settings import AuthoritySettings
 from station.authority.setup import link_to_simulator
-from station.authority.simulator import AuthoritySimulator
-from station.authority_checks import AuthorityChecks, AuthorityNote, note_for
-from station.cli_authority import authority as authority_group
+from station.simulation.authority import AuthoritySimulator
+from station.authority.checks import AuthorityChecks, AuthorityNote, note_for
+from station.cli.authority import authority as authority_group
 from station.config import load_config
-from station.models import MatchLogEntry
-from station.models_authority import AuthorityQueueItem
-from station.roll import EnrolledTemplate
-from station.synth_roll import build_roll, finger_subject
-from station.users import Principal
+from station.db.models import MatchLogEntry
+from station.db.models_authority import AuthorityQueueItem
+from station.roll.store import EnrolledTemplate
+from station.simulation.roll import build_roll, finger_subject
+from station.security.users import Principal
 
 SEED = 20
 VOTERS = 30
@@ -726,8 +727,8 @@ def test_the_simulator_command_stopped_and_restarted(stations, tmp_path):
 # --- roll updates from the authority (part 3): signed deltas fetched online, imported with the usual checks ---
 @pytest.fixture(scope="module")
 def commission(roll_data, tmp_path_factory, make_database_url):
-    from station.package_crypto import create_commission_key
-    from station.roll_changes import start_revisions
+    from station.packages.crypto import create_commission_key
+    from station.roll.changes import start_revisions
 
     synthetic, templates, _ = roll_data
     st = build_station(tmp_path_factory.mktemp("commission"), make_database_url(), station={"id": "COMMISSION"},
@@ -744,11 +745,11 @@ def commission(roll_data, tmp_path_factory, make_database_url):
 
 def test_roll_updates_arrive_through_the_link_with_the_checks_of_a_manual_import(commission, sim, tmp_path,
                                                                                 make_database_url):
-    from station.package_crypto import create_package_key, load_commission_key, load_package_key, public_pem
-    from station.package_targets import add_target
-    from station.roll_changes import correct_voter, remove_voter
-    from station.roll_hash import roll_content_hash
-    from station.roll_package import build_package, install_trust
+    from station.packages.crypto import create_package_key, load_commission_key, load_package_key, public_pem
+    from station.packages.targets import add_target
+    from station.roll.changes import correct_voter, remove_voter
+    from station.roll.content_hash import roll_content_hash
+    from station.packages.roll_package import build_package, install_trust
 
     ps = commission.config.station.polling_station
     st = build_station(tmp_path / "st", make_database_url(), station={"id": "ST-AUTH"}, audit={"cross_check_last": 0})

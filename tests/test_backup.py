@@ -18,17 +18,17 @@ from click.testing import CliRunner
 from sqlalchemy import MetaData, create_engine, func, inspect, select
 
 from conftest import build_station
-from station import backup_format as fmt
+from station.backup import format as fmt
 from station.audit import log as matchlog
-from station.backup import create_backup, init_backup_key, verify_backup
-from station.backup_restore import restore_backup
-from station.backup_schedule import BackupScheduler, backup_files, backup_to_dir
-from station.backup_snapshot import read_snapshot
+from station.backup.archive import create_backup, init_backup_key, verify_backup
+from station.backup.restore import restore_backup
+from station.backup.schedule import BackupScheduler, backup_files, backup_to_dir
+from station.backup.snapshot import read_snapshot
 from station.config import load_config
 from station.errors import Conflict, KeyMissing
-from station.models import MatchLogEntry, Voter
-from station.roll_hash import roll_content_hash
-from station.users import Principal
+from station.db.models import MatchLogEntry, Voter
+from station.roll.content_hash import roll_content_hash
+from station.security.users import Principal
 
 PASSPHRASE = "correct horse battery staple"
 FAST_SCRYPT = 2 ** 12  # the cost is a parameter; the station's default (2**15) is checked below
@@ -299,7 +299,8 @@ def test_restore_refuses_a_home_with_a_database_unless_forced(source, tmp_path, 
 
 def test_an_interrupted_restore_leaves_the_target_as_it_was(source, backup_file, tmp_path, make_database_url,
                                                             monkeypatch):
-    from station import backup_restore, backup_snapshot
+    from station.backup import restore as backup_restore
+    from station.backup import snapshot as backup_snapshot
 
     fresh = target_config(tmp_path / "fresh", make_database_url())
     calls = {"n": 0}
@@ -524,7 +525,7 @@ def test_no_backup_key_is_a_logged_failure(tmp_path, make_database_url):
 
 @pytest.fixture
 def cli(tmp_path, make_database_url):
-    from station.cli import main
+    from station.cli.main import main
 
     source_url, target_url = make_database_url(), make_database_url()
     (tmp_path / "pass").write_text(PASSPHRASE + "\n")

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 
-from station.bench_accuracy import accuracy
+from station.bench.accuracy import accuracy
 
 CONTRACT = {"eer", "fmr100", "fmr1000", "zero_fmr", "fta", "extract_ms_median", "match_ms_median"}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from face_support import tiny_face_set
 
-from station.bench_policy import PolicyValues, replay_voter
+from station.bench.policy import PolicyValues, replay_voter
 from cli_support import cli_for
 
 POLICY = PolicyValues(fingers=("right_thumb", "left_thumb"), attempts_per_finger=2, fingerprint_threshold=40.0,
@@ -45,7 +45,7 @@ def test_only_enrolled_fingers_are_tried_in_the_configured_order():
 
 
 def cli(home: Path):
-    from station.bench_policy import policy
+    from station.bench.policy import policy
 
     return cli_for(policy, home)
 

@@ -10,7 +10,7 @@ import pytest
 from face_support import tiny_face_set
 from click.testing import CliRunner
 
-from station.calibrate import calibrate, calibrate_scores
+from station.bench.calibrate import calibrate, calibrate_scores
 from cli_support import cli_for
 from station.config import load_config
 
@@ -22,7 +22,7 @@ def cli(home: Path):
 
 def impostor_rate(impostor: np.ndarray, threshold: float, higher_is_better: bool) -> float:
     """Counted here by hand, with the station's own rule (station.policy): score >= t, or distance <= t."""
-    from station.policy import face_matches, fingerprint_matches
+    from station.polling.policy import face_matches, fingerprint_matches
 
     rule = fingerprint_matches if higher_is_better else face_matches
     return sum(rule(float(s), threshold) for s in impostor) / len(impostor)

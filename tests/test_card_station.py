@@ -11,7 +11,7 @@ from pcsc_support import insert, pcscd, slots  # noqa: F401  (fixtures)
 from sqlalchemy import select
 
 from conftest import build_station
-from station.models import MatchLogEntry
+from station.db.models import MatchLogEntry
 
 
 def auth(tokens, user):

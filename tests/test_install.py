@@ -20,7 +20,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
-from station import cli_service, install, serving, tls
+from station.cli import service as cli_service
+from station.service import install
+from station.service import serving
+from station.security import tls
 from station.config import load_config
 from station.errors import StationError
 
@@ -326,7 +329,7 @@ def test_plain_http_only_on_loopback(tmp_path):
 
 
 def test_serve_refuses_plain_http_on_a_lan_address(tmp_path, make_database_url):
-    from station.cli import main
+    from station.cli.main import main
 
     home, database_url = tmp_path / "home", make_database_url()
     build_station(home, database_url).init()

@@ -4,8 +4,8 @@ import stat
 import pytest
 
 from station.errors import KeyMissing
-from station.keys import TemplateDecryptError, create_keys, load_template_cipher, template_context
-from station.users import hash_password, verify_password
+from station.security.keys import TemplateDecryptError, create_keys, load_template_cipher, template_context
+from station.security.users import hash_password, verify_password
 
 
 def test_station_key_is_created_once_with_private_modes(tmp_path):

@@ -1,4 +1,4 @@
-from station.policy import FingerPlan, face_matches, fingerprint_matches, quality_retry_reason
+from station.polling.policy import FingerPlan, face_matches, fingerprint_matches, quality_retry_reason
 
 
 def test_finger_plan_walks_fingers_in_order():

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from station import enrollment
+from station.registration import flow as enrollment
 from station.errors import Conflict, InvalidCnic, InvalidInput, NotPermitted
-from station.keys import template_context
-from station.models import BiometricReference, MatchLogEntry, Voter
-from station.models_enrollment import EnrollmentCapture
-from station.users import Principal
+from station.security.keys import template_context
+from station.db.models import BiometricReference, MatchLogEntry, Voter
+from station.db.models_registration import EnrollmentCapture
+from station.security.users import Principal
 
 from conftest import build_station
 

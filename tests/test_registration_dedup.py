@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import FACES, build_station
-from station.bench_registration import scripted_registration
+from station.bench.registration import scripted_registration
 
 
 @pytest.fixture(scope="module")

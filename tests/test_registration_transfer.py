@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from station.models import Voter
-from station.package_crypto import create_commission_key, load_commission_key, load_package_key, public_pem
-from station.package_targets import add_target
-from station.registration_transfer import RegistrationsRejected, admit_registrations, export_registrations
-from station.roll import get_meta
-from station.roll_changes import start_revisions
-from station.roll_hash import roll_content_hash
-from station.roll_package import build_package, import_package, install_trust
-from station.users import Principal
+from station.db.models import Voter
+from station.packages.crypto import create_commission_key, load_commission_key, load_package_key, public_pem
+from station.packages.targets import add_target
+from station.registration.transfer import RegistrationsRejected, admit_registrations, export_registrations
+from station.roll.store import get_meta
+from station.roll.changes import start_revisions
+from station.roll.content_hash import roll_content_hash
+from station.packages.roll_package import build_package, import_package, install_trust
+from station.security.users import Principal
 from tests.conftest import build_station
 
 OFFICER = Principal("clerk", "registration_officer")

@@ -10,16 +10,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 
 from station.errors import Conflict, InvalidInput, NotFound
-from station.models import MatchLogEntry, Voter
-from station.package_crypto import (create_commission_key, create_package_key, load_commission_key, load_package_key,
-                                    public_pem)
-from station.package_format import PackageRejected, sections
-from station.package_targets import add_target
-from station.roll import EnrolledTemplate, get_meta, references
-from station.roll_changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision,
-                                  record_of, remove_voter, start_revisions)
-from station.roll_hash import roll_content_hash
-from station.roll_package import build_package, import_package, install_trust
+from station.db.models import MatchLogEntry, Voter
+from station.packages.crypto import (create_commission_key, create_package_key, load_commission_key, load_package_key, public_pem)
+from station.packages.format import PackageRejected, sections
+from station.packages.targets import add_target
+from station.roll.store import EnrolledTemplate, get_meta, references
+from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of, remove_voter, start_revisions)
+from station.roll.content_hash import roll_content_hash
+from station.packages.roll_package import build_package, import_package, install_trust
 from tests.conftest import build_station
 
 PS = "PS-001"
@@ -87,7 +85,7 @@ def voters_at(st, polling_station: str = PS, status: str = "active") -> dict[str
 
 
 def templates_of(st, cnic: str, as_cnic: str) -> list[EnrolledTemplate]:
-    from station.keys import template_context
+    from station.security.keys import template_context
 
     with st.transaction() as s:
         refs = references(s, cnic, "fingerprint")
@@ -168,7 +166,7 @@ def test_delta_adds_removes_corrects_and_moves(commission, make_station):
 
 
 def _officer():
-    from station.users import Principal
+    from station.security.users import Principal
 
     return Principal("officer", "polling_officer")
 
@@ -255,7 +253,7 @@ def test_ballots_survive_a_new_full_package_and_voters_who_voted_cannot_be_remov
     st = make_station("ST-G")
     import_package(st, package(commission, "ST-G"))
     cnic = next(iter(voters_at(st)))
-    from station.models import utcnow
+    from station.db.models import utcnow
 
     with st.transaction() as s:
         s.execute(update(Voter).where(Voter.cnic == cnic).values(voted_at=utcnow()))
@@ -357,7 +355,7 @@ def test_roll_hash_ignores_ballots_and_pending_voters_but_not_roll_fields(commis
     st = make_station("ST-J")
     import_package(st, package(commission, "ST-J"))
     before, cnic = roll_hash(st), next(iter(voters_at(st)))
-    from station.models import utcnow
+    from station.db.models import utcnow
 
     with st.transaction() as s:
         s.execute(update(Voter).where(Voter.cnic == cnic).values(voted_at=utcnow()))

@@ -8,7 +8,7 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from station.cli import main
+from station.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ def simulator(station):
 
 
 def test_registered_sbi_device_verifies_a_voter(station, station_home, simulator, voters, officer, tmp_path):
-    from station.synth_roll import finger_subject
-    from station import roll
+    from station.simulation.roll import finger_subject
+    from station.roll import store as roll
 
     (tmp_path / "device.pem").write_bytes(simulator.certificate_pem)
     registry = tmp_path / "devices.toml"

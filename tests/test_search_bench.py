@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from station.bench_search import DEFAULT_DATASETS, search
+from station.bench.search import DEFAULT_DATASETS, search
 
 CONTRACT = {"p50_ms", "p95_ms", "recall_at_10", "memory_mb", "build_s"}
 

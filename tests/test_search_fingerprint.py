@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from matching.search_fingerprint import FingerprintIndex, TripletKeys, TripletParams
-from station.bench_search import DEFAULT_DATASETS, _nbis_extractor, _write_iso, base_templates, perturb_minutiae
+from station.bench.search import DEFAULT_DATASETS, _nbis_extractor, _write_iso, base_templates, perturb_minutiae
 
 
 def _layout(seed, n=40):

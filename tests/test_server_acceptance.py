@@ -116,7 +116,7 @@ def test_kill_9_loses_no_committed_event(station, make_database_url, tmp_path):
     assert set(acknowledged) <= voted
     from sqlalchemy import select
 
-    from station.models import MatchLogEntry
+    from station.db.models import MatchLogEntry
     with after.transaction() as s:
         logged = set(s.scalars(select(MatchLogEntry.voter_ref).where(MatchLogEntry.event == "ballot_issued")))
     assert {after.flow.log.voter_ref(c) for c in voted} == logged  # no ballot without its entry, nor the reverse

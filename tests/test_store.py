@@ -3,9 +3,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from station import db
-from station.models import BiometricReference, MatchLogEntry
-from station.synth_roll import build_roll
+from station.db import engine as db
+from station.db.models import BiometricReference, MatchLogEntry
+from station.simulation.roll import build_roll
 
 
 def test_schema_is_at_the_newest_migration(station):

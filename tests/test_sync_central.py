@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 
 from cli_support import cli_for
 from conftest import build_station
-from station import enrollment, sync
+from station.registration import flow as enrollment
+from station.central import results_export as sync
 from station.audit.identity import CERTIFICATE_FILE, SIGNING_KEY_FILE, station_certificate
 from station.central import merge as central_merge
 from station.central import store as central_store
@@ -32,9 +33,9 @@ from station.central.errors import CentralDatabaseError, SyncFileRejected
 from station.central.models import TABLES, CentralMeta
 from station.central.models import CentralVerificationSession as S
 from station.central.verify import verify_export
-from station.cli_sync import central, sync as sync_group
-from station.keys import template_context
-from station.users import Principal
+from station.cli.sync import central, sync as sync_group
+from station.security.keys import template_context
+from station.security.users import Principal
 
 SEED = 1  # one constituency (LA-2); 11 of the 12 voters belong to each roll's first polling station
 VOTERS = 12
@@ -163,7 +164,7 @@ def test_export_is_one_signed_file_without_biometric_data(sites):
     assert results["station"]["certificate"] == (a.home / "keys" / CERTIFICATE_FILE).read_text()
     assert results["station"]["constituency"] == "LA-2"
     with a.station.transaction() as s:
-        from station import roll
+        from station.roll import store as roll
 
         assert results["roll"]["digest"] == roll.get_meta(s, "roll_digest") is not None
     assert [p["polling_station"] for p in results["polling_scheme"]] == ["PS-001", "PS-002"]
@@ -178,7 +179,7 @@ def test_export_is_one_signed_file_without_biometric_data(sites):
     station_key(a).public_key().verify(bytes.fromhex(json.loads(comment)["sig"]), signed)
     # no template, in any encoding, anywhere in the file's contents
     with a.station.transaction() as s:
-        from station.roll import references
+        from station.roll.store import references
 
         templates = [a.station.cipher.decrypt(bytes(r.ciphertext), template_context(L[0].cnic, r.modality, r.position))
                      for r in references(s, L[0].cnic, "fingerprint")]

@@ -32,7 +32,7 @@ def test_login_lockout_after_five_failures_is_429_with_retry_after(station):
 
 
 def test_throttle_window_expires():
-    from station.throttle import LoginThrottle, TooManyAttempts
+    from station.security.throttle import LoginThrottle, TooManyAttempts
 
     now = [0.0]
     throttle = LoginThrottle(max_failures=2, window_s=60, clock=lambda: now[0])
@@ -90,7 +90,7 @@ def test_every_message_has_an_urdu_translation():
 
 
 def test_roll_search_by_cnic_and_by_name_in_either_script(station, officer):
-    from station import ui_queries
+    from station.polling import ui_queries
 
     voter = station.list_voters(limit=1, polling_station=station.config.station.polling_station)[0]
     assert voter.cnic in [v.cnic for v in ui_queries.search_roll(station, officer, voter.cnic[6:13])]
@@ -100,7 +100,7 @@ def test_roll_search_by_cnic_and_by_name_in_either_script(station, officer):
     assert voter.cnic in [v.cnic for v in ui_queries.search_roll(station, officer, arabic)]
     assert ui_queries.roman_skeleton("Muhammad") == ui_queries.roman_skeleton("Mohammed")
     from station.errors import NotPermitted
-    from station.users import Principal
+    from station.security.users import Principal
 
     with pytest.raises(NotPermitted):
         ui_queries.search_roll(station, Principal("tech", "technician"), "a")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import PASSWORDS, build_station
-from station.users import Principal
+from station.security.users import Principal
 
 FINGERS = ["right_thumb", "left_index"]  # two fingers and the face keep the captures few
 ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor",
@@ -210,7 +210,7 @@ def test_read_cnic_card_takes_the_cnic_from_the_card(reg_station, reg_app):
 
 
 def test_the_polling_station_select_lists_the_rolls_stations(reg_station, reg_app):
-    from station import ui_queries
+    from station.polling import ui_queries
 
     stations = ui_queries.polling_stations(reg_station, Principal("regofficer", "registration_officer"))
     own = reg_station.config.station.polling_station
@@ -268,7 +268,7 @@ def test_capture_page_when_the_attempts_are_used_up_asks_for_an_exception(reg_ap
 
     from flask import g, render_template
 
-    from station.registration import EnrollmentView
+    from station.registration.service import EnrollmentView
 
     rows = [{"position": "right_thumb", "modality": "fingerprint", "status": "retry", "attempts": 3,
              "attempts_left": 0, "quality": 0, "feedback": "no usable print", "exception_reason": None,

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from station.errors import Conflict, DeviceUnavailable, InvalidInput, NotPermitted
-from station.users import Principal
+from station.security.users import Principal
 
 
 def verify_by_fingerprint(station, officer, voter):
@@ -65,7 +65,7 @@ def test_not_on_roll_says_where_the_voter_is_registered(station, officer):
 def test_gender_digit_mismatch_is_flagged(station, voters, officer):
     from sqlalchemy import update
 
-    from station.models import Voter
+    from station.db.models import Voter
 
     voter = voters.take()
     flipped = "female" if voter.gender == "male" else "male"

@@ -1,6 +1,6 @@
 from flask import Blueprint, current_app, g, jsonify
 
-from station.throttle import login_throttled
+from station.security.throttle import login_throttled
 
 from ..openapi import PUBLIC, body, endpoint, ref
 from ..requests import station

@@ -1,7 +1,7 @@
 """The technician's device screen over the API: list, test capture (fault injection is POST /api/sim/fault)."""
 from flask import Blueprint, g, jsonify
 
-from station import ui_queries
+from station.polling import ui_queries
 
 from ..openapi import endpoint
 from ..requests import station

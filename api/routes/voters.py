@@ -1,6 +1,6 @@
 from flask import Blueprint, g, jsonify
 
-from station import ui_queries
+from station.polling import ui_queries
 
 from ..openapi import OFFICERS, endpoint, ref
 from ..requests import station

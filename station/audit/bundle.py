@@ -21,10 +21,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from ..config import Config
-from ..durable import write_atomically
-from .chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
-from .identity import CERTIFICATE_FILE, certificate_key, certificate_station, countersigned_by, load_certificate
+from station.config import Config
+from station.security.files import write_atomically
+from station.audit.chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
+from station.audit.identity import CERTIFICATE_FILE, certificate_key, certificate_station, countersigned_by, load_certificate
 
 FORMAT = "voter-station audit bundle v1"
 

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from ..durable import create_private
-from ..errors import KeyMissing
-from .chain import LogSigner
+from station.security.files import create_private
+from station.errors import KeyMissing
+from station.audit.chain import LogSigner
 
 SIGNING_KEY_FILE = "station-signing.key"
 CERTIFICATE_FILE = "station.crt"

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import LogHead, MatchLogEntry, Voter, utcnow
-from .chain import FORMAT_VERSION, LogSigner, SignedEntry, genesis_hash
+from station.db.models import LogHead, MatchLogEntry, Voter, utcnow
+from station.audit.chain import FORMAT_VERSION, LogSigner, SignedEntry, genesis_hash
 
 log = logging.getLogger(__name__)
 _SCALARS = (str, int, float, bool, type(None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .bundle import BundleError, verify_bundle
+from station.audit.bundle import BundleError, verify_bundle
 
 
 def merge_bundles(paths: list[str | Path]) -> dict:

@@ -1,4 +1,4 @@
 """``python -m station.authority simulate|check|flush|queue ...`` (the ``station authority`` commands)."""
-from ..cli_authority import main
+from station.cli.authority import main
 
 main()

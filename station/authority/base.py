@@ -17,13 +17,13 @@ import datetime as dt
 import time
 from typing import Any
 
-from ..cnic import parse_cnic
-from ..config import FINGER_POSITIONS
-from ..errors import InvalidInput
-from . import protocol
-from .errors import AuthorityNotConfigured, AuthorityResponseInvalid
-from .results import BiometricResult, CnicStatus, DemographicResult, RollUpdate, RollUpdateList, SignedAnswer
-from .settings import AuthoritySettings
+from station.cnic import parse_cnic
+from station.config import FINGER_POSITIONS
+from station.errors import InvalidInput
+from station.authority import protocol
+from station.authority.errors import AuthorityNotConfigured, AuthorityResponseInvalid
+from station.authority.results import BiometricResult, CnicStatus, DemographicResult, RollUpdate, RollUpdateList, SignedAnswer
+from station.authority.settings import AuthoritySettings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PACKAGE_TIMEOUT_S = 60.0  # roll updates are fetched in the background, never while a voter waits

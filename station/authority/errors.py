@@ -17,7 +17,7 @@ queue the check; ResponseInvalid is also logged as ``authority_refused``; an Err
 """
 from __future__ import annotations
 
-from ..errors import StationError
+from station.errors import StationError
 
 
 class AuthorityError(StationError):

@@ -16,11 +16,11 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from . import protocol
-from .base import AuthorityClient
-from .errors import (AuthorityCertificateUntrusted, AuthorityNotConfigured, AuthorityResponseInvalid,
+from station.authority import protocol
+from station.authority.base import AuthorityClient
+from station.authority.errors import (AuthorityCertificateUntrusted, AuthorityNotConfigured, AuthorityResponseInvalid,
                      AuthorityTimeout, AuthorityUnavailable)
-from .settings import AuthoritySettings
+from station.authority.settings import AuthoritySettings
 
 log = logging.getLogger(__name__)
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTILINE)

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..audit import log as matchlog
-from ..audit.chain import LogSigner
-from ..models import MatchLogEntry, Voter
-from .errors import (AuthorityCertificateUntrusted, AuthorityErrorAnswer, AuthorityResponseInvalid,
+from station.audit import log as matchlog
+from station.audit.chain import LogSigner
+from station.db.models import MatchLogEntry, Voter
+from station.authority.errors import (AuthorityCertificateUntrusted, AuthorityErrorAnswer, AuthorityResponseInvalid,
                      AuthoritySignatureInvalid)
-from .results import BiometricResult, CnicStatus
+from station.authority.results import BiometricResult, CnicStatus
 
 ANSWER, UNAVAILABLE = "authority_answer", "authority_unavailable"
 REFUSED, ERROR = "authority_refused", "authority_error"

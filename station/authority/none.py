@@ -2,10 +2,10 @@
 configured link cannot even be built (a missing certificate), which reports every check as link-down."""
 from __future__ import annotations
 
-from . import protocol
-from .base import AuthorityClient
-from .errors import AuthorityNotConfigured, AuthorityUnavailable
-from .settings import AuthoritySettings
+from station.authority import protocol
+from station.authority.base import AuthorityClient
+from station.authority.errors import AuthorityNotConfigured, AuthorityUnavailable
+from station.authority.settings import AuthoritySettings
 
 
 class NoAuthority(AuthorityClient):

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import MatchLogEntry
-from .log_entries import (ANSWER, BIOMETRIC, CNIC_STATUS, ERROR, EVENTS, NOTICE_STATUSES, REFUSED, UNAVAILABLE,
+from station.db.models import MatchLogEntry
+from station.authority.log_entries import (ANSWER, BIOMETRIC, CNIC_STATUS, ERROR, EVENTS, NOTICE_STATUSES, REFUSED, UNAVAILABLE,
                           WARNING_STATUSES)
 
 

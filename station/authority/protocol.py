@@ -32,10 +32,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..audit.chain import canonical
-from .errors import (AuthorityErrorAnswer, AuthorityNotConfigured, AuthorityResponseInvalid,
+from station.audit.chain import canonical
+from station.authority.errors import (AuthorityErrorAnswer, AuthorityNotConfigured, AuthorityResponseInvalid,
                      AuthoritySignatureInvalid, AuthorityUnavailable)
-from .results import SignedAnswer
+from station.authority.results import SignedAnswer
 
 VERSION = 1
 PATHS = {"cnic_status": "/v1/cnic-status", "demographics": "/v1/demographics",

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..models import utcnow
-from ..models_authority import AuthorityQueueItem
-from .log_entries import short
+from station.db.models import utcnow
+from station.db.models_authority import AuthorityQueueItem
+from station.authority.log_entries import short
 
 STALE_CLAIM = dt.timedelta(minutes=10)
 

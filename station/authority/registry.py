@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from .base import AuthorityClient
-from .errors import AuthorityNotConfigured
-from .settings import AuthoritySettings
+from station.authority.base import AuthorityClient
+from station.authority.errors import AuthorityNotConfigured
+from station.authority.settings import AuthoritySettings
 
 ENTRY_POINT_GROUP = "station.authority"
 

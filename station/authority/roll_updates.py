@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-from ..audit import log as matchlog
-from .base import AuthorityClient
-from .results import RollUpdateList
+from station.audit import log as matchlog
+from station.authority.base import AuthorityClient
+from station.authority.results import RollUpdateList
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def log_listing(session, signer, listing: RollUpdateList, *, operator: str):
 def fetch_roll_updates(station, client: AuthorityClient, *, operator: str = "authority") -> RollUpdateReport:
     """Ask the authority for newer roll packages and import them in version order. Raises the link's errors
     (AuthorityUnavailable, AuthorityResponseInvalid ...) when the listing or a download cannot be trusted."""
-    from ..package_format import PackageRejected
-    from ..roll_package import current_version, import_package
+    from station.packages.format import PackageRejected
+    from station.packages.roll_package import current_version, import_package
 
     with station.transaction() as s:
         version = current_version(s)

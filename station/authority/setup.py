@@ -8,9 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-from ..config import write_local_overrides
-from ..errors import InvalidInput
-from .simulator import PUBLIC_KEY_FILE
+from station.config import write_local_overrides
+from station.errors import InvalidInput
+from station.simulation.authority import PUBLIC_KEY_FILE
 
 FILES = {"ca_cert": "ca.crt", "client_cert": "client.crt", "client_key": "client.key",
          "authority_public_key": PUBLIC_KEY_FILE}

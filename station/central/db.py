@@ -12,10 +12,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .. import db as station_db
-from .errors import CentralDatabaseError
-from .models import SCHEMA_VERSION, CentralBase, CentralMeta
-from .sql import insert_ignoring_duplicates
+from station.db import engine as station_db
+from station.central.errors import CentralDatabaseError
+from station.central.models import SCHEMA_VERSION, CentralBase, CentralMeta
+from station.central.sql import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from ..errors import StationError
+from station.errors import StationError
 
 
 class CentralError(StationError):

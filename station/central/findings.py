@@ -16,7 +16,7 @@ from typing import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import (CentralBallot, CentralEnrollment, CentralImport, CentralPollingStation, CentralStation,
+from station.central.models import (CentralBallot, CentralEnrollment, CentralImport, CentralPollingStation, CentralStation,
                      CentralVerificationSession)
 
 DUPLICATE = "duplicate"

@@ -15,11 +15,11 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import findings, store
-from .db import CentralDatabase
-from .errors import SyncFileRejected
-from .models import CentralImport
-from .verify import MAX_FILE_BYTES, verify_export
+from station.central import findings, store
+from station.central.db import CentralDatabase
+from station.central.errors import SyncFileRejected
+from station.central.models import CentralImport
+from station.central.verify import MAX_FILE_BYTES, verify_export
 
 log = logging.getLogger(__name__)
 

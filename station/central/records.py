@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..cnic import parse_cnic
-from ..errors import InvalidCnic
-from .errors import SyncFileRejected
+from station.cnic import parse_cnic
+from station.errors import InvalidCnic
+from station.central.errors import SyncFileRejected
 
 
 @dataclass(frozen=True)

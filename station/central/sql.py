@@ -9,7 +9,7 @@ from typing import Sequence
 from sqlalchemy import Table, and_, or_
 from sqlalchemy.orm import Session
 
-from .errors import CentralDatabaseError
+from station.central.errors import CentralDatabaseError
 
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import utcnow
-from .errors import SyncFileRejected
-from .models import (CentralBallot, CentralEnrollment, CentralImport, CentralPollingStation, CentralStation,
+from station.db.models import utcnow
+from station.central.errors import SyncFileRejected
+from station.central.models import (CentralBallot, CentralEnrollment, CentralImport, CentralPollingStation, CentralStation,
                      CentralVerificationSession)
-from .sql import insert_ignoring_duplicates, upsert_newer
-from .verify import VerifiedExport
+from station.central.sql import insert_ignoring_duplicates, upsert_newer
+from station.central.verify import VerifiedExport
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ..audit.bundle import BundleError, read_bundle, verify_bundle
-from ..audit.chain import verify_signature
-from ..audit.identity import certificate_key, certificate_station, countersigned_by, load_certificate
-from ..sync import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
-from .errors import SyncFileRejected
-from .records import Results, parse_results
+from station.audit.bundle import BundleError, read_bundle, verify_bundle
+from station.audit.chain import verify_signature
+from station.audit.identity import certificate_key, certificate_station, countersigned_by, load_certificate
+from station.central.results_export import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
+from station.central.errors import SyncFileRejected
+from station.central.records import Results, parse_results
 
 MAX_FILE_BYTES = 2_000_000_000
 _BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>:? ?")

@@ -1,0 +1,319 @@
+"""Restoring a backup into a station home: check everything first (as ``verify`` does), then build the new state
+beside the old one and switch over at the end: SQLite into a temporary file renamed into place, PostgreSQL in one
+transaction. Whatever the target held before (``--force``) is moved aside into ``before-restore-<time>``, never
+deleted (a PostgreSQL database is replaced when the transaction commits).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection, make_url
+
+from station.backup import format as fmt
+from station.backup import snapshot as snap
+from station.db import engine as db
+from station.backup.archive import BackupContents, check_backup, known_schema_revision
+from station.config import Config
+from station.security.files import fsync_dir
+from station.errors import Conflict, StationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    home: str
+    database: str
+    station: str
+    log_head_seq: int
+    tables: dict[str, int]
+    moved_aside: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "moved_aside": list(self.moved_aside), "warnings": list(self.warnings)}
+
+
+def _settings_station_id(data: bytes | None) -> str | None:
+    if not data:
+        return None
+    try:
+        return tomllib.loads(data.decode()).get("station", {}).get("id")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        raise StationError("cannot restore into an in-memory SQLite database")
+    return Path(parsed.database).absolute()
+
+
+def _has_database(url: str, sqlite_path: Path | None) -> bool:
+    if sqlite_path is not None:
+        return sqlite_path.exists() and sqlite_path.stat().st_size > 0
+    engine = db.make_engine(url)
+    try:
+        from sqlalchemy import inspect
+
+        return bool(set(inspect(engine).get_table_names()) & {"voters", "alembic_version", "match_log"})
+    finally:
+        engine.dispose()
+
+
+def _alembic(conn: Connection, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    getattr(command, action)(cfg, revision)
+
+
+def _load_database(conn: Connection, path: Path, passphrase: str, expected: fmt.Container,
+                   contents: BackupContents) -> None:
+    """Second pass: re-authenticate the file and insert every row, in the payload's (foreign-key) order."""
+    again = fmt.open_container(path)
+    if again.signed_digest != expected.signed_digest:
+        raise fmt.BackupRejected(f"{path} changed while it was being restored")
+    revision = contents.revision
+    _alembic(conn, "upgrade", revision)
+    target = MetaData()
+    target.reflect(bind=conn)
+    present = set(target.tables) - snap.IGNORED_TABLES
+    if present != set(contents.counts):
+        raise fmt.BackupRejected(f"the backup's tables ({', '.join(sorted(set(contents.counts) - present)) or '-'} "
+                                 f"unknown here, {', '.join(sorted(present - set(contents.counts))) or '-'} missing) "
+                                 f"do not match schema revision {revision}")
+    dialect = conn.dialect.name
+    digest, counts = hashlib.sha256(), {}
+    table = decoder = None
+
+    def pieces() -> Iterator[bytes]:
+        for piece in fmt.decrypt_payload(again, passphrase):
+            digest.update(piece)
+            yield piece
+
+    for record in snap.records(pieces()):
+        if record["t"] == "table":
+            table = target.tables[record["name"]]
+            names = [name for name, _ in record["columns"]]
+            if set(names) != set(table.columns.keys()):
+                raise fmt.BackupRejected(f"table {table.name}: the backup's columns differ from the schema's")
+            decoder = snap.RowDecoder(record["columns"], table, dialect)
+            counts[table.name] = 0
+        elif record["t"] == "rows":
+            snap.insert_rows(conn, table, decoder, record["rows"])
+            counts[table.name] += len(record["rows"])
+    if digest.hexdigest() != expected.header["payload"]["sha256"] or counts != contents.counts:
+        raise fmt.BackupRejected(f"{path} changed while it was being restored")
+    snap.advance_sequences(conn, [target.tables[name] for name in counts])
+    _alembic(conn, "upgrade", "head")
+
+
+def _build_sqlite(staged: Path, path: Path, passphrase: str, container: fmt.Container,
+                  contents: BackupContents) -> None:
+    """The restored SQLite database, complete in a temporary file beside its final place (no WAL left over)."""
+    engine = db.make_engine(f"sqlite:///{staged}")
+    try:
+        with engine.begin() as conn:
+            _load_database(conn, path, passphrase, container, contents)
+        raw = engine.raw_connection()  # outside SQLAlchemy's (IMMEDIATE) transaction: no journal change inside one
+        try:
+            raw.cursor().execute("PRAGMA journal_mode=DELETE")  # checkpoints and removes the WAL file
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
+    os.chmod(staged, 0o600)
+    with open(staged, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _wipe_database(conn: Connection) -> None:
+    """--force on a server database: take the old schema down (in the restore's transaction)."""
+    from sqlalchemy import inspect
+
+    if "alembic_version" in inspect(conn).get_table_names():
+        _alembic(conn, "downgrade", "base")
+    leftover = MetaData()
+    leftover.reflect(bind=conn)
+    leftover.drop_all(bind=conn)
+
+
+def _write_staging(staging: Path, files: dict[str, bytes]) -> None:
+    staging.mkdir(mode=0o700)
+    for name, data in files.items():
+        target = staging / name
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
+        os.chmod(folder, 0o700)
+        fsync_dir(folder)
+
+
+def _clean_leftovers(home: Path, sqlite_path: Path | None) -> None:
+    """Remove what an interrupted restore left (staging folders, temporary database files)."""
+    for stale in home.glob(".restore-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if sqlite_path is not None:
+        for stale in sqlite_path.parent.glob(f".{sqlite_path.name}.restore-*"):
+            stale.unlink(missing_ok=True)
+
+
+class _Switch:
+    """Moves the staged files into the home, the old ones aside; can put everything back before the commit."""
+
+    def __init__(self, home: Path, staging: Path, stamp: str) -> None:
+        self.home, self.staging, self.aside = home, staging, home / f"before-restore-{stamp}"
+        self.moves: list[tuple[Path, Path]] = []
+        self.aside_paths: list[Path] = []
+        self.warnings: list[str] = []
+
+    def _move(self, src: Path, dst: Path, *, aside: bool = False) -> None:
+        dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(src, dst)
+        self.moves.append((src, dst))
+        if aside:
+            self.aside_paths.append(dst)
+
+    def files(self) -> None:
+        for entry in sorted(self.staging.iterdir()):
+            current = self.home / entry.name
+            if entry.name == "station.toml" and current.exists():
+                # This machine's own settings (devices, database) win; the backup's copy is kept beside them.
+                self._move(entry, self.home / "station.toml.from-backup")
+                self.warnings.append("kept this home's station.toml; the backup's settings are in "
+                                     "station.toml.from-backup (calibrated thresholds: merge them by hand)")
+                continue
+            if current.exists() or current.is_symlink():
+                self._move(current, self.aside / entry.name, aside=True)
+            self._move(entry, current)
+
+    def database(self, staged: Path, final: Path) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            old = final.with_name(final.name + suffix)
+            if old.exists():
+                inside = final.parent == self.home
+                self._move(old, self.aside / old.name if inside else old.with_name(f"{old.name}.{self.aside.name}"),
+                           aside=True)
+        self._move(staged, final)
+        fsync_dir(final.parent)
+
+    def undo(self) -> None:
+        for src, dst in reversed(self.moves):
+            try:
+                os.replace(dst, src)
+            except OSError:
+                log.exception("restore: could not move %s back to %s", dst, src)
+        self.moves.clear()
+        self.aside_paths.clear()
+        if self.aside.is_dir() and not any(self.aside.iterdir()):
+            self.aside.rmdir()
+
+    def moved_aside(self) -> list[str]:
+        return sorted(str(p) for p in self.aside_paths)
+
+
+def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: bool = False) -> RestoreResult:
+    """Check the backup completely, then restore it into ``target`` (its home and database); on any refusal or
+    failure the target is left as it was."""
+    path = Path(path)
+    container, contents, summary = check_backup(path, passphrase)
+    if not known_schema_revision(contents.revision):
+        raise fmt.BackupRejected(f"the backup's schema revision {contents.revision!r} is unknown to this software "
+                                 "(written by a newer version?)")
+    home = target.home
+    own_settings = (home / "station.toml").is_file()
+    station_id = target.station.id if own_settings else (
+        _settings_station_id(contents.files.get("station.toml")) or target.station.id)
+    if station_id != container.station:
+        raise Conflict(f"the backup is of station {container.station!r} but {home} would run as {station_id!r}: "
+                       f"set [station] id = \"{container.station}\" in {home / 'station.toml'} "
+                       "(or STATION_STATION__ID)")
+    url = target.database_url
+    sqlite_path = _sqlite_path(url)
+    if not force and _has_database(url, sqlite_path):
+        raise Conflict(f"{home} already has a database ({sqlite_path or make_url(url).render_as_string()}): "
+                       "restore into a new home, or add --force (the old state is moved aside, not deleted)")
+    created_home = not home.exists()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    _clean_leftovers(home, sqlite_path)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    staging = home / f".restore-{secrets.token_hex(4)}"
+    switch = _Switch(home, staging, stamp)
+    staged_db = None
+    try:
+        _write_staging(staging, contents.files)
+        if sqlite_path is not None:
+            staged_db = sqlite_path.with_name(f".{sqlite_path.name}.restore-{secrets.token_hex(4)}")
+            _build_sqlite(staged_db, path, passphrase, container, contents)
+            try:
+                switch.files()
+                switch.database(staged_db, sqlite_path)  # the commit point
+            except BaseException:
+                switch.undo()
+                raise
+        else:
+            engine = db.make_engine(url)
+            try:
+                with engine.connect() as conn:
+                    transaction = conn.begin()
+                    try:
+                        if force:
+                            _wipe_database(conn)
+                        _load_database(conn, path, passphrase, container, contents)
+                        switch.files()
+                        transaction.commit()  # the commit point
+                    except BaseException:
+                        transaction.rollback()
+                        switch.undo()
+                        raise
+            finally:
+                engine.dispose()
+    except BaseException:
+        if staged_db is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{staged_db}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_home and home.is_dir() and not any(home.iterdir()):
+            home.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    warnings = [*summary.warnings, *switch.warnings]
+    toml = _settings_toml_database(contents.files.get("station.toml")) if not own_settings else None
+    if toml:
+        warnings.append(f"the restored station.toml sets database.url = {toml!r}, but the data went to {url}")
+    log.info("backup %s of %s restored into %s (log entry %d)", path, container.station, home,
+             summary.log_head_seq)
+    return RestoreResult(home=str(home), database=make_url(url).render_as_string(), station=container.station,
+                         log_head_seq=summary.log_head_seq, tables=dict(summary.tables),
+                         moved_aside=tuple(switch.moved_aside()), warnings=tuple(warnings))
+
+
+def _settings_toml_database(data: bytes | None) -> str | None:
+    if not data:
+        return None
+    try:
+        return tomllib.loads(data.decode()).get("database", {}).get("url") or None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None

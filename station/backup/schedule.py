@@ -1,0 +1,154 @@
+"""Automatic backups to a second disk (``[backup]`` in the configuration): at poll close and every
+``interval_minutes`` while serving, keeping the ``keep`` newest files of this station in ``dir``.
+
+A failure (the disk unplugged, the folder missing, no backup key) is logged and written to the match log as
+``backup_failed``; it never reaches the caller: a polling station keeps verifying voters without its backup disk.
+A success is written as ``backup_taken`` with the file's name, size, SHA-256 and the log entry it covers. After the
+poll is closed the log is sealed, so neither event is appended then (the application log still has them).
+
+``dir`` should be a folder *inside* the second disk's mount point, created once when the disk is set up: it is
+never created here, so that an unmounted disk shows as a missing folder instead of silently filling the main disk.
+A relative ``dir`` is taken relative to STATION_HOME.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+from pathlib import Path
+
+from sqlalchemy import select
+
+from station.roll import store as roll
+from station.audit import log as matchlog
+from station.backup.archive import create_backup
+from station.db.models import LogHead
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".vsb"
+REASONS = ("interval", "poll_close", "manual")
+
+
+def backup_folder(config) -> Path | None:
+    if not config.backup.dir:
+        return None
+    folder = Path(config.backup.dir).expanduser()
+    return folder if folder.is_absolute() else config.home / folder
+
+
+def _file_prefix(station_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", station_id) + "-"
+
+
+def backup_files(folder: Path, station_id: str) -> list[Path]:
+    """This station's automatic backups in ``folder``, oldest first (the names sort by time)."""
+    prefix = _file_prefix(station_id)
+    return sorted(p for p in folder.glob(f"{prefix}*{SUFFIX}") if p.is_file() and p.name.startswith(prefix))
+
+
+def prune(folder: Path, station_id: str, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` newest backups of this station; other files in the folder are left alone."""
+    removed = []
+    for old in backup_files(folder, station_id)[:-keep] if keep > 0 else []:
+        try:
+            old.unlink()
+            removed.append(old)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _record(station, event: str, outcome: str, details: dict) -> None:
+    """Append backup_taken / backup_failed to the match log, unless the poll is closed (the seal is final)."""
+    try:
+        with station.transaction() as s:
+            # Lock the head first: a close-poll committing meanwhile is then visible to the poll_state read below.
+            s.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
+            if roll.get_meta(s, "poll_state") == "closed":
+                log.info("%s not written to the match log: the poll is closed and the log sealed", event)
+                return
+            matchlog.append(s, station.flow.log, event=event, operator="station", outcome=outcome, details=details)
+    except Exception:  # noqa: BLE001 - recording a backup must never take the station down; it is logged
+        log.exception("could not write %s to the match log", event)
+
+
+def backup_to_dir(station, reason: str) -> Path | None:
+    """Take a backup into ``config.backup.dir`` and rotate; returns its path, or None when off or failed."""
+    config = station.config
+    folder = backup_folder(config)
+    if folder is None:
+        log.info("automatic backup (%s) skipped: backup.dir is not set", reason)
+        return None
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    out = folder / f"{_file_prefix(config.station.id)}{stamp}-{reason}{SUFFIX}"
+    try:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"backup folder {folder} does not exist (is the backup disk mounted?)")
+        summary = create_backup(station, out, reason=reason)
+        removed = prune(folder, config.station.id, config.backup.keep)
+    except Exception as exc:  # noqa: BLE001 - a failed backup is reported, never raised into the caller
+        message = str(exc) or exc.__class__.__name__
+        log.error("automatic backup (%s) to %s failed: %s", reason, folder, message)
+        _record(station, "backup_failed", "failed", {"reason": reason, "folder": str(folder)[:300],
+                                                     "error": message[:300]})
+        return None
+    log.info("automatic backup (%s): %s (%d bytes), %d old one(s) removed", reason, out, summary.file_bytes,
+             len(removed))
+    _record(station, "backup_taken", "ok", {"reason": reason, "file": out.name, "bytes": summary.file_bytes,
+                                            "sha256": summary.file_sha256, "log_seq": summary.log_head_seq})
+    return out
+
+
+class BackupScheduler:
+    """A thread taking ``backup_to_dir(station, "interval")`` every ``interval_minutes`` (``interval_s`` overrides
+    it, for tests). ``start()`` does nothing when backups are off (no dir, or interval 0); ``stop()`` waits for a
+    backup in progress to finish."""
+
+    def __init__(self, station, *, interval_s: float | None = None) -> None:
+        self.station = station
+        cfg = station.config.backup
+        self.interval_s = interval_s if interval_s is not None else cfg.interval_minutes * 60.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._runs = 0
+        self._done = threading.Condition()
+        self.last_path: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.station.config.backup.dir) and self.interval_s > 0
+
+    def start(self) -> bool:
+        if not self.enabled:
+            log.info("automatic interval backups are off (backup.dir empty or backup.interval_minutes = 0)")
+            return False
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="backup-scheduler", daemon=True)
+            self._thread.start()
+            log.info("automatic backups every %.0f s to %s", self.interval_s, backup_folder(self.station.config))
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.last_path = backup_to_dir(self.station, "interval")
+            with self._done:
+                self._runs += 1
+                self._done.notify_all()
+
+    def wait_for_runs(self, count: int, timeout_s: float) -> bool:
+        """Block until ``count`` scheduled backups have run (successful or not); False on timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: self._runs >= count, timeout_s)
+
+    @property
+    def runs(self) -> int:
+        return self._runs
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

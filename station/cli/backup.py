@@ -1,0 +1,118 @@
+"""``station backup init|create|verify|restore``: consistent, encrypted, signed snapshots of the station.
+
+The passphrase comes from ``--passphrase-file FILE`` (its first line), the environment variable
+``STATION_BACKUP_PASSPHRASE``, or a hidden prompt (standard input when it is not a terminal). Only ``init``,
+``verify`` and ``restore`` need it: a backup is encrypted to the public key made by ``init``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.errors import InvalidInput
+
+PASSPHRASE_ENV = "STATION_BACKUP_PASSPHRASE"
+passphrase_option = click.option("--passphrase-file", type=click.Path(dir_okay=False), default=None,
+                                 help=f"read the backup passphrase from this file (else ${PASSPHRASE_ENV}, "
+                                      "else a hidden prompt)")
+
+
+def read_passphrase(passphrase_file: str | None, *, confirm: bool = False) -> str:
+    if passphrase_file:
+        with open(passphrase_file, encoding="utf-8") as fh:
+            passphrase = fh.readline().rstrip("\r\n")
+    elif os.environ.get(PASSPHRASE_ENV):
+        passphrase = os.environ[PASSPHRASE_ENV]
+    elif sys.stdin.isatty():
+        passphrase = click.prompt("backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    else:
+        passphrase = sys.stdin.readline().rstrip("\r\n")
+        if confirm and sys.stdin.readline().rstrip("\r\n") != passphrase:
+            raise InvalidInput("the two passphrases on standard input differ (give it twice, one per line)")
+    if not passphrase:
+        raise InvalidInput("no backup passphrase given (use --passphrase-file, "
+                           f"${PASSPHRASE_ENV} or type it at the prompt)")
+    return passphrase
+
+
+@click.group()
+def backup() -> None:
+    """Backups of the station's database, keys and log."""
+
+
+@backup.command("init")
+@passphrase_option
+@click.option("--replace", is_flag=True, help="make a new backup key (older backups keep their old passphrase)")
+@pass_ctx
+@handle_errors
+def backup_init(ctx: Context, passphrase_file: str | None, replace: bool) -> None:
+    """Make the backup key pair: keys/backup.pub, and keys/backup-key.enc under the passphrase (asked twice)."""
+    from station.backup.archive import init_backup_key
+
+    config = ctx.config()
+    if not (config.keys_dir / "template.key").is_file():
+        raise InvalidInput("the station is not initialised: run `station init` first")
+    click.echo(json.dumps(init_backup_key(config, read_passphrase(passphrase_file, confirm=True), replace=replace)))
+
+
+@backup.command("create")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="the backup file to write")
+@pass_ctx
+@handle_errors
+def backup_create(ctx: Context, out: str) -> None:
+    """Write a consistent, encrypted, signed snapshot (database, keys, log checkpoints and seal); safe while the
+    station is serving."""
+    from station.backup.archive import create_backup
+
+    station = ctx.station()
+    db_ready(station)
+    click.echo(json.dumps(create_backup(station, out, reason="manual").to_dict(), ensure_ascii=False))
+
+
+@backup.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@passphrase_option
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def backup_verify(file: str, passphrase_file: str | None, as_json: bool) -> None:
+    """Check a backup with nothing else (no station, no database): signature, decryption, row counts, keys and the
+    match log's chain. Exit 0 only if all hold."""
+    from station.backup.archive import verify_backup
+
+    summary = verify_backup(file, read_passphrase(passphrase_file))
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
+        return
+    click.echo(f"backup of station {summary.station} taken {summary.created_at} ({summary.reason}): OK")
+    click.echo(f"  match log: {summary.log_head_seq} entries, chain holds"
+               f"{', sealed (poll closed)' if summary.sealed else ''}")
+    click.echo("  rows: " + ", ".join(f"{t} {n}" for t, n in summary.tables.items() if n))
+    click.echo(f"  files: {len(summary.files)}; {summary.file_bytes} bytes, sha256 {summary.file_sha256}")
+    click.echo(f"  signed by certificate sha256 {summary.certificate_sha256}")
+    for warning in summary.warnings:
+        click.echo(f"  warning: {warning}")
+
+
+@backup.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--home", "new_home", type=click.Path(file_okay=False), default=None,
+              help="restore into this STATION_HOME (default: the global --home / $STATION_HOME)")
+@click.option("--force", is_flag=True, help="replace a station already there (its files are moved aside)")
+@passphrase_option
+@pass_ctx
+@handle_errors
+def backup_restore(ctx: Context, file: str, new_home: str | None, force: bool, passphrase_file: str | None) -> None:
+    """Check a backup completely, then restore its database, keys and log files into a station home. A damaged,
+    foreign or wrong-passphrase file changes nothing."""
+    from station.backup.restore import restore_backup
+
+    target = Context(ctx.profile, str(Path(new_home)) if new_home else ctx.home).config()
+    result = restore_backup(file, read_passphrase(passphrase_file), target, force=force)
+    click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)

@@ -1,0 +1,319 @@
+"""``station roll package|import|hash`` and friends: signed, encrypted roll packages from the commission to its
+stations (docs/roll-packages.md).
+
+Commission side: ``commission-init``, ``add-station``, ``stations``, ``remove``, ``correct``, ``package``.
+Station side: ``station-key``, ``trust``, ``import``. Both: ``hash``, ``status``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.security.files import write_atomically
+
+
+def _echo_json(data: dict) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+class StderrProgress:
+    """A progress bar per stage on standard error for packages of ``min_total`` voters and more; on a terminal a
+    click bar, otherwise a line per 10%."""
+
+    def __init__(self, min_total: int = 5000) -> None:
+        self.min_total = min_total
+        self.stage, self.done, self.bar, self.shown = None, 0, None, -1
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if total < self.min_total:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage, self.done, self.shown = stage, 0, -1
+            if sys.stderr.isatty():
+                self.bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
+                self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+        elif done * 10 // max(total, 1) > self.shown:
+            self.shown = done * 10 // max(total, 1)
+            click.echo(f"{stage}: {done * 100 // max(total, 1)}% ({done:,}/{total:,})", err=True)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+# --- the commission ---
+@click.command("commission-init")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="also write the public key to this file")
+@pass_ctx
+@handle_errors
+def commission_init(ctx: Context, out: str | None) -> None:
+    """Make this station home the commission's: its Ed25519 signing key (keys/commission-signing.key, 0600), the
+    public half (keys/commission-signing.pub, what stations trust) and roll revision 1."""
+    from station.packages.crypto import (COMMISSION_PUBLIC_FILE, create_commission_key, key_id, load_commission_key, public_pem)
+    from station.roll.changes import start_revisions
+
+    station = ctx.station()
+    db_ready(station)
+    created = create_commission_key(station.config.keys_dir)
+    public = load_commission_key(station.config.keys_dir).public_key()
+    with station.transaction() as s:
+        revision = start_revisions(s)
+    if out:
+        write_atomically(Path(out), public_pem(public), mode=0o644)
+    _echo_json({"key_id": key_id(public), "created": created, "revision": revision,
+                "public_key": str(station.config.keys_dir / COMMISSION_PUBLIC_FILE), "out": out})
+
+
+@click.command("add-station")
+@click.argument("station_id")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), required=True,
+              help="the station's public package key (from `station roll station-key`)")
+@click.option("--polling-station", required=True, help="code of the polling station whose roll it serves")
+@click.option("--replace", is_flag=True, help="change an already registered station")
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def add_station(ctx: Context, station_id: str, key_file: str, polling_station: str, replace: bool,
+                operator: str) -> None:
+    """Register a station that receives packages (commission side)."""
+    from station.packages.crypto import load_package_public
+    from station.packages.targets import add_target
+    from station.roll.changes import require_commission
+
+    from station.audit import log as matchlog
+
+    station = ctx.station()
+    db_ready(station)
+    key = load_package_public(Path(key_file).read_bytes(), key_file)
+    with station.transaction() as s:
+        require_commission(s)
+        target = add_target(s, station_id, polling_station, key, replace=replace)
+        matchlog.append(s, station.flow.log, event="roll_station_added", operator=operator,
+                        outcome="replaced" if replace else "added", details=target.to_dict())
+    _echo_json(target.to_dict())
+
+
+@click.command("stations")
+@pass_ctx
+@handle_errors
+def stations(ctx: Context) -> None:
+    """The registered target stations, one JSON object per line (commission side)."""
+    from station.packages.targets import list_targets
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        for target in list_targets(s):
+            _echo_json(target.to_dict())
+
+
+@click.command("remove")
+@click.argument("cnic")
+@click.option("--reason", type=click.Choice(["deceased", "blocked", "duplicate", "moved", "other"]), required=True)
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def remove(ctx: Context, cnic: str, reason: str, operator: str) -> None:
+    """Take a voter off the roll under a new revision (commission side)."""
+    from station.audit import log as matchlog
+    from station.roll.changes import remove_voter
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        result = remove_voter(s, cnic, reason, operator=operator)
+        matchlog.append(s, station.flow.log, event="roll_change", operator=operator, outcome="remove",
+                        cnic=result.cnic, details={"revision": result.revision, "reason": reason})
+    _echo_json({"cnic": result.cnic, "removed": reason, "revision": result.revision,
+                "polling_station": result.polling_station})
+
+
+@click.command("correct")
+@click.argument("cnic")
+@click.option("--set", "assignments", multiple=True, required=True, metavar="FIELD=VALUE",
+              help="a roll field and its corrected value (repeatable), e.g. --set address_en='House 4, ...'")
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def correct(ctx: Context, cnic: str, assignments: tuple[str, ...], operator: str) -> None:
+    """Correct roll fields of a voter under a new revision (commission side); polling_station=CODE moves the voter."""
+    from station.audit import log as matchlog
+    from station.errors import InvalidInput
+    from station.roll.changes import correct_voter, parse_field_value
+
+    changes = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--set {item!r}: expected FIELD=VALUE")
+        changes[name.strip()] = parse_field_value(name.strip(), value)
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        result = correct_voter(s, cnic, changes, operator=operator)
+        matchlog.append(s, station.flow.log, event="roll_change", operator=operator, outcome="correct",
+                        cnic=result.cnic, details={"revision": result.revision, "fields": list(result.fields)})
+    _echo_json({"cnic": result.cnic, "corrected": list(result.fields), "revision": result.revision,
+                "polling_station": result.polling_station, "serial_number": result.serial_number})
+
+
+@click.command("package")
+@click.option("--station", "station_id", required=True, help="the target station's id (see `station roll stations`)")
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option("--base", type=click.IntRange(1), default=None, help="build a delta from this version")
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def package(ctx: Context, station_id: str, out: str, base: int | None, operator: str) -> None:
+    """Build a signed package of the current roll revision for one station, encrypted for its key (commission
+    side): the full roll of its polling station, or with --base the changes since that version."""
+    from station.packages.crypto import load_commission_key
+    from station.packages.roll_package import build_package
+
+    station = ctx.station()
+    db_ready(station)
+    signing_key = load_commission_key(station.config.keys_dir)
+    with station.transaction() as s:
+        built = build_package(s, station.cipher, signing_key, station_id, base=base, log_signer=station.flow.log,
+                              operator=operator)
+        write_atomically(Path(out), built.data)  # inside the transaction: no record of a package that was never written
+    _echo_json({**built.summary(), "out": out})
+
+
+# --- a station ---
+@click.command("station-key")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="where to write the public key")
+@pass_ctx
+@handle_errors
+def station_key(ctx: Context, out: str) -> None:
+    """Create this station's package key if missing (keys/package.key, 0600) and write its public half to FILE,
+    for the commission's `station roll add-station`."""
+    from station.packages.crypto import create_package_key, key_id, load_package_key, public_pem
+
+    station = ctx.station()
+    db_ready(station)
+    created = create_package_key(station.config.keys_dir)
+    public = load_package_key(station.config.keys_dir).public_key()
+    write_atomically(Path(out), public_pem(public), mode=0o644)
+    _echo_json({"station": station.config.station.id, "polling_station": station.config.station.polling_station,
+                "key_id": key_id(public), "created": created, "out": out})
+
+
+@click.command("trust")
+@click.argument("key_file", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, help="replace a different commission key trusted before")
+@click.option("--operator", default="technician", show_default=True)
+@pass_ctx
+@handle_errors
+def trust(ctx: Context, key_file: str, replace: bool, operator: str) -> None:
+    """Trust the commission's public key (from `commission-init`) for roll packages: installed as
+    keys/trusted-commission.pub (roll.commission_key, when set, names another file and takes precedence)."""
+    from station.packages.roll_package import install_trust, trusted_key_path
+
+    from station.audit import log as matchlog
+
+    station = ctx.station()
+    db_ready(station)
+    pem = Path(key_file).read_bytes()
+    signer = station.flow.log  # the log key first: a trust change is never left unlogged
+    with station.transaction() as s:
+        path, kid, changed = install_trust(station.config, pem, replace=replace)
+        if changed:
+            matchlog.append(s, signer, event="roll_trust", operator=operator,
+                            outcome="replaced" if replace else "trusted", details={"key_id": kid})
+    in_use = trusted_key_path(station.config)
+    if in_use != path:
+        click.echo(f"note: roll.commission_key names {in_use}; that key, not this one, checks packages", err=True)
+    _echo_json({"key_id": kid, "installed": str(path), "changed": changed})
+
+
+@click.command("import")
+@click.argument("package_file", type=click.Path(dir_okay=False))
+@click.option("--operator", default="technician", show_default=True, help="who imports (written to the log)")
+@pass_ctx
+@handle_errors
+def import_(ctx: Context, package_file: str, operator: str) -> None:
+    """Verify a roll package (signature, target, version) and apply it in one transaction; on rejection nothing
+    changes, the reason is printed on one line and the command exits 2."""
+    from station.packages.roll_package import import_package
+
+    station = ctx.station()
+    db_ready(station)
+    data = Path(package_file).read_bytes()
+    progress = StderrProgress()
+    try:
+        result = import_package(station, data, operator=operator, progress=progress)
+    finally:
+        progress.close()
+    _echo_json(result.to_dict())
+
+
+@click.command("hash")
+@click.option("--polling-station", default=None, help="only this polling station's voters and its constituency's "
+                                                      "scheme (what a package for it carries)")
+@click.option("--json", "as_json", is_flag=True, help="a JSON object with the version and voter count")
+@pass_ctx
+@handle_errors
+def hash_(ctx: Context, polling_station: str | None, as_json: bool) -> None:
+    """The SHA-256 of the roll's whole content: scheme, voters on the roll and their (decrypted) references."""
+    from station.roll.store import get_meta
+    from station.roll.content_hash import roll_content_hash
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        digest = roll_content_hash(s, station.cipher, polling_station=polling_station)
+        version = get_meta(s, "roll_version") or get_meta(s, "roll_revision")
+    if as_json:
+        _echo_json({"roll_hash": digest, "polling_station": polling_station,
+                    "version": int(version) if version else None})
+    else:
+        click.echo(digest)
+
+
+@click.command("status")
+@pass_ctx
+@handle_errors
+def status(ctx: Context) -> None:
+    """The roll's version and package (station) or revision and registered stations (commission), as JSON."""
+    from sqlalchemy import func, select
+
+    from station.db.models import PackageTarget, Voter
+    from station.roll.store import get_meta
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        counts = dict(s.execute(select(Voter.status, func.count()).group_by(Voter.status)).all())
+        out = {"station": station.config.station.id, "voters": counts,
+               "roll_version": int(get_meta(s, "roll_version") or 0),
+               "roll_package_id": get_meta(s, "roll_package_id"),
+               "roll_polling_station": get_meta(s, "roll_polling_station")}
+        revision = get_meta(s, "roll_revision")
+        if revision is not None:
+            out["commission"] = {"revision": int(revision),
+                                 "stations": s.scalar(select(func.count()).select_from(PackageTarget))}
+    _echo_json(out)
+
+
+COMMANDS = (commission_init, add_station, stations, remove, correct, package, station_key, trust, import_, hash_,
+            status)
+
+
+def register(roll_group: click.Group) -> None:
+    """Add this module's commands to the ``station roll`` group, and ``station bench roll-scale``."""
+    for command in COMMANDS:
+        roll_group.add_command(command)
+    from station.bench.flow import bench
+    from station.bench.roll_scale import roll_scale
+
+    bench.add_command(roll_scale)

@@ -1,0 +1,131 @@
+"""``station sync export`` (a station's results as one signed file) and ``station central merge`` (many stations'
+files into the commission's central database). See docs/sync-and-central.md."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.errors import InvalidInput, StationError
+
+
+@click.group()
+def sync() -> None:
+    """Results of this station for the commission."""
+
+
+@sync.command("export")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="the file to write (mode 0600)")
+@pass_ctx
+@handle_errors
+def sync_export(ctx: Context, out: str) -> None:
+    """Write this station's results (verification sessions, ballots, registrations, polling scheme, the audit
+    bundle) as one file signed with the station's log key. Prints a JSON summary."""
+    from station.central.results_export import export_results
+
+    station = ctx.station()
+    db_ready(station)
+    result = export_results(station, Path(out))
+    click.echo(json.dumps(result.to_dict()))
+    if not result.audit_chain_ok:
+        click.echo("warning: this station's audit log does not verify (run `station audit verify` on an export): "
+                   "the centre will refuse the file", err=True)
+        sys.exit(1)
+
+
+@click.group()
+def central() -> None:
+    """The commission's central results database."""
+
+
+def _commission_pem(ctx: Context, option: str | None) -> bytes | None:
+    from cryptography import x509
+
+    path = option or ctx.config().audit.commission_certificate
+    if not path:
+        return None
+    pem = Path(path).read_bytes()
+    try:
+        x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise InvalidInput(f"{path}: not a PEM certificate (the commission's certificate)") from None
+    return pem
+
+
+def _expected_codes(path: str | None) -> list[str]:
+    """Station ids or polling station codes, whitespace-separated, one or more a line; '#' starts a comment."""
+    if not path:
+        return []
+    codes = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        codes += line.split("#", 1)[0].split()
+    return list(dict.fromkeys(codes))
+
+
+def _require_files(files: tuple[str, ...]) -> None:
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise StationError(f"{missing[0]}: no such file{more}: nothing was merged")
+
+
+@central.command("merge")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--db", "db_url", required=True, envvar="STATION_CENTRAL_DB_URL",
+              help="SQLAlchemy URL of the central database (env STATION_CENTRAL_DB_URL), e.g. "
+                   "postgresql+psycopg://user:pass@host/central or sqlite:///central.db")
+@click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None,
+              help="a file listing the station ids or polling station codes that must report")
+@click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
+              help="require every station certificate to be countersigned by this certificate "
+                   "(default: audit.commission_certificate)")
+@pass_ctx
+@handle_errors
+def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str | None,
+                  commission_cert: str | None) -> None:
+    """Verify and import sync files into the central database, then print a JSON summary: double votes,
+    enrollment duplicates, stations not reported, per-file results. Exit 0 when no file was refused, 1 otherwise
+    (each refusal also on standard error), 2 for a usage error (missing file, unusable database)."""
+    from station.central.db import CentralDatabase
+    from station.central.merge import REFUSED, merge_files
+
+    _require_files(files)
+    expected = _expected_codes(expect)
+    commission_pem = _commission_pem(ctx, commission_cert)
+    with CentralDatabase(db_url) as database:
+        result = merge_files(database, files, commission_pem=commission_pem, expected=expected)
+    click.echo(json.dumps(result, indent=1, ensure_ascii=False))
+    for f in result["files"]:
+        if f["status"] == REFUSED:
+            click.echo(f"error: {f['file']}: refused: {f['reason']}", err=True)
+    sys.exit(1 if result["refused"] else 0)
+
+
+@central.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
+              help="require the station certificate to be countersigned by this certificate")
+@pass_ctx
+@handle_errors
+def central_verify(ctx: Context, file: str, commission_cert: str | None) -> None:
+    """Check one sync file as the merge would, with no database; exit 0 only if it would be accepted."""
+    from station.central.errors import SyncFileRejected
+    from station.central.verify import verify_export_file
+
+    _require_files((file,))
+    try:
+        export = verify_export_file(file, commission_pem=_commission_pem(ctx, commission_cert))
+    except SyncFileRejected as exc:
+        click.echo(json.dumps({"file": file, "ok": False, "reason": str(exc)}))
+        click.echo(f"error: {file}: refused: {exc}", err=True)
+        sys.exit(1)
+    r = export.results
+    click.echo(json.dumps({"file": file, "ok": True, "station": export.station_id,
+                           "polling_station": r.station.polling_station, "exported_at": r.exported_at.isoformat(),
+                           "sha256": export.file_sha256, "verification_sessions": len(r.sessions),
+                           "ballots": len(r.ballots), "enrollments": len(r.enrollments),
+                           "audit_entries": export.audit_entries, "sealed": export.audit_sealed,
+                           "countersigned": export.countersigned, "warnings": list(export.warnings)}))

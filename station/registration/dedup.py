@@ -1,0 +1,128 @@
+"""1:N duplicate search over the roll for registration: is the person in front of the registration officer already
+on the roll (or registered earlier) under another CNIC?
+
+Fingerprints: every probe finger is searched against EVERY finger on the roll, whatever position it was enrolled
+under (a person enrolling twice may present other fingers, in another order): the minutia-triplet index of
+``matching.search_fingerprint`` shortlists roll fingers, bozorth3 re-scores the shortlist. Faces: the faiss index of
+``matching.search_face`` (exact below 100,000 faces). A roll voter is a candidate when any finger pair scores at or
+above ``fingerprint_duplicate_score`` or the face distance is at or below ``face_duplicate_distance``.
+
+The indexes hold decrypted templates in memory (the search needs them); they are built on the first search, from the
+database, and extended with the references added since (by id), so a registration centre pays the build once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from matching.errors import MatchingError
+from matching.face import encoding_from_bytes
+from matching.fingerprint import NbisFingerprintMatcher
+from matching.search_face import FaceIndex
+from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
+
+from station.security.keys import TemplateCipher, template_context
+from station.db.models import BiometricReference, Voter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchThresholds:
+    fingerprint_score: float
+    face_distance: float
+    shortlist: int
+
+
+@dataclass
+class DuplicateHit:
+    cnic: str
+    fingerprint_score: float | None = None
+    fingers_matched: int = 0
+    face_distance: float | None = None
+    evidence: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"cnic": self.cnic, "fingerprint_score": self.fingerprint_score,
+                "fingers_matched": self.fingers_matched, "face_distance": self.face_distance,
+                "evidence": self.evidence}
+
+
+class RollBiometricIndex:
+    """The roll's fingerprints and faces, indexed for 1:N search. Thread-safe (one search or refresh at a time)."""
+
+    def __init__(self, matcher: NbisFingerprintMatcher) -> None:
+        self._matcher = matcher
+        self._fingers = FingerprintIndex()
+        self._faces = FaceIndex()
+        self._templates: dict[str, bytes] = {}  # "cnic|position" -> ISO template
+        self._last_id = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def refresh(self, session: Session, cipher: TemplateCipher) -> int:
+        """Index the references added since the last refresh; returns how many."""
+        with self._lock:
+            rows = session.execute(
+                select(BiometricReference.id, Voter.cnic, BiometricReference.modality, BiometricReference.position,
+                       BiometricReference.ciphertext)
+                .join(BiometricReference.voter).where(BiometricReference.id > self._last_id)
+                .order_by(BiometricReference.id)).all()
+            face_ids, face_vectors = [], []
+            for ref_id, cnic, modality, position, blob in rows:
+                self._last_id = max(self._last_id, ref_id)
+                plain = cipher.decrypt(bytes(blob), template_context(cnic, modality, position))
+                key = f"{cnic}|{position}"
+                if modality == "fingerprint" and key not in self._templates:
+                    try:
+                        self._fingers.add(key, minutiae_from_iso(plain))
+                    except MatchingError as exc:
+                        log.warning("roll fingerprint %s of one voter not indexed: %s", position, exc)
+                        continue
+                    self._templates[key] = plain
+                elif modality == "face" and cnic not in self._faces:
+                    face_ids.append(cnic)
+                    face_vectors.append(encoding_from_bytes(plain))
+            if face_ids:
+                self._faces.add(face_ids, np.vstack(face_vectors))
+            return len(rows)
+
+    def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,
+               thresholds: SearchThresholds) -> list[DuplicateHit]:
+        """Roll voters matching the probe fingers (position, ISO template) or face, strongest first."""
+        hits: dict[str, DuplicateHit] = {}
+        matched_fingers: dict[str, set[str]] = defaultdict(set)
+        with self._lock:
+            for probe_position, template in fingers:
+                try:
+                    minutiae = minutiae_from_iso(template)
+                except MatchingError as exc:
+                    log.warning("probe %s not searchable: %s", probe_position, exc)
+                    continue
+                for key, _votes in self._fingers.candidates(minutiae, shortlist=thresholds.shortlist):
+                    score = self._matcher.compare(template, self._templates[key])
+                    if score < thresholds.fingerprint_score:
+                        continue
+                    cnic, roll_position = key.split("|")
+                    hit = hits.setdefault(cnic, DuplicateHit(cnic))
+                    hit.fingerprint_score = max(hit.fingerprint_score or 0.0, score)
+                    matched_fingers[cnic].add(probe_position)
+                    hit.evidence.append({"modality": "fingerprint", "probe": probe_position,
+                                         "roll": roll_position, "score": round(score, 1)})
+            if face is not None:
+                for cnic, distance in self._faces.search(face, k=10, max_distance=thresholds.face_distance):
+                    hit = hits.setdefault(cnic, DuplicateHit(cnic))
+                    hit.face_distance = round(distance, 4)
+                    hit.evidence.append({"modality": "face", "distance": round(distance, 4)})
+        for cnic, hit in hits.items():
+            hit.fingers_matched = len(matched_fingers[cnic])
+        return sorted(hits.values(), key=lambda h: (-(h.fingers_matched + (h.face_distance is not None)),
+                                                    -(h.fingerprint_score or 0.0), h.face_distance or 1.0))

@@ -1,0 +1,311 @@
+"""The registration centre's services (the API and CLI call these): capture with quality gates through the configured
+devices, exceptions with a photo, the 1:N duplicate search on submit, and the registrar's adjudication queue.
+Device capture and matching happen between short transactions, as in verification."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from drivers.camera.guidance import assess_frame
+from drivers.errors import DeviceError
+from matching.errors import MatchingError
+from matching.face import ENCODING_FORMAT, encoding_from_bytes
+from matching.face_quality import assess_face_quality
+from matching.fingerprint import TEMPLATE_FORMAT
+
+from station.registration import flow as enrollment
+from station.audit import identity
+from station.config import FINGER_POSITIONS
+from station.registration.dedup import RollBiometricIndex, SearchThresholds
+from station.registration.flow import EnrollmentSettings
+from station.errors import DeviceUnavailable, InvalidInput, NotFound
+from station.db.models import Voter
+from station.db.models_registration import EnrollmentSession
+from station.simulation.roll import check_presentation, person_finger_subject
+from station.security.users import Principal
+
+if TYPE_CHECKING:
+    from station.runtime import Station
+
+log = logging.getLogger(__name__)
+
+REGISTRATION_STAFF = ("registration_officer", "registrar")
+REGISTRAR = ("registrar",)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollmentView:
+    id: str
+    state: str
+    cnic: str
+    polling_station: str
+    operator: str
+    demographics: dict
+    captures: list[dict]
+    missing: list[str]
+    next_step: str | None  # capture | submit | adjudication | None
+    next_position: str | None
+    message: str
+    candidates: list[dict]
+    decision: str | None
+    decided_by: str | None
+    decision_note: str | None
+    created_at: dt.datetime
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+
+def _view(session, es: EnrollmentSession, settings: EnrollmentSettings) -> EnrollmentView:
+    rows = {c.position: c for c in es.captures}
+    captures = []
+    for position in settings.positions():
+        c = rows.get(position)
+        captures.append({
+            "position": position, "modality": "face" if position == enrollment.FACE else "fingerprint",
+            "status": c.status if c else "not_captured", "attempts": c.attempts if c else 0,
+            "attempts_left": max(0, settings.attempts(position) - (c.attempts if c else 0)),
+            "quality": c.quality if c else 0, "feedback": c.feedback if c else None,
+            "exception_reason": c.exception_reason if c else None,
+            "has_exception_photo": bool(c is not None and c.exception_photo)})
+    missing = enrollment.missing_positions(es, settings) if es.state == enrollment.CAPTURING else []
+    candidates = []
+    if es.candidates:
+        voters = {v.cnic: v for v in session.scalars(
+            select(Voter).where(Voter.cnic.in_([c.cnic for c in es.candidates]))
+            .options(selectinload(Voter.polling_station)))}
+        for c in es.candidates:
+            v = voters.get(c.cnic)
+            candidates.append({
+                "cnic": c.cnic, "name_en": v.name_en if v else "", "name_ur": v.name_ur if v else "",
+                "relative_name_en": v.relative_name_en if v else "", "date_of_birth": v.date_of_birth.isoformat() if v else "",
+                "polling_station": v.polling_station.code if v else "", "status": v.status if v else "unknown",
+                "fingerprint_score": c.fingerprint_score, "fingers_matched": c.fingers_matched,
+                "face_distance": c.face_distance, "evidence": json.loads(c.evidence)})
+    next_step = next_position = None
+    if es.state == enrollment.CAPTURING:
+        if missing:
+            next_step, next_position = "capture", missing[0]
+            row = rows.get(missing[0])
+            left = settings.attempts(missing[0]) - (row.attempts if row else 0)
+            what = "the face" if missing[0] == enrollment.FACE else f"the {missing[0].replace('_', ' ')}"
+            message = (f"capture {what} ({left} attempts left)" if left > 0 else
+                       f"{what}: no usable capture after all attempts: record an exception with a reason")
+            if row is not None and row.feedback:
+                message = f"{row.feedback} | {message}"
+        else:
+            next_step, message = "submit", "all captures done: submit for the duplicate search"
+    elif es.state == enrollment.ADJUDICATION:
+        next_step = "adjudication"
+        message = f"{len(es.candidates)} possible duplicate(s) on the roll: a registrar must decide"
+    elif es.state == enrollment.ENROLLED:
+        message = "registered: added to the roll as pending until the commission's next roll update"
+    elif es.state == enrollment.DUPLICATE:
+        message = "refused: the registrar found this person already on the roll"
+    else:
+        message = "cancelled"
+    return EnrollmentView(
+        id=es.id, state=es.state, cnic=es.cnic, polling_station=es.polling_station, operator=es.operator,
+        demographics=json.loads(es.demographics), captures=captures, missing=missing, next_step=next_step,
+        next_position=next_position, message=message, candidates=candidates, decision=es.decision,
+        decided_by=es.decided_by, decision_note=es.decision_note, created_at=es.created_at)
+
+
+class RegistrationService:
+    def __init__(self, station: "Station") -> None:
+        self.station = station
+        self.index = RollBiometricIndex(station.fingerprint_matcher)
+        self._submit_lock = threading.Lock()  # search + add: two registrations of one person cannot both pass
+
+    @functools.cached_property
+    def settings(self) -> EnrollmentSettings:
+        config = self.station.config
+        en = config.enrollment
+        return EnrollmentSettings(
+            polling_station=config.station.polling_station, fingers=en.fingers, face_required=en.face_required,
+            finger_attempts=en.finger_attempts, face_attempts=en.face_attempts,
+            min_finger_quality=en.min_finger_quality, exception_reasons=en.exception_reasons,
+            log=identity.load_signer(config.keys_dir, config.station.id))
+
+    @property
+    def thresholds(self) -> SearchThresholds:
+        en = self.station.config.enrollment
+        return SearchThresholds(fingerprint_score=en.fingerprint_duplicate_score,
+                                face_distance=en.face_duplicate_distance, shortlist=en.shortlist)
+
+    def _view(self, s, es) -> EnrollmentView:
+        return _view(s, es, self.settings)
+
+    # --- registration officer ---
+    def start(self, principal: Principal, cnic: object, demographics: object, polling_station: object = None,
+              source: str = "typed") -> EnrollmentView:
+        principal.require(*REGISTRATION_STAFF)
+        with self.station.transaction() as s:
+            es = enrollment.start(s, self.settings, cnic_text=cnic, demographics=demographics,
+                                  polling_station=polling_station, operator=principal.username, source=source)
+            return self._view(s, es)
+
+    def start_from_card(self, principal: Principal, details: object = None, polling_station: object = None) -> EnrollmentView:
+        """The CNIC, names, relation, date of birth and gender from the card in the reader (checked like at the
+        polling station); the address and family fields, which the card does not hold, from ``details``."""
+        principal.require(*REGISTRATION_STAFF)
+        holder = self.station.read_card().holder
+        extra = details if isinstance(details, dict) else {}
+        demographics = {**extra, "name_en": holder.name_en, "name_ur": holder.name_ur, "relation": holder.relation,
+                        "relative_name_en": holder.relative_name_en, "relative_name_ur": holder.relative_name_ur,
+                        "gender": holder.gender, "date_of_birth": holder.date_of_birth.isoformat()}
+        return self.start(principal, holder.cnic, demographics, polling_station, source="card")
+
+    def get(self, principal: Principal, session_id: str) -> EnrollmentView:
+        principal.require(*REGISTRATION_STAFF)
+        with self.station.transaction() as s:
+            return self._view(s, enrollment.load(s, session_id))
+
+    def _check(self, session_id: str, position: object) -> str:
+        with self.station.transaction() as s:
+            return enrollment.check_capture(enrollment.load(s, session_id), self.settings, position)
+
+    def capture_finger(self, principal: Principal, session_id: str, finger: object) -> EnrollmentView:
+        principal.require(*REGISTRATION_STAFF)
+        if finger is None:
+            finger = self.get(principal, session_id).next_position
+        if finger not in FINGER_POSITIONS:
+            raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
+        position = self._check(session_id, finger)
+        scanner = self.station.device("fingerprint")
+        try:
+            capture = scanner.capture(position)
+        except DeviceError as exc:
+            raise DeviceUnavailable(str(exc)) from None
+        template, quality, feedback = None, 0, None
+        try:
+            probe = self.station.fingerprint_matcher.extract(capture.image)
+            template, quality = probe.data, probe.quality
+            gate = self.settings.min_finger_quality
+            if quality < gate:
+                feedback = (f"quality {quality} below {gate}: clean the finger and the scanner, press flat and "
+                            "a little firmer" if quality else "quality could not be measured: place the finger again")
+        except MatchingError as exc:
+            feedback = f"no usable print ({exc}): clean the scanner and place the finger again"
+        passed = template is not None and feedback is None
+        with self.station.transaction() as s:
+            es = enrollment.record_capture(s, self.settings, self.station.cipher, session_id, position=position,
+                                           template=template, template_format=TEMPLATE_FORMAT, quality=quality,
+                                           passed=passed, feedback=feedback, operator=principal.username,
+                                           device_id=capture.device_id)
+            return self._view(s, es)
+
+    def capture_face(self, principal: Principal, session_id: str) -> EnrollmentView:
+        principal.require(*REGISTRATION_STAFF)
+        position = self._check(session_id, enrollment.FACE)
+        camera = self.station.device("camera")
+        try:
+            frame = camera.capture()
+        except DeviceError as exc:
+            raise DeviceUnavailable(str(exc)) from None
+        template, face_px, issues = None, 0, []
+        try:
+            faces = self.station.face_landmarker.detect(frame.image)
+            quality = assess_face_quality(frame.image, self.station.face_quality_limits, faces=faces)
+            issues = list(quality.reasons) or ([] if quality.faces else list(assess_frame(frame.image).issues))
+            encoding = self.station.face_encoder.encode(frame.image)
+            template, face_px = encoding.to_bytes(), encoding.face_px
+        except MatchingError as exc:
+            issues = list(dict.fromkeys([str(exc), *issues]))
+        feedback = "; ".join(issues) or None
+        with self.station.transaction() as s:
+            es = enrollment.record_capture(s, self.settings, self.station.cipher, session_id, position=position,
+                                           template=template, template_format=ENCODING_FORMAT, quality=face_px,
+                                           passed=template is not None and not issues, feedback=feedback,
+                                           operator=principal.username, device_id=frame.device_id)
+            return self._view(s, es)
+
+    def record_exception(self, principal: Principal, session_id: str, position: object, reason: object) -> EnrollmentView:
+        """A missing or unusable finger (or a face that cannot be captured): the reason, and a photo taken now by the
+        camera as evidence (stored encrypted)."""
+        principal.require(*REGISTRATION_STAFF)
+        with self.station.transaction() as s:  # validate before taking the photo
+            enrollment.check_exception(enrollment.load(s, session_id), self.settings, position, reason)
+        try:
+            frame = self.station.device("camera").capture()
+        except DeviceError as exc:
+            raise DeviceUnavailable(f"the exception photo could not be taken: {exc}") from None
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            raise DeviceUnavailable("the exception photo could not be encoded")
+        photo = self.station.cipher.encrypt(jpeg.tobytes(), enrollment.capture_context(session_id, position, "photo"))
+        with self.station.transaction() as s:
+            es = enrollment.record_exception(s, self.settings, session_id, position=position, reason=reason,
+                                             photo_ciphertext=photo, operator=principal.username)
+            return self._view(s, es)
+
+    def submit(self, principal: Principal, session_id: str) -> EnrollmentView:
+        """Run the 1:N duplicate search; no candidate: the registrant joins the roll as pending; otherwise the
+        registration waits in the adjudication queue."""
+        principal.require(*REGISTRATION_STAFF)
+        cipher = self.station.cipher
+        with self._submit_lock:
+            with self.station.transaction() as s:
+                es = enrollment.load(s, session_id)
+                enrollment.check_submit(es, self.settings)
+                fingers, face = enrollment.probes(es, cipher)
+                self.index.refresh(s, cipher)
+            hits = self.index.search(fingers, encoding_from_bytes(face) if face is not None else None, self.thresholds)
+            with self.station.transaction() as s:
+                es = enrollment.record_search(s, self.settings, cipher, session_id, hits=hits,
+                                              operator=principal.username, searched=len(self.index))
+                view = self._view(s, es)
+        log.info("registration %s: %d duplicate candidate(s)", session_id, len(hits))
+        return view
+
+    def cancel(self, principal: Principal, session_id: str) -> EnrollmentView:
+        principal.require(*REGISTRATION_STAFF)
+        with self.station.transaction() as s:
+            return self._view(s, enrollment.cancel(s, self.settings, session_id, operator=principal.username))
+
+    # --- registrar ---
+    def queue(self, principal: Principal) -> list[EnrollmentView]:
+        principal.require(*REGISTRAR)
+        with self.station.transaction() as s:
+            return [self._view(s, es) for es in enrollment.queue(s)]
+
+    def decide(self, principal: Principal, session_id: str, decision: object, note: object) -> EnrollmentView:
+        principal.require(*REGISTRAR)
+        with self.station.transaction() as s:
+            es = enrollment.decide(s, self.settings, self.station.cipher, session_id, decision=decision, note=note,
+                                   registrar=principal.username)
+            return self._view(s, es)
+
+    def exception_photo(self, principal: Principal, session_id: str, position: str) -> bytes:
+        principal.require(*REGISTRAR)
+        with self.station.transaction() as s:
+            es = enrollment.load(s, session_id)
+            row = next((c for c in es.captures if c.position == position and c.exception_photo), None)
+            if row is None:
+                raise NotFound(f"no exception photo for {position}")
+            blob = bytes(row.exception_photo)
+        return self.station.cipher.decrypt(blob, enrollment.capture_context(session_id, position, "photo"))
+
+    # --- simulated devices ---
+    def sim_present_person_finger(self, principal: Principal, person: object, finger: object,
+                                  quality: object = "normal") -> dict:
+        """Present a finger of a simulated PERSON (not of a CNIC): one person can then register under two CNICs."""
+        scanner = self.station._simulated(principal, "fingerprint")
+        if not isinstance(person, str) or not person.strip() or len(person) > 64:
+            raise InvalidInput("person must be a short string naming the simulated person")
+        check_presentation(finger, quality)
+        scanner.present(person_finger_subject(person, finger), quality=quality)
+        return {"presented": {"person": person, "finger": finger, "quality": quality}}

@@ -1,0 +1,122 @@
+"""The roll: loading a roll with its biometric references, looking voters up, listing them."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from station.cnic import parse_cnic
+from station.errors import Conflict, NotFound
+from station.security.keys import TemplateCipher, template_context
+from station.db.models import BiometricReference, Constituency, PollingStation, StationMeta, Voter
+from station.simulation.roll import SynthRoll
+from station.polling.views import VoterView
+
+
+@dataclass(frozen=True)
+class EnrolledTemplate:
+    cnic: str
+    modality: str
+    position: str
+    format: str
+    quality: int
+    data: bytes  # plaintext template; encrypted before it touches the database
+
+
+def voter_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Voter)) or 0
+
+
+def load_roll(session: Session, roll: SynthRoll, templates: list[EnrolledTemplate], cipher: TemplateCipher) -> int:
+    """Insert a whole roll in the caller's transaction; refuses to load over an existing roll."""
+    if voter_count(session):
+        raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
+    constituency = Constituency(code=roll.constituency_code, name_en=roll.constituency_en,
+                                name_ur=roll.constituency_ur, district=roll.district)
+    session.add(constituency)
+    session.flush()
+    stations = {}
+    for s in roll.stations:
+        stations[s.code] = PollingStation(code=s.code, constituency_id=constituency.id, name_en=s.name_en,
+                                          name_ur=s.name_ur, kind=s.kind, booths=s.booths)
+        session.add(stations[s.code])
+    session.flush()
+    voters = {}
+    for v in roll.voters:
+        voter = Voter(cnic=v.cnic, name_en=v.name_en, name_ur=v.name_ur, relation=v.relation,
+                      relative_name_en=v.relative_name_en, relative_name_ur=v.relative_name_ur, gender=v.gender,
+                      date_of_birth=v.date_of_birth, census_block=v.census_block, family_number=v.family_number,
+                      address_en=v.address_en, address_ur=v.address_ur, serial_number=v.serial_number,
+                      polling_station_id=stations[v.polling_station].id, booth=v.booth, status="active")
+        voters[v.cnic] = voter
+        session.add(voter)
+    session.flush()
+    for t in templates:
+        session.add(BiometricReference(
+            voter_id=voters[t.cnic].id, modality=t.modality, position=t.position, format=t.format,
+            quality=t.quality, key_id=cipher.key_id,
+            ciphertext=cipher.encrypt(t.data, template_context(t.cnic, t.modality, t.position))))
+    set_meta(session, "synthetic_roll_seed", str(roll.seed))
+    set_meta(session, "roll_digest", roll_digest(roll))
+    return len(roll.voters)
+
+
+def roll_digest(roll: SynthRoll) -> str:
+    """SHA-256 over the roll's voters (CNIC, polling station, serial), in a fixed order: names the roll a log used."""
+    lines = sorted(f"{v.cnic}|{v.polling_station}|{v.serial_number}" for v in roll.voters)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    session.merge(StationMeta(key=key, value=value))
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(StationMeta, key)
+    return row.value if row else None
+
+
+def get_json_meta(session: Session, key: str) -> dict:
+    raw = get_meta(session, key)
+    return json.loads(raw) if raw else {}
+
+
+def _voter_query():
+    return select(Voter).options(selectinload(Voter.references), selectinload(Voter.polling_station))
+
+
+def find_voter(session: Session, cnic_text: object) -> VoterView:
+    cnic = parse_cnic(cnic_text)
+    voter = session.scalar(_voter_query().where(Voter.cnic == cnic))
+    if voter is None:
+        raise NotFound(f"CNIC {cnic} is not on the roll")
+    return VoterView.of(voter)
+
+
+def list_voters(session: Session, *, limit: int | None = None, polling_station: str | None = None) -> list[VoterView]:
+    query = _voter_query().join(Voter.polling_station).order_by(PollingStation.code, Voter.serial_number)
+    if polling_station:
+        query = query.where(PollingStation.code == polling_station)
+    if limit:
+        query = query.limit(limit)
+    return [VoterView.of(v) for v in session.scalars(query)]
+
+
+def references(session: Session, cnic: str, modality: str) -> list[BiometricReference]:
+    query = (select(BiometricReference).join(Voter).where(Voter.cnic == cnic, BiometricReference.modality == modality)
+             .order_by(BiometricReference.position))
+    return list(session.scalars(query))
+
+
+def recent_voter_references(session: Session, polling_station: str, position: str, *, exclude_cnic: str,
+                            limit: int) -> list[tuple[str, bytes]]:
+    """(CNIC, encrypted template) of the voters of a polling station who voted most recently, for one finger."""
+    query = (select(Voter.cnic, BiometricReference.ciphertext).join(BiometricReference.voter)
+             .join(Voter.polling_station)
+             .where(PollingStation.code == polling_station, Voter.voted_at.is_not(None), Voter.cnic != exclude_cnic,
+                    BiometricReference.modality == "fingerprint", BiometricReference.position == position)
+             .order_by(Voter.voted_at.desc()).limit(limit))
+    return [(c, bytes(t)) for c, t in session.execute(query)]

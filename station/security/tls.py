@@ -1,0 +1,306 @@
+"""The station's own TLS: a station CA (made by ``station init``) and the server certificate it issues, so laptops on
+the booth's LAN reach the registrar UI over HTTPS after trusting one CA certificate.
+
+Files in STATION_HOME/keys (mode 0700)::
+
+    tls-ca.key       ECDSA P-256, mode 0600   the station CA's key; never leaves the station
+    tls-ca.crt       the CA certificate        what other laptops import (`station tls export-ca --out FILE`)
+    tls-server.key   ECDSA P-256, mode 0600   the HTTPS server's key
+    tls-server.crt   signed by the CA          DNS names (hostname, FQDN, localhost, extras) and IP addresses
+
+The CA stays the same for the station's life (ten years) while the server certificate is re-issued whenever the
+station's names or LAN addresses change (`serving` does it at start), so a laptop that trusted the CA once keeps
+trusting the station after a DHCP lease changes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from station.security.files import write_atomically
+from station.errors import KeyMissing, StationError
+
+log = logging.getLogger(__name__)
+
+CA_KEY_FILE = "tls-ca.key"
+CA_CERT_FILE = "tls-ca.crt"
+SERVER_KEY_FILE = "tls-server.key"
+SERVER_CERT_FILE = "tls-server.crt"
+CA_DAYS = 3650
+RENEW_BEFORE_DAYS = 30  # a server certificate expiring sooner than this is re-issued at start
+MAX_SERVER_DAYS = 825  # what browsers accept for a certificate under a locally trusted CA
+
+
+class TlsError(StationError):
+    """A TLS file is missing, unreadable or does not fit (wrong CA, bad name or address)."""
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    dns_names: tuple[str, ...]
+    ips: tuple[str, ...]
+    not_after: dt.datetime
+    issued_now: bool  # False when the existing certificate already covered every name and address
+
+
+@dataclass(frozen=True)
+class CaInfo:
+    cert_file: Path
+    subject: str
+    sha256: str  # fingerprint of the DER certificate, "AB:CD:..." as browsers and openssl show it
+    not_after: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o644)
+    tmp.replace(path)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+
+
+def create_station_ca(keys_dir: Path, station_id: str) -> bool:
+    """Create the station CA (ECDSA P-256 key, mode 0600, and a self-signed CA certificate valid ten years) unless it
+    exists; True if it was created now."""
+    keys_dir = Path(keys_dir)
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(keys_dir, 0o700)
+    key_path, cert_path = keys_dir / CA_KEY_FILE, keys_dir / CA_CERT_FILE
+    if key_path.exists() and cert_path.exists():
+        return False
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{station_id} station CA"),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "voter-station TLS")])
+    now = _now()
+    public = key.public_key()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=CA_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(key, hashes.SHA256()))
+    write_atomically(key_path, _key_pem(key))
+    _write_public(cert_path, _cert_pem(cert))
+    # A server certificate of an earlier CA no longer chains: remove it so the next start issues a new one.
+    (keys_dir / SERVER_CERT_FILE).unlink(missing_ok=True)
+    log.info("station CA created for %s (%s)", station_id, fingerprint(cert))
+    return True
+
+
+def _load_ca(keys_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key_path, cert_path = keys_dir / CA_KEY_FILE, keys_dir / CA_CERT_FILE
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except FileNotFoundError as exc:
+        raise KeyMissing(f"no station TLS CA ({exc.filename}): run `station init` first") from None
+    except PermissionError as exc:
+        raise KeyMissing(f"cannot read {exc.filename}: run the command as the station's user") from None
+    except ValueError:
+        raise KeyMissing(f"the station TLS CA in {keys_dir} is damaged (not PEM)") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyMissing(f"{key_path} is not an ECDSA key")
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        raise KeyMissing(f"{key_path} does not belong to {cert_path}")
+    return key, cert
+
+
+def ca_info(keys_dir: Path) -> CaInfo:
+    path = Path(keys_dir) / CA_CERT_FILE
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyMissing(f"no station TLS CA ({path}): run `station init` first") from None
+    except ValueError:
+        raise KeyMissing(f"{path} is not a PEM certificate") from None
+    return CaInfo(path, cert.subject.rfc4514_string(), fingerprint(cert), cert.not_valid_after_utc)
+
+
+def export_ca(keys_dir: Path, out: Path) -> CaInfo:
+    """Copy the CA certificate (public) to ``out`` for other laptops to import; returns its fingerprint, which the
+    person importing it compares with the one the station shows."""
+    info = ca_info(keys_dir)
+    Path(out).write_bytes(info.cert_file.read_bytes())
+    return info
+
+
+def _parse_ips(ips: Iterable[str]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    out = []
+    for text in ips:
+        try:
+            out.append(ipaddress.ip_address(str(text).strip()))
+        except ValueError:
+            raise TlsError(f"not an IP address for the server certificate: {text!r}") from None
+    return out
+
+
+def _clean_names(hostnames: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for name in hostnames:
+        name = str(name).strip().lower().rstrip(".")
+        if not name:
+            continue
+        try:
+            x509.DNSName(name)
+            name.encode("ascii")
+        except (ValueError, UnicodeEncodeError):
+            raise TlsError(f"not a DNS name for the server certificate: {name!r}") from None
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iterable[str], *,
+                             days: int = 397, force: bool = True) -> ServerCertificate:
+    """Issue the HTTPS server certificate (new ECDSA P-256 key, mode 0600) from the station CA, for these DNS names and
+    IP addresses. With ``force=False`` an existing certificate is kept when it chains to the CA, covers every name and
+    address and is valid for more than RENEW_BEFORE_DAYS."""
+    keys_dir = Path(keys_dir)
+    names = _clean_names(hostnames)
+    addresses = list(dict.fromkeys(_parse_ips(ips)))
+    if not names and not addresses:
+        raise TlsError("a server certificate needs at least one DNS name or IP address")
+    if not 1 <= days <= MAX_SERVER_DAYS:
+        raise TlsError(f"server certificate validity must be 1-{MAX_SERVER_DAYS} days, not {days}")
+    ca_key, ca_cert = _load_ca(keys_dir)
+    cert_path, key_path = keys_dir / SERVER_CERT_FILE, keys_dir / SERVER_KEY_FILE
+    if not force:
+        current = _current_if_sufficient(cert_path, key_path, ca_cert, names, addresses)
+        if current is not None:
+            return ServerCertificate(cert_path, key_path, keys_dir / CA_CERT_FILE, tuple(names),
+                                     tuple(str(a) for a in addresses), current.not_valid_after_utc, False)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
+    common = names[0] if names else str(addresses[0])
+    san = [x509.DNSName(n) for n in names] + [x509.IPAddress(a) for a in addresses]
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common[:64])]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(san), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    write_atomically(key_path, _key_pem(key))
+    _write_public(cert_path, _cert_pem(cert))
+    log.info("server certificate issued for %s, valid until %s", ", ".join(map(str, names + addresses)),
+             not_after.date().isoformat())
+    return ServerCertificate(cert_path, key_path, keys_dir / CA_CERT_FILE, tuple(names),
+                             tuple(str(a) for a in addresses), not_after, True)
+
+
+def _current_if_sufficient(cert_path: Path, key_path: Path, ca_cert: x509.Certificate, names: list[str],
+                           addresses: list) -> x509.Certificate | None:
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    except (OSError, ValueError):
+        return None
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return None
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        return None
+    if cert.not_valid_after_utc - _now() < dt.timedelta(days=RENEW_BEFORE_DAYS):
+        return None
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    have_names = set(san.get_values_for_type(x509.DNSName))
+    have_ips = set(san.get_values_for_type(x509.IPAddress))
+    if not set(names) <= have_names or not set(addresses) <= have_ips:
+        return None
+    return cert
+
+
+def station_hostnames(extra: Iterable[str] = ()) -> list[str]:
+    """The names a LAN client may use: this machine's hostname, its FQDN, ``<hostname>.local`` (mDNS), localhost
+    and any configured extras."""
+    host = socket.gethostname()
+    names = [host, f"{host.split('.')[0]}.local"]
+    try:
+        fqdn = socket.getfqdn()
+    except OSError:
+        fqdn = host
+    if fqdn and fqdn != host and "." in fqdn:
+        names.append(fqdn)
+    return _clean_names([*names, "localhost", *extra])
+
+
+def local_addresses() -> list[str]:
+    """This machine's IPv4 and global IPv6 addresses, read locally (no packet is sent): IPv4 per interface from the
+    kernel (SIOCGIFADDR), IPv6 from /proc/net/if_inet6. Loopback is included; link-local IPv6 is not."""
+    out = ["127.0.0.1", "::1"]
+    out += _ipv4_addresses()
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 4 and parts[3] == "00":  # scope 00: global
+            out.append(str(ipaddress.IPv6Address(bytes.fromhex(parts[0]))))
+    return list(dict.fromkeys(out))
+
+
+def _ipv4_addresses() -> list[str]:
+    import fcntl
+    import struct
+
+    siocgifaddr = 0x8915
+    try:
+        interfaces = sorted(p.name for p in Path("/sys/class/net").iterdir())
+    except OSError:
+        return []
+    out = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name in interfaces:
+            try:
+                raw = fcntl.ioctl(s.fileno(), siocgifaddr, struct.pack("256s", name.encode()[:15]))
+            except OSError:  # no IPv4 address on this interface
+                continue
+            out.append(socket.inet_ntoa(raw[20:24]))
+    return out

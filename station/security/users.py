@@ -1,0 +1,91 @@
+"""Station users, roles, password hashes (scrypt) and bearer tokens (random, stored as SHA-256)."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from station.errors import AuthenticationFailed, Conflict, InvalidInput, NotPermitted
+from station.db.models import ApiToken, User, utcnow
+
+ROLES = ("polling_officer", "presiding_officer", "technician", "auditor", "registration_officer", "registrar")
+_USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class Principal:
+    username: str
+    role: str
+
+    def require(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise NotPermitted(f"role {self.role} may not do this (needs {' or '.join(roles)})")
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                   dklen=32)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+def add_user(session: Session, username: str, password: str, role: str) -> User:
+    if not _USERNAME.match(username or ""):
+        raise InvalidInput("username: 3-64 characters, lower-case letters, digits, '.', '_' or '-', starting with a letter")
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise InvalidInput("password must have at least 8 characters")
+    if session.scalar(select(User).where(User.username == username)):
+        raise Conflict(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login(session: Session, username: str, password: str, ttl_minutes: int) -> tuple[str, Principal, dt.datetime]:
+    user = session.scalar(select(User).where(User.username == username))
+    # Hash even for an unknown user, so that timing does not reveal which usernames exist.
+    stored = user.password_hash if user else hash_password("not-a-user")
+    if not verify_password(password, stored) or user is None or user.disabled:
+        raise AuthenticationFailed("wrong username or password")
+    token = secrets.token_urlsafe(32)
+    expires = utcnow() + dt.timedelta(minutes=ttl_minutes)
+    session.execute(delete(ApiToken).where(ApiToken.expires_at < utcnow()))
+    session.add(ApiToken(token_hash=_token_hash(token), user_id=user.id, expires_at=expires))
+    return token, Principal(user.username, user.role), expires
+
+
+def authenticate(session: Session, token: str) -> Principal:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None:
+        raise AuthenticationFailed("unknown token: log in again")
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.timezone.utc)
+    if expires < utcnow():
+        raise AuthenticationFailed("token expired: log in again")
+    if row.user.disabled:
+        raise AuthenticationFailed("user disabled")
+    return Principal(row.user.username, row.user.role)
