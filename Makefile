@@ -7,9 +7,9 @@ export STATION_REQUIRE_BROWSER = 1
 HOME_DIR ?= demo-home
 PORT   ?= 8080
 # The tests that touch the database run a second time on a private PostgreSQL server.
-DB_TESTS ?= tests/test_store.py tests/test_verification_flow.py tests/test_api.py tests/test_server_acceptance.py \
-            tests/test_registration.py tests/test_roll_package.py tests/test_sync_central.py tests/test_backup.py \
-            tests/test_authority.py tests/test_install.py tests/test_registration_transfer.py
+DB_TESTS ?= tests/station/db/test_store.py tests/station/polling/test_verification_flow.py tests/api/test_api.py tests/acceptance/test_server_acceptance.py \
+            tests/station/registration/test_registration.py tests/station/packages/test_roll_package.py tests/station/central/test_sync_central.py tests/station/backup/test_backup.py \
+            tests/station/authority/test_authority.py tests/station/service/test_install.py tests/station/registration/test_registration_transfer.py
 
 .PHONY: install demo test bench deb clean
 

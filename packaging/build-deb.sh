@@ -30,7 +30,7 @@ mkdir -p "$PKG/DEBIAN"
 # 1. The unit, sysusers.d, tmpfiles.d and /etc/station/station.toml: the `station install --package` layout.
 PYTHONPATH="$REPO" "$PY" - "$PKG" <<'PYEOF'
 import sys
-from station.install import PACKAGE_EXEC, ServiceSettings, install_service
+from station.service.install import PACKAGE_EXEC, ServiceSettings, install_service
 install_service(sys.argv[1], ServiceSettings(exec_path=PACKAGE_EXEC), package=True)
 PYEOF
 

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from station.config import load_config
 from station.runtime import Station
 from station.security.users import Principal
-
-REPO = Path(__file__).resolve().parent.parent
-FACES = REPO.parent / "shared" / "datasets" / "deepface_faces"
-ROLL_VOTERS = 160
-ROLL_SEED = 3
-PASSWORDS = {
-    "officer": ("polling_officer", "officer-test-pass"),
-    "presiding": ("presiding_officer", "presiding-test-pass"),
-    "tech": ("technician", "tech-test-pass"),
-    "auditor": ("auditor", "auditor-test-pass"),
-    "regofficer": ("registration_officer", "regofficer-test-pass"),
-    "registrar": ("registrar", "registrar-test-pass"),
-}
+from tests.support.stations import FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, build_station
 
 
 def _fresh_postgres_url(base_url: str, name: str) -> str:
@@ -58,11 +41,6 @@ def make_database_url(tmp_path_factory):
         return f"sqlite:///{tmp_path_factory.mktemp('db')}/station-{n}.db"
 
     return make
-
-
-def build_station(home: Path, database_url: str, **overrides) -> Station:
-    sections = {"database": {"url": database_url}, **overrides}
-    return Station(load_config("test", home=home, overrides=sections, environ={}))
 
 
 @pytest.fixture(scope="session")
@@ -135,44 +113,3 @@ def tokens(app) -> dict[str, str]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """`station serve` (cheroot) in a child process, on a free port, with the given home and database."""
-
-    def __init__(self, home: Path, database_url: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "STATION_HOME": str(home), "STATION_DATABASE__URL": database_url,
-               "STATION_PROFILE": "test"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "station", "serve", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self._wait_ready()
-
-    def _wait_ready(self, timeout_s: float = 30) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                urllib.request.urlopen(f"{self.base}/api/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc.stdout.close()

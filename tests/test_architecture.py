@@ -3,8 +3,8 @@ import ast
 from pathlib import Path
 
 import pytest
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "matching": {"station", "api", "drivers", "flask"},
     "drivers": {"station", "api", "matching", "flask"},

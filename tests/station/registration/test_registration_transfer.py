@@ -1,0 +1,145 @@
+"""From registration to the roll: a centre's pending voters go to the commission in a signed, encrypted file; the
+commission searches them 1:N against the master roll (a person registered at two centres is held), admits the others
+under a new revision, and the next roll package makes them active voters at the centre."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from station.db.models import Voter
+from station.packages.crypto import create_commission_key, load_commission_key, load_package_key, public_pem
+from station.packages.targets import add_target
+from station.registration.transfer import RegistrationsRejected, admit_registrations, export_registrations
+from station.roll.store import get_meta
+from station.roll.changes import start_revisions
+from station.roll.content_hash import roll_content_hash
+from station.packages.roll_package import build_package, import_package, install_trust
+from station.security.users import Principal
+from tests.support.stations import build_station
+
+OFFICER = Principal("clerk", "registration_officer")
+
+
+def person_data(gender: str = "male") -> dict:
+    return {"name_en": "New Voter", "relation": "father", "relative_name_en": "Father", "gender": gender,
+            "date_of_birth": "1999-02-03", "address_en": "Bagh"}
+
+
+@pytest.fixture(scope="module")
+def commission(tmp_path_factory, make_database_url):
+    st = build_station(tmp_path_factory.mktemp("commission"), make_database_url(), station={"id": "COMMISSION"},
+                       enrollment={"face_required": False})
+    st.init()
+    st.synthesize_roll(10, 31, workers=1)
+    create_commission_key(st.config.keys_dir)
+    with st.transaction() as s:
+        start_revisions(s)
+    yield st
+    st.close()
+
+
+def package(commission, station_id: str, base: int | None = None) -> bytes:
+    with commission.transaction() as s:
+        return build_package(s, commission.cipher, load_commission_key(commission.config.keys_dir), station_id,
+                             base=base, log_signer=commission.flow.log).data
+
+
+def version(st) -> int:
+    with st.transaction() as s:
+        return int(get_meta(s, "roll_version") or 0)
+
+
+@pytest.fixture(scope="module")
+def centre_factory(tmp_path_factory, make_database_url, commission):
+    made = []
+
+    def make(station_id: str, polling_station: str):
+        st = build_station(tmp_path_factory.mktemp(station_id), make_database_url(),
+                           station={"id": station_id, "polling_station": polling_station},
+                           enrollment={"face_required": False})
+        st.init()
+        install_trust(st.config, public_pem(load_commission_key(commission.config.keys_dir).public_key()))
+        with commission.transaction() as s:
+            add_target(s, station_id, polling_station, load_package_key(st.config.keys_dir).public_key())
+        import_package(st, package(commission, station_id))
+        made.append(st)
+        return st
+
+    yield make
+    for st in made:
+        st.close()
+
+
+def register(st, person: str, cnic: str):
+    service = st.registration
+    view = service.start(OFFICER, cnic, person_data())
+    for finger in service.settings.fingers:
+        service.sim_present_person_finger(OFFICER, person, finger)
+        view = service.capture_finger(OFFICER, view.id, finger)
+        while finger in view.missing:
+            view = service.capture_finger(OFFICER, view.id, finger)
+    return service.submit(OFFICER, view.id)
+
+
+def commission_recipient(commission) -> bytes:
+    return public_pem(load_package_key(commission.config.keys_dir).public_key())
+
+
+def test_registrations_reach_the_roll_and_a_second_centre_duplicate_is_held(commission, centre_factory, tmp_path):
+    centre = centre_factory("CENTRE-1", "PS-001")
+    first = [register(centre, "ayesha-brother", "84001-0000001-1"), register(centre, "bilal", "84001-0000003-1")]
+    assert [v.state for v in first] == ["ENROLLED", "ENROLLED"]
+    out = tmp_path / "centre1.reg"
+    summary = export_registrations(centre, commission_recipient(commission), out)
+    assert summary["registrations"] == 2 and out.stat().st_mode & 0o777 == 0o600
+
+    result = admit_registrations(commission, out.read_bytes())
+    assert result.station == "CENTRE-1" and sorted(result.admitted) == ["84001-0000001-1", "84001-0000003-1"]
+    assert result.held == [] and result.revision is not None
+    again = admit_registrations(commission, out.read_bytes())
+    assert again.admitted == [] and sorted(again.already_on_roll) == sorted(result.admitted)
+
+    import_package(centre, package(commission, "CENTRE-1", base=version(centre)))
+    with centre.transaction() as s:
+        statuses = dict(s.execute(select(Voter.cnic, Voter.status).where(Voter.cnic.in_(result.admitted))).all())
+        centre_hash = roll_content_hash(s, centre.cipher, polling_station="PS-001")
+    assert statuses == {c: "active" for c in result.admitted}
+    with commission.transaction() as s:
+        assert roll_content_hash(s, commission.cipher, polling_station="PS-001") == centre_hash
+
+    other = centre_factory("CENTRE-2", "PS-002")
+    twice = register(other, "ayesha-brother", "84002-0000005-1")
+    assert twice.state == "ENROLLED", "centre 2 has never seen this person"
+    out2 = tmp_path / "centre2.reg"
+    export_registrations(other, commission_recipient(commission), out2)
+    held = admit_registrations(commission, out2.read_bytes())
+    assert held.admitted == [] and [h["cnic"] for h in held.held] == ["84002-0000005-1"]
+    assert [c["cnic"] for c in held.held[0]["candidates"]] == ["84001-0000001-1"]
+    with commission.transaction() as s:
+        assert s.scalar(select(Voter).where(Voter.cnic == "84002-0000005-1")) is None
+
+
+def test_an_altered_or_misaddressed_registrations_file_is_refused_before_anything_changes(commission, centre_factory,
+                                                                                        tmp_path):
+    centre = centre_factory("CENTRE-3", "PS-001")
+    register(centre, "chaudhry", "84003-0000007-1")
+    out = tmp_path / "centre3.reg"
+    export_registrations(centre, commission_recipient(commission), out)
+    data = out.read_bytes()
+    with commission.transaction() as s:
+        before = roll_content_hash(s, commission.cipher)
+    for position in (30, len(data) // 2, len(data) - 10):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x01
+        with pytest.raises(RegistrationsRejected):
+            admit_registrations(commission, bytes(flipped))
+    with pytest.raises(RegistrationsRejected, match="cut short|signature"):
+        admit_registrations(commission, data[:-100])
+    with pytest.raises(RegistrationsRejected, match="not a registrations file"):
+        admit_registrations(commission, b"garbage" * 10)
+    wrong = tmp_path / "wrong.reg"
+    export_registrations(centre, public_pem(load_package_key(centre.config.keys_dir).public_key()), wrong)
+    with pytest.raises(RegistrationsRejected, match="another commission key"):
+        admit_registrations(commission, wrong.read_bytes())
+    with commission.transaction() as s:
+        assert roll_content_hash(s, commission.cipher) == before

@@ -1,0 +1,6 @@
+"""Where the repository and the shared data sets are."""
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+FACES = SHARED / "datasets" / "deepface_faces"

@@ -1,0 +1,72 @@
+"""Helpers shared by the tests: a station built from the `test` profile, a `station serve` child process."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from station.config import load_config
+from station.runtime import Station
+from tests.support.paths import FACES, REPO  # noqa: F401  (re-exported for the tests)
+
+ROLL_VOTERS = 160
+ROLL_SEED = 3
+PASSWORDS = {
+    "officer": ("polling_officer", "officer-test-pass"),
+    "presiding": ("presiding_officer", "presiding-test-pass"),
+    "tech": ("technician", "tech-test-pass"),
+    "auditor": ("auditor", "auditor-test-pass"),
+    "regofficer": ("registration_officer", "regofficer-test-pass"),
+    "registrar": ("registrar", "registrar-test-pass"),
+}
+
+
+def build_station(home: Path, database_url: str, **overrides) -> Station:
+    sections = {"database": {"url": database_url}, **overrides}
+    return Station(load_config("test", home=home, overrides=sections, environ={}))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`station serve` (cheroot) in a child process, on a free port, with the given home and database."""
+
+    def __init__(self, home: Path, database_url: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "STATION_HOME": str(home), "STATION_DATABASE__URL": database_url,
+               "STATION_PROFILE": "test"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "station", "serve", "--host", "127.0.0.1",
+                                      "--port", str(self.port)], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 30) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                urllib.request.urlopen(f"{self.base}/api/health", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.stdout.close()
