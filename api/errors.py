@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from station.security.throttle import TooManyAttempts
@@ -24,6 +24,11 @@ STATUS = (
     (DeviceUnavailable, 503, "device-unavailable"),
     (KeyMissing, 503, "station-not-initialised"),
 )
+
+
+def error_page(status: int, detail: str):
+    """The registrar UI's answer to an error on one of its own pages (the API answers problem+json)."""
+    return render_template("error.html", status=status, detail=detail), status
 
 
 def problem(status: int, kind: str, title: str, detail: str, headers: dict | None = None):
@@ -55,8 +60,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if not request.path.startswith("/api/") and exc.code in (403, 404, 405):
-            from .ui import error_page  # the registrar UI answers its own paths with a page
-
             return error_page(exc.code, exc.description or exc.name)
         return problem(exc.code or 500, exc.name.lower().replace(" ", "-"), exc.name, exc.description or exc.name)
 

@@ -17,13 +17,11 @@ from jsonschema import Draft202012Validator
 
 from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
-from station.security.users import ROLES
+from station.security.roles import OFFICERS, REGISTRATION_STAFF, ROLES  # noqa: F401  (re-exported to the routes)
 
 from .requests import authenticate_request, json_body
 
 PUBLIC = "public"
-REGISTRATION_STAFF = ("registration_officer", "registrar")
-OFFICERS = ("polling_officer", "presiding_officer")
 STATES = ("IDENTIFIED", "NOT_ON_ROLL", "ALREADY_VOTED", "VERIFIED", "NOT_VERIFIED", "EXCEPTION", "BALLOT_ISSUED")
 MAX_INT = 2**31 - 1
 

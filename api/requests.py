@@ -8,15 +8,20 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import current_app, g, request, session
 
 from station.errors import AuthenticationFailed, InvalidInput, NotPermitted
 
+if TYPE_CHECKING:
+    from station.runtime import Station
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def station():
+def station() -> "Station":
+    """The built station this app serves (its services: ``station().polling``, ``.roll``, ``.registration`` ...)."""
     return current_app.extensions["station"]
 
 
@@ -56,11 +61,11 @@ def authenticate_request():
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")
-        return station().authenticate(token.strip())
+        return station().accounts.authenticate(token.strip())
     token = session.get("token")
     if not token:
         raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")
-    principal = station().authenticate(token)
+    principal = station().accounts.authenticate(token)
     if request.method not in SAFE_METHODS:
         check_csrf()
     return principal

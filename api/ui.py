@@ -16,28 +16,28 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
                    session, url_for)
 from flask_babel import gettext as _
 
-from station.polling import ui_queries
 from station.config import FINGER_POSITIONS
+from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
+from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, OFFICERS, REGISTRAR_ROLES, REGISTRATION_STAFF,
+                                     SUMMARY_ROLES)
 from station.security.throttle import login_throttled
 
+from .errors import STATUS, error_page
 from .requests import check_csrf, csrf_token, station
 
 bp = Blueprint("ui", __name__)
 
-OFFICERS = ("polling_officer", "presiding_officer")
-REGISTRATION_STAFF = ("registration_officer", "registrar")
-REGISTRAR = ("registrar",)
 SCREENS = {  # screen -> roles (GET pages; their form posts need the same roles)
-    "next": OFFICERS, "verify": OFFICERS, "search": OFFICERS, "summary": (*OFFICERS, "auditor"),
-    "technician": ("technician", "presiding_officer"), "audit": ("auditor", "presiding_officer"),
-    "register": REGISTRATION_STAFF, "capture": REGISTRATION_STAFF, "adjudication": REGISTRAR, "decide": REGISTRAR,
+    "next": OFFICERS, "verify": OFFICERS, "search": OFFICERS, "summary": SUMMARY_ROLES,
+    "technician": DEVICE_ROLES, "audit": AUDIT_ROLES,
+    "register": REGISTRATION_STAFF, "capture": REGISTRATION_STAFF, "adjudication": REGISTRAR_ROLES,
+    "decide": REGISTRAR_ROLES,
 }
 HOME = {"polling_officer": "ui.next_voter", "presiding_officer": "ui.next_voter", "technician": "ui.technician",
         "auditor": "ui.audit", "registration_officer": "ui.register", "registrar": "ui.adjudication"}
-# The registration form: the CNIC, the roll fields (station.enrollment.Demographics) and the polling station.
-DEMOGRAPHIC_FIELDS = ("name_en", "name_ur", "relation", "relative_name_en", "relative_name_ur", "gender",
-                      "date_of_birth", "address_en", "address_ur", "census_block", "family_number")
+# The registration form: the CNIC, the roll fields (station.registration.flow.Demographics) and the polling station.
+DEMOGRAPHIC_FIELDS = Demographics.field_names()
 CARD_DETAIL_FIELDS = ("address_en", "address_ur", "census_block", "family_number")  # not on the card
 FONT_DIRS = (Path(__file__).resolve().parent / "static" / "fonts", Path("/usr/share/fonts/opentype/fonts-hosny-amiri"),
              Path("/usr/share/fonts/truetype/fonts-hosny-amiri"))
@@ -58,7 +58,7 @@ def _principal():
     if not token:
         raise SignedOut
     try:
-        return station().authenticate(token)
+        return station().accounts.authenticate(token)
     except AuthenticationFailed as exc:
         session.pop("token", None)
         flash("error", _("Your session has ended (%(why)s): please sign in again.", why=str(exc)))
@@ -90,10 +90,6 @@ def screen(name: str):
         return wrapper
 
     return decorate
-
-
-def error_page(status: int, detail: str):
-    return render_template("error.html", status=status, detail=detail), status
 
 
 def lang_url(lang: str) -> str:
@@ -178,7 +174,7 @@ def index():
     token = session.get("token")
     if token:
         try:
-            principal = station().authenticate(token)
+            principal = station().accounts.authenticate(token)
             return redirect(url_for(HOME[principal.role]))
         except AuthenticationFailed:
             session.pop("token", None)
@@ -194,7 +190,7 @@ def login():
     username = request.form.get("username", "")[:64]
     password = request.form.get("password", "")[:256]
     try:
-        result = login_throttled(station(), current_app.extensions["login_throttle"], username, password)
+        result = login_throttled(station().accounts, current_app.extensions["login_throttle"], username, password)
     except StationError as exc:
         status = 429 if hasattr(exc, "retry_after_s") else 401 if isinstance(exc, AuthenticationFailed) else 400
         message = (_("Too many failed attempts: try again in %(s)s seconds.", s=exc.retry_after_s) if status == 429
@@ -246,9 +242,9 @@ def start():
     started = time.perf_counter()
     try:
         if request.form.get("source") == "card":
-            view = station().start_verification_from_card(g.principal)
+            view = station().polling.start_verification_from_card(g.principal)
         else:
-            view = station().start_verification(g.principal, request.form.get("cnic", "")[:32], source="typed")
+            view = station().polling.start_verification(g.principal, request.form.get("cnic", "")[:32], source="typed")
     except StationError as exc:
         return render_template("next.html", problem=exc, cnic=request.form.get("cnic", "")[:32]), _status(exc)
     session["timing"] = round((time.perf_counter() - started) * 1000, 1)
@@ -256,7 +252,6 @@ def start():
 
 
 def _status(exc: StationError) -> int:
-    from .errors import STATUS
 
     for cls, status, _kind in STATUS:
         if isinstance(exc, cls):
@@ -268,7 +263,7 @@ def _status(exc: StationError) -> int:
 @screen("verify")
 def verify(session_id: str):
     try:
-        view = station().get_verification(g.principal, session_id[:64])
+        view = station().polling.get_verification(g.principal, session_id[:64])
     except StationError as exc:
         return error_page(_status(exc), str(exc))
     last = session.pop("last_attempt", None)
@@ -286,13 +281,13 @@ def act(session_id: str, action: str):
     try:
         if action == "fingerprint":
             finger = request.form.get("finger") or None
-            view = s.capture_fingerprint(p, sid, finger if finger in FINGER_POSITIONS else None)
+            view = s.polling.capture_fingerprint(p, sid, finger if finger in FINGER_POSITIONS else None)
         elif action == "face":
-            view = s.capture_face(p, sid)
+            view = s.polling.capture_face(p, sid)
         elif action == "exception":
-            view = s.record_exception(p, sid, request.form.get("reason"), request.form.get("note", "")[:500] or None)
+            view = s.polling.record_exception(p, sid, request.form.get("reason"), request.form.get("note", "")[:500] or None)
         elif action == "ballot":
-            view = s.issue_ballot(p, sid)
+            view = s.polling.issue_ballot(p, sid)
         else:
             abort(404)
     except StationError as exc:
@@ -313,7 +308,7 @@ def search():
     results, problem = [], None
     if q.strip():
         try:
-            results = ui_queries.search_roll(station(), g.principal, q)
+            results = station().roll.search(g.principal, q)
         except StationError as exc:
             problem = str(exc)
     return render_template("search.html", q=q, results=results, problem=problem)
@@ -322,7 +317,7 @@ def search():
 @bp.get("/summary")
 @screen("summary")
 def summary():
-    data = ui_queries.day_summary(station(), g.principal)
+    data = station().polling.day_summary(g.principal)
     peak = max([row["total"] for row in data["by_hour"]] or [1])
     return render_template("summary.html", s=data, peak=peak)
 
@@ -333,7 +328,7 @@ def summary():
 def technician():
     result = session.pop("device_test", None)
     problem = session.pop("problem", None)
-    return render_template("technician.html", devices=ui_queries.devices(station(), g.principal), result=result,
+    return render_template("technician.html", devices=station().technician.screen_devices(g.principal), result=result,
                            problem=problem, faults=("timeout", "busy", "not_ready", "disconnect", "none"))
 
 
@@ -341,7 +336,7 @@ def technician():
 @screen("technician")
 def technician_test():
     try:
-        session["device_test"] = ui_queries.test_device(station(), g.principal, request.form.get("kind"))
+        session["device_test"] = station().technician.screen_test(g.principal, request.form.get("kind"))
     except StationError as exc:
         session["problem"] = {"status": _status(exc), "detail": str(exc)}
     return redirect(url_for("ui.technician"))
@@ -352,7 +347,8 @@ def technician_test():
 def technician_fault():
     try:
         count = int(request.form.get("count", "1") or 1)
-        ui_queries.inject_fault(station(), g.principal, request.form.get("kind"), request.form.get("fault"), count)
+        g.principal.require(*FAULT_ROLES)
+        station().steering.fault(g.principal, request.form.get("kind"), request.form.get("fault"), count)
         flash("ok", _("Fault scripted on the %(kind)s: the next capture will fail.", kind=request.form.get("kind"))
               if request.form.get("fault") != "none" else _("Scripted faults cleared."))
     except ValueError:
@@ -367,9 +363,9 @@ def technician_fault():
 @screen("audit")
 def audit():
     s = station()
-    chain = s.audit_verification(g.principal)
+    chain = s.audit.verification(g.principal)
     after = max(0, chain["entries"] - 100)
-    entries = [e["body"] for e in s.audit_entries(g.principal, after, 100)]
+    entries = [e["body"] for e in s.audit.entries(g.principal, after, 100)]
     return render_template("audit.html", chain=chain, entries=list(reversed(entries)))
 
 
@@ -393,7 +389,7 @@ def problem_field(exc: StationError) -> str | None:
 def _register_form(values: dict, problem: StationError | None = None, field: str | None = None):
     s = station()
     return render_template("register.html", values=values, problem=problem, field=field,
-                           stations=ui_queries.polling_stations(s, g.principal),
+                           stations=s.roll.polling_stations(g.principal),
                            default_station=s.config.station.polling_station)
 
 
@@ -481,7 +477,7 @@ def _decision_page(session_id: str, problem: dict | None = None, note: str = "")
         view = s.registration.get(g.principal, session_id)
     except StationError as exc:
         return error_page(_status(exc), str(exc))
-    entries = ui_queries.roll_entries(s, g.principal, [c["cnic"] for c in view.candidates])
+    entries = s.roll.entries(g.principal, [c["cnic"] for c in view.candidates])
     config = s.config.enrollment
     return render_template("decide.html", v=view, entries=entries, problem=problem, note=note,
                            fingerprint_threshold=config.fingerprint_duplicate_score,

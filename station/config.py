@@ -8,6 +8,9 @@ single keys as ``STATION_<SECTION>__<KEY>`` (``STATION_SERVER__PORT=9000``), the
 are strings). ``STATION_HOME`` is the data directory (database, keys, logs); ``STATION_PROFILE`` picks the profile.
 
 Every unknown key, missing key or value of the wrong type raises ConfigError naming the key.
+
+A value is written once: a key in ``DERIVED_KEYS`` has no value in ``default.toml``; unless a profile, the site file,
+``station.toml``, the environment or an override sets it, it takes the (final) value of the key it derives from.
 """
 from __future__ import annotations
 
@@ -143,7 +146,7 @@ class EnrollmentSection:
     face_attempts: int
     min_finger_quality: int  # NFIQ2 (1-100) a finger capture must reach; 0 from NFIQ2 means "unknown" and fails
     fingerprint_duplicate_score: float  # bozorth3 score at or above which a roll finger is a duplicate candidate
-    face_duplicate_distance: float  # face distance at or below which a roll face is a duplicate candidate
+    face_duplicate_distance: float  # face distance at or below which a roll face is a candidate (DERIVED_KEYS)
     shortlist: int  # per probe finger, candidates from the 1:N index re-scored with bozorth3
     exception_reasons: tuple[str, ...]  # reasons a finger may be recorded as missing or unusable
 
@@ -222,6 +225,12 @@ class Config:
 LOCAL_FILE = "station.toml"
 _SECTIONS = {name: typ for name, typ in typing.get_type_hints(Config).items() if name not in ("profile", "home")}
 
+# (section, key) -> the (section, key) whose value it takes when nothing sets it. These keys have no value in
+# default.toml, so the threshold is written once (and `station calibrate` moves both).
+DERIVED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("enrollment", "face_duplicate_distance"): ("face", "match_threshold"),
+}
+
 
 def config_dir() -> Path:
     return Path(os.environ.get("STATION_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
@@ -245,24 +254,42 @@ def load_config(
     env = os.environ if environ is None else environ
     profile = profile or env.get("STATION_PROFILE") or "simulated"
     data = _read_toml(config_dir() / "default.toml")
+    known = _known_keys(data)
     profile_path = config_dir() / f"{profile}.toml"
     if profile == "default" or not profile_path.is_file():
         raise ConfigError(f"unknown profile {profile!r}; available: {', '.join(available_profiles())}")
-    _merge(data, _read_toml(profile_path), origin=profile_path.name, known=data)
+    _merge(data, _read_toml(profile_path), origin=profile_path.name, known=known)
     site = env.get("STATION_SITE_CONFIG")  # the service's /etc/station/station.toml (station install)
     if site:
-        _merge(data, _read_toml(Path(site)), origin=site, known=data)
+        _merge(data, _read_toml(Path(site)), origin=site, known=known)
     home_path = Path(home or env.get("STATION_HOME") or Path.cwd() / "station-home").expanduser().resolve()
     local = home_path / LOCAL_FILE
     if local.is_file():
-        _merge(data, _read_toml(local), origin=str(local), known=data)
-    _merge(data, _environment_overrides(env), origin="environment", known=data)
+        _merge(data, _read_toml(local), origin=str(local), known=known)
+    _merge(data, _environment_overrides(env), origin="environment", known=known)
     if overrides:
-        _merge(data, {k: dict(v) for k, v in overrides.items()}, origin="override", known=data)
+        _merge(data, {k: dict(v) for k, v in overrides.items()}, origin="override", known=known)
+    _fill_derived(data)
     sections = {name: _build(typ, data.get(name, {}), name) for name, typ in _SECTIONS.items()}
     config = Config(profile=profile, home=home_path, **sections)
     _validate(config)
     return config
+
+
+def _known_keys(defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:
+    """The keys a file may set: those of default.toml and the derived ones."""
+    known = {section: set(values) for section, values in defaults.items()}
+    for section, key in DERIVED_KEYS:
+        known.setdefault(section, set()).add(key)
+    return known
+
+
+def _fill_derived(data: dict[str, dict[str, Any]]) -> None:
+    """Give each derived key that nothing set the value of its source key (after every layer is merged)."""
+    for (section, key), (source_section, source_key) in DERIVED_KEYS.items():
+        values = data.setdefault(section, {})
+        if key not in values and source_key in data.get(source_section, {}):
+            values[key] = data[source_section][source_key]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def station(station_home, make_database_url) -> Station:
     st.init()
     st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=1)
     for username, (role, password) in PASSWORDS.items():
-        st.add_user(username, password, role)
+        st.accounts.add_user(username, password, role)
     yield st
     st.close()
 
@@ -64,7 +64,7 @@ class VoterPool:
     """Hands out voters of this station that no other test has used (ballots change them)."""
 
     def __init__(self, station: Station) -> None:
-        here = station.list_voters(polling_station=station.config.station.polling_station)
+        here = station.roll.list_voters(polling_station=station.config.station.polling_station)
         self.with_face = [v for v in here if v.has_face]
         self._fresh = [v for v in here if not v.has_face]
         self._lock = threading.Lock()

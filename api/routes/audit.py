@@ -1,11 +1,12 @@
 """The auditor's read-only view of the match log."""
 from flask import Blueprint, Response, g, jsonify
 
+from station.security.roles import AUDIT_ROLES, REPORT_ROLES
+
 from ..openapi import MAX_INT, endpoint
 from ..requests import station
 
 bp = Blueprint("audit", __name__, url_prefix="/api/audit")
-AUDIT_ROLES = ("auditor", "presiding_officer")
 
 
 @bp.get("/log")
@@ -14,7 +15,7 @@ AUDIT_ROLES = ("auditor", "presiding_officer")
                  "limit": {"type": "integer", "minimum": 0, "maximum": MAX_INT, "default": 200}},
           responses={200: {"type": "array", "items": {"type": "object", "required": ["body", "hash", "sig"]}}})
 def log():
-    return jsonify(station().audit_entries(g.principal, g.query["after"], g.query["limit"]))
+    return jsonify(station().audit.entries(g.principal, g.query["after"], g.query["limit"]))
 
 
 @bp.get("/verify")
@@ -23,14 +24,14 @@ def log():
                            "properties": {"ok": {"type": "boolean"}, "entries": {"type": "integer"},
                                           "head": {"type": ["string", "null"]}, "breaks": {"type": "array"}}}})
 def verify():
-    return jsonify(station().audit_verification(g.principal))
+    return jsonify(station().audit.verification(g.principal))
 
 
 @bp.get("/report")
-@endpoint(summary="The auditor's report over the live log (HTML)", roles=("auditor",), response_type="text/html",
+@endpoint(summary="The auditor's report over the live log (HTML)", roles=REPORT_ROLES, response_type="text/html",
           responses={200: {"type": "string"}})
 def report():
-    response = Response(station().audit_report_html(g.principal), mimetype="text/html")
+    response = Response(station().audit.report_html(g.principal), mimetype="text/html")
     # the report carries its own <style>; scripts stay forbidden
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "

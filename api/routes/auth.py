@@ -15,5 +15,5 @@ LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": 6
 @endpoint(summary="Log in: a bearer token for the user's role (5 failures per username in 15 minutes lock it)",
           roles=PUBLIC, body=LOGIN, responses={200: ref("Login")})
 def login():
-    return jsonify(login_throttled(station(), current_app.extensions["login_throttle"], g.body.get("username"),
+    return jsonify(login_throttled(station().accounts, current_app.extensions["login_throttle"], g.body.get("username"),
                                    g.body.get("password")))

@@ -1,11 +1,12 @@
 """Steering the simulated devices (simulated profile only), like MOSIP's mock device admin endpoints."""
 from flask import Blueprint, g, jsonify
 
-from ..openapi import CNIC, FINGER, OFFICERS, REGISTRATION_STAFF, body, endpoint
+from station.security.roles import SIM_ROLES
+
+from ..openapi import CNIC, FINGER, body, endpoint
 from ..requests import station
 
 bp = Blueprint("sim", __name__, url_prefix="/api/sim")
-SIM_ROLES = (*OFFICERS, *REGISTRATION_STAFF, "technician")
 OBJECT = {"type": "object"}
 
 
@@ -18,9 +19,9 @@ OBJECT = {"type": "object"}
 def fingerprint():
     b = g.body
     if "person" in b:
-        return jsonify(station().registration.sim_present_person_finger(g.principal, b["person"], b.get("finger"),
+        return jsonify(station().steering.present_person_finger(g.principal, b["person"], b.get("finger"),
                                                                         b.get("quality", "normal")))
-    return jsonify(station().sim_present_fingerprint(g.principal, b.get("cnic"), b.get("finger"),
+    return jsonify(station().steering.present_fingerprint(g.principal, b.get("cnic"), b.get("finger"),
                                                      b.get("quality", "normal")))
 
 
@@ -29,7 +30,7 @@ def fingerprint():
           body=body({"cnic": CNIC, "image": {"type": "string", "title": "image", "maxLength": 1_900_000}}),
           responses={200: OBJECT})
 def face():
-    return jsonify(station().sim_present_face(g.principal, g.body.get("cnic"), g.body.get("image")))
+    return jsonify(station().steering.present_face(g.principal, g.body.get("cnic"), g.body.get("image")))
 
 
 @bp.post("/card")
@@ -39,8 +40,8 @@ def face():
           responses={200: OBJECT})
 def card():
     if g.body.get("remove") is True:
-        return jsonify(station().sim_remove_card(g.principal))
-    return jsonify(station().sim_insert_card(g.principal, g.body.get("cnic"), g.body.get("tamper")))
+        return jsonify(station().steering.remove_card(g.principal))
+    return jsonify(station().steering.insert_card(g.principal, g.body.get("cnic"), g.body.get("tamper")))
 
 
 @bp.post("/fault")
@@ -51,4 +52,4 @@ def card():
           responses={200: OBJECT})
 def fault():
     b = g.body
-    return jsonify(station().sim_fault(g.principal, b.get("kind"), b.get("fault"), b.get("count", 1)))
+    return jsonify(station().steering.fault(g.principal, b.get("kind"), b.get("fault"), b.get("count", 1)))

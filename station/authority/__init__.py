@@ -1,5 +1,8 @@
-"""The link to the national ID authority (NADRA in Pakistan): a client interface with backends chosen by name, a
-simulated authority for tests and demos, and (with station/authority_checks.py) the station's policy around it.
+"""The link to the national ID authority (NADRA in Pakistan): a client interface with backends chosen by name, and
+the station's policy around it (checks.py). The simulated authority for tests and demos is
+station/simulation/authority.py.
+
+    checks.py       AuthorityChecks: the service the flow consults (decision support, never a gate), queue flusher
 
     base.py         AuthorityClient: cnic_status, confirm_demographics, verify_fingerprint, roll_updates (templates)
     registry.py     BACKENDS {"none", "http"} + the ``station.authority`` entry points; open_client(settings)
@@ -13,8 +16,8 @@ simulated authority for tests and demos, and (with station/authority_checks.py) 
     queue.py        the queue of checks made while the link was down (table authority_queue)
     notes.py        what the officer sees (AuthorityNote on the VerificationView)
     roll_updates.py roll packages fetched through the link, imported with the checks of a manual import
-    simulator.py    the simulated authority service (``station authority simulate``); pki.py its throw-away CA
-    setup.py        demo: link a station to the simulator
+    pki.py          a throw-away CA and TLS certificates for the simulated authority (tests and demos)
+    setup.py        demo: link a station to the simulator (the caller names the simulator's public key file)
 
 See docs/authority.md.
 """

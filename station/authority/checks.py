@@ -27,7 +27,7 @@ queued without trying until the next flush (or the next interval) finds it up ag
 The services that take a ``session`` (the caller owns the transaction) live in station/authority/: ``log_entries``
 (match log entries), ``queue`` (the queue table), ``notes`` (what the officer sees). ``AuthorityChecks`` is built by
 the composition root with the station's ``transaction`` factory, because its worker threads run their own
-transactions.
+transactions, its log signer and template key, and (for roll updates) the station's roll package importer.
 """
 from __future__ import annotations
 
@@ -37,8 +37,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Callable, ContextManager
-
 from sqlalchemy.orm import Session
 
 from station.audit import log as matchlog
@@ -51,6 +49,8 @@ from station.authority.notes import AuthorityNote, note_for, with_note
 from station.authority.queue import claim_pending, enqueue, finish, queue_summary, release
 from station.authority.registry import open_client
 from station.authority.settings import AuthoritySettings
+from station.db.transactions import TransactionFactory
+from station.packages.importing import PackageImporter
 from station.security.keys import TemplateCipher, TemplateDecryptError, template_context
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 PROBE_MODALITY = "authority_probe"  # template_context of a queued probe: never decrypts as a roll reference
 __all__ = ["AuthorityChecks", "AuthorityNote", "CheckOutcome", "FlushReport", "EVENTS", "ANSWER", "UNAVAILABLE",
            "REFUSED", "ERROR", "note_for", "queue_summary"]
-Transaction = Callable[[], ContextManager[Session]]
 
 
 @dataclass(frozen=True)
@@ -91,10 +90,10 @@ class FlushReport:
 class AuthorityChecks:
     """Checks against the authority for the verification flow, their queue and its flusher."""
 
-    def __init__(self, client: AuthorityClient, *, transaction: Transaction, signer: LogSigner,
-                 cipher: TemplateCipher, workers: int = 2, station=None) -> None:
+    def __init__(self, client: AuthorityClient, *, transaction: TransactionFactory, signer: LogSigner,
+                 cipher: TemplateCipher, importer: PackageImporter | None = None, workers: int = 2) -> None:
         self.client = client
-        self._station = station  # for roll updates (roll_package.import_package works on a Station)
+        self._importer = importer  # imports the roll packages of roll updates; None: no roll updates
         self.settings: AuthoritySettings = client.settings
         self._transaction, self._signer, self._cipher = transaction, signer, cipher
         self._workers = workers
@@ -110,11 +109,12 @@ class AuthorityChecks:
         self._stop = threading.Event()
 
     @classmethod
-    def for_station(cls, station, settings: AuthoritySettings | None = None, **kwargs) -> "AuthorityChecks":
-        """Built from a Station's configuration (``[authority]``), its transactions, log signer and template key. A
-        configured link whose files are missing or wrong does not stop the station: every check is then queued as
-        "link down" (with the reason) until the configuration is fixed."""
-        settings = settings or AuthoritySettings.from_config(station.config)
+    def from_settings(cls, settings: AuthoritySettings, *, transaction: TransactionFactory, signer: LogSigner,
+                      cipher: TemplateCipher, importer: PackageImporter | None = None,
+                      workers: int = 2) -> "AuthorityChecks":
+        """The checks over the client ``settings`` name (``AuthoritySettings.from_config``: the station's
+        ``[authority]``). A configured link whose files are missing or wrong does not stop the station: every check
+        is then queued as "link down" (with the reason) until the configuration is fixed."""
         try:
             client = open_client(settings)
         except AuthorityNotConfigured as exc:
@@ -122,8 +122,7 @@ class AuthorityChecks:
                 raise
             log.error("the ID-authority link cannot be used: %s", exc)
             client = MisconfiguredAuthority(settings, str(exc))
-        return cls(client, transaction=station.transaction, signer=station.flow.log, cipher=station.cipher,
-                   station=station, **kwargs)
+        return cls(client, transaction=transaction, signer=signer, cipher=cipher, importer=importer, workers=workers)
 
     @property
     def enabled(self) -> bool:
@@ -365,7 +364,7 @@ class AuthorityChecks:
                 self.flush()
             except Exception:  # noqa: BLE001 - the flusher must outlive a bad moment; it is logged
                 log.exception("ID-authority queue flush failed")
-            if self.settings.roll_updates and self._station is not None and self._link_down() is None:
+            if self.settings.roll_updates and self._importer is not None and self._link_down() is None:
                 try:
                     self.fetch_roll_updates()
                 except AuthorityUnavailable as exc:
@@ -381,10 +380,12 @@ class AuthorityChecks:
 
         if not self.client.online:
             raise AuthorityNotConfigured('no ID-authority link is configured (authority.backend = "none")')
-        if self._station is None:
-            raise AuthorityNotConfigured("roll updates need the station (build with AuthorityChecks.for_station)")
+        if self._importer is None:
+            raise AuthorityNotConfigured("roll updates need the station's roll package importer (build AuthorityChecks "
+                                         "with importer=...)")
         try:
-            return fetch_roll_updates(self._station, self.client, operator=operator)
+            return fetch_roll_updates(self.client, self._importer, transaction=self._transaction,
+                                      signer=self._signer, operator=operator)
         except AuthorityResponseInvalid as exc:
             with self._transaction() as s:
                 matchlog.append(s, self._signer, event=REFUSED, operator=operator, outcome=refusal_outcome(exc),

@@ -12,7 +12,7 @@
           |    +-- AuthorityCertificateUntrusted the server's TLS certificate does not chain to the configured CA
           +-- AuthorityErrorAnswer           a correctly signed answer carrying an error code (``code``, ``transient``)
 
-The policy (station/authority_checks.py): Unavailable and ResponseInvalid leave the offline decision untouched and
+The policy (station/authority/checks.py): Unavailable and ResponseInvalid leave the offline decision untouched and
 queue the check; ResponseInvalid is also logged as ``authority_refused``; an ErrorAnswer is logged with its signature.
 """
 from __future__ import annotations

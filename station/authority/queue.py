@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from station.db.models import utcnow
-from station.db.models_authority import AuthorityQueueItem
+from station.db.models import AuthorityQueueItem
 from station.authority.log_entries import short
 
 STALE_CLAIM = dt.timedelta(minutes=10)

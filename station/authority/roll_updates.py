@@ -1,12 +1,12 @@
 """Roll updates from the authority (issue 8, part 3): deaths, blocked CNICs and address changes arrive as roll
-packages (station/roll_package.py: built and signed by the commission, encrypted for this station) that the station
+packages (station/packages/: built and signed by the commission, encrypted for this station) that the station
 fetches through the authority link and imports with exactly the checks of a manual ``station roll import``.
 
 The authority's listing is a signed answer (logged, with its signature, as an ``authority_answer`` of kind
 ``roll_updates``); each download must carry the authority's signature and the SHA-256 the listing names; then
-``roll_package.import_package`` verifies the commission's signature, the target, the version order and the roll hash,
-applies the package in one transaction and logs a ``roll_import`` entry (accepted or rejected). A rejected package
-stops the run (later deltas build on it); the roll is left as it was.
+``PackageImporter.import_package`` (station/packages/importing.py) verifies the commission's signature, the target,
+the version order and the roll hash, applies the package in one transaction and logs a ``roll_import`` entry
+(accepted or rejected). A rejected package stops the run (later deltas build on it); the roll is left as it was.
 """
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ import logging
 from dataclasses import asdict, dataclass
 
 from station.audit import log as matchlog
+from station.audit.chain import LogSigner
 from station.authority.base import AuthorityClient
 from station.authority.results import RollUpdateList
+from station.db.transactions import TransactionFactory
+from station.packages.format import PackageRejected
+from station.packages.importing import PackageImporter, current_version
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +47,16 @@ def log_listing(session, signer, listing: RollUpdateList, *, operator: str):
                                     "packages": [p.package_id for p in listing.packages][:20]})
 
 
-def fetch_roll_updates(station, client: AuthorityClient, *, operator: str = "authority") -> RollUpdateReport:
-    """Ask the authority for newer roll packages and import them in version order. Raises the link's errors
-    (AuthorityUnavailable, AuthorityResponseInvalid ...) when the listing or a download cannot be trusted."""
-    from station.packages.format import PackageRejected
-    from station.packages.roll_package import current_version, import_package
-
-    with station.transaction() as s:
+def fetch_roll_updates(client: AuthorityClient, importer: PackageImporter, *, transaction: TransactionFactory,
+                       signer: LogSigner, operator: str = "authority") -> RollUpdateReport:
+    """Ask the authority for newer roll packages and import them in version order with ``importer``; the listing is
+    logged through ``transaction`` with ``signer``. Raises the link's errors (AuthorityUnavailable,
+    AuthorityResponseInvalid ...) when the listing or a download cannot be trusted."""
+    with transaction() as s:
         version = current_version(s)
-    listing = client.roll_updates(station.config.station.polling_station, version)
-    with station.transaction() as s:
-        log_listing(s, station.flow.log, listing, operator=operator)
+    listing = client.roll_updates(importer.polling_station, version)
+    with transaction() as s:
+        log_listing(s, signer, listing, operator=operator)
     newer = [p for p in listing.packages if p.version > version]
     applied, rejected = [], []
     for update in newer:
@@ -63,7 +66,7 @@ def fetch_roll_updates(station, client: AuthorityClient, *, operator: str = "aut
             continue
         data = client.fetch_roll_package(update)
         try:
-            result = import_package(station, data, operator=operator)
+            result = importer.import_package(data, operator=operator)
         except PackageRejected as exc:
             rejected.append({"package_id": update.package_id, "version": update.version, "code": exc.code,
                              "message": str(exc)})

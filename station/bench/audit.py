@@ -1,22 +1,17 @@
-"""`station bench audit`: the match log's costs, as JSON: signing and writing an entry in its transaction, verifying a
-bundle offline, and the bundle's size."""
+"""``station bench audit``: the match log's costs: signing and writing an entry in its transaction, verifying a bundle
+offline, and the bundle's size. The command line is station/cli/bench.py."""
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 
 from station.config import load_config
 
 
-@click.command("audit")
-@click.option("--entries", type=click.IntRange(10, 100_000), default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def audit(entries: int, as_json: bool) -> None:
+def bench_audit(entries: int = 1000) -> dict:
     """Time log appends (in real transactions on SQLite), bundle export and offline verification."""
     from station.audit import log as matchlog
     from station.audit.bundle import verify_bundle
@@ -36,7 +31,7 @@ def audit(entries: int, as_json: bool) -> None:
             times.append((time.perf_counter() - started) * 1000)
         bundle = Path(home) / "bundle.zip"
         started = time.perf_counter()
-        station.export_audit(bundle)
+        station.audit.export(bundle)
         export_s = time.perf_counter() - started
         started = time.perf_counter()
         result = verify_bundle(bundle)
@@ -53,4 +48,4 @@ def audit(entries: int, as_json: bool) -> None:
         "note": "append = canonical JSON + Ed25519 signature + insert + chain-head update, each in its own committed "
                 "SQLite transaction (synchronous=FULL); a verification writes identify, attempt(s) and ballot entries",
     }
-    click.echo(json.dumps(report, indent=None if as_json else 2))
+    return report

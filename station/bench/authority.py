@@ -1,7 +1,7 @@
 """``station bench authority``: what the ID-authority link adds per voter with the link up, against the simulated
 authority on this machine (mutual TLS on 127.0.0.1, Ed25519-signed answers, bozorth3 at the authority).
 
-    station bench authority --voters 60 --seed 11 --json      (or: python -m station.bench_authority ...)
+    station bench authority --voters 60 --seed 11 --json
 
 The station's voters are split in three groups, each voter verified once (identify, fingerprint, ballot):
 
@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 
 from station.config import load_config
@@ -38,12 +37,7 @@ def _percentiles(values: list[float]) -> dict | None:
             "p95_ms": round(float(np.percentile(arr, 95)), 2), "max_ms": round(float(arr.max()), 2)}
 
 
-@click.command("authority")
-@click.option("--voters", type=click.IntRange(6, 5000), default=60, show_default=True, help="voters on the roll")
-@click.option("--seed", type=int, default=11, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 60), default=3.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="JSON only")
-def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
+def bench_authority(voters: int = 60, seed: int = 11, timeout_s: float = 3.0) -> dict:
     """Added latency per voter with the ID-authority link up (p50, p95), synchronous and background hooks."""
     from drivers.fingerprint.simulated import MasterCache
     from drivers.fingerprint.synthetic import render_impression
@@ -64,7 +58,7 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
                                       overrides={"audit": {"cross_check_last": 0}}))
         station.init()
         station.synthesize_roll(voters, seed)
-        here = station.list_voters(polling_station=station.config.station.polling_station)
+        here = station.roll.list_voters(polling_station=station.config.station.polling_station)
         modes = ("no_link", "sync", "background")
         # the first voter warms up (matcher, connections) unrecorded; then the modes take turns, voter by voter
         plan = [(here[0], "no_link", False)] + [(v, modes[i % 3], True) for i, v in enumerate(here[1:])]
@@ -79,9 +73,12 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
         sim = AuthoritySimulator(Path(tmp) / "authority", synthetic_seed=seed, finger_cache=station.sim_dir / "fingers")
         sim.start()
         sim.prepare_references([(v.cnic, f) for v in here for f in v.fingers])
-        linked = AuthorityChecks.for_station(station, sim.station_settings(station.config.station.id,
-                                                                           timeout_s=timeout_s))
-        offline = AuthorityChecks.for_station(station, AuthoritySettings.none(station.config.station.id))
+        linked = AuthorityChecks.from_settings(sim.station_settings(station.config.station.id, timeout_s=timeout_s),
+                                               transaction=station.transaction, signer=station.log_signer,
+                                               cipher=station.cipher)
+        offline = AuthorityChecks.from_settings(AuthoritySettings.none(station.config.station.id),
+                                                transaction=station.transaction, signer=station.log_signer,
+                                                cipher=station.cipher)
         flow: dict[str, list[float]] = {k: [] for k in groups}
         sync_status, sync_bio, sync_total, hook_total = [], [], [], []
         identified_at: dict[str, dt.datetime] = {}
@@ -89,11 +86,11 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
         try:
             for voter, mode, kept in plan:
                 checks = linked if mode != "no_link" else offline
-                station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
+                station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
                 template = probe(voter.cnic, voter.fingers[0])  # outside the timing: the station has it
                 spent = 0.0
                 t0 = time.perf_counter()
-                view = station.start_verification(officer, voter.cnic)
+                view = station.polling.start_verification(officer, voter.cnic)
                 identified_at[view.id] = dt.datetime.now(dt.timezone.utc)
                 mode_of[view.id] = mode
                 t1 = time.perf_counter()
@@ -105,8 +102,8 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
                 spent += time.perf_counter() - t1
                 while view.state == "IDENTIFIED" and view.next_step == "fingerprint":
                     if view.next_finger != voter.fingers[0]:
-                        station.sim_present_fingerprint(officer, voter.cnic, view.next_finger)
-                    view = station.capture_fingerprint(officer, view.id)
+                        station.steering.present_fingerprint(officer, voter.cnic, view.next_finger)
+                    view = station.polling.capture_fingerprint(officer, view.id)
                 if view.state == "VERIFIED":
                     finger = view.last_attempt.position
                     if finger != voter.fingers[0]:
@@ -121,7 +118,7 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
                     else:
                         view = checks.consult(view, operator=officer.username, finger=finger, template=template)
                     spent += time.perf_counter() - t2
-                    station.issue_ballot(officer, view.id)
+                    station.polling.issue_ballot(officer, view.id)
                 if not kept:
                     continue
                 flow[mode].append((time.perf_counter() - t0) * 1000)
@@ -166,8 +163,4 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
                  "background: the hook submits and returns, the answer is logged while the officer captures the "
                  "print. flow_per_voter: identify + capture(s) + ballot, machine time only.",
     }
-    click.echo(json.dumps(result, indent=None if as_json else 2))
-
-
-if __name__ == "__main__":
-    authority()
+    return result

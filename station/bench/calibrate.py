@@ -11,40 +11,40 @@ impostors is at most the target (ties are matches, as in :mod:`station.policy`).
 impostor pairs the target cannot be resolved; the threshold is then the zero-FMR one on this data and the output says
 so (``"resolvable": false``).
 
-The fingerprint matcher is the station's (``fingerprint.matcher`` when the configuration has that key, else the
-station's ``NbisFingerprintMatcher``: ``bozorth3``); calibrating another matcher (``--matcher``) is allowed only with
+The fingerprint matcher is the station's (station/runtime.py builds ``NbisFingerprintMatcher``: bozorth3 scores; the
+configuration has no key to choose another); calibrating another matcher (``--matcher``) is allowed only with
 ``--dry-run``, since its scores mean nothing to the station's. Faces use the station's ``DlibFaceEncoder`` settings.
-Register with ``main.add_command(calibrate)``.
+The face threshold written is ``face.match_threshold``; the registration duplicate search follows it unless
+``enrollment.face_duplicate_distance`` is set (station/config.py). The command line is station/cli/bench.py.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import click
 import numpy as np
 
+from matching.fingerprint import NbisFingerprintMatcher
+
 SECTIONS = {"fingerprint": "fingerprint", "face": "face"}
-STATION_FINGERPRINT_MATCHER = "bozorth3"  # what station/runtime.py builds (NbisFingerprintMatcher)
+STATION_FINGERPRINT_MATCHER = NbisFingerprintMatcher.name  # what station/runtime.py builds
 
 
 def station_fingerprint_matcher_name(config) -> str:
-    """The name of the fingerprint matcher the station verifies with."""
-    return getattr(config.fingerprint, "matcher", None) or STATION_FINGERPRINT_MATCHER
+    """The name of the fingerprint matcher the station verifies with (the same for every configuration)."""
+    return STATION_FINGERPRINT_MATCHER
 
 
 def fingerprint_contender(config, name: str | None = None):
     """The fingerprint matcher ``name`` (default: the station's) as a bench_accuracy Contender."""
-    from matching.fingerprint import NbisFingerprintMatcher
-
     from station.bench.accuracy import Contender, fingerprint_contenders
 
     name = name or station_fingerprint_matcher_name(config)
-    if name == "bozorth3":  # the station's own settings (ppi); quality is not needed to score pairs
+    if name == STATION_FINGERPRINT_MATCHER:  # the station's own settings (ppi); quality is not needed to score pairs
         nbis = NbisFingerprintMatcher(ppi=config.fingerprint.ppi, compute_quality=False)
-        return Contender("bozorth3", nbis, nbis.compare, True, "station")
+        return Contender(nbis.name, nbis, nbis.compare, True, "station")
     contenders, _ = fingerprint_contenders()
     for c in contenders:
         if c.name == name:
@@ -121,40 +121,21 @@ def run_calibration(config, modality: str, dataset: str, target_fmr: float, *, m
     return out
 
 
-@click.command("calibrate")
-@click.option("--modality", type=click.Choice(["fingerprint", "face"]), required=True)
-@click.option("--dataset", type=click.Path(exists=True, file_okay=False), required=True,
-              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv)")
-@click.option("--target-fmr", type=click.FloatRange(0.0, 1.0), default=0.001, show_default=True,
-              help="false match rate the threshold must not exceed on the calibration impostors")
-@click.option("--matcher", default=None,
-              help="fingerprint matcher name (default: the station's); another one only with --dry-run")
-@click.option("--dry-run", is_flag=True, help="compute and print, do not write station.toml")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON")
-@click.option("--quiet", is_flag=True, help="no progress on standard error")
-@click.pass_obj
-def calibrate(ctx, modality: str, dataset: str, target_fmr: float, matcher: str | None, dry_run: bool,
-              as_json: bool, quiet: bool) -> None:
-    """Set the fingerprint or face match threshold from a target FMR on benchmark data (writes STATION_HOME/station.toml)."""
-    from station.cli.main import handle_errors  # here, not at import: station.cli imports this module
-
-    handle_errors(_calibrate)(ctx, modality, dataset, target_fmr, matcher, dry_run, as_json, quiet)
-
-
-def _calibrate(ctx, modality: str, dataset: str, target_fmr: float, matcher: str | None, dry_run: bool,
-               as_json: bool, quiet: bool) -> None:
+def calibrate_threshold(config, modality: str, dataset: str, target_fmr: float, *, matcher: str | None = None,
+                        write: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Calibrate ``modality``'s match threshold on ``dataset`` and, with ``write``, set it in this station's
+    ``STATION_HOME/station.toml`` (validated first as the station will read it). Another fingerprint matcher than the
+    station's only without ``write``."""
     from station.config import load_config, write_local_overrides
     from station.errors import StationError
 
-    config = load_config(ctx.profile, home=ctx.home)
     section = SECTIONS[modality]
     if modality == "face" and matcher:
         raise click.UsageError("--matcher is for fingerprints")
     station_matcher = station_fingerprint_matcher_name(config) if modality == "fingerprint" else None
-    if matcher and matcher != station_matcher and not dry_run:
+    if matcher and matcher != station_matcher and write:
         raise click.UsageError(f"the station verifies with {station_matcher}: a threshold for {matcher} would be "
                                "meaningless to it (use --dry-run to only see it)")
-    progress = None if quiet else (lambda msg: click.echo(f"[calibrate] {msg}", err=True))
     result = run_calibration(config, modality, dataset, target_fmr, matcher=matcher, progress=progress)
     previous = getattr(config, section).match_threshold
     result.update({"section": section, "key": "match_threshold", "previous_threshold": previous,
@@ -163,12 +144,12 @@ def _calibrate(ctx, modality: str, dataset: str, target_fmr: float, matcher: str
     if threshold is None:
         raise StationError(f"no finite {modality} threshold reaches FMR {target_fmr:g} on {result['dataset']} "
                            "(even the strictest observed score admits too many impostors): nothing written")
-    if not dry_run:
+    if write:
         # validate the new value as the station will read it before writing anything
-        load_config(ctx.profile, home=ctx.home, overrides={section: {"match_threshold": threshold}})
+        load_config(config.profile, home=config.home, overrides={section: {"match_threshold": threshold}})
         config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         result["written"] = str(write_local_overrides(config.home, section, {"match_threshold": threshold}))
     if not result["resolvable"]:
         result["note"] = (f"only {result['pairs']['impostor']} impostor pairs: FMR {target_fmr:g} cannot be resolved; "
                           "this is the zero-FMR threshold on this data (use a larger set)")
-    click.echo(json.dumps(result, indent=None if as_json else 2, allow_nan=False))
+    return result

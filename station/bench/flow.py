@@ -1,12 +1,10 @@
-"""Benchmarks that print JSON. ``station bench flow`` measures machine time per verified voter through the station's
-services on simulated devices (no HTTP, no network): fingerprint path and face path."""
+"""``station bench flow``: machine time per verified voter through the station's services on simulated devices (no
+HTTP, no network): fingerprint path and face path. The command line is station/cli/bench.py."""
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 
-import click
 import numpy as np
 
 from station.config import load_config, repo_root
@@ -23,19 +21,9 @@ def _percentiles(values: list[float]) -> dict | None:
             "p95_ms": round(float(np.percentile(arr, 95)), 1), "max_ms": round(float(arr.max()), 1)}
 
 
-@click.group()
-def bench() -> None:
-    """Benchmarks (JSON on standard output)."""
-
-
-@bench.command("flow")
-@click.option("--voters", type=click.IntRange(2, 5000), default=200, show_default=True)
-@click.option("--seed", type=int, default=11, show_default=True)
-@click.option("--faces", type=click.Path(file_okay=False), default=None,
-              help=f"labelled photos for the face path (default: {DEFAULT_FACES} when it exists)")
-@click.option("--json", "as_json", is_flag=True, help="JSON only")
-def bench_flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
-    """Time per verified voter: identify, capture, match, decide, log and issue the ballot."""
+def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None) -> dict:
+    """Time per verified voter: identify, capture, match, decide, log and issue the ballot (``faces``: labelled photos
+    for the face path; default DEFAULT_FACES when it exists)."""
     from station.runtime import Station
 
     faces_dir = faces or (str(DEFAULT_FACES) if DEFAULT_FACES.is_dir() else None)
@@ -46,37 +34,37 @@ def bench_flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None
         station.synthesize_roll(voters, seed, faces_dir=faces_dir)
         setup_s = time.perf_counter() - started
         officer = Principal("bench", "polling_officer")
-        here = station.list_voters(polling_station=station.config.station.polling_station)
+        here = station.roll.list_voters(polling_station=station.config.station.polling_station)
         face_times = []  # first, while nobody has voted (this path issues no ballots, so it can repeat)
         for voter in (v for v in here if v.has_face):
             for _ in range(3):
-                view = station.start_verification(officer, voter.cnic)
+                view = station.polling.start_verification(officer, voter.cnic)
                 if view.state != "IDENTIFIED":
                     break
                 impostor = next(v for v in here if v.cnic != voter.cnic)
                 for finger in voter.fingers:
-                    station.sim_present_fingerprint(officer, impostor.cnic, finger)
+                    station.steering.present_fingerprint(officer, impostor.cnic, finger)
                 while view.next_step == "fingerprint":
-                    view = station.capture_fingerprint(officer, view.id)
-                station.sim_present_face(officer, voter.cnic)
+                    view = station.polling.capture_fingerprint(officer, view.id)
+                station.steering.present_face(officer, voter.cnic)
                 t0 = time.perf_counter()
                 while view.next_step == "face":
-                    view = station.capture_face(officer, view.id)
+                    view = station.polling.capture_face(officer, view.id)
                 if view.state == "VERIFIED":
                     face_times.append((time.perf_counter() - t0) * 1000)
         fp_times, fp_attempts, not_verified = [], [], 0
         for voter in here:
-            station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
+            station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
             t0 = time.perf_counter()
-            view = station.start_verification(officer, voter.cnic)
+            view = station.polling.start_verification(officer, voter.cnic)
             attempts = 0
             while view.state == "IDENTIFIED" and view.next_step == "fingerprint":
                 if view.next_finger != voter.fingers[0] and attempts % station.config.fingerprint.attempts_per_finger == 0:
-                    station.sim_present_fingerprint(officer, voter.cnic, view.next_finger)
-                view = station.capture_fingerprint(officer, view.id)
+                    station.steering.present_fingerprint(officer, voter.cnic, view.next_finger)
+                view = station.polling.capture_fingerprint(officer, view.id)
                 attempts += 1
             if view.state == "VERIFIED":
-                station.issue_ballot(officer, view.id)
+                station.polling.issue_ballot(officer, view.id)
                 fp_times.append((time.perf_counter() - t0) * 1000)
                 fp_attempts.append(attempts)
             else:
@@ -92,13 +80,4 @@ def bench_flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None
         "notes": "fingerprint: identify + captures until verified + ballot, per voter; face: face captures until "
                  "verified after the fingerprint attempts failed (the time of the face step alone)",
     }
-    click.echo(json.dumps(result, indent=None if as_json else 2))
-
-
-from station.bench.accuracy import accuracy  # noqa: E402
-from station.bench.audit import audit  # noqa: E402
-from station.bench.search import search  # noqa: E402
-
-bench.add_command(accuracy)
-bench.add_command(audit)
-bench.add_command(search)
+    return result

@@ -35,7 +35,6 @@ fingerprint attempt, by face, not verified), per set, the attempt-level rates at
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -302,24 +301,10 @@ def run_policy_bench(config, fingerprint_sets: list, face_set, *, matcher: str |
     }
 
 
-@click.command("policy")
-@click.option("--fingerprint-dataset", "fp_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="FVC-style folder; repeat for several (default: every fvc* set in ../shared/datasets)")
-@click.option("--synthetic", default=None, metavar="NxM",
-              help="the project's synthetic prints: N fingers x M impressions (with neither this nor "
-                   "--fingerprint-dataset: every shared FVC set and 100x8; 0 for none)")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic set")
-@click.option("--face-dataset", "face_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="labelled photos for the face fallback (default: ../shared/datasets/deepface_faces if present)")
-@click.option("--no-face", is_flag=True, help="fingerprints only (no face fallback)")
-@click.option("--matcher", default=None, help="fingerprint matcher (default: the station's)")
-@click.option("--fingerprint-threshold", type=float, default=None, help="what-if: override fingerprint.match_threshold")
-@click.option("--face-threshold", type=float, default=None, help="what-if: override face.match_threshold")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON")
-@click.option("--quiet", is_flag=True, help="no progress on standard error")
-@click.pass_obj
-def policy(ctx, fp_dirs, synthetic, seed, face_dir, no_face, matcher, fingerprint_threshold, face_threshold,
-           as_json, quiet) -> None:
+def bench_policy(profile: str | None = None, home: str | None = None, fp_dirs: tuple[str, ...] = (),
+                 synthetic: str | None = None, seed: int = 0, face_dir: str | None = None, no_face: bool = False,
+                 matcher: str | None = None, fingerprint_threshold: float | None = None,
+                 face_threshold: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Voter-level false reject and false accept of the station's decision policy, replayed on benchmark sets."""
     from matching import datasets
 
@@ -331,7 +316,6 @@ def policy(ctx, fp_dirs, synthetic, seed, face_dir, no_face, matcher, fingerprin
         overrides["fingerprint"] = {"match_threshold": fingerprint_threshold}
     if face_threshold is not None:
         overrides["face"] = {"match_threshold": face_threshold}
-    profile, home = (ctx.profile, ctx.home) if ctx is not None else (None, None)
     config = load_config(profile, home=home, overrides=overrides or None)
     if not fp_dirs and not synthetic:
         fp_dirs = tuple(str(p) for p in sorted(SHARED.glob("fvc*")) if p.is_dir())
@@ -350,6 +334,4 @@ def policy(ctx, fp_dirs, synthetic, seed, face_dir, no_face, matcher, fingerprin
             face_set = datasets.labelled_faces(face_path)
         elif face_dir:
             raise click.UsageError(f"no such face folder: {face_path}")
-    progress = None if quiet else (lambda msg: click.echo(f"[bench policy] {msg}", err=True))
-    result = run_policy_bench(config, sets, face_set, matcher=matcher, progress=progress)
-    click.echo(json.dumps(result, indent=None if as_json else 2, allow_nan=False))
+    return run_policy_bench(config, sets, face_set, matcher=matcher, progress=progress)

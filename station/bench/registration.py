@@ -11,20 +11,18 @@ and registers with a face exception, so their duplicate search is by fingerprint
 from __future__ import annotations
 
 import base64
-import json
 import random
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 
 from matching.datasets import labelled_photo_paths
 
-from station.bench.flow import DEFAULT_FACES, _percentiles, bench
+from station.bench.flow import DEFAULT_FACES, _percentiles
 from station.config import FINGER_POSITIONS, load_config
 from station.security.users import Principal
 
@@ -92,7 +90,7 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
             rng.shuffle(fingers)
         for label, physical in zip(settings.fingers, fingers):
             for _ in range(settings.finger_attempts):
-                station.registration.sim_present_person_finger(officer, person.key, physical, rng.choice(QUALITIES))
+                station.steering.present_person_finger(officer, person.key, physical, rng.choice(QUALITIES))
                 t0 = time.perf_counter()
                 view = service.capture_finger(officer, view.id, label)
                 capture_ms.append((time.perf_counter() - t0) * 1000)
@@ -100,18 +98,18 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
                     break
             else:
                 if label in view.missing:
-                    station.sim_present_face(officer, image_base64=blank)
+                    station.steering.present_face(officer, image_base64=blank)
                     view = service.record_exception(officer, view.id, label, "unusable_prints")
         if settings.face_required:
             if person.photos:
                 photo = person.photos[visit % len(person.photos)]
-                station.sim_present_face(officer, image_base64=base64.b64encode(photo.read_bytes()).decode())
+                station.steering.present_face(officer, image_base64=base64.b64encode(photo.read_bytes()).decode())
                 for _ in range(settings.face_attempts):
                     view = service.capture_face(officer, view.id)
                     if "face" not in view.missing:
                         break
             if "face" in view.missing:
-                station.sim_present_face(officer, image_base64=blank)
+                station.steering.present_face(officer, image_base64=blank)
                 view = service.record_exception(officer, view.id, "face", "other")
         t0 = time.perf_counter()
         view = service.submit(officer, view.id)
@@ -146,15 +144,8 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
     }
 
 
-@bench.command("registration")
-@click.option("--people", type=click.IntRange(2, 5000), default=200, show_default=True)
-@click.option("--duplicates", type=click.IntRange(0, 1000), default=10, show_default=True)
-@click.option("--roll-voters", type=click.IntRange(1, 5000), default=100, show_default=True,
-              help="voters already on the roll (also searched)")
-@click.option("--seed", type=int, default=11, show_default=True)
-@click.option("--faces", type=click.Path(file_okay=False), default=None,
-              help=f"labelled photos (default: {DEFAULT_FACES} when it exists)")
-def bench_registration(people: int, duplicates: int, roll_voters: int, seed: int, faces: str | None) -> None:
+def bench_registration(people: int = 200, duplicates: int = 10, roll_voters: int = 100, seed: int = 11,
+                       faces: str | None = None) -> dict:
     """Duplicate detection at registration: planted second registrations caught, honest ones sent to adjudication."""
     from station.runtime import Station
 
@@ -168,4 +159,4 @@ def bench_registration(people: int, duplicates: int, roll_voters: int, seed: int
         result["seconds"] = round(time.perf_counter() - started, 1)
         result["roll_voters"] = roll_voters
         station.close()
-    click.echo(json.dumps(result, indent=2))
+    return result

@@ -10,15 +10,14 @@ Sizes and formats are those of the real roll, which is what import and lookup sp
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
-import click
 import numpy as np
 
 from station.config import load_config
@@ -126,34 +125,25 @@ def _percentiles(values: list[float]) -> dict:
             "p95_ms": round(float(np.percentile(arr, 95)), 3), "max_ms": round(float(arr.max()), 3)}
 
 
-@click.command("roll-scale")
-@click.option("--voters", type=click.IntRange(100, 1_000_000), default=100_000, show_default=True)
-@click.option("--seed", type=int, default=5, show_default=True)
-@click.option("--base-templates", type=click.IntRange(4, 5000), default=200, show_default=True,
-              help="real synthetic fingerprint templates the voters' templates are derived from")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes for the base templates")
-@click.option("--lookups", type=click.IntRange(10, 100_000), default=2000, show_default=True)
-@click.option("--database-url", default=None, help="an empty database for the importing station (default: SQLite "
-                                                   "in its home)")
-@click.option("--json", "as_json", is_flag=True, help="JSON only, on one line")
-def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None, lookups: int,
-               database_url: str | None, as_json: bool) -> None:
-    """Package N voters at a commission, import into a fresh station (progress bar on stderr), hash, look up."""
-    from station.cli.roll import StderrProgress
+def bench_roll_scale(voters: int = 100_000, seed: int = 5, base_templates: int = 200, workers: int | None = None,
+                     lookups: int = 2000, database_url: str | None = None, *,
+                     say: Callable[[str], None] | None = None,
+                     progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Package N voters at a commission, import into a fresh station, hash, look up. ``say(message)`` is told each
+    step; ``progress(stage, done, total)`` follows the import (the command line draws them on standard error)."""
     from station.packages.crypto import (create_commission_key, create_package_key, load_commission_key, load_package_key)
     from station.packages.crypto import public_pem
     from station.packages.targets import add_target
     from station.roll.store import find_voter
     from station.roll.changes import start_revisions
     from station.roll.content_hash import roll_content_hash
-    from station.packages.roll_package import build_package, import_package, install_trust
+    from station.packages.build import build_package
+    from station.packages.importing import PackageImporter
+    from station.packages.verify import install_trust
     from station.runtime import Station
     from station.security.users import Principal
 
-    def say(message: str) -> None:
-        if not as_json:
-            click.echo(message, err=True)
-
+    say = say or (lambda _message: None)
     timings: dict[str, float] = {}
     cpu: dict[str, float] = {}
 
@@ -203,12 +193,10 @@ def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None,
         commission.close()
 
         say("importing...")
-        progress = StderrProgress(min_total=1) if not as_json else StderrProgress(min_total=10**12)
-        try:
-            with phase("import"):
-                result = import_package(station, package_file.read_bytes(), operator="bench", progress=progress)
-        finally:
-            progress.close()
+        with phase("import"):
+            importer = PackageImporter(transaction=station.transaction, cipher=station.cipher,
+                                       signer=station.log_signer, config=station.config)
+            result = importer.import_package(package_file.read_bytes(), operator="bench", progress=progress)
         with phase("hash"), station.transaction() as s:
             digest = roll_content_hash(s, station.cipher)
 
@@ -223,7 +211,7 @@ def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None,
         officer = Principal("bench", "polling_officer")
         for cnic in sample:
             t, c = time.perf_counter(), time.thread_time()
-            station.voter(officer, cnic)
+            station.roll.voter(officer, cnic)
             service.append((time.perf_counter() - t) * 1000)
             service_cpu.append((time.thread_time() - c) * 1000)
         dialect = station.engine.dialect.name
@@ -250,4 +238,4 @@ def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None,
                  "lookup_service: Station.voter (its own transaction per lookup, as the API calls it), and its CPU time "
                  "(lookup_service_cpu)",
     }
-    click.echo(json.dumps(out, indent=None if as_json else 2))
+    return out

@@ -1,4 +1,5 @@
-"""``station bench search``: 1:N search latency, memory and recall@10 against exhaustive search (JSON).
+"""``station bench search``: 1:N search latency, memory and recall@10 against exhaustive search (the command line is
+station/cli/bench.py).
 
 Face: synthetic 128-d encodings shaped like face_recognition's (a common mean, population clusters, identity variation
 with a decaying spectrum; impostor distances around 0.85, genuine around 0.35); the probes are perturbed copies of
@@ -15,7 +16,6 @@ reaches the tenth best exhaustive score.
 from __future__ import annotations
 
 import glob
-import json
 import math
 import time
 from pathlib import Path
@@ -267,26 +267,10 @@ def bench_fingerprint(n: int, queries: int, k: int, seed: int, shortlist: int, e
     }
 
 
-@click.command("search")
-@click.option("--modality", type=click.Choice(["face", "fingerprint"]), required=True)
-@click.option("--n", "n", type=click.IntRange(20, 10_000_000), default=None,
-              help="templates in the index (default: 20,000 faces / 500 fingerprints, a run of under a minute)")
-@click.option("--queries", type=click.IntRange(1, 100_000), default=200, show_default=True)
-@click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--exact-below", type=int, default=100_000, show_default=True, help="face: exact search under this N")
-@click.option("--target-recall", type=float, default=0.995, show_default=True, help="face: nprobe tuning target")
-@click.option("--shortlist", type=int, default=None,
-              help="fingerprint: candidates re-ranked by bozorth3 (default: min(200, max(20, N/20)))")
-@click.option("--exhaustive-queries", type=int, default=None,
-              help="fingerprint: probes scored against all N for recall (default: 20,000 comparisons' worth, at least 4)")
-@click.option("--bases", "bases_limit", type=int, default=None,
-              help="fingerprint: use only the first FVC images (default: all, or 80 when --n is not given)")
-@click.option("--datasets", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATASETS,
-              show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="compact JSON")
-def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries, bases_limit,
-           datasets, as_json) -> None:
+def bench_search(modality: str, n: int | None = None, queries: int = 200, k: int = 10, seed: int = 7,
+                 exact_below: int = 100_000, target_recall: float = 0.995, shortlist: int | None = None,
+                 exhaustive_queries: int | None = None, bases_limit: int | None = None,
+                 datasets: Path = DEFAULT_DATASETS) -> dict:
     """1:N search: p50/p95 latency per probe, memory, build time and recall@k against exhaustive search."""
     if modality == "face":
         n = n or 20_000
@@ -299,4 +283,4 @@ def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist,
         if exhaustive_queries is None:
             exhaustive_queries = min(queries, max(4, 20_000 // n))
         result = bench_fingerprint(n, queries, k, seed, shortlist, exhaustive_queries, datasets, bases_limit)
-    click.echo(json.dumps(result, indent=None if as_json else 2))
+    return result

@@ -11,6 +11,7 @@ never reported.
     store      importing one verified file in the caller's transaction (idempotent, natural keys unique)
     findings   what the merged results show: double votes, enrollment duplicates, stations not reported
     merge      the merge of many files, one transaction per file, and its JSON summary
+    results_export  the station's side: ``station sync export`` writes one signed file of its results
 
 The central side needs no station configuration, no station key and no roll: only the files, the database URL and,
 when the commission countersigns station certificates, the commission's certificate.

@@ -37,9 +37,10 @@ from station.registration import flow as enrollment
 from station.roll import store as roll
 from station.audit import bundle
 from station.audit import log as matchlog
-from station.audit.chain import SignedEntry, canonical
+from station.audit.chain import LogSigner, SignedEntry, canonical
 from station.audit.identity import CERTIFICATE_FILE
 from station.config import Config
+from station.db.transactions import TransactionFactory
 from station.security.files import write_atomically
 from station.errors import InvalidInput, KeyMissing
 from station.db.models import Constituency, PollingStation, VerificationSession, Voter, utcnow
@@ -160,13 +161,13 @@ def collect_results(session: Session, config: Config, *, certificate_pem: str, c
     }
 
 
-def _snapshot(station, **kwargs) -> tuple[dict, list[SignedEntry]]:
+def _snapshot(transaction: TransactionFactory, config: Config, **kwargs) -> tuple[dict, list[SignedEntry]]:
     """Results and log entries from one consistent read."""
-    with station.transaction() as s:
+    with transaction() as s:
         if s.get_bind().dialect.name == "postgresql":
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         entries = matchlog.signed_entries(s)
-        return collect_results(s, station.config, entries=entries, **kwargs), entries
+        return collect_results(s, config, entries=entries, **kwargs), entries
 
 
 def _audit_bundle(config: Config, entries: list[SignedEntry], roll_digest: str | None, exported_at: str,
@@ -195,10 +196,9 @@ def build_sync_file(signing_key: Ed25519PrivateKey, results: dict, audit_bundle:
     return signed + signature_comment(signing_key.sign(signed).hex())
 
 
-def export_results(station, out: Path) -> ExportSummary:
-    """Write this station's signed results file to ``out``. ``station`` is the composition root (runtime.Station):
-    its configuration, its transactions and its log signer."""
-    config: Config = station.config
+def export_results(out: Path, *, config: Config, transaction: TransactionFactory, signer: LogSigner) -> ExportSummary:
+    """Write this station's signed results file to ``out``: read through ``transaction``, signed with the station's
+    log key ``signer``."""
     out = Path(out)
     if out.is_dir():
         raise InvalidInput(f"{out}: is a folder, not a file name")
@@ -210,11 +210,11 @@ def export_results(station, out: Path) -> ExportSummary:
         raise KeyMissing(f"no station certificate ({config.keys_dir / CERTIFICATE_FILE}): run `station init` first") from None
     commission_pem = (Path(config.audit.commission_certificate).read_text()
                       if config.audit.commission_certificate else None)
-    signing_key = station.flow.log.signing_key  # KeyMissing now, before any work, if the station has no key
+    signing_key = signer.signing_key
     for attempt in range(1, EXPORT_ATTEMPTS + 1):
         exported_at = utcnow().isoformat()
-        results, entries = _snapshot(station, certificate_pem=certificate_pem, commission_pem=commission_pem,
-                                     exported_at=exported_at)
+        results, entries = _snapshot(transaction, config, certificate_pem=certificate_pem,
+                                     commission_pem=commission_pem, exported_at=exported_at)
         audit_bundle = _audit_bundle(config, entries, results["roll"]["digest"], exported_at, out.parent)
         check = bundle.verify_bundle(io.BytesIO(audit_bundle))
         if check.ok:

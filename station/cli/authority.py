@@ -30,11 +30,10 @@ def authority() -> None:
 
 
 def _checks(ctx: Context):
-    from station.authority.checks import AuthorityChecks
-
+    """The station and its ID-authority checks (the service the composition root builds)."""
     station = ctx.station()
     db_ready(station)
-    return station, AuthorityChecks.for_station(station)
+    return station, station.authority
 
 
 @authority.command("simulate")
@@ -89,8 +88,10 @@ def setup(ctx: Context, state_dir: str, url: str, timeout_s: float) -> None:
     """Demo: link this station to a simulated authority (copies its files into STATION_HOME/keys/authority, mode
     0600, and writes [authority] in STATION_HOME/station.toml)."""
     from station.authority.setup import link_to_simulator
+    from station.simulation.authority import PUBLIC_KEY_FILE
 
-    path = link_to_simulator(ctx.config().home, Path(state_dir), url, timeout_s=timeout_s)
+    path = link_to_simulator(ctx.config().home, Path(state_dir), url, public_key_file=PUBLIC_KEY_FILE,
+                             timeout_s=timeout_s)
     click.echo(f"[authority] written to {path}: backend http, {url}")
 
 

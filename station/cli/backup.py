@@ -71,7 +71,9 @@ def backup_create(ctx: Context, out: str) -> None:
 
     station = ctx.station()
     db_ready(station)
-    click.echo(json.dumps(create_backup(station, out, reason="manual").to_dict(), ensure_ascii=False))
+    summary = create_backup(out, config=station.config, engine=station.engine, signer=station.log_signer,
+                            reason="manual")
+    click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
 
 
 @backup.command("verify")

@@ -1,5 +1,6 @@
 """What every ``station`` command shares: the context holding the profile and home, one-line errors, the
-check that the station is initialised. Command modules import from here, never from ``station.cli``."""
+check that the station is initialised, progress on standard error. Command modules import from here, never from
+``station.cli``."""
 from __future__ import annotations
 
 import functools
@@ -61,3 +62,33 @@ def db_ready(station) -> None:
 
     if not db.has_schema(station.engine):
         raise StationError("the station is not initialised: run `station init` first")
+
+
+class StderrProgress:
+    """A progress bar per stage on standard error for packages of ``min_total`` voters and more; on a terminal a
+    click bar, otherwise a line per 10%. Called as ``progress(stage, done, total)``; ``close()`` ends the last bar."""
+
+    def __init__(self, min_total: int = 5000) -> None:
+        self.min_total = min_total
+        self.stage, self.done, self.bar, self.shown = None, 0, None, -1
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if total < self.min_total:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage, self.done, self.shown = stage, 0, -1
+            if sys.stderr.isatty():
+                self.bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
+                self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+        elif done * 10 // max(total, 1) > self.shown:
+            self.shown = done * 10 // max(total, 1)
+            click.echo(f"{stage}: {done * 100 // max(total, 1)}% ({done:,}/{total:,})", err=True)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None

@@ -48,7 +48,7 @@ def user() -> None:
 def user_add(ctx: Context, name: str, role: str) -> None:
     """Add a user; the password is read from standard input."""
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt("password", hide_input=True)
-    ctx.station().add_user(name, password, role)
+    ctx.station().accounts.add_user(name, password, role)
     click.echo(f"user {name} ({role}) added")
 
 
@@ -85,7 +85,7 @@ def roll_list(ctx: Context, as_json: bool, limit: int | None, polling_station: s
     """List voters on the roll."""
     station = ctx.station()
     db_ready(station)
-    for v in station.list_voters(limit=limit, polling_station=polling_station):
+    for v in station.roll.list_voters(limit=limit, polling_station=polling_station):
         if as_json:
             click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
         else:
@@ -117,10 +117,11 @@ def run_server(station) -> None:
     from station.backup.schedule import BackupScheduler
     from station.service.serving import serve_app
 
-    scheduler = BackupScheduler(station)
+    scheduler = BackupScheduler(config=station.config, engine=station.engine, transaction=station.transaction,
+                                signer=station.log_signer)
     scheduler.start()  # no-op unless backup.dir is set and backup.interval_minutes > 0
     try:
-        serve_app(station, create_app(station), announce=click.echo)
+        serve_app(station.config, create_app(station), announce=click.echo)
     finally:
         scheduler.stop()
 
@@ -173,7 +174,7 @@ def card_issue(ctx: Context, cnic: str, out: str, tamper: str | None) -> None:
     """Write a virtual card for a voter of the roll, signed by the test issuing authority."""
     station = ctx.station()
     db_ready(station)
-    data = station.voter_card(cnic, tamper)
+    data = station.steering.voter_card(cnic, tamper)
     with open(out, "wb") as fh:
         fh.write(data)
     click.echo(f"virtual card for {cnic}{f' (tampered: {tamper})' if tamper else ''} written to {out}")
@@ -216,13 +217,12 @@ def card_emulate(card_file: str, host: str, port: int) -> None:
 def card_read(ctx: Context, as_json: bool, reader: str | None, timeout_s: float | None) -> None:
     """Read and verify the card in the first PC/SC reader. Exit 1 with the reason on standard error if any check
     fails."""
-    from station.devices.technician import card_report
 
     overrides = {"devices": {"card": "pcsc", **({"card_reader": reader} if reader else {})}}
     if timeout_s:
         overrides["card"] = {"read_timeout_s": timeout_s}
     station = ctx.station(**overrides)
-    report, error = card_report(station)
+    report, error = station.technician.card_report()
     click.echo(json.dumps(report, ensure_ascii=False) if as_json else
                "\n".join(f"{k}: {v}" for k, v in report.items()))
     if error:
@@ -241,9 +241,8 @@ def devices() -> None:
 @handle_errors
 def devices_list(ctx: Context, as_json: bool) -> None:
     """Every configured device with backend, status and serial; a missing library or device is reported, not fatal."""
-    from station.devices.technician import list_devices
 
-    rows = list_devices(ctx.station())
+    rows = ctx.station().technician.list_devices()
     for row in rows:
         if as_json:
             click.echo(json.dumps(row))
@@ -260,9 +259,8 @@ def devices_list(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def devices_test(ctx: Context, kind: str, captures: int, fault: str | None, as_json: bool) -> None:
     """Open a device, capture a few times, report timings and quality."""
-    from station.devices.technician import test_device
 
-    report = test_device(ctx.station(), kind, captures=captures, fault=fault)
+    report = ctx.station().technician.test_device(kind, captures=captures, fault=fault)
     click.echo(json.dumps(report, indent=None if as_json else 2))
     if report["failures"] == report["captures"]:
         sys.exit(1)
@@ -275,9 +273,8 @@ def devices_test(ctx: Context, kind: str, captures: int, fault: str | None, as_j
 @handle_errors
 def devices_capture(ctx: Context, kind: str, out: str) -> None:
     """Capture one image to a PNG file (a technician's check of a real device)."""
-    from station.devices.technician import capture_to_file
 
-    click.echo(json.dumps(capture_to_file(ctx.station(), kind, out)))
+    click.echo(json.dumps(ctx.station().technician.capture_to_file(kind, out)))
 
 
 @main.command("close-poll")
@@ -286,7 +283,7 @@ def devices_capture(ctx: Context, kind: str, out: str) -> None:
 @handle_errors
 def close_poll(ctx: Context, operator: str) -> None:
     """Close the poll: a last log entry and a signed seal over the whole log; no verification after it."""
-    click.echo(json.dumps(ctx.station().close_poll(operator)))
+    click.echo(json.dumps(ctx.station().polling.close_poll(operator)))
 
 
 @main.group()
@@ -302,7 +299,7 @@ def audit_export(ctx: Context, out: str) -> None:
     """Write a self-contained audit bundle (log, station certificate, roll digest, checkpoints, seal)."""
     station = ctx.station()
     db_ready(station)
-    click.echo(json.dumps(station.export_audit(out)))
+    click.echo(json.dumps(station.audit.export(out)))
 
 
 def _verified(bundle_path: str, commission_cert: str | None):
@@ -376,12 +373,8 @@ def audit_merge(bundles: tuple[str, ...], as_json: bool) -> None:
     sys.exit(0 if result["ok"] else 1)
 
 
-from station.bench.flow import bench  # noqa: E402  (registers the bench group)
-from station.bench.policy import policy as bench_policy  # noqa: E402
-from station.bench import registration as bench_registration  # noqa: E402,F401  (registers bench registration)
-from station.bench.calibrate import calibrate  # noqa: E402
+from station.cli.bench import bench, calibrate  # noqa: E402
 
-bench.add_command(bench_policy)
 main.add_command(bench)
 main.add_command(calibrate)
 
@@ -391,7 +384,6 @@ from station.cli import registrations as cli_registrations
 from station.cli import roll as cli_roll
 from station.cli import service as cli_service
 from station.cli import sync as cli_sync  # noqa: E402
-from station.bench.authority import authority as bench_authority  # noqa: E402
 
 cli_roll.register(roll_group)
 roll_group.add_command(cli_registrations.admit)
@@ -400,7 +392,6 @@ main.add_command(cli_sync.sync)
 main.add_command(cli_sync.central)
 main.add_command(cli_backup.backup)
 main.add_command(cli_authority.authority)
-bench.add_command(bench_authority)
 main.add_command(cli_service.install)
 main.add_command(cli_service.uninstall)
 main.add_command(cli_service.tls_group)

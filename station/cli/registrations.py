@@ -27,7 +27,9 @@ def export(ctx: Context, recipient: str, out: str) -> None:
 
     station = ctx.station()
     db_ready(station)
-    click.echo(json.dumps(export_registrations(station, Path(recipient).read_bytes(), Path(out))))
+    click.echo(json.dumps(export_registrations(
+        Path(recipient).read_bytes(), Path(out), transaction=station.transaction, cipher=station.cipher,
+        signer=station.log_signer, keys_dir=station.config.keys_dir)))
 
 
 @click.command("admit")
@@ -37,8 +39,16 @@ def export(ctx: Context, recipient: str, out: str) -> None:
 @handle_errors
 def admit(ctx: Context, file: str, operator: str) -> None:
     """Commission: add a centre's registrations to the master roll (held when the 1:N search finds a candidate)."""
-    from station.registration.transfer import admit_registrations
+    from station.packages.crypto import load_package_key
+    from station.registration.dedup import SearchThresholds
+    from station.registration.transfer import admit_registrations, commission_certificate
 
     station = ctx.station()
     db_ready(station)
-    click.echo(json.dumps(admit_registrations(station, Path(file).read_bytes(), operator=operator).to_dict()))
+    config = station.config
+    result = admit_registrations(
+        Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
+        matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config.enrollment),
+        signer=station.log_signer, package_key=load_package_key(config.keys_dir),
+        commission_cert=commission_certificate(config.audit, config.home), operator=operator)
+    click.echo(json.dumps(result.to_dict()))

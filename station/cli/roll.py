@@ -7,47 +7,16 @@ Station side: ``station-key``, ``trust``, ``import``. Both: ``hash``, ``status``
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli.common import Context, StderrProgress, db_ready, handle_errors, pass_ctx
 from station.security.files import write_atomically
 
 
 def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
-
-
-class StderrProgress:
-    """A progress bar per stage on standard error for packages of ``min_total`` voters and more; on a terminal a
-    click bar, otherwise a line per 10%."""
-
-    def __init__(self, min_total: int = 5000) -> None:
-        self.min_total = min_total
-        self.stage, self.done, self.bar, self.shown = None, 0, None, -1
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if total < self.min_total:
-            return
-        if stage != self.stage:
-            self.close()
-            self.stage, self.done, self.shown = stage, 0, -1
-            if sys.stderr.isatty():
-                self.bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
-                self.bar.__enter__()
-        if self.bar is not None:
-            self.bar.update(done - self.done)
-        elif done * 10 // max(total, 1) > self.shown:
-            self.shown = done * 10 // max(total, 1)
-            click.echo(f"{stage}: {done * 100 // max(total, 1)}% ({done:,}/{total:,})", err=True)
-        self.done = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
 
 
 # --- the commission ---
@@ -177,7 +146,7 @@ def package(ctx: Context, station_id: str, out: str, base: int | None, operator:
     """Build a signed package of the current roll revision for one station, encrypted for its key (commission
     side): the full roll of its polling station, or with --base the changes since that version."""
     from station.packages.crypto import load_commission_key
-    from station.packages.roll_package import build_package
+    from station.packages.build import build_package
 
     station = ctx.station()
     db_ready(station)
@@ -217,7 +186,7 @@ def station_key(ctx: Context, out: str) -> None:
 def trust(ctx: Context, key_file: str, replace: bool, operator: str) -> None:
     """Trust the commission's public key (from `commission-init`) for roll packages: installed as
     keys/trusted-commission.pub (roll.commission_key, when set, names another file and takes precedence)."""
-    from station.packages.roll_package import install_trust, trusted_key_path
+    from station.packages.verify import install_trust, trusted_key_path
 
     from station.audit import log as matchlog
 
@@ -244,14 +213,12 @@ def trust(ctx: Context, key_file: str, replace: bool, operator: str) -> None:
 def import_(ctx: Context, package_file: str, operator: str) -> None:
     """Verify a roll package (signature, target, version) and apply it in one transaction; on rejection nothing
     changes, the reason is printed on one line and the command exits 2."""
-    from station.packages.roll_package import import_package
-
     station = ctx.station()
     db_ready(station)
     data = Path(package_file).read_bytes()
     progress = StderrProgress()
     try:
-        result = import_package(station, data, operator=operator, progress=progress)
+        result = station.packages.import_package(data, operator=operator, progress=progress)
     finally:
         progress.close()
     _echo_json(result.to_dict())
@@ -310,10 +277,6 @@ COMMANDS = (commission_init, add_station, stations, remove, correct, package, st
 
 
 def register(roll_group: click.Group) -> None:
-    """Add this module's commands to the ``station roll`` group, and ``station bench roll-scale``."""
+    """Add this module's commands to the ``station roll`` group."""
     for command in COMMANDS:
         roll_group.add_command(command)
-    from station.bench.flow import bench
-    from station.bench.roll_scale import roll_scale
-
-    bench.add_command(roll_scale)

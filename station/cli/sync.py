@@ -28,7 +28,8 @@ def sync_export(ctx: Context, out: str) -> None:
 
     station = ctx.station()
     db_ready(station)
-    result = export_results(station, Path(out))
+    result = export_results(Path(out), config=station.config, transaction=station.transaction,
+                            signer=station.log_signer)
     click.echo(json.dumps(result.to_dict()))
     if not result.audit_chain_ok:
         click.echo("warning: this station's audit log does not verify (run `station audit verify` on an export): "

@@ -3,24 +3,78 @@ read a CNIC card with a report of every check."""
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
 from drivers.errors import DeviceError
 from matching.errors import MatchingError
 
-from station.polling import cards
+from matching.fingerprint import NbisFingerprintMatcher
+
+from station.devices.opener import KINDS, DeviceOpener
 from station.errors import DeviceUnavailable, InvalidInput, StationError
+from station.polling.cards import CardReader, trusted_issuers
+from station.security.roles import DEVICE_ROLES
+from station.security.users import Principal
 
-KINDS = ("card", "fingerprint", "camera")
+# Gives a simulated device something to capture when nothing was presented (a test subject, a test card); built by
+# runtime from station.simulation when the device backends are simulated.
+PrepareSimulated = Callable[[str, object], None]
 
 
-def list_devices(station) -> list[dict]:
+class TechnicianService:
+    """The technician's tools over the configured devices; the ``screen_*`` methods check the caller's role (API and
+    UI), the others are for the CLI run by the station's own administrator."""
+
+    def __init__(self, *, devices: DeviceOpener, cards: CardReader, matcher: NbisFingerprintMatcher,
+                 simulation_api: bool, prepare_simulated: PrepareSimulated | None = None) -> None:
+        self.devices = devices
+        self.cards = cards
+        self.matcher = matcher
+        self.simulation_api = simulation_api
+        self.prepare_simulated = prepare_simulated
+
+    def list_devices(self) -> list[dict]:
+        return list_devices(self.devices)
+
+    def test_device(self, kind: str, *, captures: int = 5, fault: str | None = None) -> dict:
+        return test_device(self, kind, captures=captures, fault=fault)
+
+    def capture_to_file(self, kind: str, out: str) -> dict:
+        return capture_to_file(self, kind, out)
+
+    def card_report(self) -> tuple[dict, str | None]:
+        return card_report(self.cards)
+
+    def screen_devices(self, principal: Principal) -> list[dict]:
+        """Every configured device with its status; simulated ones also list their pending scripted faults."""
+        principal.require(*DEVICE_ROLES)
+        rows = self.list_devices()
+        for row in rows:
+            row["simulated"] = False
+            row["pending_faults"] = []
+            if row.get("error") is None:
+                device = self.devices.open(row["kind"])
+                if hasattr(device, "inject_fault"):
+                    row["simulated"] = bool(self.simulation_api)
+                    row["pending_faults"] = list(device.pending_faults)
+        return rows
+
+    def screen_test(self, principal: Principal, kind: object, captures: int = 1) -> dict:
+        """One or a few test captures on a device, with timings and quality."""
+        principal.require(*DEVICE_ROLES)
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        return self.test_device(kind, captures=max(1, min(int(captures), 5)))
+
+
+def list_devices(devices: DeviceOpener) -> list[dict]:
     rows = []
     for kind in KINDS:
-        backend = getattr(station.config.devices, kind)
+        backend = devices.backend(kind)
         try:
-            info = station.device(kind).info()
+            info = devices.open(kind).info()
             rows.append({"kind": kind, "backend": backend, "status": info.status.value, "vendor": info.vendor,
                          "model": info.model, "serial": info.serial, "firmware": info.firmware, "error": None})
         except DeviceUnavailable as exc:
@@ -28,27 +82,15 @@ def list_devices(station) -> list[dict]:
     return rows
 
 
-def _prepare_simulated(station, kind: str, device) -> None:
-    """Give a simulated device something to capture when nothing was presented (a test subject, a test card)."""
-    if kind == "fingerprint" and hasattr(device, "present"):
-        device.present("technician-test/right_thumb")
-    elif kind == "camera" and hasattr(device, "present_image"):
-        import cv2
-
-        rng = np.random.default_rng(0)
-        ok, png = cv2.imencode(".png", rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
-        device.present_image(png.tobytes())
-    elif kind == "card" and hasattr(device, "insert"):
-        voters = station.list_voters(limit=1)
-        if not voters:
-            raise StationError("the simulated card reader test needs a roll (station roll synth) to issue a test card")
-        device.insert(station.voter_card(voters[0].cnic))
+def _prepare_simulated(service: TechnicianService, kind: str, device) -> None:
+    if service.prepare_simulated is not None:
+        service.prepare_simulated(kind, device)
 
 
-def test_device(station, kind: str, *, captures: int = 5, fault: str | None = None) -> dict:
+def test_device(service: TechnicianService, kind: str, *, captures: int = 5, fault: str | None = None) -> dict:
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
-    device = station.device(kind)
+    device = service.devices.open(kind)
     if fault:
         if not hasattr(device, "inject_fault"):
             raise InvalidInput(f"the {kind} backend {device.backend!r} is not simulated: no fault injection")
@@ -56,12 +98,12 @@ def test_device(station, kind: str, *, captures: int = 5, fault: str | None = No
             device.inject_fault(fault)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-    _prepare_simulated(station, kind, device)
+    _prepare_simulated(service, kind, device)
     timings, qualities, errors = [], [], []
     for _ in range(captures):
         started = time.perf_counter()
         try:
-            qualities.append(_capture_once(station, kind, device))
+            qualities.append(_capture_once(service, kind, device))
             timings.append((time.perf_counter() - started) * 1000)
         except (DeviceError, MatchingError, StationError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
@@ -74,10 +116,10 @@ def test_device(station, kind: str, *, captures: int = 5, fault: str | None = No
     }
 
 
-def _capture_once(station, kind: str, device) -> object:
+def _capture_once(service: TechnicianService, kind: str, device) -> object:
     if kind == "fingerprint":
         capture = device.capture("right_thumb")
-        template = station.fingerprint_matcher.extract(capture.image)
+        template = service.matcher.extract(capture.image)
         return {"nfiq2": template.quality, "minutiae": template.minutiae_count, "capture_ms": round(capture.capture_ms, 1)}
     if kind == "camera":
         from drivers.camera.guidance import assess_frame
@@ -85,16 +127,15 @@ def _capture_once(station, kind: str, device) -> object:
         frame = device.capture()
         guidance = assess_frame(frame.image)
         return {"brightness": guidance.brightness, "sharpness": guidance.sharpness, "issues": list(guidance.issues)}
-    read = device.read_card(trusted_issuers=cards.trusted_issuers(station.config),
-                            timeout_s=station.config.card.read_timeout_s)
+    read = service.cards.read()
     return {"passive_auth": read.passive_auth, "active_auth": read.active_auth, "read_ms": round(read.read_ms, 1)}
 
 
-def capture_to_file(station, kind: str, out: str) -> dict:
+def capture_to_file(service: TechnicianService, kind: str, out: str) -> dict:
     import cv2
 
-    device = station.device(kind)
-    _prepare_simulated(station, kind, device)
+    device = service.devices.open(kind)
+    _prepare_simulated(service, kind, device)
     try:
         if kind == "fingerprint":
             capture = device.capture("right_thumb")
@@ -109,15 +150,15 @@ def capture_to_file(station, kind: str, out: str) -> dict:
     return {"kind": kind, "out": out, "shape": list(image.shape), "capture_ms": round(ms, 1)}
 
 
-def card_report(station) -> tuple[dict, str | None]:
+def card_report(cards: CardReader) -> tuple[dict, str | None]:
     """Read the card and report each check as "ok" or its failure; returns (report, error or None)."""
     from drivers.card.errors import AlteredFile, BadSignature, CardError, CloneSuspected, UnknownIssuer
 
     report: dict = {"cnic": None, "passive_auth": None, "active_auth": None}
     try:
-        read = station.device("card").read_card(trusted_issuers=cards.trusted_issuers(station.config),
-                                                timeout_s=station.config.card.read_timeout_s,
-                                                reader=station.config.devices.card_reader or None)
+        read = cards.devices.open("card").read_card(trusted_issuers=trusted_issuers(cards.settings, cards.home),
+                                                    timeout_s=cards.settings.read_timeout_s,
+                                                    reader=cards.reader_name or None)
     except (UnknownIssuer, BadSignature, AlteredFile) as exc:
         report["passive_auth"] = str(exc)
         return report, str(exc)
@@ -135,7 +176,7 @@ def card_report(station) -> tuple[dict, str | None]:
                   card_number=h.card_number, fingerprints=[f for f, _ in read.fingerprints],
                   face_image=read.face_jpeg is not None, read_ms=round(read.read_ms, 1))
     try:
-        report["warnings"] = cards.card_warnings(read, station.config)
+        report["warnings"] = cards.warnings(read)
     except StationError as exc:
         return report, str(exc)
     return report, None

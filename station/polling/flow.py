@@ -22,7 +22,8 @@ from station.cnic import gender_from_cnic, parse_cnic
 from station.errors import Conflict, InvalidInput, NotFound
 from station.db.models import PollingStation, Voter, VerificationSession, utcnow
 from station.polling.policy import (FingerPlan, face_matches, fingerprint_matches, gender_mismatch, quality_retry_reason)
-from station.polling.views import AttemptView, VerificationView, VoterView
+from station.polling.views import AttemptView, VerificationView
+from station.roll.records import VoterView
 
 IDENTIFIED = "IDENTIFIED"
 NOT_ON_ROLL = "NOT_ON_ROLL"

@@ -27,8 +27,9 @@ from matching.fingerprint import NbisFingerprintMatcher
 from matching.search_face import FaceIndex
 from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
-from station.security.keys import TemplateCipher, template_context
+from station.config import EnrollmentSection
 from station.db.models import BiometricReference, Voter
+from station.security.keys import TemplateCipher, template_context
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ class SearchThresholds:
     fingerprint_score: float
     face_distance: float
     shortlist: int
+
+    @classmethod
+    def from_config(cls, enrollment: EnrollmentSection) -> "SearchThresholds":
+        """The 1:N search's thresholds of ``[enrollment]`` (the centre's search and the commission's admission)."""
+        return cls(fingerprint_score=enrollment.fingerprint_duplicate_score,
+                   face_distance=enrollment.face_duplicate_distance, shortlist=enrollment.shortlist)
 
 
 @dataclass

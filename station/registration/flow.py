@@ -25,12 +25,14 @@ from sqlalchemy.orm import Session, selectinload
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import gender_from_cnic, parse_cnic
+from station.config import Config
 from station.errors import Conflict, InvalidInput, NotFound
 from station.security.keys import TemplateCipher
 from station.db.models import PollingStation, Voter, utcnow
-from station.db.models_registration import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
+from station.db.models import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
 from station.roll.store import EnrolledTemplate
-from station.roll.changes import VoterRecord, add_voter
+from station.roll.changes import add_voter
+from station.roll.records import GENDERS, RELATIONS, VoterRecord
 
 CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED = "CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"
 STATES = (CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED)
@@ -48,6 +50,14 @@ class EnrollmentSettings:
     min_finger_quality: int
     exception_reasons: tuple[str, ...]
     log: LogSigner
+
+    @classmethod
+    def from_config(cls, config: Config, signer: LogSigner) -> "EnrollmentSettings":
+        """``[enrollment]``'s capture rules, the station's polling station (the registrants' default) and its log."""
+        en = config.enrollment
+        return cls(polling_station=config.station.polling_station, fingers=en.fingers, face_required=en.face_required,
+                   finger_attempts=en.finger_attempts, face_attempts=en.face_attempts,
+                   min_finger_quality=en.min_finger_quality, exception_reasons=en.exception_reasons, log=signer)
 
     def positions(self) -> tuple[str, ...]:
         return (*self.fingers, FACE) if self.face_required else self.fingers
@@ -75,6 +85,11 @@ class Demographics:
     REQUIRED = ("name_en", "relation", "relative_name_en", "gender", "date_of_birth", "address_en")
 
     @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The form's fields, in order (the registrar UI renders and reads these)."""
+        return tuple(cls.__dataclass_fields__)
+
+    @classmethod
     def parse(cls, data: object, cnic: str) -> "Demographics":
         if not isinstance(data, dict):
             raise InvalidInput("demographics must be an object with the registrant's roll fields")
@@ -91,9 +106,9 @@ class Demographics:
             if name in cls.REQUIRED and not value:
                 raise InvalidInput(f"{name} is required")
             fields[name] = value
-        if fields["relation"] not in ("father", "husband"):
+        if fields["relation"] not in RELATIONS:
             raise InvalidInput("relation must be 'father' or 'husband'")
-        if fields["gender"] not in ("male", "female"):
+        if fields["gender"] not in GENDERS:
             raise InvalidInput("gender must be 'male' or 'female'")
         if fields["gender"] != gender_from_cnic(cnic):
             raise InvalidInput(f"gender {fields['gender']} does not match the CNIC's gender digit "

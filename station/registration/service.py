@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import logging
 import threading
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -21,26 +19,24 @@ from drivers.errors import DeviceError
 from matching.errors import MatchingError
 from matching.face import ENCODING_FORMAT, encoding_from_bytes
 from matching.face_quality import assess_face_quality
-from matching.fingerprint import TEMPLATE_FORMAT
+from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
 
-from station.registration import flow as enrollment
-from station.audit import identity
 from station.config import FINGER_POSITIONS
+from station.db.models import Voter
+from station.db.models import EnrollmentSession
+from station.db.transactions import TransactionFactory
+from station.devices.opener import DeviceOpener
+from station.errors import DeviceUnavailable, InvalidInput, NotFound
+from station.polling.cards import CardReader
+from station.polling.face_check import FaceTools
+from station.registration import flow as enrollment
 from station.registration.dedup import RollBiometricIndex, SearchThresholds
 from station.registration.flow import EnrollmentSettings
-from station.errors import DeviceUnavailable, InvalidInput, NotFound
-from station.db.models import Voter
-from station.db.models_registration import EnrollmentSession
-from station.simulation.roll import check_presentation, person_finger_subject
+from station.security.keys import TemplateCipher
+from station.security.roles import REGISTRAR_ROLES, REGISTRATION_STAFF
 from station.security.users import Principal
 
-if TYPE_CHECKING:
-    from station.runtime import Station
-
 log = logging.getLogger(__name__)
-
-REGISTRATION_STAFF = ("registration_officer", "registrar")
-REGISTRAR = ("registrar",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,26 +120,22 @@ def _view(session, es: EnrollmentSession, settings: EnrollmentSettings) -> Enrol
 
 
 class RegistrationService:
-    def __init__(self, station: "Station") -> None:
-        self.station = station
-        self.index = RollBiometricIndex(station.fingerprint_matcher)
+    """Built by ``runtime.Station.registration`` from the station's transaction factory, settings, devices and
+    matchers; the roles are checked here."""
+
+    def __init__(self, *, transaction: TransactionFactory, settings: EnrollmentSettings, thresholds: SearchThresholds,
+                 devices: DeviceOpener, cards: CardReader, fingerprints: NbisFingerprintMatcher, faces: FaceTools,
+                 cipher: TemplateCipher) -> None:
+        self.transaction = transaction
+        self.settings = settings
+        self.thresholds = thresholds
+        self.devices = devices
+        self.cards = cards
+        self.fingerprints = fingerprints
+        self.faces = faces
+        self.cipher = cipher
+        self.index = RollBiometricIndex(fingerprints)
         self._submit_lock = threading.Lock()  # search + add: two registrations of one person cannot both pass
-
-    @functools.cached_property
-    def settings(self) -> EnrollmentSettings:
-        config = self.station.config
-        en = config.enrollment
-        return EnrollmentSettings(
-            polling_station=config.station.polling_station, fingers=en.fingers, face_required=en.face_required,
-            finger_attempts=en.finger_attempts, face_attempts=en.face_attempts,
-            min_finger_quality=en.min_finger_quality, exception_reasons=en.exception_reasons,
-            log=identity.load_signer(config.keys_dir, config.station.id))
-
-    @property
-    def thresholds(self) -> SearchThresholds:
-        en = self.station.config.enrollment
-        return SearchThresholds(fingerprint_score=en.fingerprint_duplicate_score,
-                                face_distance=en.face_duplicate_distance, shortlist=en.shortlist)
 
     def _view(self, s, es) -> EnrollmentView:
         return _view(s, es, self.settings)
@@ -152,7 +144,7 @@ class RegistrationService:
     def start(self, principal: Principal, cnic: object, demographics: object, polling_station: object = None,
               source: str = "typed") -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
-        with self.station.transaction() as s:
+        with self.transaction() as s:
             es = enrollment.start(s, self.settings, cnic_text=cnic, demographics=demographics,
                                   polling_station=polling_station, operator=principal.username, source=source)
             return self._view(s, es)
@@ -161,7 +153,7 @@ class RegistrationService:
         """The CNIC, names, relation, date of birth and gender from the card in the reader (checked like at the
         polling station); the address and family fields, which the card does not hold, from ``details``."""
         principal.require(*REGISTRATION_STAFF)
-        holder = self.station.read_card().holder
+        holder = self.cards.read().holder
         extra = details if isinstance(details, dict) else {}
         demographics = {**extra, "name_en": holder.name_en, "name_ur": holder.name_ur, "relation": holder.relation,
                         "relative_name_en": holder.relative_name_en, "relative_name_ur": holder.relative_name_ur,
@@ -170,11 +162,11 @@ class RegistrationService:
 
     def get(self, principal: Principal, session_id: str) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
-        with self.station.transaction() as s:
+        with self.transaction() as s:
             return self._view(s, enrollment.load(s, session_id))
 
     def _check(self, session_id: str, position: object) -> str:
-        with self.station.transaction() as s:
+        with self.transaction() as s:
             return enrollment.check_capture(enrollment.load(s, session_id), self.settings, position)
 
     def capture_finger(self, principal: Principal, session_id: str, finger: object) -> EnrollmentView:
@@ -184,14 +176,14 @@ class RegistrationService:
         if finger not in FINGER_POSITIONS:
             raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
         position = self._check(session_id, finger)
-        scanner = self.station.device("fingerprint")
+        scanner = self.devices.open("fingerprint")
         try:
             capture = scanner.capture(position)
         except DeviceError as exc:
             raise DeviceUnavailable(str(exc)) from None
         template, quality, feedback = None, 0, None
         try:
-            probe = self.station.fingerprint_matcher.extract(capture.image)
+            probe = self.fingerprints.extract(capture.image)
             template, quality = probe.data, probe.quality
             gate = self.settings.min_finger_quality
             if quality < gate:
@@ -200,8 +192,8 @@ class RegistrationService:
         except MatchingError as exc:
             feedback = f"no usable print ({exc}): clean the scanner and place the finger again"
         passed = template is not None and feedback is None
-        with self.station.transaction() as s:
-            es = enrollment.record_capture(s, self.settings, self.station.cipher, session_id, position=position,
+        with self.transaction() as s:
+            es = enrollment.record_capture(s, self.settings, self.cipher, session_id, position=position,
                                            template=template, template_format=TEMPLATE_FORMAT, quality=quality,
                                            passed=passed, feedback=feedback, operator=principal.username,
                                            device_id=capture.device_id)
@@ -210,23 +202,23 @@ class RegistrationService:
     def capture_face(self, principal: Principal, session_id: str) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
         position = self._check(session_id, enrollment.FACE)
-        camera = self.station.device("camera")
+        camera = self.devices.open("camera")
         try:
             frame = camera.capture()
         except DeviceError as exc:
             raise DeviceUnavailable(str(exc)) from None
         template, face_px, issues = None, 0, []
         try:
-            faces = self.station.face_landmarker.detect(frame.image)
-            quality = assess_face_quality(frame.image, self.station.face_quality_limits, faces=faces)
+            faces = self.faces.landmarker.detect(frame.image)
+            quality = assess_face_quality(frame.image, self.faces.quality_limits, faces=faces)
             issues = list(quality.reasons) or ([] if quality.faces else list(assess_frame(frame.image).issues))
-            encoding = self.station.face_encoder.encode(frame.image)
+            encoding = self.faces.encoder.encode(frame.image)
             template, face_px = encoding.to_bytes(), encoding.face_px
         except MatchingError as exc:
             issues = list(dict.fromkeys([str(exc), *issues]))
         feedback = "; ".join(issues) or None
-        with self.station.transaction() as s:
-            es = enrollment.record_capture(s, self.settings, self.station.cipher, session_id, position=position,
+        with self.transaction() as s:
+            es = enrollment.record_capture(s, self.settings, self.cipher, session_id, position=position,
                                            template=template, template_format=ENCODING_FORMAT, quality=face_px,
                                            passed=template is not None and not issues, feedback=feedback,
                                            operator=principal.username, device_id=frame.device_id)
@@ -236,18 +228,18 @@ class RegistrationService:
         """A missing or unusable finger (or a face that cannot be captured): the reason, and a photo taken now by the
         camera as evidence (stored encrypted)."""
         principal.require(*REGISTRATION_STAFF)
-        with self.station.transaction() as s:  # validate before taking the photo
+        with self.transaction() as s:  # validate before taking the photo
             enrollment.check_exception(enrollment.load(s, session_id), self.settings, position, reason)
         try:
-            frame = self.station.device("camera").capture()
+            frame = self.devices.open("camera").capture()
         except DeviceError as exc:
             raise DeviceUnavailable(f"the exception photo could not be taken: {exc}") from None
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
             raise DeviceUnavailable("the exception photo could not be encoded")
-        photo = self.station.cipher.encrypt(jpeg.tobytes(), enrollment.capture_context(session_id, position, "photo"))
-        with self.station.transaction() as s:
+        photo = self.cipher.encrypt(jpeg.tobytes(), enrollment.capture_context(session_id, position, "photo"))
+        with self.transaction() as s:
             es = enrollment.record_exception(s, self.settings, session_id, position=position, reason=reason,
                                              photo_ciphertext=photo, operator=principal.username)
             return self._view(s, es)
@@ -256,15 +248,15 @@ class RegistrationService:
         """Run the 1:N duplicate search; no candidate: the registrant joins the roll as pending; otherwise the
         registration waits in the adjudication queue."""
         principal.require(*REGISTRATION_STAFF)
-        cipher = self.station.cipher
+        cipher = self.cipher
         with self._submit_lock:
-            with self.station.transaction() as s:
+            with self.transaction() as s:
                 es = enrollment.load(s, session_id)
                 enrollment.check_submit(es, self.settings)
                 fingers, face = enrollment.probes(es, cipher)
                 self.index.refresh(s, cipher)
             hits = self.index.search(fingers, encoding_from_bytes(face) if face is not None else None, self.thresholds)
-            with self.station.transaction() as s:
+            with self.transaction() as s:
                 es = enrollment.record_search(s, self.settings, cipher, session_id, hits=hits,
                                               operator=principal.username, searched=len(self.index))
                 view = self._view(s, es)
@@ -273,39 +265,28 @@ class RegistrationService:
 
     def cancel(self, principal: Principal, session_id: str) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
-        with self.station.transaction() as s:
+        with self.transaction() as s:
             return self._view(s, enrollment.cancel(s, self.settings, session_id, operator=principal.username))
 
     # --- registrar ---
     def queue(self, principal: Principal) -> list[EnrollmentView]:
-        principal.require(*REGISTRAR)
-        with self.station.transaction() as s:
+        principal.require(*REGISTRAR_ROLES)
+        with self.transaction() as s:
             return [self._view(s, es) for es in enrollment.queue(s)]
 
     def decide(self, principal: Principal, session_id: str, decision: object, note: object) -> EnrollmentView:
-        principal.require(*REGISTRAR)
-        with self.station.transaction() as s:
-            es = enrollment.decide(s, self.settings, self.station.cipher, session_id, decision=decision, note=note,
+        principal.require(*REGISTRAR_ROLES)
+        with self.transaction() as s:
+            es = enrollment.decide(s, self.settings, self.cipher, session_id, decision=decision, note=note,
                                    registrar=principal.username)
             return self._view(s, es)
 
     def exception_photo(self, principal: Principal, session_id: str, position: str) -> bytes:
-        principal.require(*REGISTRAR)
-        with self.station.transaction() as s:
+        principal.require(*REGISTRAR_ROLES)
+        with self.transaction() as s:
             es = enrollment.load(s, session_id)
             row = next((c for c in es.captures if c.position == position and c.exception_photo), None)
             if row is None:
                 raise NotFound(f"no exception photo for {position}")
             blob = bytes(row.exception_photo)
-        return self.station.cipher.decrypt(blob, enrollment.capture_context(session_id, position, "photo"))
-
-    # --- simulated devices ---
-    def sim_present_person_finger(self, principal: Principal, person: object, finger: object,
-                                  quality: object = "normal") -> dict:
-        """Present a finger of a simulated PERSON (not of a CNIC): one person can then register under two CNICs."""
-        scanner = self.station._simulated(principal, "fingerprint")
-        if not isinstance(person, str) or not person.strip() or len(person) > 64:
-            raise InvalidInput("person must be a short string naming the simulated person")
-        check_presentation(finger, quality)
-        scanner.present(person_finger_subject(person, finger), quality=quality)
-        return {"presented": {"person": person, "finger": finger, "quality": quality}}
+        return self.cipher.decrypt(blob, enrollment.capture_context(session_id, position, "photo"))

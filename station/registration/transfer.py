@@ -22,23 +22,28 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509 import Certificate
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from matching.face import encoding_from_bytes
+from matching.fingerprint import NbisFingerprintMatcher
 
 from station.audit import identity
 from station.audit import log as matchlog
-from station.registration.dedup import RollBiometricIndex, SearchThresholds
-from station.security.files import write_atomically
-from station.errors import InvalidInput, StationError
-from station.security.keys import TemplateCipher, template_context
+from station.audit.chain import LogSigner
+from station.config import AuditSection
 from station.db.models import Voter
-from station.db.models_registration import EnrollmentSession
-from station.packages.crypto import (CRYPTO_SECTION_BYTES, UnsealFailed, key_id, load_package_key, load_package_public, seal, unseal)
-from station.roll.store import EnrolledTemplate
+from station.db.models import EnrollmentSession
+from station.db.transactions import TransactionFactory
+from station.errors import InvalidInput, StationError
+from station.packages.crypto import (CRYPTO_SECTION_BYTES, UnsealFailed, key_id, load_package_public, seal, unseal)
+from station.registration.dedup import RollBiometricIndex, SearchThresholds
 from station.roll.changes import VoterRecord, add_voter, next_revision, require_commission
+from station.roll.store import EnrolledTemplate
+from station.security.files import write_atomically
+from station.security.keys import TemplateCipher, template_context
 
 MAGIC = b"STATION-REGISTRATIONS\x00v1\n"
 _DOMAIN = b"station registrations signature v1\n"
@@ -84,21 +89,22 @@ def _registrations(session: Session, cipher: TemplateCipher) -> list[dict]:
     return out
 
 
-def export_registrations(station, recipient_pem: bytes, out: Path) -> dict:
-    """Write the centre's pending registrations for the commission; returns a summary."""
+def export_registrations(recipient_pem: bytes, out: Path, *, transaction: TransactionFactory, cipher: TemplateCipher,
+                         signer: LogSigner, keys_dir: Path) -> dict:
+    """Write the centre's pending registrations for the commission; returns a summary. Signed by ``signer`` (the
+    station's key), with the station certificate from ``keys_dir``."""
     recipient = load_package_public(recipient_pem, "the commission's package key")
-    with station.transaction() as s:
-        items = _registrations(s, station.cipher)
+    with transaction() as s:
+        items = _registrations(s, cipher)
     payload = json.dumps({"registrations": items}, ensure_ascii=False, sort_keys=True).encode()
-    header = json.dumps({"format": 1, "station": station.config.station.id, "count": len(items),
+    header = json.dumps({"format": 1, "station": signer.station_id, "count": len(items),
                          "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                          "recipient_key": key_id(recipient), "payload_sha256": hashlib.sha256(payload).hexdigest()},
                         sort_keys=True).encode()
-    cert = (station.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes()
+    cert = (keys_dir / identity.CERTIFICATE_FILE).read_bytes()
     crypto, ciphertext = seal(recipient, payload, MAGIC + header)
     body = (MAGIC + struct.pack(">I", len(header)) + header + struct.pack(">I", len(cert)) + cert + crypto
             + struct.pack(">Q", len(ciphertext)) + ciphertext)
-    signer = identity.load_signer(station.config.keys_dir, station.config.station.id)
     data = body + signer.signing_key.sign(_signed_message(body))
     write_atomically(out, data)
     return {"out": str(out), "registrations": len(items), "bytes": len(data), "recipient_key": key_id(recipient)}
@@ -172,17 +178,19 @@ def _record(item: dict) -> tuple[VoterRecord, list[EnrolledTemplate]]:
     return record, templates
 
 
-def admit_registrations(station, data: bytes, *, operator: str = "commission") -> AdmitResult:
-    """At the commission: search each registrant 1:N against the master roll and add those with no candidate."""
-    opened = open_registrations(data, load_package_key(station.config.keys_dir), _commission_cert(station))
+def admit_registrations(data: bytes, *, transaction: TransactionFactory, cipher: TemplateCipher,
+                        matcher: NbisFingerprintMatcher, thresholds: SearchThresholds, signer: LogSigner,
+                        package_key: X25519PrivateKey, commission_cert: Certificate | None,
+                        operator: str = "commission") -> AdmitResult:
+    """At the commission: search each registrant 1:N against the master roll and add those with no candidate.
+    ``package_key``: the commission's package key (the file is encrypted for it); ``commission_cert``: when set, the
+    file's station certificate must be countersigned by it (``commission_certificate``)."""
+    opened = open_registrations(data, package_key, commission_cert)
     entries = [_record(item) for item in opened.payload.get("registrations", [])]
-    en = station.config.enrollment
-    thresholds = SearchThresholds(en.fingerprint_duplicate_score, en.face_duplicate_distance, en.shortlist)
     admitted, already, held = [], [], []
-    cipher = station.cipher
-    with station.transaction() as s:
+    with transaction() as s:
         require_commission(s)
-        index = RollBiometricIndex(station.fingerprint_matcher)
+        index = RollBiometricIndex(matcher)
         index.refresh(s, cipher)
         revision = None
         for record, templates in entries:
@@ -203,18 +211,19 @@ def admit_registrations(station, data: bytes, *, operator: str = "commission") -
             s.flush()
             index.refresh(s, cipher)  # a person in the same file twice is caught too
             admitted.append(record.cnic)
-        matchlog.append(s, station.flow.log, event="registrations_admitted", operator=operator,
+        matchlog.append(s, signer, event="registrations_admitted", operator=operator,
                         outcome="admitted" if admitted else "none",
                         details={"from_station": opened.header["station"], "admitted": len(admitted),
                                  "already_on_roll": len(already), "held": len(held), "revision": revision})
     return AdmitResult(opened.header["station"], revision, admitted, already, held)
 
 
-def _commission_cert(station) -> Certificate | None:
-    path = station.config.audit.commission_certificate
+def commission_certificate(audit: AuditSection, home: Path) -> Certificate | None:
+    """The commission's certificate of ``audit.commission_certificate`` (relative to ``home``), or None (not set)."""
+    path = audit.commission_certificate
     if not path:
         return None
-    full = Path(path) if Path(path).is_absolute() else station.config.home / path
+    full = Path(path) if Path(path).is_absolute() else home / path
     try:
         return identity.load_certificate(full.read_bytes())
     except (OSError, ValueError) as exc:

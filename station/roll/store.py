@@ -12,8 +12,7 @@ from station.cnic import parse_cnic
 from station.errors import Conflict, NotFound
 from station.security.keys import TemplateCipher, template_context
 from station.db.models import BiometricReference, Constituency, PollingStation, StationMeta, Voter
-from station.simulation.roll import SynthRoll
-from station.polling.views import VoterView
+from station.roll.records import VoterView
 
 
 @dataclass(frozen=True)
@@ -28,46 +27,6 @@ class EnrolledTemplate:
 
 def voter_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Voter)) or 0
-
-
-def load_roll(session: Session, roll: SynthRoll, templates: list[EnrolledTemplate], cipher: TemplateCipher) -> int:
-    """Insert a whole roll in the caller's transaction; refuses to load over an existing roll."""
-    if voter_count(session):
-        raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
-    constituency = Constituency(code=roll.constituency_code, name_en=roll.constituency_en,
-                                name_ur=roll.constituency_ur, district=roll.district)
-    session.add(constituency)
-    session.flush()
-    stations = {}
-    for s in roll.stations:
-        stations[s.code] = PollingStation(code=s.code, constituency_id=constituency.id, name_en=s.name_en,
-                                          name_ur=s.name_ur, kind=s.kind, booths=s.booths)
-        session.add(stations[s.code])
-    session.flush()
-    voters = {}
-    for v in roll.voters:
-        voter = Voter(cnic=v.cnic, name_en=v.name_en, name_ur=v.name_ur, relation=v.relation,
-                      relative_name_en=v.relative_name_en, relative_name_ur=v.relative_name_ur, gender=v.gender,
-                      date_of_birth=v.date_of_birth, census_block=v.census_block, family_number=v.family_number,
-                      address_en=v.address_en, address_ur=v.address_ur, serial_number=v.serial_number,
-                      polling_station_id=stations[v.polling_station].id, booth=v.booth, status="active")
-        voters[v.cnic] = voter
-        session.add(voter)
-    session.flush()
-    for t in templates:
-        session.add(BiometricReference(
-            voter_id=voters[t.cnic].id, modality=t.modality, position=t.position, format=t.format,
-            quality=t.quality, key_id=cipher.key_id,
-            ciphertext=cipher.encrypt(t.data, template_context(t.cnic, t.modality, t.position))))
-    set_meta(session, "synthetic_roll_seed", str(roll.seed))
-    set_meta(session, "roll_digest", roll_digest(roll))
-    return len(roll.voters)
-
-
-def roll_digest(roll: SynthRoll) -> str:
-    """SHA-256 over the roll's voters (CNIC, polling station, serial), in a fixed order: names the roll a log used."""
-    lines = sorted(f"{v.cnic}|{v.polling_station}|{v.serial_number}" for v in roll.voters)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def set_meta(session: Session, key: str, value: str) -> None:

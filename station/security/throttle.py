@@ -15,6 +15,7 @@ import time
 from typing import Callable
 
 from station.errors import AuthenticationFailed, StationError
+from station.security.users import AccountService
 
 MAX_FAILURES = 5
 WINDOW_S = 15 * 60
@@ -94,12 +95,12 @@ class LoginThrottle:
         return out
 
 
-def login_throttled(station, throttle: LoginThrottle, username: object, password: object) -> dict:
-    """``station.login`` behind the throttle: a locked username is refused before its password is checked."""
+def login_throttled(accounts: AccountService, throttle: LoginThrottle, username: object, password: object) -> dict:
+    """``AccountService.login`` behind the throttle: a locked username is refused before its password is checked."""
     if isinstance(username, str) and username:
         throttle.check(username)
     try:
-        result = station.login(username, password)
+        result = accounts.login(username, password)
     except AuthenticationFailed:
         if isinstance(username, str) and username:
             throttle.failed(username)

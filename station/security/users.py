@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from station.db.transactions import TransactionFactory
+from station.security.roles import ROLES
 from station.errors import AuthenticationFailed, Conflict, InvalidInput, NotPermitted
 from station.db.models import ApiToken, User, utcnow
 
-ROLES = ("polling_officer", "presiding_officer", "technician", "auditor", "registration_officer", "registrar")
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -89,3 +90,27 @@ def authenticate(session: Session, token: str) -> Principal:
     if row.user.disabled:
         raise AuthenticationFailed("user disabled")
     return Principal(row.user.username, row.user.role)
+
+
+class AccountService:
+    """Station users: add one (CLI), log in (API), authenticate a bearer token."""
+
+    def __init__(self, *, transaction: TransactionFactory, token_ttl_minutes: int) -> None:
+        self.transaction = transaction
+        self.token_ttl_minutes = token_ttl_minutes
+
+    def add_user(self, username: str, password: str, role: str) -> None:
+        with self.transaction() as s:
+            add_user(s, username, password, role)
+
+    def login(self, username: object, password: object) -> dict:
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            raise InvalidInput("username and password are required strings")
+        with self.transaction() as s:
+            token, principal, expires = login(s, username, password, self.token_ttl_minutes)
+        return {"token": token, "role": principal.role, "username": principal.username,
+                "expires_at": expires.isoformat()}
+
+    def authenticate(self, token: str) -> Principal:
+        with self.transaction() as s:
+            return authenticate(s, token)

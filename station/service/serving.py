@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from station.security import tls
+from station.config import Config
 from station.errors import StationError
 
 log = logging.getLogger(__name__)
@@ -183,10 +184,9 @@ def add_file_logging(logs_dir: Path) -> RotatingFileHandler:
     return handler
 
 
-def serve_app(station, app, *, announce: Callable[[str], None] = log.info) -> None:
-    """Serve ``app`` (``api.create_app(station)``) as configured until SIGTERM or Ctrl-C. ``announce`` gets the
+def serve_app(config: Config, app, *, announce: Callable[[str], None] = log.info) -> None:
+    """Serve ``app`` (``api.create_app(station)``) as ``config`` says until SIGTERM or Ctrl-C. ``announce`` gets the
     lines a person starting the server wants to see (the CLI passes click.echo)."""
-    config = station.config
     cfg, tcfg = config.server, config.tls
     listener = prepare_listener(cfg.host, cfg.port, mode=tcfg.mode, keys_dir=config.keys_dir,
                                 hostnames=tcfg.hostnames, ips=tcfg.ips, cert_days=tcfg.server_cert_days)

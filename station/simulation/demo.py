@@ -21,10 +21,10 @@ def prepare_demo(station, *, voters: int, seed: int, faces_dir: str | None, echo
     station.init()
     for username, password, role in DEMO_USERS:
         try:
-            station.add_user(username, password, role)
+            station.accounts.add_user(username, password, role)
         except Conflict:
             pass
-    if not station.list_voters(limit=1):
+    if not station.roll.list_voters(limit=1):
         echo(f"building a synthetic roll of {voters} voters (seed {seed}); this takes a minute or two ...")
         echo(str(station.synthesize_roll(voters, seed, faces_dir=faces_dir)))
     if not faces_dir:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
+from station.roll.records import VoterRecord
 from station.simulation.names import DISTRICTS, FAMILY_NAMES, FEMALE_GIVEN, MALE_GIVEN
 
 BOOTH_SIZE = 300
@@ -29,25 +30,6 @@ class SynthStation:
 
 
 @dataclass(frozen=True)
-class SynthVoter:
-    cnic: str
-    name_en: str
-    name_ur: str
-    relation: str
-    relative_name_en: str
-    relative_name_ur: str
-    gender: str
-    date_of_birth: dt.date
-    census_block: str
-    family_number: str
-    address_en: str
-    address_ur: str
-    polling_station: str
-    serial_number: int
-    booth: int
-
-
-@dataclass(frozen=True)
 class SynthRoll:
     seed: int
     constituency_code: str
@@ -55,7 +37,7 @@ class SynthRoll:
     constituency_ur: str
     district: str
     stations: tuple[SynthStation, ...]
-    voters: tuple[SynthVoter, ...]
+    voters: tuple[VoterRecord, ...]
 
 
 def finger_subject(seed: int, cnic: str, finger: str) -> str:
@@ -148,7 +130,7 @@ def build_roll(voters: int, seed: int, polling_station: str = "PS-001") -> Synth
         i = p.pop("station")
         serials[i] += 1
         booth = 1 + (serials[i] - 1) * booths[i] // max(counts[i], 1)
-        out.append(SynthVoter(polling_station=stations[i][0], serial_number=serials[i], booth=booth, **p))
+        out.append(VoterRecord(polling_station=stations[i][0], serial_number=serials[i], booth=booth, **p))
     return SynthRoll(
         seed=seed, constituency_code=f"LA-{number}", constituency_en=f"LA-{number} {district}",
         constituency_ur=f"ایل اے-{number} {district_ur}", district=district,

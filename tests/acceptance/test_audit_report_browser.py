@@ -11,6 +11,7 @@ from tests.support.stations import REPO, build_station
 from station.security.keys import template_context
 from station.db.models import BiometricReference, Voter
 from station.security.users import Principal
+pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = REPO / "build" / "screenshots"
@@ -31,7 +32,7 @@ def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_u
     st = build_station(tmp_path / "home", make_database_url(), audit={"min_seconds_per_voter": 20.0})
     st.init()
     st.synthesize_roll(44, seed=41, workers=1)
-    here = st.list_voters(polling_station=st.config.station.polling_station)
+    here = st.roll.list_voters(polling_station=st.config.station.polling_station)
     amina, bilal = Principal("amina", "polling_officer"), Principal("bilal", "polling_officer")
     presiding = Principal("presiding", "presiding_officer")
     twin_a, twin_b = here[0], here[1]
@@ -42,23 +43,23 @@ def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_u
         plain = st.cipher.decrypt(refs[twin_a.cnic].ciphertext, template_context(twin_a.cnic, "fingerprint", "right_thumb"))
         refs[twin_b.cnic].ciphertext = st.cipher.encrypt(plain, template_context(twin_b.cnic, "fingerprint", "right_thumb"))
     for voter, who in ((twin_a, amina), (twin_b, amina)):
-        st.sim_present_fingerprint(who, twin_a.cnic, "right_thumb")  # A's finger both times
-        view = st.capture_fingerprint(who, st.start_verification(who, voter.cnic).id)
+        st.steering.present_fingerprint(who, twin_a.cnic, "right_thumb")  # A's finger both times
+        view = st.polling.capture_fingerprint(who, st.polling.start_verification(who, voter.cnic).id)
         assert view.state == "VERIFIED"
-        st.issue_ballot(who, view.id)
-        st.wait_for_cross_checks()
+        st.polling.issue_ballot(who, view.id)
+        st.polling.wait_for_cross_checks()
     def by_fingerprint(officer, voter):
-        st.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-        st.issue_ballot(officer, st.capture_fingerprint(officer, st.start_verification(officer, voter.cnic).id).id)
+        st.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+        st.polling.issue_ballot(officer, st.polling.capture_fingerprint(officer, st.polling.start_verification(officer, voter.cnic).id).id)
 
     for voter in here[2:14]:  # amina's ordinary voters
         by_fingerprint(amina, voter)
     for voter in here[14:17]:  # bilal sends most of his voters to an exception
-        view = st.start_verification(bilal, voter.cnic)
-        st.issue_ballot(bilal, st.record_exception(presiding, view.id, "worn_prints", None).id)
+        view = st.polling.start_verification(bilal, voter.cnic)
+        st.polling.issue_ballot(bilal, st.polling.record_exception(presiding, view.id, "worn_prints", None).id)
     by_fingerprint(bilal, here[17])
     bundle, report = tmp_path / "bundle.zip", tmp_path / "report.html"
-    st.export_audit(bundle)
+    st.audit.export(bundle)
     st.close()
     from click.testing import CliRunner
 

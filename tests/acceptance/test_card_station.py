@@ -59,6 +59,7 @@ def _cli(home, database_url, *args, **kw):
                           timeout=120, **kw)
 
 
+@pytest.mark.slow
 def test_card_commands_and_a_verification_through_pcscd(pcscd, slots, station, station_home, voters, officer):  # noqa: F811
     """`station card issue` -> `station card emulate` (vpcd) -> `station card read --json`, then the verification
     flow reading the same card through pcscd with PcscCardReader."""
@@ -78,12 +79,12 @@ def test_card_commands_and_a_verification_through_pcscd(pcscd, slots, station, s
 
         pcsc_station = build_station(station_home, url, devices={"card": "pcsc"})
         try:
-            view = pcsc_station.start_verification_from_card(officer)
+            view = pcsc_station.polling.start_verification_from_card(officer)
             assert view.state == "IDENTIFIED" and view.cnic == voter.cnic
-            pcsc_station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-            view = pcsc_station.capture_fingerprint(officer, view.id)
+            pcsc_station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+            view = pcsc_station.polling.capture_fingerprint(officer, view.id)
             assert view.state == "VERIFIED"
-            assert pcsc_station.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
+            assert pcsc_station.polling.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
         finally:
             pcsc_station.close()
     finally:

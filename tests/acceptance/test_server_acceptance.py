@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.stations import PASSWORDS, ServerProcess, build_station
 from tests.support.webclient import Client
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,8 @@ def test_kill_9_loses_no_committed_event(station, make_database_url, tmp_path):
     victim = build_station(home, url)
     victim.init()
     victim.synthesize_roll(16, seed=21, workers=1)
-    victim.add_user("officer", PASSWORDS["officer"][1], "polling_officer")
-    here = victim.list_voters(polling_station=victim.config.station.polling_station)
+    victim.accounts.add_user("officer", PASSWORDS["officer"][1], "polling_officer")
+    here = victim.roll.list_voters(polling_station=victim.config.station.polling_station)
     victim.close()
 
     srv = ServerProcess(home, url)
@@ -112,7 +113,7 @@ def test_kill_9_loses_no_committed_event(station, make_database_url, tmp_path):
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
     after = build_station(home, url)
-    voted = {v.cnic for v in after.list_voters() if v.voted}
+    voted = {v.cnic for v in after.roll.list_voters() if v.voted}
     assert set(acknowledged) <= voted
     from sqlalchemy import select
 
@@ -120,5 +121,5 @@ def test_kill_9_loses_no_committed_event(station, make_database_url, tmp_path):
     with after.transaction() as s:
         logged = set(s.scalars(select(MatchLogEntry.voter_ref).where(MatchLogEntry.event == "ballot_issued")))
     assert {after.flow.log.voter_ref(c) for c in voted} == logged  # no ballot without its entry, nor the reverse
-    assert after.verify_live_log() == []
+    assert after.audit.verify_live_log() == []
     after.close()

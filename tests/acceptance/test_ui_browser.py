@@ -11,6 +11,7 @@ pytest.importorskip("playwright")
 from tests.support.browser import Browser, login, screenshot  # noqa: E402
 from tests.support.stations import PASSWORDS, ServerProcess  # noqa: E402
 from tests.support.webclient import Client  # noqa: E402
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_genuine_voter_from_card_to_ballot(browser, server, api, voters):
 def test_impostor_falls_to_the_presiding_officers_exception(browser, server, api, voters, station):
     victim = voters.take()
     # the impostor: a voter of another station's roll (only their fingers are used; no ballot for them)
-    impostor = next(v for v in station.list_voters() if v.polling_station != station.config.station.polling_station)
+    impostor = next(v for v in station.roll.list_voters() if v.polling_station != station.config.station.polling_station)
     for finger in victim.fingers:
         api.post("/api/sim/fingerprint", {"cnic": impostor.cnic, "finger": finger})
     page = signed_in(browser, server, "officer")
@@ -97,7 +98,7 @@ def test_impostor_falls_to_the_presiding_officers_exception(browser, server, api
 
 
 def test_not_on_roll_says_where_the_voter_is_registered(browser, server, station):
-    elsewhere = next(v for v in station.list_voters() if v.polling_station != station.config.station.polling_station)
+    elsewhere = next(v for v in station.roll.list_voters() if v.polling_station != station.config.station.polling_station)
     page = signed_in(browser, server, "officer")
     page.goto(f"{server.base}/next")
     page.fill("#cnic", "12345-1234567-1")

@@ -43,6 +43,7 @@ if importlib.util.find_spec("playwright") is None:  # pragma: no cover - depends
 
 from tests.support.browser import CHROMIUM, Browser, login, screenshot  # noqa: E402
 from tests.support.webclient import Client  # noqa: E402
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def server(tmp_path_factory, make_database_url):
     st.init()
     st.synthesize_roll(6, 43, workers=1)
     for username, (role, password) in USERS.items():
-        st.add_user(username, password, role)
+        st.accounts.add_user(username, password, role)
     st.close()
     srv = ServerProcess(home, database_url)
     yield srv

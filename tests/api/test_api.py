@@ -79,7 +79,7 @@ def test_unknown_verification_and_voter_are_404(client, tokens):
 
 
 def test_voter_lookup(client, tokens, station):
-    voter = station.list_voters(limit=1)[0]
+    voter = station.roll.list_voters(limit=1)[0]
     r = client.get(f"/api/voters/{voter.cnic.replace('-', '')}", headers=auth(tokens, "officer"))
     assert r.status_code == 200 and r.json["cnic"] == voter.cnic and r.json["name_ur"]
 

@@ -42,7 +42,7 @@ def fuzz_app(tmp_path_factory, make_database_url):
     st.init()
     st.synthesize_roll(4, 11, workers=1)
     for username, (role, password) in PASSWORDS.items():
-        st.add_user(username, password, role)
+        st.accounts.add_user(username, password, role)
     app = create_app(st)
     yield app
     st.close()

@@ -90,20 +90,20 @@ def test_every_message_has_an_urdu_translation():
 
 
 def test_roll_search_by_cnic_and_by_name_in_either_script(station, officer):
-    from station.polling import ui_queries
+    from station.roll.search import roman_skeleton
 
-    voter = station.list_voters(limit=1, polling_station=station.config.station.polling_station)[0]
-    assert voter.cnic in [v.cnic for v in ui_queries.search_roll(station, officer, voter.cnic[6:13])]
-    assert voter.cnic in [v.cnic for v in ui_queries.search_roll(station, officer, voter.name_en.upper())]
+    voter = station.roll.list_voters(limit=1, polling_station=station.config.station.polling_station)[0]
+    assert voter.cnic in [v.cnic for v in station.roll.search(officer, voter.cnic[6:13])]
+    assert voter.cnic in [v.cnic for v in station.roll.search(officer, voter.name_en.upper())]
     # typed with Arabic letters (yeh, kaf, heh) instead of the Urdu ones
     arabic = voter.name_ur.replace("ی", "ي").replace("ک", "ك").replace("ہ", "ه")
-    assert voter.cnic in [v.cnic for v in ui_queries.search_roll(station, officer, arabic)]
-    assert ui_queries.roman_skeleton("Muhammad") == ui_queries.roman_skeleton("Mohammed")
+    assert voter.cnic in [v.cnic for v in station.roll.search(officer, arabic)]
+    assert roman_skeleton("Muhammad") == roman_skeleton("Mohammed")
     from station.errors import NotPermitted
     from station.security.users import Principal
 
     with pytest.raises(NotPermitted):
-        ui_queries.search_roll(station, Principal("tech", "technician"), "a")
+        station.roll.search(Principal("tech", "technician"), "a")
 
 
 def test_summary_counts_ballots_by_hour_gender_and_mode(client, tokens, voters):

@@ -43,7 +43,7 @@ def reg_station(tmp_path_factory, make_database_url):
     st.init()
     st.synthesize_roll(8, 31, workers=1)
     for username, (role, password) in USERS.items():
-        st.add_user(username, password, role)
+        st.accounts.add_user(username, password, role)
     yield st
     st.close()
 
@@ -92,9 +92,9 @@ def register_person(station, client, username: str, who: str, *, submit: bool = 
     csrf = token(client, path)
     principal = Principal(username, USERS[username][0])
     for finger in FINGERS:
-        station.registration.sim_present_person_finger(principal, who, finger)
+        station.steering.present_person_finger(principal, who, finger)
         assert client.post(f"{path}/fingerprint", data={"csrf_token": csrf, "finger": finger}).status_code == 302
-    station.sim_present_face(principal, image_base64=photo_base64())
+    station.steering.present_face(principal, image_base64=photo_base64())
     assert client.post(f"{path}/exception", data={"csrf_token": csrf, "position": "face",
                                                   "reason": "other"}).status_code == 302
     if submit:
@@ -193,7 +193,7 @@ def test_a_bad_field_is_shown_inline_and_the_form_keeps_what_was_typed(reg_app, 
 
 
 def test_a_cnic_already_on_the_roll_is_refused_at_the_cnic_field(reg_station, reg_app):
-    voter = reg_station.list_voters(limit=1)[0]
+    voter = reg_station.roll.list_voters(limit=1)[0]
     officer = signed_in(reg_app, "regofficer")
     r = start(officer, form_of(voter.cnic, gender=voter.gender))
     assert r.status_code == 409
@@ -201,8 +201,8 @@ def test_a_cnic_already_on_the_roll_is_refused_at_the_cnic_field(reg_station, re
 
 
 def test_read_cnic_card_takes_the_cnic_from_the_card(reg_station, reg_app):
-    voter = reg_station.list_voters(limit=1)[0]  # the test issuer makes cards for roll voters only
-    reg_station.sim_insert_card(Principal("regofficer", "registration_officer"), voter.cnic)
+    voter = reg_station.roll.list_voters(limit=1)[0]  # the test issuer makes cards for roll voters only
+    reg_station.steering.insert_card(Principal("regofficer", "registration_officer"), voter.cnic)
     officer = signed_in(reg_app, "regofficer")
     r = start(officer, form_of("", name_en="", gender=""), source="card")
     assert r.status_code == 409
@@ -210,9 +210,8 @@ def test_read_cnic_card_takes_the_cnic_from_the_card(reg_station, reg_app):
 
 
 def test_the_polling_station_select_lists_the_rolls_stations(reg_station, reg_app):
-    from station.polling import ui_queries
 
-    stations = ui_queries.polling_stations(reg_station, Principal("regofficer", "registration_officer"))
+    stations = reg_station.roll.polling_stations(Principal("regofficer", "registration_officer"))
     own = reg_station.config.station.polling_station
     assert len(stations) >= 2 and stations[0]["code"] == own
     page = text(signed_in(reg_app, "regofficer").get("/register"))
@@ -220,7 +219,7 @@ def test_the_polling_station_select_lists_the_rolls_stations(reg_station, reg_ap
     assert re.findall(r'<option value="([^"]+)"', select) == [s["code"] for s in stations]
     assert re.search(rf'<option value="{own}" selected>', select)
     with pytest.raises(Exception, match="role"):
-        ui_queries.polling_stations(reg_station, Principal("officer", "polling_officer"))
+        reg_station.roll.polling_stations(Principal("officer", "polling_officer"))
 
 
 def test_registration_to_enrolled_and_to_adjudication_without_showing_candidates(reg_station, reg_app,
@@ -245,12 +244,12 @@ def test_capture_page_lists_positions_and_a_device_problem_leaves_the_attempt_un
     assert re.search(r'id="instruction">Place the right thumb on the scanner<', page)
     assert re.search(r'id="attempts-left">3 attempts left<', page)
     tech = Principal("tech", "technician")
-    reg_station.sim_fault(tech, "fingerprint", "timeout", 1)
+    reg_station.steering.fault(tech, "fingerprint", "timeout", 1)
     csrf = csrf_of(page)
     officer.post(f"{path}/fingerprint", data={"csrf_token": csrf, "finger": "right_thumb"})
     page = text(officer.get(path))
     assert "DEVICE PROBLEM" in page and re.search(r'id="attempts-left">3 attempts left<', page)
-    reg_station.registration.sim_present_person_finger(Principal("regofficer", "registration_officer"), "meter",
+    reg_station.steering.present_person_finger(Principal("regofficer", "registration_officer"), "meter",
                                                        "right_thumb")
     officer.post(f"{path}/fingerprint", data={"csrf_token": csrf, "finger": "right_thumb"})
     page = text(officer.get(path))

@@ -73,3 +73,33 @@ def test_station_local_file_overrides_the_profile_and_env_overrides_it(tmp_path)
     (tmp_path / "station.toml").write_text("[fingerprint]\nmatch_treshold = 1\n")
     with pytest.raises(ConfigError, match="unknown key fingerprint.match_treshold"):
         load_config("test", home=tmp_path, environ={})
+
+
+def test_face_duplicate_distance_follows_the_face_threshold_unless_set(tmp_path):
+    from station.config import write_local_overrides
+
+    config = load_config("test", home=tmp_path, environ={})
+    assert config.enrollment.face_duplicate_distance == config.face.match_threshold
+    # what `station calibrate --modality face` writes moves the duplicate search with the verification threshold
+    write_local_overrides(tmp_path, "face", {"match_threshold": 0.47})
+    assert load_config("test", home=tmp_path, environ={}).enrollment.face_duplicate_distance == 0.47
+    env = {"STATION_FACE__MATCH_THRESHOLD": "0.44"}
+    assert load_config("test", home=tmp_path, environ=env).enrollment.face_duplicate_distance == 0.44
+    # set anywhere, the key keeps its own value (and is validated as before)
+    env = {"STATION_ENROLLMENT__FACE_DUPLICATE_DISTANCE": "0.55"}
+    config = load_config("test", home=tmp_path, environ=env)
+    assert (config.enrollment.face_duplicate_distance, config.face.match_threshold) == (0.55, 0.47)
+    write_local_overrides(tmp_path, "enrollment", {"face_duplicate_distance": 0.52})
+    assert load_config("test", home=tmp_path, environ={}).enrollment.face_duplicate_distance == 0.52
+    with pytest.raises(ConfigError, match="bad value for enrollment.face_duplicate_distance"):
+        load_config("test", home=tmp_path, environ={"STATION_ENROLLMENT__FACE_DUPLICATE_DISTANCE": "1.5"})
+
+
+def test_the_face_threshold_is_written_once_in_default_toml():
+    import tomllib
+
+    from station.config import DERIVED_KEYS, config_dir
+
+    defaults = tomllib.loads((config_dir() / "default.toml").read_text())
+    for (section, key), (source_section, source_key) in DERIVED_KEYS.items():
+        assert key not in defaults[section] and source_key in defaults[source_section]

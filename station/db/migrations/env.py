@@ -1,4 +1,6 @@
-"""Alembic environment: the station passes its own connection in ``config.attributes['connection']``."""
+"""Alembic environment: the station passes its own connection in ``config.attributes['connection']``.
+
+``station.db.models`` imports every table module, so ``Base.metadata`` holds every table of the station."""
 from alembic import context
 
 from station.db.models import Base

@@ -72,14 +72,14 @@ def small_station(tmp_path_factory, make_database_url):
     from station.security.users import Principal
 
     officer, presiding = Principal("officer", "polling_officer"), Principal("presiding", "presiding_officer")
-    here = st.list_voters(polling_station=st.config.station.polling_station)
+    here = st.roll.list_voters(polling_station=st.config.station.polling_station)
     for voter in here[:3]:
-        st.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-        view = st.start_verification(officer, voter.cnic)
-        view = st.capture_fingerprint(officer, view.id)
-        st.issue_ballot(officer, view.id)
-    view = st.start_verification(officer, here[3].cnic)
-    st.record_exception(presiding, view.id, "device_failure", None)
+        st.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+        view = st.polling.start_verification(officer, voter.cnic)
+        view = st.polling.capture_fingerprint(officer, view.id)
+        st.polling.issue_ballot(officer, view.id)
+    view = st.polling.start_verification(officer, here[3].cnic)
+    st.polling.record_exception(presiding, view.id, "device_failure", None)
     yield st, home
     st.close()
 
@@ -87,18 +87,18 @@ def small_station(tmp_path_factory, make_database_url):
 def test_export_verify_and_seal(small_station, tmp_path):
     st, home = small_station
     open_bundle = tmp_path / "open.zip"
-    st.export_audit(open_bundle)
+    st.audit.export(open_bundle)
     result = verify_bundle(open_bundle)
     assert result.ok and not result.sealed and result.warnings
     assert result.station == st.config.station.id and result.roll_digest
     assert (home / "audit" / "checkpoints").is_dir() and any((home / "audit" / "checkpoints").iterdir())
 
-    sealed = st.close_poll("presiding")
+    sealed = st.polling.close_poll("presiding")
     from station.security.users import Principal
     with pytest.raises(Conflict, match="closed"):
-        st.start_verification(Principal("officer", "polling_officer"), st.list_voters()[5].cnic)
+        st.polling.start_verification(Principal("officer", "polling_officer"), st.roll.list_voters()[5].cnic)
     bundle = tmp_path / "sealed.zip"
-    st.export_audit(bundle)
+    st.audit.export(bundle)
     result = verify_bundle(bundle)
     assert result.ok and result.sealed and result.entries == sealed["sealed_seq"]
 
@@ -179,7 +179,7 @@ def test_report_flags_anomalies():
 def test_merge_finds_voters_given_ballots_at_two_stations(small_station, tmp_path, make_database_url):
     st, home = small_station
     first = tmp_path / "a.zip"
-    st.export_audit(first)
+    st.audit.export(first)
     # a second station of the same commission (same voter-reference key), where one voter of the first also voted
     home2 = tmp_path / "home2"
     (home2 / "keys").mkdir(parents=True)
@@ -190,12 +190,12 @@ def test_merge_finds_voters_given_ballots_at_two_stations(small_station, tmp_pat
     other.synthesize_roll(16, seed=31, workers=1)
     from station.security.users import Principal
     officer = Principal("officer", "polling_officer")
-    voter = other.list_voters(polling_station=other.config.station.polling_station)[0]
-    other.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-    view = other.capture_fingerprint(officer, other.start_verification(officer, voter.cnic).id)
-    other.issue_ballot(officer, view.id)
+    voter = other.roll.list_voters(polling_station=other.config.station.polling_station)[0]
+    other.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+    view = other.polling.capture_fingerprint(officer, other.polling.start_verification(officer, voter.cnic).id)
+    other.polling.issue_ballot(officer, view.id)
     second = tmp_path / "b.zip"
-    other.export_audit(second)
+    other.audit.export(second)
     other.close()
     result = merge_bundles([first, second])
     assert [len({w["station"] for w in d["ballots"]}) for d in result["double_votes"]] == [2]
@@ -206,8 +206,8 @@ def test_no_decision_without_its_log_entry(station, voters, officer, monkeypatch
     from station.audit import log as matchlog
 
     voter = voters.take()
-    station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-    view = station.capture_fingerprint(officer, station.start_verification(officer, voter.cnic).id)
+    station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+    view = station.polling.capture_fingerprint(officer, station.polling.start_verification(officer, voter.cnic).id)
     real = matchlog.append
 
     def failing(session, signer, **kw):
@@ -217,10 +217,10 @@ def test_no_decision_without_its_log_entry(station, voters, officer, monkeypatch
 
     monkeypatch.setattr(matchlog, "append", failing)
     with pytest.raises(RuntimeError):
-        station.issue_ballot(officer, view.id)
+        station.polling.issue_ballot(officer, view.id)
     monkeypatch.setattr(matchlog, "append", real)
-    assert not station.voter(officer, voter.cnic).voted
-    assert station.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
+    assert not station.roll.voter(officer, voter.cnic).voted
+    assert station.polling.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
 
 
 def test_concurrent_writers_never_fork_the_chain(station, voters, officer):
@@ -230,7 +230,7 @@ def test_concurrent_writers_never_fork_the_chain(station, voters, officer):
     def work(cnic):
         try:
             for _ in range(5):
-                station.start_verification(officer, cnic)
+                station.polling.start_verification(officer, cnic)
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -240,12 +240,12 @@ def test_concurrent_writers_never_fork_the_chain(station, voters, officer):
     for t in threads:
         t.join()
     assert errors == []
-    assert station.verify_live_log() == []
+    assert station.audit.verify_live_log() == []
 
 
 def test_auditor_api(client, tokens, station, voters, officer):
     for _ in range(3):  # entries to page through, whatever ran before on this worker
-        station.start_verification(officer, voters.take().cnic)
+        station.polling.start_verification(officer, voters.take().cnic)
     h = {"Authorization": f"Bearer {tokens['auditor']}"}
     r = client.get("/api/audit/verify", headers=h)
     assert r.status_code == 200 and r.json["ok"] is True and r.json["entries"] > 0

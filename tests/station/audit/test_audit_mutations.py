@@ -5,12 +5,14 @@ import json
 import random
 import zipfile
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from station.audit.bundle import signed_statement, verify_bundle
 from station.audit.chain import LogSigner, SignedEntry, genesis_hash
 from station.audit.identity import station_certificate
+pytestmark = pytest.mark.slow
 
 N = 1000
 STATION = "AJK-MUT-01"

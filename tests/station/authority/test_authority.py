@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from station.simulation import loader
 from click.testing import CliRunner
 from sqlalchemy import inspect, select
 
@@ -37,12 +39,13 @@ from station.authority.errors import (AuthorityCertificateUntrusted, AuthorityEr
 from station.authority.registry import open_client
 from station.authority.settings import AuthoritySettings
 from station.authority.setup import link_to_simulator
-from station.simulation.authority import AuthoritySimulator
+from station.simulation.authority import PUBLIC_KEY_FILE, AuthoritySimulator
 from station.authority.checks import AuthorityChecks, AuthorityNote, note_for
+from station.packages.importing import PackageImporter
 from station.cli.authority import authority as authority_group
 from station.config import load_config
 from station.db.models import MatchLogEntry
-from station.db.models_authority import AuthorityQueueItem
+from station.db.models import AuthorityQueueItem
 from station.roll.store import EnrolledTemplate
 from station.simulation.roll import build_roll, finger_subject
 from station.security.users import Principal
@@ -86,14 +89,14 @@ def stations(roll_data, tmp_path_factory, make_database_url):
         home = tmp_path_factory.mktemp("home")
         overrides = {"audit": {"cross_check_last": 0}}
         if link is not None:
-            link_to_simulator(home, link.state_dir, link.url, timeout_s=timeout_s)
+            link_to_simulator(home, link.state_dir, link.url, public_key_file=PUBLIC_KEY_FILE, timeout_s=timeout_s)
             if authority:
                 overrides["authority"] = authority
         st = build_station(home, make_database_url(), **overrides)
         st.init()
         shutil.copytree(masters, st.sim_dir / "fingers", dirs_exist_ok=True)
         with st.transaction() as s:
-            roll.load_roll(s, synthetic, templates, st.cipher)
+            loader.load_roll(s, synthetic, templates, st.cipher)
             roll.set_meta(s, "sim_faces", "{}")
         built.append(st)
         return st
@@ -120,14 +123,18 @@ def sim(simulator):
 
 
 def checks_for(station, settings: AuthoritySettings) -> AuthorityChecks:
-    """A client with other settings than the station's own configuration (unit tests of AuthorityChecks)."""
-    return AuthorityChecks.for_station(station, settings)
+    """A client with other settings than the station's own configuration (unit tests of AuthorityChecks), over the
+    station's transactions, log key, template key and roll package importer."""
+    importer = PackageImporter(transaction=station.transaction, cipher=station.cipher, signer=station.log_signer,
+                               config=station.config)
+    return AuthorityChecks.from_settings(settings, transaction=station.transaction, signer=station.log_signer,
+                                         cipher=station.cipher, importer=importer)
 
 
 def warm_up(st) -> None:
     """Build the station's NBIS extractors for this thread now: the matcher makes them on first use, once per thread
     (about 0.5 s here, with or without a link), so the timings then measure each call, not that one-off."""
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[0]
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[0]
     finger = st.config.fingerprint.fingers[0]
     image = render_impression(MasterCache(st.sim_dir / "fingers").get(finger_subject(SEED, voter.cnic, finger)),
                               impression=1)
@@ -153,8 +160,8 @@ class PollingRun:
 def polling_run(st) -> PollingRun:
     """Ten voters: eight who verify by fingerprint, an impersonator (exception by the presiding officer), a voter of
     another station, and the first voter coming back. Only the station's own calls, as the API makes them."""
-    here = st.list_voters(polling_station=st.config.station.polling_station)
-    elsewhere = next(v for v in st.list_voters() if v.polling_station != st.config.station.polling_station)
+    here = st.roll.list_voters(polling_station=st.config.station.polling_station)
+    elsewhere = next(v for v in st.roll.list_voters() if v.polling_station != st.config.station.polling_station)
     outcomes, views, calls = [], [], []
 
     def call(fn, *args):
@@ -164,24 +171,25 @@ def polling_run(st) -> PollingRun:
 
     def finish(view, *, impostor_of=None):
         while view.state == "IDENTIFIED" and view.next_step == "fingerprint":
-            st.sim_present_fingerprint(OFFICER, impostor_of or view.cnic, view.next_finger)
-            view = call(st.capture_fingerprint, OFFICER, view.id)
+            st.steering.present_fingerprint(OFFICER, impostor_of or view.cnic, view.next_finger)
+            view = call(st.polling.capture_fingerprint, OFFICER, view.id)
         if view.state == "NOT_VERIFIED":
-            view = call(st.record_exception, PRESIDING, view.id, "other", "impersonation suspected, voter insisted")
+            view = call(st.polling.record_exception, PRESIDING, view.id, "other",
+                        "impersonation suspected, voter insisted")
         if view.state in ("VERIFIED", "EXCEPTION"):
-            view = call(st.issue_ballot, OFFICER, view.id)
+            view = call(st.polling.issue_ballot, OFFICER, view.id)
         return view
 
     for voter in here[:8]:
-        first = call(st.start_verification, OFFICER, voter.cnic)
+        first = call(st.polling.start_verification, OFFICER, voter.cnic)
         last = finish(first)
         outcomes.append((voter.serial_number, first.state, last.state, last.decided_by))
-    first = call(st.start_verification, OFFICER, here[8].cnic)
+    first = call(st.polling.start_verification, OFFICER, here[8].cnic)
     last = finish(first, impostor_of=here[9].cnic)
     outcomes.append((here[8].serial_number, first.state, last.state, last.decided_by))
-    other = call(st.start_verification, OFFICER, elsewhere.cnic)
+    other = call(st.polling.start_verification, OFFICER, elsewhere.cnic)
     outcomes.append(("elsewhere", other.state, other.state, other.decided_by))
-    again = call(st.start_verification, OFFICER, here[0].cnic)
+    again = call(st.polling.start_verification, OFFICER, here[0].cnic)
     outcomes.append((here[0].serial_number, again.state, again.state, again.decided_by))
     return PollingRun(outcomes, views, calls)
 
@@ -280,7 +288,7 @@ def test_link_up_status_and_fingerprint_answers_are_signed_and_logged(stations, 
     # the authority's 1:1 check got the very template the station captured and matched, not another impression
     assert len(set(sent)) == 8 and set(sent) <= {probe.data for probe in captured}
     # the view shows the answers: _view annotates every view the station builds
-    view = st.get_verification(OFFICER, prints[0]["session"])
+    view = st.polling.get_verification(OFFICER, prints[0]["session"])
     note = note_of(st, view.id)
     assert view.authority == note.to_dict()
     assert note.status_check == "answered" and note.cnic_status == "valid"
@@ -296,38 +304,38 @@ def test_link_up_status_and_fingerprint_answers_are_signed_and_logged(stations, 
 def test_every_hook_call_returns_at_once_even_with_the_link_up(stations, sim):
     st = stations(sim)
     sim.set_latency(1.0)  # a slow but answering authority: the officer still never waits for it
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[12]
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[12]
     calls: list[float] = []
     warm_up(st)
-    view = timed(calls, st.start_verification, OFFICER, voter.cnic)
+    view = timed(calls, st.polling.start_verification, OFFICER, voter.cnic)
     assert view.state == "IDENTIFIED" and view.authority["status_check"] == "pending"
-    shown = st.get_verification(OFFICER, view.id)
+    shown = st.polling.get_verification(OFFICER, view.id)
     assert shown.authority["status_check"] == "pending"
     assert shown.message == view.message  # nothing to say yet
-    st.sim_present_fingerprint(OFFICER, voter.cnic, view.next_finger)
-    verified = timed(calls, st.capture_fingerprint, OFFICER, view.id)
+    st.steering.present_fingerprint(OFFICER, voter.cnic, view.next_finger)
+    verified = timed(calls, st.polling.capture_fingerprint, OFFICER, view.id)
     assert verified.state == "VERIFIED" and verified.authority["biometric_check"] == "pending"
     assert max(calls) < FAST_TIMEOUT_S  # each answer would take 1 s
     assert st.authority.wait_idle(30)
-    note = st.get_verification(OFFICER, view.id).authority
+    note = st.polling.get_verification(OFFICER, view.id).authority
     assert note["status_check"] == note["biometric_check"] == "answered" and note["authority_match"] is True
 
 
 @pytest.mark.parametrize("status", ["blocked", "deceased", "unknown", "expired"])
 def test_a_cnic_not_valid_is_flagged_and_the_officer_decides(stations, sim, status):
     st = stations(sim, biometric_check=False)
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[10]
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[10]
     if status == "unknown":
         sim.set_records({}, default_status="unknown")
     else:
         sim.set_records({voter.cnic: {"status": status}})
-    view = st.start_verification(OFFICER, voter.cnic)
+    view = st.polling.start_verification(OFFICER, voter.cnic)
     assert st.authority.wait_idle(30)
-    flagged = st.get_verification(OFFICER, view.id)
+    flagged = st.polling.get_verification(OFFICER, view.id)
     note = note_of(st, view.id)
-    st.sim_present_fingerprint(OFFICER, voter.cnic, view.next_finger)
-    verified = st.capture_fingerprint(OFFICER, view.id)
-    ballot = st.issue_ballot(OFFICER, verified.id)  # not refused: the officer decides
+    st.steering.present_fingerprint(OFFICER, voter.cnic, view.next_finger)
+    verified = st.polling.capture_fingerprint(OFFICER, view.id)
+    ballot = st.polling.issue_ballot(OFFICER, verified.id)  # not refused: the officer decides
     assert st.authority.wait_idle(30)
     assert note.cnic_status == status and flagged.authority == note.to_dict()
     if status == "expired":
@@ -343,13 +351,13 @@ def test_a_cnic_not_valid_is_flagged_and_the_officer_decides(stations, sim, stat
 
 def test_the_authoritys_fingerprint_no_match_is_a_signal_next_to_the_stations_decision(stations, sim):
     st = stations(sim)
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[11]
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[11]
     sim.set_records({voter.cnic: {"status": "valid", "biometric": "no_match"}})
-    view = st.start_verification(OFFICER, voter.cnic)
-    st.sim_present_fingerprint(OFFICER, voter.cnic, view.next_finger)
-    verified = st.capture_fingerprint(OFFICER, view.id)
+    view = st.polling.start_verification(OFFICER, voter.cnic)
+    st.steering.present_fingerprint(OFFICER, voter.cnic, view.next_finger)
+    verified = st.polling.capture_fingerprint(OFFICER, view.id)
     assert st.authority.wait_idle(30)
-    shown = st.get_verification(OFFICER, view.id)
+    shown = st.polling.get_verification(OFFICER, view.id)
     note = note_of(st, view.id)
     assert verified.state == shown.state == "VERIFIED"  # the station's own decision stands
     assert note.authority_match is False and note.flag == "warning" and shown.authority == note.to_dict()
@@ -389,12 +397,12 @@ def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_f
     [doctor] = [c for c in st.doctor() if c[0] == "ID authority link"]
     assert "17 checks queued" in doctor[2] and doctor[1] == (failure == "garbage")  # a refusal is no dead link
     status_row = next(r for r in rows if r.kind == "cnic_status")
-    shown = st.get_verification(OFFICER, status_row.session_id)  # what the officer sees afterwards
+    shown = st.polling.get_verification(OFFICER, status_row.session_id)  # what the officer sees afterwards
     assert shown.state == "BALLOT_ISSUED"
     assert shown.authority["status_check"] == ("refused" if failure == "garbage" else "unavailable")
     assert shown.authority["cnic_status"] is None and shown.authority["flag"] is None
     # a synchronous check is bounded by the timeout too (a fresh client: the station's knows the link is down)
-    fresh = AuthorityChecks.for_station(st)
+    fresh = checks_for(st, AuthoritySettings.from_config(st.config))
     started = time.monotonic()
     outcome = fresh.check("cnic_status", session_id=None, cnic=rows[0].cnic, operator="t")
     assert time.monotonic() - started < FAST_TIMEOUT_S + 1.0
@@ -412,7 +420,7 @@ def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_f
         assert_signed_answer(a, key)
     assert {r.log_seq for r in rows} == {a["seq"] for a in answers}
     assert sum(a["outcome"] == "match" for a in answers) == 8
-    assert st.get_verification(OFFICER, status_row.session_id).authority["cnic_status"] == "valid"
+    assert st.polling.get_verification(OFFICER, status_row.session_id).authority["cnic_status"] == "valid"
 
 
 @pytest.mark.parametrize("mode, outcome, error", [
@@ -421,13 +429,13 @@ def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_f
 ])
 def test_a_bad_signature_or_an_untrusted_server_is_refused_and_logged(stations, sim, mode, outcome, error):
     st = stations(sim)
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[13]
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[13]
     sim.set_mode(mode)
     with open_client(AuthoritySettings.from_config(st.config)) as client, pytest.raises(error):
         client.cnic_status(voter.cnic)
-    view = st.start_verification(OFFICER, voter.cnic)
+    view = st.polling.start_verification(OFFICER, voter.cnic)
     assert st.authority.wait_idle(30)
-    shown = st.get_verification(OFFICER, view.id)
+    shown = st.polling.get_verification(OFFICER, view.id)
     sim.reset()
     report = st.authority.flush()
     assert view.state == shown.state == "IDENTIFIED"
@@ -441,7 +449,7 @@ def test_a_bad_signature_or_an_untrusted_server_is_refused_and_logged(stations, 
 
 def test_error_answers_are_logged_and_only_retryable_ones_are_queued(stations, sim):
     st = stations(sim)
-    cnics = [v.cnic for v in st.list_voters(polling_station=st.config.station.polling_station)[14:16]]
+    cnics = [v.cnic for v in st.roll.list_voters(polling_station=st.config.station.polling_station)[14:16]]
     sim.set_mode("error", error_code="131")
     retry = st.authority.check("cnic_status", session_id=None, cnic=cnics[0], operator="t")
     sim.set_mode("error", error_code="140")
@@ -457,7 +465,7 @@ def test_error_answers_are_logged_and_only_retryable_ones_are_queued(stations, s
 
 def test_a_dead_link_is_not_tried_again_until_the_next_flush(stations, sim):
     st = stations(sim, timeout_s=FAST_TIMEOUT_S)
-    cnics = [v.cnic for v in st.list_voters(polling_station=st.config.station.polling_station)[:5]]
+    cnics = [v.cnic for v in st.roll.list_voters(polling_station=st.config.station.polling_station)[:5]]
     sim.set_latency(10.0)
     checks = st.authority
     before = sim.requests.get("cnic_status", 0)
@@ -479,8 +487,8 @@ def test_no_link_configured_changes_nothing(stations):
     st = stations()
     checks = st.authority  # the default configuration: [authority] backend = "none"
     assert AuthoritySettings.from_config(st.config).backend == "none" and not checks.enabled
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[16]
-    view = st.start_verification(OFFICER, voter.cnic)
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[16]
+    view = st.polling.start_verification(OFFICER, voter.cnic)
     assert view.state == "IDENTIFIED" and view.authority is None
     assert checks.consult(view, operator="officer") is view
     assert checks.check("cnic_status", session_id=None, cnic=voter.cnic, operator="t").outcome == "not_configured"
@@ -498,7 +506,7 @@ def test_a_link_with_missing_files_queues_every_check_with_the_reason(stations, 
     with pytest.raises(AuthorityNotConfigured, match="missing-ca.crt"):
         open_client(broken)
     checks = checks_for(st, broken)  # the station keeps working
-    voter = st.list_voters(polling_station=st.config.station.polling_station)[17]
+    voter = st.roll.list_voters(polling_station=st.config.station.polling_station)[17]
     outcome = checks.check("cnic_status", session_id=None, cnic=voter.cnic, operator="t")
     name, ok, detail = checks.health()
     checks.close()
@@ -635,7 +643,7 @@ def _cli_env(station) -> dict:
 def test_flush_and_queue_commands(stations, sim, monkeypatch):
     st = stations()
     settings = sim.station_settings(st.config.station.id, timeout_s=FAST_TIMEOUT_S)
-    cnic = st.list_voters(polling_station=st.config.station.polling_station)[3].cnic
+    cnic = st.roll.list_voters(polling_station=st.config.station.polling_station)[3].cnic
     sim.set_mode("down")
     checks = checks_for(st, settings)
     assert checks.check("cnic_status", session_id=None, cnic=cnic, operator="t").outcome == "queued"
@@ -691,7 +699,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def test_the_simulator_command_stopped_and_restarted(stations, tmp_path):
     st = stations()
-    cnic = st.list_voters(polling_station=st.config.station.polling_station)[4].cnic
+    cnic = st.roll.list_voters(polling_station=st.config.station.polling_station)[4].cnic
     state = tmp_path / "authority"
     proc, info = _start_simulator_process(state)
     try:
@@ -735,7 +743,7 @@ def commission(roll_data, tmp_path_factory, make_database_url):
                        audit={"cross_check_last": 0})
     st.init()
     with st.transaction() as s:
-        roll.load_roll(s, synthetic, templates, st.cipher)
+        loader.load_roll(s, synthetic, templates, st.cipher)
         roll.set_meta(s, "sim_faces", "{}")
         start_revisions(s)
     create_commission_key(st.config.keys_dir)
@@ -749,7 +757,8 @@ def test_roll_updates_arrive_through_the_link_with_the_checks_of_a_manual_import
     from station.packages.targets import add_target
     from station.roll.changes import correct_voter, remove_voter
     from station.roll.content_hash import roll_content_hash
-    from station.packages.roll_package import build_package, install_trust
+    from station.packages.build import build_package
+    from station.packages.verify import install_trust
 
     ps = commission.config.station.polling_station
     st = build_station(tmp_path / "st", make_database_url(), station={"id": "ST-AUTH"}, audit={"cross_check_last": 0})
@@ -769,7 +778,7 @@ def test_roll_updates_arrive_through_the_link_with_the_checks_of_a_manual_import
             return roll_content_hash(s, station.cipher, polling_station=ps)
 
     def active(station) -> dict:
-        return {v.cnic: v for v in station.list_voters(polling_station=ps) if v.status == "active"}
+        return {v.cnic: v for v in station.roll.list_voters(polling_station=ps) if v.status == "active"}
 
     sim.publish_package(package())  # the full roll, version 1
     checks = checks_for(st, sim.station_settings("ST-AUTH", timeout_s=UP_TIMEOUT_S, roll_updates=True))
@@ -777,7 +786,7 @@ def test_roll_updates_arrive_through_the_link_with_the_checks_of_a_manual_import
         sim.set_mode("down")
         with pytest.raises(AuthorityUnavailable):
             checks.fetch_roll_updates()
-        assert not st.list_voters()
+        assert not st.roll.list_voters()
         sim.reset()
         first = checks.fetch_roll_updates()
         assert first.offered == 1 and [a["version"] for a in first.applied] == [1] and not first.rejected

@@ -35,14 +35,30 @@ FAST_SCRYPT = 2 ** 12  # the cost is a parameter; the station's default (2**15) 
 OFFICER = Principal("officer", "polling_officer")
 
 
+def backup_of(station, out, **kwargs):
+    """``create_backup`` of a built station: its configuration, database engine and log key."""
+    return create_backup(out, config=station.config, engine=station.engine, signer=station.log_signer, **kwargs)
+
+
+def backup_into_dir(station, reason: str):
+    """``backup_to_dir`` as the station wires it (``Station._backup_at_close``, ``station serve``'s scheduler)."""
+    return backup_to_dir(reason, config=station.config, engine=station.engine, transaction=station.transaction,
+                         signer=station.log_signer)
+
+
+def scheduler_of(station, **kwargs) -> BackupScheduler:
+    return BackupScheduler(config=station.config, engine=station.engine, transaction=station.transaction,
+                           signer=station.log_signer, **kwargs)
+
+
 def vote(station, voter):
     """A genuine voter through the station's services: fingerprint until decided, then the ballot."""
-    view = station.start_verification(OFFICER, voter.cnic)
+    view = station.polling.start_verification(OFFICER, voter.cnic)
     while view.next_step == "fingerprint":
-        station.sim_present_fingerprint(OFFICER, voter.cnic, view.next_finger or voter.fingers[0])
-        view = station.capture_fingerprint(OFFICER, view.id)
+        station.steering.present_fingerprint(OFFICER, voter.cnic, view.next_finger or voter.fingers[0])
+        view = station.polling.capture_fingerprint(OFFICER, view.id)
     assert view.state == "VERIFIED", view.message
-    return station.issue_ballot(OFFICER, view.id)
+    return station.polling.issue_ballot(OFFICER, view.id)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +67,8 @@ def source(tmp_path_factory, make_database_url):
     st = build_station(home, make_database_url())
     st.init()
     st.synthesize_roll(24, 17, workers=1)
-    st.add_user("officer", "officer-test-pass", "polling_officer")
-    st.add_user("presiding", "presiding-test-pass", "presiding_officer")
+    st.accounts.add_user("officer", "officer-test-pass", "polling_officer")
+    st.accounts.add_user("presiding", "presiding-test-pass", "presiding_officer")
     init_backup_key(st.config, PASSPHRASE, scrypt_n=FAST_SCRYPT)
     yield st
     st.close()
@@ -60,7 +76,7 @@ def source(tmp_path_factory, make_database_url):
 
 @pytest.fixture(scope="module")
 def fresh_voters(source):
-    pool = source.list_voters(polling_station=source.config.station.polling_station)
+    pool = source.roll.list_voters(polling_station=source.config.station.polling_station)
     assert len(pool) >= 10
     return iter(pool)
 
@@ -68,7 +84,7 @@ def fresh_voters(source):
 @pytest.fixture(scope="module")
 def backup_file(source, tmp_path_factory):
     out = tmp_path_factory.mktemp("backups") / "station.vsb"
-    create_backup(source, out)
+    backup_of(source, out)
     return out
 
 
@@ -117,7 +133,7 @@ def test_backup_taken_while_voting_restores_a_consistent_station(source, fresh_v
     worker = threading.Thread(target=polling)
     worker.start()
     assert three_voted.wait(120)
-    summary = create_backup(source, tmp_path / "during-polling.vsb")  # voters 4-6 are being verified meanwhile
+    summary = backup_of(source, tmp_path / "during-polling.vsb")  # voters 4-6 are being verified meanwhile
     backup_done.set()
     worker.join(120)
     assert not worker.is_alive() and not errors, errors
@@ -130,7 +146,7 @@ def test_backup_taken_while_voting_restores_a_consistent_station(source, fresh_v
     try:
         checks = restored.doctor()
         assert all(ok for _, ok, _ in checks), checks
-        assert restored.verify_live_log() == []
+        assert restored.audit.verify_live_log() == []
         with source.transaction() as a, restored.transaction() as b:
             assert roll_content_hash(b, restored.cipher) == roll_content_hash(a, source.cipher)
         assert row_counts(restored) == summary.tables
@@ -151,11 +167,11 @@ def test_backup_taken_while_voting_restores_a_consistent_station(source, fresh_v
         assert not {v.cnic for v in voters[6:]} & set(voted)
 
         # The restored station carries on: a voter from the backup has voted, a new one votes and the chain holds.
-        assert restored.start_verification(OFFICER, voters[0].cnic).state == "ALREADY_VOTED"
+        assert restored.polling.start_verification(OFFICER, voters[0].cnic).state == "ALREADY_VOTED"
         assert vote(restored, next(fresh_voters)).state == "BALLOT_ISSUED"
-        assert restored.verify_live_log() == []
-        assert restored.login("officer", "officer-test-pass")["role"] == "polling_officer"
-        restored.add_user("clerk", "clerk-test-pass", "technician")  # ids continue past the restored rows
+        assert restored.audit.verify_live_log() == []
+        assert restored.accounts.login("officer", "officer-test-pass")["role"] == "polling_officer"
+        restored.accounts.add_user("clerk", "clerk-test-pass", "technician")  # ids continue past the restored rows
         keys = target.home / "keys"
         assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
         assert {stat.S_IMODE(p.stat().st_mode) for p in keys.iterdir()} == {0o600}
@@ -280,7 +296,7 @@ def test_restore_refuses_a_home_with_a_database_unless_forced(source, tmp_path, 
     occupied.init()
     occupied.close()
     old_key = (tmp_path / "occupied" / "keys" / "template.key").read_bytes()
-    out = create_backup(source, tmp_path / "b.vsb").path
+    out = backup_of(source, tmp_path / "b.vsb").path
     target = load_config("test", home=tmp_path / "occupied", overrides={"database": {"url": url}}, environ={})
     with pytest.raises(Conflict, match="already has a database"):
         restore_backup(out, PASSPHRASE, target)
@@ -291,7 +307,7 @@ def test_restore_refuses_a_home_with_a_database_unless_forced(source, tmp_path, 
     assert any((p / "template.key").is_file() and (p / "template.key").read_bytes() == old_key for p in aside)
     restored = build_station(tmp_path / "occupied", url)
     try:
-        assert restored.verify_live_log() == []
+        assert restored.audit.verify_live_log() == []
         assert row_counts(restored)["voters"] == row_counts(source)["voters"]
     finally:
         restored.close()
@@ -338,7 +354,7 @@ def test_an_interrupted_restore_leaves_the_target_as_it_was(source, backup_file,
     assert (tmp_path / "occupied" / "keys" / "template.key").read_bytes() == old_key
     again = build_station(tmp_path / "occupied", url)
     try:
-        assert again.doctor() and row_counts(again)["voters"] == 0 and again.verify_live_log() == []
+        assert again.doctor() and row_counts(again)["voters"] == 0 and again.audit.verify_live_log() == []
     finally:
         again.close()
 
@@ -349,7 +365,7 @@ def test_restore_into_sqlite_from_any_source(source, backup_file, tmp_path):
     restore_backup(backup_file, PASSPHRASE, target)
     laptop = build_station(target.home, target.database.url)
     try:
-        assert laptop.verify_live_log() == []
+        assert laptop.audit.verify_live_log() == []
         with source.transaction() as a, laptop.transaction() as b:
             assert roll_content_hash(b, laptop.cipher) == roll_content_hash(a, source.cipher)
             assert (matchlog.signed_entries(b)
@@ -391,7 +407,7 @@ def test_payload_stream_spans_chunks_and_detects_reordered_or_dropped_chunks(tmp
 def test_verify_alone_reports_what_the_backup_holds(source, tmp_path):
     import hashlib
 
-    created = create_backup(source, tmp_path / "alone.vsb")
+    created = backup_of(source, tmp_path / "alone.vsb")
     checked = verify_backup(created.path, PASSPHRASE)
     assert checked.tables == created.tables and checked.tables["voters"] == row_counts(source)["voters"]
     assert (checked.log_head_seq, checked.log_head_hash) == (created.log_head_seq, created.log_head_hash)
@@ -402,7 +418,7 @@ def test_verify_alone_reports_what_the_backup_holds(source, tmp_path):
     header = fmt.open_container(Path(created.path)).header
     assert header["backup_key"]["kdf"]["n"] == FAST_SCRYPT
     data = Path(created.path).read_bytes()
-    voter = source.list_voters(limit=1)[0]
+    voter = source.roll.list_voters(limit=1)[0]
     for secret in (source.cipher.key, voter.cnic.encode(), voter.name_en.encode(), b"PRIVATE KEY"):
         assert secret not in data  # keys, CNICs and names only inside the encrypted payload
 
@@ -438,7 +454,7 @@ def test_backups_to_a_folder_rotate_and_are_logged(source, tmp_path):
                             backup={"dir": str(disk), "keep": 2, "interval_minutes": 0})
     try:
         already = len(events(station, "backup_taken"))
-        paths = [backup_to_dir(station, "interval") for _ in range(3)]
+        paths = [backup_into_dir(station, "interval") for _ in range(3)]
         assert all(paths) and len(set(paths)) == 3
         assert backup_files(disk, station.config.station.id) == sorted(paths[1:])
         assert (disk / "unrelated.txt").is_file()
@@ -455,12 +471,12 @@ def test_failed_backup_is_logged_and_never_raised(source, tmp_path):
     off = build_station(source.config.home, source.config.database_url, backup={"dir": ""})
     try:
         failed = len(events(source, "backup_failed"))
-        assert backup_to_dir(unplugged, "interval") is None
+        assert backup_into_dir(unplugged, "interval") is None
         assert not (tmp_path / "unmounted").exists()  # never created: an unmounted disk must not fill the main one
         logged = events(source, "backup_failed")[failed:]
         assert len(logged) == 1 and "does not exist" in logged[0]["error"]
         head = row_counts(source)["match_log"]
-        assert backup_to_dir(off, "interval") is None
+        assert backup_into_dir(off, "interval") is None
         assert row_counts(source)["match_log"] == head
     finally:
         unplugged.close()
@@ -473,8 +489,8 @@ def test_scheduler_takes_backups_until_stopped(source, tmp_path):
     station = build_station(source.config.home, source.config.database_url,
                             backup={"dir": str(disk), "keep": 2, "interval_minutes": 60})
     try:
-        assert BackupScheduler(station, interval_s=0).start() is False  # interval 0: off
-        scheduler = BackupScheduler(station, interval_s=0.05)
+        assert scheduler_of(station, interval_s=0).start() is False  # interval 0: off
+        scheduler = scheduler_of(station, interval_s=0.05)
         assert scheduler.start()
         assert scheduler.wait_for_runs(3, 120)
         scheduler.stop()
@@ -495,12 +511,12 @@ def test_backup_after_poll_close_keeps_the_seal_valid(tmp_path, make_database_ur
     try:
         station.init()
         init_backup_key(station.config, PASSPHRASE, scrypt_n=FAST_SCRYPT)
-        station.close_poll("presiding")
+        station.polling.close_poll("presiding")
         before = row_counts(station)["match_log"]
-        path = backup_to_dir(station, "poll_close")
+        path = backup_into_dir(station, "poll_close")
         assert path is not None and row_counts(station)["match_log"] == before
         assert verify_backup(path, PASSPHRASE).sealed is True
-        station.export_audit(tmp_path / "bundle.zip")
+        station.audit.export(tmp_path / "bundle.zip")
         assert verify_bundle(tmp_path / "bundle.zip").sealed
     finally:
         station.close()
@@ -513,8 +529,8 @@ def test_no_backup_key_is_a_logged_failure(tmp_path, make_database_url):
     try:
         station.init()
         with pytest.raises(KeyMissing, match="station backup init"):
-            create_backup(station, tmp_path / "x.vsb")
-        assert backup_to_dir(station, "interval") is None
+            backup_of(station, tmp_path / "x.vsb")
+        assert backup_into_dir(station, "interval") is None
         assert "station backup init" in events(station, "backup_failed")[0]["error"]
         assert list(disk.iterdir()) == [] and not (tmp_path / "x.vsb").exists()
     finally:

@@ -1,16 +1,18 @@
-"""``station bench accuracy`` (station/bench_accuracy.py): output contract on small generated sets."""
+"""``station bench accuracy`` (station/bench/accuracy.py, station/cli/bench.py): output contract on small generated sets."""
 import json
 import sys
 
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
-from station.bench.accuracy import accuracy
+from station.cli.bench import accuracy
 
 CONTRACT = {"eer", "fmr100", "fmr1000", "zero_fmr", "fta", "extract_ms_median", "match_ms_median"}
 
 
+@pytest.mark.slow
 def test_fingerprint_synthetic_contract(tmp_path):
     out = tmp_path / "det.png"
     result = CliRunner().invoke(accuracy, ["--modality", "fingerprint", "--synthetic", "4x3", "--json", "--quiet",

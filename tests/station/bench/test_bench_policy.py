@@ -1,7 +1,8 @@
-"""station/bench_policy.py: the station's decision policy replayed voter by voter (contract and small sets)."""
+"""station/bench/policy.py (``station bench policy``): the station's decision policy replayed voter by voter (contract and small sets)."""
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from tests.support.face import tiny_face_set
 
@@ -45,11 +46,12 @@ def test_only_enrolled_fingers_are_tried_in_the_configured_order():
 
 
 def cli(home: Path):
-    from station.bench.policy import policy
+    from station.cli.bench import policy
 
     return cli_for(policy, home)
 
 
+@pytest.mark.slow
 def test_contract_on_synthetic_prints(tmp_path):
     result = CliRunner().invoke(cli(tmp_path), ["policy", "--synthetic", "6x5", "--no-face", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -68,6 +70,7 @@ def test_contract_on_synthetic_prints(tmp_path):
     assert out["genuine_stages"] == {"not_verified": 6}
 
 
+@pytest.mark.slow
 def test_face_fallback_on_a_tiny_labelled_set(tmp_path):
     picks = {"a": ["img1.jpg", "img2.jpg", "img4.jpg"], "b": ["img13.jpg", "img14.jpg"], "c": ["img8.jpg", "img9.jpg"]}
     data = tiny_face_set(tmp_path / "faces", picks)

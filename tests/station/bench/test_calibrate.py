@@ -1,4 +1,4 @@
-"""station/calibrate.py: the calibrated threshold never lets more impostors through than the target, on the
+"""station/bench/calibrate.py (``station calibrate``): the calibrated threshold never lets more impostors through than the target, on the
 calibration data itself; the command writes it to STATION_HOME/station.toml where the station reads it."""
 import json
 from itertools import combinations
@@ -10,7 +10,8 @@ import pytest
 from tests.support.face import tiny_face_set
 from click.testing import CliRunner
 
-from station.bench.calibrate import calibrate, calibrate_scores
+from station.bench.calibrate import calibrate_scores
+from station.cli.bench import calibrate
 from tests.support.cli import cli_for
 from station.config import load_config
 

@@ -4,7 +4,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from station.bench.search import DEFAULT_DATASETS, search
+from station.bench.search import DEFAULT_DATASETS
+from station.cli.bench import search
 
 CONTRACT = {"p50_ms", "p95_ms", "recall_at_10", "memory_mb", "build_s"}
 

@@ -46,6 +46,11 @@ OFFICER = Principal("officer", "polling_officer")
 PRESIDING = Principal("presiding", "presiding_officer")
 
 
+def export_of(station, out: Path) -> sync.ExportSummary:
+    """``station sync export`` in process: a built station's configuration, transactions and log key."""
+    return sync.export_results(out, config=station.config, transaction=station.transaction, signer=station.log_signer)
+
+
 @dataclass
 class Site:
     station: object
@@ -54,10 +59,10 @@ class Site:
 
 
 def vote(st, voter) -> str:
-    st.sim_present_fingerprint(OFFICER, voter.cnic, voter.fingers[0])
-    view = st.capture_fingerprint(OFFICER, st.start_verification(OFFICER, voter.cnic).id)
+    st.steering.present_fingerprint(OFFICER, voter.cnic, voter.fingers[0])
+    view = st.polling.capture_fingerprint(OFFICER, st.polling.start_verification(OFFICER, voter.cnic).id)
     assert view.state == "VERIFIED", view.message
-    assert st.issue_ballot(OFFICER, view.id).state == "BALLOT_ISSUED"
+    assert st.polling.issue_ballot(OFFICER, view.id).state == "BALLOT_ISSUED"
     return view.id
 
 
@@ -83,29 +88,29 @@ def sites(tmp_path_factory, make_database_url):
     a = build_site(root, "A", make_database_url())
     b = build_site(root, "B", make_database_url(), cache_from=a.home)
     c = build_site(root, "C", make_database_url(), cache_from=a.home)
-    rolls = {n: s.station.list_voters(polling_station=SITES[n][1]) for n, s in zip("ABC", (a, b, c))}
+    rolls = {n: s.station.roll.list_voters(polling_station=SITES[n][1]) for n, s in zip("ABC", (a, b, c))}
     assert [v.cnic for v in rolls["A"]] == [v.cnic for v in rolls["B"]] == [v.cnic for v in rolls["C"]]
     L = rolls["A"]
     assert len(L) >= 11
     for voter in (L[0], L[1], L[2]):
         vote(a.station, voter)
-    view = a.station.start_verification(OFFICER, L[3].cnic)  # no biometrics used: an exception, then the ballot
-    a.station.record_exception(PRESIDING, view.id, "worn_prints", "callused thumbs")
-    a.station.issue_ballot(OFFICER, view.id)
+    view = a.station.polling.start_verification(OFFICER, L[3].cnic)  # no biometrics used: an exception, then the ballot
+    a.station.polling.record_exception(PRESIDING, view.id, "worn_prints", "callused thumbs")
+    a.station.polling.issue_ballot(OFFICER, view.id)
     for voter in (L[4], L[5], L[0]):
         vote(b.station, voter)
     # left half-way at B (identified, no capture yet): finished after the first export
-    b.station.sim_present_fingerprint(OFFICER, L[9].cnic, L[9].fingers[0])
-    pending = b.station.start_verification(OFFICER, L[9].cnic).id
+    b.station.steering.present_fingerprint(OFFICER, L[9].cnic, L[9].fingers[0])
+    pending = b.station.polling.start_verification(OFFICER, L[9].cnic).id
     for voter in (L[6], L[7], L[1]):
         vote(c.station, voter)
-    elsewhere = next(v for v in c.station.list_voters() if v.polling_station == "PS-002")
-    assert c.station.start_verification(OFFICER, elsewhere.cnic).state == "NOT_ON_ROLL"
+    elsewhere = next(v for v in c.station.roll.list_voters() if v.polling_station == "PS-002")
+    assert c.station.polling.start_verification(OFFICER, elsewhere.cnic).state == "NOT_ON_ROLL"
     files = {}
     for name, site in zip("ABC", (a, b, c)):
-        site.station.wait_for_cross_checks()
+        site.station.polling.wait_for_cross_checks()
         files[name] = root / f"{name}.sync"
-        sync.export_results(site.station, files[name])
+        export_of(site.station, files[name])
     yield {"A": a, "B": b, "C": c, "L": L, "files": files, "pending": pending, "root": root,
            "doubles": {L[0].cnic: {SITES["A"][0], SITES["B"][0]}, L[1].cnic: {SITES["A"][0], SITES["C"][0]}}}
     for site in (a, b, c):
@@ -257,12 +262,12 @@ def test_a_later_export_of_a_station_adds_only_what_is_new(sites, central_db, tm
     central_merge.merge_files(central_db, [sites["files"][n] for n in "ABC"])
     before = row_counts(central_db)
     b, L = sites["B"], sites["L"]
-    view = b.station.capture_fingerprint(OFFICER, sites["pending"])  # the voter left half-way finishes
-    assert b.station.issue_ballot(OFFICER, view.id).state == "BALLOT_ISSUED"
+    view = b.station.polling.capture_fingerprint(OFFICER, sites["pending"])  # the voter left half-way finishes
+    assert b.station.polling.issue_ballot(OFFICER, view.id).state == "BALLOT_ISSUED"
     vote(b.station, L[10])
-    b.station.wait_for_cross_checks()
+    b.station.polling.wait_for_cross_checks()
     later = tmp_path / "B-later.sync"
-    sync.export_results(b.station, later)
+    export_of(b.station, later)
     result = central_merge.merge_files(central_db, [later, sites["files"]["B"]])
     assert [f["status"] for f in result["files"]] == ["imported", "already_imported"]
     added, updated = result["files"][0]["added"], result["files"][0]["updated"]
@@ -353,7 +358,7 @@ def test_a_file_naming_a_known_station_but_signed_by_another_key_is_refused(site
     impostor = build_site(root, "A", make_database_url(), roll=False)  # same station id, its own new key
     try:
         path = root / "impostor.sync"
-        sync.export_results(impostor.station, path)
+        export_of(impostor.station, path)
     finally:
         impostor.station.close()
     result = central_merge.merge_files(central_db, [path])
@@ -373,7 +378,7 @@ def test_with_a_commission_certificate_only_countersigned_stations_are_accepted(
         cert = station_certificate(key, "AJK-LA2-D", issuer_key=commission_key, issuer_name=commission.subject)
         (site.home / "keys" / CERTIFICATE_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         path = root / "D.sync"
-        sync.export_results(site.station, path)
+        export_of(site.station, path)
     finally:
         site.station.close()
     result = central_merge.merge_files(central_db, [sites["files"]["A"], path], commission_pem=commission_pem)
@@ -401,7 +406,7 @@ def test_enrollment_duplicates_are_reported_until_decided(central_db, tmp_path_f
     site = build_site(root, "AJK-REG-1", make_database_url(), roll=False)
     try:
         first = root / "reg-1.sync"
-        sync.export_results(site.station, first)
+        export_of(site.station, first)
         assert b"face_template" not in members(first)[0]["results.json"]
         result = central_merge.merge_files(central_db, [first])
         assert [(d["enrollment"], d["status"]) for d in result["enrollment_duplicates"]] == [
@@ -411,7 +416,7 @@ def test_enrollment_duplicates_are_reported_until_decided(central_db, tmp_path_f
         records[1].update(state="ENROLLED", decision="not_duplicate", decided_at="2026-11-20T11:00:00+05:00",
                           decided_by="presiding")
         later = root / "reg-2.sync"
-        sync.export_results(site.station, later)
+        export_of(site.station, later)
     finally:
         site.station.close()
     result = central_merge.merge_files(central_db, [later])

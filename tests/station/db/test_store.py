@@ -31,7 +31,7 @@ def test_templates_are_encrypted_at_rest(station):
 
 
 def test_match_log_refuses_update_and_delete(station, voters, officer):
-    station.start_verification(officer, voters.take().cnic)
+    station.polling.start_verification(officer, voters.take().cnic)
     with station.transaction() as s:
         assert s.scalar(select(MatchLogEntry.seq).order_by(MatchLogEntry.seq.desc()).limit(1))
     for statement in ("UPDATE match_log SET outcome = 'x'", "DELETE FROM match_log"):

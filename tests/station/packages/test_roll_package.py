@@ -17,10 +17,18 @@ from station.packages.targets import add_target
 from station.roll.store import EnrolledTemplate, get_meta, references
 from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of, remove_voter, start_revisions)
 from station.roll.content_hash import roll_content_hash
-from station.packages.roll_package import build_package, import_package, install_trust
+from station.packages.build import build_package
+from station.packages.importing import ImportResult, PackageImporter
+from station.packages.verify import install_trust
 from tests.support.stations import build_station
 
 PS = "PS-001"
+
+
+def import_package(st, data: bytes, **kwargs) -> ImportResult:
+    """``station roll import`` in process: the station's package importer, built from its services."""
+    importer = PackageImporter(transaction=st.transaction, cipher=st.cipher, signer=st.log_signer, config=st.config)
+    return importer.import_package(data, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +169,7 @@ def test_delta_adds_removes_corrects_and_moves(commission, make_station):
     on_roll = voters_at(st)
     assert added in on_roll and moved_in in on_roll and removed not in on_roll and moved_out not in on_roll
     assert on_roll[corrected].address_en == "House 9, Corrected Street"
-    view = st.start_verification(_officer(), removed)
+    view = st.polling.start_verification(_officer(), removed)
     assert view.state == "NOT_ON_ROLL"
 
 
@@ -263,7 +271,7 @@ def test_ballots_survive_a_new_full_package_and_voters_who_voted_cannot_be_remov
     assert result.kind == "full" and result.updated >= 1
     voter = voters_at(st)[cnic]
     assert voter.voted_at is not None and voter.address_en == "House 1, New Address"
-    assert st.start_verification(_officer(), cnic).state == "ALREADY_VOTED"
+    assert st.polling.start_verification(_officer(), cnic).state == "ALREADY_VOTED"
     at, before = version(st), roll_hash(st)
     with commission.transaction() as s:
         remove_voter(s, cnic, "duplicate")
@@ -302,18 +310,18 @@ def test_a_voter_of_an_imported_roll_is_verified_by_fingerprint(commission, make
     st = make_station("ST-I")
     import_package(st, package(commission, "ST-I"))
     officer = _officer()
-    synthetic = [v for v in st.list_voters(polling_station=PS) if not v.cnic.startswith("99999-")]  # not added here
+    synthetic = [v for v in st.roll.list_voters(polling_station=PS) if not v.cnic.startswith("99999-")]  # not added here
     voter = next(v for v in synthetic if v.fingers and not v.voted)
-    view = st.start_verification(officer, voter.cnic)
+    view = st.polling.start_verification(officer, voter.cnic)
     assert view.state == "IDENTIFIED" and view.next_finger in voter.fingers
-    st.sim_present_fingerprint(officer, voter.cnic, view.next_finger)
-    view = st.capture_fingerprint(officer, view.id)
+    st.steering.present_fingerprint(officer, voter.cnic, view.next_finger)
+    view = st.polling.capture_fingerprint(officer, view.id)
     assert view.state == "VERIFIED", view.message
-    assert st.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
+    assert st.polling.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
     impostor = next(v for v in synthetic if v.cnic != voter.cnic and not v.voted)
-    other = st.start_verification(officer, impostor.cnic)
-    st.sim_present_fingerprint(officer, voter.cnic, other.next_finger)
-    assert st.capture_fingerprint(officer, other.id).last_attempt.outcome != "match"
+    other = st.polling.start_verification(officer, impostor.cnic)
+    st.steering.present_fingerprint(officer, voter.cnic, other.next_finger)
+    assert st.polling.capture_fingerprint(officer, other.id).last_attempt.outcome != "match"
 
 
 def test_commission_changes_are_checked(commission):

@@ -28,8 +28,8 @@ def test_registered_sbi_device_verifies_a_voter(station, station_home, simulator
         with station.transaction() as s:
             seed = int(roll.get_meta(s, "synthetic_roll_seed"))
         simulator.present(finger_subject(seed, voter.cnic, voter.fingers[0]))
-        view = sbi.start_verification(officer, voter.cnic)
-        view = sbi.capture_fingerprint(officer, view.id)
+        view = sbi.polling.start_verification(officer, voter.cnic)
+        view = sbi.polling.capture_fingerprint(officer, view.id)
         assert view.state == "VERIFIED", view
     finally:
         sbi.close()
@@ -40,8 +40,8 @@ def test_unregistered_sbi_device_is_refused(station, station_home, simulator, vo
                         devices={"fingerprint": "mosip-sbi", "fingerprint_registry": str(tmp_path / "none.toml"),
                                  "fingerprint_port": simulator.port})
     try:
-        view = sbi.start_verification(officer, voters.take().cnic)
+        view = sbi.polling.start_verification(officer, voters.take().cnic)
         with pytest.raises(DeviceUnavailable, match="not registered"):
-            sbi.capture_fingerprint(officer, view.id)
+            sbi.polling.capture_fingerprint(officer, view.id)
     finally:
         sbi.close()

@@ -8,10 +8,10 @@ from station.security.users import Principal
 
 
 def verify_by_fingerprint(station, officer, voter):
-    station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-    view = station.start_verification(officer, voter.cnic)
+    station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+    view = station.polling.start_verification(officer, voter.cnic)
     assert view.state == "IDENTIFIED" and view.next_step == "fingerprint"
-    return station.capture_fingerprint(officer, view.id)
+    return station.polling.capture_fingerprint(officer, view.id)
 
 
 def test_genuine_voter_is_verified_and_gets_one_ballot(station, voters, officer):
@@ -19,46 +19,46 @@ def test_genuine_voter_is_verified_and_gets_one_ballot(station, voters, officer)
     view = verify_by_fingerprint(station, officer, voter)
     assert view.state == "VERIFIED" and view.decided_by == "fingerprint"
     assert view.last_attempt.score >= view.last_attempt.threshold
-    assert station.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
+    assert station.polling.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
     with pytest.raises(Conflict):
-        station.issue_ballot(officer, view.id)
-    again = station.start_verification(officer, voter.cnic)
+        station.polling.issue_ballot(officer, view.id)
+    again = station.polling.start_verification(officer, voter.cnic)
     assert again.state == "ALREADY_VOTED"
     with pytest.raises(Conflict):
-        station.issue_ballot(officer, again.id)
+        station.polling.issue_ballot(officer, again.id)
 
 
 def test_impostor_is_not_verified_after_all_attempts(station, voters, officer, presiding):
     victim, impostor = voters.take(), voters.take()
-    view = station.start_verification(officer, victim.cnic)
+    view = station.polling.start_verification(officer, victim.cnic)
     for finger in victim.fingers:
-        station.sim_present_fingerprint(officer, impostor.cnic, finger)
+        station.steering.present_fingerprint(officer, impostor.cnic, finger)
     attempts = 0
     while view.next_step == "fingerprint":
-        view = station.capture_fingerprint(officer, view.id)
+        view = station.polling.capture_fingerprint(officer, view.id)
         attempts += 1
         assert view.last_attempt.score < view.last_attempt.threshold
     assert attempts == len(victim.fingers) * station.config.fingerprint.attempts_per_finger
     assert view.state == "NOT_VERIFIED" and view.next_step == "exception"
     with pytest.raises(Conflict):
-        station.issue_ballot(officer, view.id)
+        station.polling.issue_ballot(officer, view.id)
     with pytest.raises(NotPermitted):
-        station.record_exception(officer, view.id, "worn_prints", None)
+        station.polling.record_exception(officer, view.id, "worn_prints", None)
     with pytest.raises(InvalidInput):
-        station.record_exception(presiding, view.id, "bribe", None)
+        station.polling.record_exception(presiding, view.id, "bribe", None)
     with pytest.raises(InvalidInput, match="needs a note"):
-        station.record_exception(presiding, view.id, "other", "  ")
-    view = station.record_exception(presiding, view.id, "worn_prints", "thumbs callused")
+        station.polling.record_exception(presiding, view.id, "other", "  ")
+    view = station.polling.record_exception(presiding, view.id, "worn_prints", "thumbs callused")
     assert view.state == "EXCEPTION"
-    assert station.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
+    assert station.polling.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
 
 
 def test_not_on_roll_says_where_the_voter_is_registered(station, officer):
-    elsewhere = next(v for v in station.list_voters() if v.polling_station != station.config.station.polling_station)
-    view = station.start_verification(officer, elsewhere.cnic)
+    elsewhere = next(v for v in station.roll.list_voters() if v.polling_station != station.config.station.polling_station)
+    view = station.polling.start_verification(officer, elsewhere.cnic)
     assert view.state == "NOT_ON_ROLL"
     assert view.registered_at["polling_station"] == elsewhere.polling_station
-    nowhere = station.start_verification(officer, "12345-1234567-1")
+    nowhere = station.polling.start_verification(officer, "12345-1234567-1")
     assert nowhere.state == "NOT_ON_ROLL" and nowhere.registered_at is None
 
 
@@ -71,35 +71,35 @@ def test_gender_digit_mismatch_is_flagged(station, voters, officer):
     flipped = "female" if voter.gender == "male" else "male"
     with station.transaction() as s:
         s.execute(update(Voter).where(Voter.cnic == voter.cnic).values(gender=flipped))
-    view = station.start_verification(officer, voter.cnic)
+    view = station.polling.start_verification(officer, voter.cnic)
     assert view.gender_mismatch is True and "gender digit" in view.message
 
 
 def test_device_fault_is_reported_and_costs_no_attempt(station, voters, officer, tokens):
     voter = voters.take()
-    station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0])
-    view = station.start_verification(officer, voter.cnic)
-    station.sim_fault(Principal("tech", "technician"), "fingerprint", "disconnect")
+    station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+    view = station.polling.start_verification(officer, voter.cnic)
+    station.steering.fault(Principal("tech", "technician"), "fingerprint", "disconnect")
     with pytest.raises(DeviceUnavailable, match="disconnected"):
-        station.capture_fingerprint(officer, view.id)
-    view = station.get_verification(officer, view.id)
+        station.polling.capture_fingerprint(officer, view.id)
+    view = station.polling.get_verification(officer, view.id)
     assert view.fingerprint_attempts_left == len(voter.fingers) * station.config.fingerprint.attempts_per_finger
-    assert station.capture_fingerprint(officer, view.id).state == "VERIFIED"
+    assert station.polling.capture_fingerprint(officer, view.id).state == "VERIFIED"
 
 
 def test_no_finger_on_scanner_is_a_clear_device_message(station, voters, officer):
     voter = voters.take()
-    view = station.start_verification(officer, voter.cnic)
-    station.device("fingerprint").withdraw()
+    view = station.polling.start_verification(officer, voter.cnic)
+    station.devices.open("fingerprint").withdraw()
     with pytest.raises(DeviceUnavailable, match="no finger"):
-        station.capture_fingerprint(officer, view.id)
+        station.polling.capture_fingerprint(officer, view.id)
 
 
 def test_poor_quality_capture_asks_for_a_retry_or_matches(station, voters, officer):
     voter = voters.take()
-    station.sim_present_fingerprint(officer, voter.cnic, voter.fingers[0], "worn")
-    view = station.start_verification(officer, voter.cnic)
-    view = station.capture_fingerprint(officer, view.id)
+    station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0], "worn")
+    view = station.polling.start_verification(officer, voter.cnic)
+    view = station.polling.capture_fingerprint(officer, view.id)
     attempt = view.last_attempt
     assert attempt.outcome in ("match", "no_match", "poor_quality")
     if attempt.outcome == "poor_quality":
@@ -116,7 +116,7 @@ def test_of_two_concurrent_ballots_exactly_one_succeeds(station, voters, officer
     def ballot(session_id):
         barrier.wait()
         try:
-            results.append(station.issue_ballot(officer, session_id).state)
+            results.append(station.polling.issue_ballot(officer, session_id).state)
         except Conflict as exc:
             results.append(f"conflict: {exc}")
 
@@ -132,15 +132,15 @@ def test_face_fallback_after_fingerprints_fail(station, voters, officer):
     if not voters.with_face:
         pytest.skip("no labelled face photos (../shared/datasets/deepface_faces) on this machine")
     voter, impostor = voters.take(face=True), voters.take()
-    view = station.start_verification(officer, voter.cnic)
+    view = station.polling.start_verification(officer, voter.cnic)
     for finger in voter.fingers:
-        station.sim_present_fingerprint(officer, impostor.cnic, finger)
+        station.steering.present_fingerprint(officer, impostor.cnic, finger)
     while view.next_step == "fingerprint":
-        view = station.capture_fingerprint(officer, view.id)
+        view = station.polling.capture_fingerprint(officer, view.id)
     assert view.state == "IDENTIFIED" and view.next_step == "face"
-    station.sim_present_face(officer, voter.cnic)
+    station.steering.present_face(officer, voter.cnic)
     while view.next_step == "face":
-        view = station.capture_face(officer, view.id)
+        view = station.polling.capture_face(officer, view.id)
     assert view.state == "VERIFIED" and view.decided_by == "face"
     assert view.last_attempt.score <= station.config.face.match_threshold
 
@@ -149,14 +149,14 @@ def test_face_of_another_person_is_not_verified(station, voters, officer):
     if len(voters.with_face) < 2:
         pytest.skip("needs labelled face photos")
     voter, other = voters.take(face=True), voters.take(face=True)
-    view = station.start_verification(officer, voter.cnic)
-    station.sim_present_fingerprint(officer, other.cnic, voter.fingers[0])
+    view = station.polling.start_verification(officer, voter.cnic)
+    station.steering.present_fingerprint(officer, other.cnic, voter.fingers[0])
     for finger in voter.fingers:
-        station.sim_present_fingerprint(officer, other.cnic, finger)
+        station.steering.present_fingerprint(officer, other.cnic, finger)
     while view.next_step == "fingerprint":
-        view = station.capture_fingerprint(officer, view.id)
-    station.sim_present_face(officer, other.cnic)
+        view = station.polling.capture_fingerprint(officer, view.id)
+    station.steering.present_face(officer, other.cnic)
     while view.next_step == "face":
-        view = station.capture_face(officer, view.id)
+        view = station.polling.capture_face(officer, view.id)
         assert view.last_attempt.outcome != "match"
     assert view.state == "NOT_VERIFIED"

@@ -13,7 +13,7 @@ from station.registration import flow as enrollment
 from station.errors import Conflict, InvalidCnic, InvalidInput, NotPermitted
 from station.security.keys import template_context
 from station.db.models import BiometricReference, MatchLogEntry, Voter
-from station.db.models_registration import EnrollmentCapture
+from station.db.models import EnrollmentCapture
 from station.security.users import Principal
 
 from tests.support.stations import build_station
@@ -41,9 +41,9 @@ def reg_station(tmp_path_factory, make_database_url):
     st = build_station(home, make_database_url(), enrollment={"face_required": False})
     st.init()
     st.synthesize_roll(12, 21, workers=1)
-    st.add_user("regofficer", "regofficer-test-pass", "registration_officer")
-    st.add_user("registrar", "registrar-test-pass", "registrar")
-    st.add_user("officer", "officer-test-pass", "polling_officer")
+    st.accounts.add_user("regofficer", "regofficer-test-pass", "registration_officer")
+    st.accounts.add_user("registrar", "registrar-test-pass", "registrar")
+    st.accounts.add_user("officer", "officer-test-pass", "polling_officer")
     yield st
     st.close()
 
@@ -54,7 +54,7 @@ def register(st, person: str, fingers: list[str] | None = None, *, cnic: str | N
     labels = service.settings.fingers
     view = service.start(OFFICER, cnic or next(CNICS), person_data())
     for label, physical in zip(labels, fingers or labels):
-        service.sim_present_person_finger(OFFICER, person, physical)
+        st.steering.present_person_finger(OFFICER, person, physical)
         view = service.capture_finger(OFFICER, view.id, label)
         while label in view.missing:
             view = service.capture_finger(OFFICER, view.id, label)
@@ -73,7 +73,7 @@ def test_start_validates_the_cnic_and_the_demographics(reg_station):
         service.start(OFFICER, next(CNICS), person_data(date_of_birth="2020-01-01"))
     with pytest.raises(InvalidInput, match="unknown polling station"):
         service.start(OFFICER, next(CNICS), person_data(), polling_station="PS-999")
-    on_roll = reg_station.list_voters(limit=1)[0]
+    on_roll = reg_station.roll.list_voters(limit=1)[0]
     with pytest.raises(Conflict, match="already registered"):
         service.start(OFFICER, on_roll.cnic, person_data(gender=on_roll.gender))
     cnic = next(CNICS)
@@ -93,7 +93,7 @@ def test_a_capture_below_the_gate_is_retried_and_the_best_one_kept(tmp_path, mak
     view = service.start(OFFICER, next(CNICS), person_data())
     qualities = []
     for quality in ("smudged", "normal", "dry"):
-        service.sim_present_person_finger(OFFICER, "gate", "right_thumb", quality)
+        st.steering.present_person_finger(OFFICER, "gate", "right_thumb", quality)
         view = service.capture_finger(OFFICER, view.id, "right_thumb")
         capture = view.captures[0]
         qualities.append(capture["quality"])
@@ -114,7 +114,7 @@ def test_an_exception_needs_a_known_reason_and_keeps_an_encrypted_photo(reg_stat
     view = service.start(OFFICER, next(CNICS), person_data())
     with pytest.raises(InvalidInput, match="unknown exception reason"):
         service.record_exception(OFFICER, view.id, "left_index", "lazy")
-    reg_station.sim_present_face(OFFICER, image_base64=blank_jpeg())
+    reg_station.steering.present_face(OFFICER, image_base64=blank_jpeg())
     view = service.record_exception(OFFICER, view.id, "left_index", "amputated")
     row = next(c for c in view.captures if c["position"] == "left_index")
     assert row["status"] == "exception" and row["has_exception_photo"] and "left_index" not in view.missing
@@ -139,7 +139,7 @@ def test_a_new_person_joins_the_roll_as_pending_and_cannot_vote_yet(reg_station)
         assert sorted(r.position for r in refs) == sorted(reg_station.registration.settings.fingers)
         for r in refs:  # re-encrypted under the roll's context, like any reference
             reg_station.cipher.decrypt(bytes(r.ciphertext), template_context(voter.cnic, r.modality, r.position))
-    polling = reg_station.start_verification(Principal("officer", "polling_officer"), view.cnic)
+    polling = reg_station.polling.start_verification(Principal("officer", "polling_officer"), view.cnic)
     assert polling.state == "NOT_ON_ROLL"
 
 
@@ -154,7 +154,7 @@ def test_the_same_person_under_another_cnic_is_found_whatever_fingers_and_order(
     labels = service.settings.fingers
     presented = [(person, "left_index")] + [(stranger, f) for f in ("right_middle", "left_middle", "right_ring")]
     for label, (who, finger) in zip(labels, presented):
-        service.sim_present_person_finger(OFFICER, who, finger)
+        reg_station.steering.present_person_finger(OFFICER, who, finger)
         view = service.capture_finger(OFFICER, view.id, label)
         while label in view.missing:
             view = service.capture_finger(OFFICER, view.id, label)
@@ -193,7 +193,7 @@ def test_adjudication_rules_and_outcomes(reg_station):
         assert s.scalar(select(Voter.status).where(Voter.cnic == third.cnic)) == "pending"
     records = {r["id"]: r for r in reg_station_records(reg_station)}
     assert records[twice.id]["decision"] == "duplicate" and records[twice.id]["duplicate_of"] == [first.cnic]
-    assert reg_station.verify_live_log() == [], "every registration event is in the signed chain"
+    assert reg_station.audit.verify_live_log() == [], "every registration event is in the signed chain"
 
 
 def reg_station_records(st) -> list[dict]:

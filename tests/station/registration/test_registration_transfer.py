@@ -9,11 +9,15 @@ from sqlalchemy import select
 from station.db.models import Voter
 from station.packages.crypto import create_commission_key, load_commission_key, load_package_key, public_pem
 from station.packages.targets import add_target
-from station.registration.transfer import RegistrationsRejected, admit_registrations, export_registrations
+from station.registration.dedup import SearchThresholds
+from station.registration.transfer import (RegistrationsRejected, admit_registrations, commission_certificate,
+                                           export_registrations)
 from station.roll.store import get_meta
 from station.roll.changes import start_revisions
 from station.roll.content_hash import roll_content_hash
-from station.packages.roll_package import build_package, import_package, install_trust
+from station.packages.build import build_package
+from station.packages.importing import PackageImporter
+from station.packages.verify import install_trust
 from station.security.users import Principal
 from tests.support.stations import build_station
 
@@ -38,10 +42,16 @@ def commission(tmp_path_factory, make_database_url):
     st.close()
 
 
+def import_package(st, data: bytes):
+    """``station roll import`` in process: the station's package importer, built from its services."""
+    importer = PackageImporter(transaction=st.transaction, cipher=st.cipher, signer=st.log_signer, config=st.config)
+    return importer.import_package(data)
+
+
 def package(commission, station_id: str, base: int | None = None) -> bytes:
     with commission.transaction() as s:
         return build_package(s, commission.cipher, load_commission_key(commission.config.keys_dir), station_id,
-                             base=base, log_signer=commission.flow.log).data
+                             base=base, log_signer=commission.log_signer).data
 
 
 def version(st) -> int:
@@ -74,7 +84,7 @@ def register(st, person: str, cnic: str):
     service = st.registration
     view = service.start(OFFICER, cnic, person_data())
     for finger in service.settings.fingers:
-        service.sim_present_person_finger(OFFICER, person, finger)
+        st.steering.present_person_finger(OFFICER, person, finger)
         view = service.capture_finger(OFFICER, view.id, finger)
         while finger in view.missing:
             view = service.capture_finger(OFFICER, view.id, finger)
@@ -85,18 +95,33 @@ def commission_recipient(commission) -> bytes:
     return public_pem(load_package_key(commission.config.keys_dir).public_key())
 
 
+def export(st, recipient_pem: bytes, out):
+    """A centre's export, with the dependencies the CLI gives it."""
+    return export_registrations(recipient_pem, out, transaction=st.transaction, cipher=st.cipher,
+                                signer=st.log_signer, keys_dir=st.config.keys_dir)
+
+
+def admit(st, data: bytes):
+    """The commission's admission, with the dependencies the CLI gives it."""
+    config = st.config
+    return admit_registrations(data, transaction=st.transaction, cipher=st.cipher, matcher=st.fingerprint_matcher,
+                               thresholds=SearchThresholds.from_config(config.enrollment), signer=st.log_signer,
+                               package_key=load_package_key(config.keys_dir),
+                               commission_cert=commission_certificate(config.audit, config.home))
+
+
 def test_registrations_reach_the_roll_and_a_second_centre_duplicate_is_held(commission, centre_factory, tmp_path):
     centre = centre_factory("CENTRE-1", "PS-001")
     first = [register(centre, "ayesha-brother", "84001-0000001-1"), register(centre, "bilal", "84001-0000003-1")]
     assert [v.state for v in first] == ["ENROLLED", "ENROLLED"]
     out = tmp_path / "centre1.reg"
-    summary = export_registrations(centre, commission_recipient(commission), out)
+    summary = export(centre, commission_recipient(commission), out)
     assert summary["registrations"] == 2 and out.stat().st_mode & 0o777 == 0o600
 
-    result = admit_registrations(commission, out.read_bytes())
+    result = admit(commission, out.read_bytes())
     assert result.station == "CENTRE-1" and sorted(result.admitted) == ["84001-0000001-1", "84001-0000003-1"]
     assert result.held == [] and result.revision is not None
-    again = admit_registrations(commission, out.read_bytes())
+    again = admit(commission, out.read_bytes())
     assert again.admitted == [] and sorted(again.already_on_roll) == sorted(result.admitted)
 
     import_package(centre, package(commission, "CENTRE-1", base=version(centre)))
@@ -111,8 +136,8 @@ def test_registrations_reach_the_roll_and_a_second_centre_duplicate_is_held(comm
     twice = register(other, "ayesha-brother", "84002-0000005-1")
     assert twice.state == "ENROLLED", "centre 2 has never seen this person"
     out2 = tmp_path / "centre2.reg"
-    export_registrations(other, commission_recipient(commission), out2)
-    held = admit_registrations(commission, out2.read_bytes())
+    export(other, commission_recipient(commission), out2)
+    held = admit(commission, out2.read_bytes())
     assert held.admitted == [] and [h["cnic"] for h in held.held] == ["84002-0000005-1"]
     assert [c["cnic"] for c in held.held[0]["candidates"]] == ["84001-0000001-1"]
     with commission.transaction() as s:
@@ -124,7 +149,7 @@ def test_an_altered_or_misaddressed_registrations_file_is_refused_before_anythin
     centre = centre_factory("CENTRE-3", "PS-001")
     register(centre, "chaudhry", "84003-0000007-1")
     out = tmp_path / "centre3.reg"
-    export_registrations(centre, commission_recipient(commission), out)
+    export(centre, commission_recipient(commission), out)
     data = out.read_bytes()
     with commission.transaction() as s:
         before = roll_content_hash(s, commission.cipher)
@@ -132,14 +157,14 @@ def test_an_altered_or_misaddressed_registrations_file_is_refused_before_anythin
         flipped = bytearray(data)
         flipped[position] ^= 0x01
         with pytest.raises(RegistrationsRejected):
-            admit_registrations(commission, bytes(flipped))
+            admit(commission, bytes(flipped))
     with pytest.raises(RegistrationsRejected, match="cut short|signature"):
-        admit_registrations(commission, data[:-100])
+        admit(commission, data[:-100])
     with pytest.raises(RegistrationsRejected, match="not a registrations file"):
-        admit_registrations(commission, b"garbage" * 10)
+        admit(commission, b"garbage" * 10)
     wrong = tmp_path / "wrong.reg"
-    export_registrations(centre, public_pem(load_package_key(centre.config.keys_dir).public_key()), wrong)
+    export(centre, public_pem(load_package_key(centre.config.keys_dir).public_key()), wrong)
     with pytest.raises(RegistrationsRejected, match="another commission key"):
-        admit_registrations(commission, wrong.read_bytes())
+        admit(commission, wrong.read_bytes())
     with commission.transaction() as s:
         assert roll_content_hash(s, commission.cipher) == before

@@ -217,6 +217,7 @@ def deb(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_deb_lists_the_layout(deb):
     info = subprocess.run(["dpkg-deb", "-I", str(deb)], capture_output=True, text=True, check=True).stdout
     members = set()
@@ -244,6 +245,7 @@ def test_the_deb_lists_the_layout(deb):
     assert not any("/tests/" in p or "__pycache__" in p for p in entries)
 
 
+@pytest.mark.slow
 def test_the_deb_extracts_to_the_same_files_as_station_install(deb, tmp_path):
     extracted, installed = tmp_path / "deb", tmp_path / "install"
     subprocess.run(["dpkg-deb", "-x", str(deb), str(extracted)], check=True)
@@ -261,6 +263,7 @@ def test_the_deb_extracts_to_the_same_files_as_station_install(deb, tmp_path):
 
 
 @pytest.mark.skipif(not (IS_ROOT and HAS_SYSUSERS), reason="needs root and systemd-sysusers/tmpfiles")
+@pytest.mark.slow
 def test_dpkg_installs_the_deb_into_a_temporary_root_and_purges_it(deb, tmp_path):
     """The real maintainer scripts, run by dpkg itself for a root (DPKG_ROOT): user, directories, unit; then purge."""
     root = tmp_path / "root"
@@ -397,6 +400,7 @@ def test_https_server_answers_health_with_a_certificate_chaining_to_the_station_
         station.close()
 
 
+@pytest.mark.slow
 def test_station_serve_over_https_and_stops_cleanly_on_sigterm(tmp_path, make_database_url):
     home = tmp_path / "home"
     database_url = make_database_url()

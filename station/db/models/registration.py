@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from station.db.models import Base, utcnow
+from station.db.models.base import Base, utcnow
 
 
 class EnrollmentSession(Base):

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import DateTime, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from station.db.models import Base, utcnow
+from station.db.models.base import Base, utcnow
 
 QUEUE_STATES = ("pending", "sending", "answered", "failed")
 

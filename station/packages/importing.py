@@ -1,0 +1,205 @@
+"""A station imports a roll package: verified (station/packages/verify.py), then applied atomically. Format and rules:
+docs/roll-packages.md; the bulk apply: station/packages/apply.py; building a package: station/packages/build.py.
+
+Checks on import, in order (each failure is a ``PackageRejected`` with its own code and one-line message, logged to
+the match log as a ``roll_import`` event with outcome ``rejected``; nothing of the roll changes):
+framing (magic, lengths, signature present) -> a trusted commission key is installed -> the Ed25519 signature over
+every byte before it holds (before anything of the header or payload is acted on) -> header fields -> target
+station and polling station -> version ordering (full: newer than the station's roll; delta: based on exactly the
+station's version) -> encrypted for this station's package key -> decrypts -> payload SHA-256 and size -> every
+record valid and the counts match -> applied in ONE transaction -> the roll hash of the result equals the one the
+commission computed -> committed, with the new version, package id and roll digest in station_meta.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from station.audit import log as matchlog
+from station.audit.chain import LogSigner
+from station.config import Config
+from station.db.models import AppliedPackage, BiometricReference, PollingStation, StationMeta, Voter, utcnow
+from station.db.transactions import TransactionFactory
+from station.errors import KeyMissing, StationError
+from station.packages.apply import apply_content
+from station.packages.crypto import load_package_key
+from station.packages.format import PackageContent, PackageRejected
+from station.packages.verify import (VerifiedPackage, check_order, check_target, open_payload, trusted_commission_key,
+                                     verify_signature)
+from station.roll.content_hash import roll_content_hash
+from station.roll.store import get_meta, set_meta
+from station.security.keys import TemplateCipher
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = "roll_version"
+PACKAGE_ID_KEY = "roll_package_id"
+POLLING_STATION_KEY = "roll_polling_station"
+CARRIED_META = ("synthetic_roll_seed", "sim_faces")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    package_id: str
+    kind: str
+    version: int
+    base_version: int | None
+    polling_station: str
+    voters: int
+    added: int
+    updated: int
+    removed: int
+    references: int
+    pending_replaced: int
+    roll_hash: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def current_version(session: Session) -> int:
+    return int(get_meta(session, VERSION_KEY) or 0)
+
+
+def station_roll_digest(session: Session) -> str:
+    """station.roll.store.roll_digest's semantics over the voters now on this station's roll."""
+    rows = session.execute(select(Voter.cnic, PollingStation.code, Voter.serial_number)
+                           .join(PollingStation, Voter.polling_station_id == PollingStation.id)
+                           .where(Voter.status == "active"))
+    return hashlib.sha256("\n".join(sorted(f"{c}|{p}|{s}" for c, p, s in rows)).encode()).hexdigest()
+
+
+def _carry_meta(session: Session, content: PackageContent, *, full: bool) -> None:
+    if "synthetic_roll_seed" in content.meta:
+        set_meta(session, "synthetic_roll_seed", content.meta["synthetic_roll_seed"])
+    faces = {} if full else json.loads(get_meta(session, "sim_faces") or "{}")
+    for cnic, _reason in content.removals:
+        faces.pop(cnic, None)
+    faces.update(content.meta.get("sim_faces", {}))
+    if full or faces or get_meta(session, "sim_faces") is not None:
+        set_meta(session, "sim_faces", json.dumps(faces, ensure_ascii=False))
+
+
+def apply_package(session: Session, cipher: TemplateCipher, verified: VerifiedPackage, content: PackageContent, *,
+                  log_signer: LogSigner, operator: str, progress: Progress | None = None) -> ImportResult:
+    """Apply in the caller's transaction; PackageRejected (the caller rolls back) when the order or the result is
+    wrong."""
+    h = verified.header
+    lock = session.scalar(select(StationMeta).where(StationMeta.key == VERSION_KEY).with_for_update())
+    if lock is None:
+        session.add(StationMeta(key=VERSION_KEY, value="0"))
+        session.flush()
+    check_order(h, current_version(session), set(session.scalars(select(AppliedPackage.package_id))))
+    result = apply_content(session, cipher, content, full=verified.full, progress=progress)
+    session.flush()
+    total = session.scalar(select(func.count()).select_from(BiometricReference)
+                           .join(Voter, BiometricReference.voter_id == Voter.id)
+                           .join(PollingStation, Voter.polling_station_id == PollingStation.id)
+                           .where(Voter.status == "active", PollingStation.code == h["polling_station"])) or 0
+    report = progress or (lambda stage, done, n: None)
+    digest = roll_content_hash(session, cipher, polling_station=h["polling_station"],
+                               progress=lambda n: report("verifying", n, total))
+    report("verifying", total, total)
+    if digest != content.roll_hash:
+        raise PackageRejected("hash_mismatch", f"after applying, this roll's content hash is {digest[:16]}..., the "
+                                               f"commission's is {content.roll_hash[:16]}...: this station's roll "
+                                               f"was not the package's base; nothing was changed")
+    set_meta(session, VERSION_KEY, str(h["version"]))
+    set_meta(session, PACKAGE_ID_KEY, h["package_id"])
+    set_meta(session, POLLING_STATION_KEY, h["polling_station"])
+    set_meta(session, "roll_digest", station_roll_digest(session))
+    _carry_meta(session, content, full=verified.full)
+    session.add(AppliedPackage(package_id=h["package_id"], kind=h["kind"], version=h["version"],
+                               base_version=h["base_version"], polling_station=h["polling_station"],
+                               signer=h["signer"], voters=len(content.voters), removals=result.removed,
+                               operator=operator, applied_at=utcnow()))
+    matchlog.append(session, log_signer, event="roll_import", operator=operator, outcome="accepted",
+                    details={"package_id": h["package_id"], "kind": h["kind"], "version": h["version"],
+                             "base_version": h["base_version"], "signer": h["signer"], "voters": len(content.voters),
+                             "added": result.added, "updated": result.updated, "removed": result.removed,
+                             "references": result.references})
+    return ImportResult(package_id=h["package_id"], kind=h["kind"], version=h["version"],
+                        base_version=h["base_version"], polling_station=h["polling_station"],
+                        voters=len(content.voters), added=result.added, updated=result.updated,
+                        removed=result.removed, references=result.references,
+                        pending_replaced=result.pending_replaced, roll_hash=digest)
+
+
+class PackageImporter:
+    """Verifies roll package files and applies them to this station's roll (``station roll import``, and the roll
+    updates that arrive through the ID-authority link). ``config`` gives the station's id and polling station, its
+    keys folder (the package key) and the trusted commission key (``roll.commission_key``)."""
+
+    def __init__(self, *, transaction: TransactionFactory, cipher: TemplateCipher, signer: LogSigner,
+                 config: Config) -> None:
+        self._transaction, self._cipher, self._signer, self._config = transaction, cipher, signer, config
+
+    @property
+    def polling_station(self) -> str:
+        """The polling station whose roll this station holds (station.polling_station)."""
+        return self._config.station.polling_station
+
+    def current_version(self) -> int:
+        with self._transaction() as s:
+            return current_version(s)
+
+    def import_package(self, data: bytes, *, operator: str = "technician",
+                       progress: Progress | None = None) -> ImportResult:
+        """Verify a package file's bytes and apply it in one transaction; a rejection is logged to the match log
+        (code, and the package's id and version when its signature held) and re-raised."""
+        config = self._config
+        verified = None
+        try:
+            try:
+                trusted = trusted_commission_key(config)
+            except KeyMissing as exc:
+                raise PackageRejected("no_trusted_key", str(exc)) from None
+            verified = verify_signature(data, trusted)
+            h = verified.header
+            check_target(h, config.station.id, config.station.polling_station)
+            with self._transaction() as s:
+                check_order(h, current_version(s), set(s.scalars(select(AppliedPackage.package_id))))
+            if progress:
+                progress("decrypting", 0, h["counts"]["voters"])
+            try:
+                package_key = load_package_key(config.keys_dir)
+            except KeyMissing as exc:
+                raise PackageRejected("no_package_key", str(exc)) from None
+            content = open_payload(verified, package_key)
+            if progress:
+                progress("decrypting", h["counts"]["voters"], h["counts"]["voters"])
+            try:
+                with self._transaction() as s:
+                    result = apply_package(s, self._cipher, verified, content, log_signer=self._signer,
+                                           operator=operator, progress=progress)
+            except SQLAlchemyError as exc:
+                raise PackageRejected("apply_failed", f"the package could not be applied (database error: "
+                                                      f"{str(getattr(exc, 'orig', exc)).splitlines()[0][:200]})"
+                                      ) from None
+        except PackageRejected as exc:
+            self._log_rejection(exc, verified, data, operator)
+            raise
+        log.info("roll package %s applied: version %s, %s voters", result.package_id, result.version, result.voters)
+        return result
+
+    def _log_rejection(self, exc: PackageRejected, verified: VerifiedPackage | None, data: bytes,
+                       operator: str) -> None:
+        details: dict = {"reason": exc.code, "file_sha256": hashlib.sha256(data).hexdigest()[:32], "bytes": len(data)}
+        if verified is not None:  # the signature held: the header is the commission's
+            details.update({k: verified.header[k] for k in ("package_id", "kind", "version", "base_version",
+                                                            "station")})
+        log.info("roll package rejected: %s", exc.code)
+        try:
+            with self._transaction() as s:
+                matchlog.append(s, self._signer, event="roll_import", operator=operator, outcome="rejected",
+                                details=details)
+        except (StationError, SQLAlchemyError, OSError) as err:
+            log.warning("could not log the rejected roll package (%s): %s", exc.code, err)

@@ -1,0 +1,74 @@
+"""The shared-finger cross-check: after a voter verified, compare the print with those of the voters who already
+voted here; a hit is logged as a ``cross_match`` anomaly (one finger enrolled under several identities). It runs on
+one background worker after the decision, so it never slows a voter down."""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select
+
+from matching.fingerprint import NbisFingerprintMatcher
+
+from station.audit import log as matchlog
+from station.db.models import Voter
+from station.db.transactions import TransactionFactory
+from station.polling.flow import BiometricTask, FlowSettings
+from station.roll import store as roll
+from station.security.keys import TemplateCipher, template_context
+
+log = logging.getLogger(__name__)
+
+
+class CrossChecker:
+    def __init__(self, *, transaction: TransactionFactory, flow: FlowSettings, cipher: TemplateCipher,
+                 matcher: NbisFingerprintMatcher, last: int) -> None:
+        self.transaction = transaction
+        self.flow = flow
+        self.cipher = cipher
+        self.matcher = matcher
+        self.last = last  # voters compared with; 0 = off
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, task: BiometricTask, probe: bytes) -> None:
+        if self.last <= 0:
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="cross-check")
+            self._pool.submit(self.check, task, probe)
+
+    def check(self, task: BiometricTask, probe: bytes) -> None:
+        try:
+            with self.transaction() as s:
+                others = roll.recent_voter_references(s, self.flow.polling_station, task.position,
+                                                      exclude_cnic=task.cnic, limit=self.last)
+            hits = []
+            for cnic, ciphertext in others:
+                reference = self.cipher.decrypt(ciphertext, template_context(cnic, "fingerprint", task.position))
+                if self.matcher.compare(probe, reference) >= self.flow.fingerprint_threshold:
+                    hits.append(cnic)
+            if hits:
+                with self.transaction() as s:
+                    voter = s.scalar(select(Voter).where(Voter.cnic == task.cnic))
+                    matchlog.append(s, self.flow.log, event="cross_match", operator="station", outcome="anomaly",
+                                    session_id=task.session_id, voter=voter, modality="fingerprint",
+                                    position=task.position,
+                                    details={"also_matches": [self.flow.log.voter_ref(c) for c in hits],
+                                             "compared": len(others)})
+        except Exception:  # noqa: BLE001 - a background check must never take the station down; it is logged
+            log.exception("cross-check of session %s failed", task.session_id)
+
+    def wait(self) -> None:
+        """Let queued cross-checks finish (tests, shutdown)."""
+        pool = self._pool
+        if pool is not None:
+            pool.submit(lambda: None).result()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
