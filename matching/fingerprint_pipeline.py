@@ -23,7 +23,8 @@ Template bytes (``LeaderFusionTemplate.data``), little-endian, version 1::
     u8 index[n_cylinders] (which LEADER minutiae have a valid cylinder)
     packed bits: n_cylinders x (ns*ns*nd) cylinder cells, then n_cylinders x (ns*ns) cell-validity masks
 
-Both minutiae sets are plain ISO records, so a store or another matcher can read them without this module.
+Both minutiae sets are plain ISO records, so a store or another matcher can read them without this module (the LEADER
+one in the standard's layout, the mindtct one in nbis-py's: matching/iso19794.py).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import iso19794
 from .errors import ExtractionFailed, MatcherUnavailable
 from .fingerprint_mcc import McCylinderFusionMatcher, MccParams, MccTemplate, _angle_diff
 from .leader import LeaderMinutiaeExtractor, LeaderParams
@@ -80,36 +82,28 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     return _BYTE_POPCOUNT[words.view(np.uint8)].reshape(*words.shape, 8).sum(-1, dtype=np.int32)
 
 
-# ------------------------------------------------------------------------------------------------ ISO 19794-2:2005
+# ------------------------------------------------------------------------ ISO 19794-2:2005 (matching/iso19794.py)
 
 def iso_from_minutiae(minutiae: np.ndarray, width: int, height: int, ppi: int = 500) -> bytes:
-    """An ISO/IEC 19794-2:2005 record of (n, 5) minutiae: x, y, theta (pixel frame), kind (1 ending), quality 0-1."""
+    """An ISO/IEC 19794-2:2005 record (``iso19794.STANDARD``) of (n, 5) minutiae: x, y, theta (pixel frame), kind
+    (1 ending), quality 0-1."""
     m = np.asarray(minutiae, dtype=np.float64).reshape(-1, 5)[:255]
-    body = bytearray()
+    fields = []
     for x, y, theta, kind, q in m:
         iso_angle = int(round(((-theta) % (2 * math.pi)) / _ISO_ANGLE_UNIT)) % 256
-        t = 1 if kind >= 0.5 else 2  # 01 ridge ending, 10 bifurcation
+        t = iso19794.ENDING if kind >= 0.5 else iso19794.BIFURCATION
         xi, yi = int(min(max(round(x), 0), 0x3FFF)), int(min(max(round(y), 0), 0x3FFF))
-        body += struct.pack(">HHBB", (t << 14) | xi, yi, iso_angle, int(min(max(round(q * 100), 1), 100)))
-    view = struct.pack(">BBBB", 0, 0, 0, len(m))  # finger position unknown, view 0 / live-scan plain, quality
-    length = 24 + len(view) + len(body) + 2
-    res = int(round(ppi / 2.54))  # pixels per centimetre
-    header = b"FMR\x00" + b" 20\x00" + struct.pack(">IHHHHHBB", length, 0, int(width), int(height), res, res, 1, 0)
-    return bytes(header + view + body + b"\x00\x00")
+        fields.append((xi, yi, iso_angle, t, int(min(max(round(q * 100), 1), 100))))
+    return iso19794.write_standard(np.array(fields, dtype=np.int64).reshape(-1, 5), width, height, ppi)
 
 
-def minutiae_from_iso(record: bytes) -> np.ndarray:
-    """(n, 5) minutiae of the first finger view of an ISO/IEC 19794-2:2005 record (inverse of iso_from_minutiae)."""
-    if len(record) < 30 or record[:4] != b"FMR\x00" or record[4:8] != b" 20\x00":
-        raise ExtractionFailed("not an ISO 19794-2:2005 minutiae record")
-    (length,) = struct.unpack_from(">I", record, 8)
-    n = record[27]
-    if length != len(record) or 28 + 6 * n + 2 > len(record):
-        raise ExtractionFailed("truncated ISO 19794-2 record")
-    raw = np.frombuffer(record, dtype=np.uint8, count=6 * n, offset=28).reshape(n, 6).astype(np.int64)
-    tx, y = (raw[:, 0] << 8) | raw[:, 1], ((raw[:, 2] << 8) | raw[:, 3]) & 0x3FFF
-    theta = _angle_diff(-raw[:, 4] * _ISO_ANGLE_UNIT, 0.0)
-    return np.stack([tx & 0x3FFF, y, theta, ((tx >> 14) == 1).astype(np.float64), raw[:, 5] / 100.0],
+def pixel_minutiae(record: bytes) -> np.ndarray:
+    """(n, 5) minutiae of a ``STANDARD`` record in this module's frame (inverse of iso_from_minutiae): x, y, theta
+    (radians, pixel frame), kind (1 ending, 0 other), quality 0-1."""
+    m = iso19794.read_minutiae(record, iso19794.STANDARD).minutiae
+    theta = _angle_diff(-m[:, iso19794.ANGLE] * _ISO_ANGLE_UNIT, 0.0)
+    return np.stack([m[:, iso19794.X], m[:, iso19794.Y], theta,
+                     (m[:, iso19794.TYPE] == iso19794.ENDING).astype(np.float64), m[:, iso19794.QUALITY] / 100.0],
                     axis=1).astype(np.float64)
 
 
@@ -148,7 +142,7 @@ class LeaderFusionMatcher:
         mindtct_iso = self._mindtct_iso(img)
         leader_iso = iso_from_minutiae(minutiae, img.shape[1], img.shape[0])
         # cylinders from the stored (ISO-rounded) minutiae, so that a decoded template is the same as this one
-        stored = minutiae_from_iso(leader_iso)
+        stored = pixel_minutiae(leader_iso)
         mcc = self._mcc.template_from_minutiae(b"", stored[:, [0, 1, 2, 4]])
         data = self._encode(leader_iso, mindtct_iso, mcc)
         return LeaderFusionTemplate(data=data, minutiae_count=int(len(minutiae)))
@@ -195,7 +189,7 @@ class LeaderFusionMatcher:
         off += len_l
         mindtct_iso = data[off:off + len_m]
         off += len_m
-        minutiae = minutiae_from_iso(leader_iso)
+        minutiae = pixel_minutiae(leader_iso)
         valid = np.frombuffer(data, np.uint8, n, off).astype(np.int32)
         off += n
         if n and valid.max() >= len(minutiae):

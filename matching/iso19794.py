@@ -20,6 +20,7 @@ the quality (0-100).
 :func:`read_minutiae` returns them as an ``(n, 5)`` int64 array of the record's own values, columns ``X, Y, ANGLE,
 TYPE, QUALITY``; each caller converts to the frame it works in (matching/search_fingerprint.py: bozorth3's view;
 matching/fingerprint_pipeline.py: radians in the pixel frame). Malformed records raise ExtractionFailed.
+:func:`write_standard` and :func:`write_nbis` write the two layouts from the same columns.
 """
 from __future__ import annotations
 
@@ -89,3 +90,17 @@ def write_standard(minutiae: np.ndarray, width: int, height: int, ppi: int = 500
     res = int(round(ppi / 2.54))  # pixels per centimetre
     header = _MAGIC + struct.pack(">IHHHHHBB", length, 0, int(width), int(height), res, res, 1, 0)
     return header + view + body + b"\x00\x00"
+
+
+def write_nbis(minutiae: np.ndarray, like: bytes) -> bytes:
+    """An ``NBIS`` record of integer minutiae (columns X, Y, ANGLE, TYPE, QUALITY; Y as nbis-py reads it, 16 bits; at
+    most 255 kept) with the header and finger position of ``like`` (a record of that layout), its length and count
+    set."""
+    m = np.asarray(minutiae, dtype=np.int64).reshape(-1, 5)[:255]
+    x, y = m[:, X], m[:, Y]
+    raw = np.stack([(m[:, TYPE] << 6) | (x >> 8), x & 0xFF, y >> 8, y & 0xFF, m[:, ANGLE], m[:, QUALITY]], axis=1)
+    body = raw.astype(np.uint8).tobytes()
+    header = bytearray(like[:_MINUTIAE_AT[NBIS]])
+    header[8:12] = (_MINUTIAE_AT[NBIS] + len(body)).to_bytes(4, "big")
+    header[25] = len(m)
+    return bytes(header) + body

@@ -11,8 +11,8 @@ instance bozorth3 of the probe against the stored ISO template), and the best k 
 
 Minutiae arrays are (n, >=3): x, y in pixels (y down), angle in degrees as ISO/IEC 19794-2 stores it
 (counter-clockwise as seen on the image; the value of nbis ``Minutia.angle()``); further columns are ignored.
-``minutiae_from_iso`` reads them from an ISO template. Scores are the re-ranker's (higher = more similar); the
-decision threshold is the caller's.
+``minutiae_from_iso`` reads them from a template (matching/iso19794.py) as bozorth3 sees them. Scores are the
+re-ranker's (higher = more similar); the decision threshold is the caller's.
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-from .errors import ExtractionFailed, MatcherUnavailable, MatchingError
+from . import iso19794
+from .errors import MatchingError
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +43,14 @@ class TripletParams:
 
 
 def minutiae_from_iso(template: bytes) -> np.ndarray:
-    """(n, 4) float64 array x, y, angle (degrees, ISO), kind (1 ending, 2 bifurcation, 0 other) of an ISO
-    19794-2:2005 template, read with nbis."""
-    try:
-        import nbis
-    except ImportError as exc:
-        raise MatcherUnavailable("NIST NBIS (nbis-py) is not installed") from exc
-    extractor = _nbis_loader(nbis)
-    try:
-        items = extractor.load_iso_19794_2_2005(bytes(template)).get()
-    except nbis.NbisError as exc:
-        raise ExtractionFailed(f"not a valid ISO 19794-2 template: {exc!r}") from None
-    return np.array([(m.x(), m.y(), m.angle(), int(m.kind().value) if hasattr(m.kind(), "value") else 0)
-                     for m in items], dtype=np.float64).reshape(-1, 4)
-
-
-_LOADER = {}
-
-
-def _nbis_loader(nbis):
-    ex = _LOADER.get("ex")
-    if ex is None:
-        ex = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
-            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0))
-        _LOADER["ex"] = ex
-    return ex
+    """(n, 4) float64 array x, y, angle (degrees, ISO), kind (1 ending, 2 bifurcation) of an ISO 19794-2:2005
+    template in the layout nbis-py writes (matching/iso19794.py ``NBIS``: the station's templates), as nbis reads it
+    for bozorth3: directions in its 32 steps of 11.25 degrees (the nearest, a half step rounded down), every type
+    but a bifurcation an ending. ExtractionFailed when the bytes are not such a record."""
+    m = iso19794.read_minutiae(template, iso19794.NBIS).minutiae
+    angle = ((m[:, iso19794.ANGLE] + 3) // 8 % 32) * 11.25
+    kind = np.where(m[:, iso19794.TYPE] == iso19794.BIFURCATION, 2, 1)
+    return np.stack([m[:, iso19794.X], m[:, iso19794.Y], angle, kind], axis=1).astype(np.float64).reshape(-1, 4)
 
 
 _ANGLE_BITS = 4

@@ -61,25 +61,20 @@ def make_base_templates(count: int, seed: int, cache_dir: Path, workers: int | N
 
 
 def perturb(template: bytes, rng: np.random.Generator) -> bytes:
-    """A variant of an ISO 19794-2 record (as nbis writes it: 26-byte header, minutiae count at byte 25, 6 bytes per
-    minutia): positions +-2 px, angles +-1 unit, about 5% of minutiae dropped (at least 12 kept)."""
-    n = template[25]
-    body = np.frombuffer(template, dtype=np.uint8, count=6 * n, offset=26).reshape(n, 6).astype(np.int32)
-    keep = rng.random(n) >= 0.05
-    if keep.sum() < min(12, n):
+    """A variant of an ISO 19794-2 record as nbis writes it (matching/iso19794.py ``NBIS``): positions +-2 px, angles
+    +-1 unit, about 5% of minutiae dropped (at least 12 kept)."""
+    from matching import iso19794
+
+    m = iso19794.read_minutiae(template, iso19794.NBIS).minutiae
+    keep = rng.random(len(m)) >= 0.05
+    if keep.sum() < min(12, len(m)):
         keep[:] = True
-    body = body[keep]
-    kind, x = body[:, 0] >> 6, ((body[:, 0] & 0x3F) << 8) | body[:, 1]
-    top, y = body[:, 2] >> 6, ((body[:, 2] & 0x3F) << 8) | body[:, 3]
-    x = np.clip(x + rng.integers(-2, 3, len(x)), 0, 0x3FFF)
-    y = np.clip(y + rng.integers(-2, 3, len(y)), 0, 0x3FFF)
-    angle = (body[:, 4] + rng.integers(-1, 2, len(x))) % 256
-    out = np.stack([(kind << 6) | (x >> 8), x & 0xFF, (top << 6) | (y >> 8), y & 0xFF, angle, body[:, 5]], axis=1)
-    minutiae = out.astype(np.uint8).tobytes()
-    header = bytearray(template[:26])
-    header[25] = len(out)
-    header[8:12] = (26 + len(minutiae)).to_bytes(4, "big")
-    return bytes(header) + minutiae
+    m = m[keep]
+    top, y = m[:, iso19794.Y] >> 14, m[:, iso19794.Y] & 0x3FFF  # the reserved bits are kept as they were
+    m[:, iso19794.X] = np.clip(m[:, iso19794.X] + rng.integers(-2, 3, len(m)), 0, 0x3FFF)
+    m[:, iso19794.Y] = (top << 14) | np.clip(y + rng.integers(-2, 3, len(m)), 0, 0x3FFF)
+    m[:, iso19794.ANGLE] = (m[:, iso19794.ANGLE] + rng.integers(-1, 2, len(m))) % 256
+    return iso19794.write_nbis(m, like=template)
 
 
 def bench_references(roll, bases: list[bytes], seed: int):

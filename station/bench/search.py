@@ -23,6 +23,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from matching import iso19794
+
 from station.config import repo_root
 
 DEFAULT_DATASETS = repo_root().parent / "shared" / "datasets"
@@ -152,31 +154,25 @@ def base_templates(datasets: Path, limit: int | None) -> list[dict]:
 
 
 def _parse_iso(iso: bytes) -> dict:
-    """The layout nbis-py writes: 25-byte header, minutiae count, 6 bytes per minutia."""
-    count = iso[25]
-    raw = np.frombuffer(iso, dtype=np.uint8, count=6 * count, offset=26).reshape(count, 6).astype(np.int64)
-    kind = raw[:, 0] >> 6
-    x = ((raw[:, 0] & 0x3F) << 8) | raw[:, 1]
-    y = ((raw[:, 2] & 0x3F) << 8) | raw[:, 3]
-    angle = raw[:, 4] * (360.0 / 256.0)
-    m = np.stack([x, y, angle, kind, raw[:, 5]], axis=1).astype(np.float64)
-    width = int.from_bytes(iso[14:16], "big") or 512
-    height = int.from_bytes(iso[16:18], "big") or 512
-    return {"prefix": iso[:25], "m": m, "width": width, "height": height}
+    """A record as nbis-py writes it (matching/iso19794.py ``NBIS``): its 26-byte header and (n, 5) minutiae x, y,
+    angle_deg, kind_bits, quality_byte."""
+    rec = iso19794.read_minutiae(iso, iso19794.NBIS)
+    mm = rec.minutiae
+    m = np.stack([mm[:, iso19794.X], mm[:, iso19794.Y], mm[:, iso19794.ANGLE] * iso19794.ANGLE_UNIT_DEG,
+                  mm[:, iso19794.TYPE], mm[:, iso19794.QUALITY]], axis=1).astype(np.float64)
+    return {"prefix": iso[:26], "m": m, "width": rec.width or 512, "height": rec.height or 512}
 
 
 def _write_iso(prefix: bytes, m: np.ndarray) -> bytes:
+    """An nbis-py record with the header ``prefix`` of (n, 5) float minutiae (rounded and clipped to the record's
+    ranges)."""
     m = m[:255]
-    n = len(m)
     x = np.clip(np.round(m[:, 0]), 0, 2 ** 14 - 1).astype(np.int64)
     y = np.clip(np.round(m[:, 1]), 0, 2 ** 14 - 1).astype(np.int64)
-    a = np.round(m[:, 2] / (360.0 / 256.0)).astype(np.int64) % 256
+    a = np.round(m[:, 2] / iso19794.ANGLE_UNIT_DEG).astype(np.int64) % 256
     kind = m[:, 3].astype(np.int64) & 3
-    raw = np.stack([(kind << 6) | (x >> 8), x & 0xFF, y >> 8, y & 0xFF, a, m[:, 4].astype(np.int64) & 0xFF], axis=1)
-    body = raw.astype(np.uint8).tobytes()
-    head = bytearray(prefix)
-    head[8:12] = (26 + 6 * n).to_bytes(4, "big")
-    return bytes(head) + bytes([n]) + body
+    quality = m[:, 4].astype(np.int64) & 0xFF
+    return iso19794.write_nbis(np.stack([x, y, a, kind, quality], axis=1), like=prefix)
 
 
 def perturb_minutiae(base: dict, rng: np.random.Generator) -> np.ndarray:

@@ -87,7 +87,7 @@ def simulate(port: int, admin_port: int, state_dir: str, default_status: str, sy
 def setup(ctx: Context, state_dir: str, url: str, timeout_s: float) -> None:
     """Demo: link this station to a simulated authority (copies its files into STATION_HOME/keys/authority, mode
     0600, and writes [authority] in STATION_HOME/station.toml)."""
-    from station.authority.setup import link_to_simulator
+    from station.simulation.authority_link import link_to_simulator
     from station.simulation.authority import PUBLIC_KEY_FILE
 
     path = link_to_simulator(ctx.config().home, Path(state_dir), url, public_key_file=PUBLIC_KEY_FILE,

@@ -1,8 +1,10 @@
-"""``station roll package|import|hash`` and friends: signed, encrypted roll packages from the commission to its
-stations (docs/roll-packages.md).
+"""``station roll``, every command in one place: the synthetic roll and the listing (every station), and the signed,
+encrypted roll packages from the commission to its stations (docs/roll-packages.md).
 
-Commission side: ``commission-init``, ``add-station``, ``stations``, ``remove``, ``correct``, ``package``.
-Station side: ``station-key``, ``trust``, ``import``. Both: ``hash``, ``status``.
+Every station: ``synth``, ``list``, ``hash``, ``status``.
+Commission side: ``commission-init``, ``add-station``, ``stations``, ``remove``, ``correct``, ``package``, ``admit``
+(a registration centre's new voters, after the commission's own 1:N search).
+Station side: ``station-key``, ``trust``, ``import``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,47 @@ from station.security.files import write_atomically
 
 def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
+
+
+# --- every station: the synthetic roll (demo, tests) and the listing ---
+@click.group("roll")
+def roll_group() -> None:
+    """The electoral roll."""
+
+
+@roll_group.command("synth")
+@click.option("--voters", type=click.IntRange(1, 200_000), required=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--faces", type=click.Path(file_okay=False), default=None,
+              help="folder of labelled photos (<identity>/<image> or labels.csv) to enable the face path")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes for fingerprint synthesis")
+@pass_ctx
+@handle_errors
+def roll_synth(ctx: Context, voters: int, seed: int, faces: str | None, workers: int | None) -> None:
+    """Build a deterministic synthetic roll with synthetic fingerprints and load it into the station."""
+    station = ctx.station()
+    db_ready(station)
+    summary = station.synthesize_roll(voters, seed, faces_dir=faces, workers=workers)
+    click.echo(json.dumps(summary, ensure_ascii=False))
+    if not faces:
+        click.echo("note: no --faces folder given: face fallback is off for this roll (no face references)", err=True)
+
+
+@roll_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--limit", type=click.IntRange(1), default=None)
+@click.option("--polling-station", default=None)
+@pass_ctx
+@handle_errors
+def roll_list(ctx: Context, as_json: bool, limit: int | None, polling_station: str | None) -> None:
+    """List voters on the roll."""
+    station = ctx.station()
+    db_ready(station)
+    for v in station.roll.list_voters(limit=limit, polling_station=polling_station):
+        if as_json:
+            click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
+        else:
+            click.echo(f"{v.polling_station} {v.serial_number:>5} {v.cnic} {v.gender:<6} {v.name_en} / {v.name_ur}")
 
 
 # --- the commission ---
@@ -272,11 +315,28 @@ def status(ctx: Context) -> None:
     _echo_json(out)
 
 
-COMMANDS = (commission_init, add_station, stations, remove, correct, package, station_key, trust, import_, hash_,
-            status)
+@click.command("admit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def admit(ctx: Context, file: str, operator: str) -> None:
+    """Commission: add a centre's registrations to the master roll (held when the 1:N search finds a candidate)."""
+    from station.packages.crypto import load_package_key
+    from station.registration.dedup import SearchThresholds
+    from station.registration.transfer import admit_registrations, commission_certificate
+
+    station = ctx.station()
+    db_ready(station)
+    config = station.config
+    result = admit_registrations(
+        Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
+        matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config.enrollment),
+        signer=station.log_signer, package_key=load_package_key(config.keys_dir),
+        commission_cert=commission_certificate(config.audit, config.home), operator=operator)
+    click.echo(json.dumps(result.to_dict()))
 
 
-def register(roll_group: click.Group) -> None:
-    """Add this module's commands to the ``station roll`` group."""
-    for command in COMMANDS:
-        roll_group.add_command(command)
+for _command in (commission_init, add_station, stations, remove, correct, package, admit, station_key, trust, import_,
+                 hash_, status):
+    roll_group.add_command(_command)

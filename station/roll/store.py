@@ -1,7 +1,6 @@
 """The roll: loading a roll with its biometric references, looking voters up, listing them."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -9,9 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from station.cnic import parse_cnic
-from station.errors import Conflict, NotFound
-from station.security.keys import TemplateCipher, template_context
-from station.db.models import BiometricReference, Constituency, PollingStation, StationMeta, Voter
+from station.errors import NotFound
+from station.db.models import BiometricReference, PollingStation, StationMeta, Voter
 from station.roll.records import VoterView
 
 

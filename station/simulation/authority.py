@@ -50,17 +50,17 @@ import ssl
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from station.cnic import parse_cnic
 from station.config import FINGER_POSITIONS
-from station.errors import InvalidInput, StationError
-from station.authority import pki, protocol
+from station.errors import InvalidInput
+from station.authority import protocol
+from station.simulation.authority_pki import PUBLIC_KEY_FILE, SimulatorFiles, prepare_state  # noqa: F401  (PUBLIC_KEY_FILE: the CLI's)
+from station.simulation.authority_http import AdminHandler, AdminServer, ServiceHandler, ServiceServer
 from station.authority.settings import AuthoritySettings
 
 log = logging.getLogger(__name__)
@@ -68,46 +68,7 @@ log = logging.getLogger(__name__)
 MODES = ("up", "down", "hang_up", "http_503", "garbage", "bad_signature", "untrusted_cert", "error")
 BIOMETRIC_MODES = ("compare", "match", "no_match")
 AUTHORITY_IMPRESSION = 500  # the authority's own enrolment impression of a synthetic finger (the roll uses 0)
-SIGNING_KEY_FILE = "authority-signing.key"
-PUBLIC_KEY_FILE = "authority-public.pem"
 RECORDS_FILE = "records.json"
-
-
-@dataclass(frozen=True)
-class SimulatorFiles:
-    ca_cert: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    authority_public_key: Path
-    rogue_cert: Path
-    rogue_key: Path
-
-
-def prepare_state(state_dir: Path) -> tuple[SimulatorFiles, Ed25519PrivateKey]:
-    """Create the CA, certificates and signing key on first use; load them afterwards."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state_dir.chmod(0o700)
-    ca_key, ca_cert = pki.ensure_ca(state_dir, "ca", "Simulated ID authority CA")
-    server_cert, server_key = pki.ensure_leaf(state_dir, "server", ca_key, ca_cert, "localhost", server=True,
-                                              hosts=("localhost", "127.0.0.1"))
-    client_cert, client_key = pki.ensure_leaf(state_dir, "client", ca_key, ca_cert, "voter-station", server=False)
-    rogue_key, rogue_ca = pki.ensure_ca(state_dir, "rogue-ca", "Untrusted CA")
-    rogue_cert, rogue_server_key = pki.ensure_leaf(state_dir, "rogue-server", rogue_key, rogue_ca, "localhost",
-                                                   server=True, hosts=("localhost", "127.0.0.1"))
-    key_path = state_dir / SIGNING_KEY_FILE
-    if not key_path.exists():
-        pki.write_private_key(key_path, Ed25519PrivateKey.generate())
-    signing_key = pki.read_private_key(key_path)
-    if not isinstance(signing_key, Ed25519PrivateKey):
-        raise ValueError(f"{key_path} is not an Ed25519 key")
-    public_path = state_dir / PUBLIC_KEY_FILE
-    public_path.write_bytes(signing_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
-    return SimulatorFiles(ca_cert=state_dir / "ca.crt", server_cert=server_cert, server_key=server_key,
-                          client_cert=client_cert, client_key=client_key, authority_public_key=public_path,
-                          rogue_cert=rogue_cert, rogue_key=rogue_server_key), signing_key
 
 
 def _check_record(cnic: str, record: Any) -> dict:
@@ -131,127 +92,6 @@ def _check_record(cnic: str, record: Any) -> dict:
 
 def _same_name(a: object, b: object) -> bool:
     return isinstance(a, str) and isinstance(b, str) and " ".join(a.lower().split()) == " ".join(b.lower().split())
-
-
-class _ServiceServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True  # "down" closes the listener and "up" binds the same port again
-    simulator: "AuthoritySimulator"
-
-    def handle_error(self, request, client_address) -> None:
-        log.exception("authority-sim: request from %s failed", client_address)
-
-    def finish_request(self, request, client_address) -> None:  # in the connection's own thread
-        context = self.simulator._tls_context()
-        if context is None:  # hang_up
-            return
-        request.settimeout(10)
-        try:
-            tls = context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            log.debug("authority-sim: TLS handshake failed: %s", exc)
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        except OSError as exc:
-            log.debug("authority-sim: connection error: %s", exc)
-        finally:
-            tls.close()
-
-
-class _ServiceHandler(http.server.BaseHTTPRequestHandler):
-    server: _ServiceServer
-    server_version = "SimulatedIdAuthority/1.0"
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        log.debug("authority-sim %s", format % args)
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        headers = dict(headers)
-        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-        try:
-            length = int(self.headers.get("Content-Length", "-1"))
-        except ValueError:
-            length = -1
-        if not 0 <= length <= protocol.MAX_REQUEST_BYTES:
-            self._send(413, b'{"error":"request too large or without Content-Length"}', {})
-            return
-        body = self.rfile.read(length)
-        kind = {path: k for k, path in protocol.PATHS.items()}.get(self.path.split("?")[0])
-        if kind is None:
-            self._send(404, b'{"error":"unknown path"}', {})
-            return
-        self._send(*self.server.simulator._answer(kind, body))
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._send(405, b'{"error":"use POST"}', {})
-
-
-class _AdminServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    simulator: "AuthoritySimulator"
-
-    def handle_error(self, request, client_address) -> None:
-        log.exception("authority-sim admin: request from %s failed", client_address)
-
-
-class _AdminHandler(http.server.BaseHTTPRequestHandler):
-    server: _AdminServer
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("authority-sim admin %s", format % args)
-
-    def _reply(self, status: int, data: dict) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.split("?")[0] == "/admin/state":
-            self._reply(200, self.server.simulator.state())
-        else:
-            self._reply(404, {"error": "unknown path"})
-
-    def do_POST(self) -> None:  # noqa: N802
-        sim = self.server.simulator
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-            args = json.loads(self.rfile.read(length) or b"{}") if 0 <= length <= protocol.MAX_REQUEST_BYTES else None
-            if not isinstance(args, dict):
-                raise InvalidInput("the body must be a JSON object")
-            path = self.path.split("?")[0]
-            if path == "/admin/mode":
-                sim.set_mode(str(args.get("mode")), error_code=args.get("error_code"))
-            elif path == "/admin/latency":
-                sim.set_latency(args.get("seconds"))
-            elif path == "/admin/records":
-                sim.set_records(args.get("records", {}), replace=bool(args.get("replace", False)),
-                                default_status=args.get("default_status"),
-                                synthetic_seed=args.get("synthetic_seed", ...))
-            elif path == "/admin/reset":
-                sim.reset()
-            elif path == "/admin/packages":
-                sim.publish_package(base64.b64decode(str(args.get("data", "")), validate=True))
-            else:
-                self._reply(404, {"error": "unknown path"})
-                return
-        except (StationError, ValueError, TypeError) as exc:
-            self._reply(400, {"error": str(exc)})
-            return
-        self._reply(200, sim.state())
 
 
 class AuthoritySimulator:
@@ -287,8 +127,8 @@ class AuthoritySimulator:
         self._requests: dict[str, int] = {}
         self._biometrics: ThreadPoolExecutor | None = None
         self._matcher = None
-        self._service: _ServiceServer | None = None
-        self._admin: _AdminServer | None = None
+        self._service: ServiceServer | None = None
+        self._admin: AdminServer | None = None
         self._threads: list[threading.Thread] = []
         self._contexts = {"up": self._make_context(self.files.server_cert, self.files.server_key),
                           "untrusted_cert": self._make_context(self.files.rogue_cert, self.files.rogue_key)}
@@ -314,7 +154,7 @@ class AuthoritySimulator:
         self._threads.append(thread)
 
     def _open_service(self) -> None:
-        server = _ServiceServer((self._host, self._port), _ServiceHandler)
+        server = ServiceServer((self._host, self._port), ServiceHandler)
         server.simulator = self
         self._port = server.server_address[1]  # the same port after a "down"
         self._service = server
@@ -329,7 +169,7 @@ class AuthoritySimulator:
     def start(self) -> "AuthoritySimulator":
         if self._admin is not None:
             return self
-        admin = _AdminServer((self._host, self._admin_port), _AdminHandler)
+        admin = AdminServer((self._host, self._admin_port), AdminHandler)
         admin.simulator = self
         self._admin = admin
         self._serve(admin, f"authority-sim-admin-{admin.server_address[1]}")
@@ -471,14 +311,14 @@ class AuthoritySimulator:
             self._bio_pool().submit(self._reference, parse_cnic(cnic), finger).result()
 
     # --- serving ---
-    def _tls_context(self) -> ssl.SSLContext | None:
+    def tls_context(self) -> ssl.SSLContext | None:
         with self._lock:
             mode = self._mode
         if mode == "hang_up":
             return None
         return self._contexts["untrusted_cert" if mode == "untrusted_cert" else "up"]
 
-    def _answer(self, kind: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
+    def answer(self, kind: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
         with self._lock:
             self._requests[kind] = self._requests.get(kind, 0) + 1
             mode, latency, code, woken = self._mode, self._latency_s, self._error_code, self._latency_changed

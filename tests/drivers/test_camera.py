@@ -1,5 +1,4 @@
 """The simulated camera (presented image, folder and video replay, bursts, faults) and frame guidance."""
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -1,7 +1,6 @@
 """matching/face_quality.py: face size, blur, exposure and pose from one RGB image, with operator reasons."""
 import dataclasses
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -1,5 +1,4 @@
 """matching/liveness.py: a still photo repeated is rejected; a simulated blink or small head motion passes."""
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -1,5 +1,4 @@
 """The matchers on the project's own synthetic prints and, when present, the shared labelled face set."""
-from pathlib import Path
 
 import numpy as np
 import pytest

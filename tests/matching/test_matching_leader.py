@@ -7,7 +7,7 @@ pytest.importorskip("nbis")
 
 from matching.errors import ExtractionFailed  # noqa: E402
 from matching.fingerprint_pipeline import (  # noqa: E402
-    LeaderFusionMatcher, LeaderFusionTemplate, iso_from_minutiae, minutiae_from_iso)
+    LeaderFusionMatcher, LeaderFusionTemplate, iso_from_minutiae, pixel_minutiae)
 from matching.leader import packaged_model_path  # noqa: E402
 
 try:
@@ -47,7 +47,7 @@ def test_template_round_trip(matcher, prints):
 
 def test_iso_minutiae_round_trip():
     m = np.array([[10, 20, 0.3, 1, 0.9], [200, 300, -2.0, 0, 0.55]], float)
-    back = minutiae_from_iso(iso_from_minutiae(m, 300, 400))
+    back = pixel_minutiae(iso_from_minutiae(m, 300, 400))
     assert np.allclose(back[:, :2], m[:, :2])
     assert np.allclose(np.cos(back[:, 2] - m[:, 2]), 1.0, atol=1e-3)  # within an ISO angle unit
     assert list(back[:, 3]) == [1.0, 0.0] and np.allclose(back[:, 4], [0.9, 0.55])

@@ -5,7 +5,6 @@ import datetime as dt
 import functools
 import io
 import random
-from pathlib import Path
 
 import numpy as np
 

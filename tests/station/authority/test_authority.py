@@ -32,13 +32,14 @@ from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
 from station.db import engine as db
 from station.roll import store as roll
 from station.audit.chain import canonical
-from station.authority import pki, protocol
+from station.authority import protocol
+from station.simulation import authority_pki as pki
 from station.authority.errors import (AuthorityCertificateUntrusted, AuthorityErrorAnswer, AuthorityNotConfigured,
                                       AuthorityResponseInvalid, AuthoritySignatureInvalid, AuthorityTimeout,
                                       AuthorityUnavailable)
 from station.authority.registry import open_client
 from station.authority.settings import AuthoritySettings
-from station.authority.setup import link_to_simulator
+from station.simulation.authority_link import link_to_simulator
 from station.simulation.authority import PUBLIC_KEY_FILE, AuthoritySimulator
 from station.authority.checks import AuthorityChecks, AuthorityNote, note_for
 from station.packages.importing import PackageImporter

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from station.security.files import create_private
@@ -92,3 +94,44 @@ def ensure_leaf(folder: Path, stem: str, ca_key, ca_cert, common_name: str, *, s
         write_private_key(key_path, key)
         write_certificate(cert_path, cert)
     return cert_path, key_path
+
+
+SIGNING_KEY_FILE = "authority-signing.key"
+PUBLIC_KEY_FILE = "authority-public.pem"
+
+
+@dataclass(frozen=True)
+class SimulatorFiles:
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    authority_public_key: Path
+    rogue_cert: Path
+    rogue_key: Path
+
+
+def prepare_state(state_dir: Path) -> tuple[SimulatorFiles, Ed25519PrivateKey]:
+    """Create the CA, certificates and signing key on first use; load them afterwards."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    ca_key, ca_cert = ensure_ca(state_dir, "ca", "Simulated ID authority CA")
+    server_cert, server_key = ensure_leaf(state_dir, "server", ca_key, ca_cert, "localhost", server=True,
+                                              hosts=("localhost", "127.0.0.1"))
+    client_cert, client_key = ensure_leaf(state_dir, "client", ca_key, ca_cert, "voter-station", server=False)
+    rogue_key, rogue_ca = ensure_ca(state_dir, "rogue-ca", "Untrusted CA")
+    rogue_cert, rogue_server_key = ensure_leaf(state_dir, "rogue-server", rogue_key, rogue_ca, "localhost",
+                                                   server=True, hosts=("localhost", "127.0.0.1"))
+    key_path = state_dir / SIGNING_KEY_FILE
+    if not key_path.exists():
+        write_private_key(key_path, Ed25519PrivateKey.generate())
+    signing_key = read_private_key(key_path)
+    if not isinstance(signing_key, Ed25519PrivateKey):
+        raise ValueError(f"{key_path} is not an Ed25519 key")
+    public_path = state_dir / PUBLIC_KEY_FILE
+    public_path.write_bytes(signing_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    return SimulatorFiles(ca_cert=state_dir / "ca.crt", server_cert=server_cert, server_key=server_key,
+                          client_cert=client_cert, client_key=client_key, authority_public_key=public_path,
+                          rogue_cert=rogue_cert, rogue_key=rogue_server_key), signing_key
