@@ -11,7 +11,7 @@ DB_TESTS ?= tests/station/db/test_store.py tests/station/polling/test_verificati
             tests/station/registration/test_registration.py tests/station/packages/test_roll_package.py tests/station/central/test_sync_central.py tests/station/backup/test_backup.py \
             tests/station/authority/test_authority.py tests/station/service/test_install.py tests/station/registration/test_registration_transfer.py
 
-.PHONY: install demo test bench deb clean
+.PHONY: install demo test quick bench deb clean
 
 install:
 	bash scripts/install.sh
@@ -23,6 +23,11 @@ test:
 	bash scripts/install.sh --test
 	$(PYTEST) -n 2 -q $(PYTEST_ARGS)
 	bash scripts/with-postgres.sh $(PYTEST) -n 2 -q $(DB_TESTS)
+
+# The quick loop while working: everything but the tests marked slow (servers, browser, pcscd, big data sets).
+quick:
+	bash scripts/install.sh --test
+	$(PYTEST) -n 2 -q -m "not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(VENV)/bin/station bench flow --voters 200 --json

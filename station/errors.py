@@ -1,9 +1,12 @@
-"""The station's one error tree. Every error a user can cause derives from StationError.
+"""The station's one error tree. Every error a user can cause derives from StationError: the command line prints it
+on one line (exit 2), the API answers with a problem response. The classes named with a module live there (where
+a module has several, its docstring draws its part of the tree); every other class is defined here.
 
     StationError
      +-- ConfigError              bad or unknown configuration key / value / profile
      +-- InvalidInput             malformed input (CNIC format, bad JSON field, bad image)
      |    +-- InvalidCnic
+     |    +-- BundleError         (station.audit.bundle; also a ValueError) not an audit bundle at all
      +-- NotFound                 no such voter / session / user
      +-- Conflict                 the request contradicts the state (second ballot, wrong state)
      +-- NotPermitted             authenticated but the role may not do this
@@ -11,10 +14,19 @@
      +-- KeyMissing               station keys absent or unreadable (run `station init`)
      +-- DeviceUnavailable        a device failed or is absent; the operator may retry or record an exception
      +-- CardRejected             a CNIC card was read but cannot be trusted or used (signature, clone, expiry)
-     +-- PackageRejected          (station.package_format) a roll package refused; .code names why
-     +-- CentralError             (station.central.errors) SyncFileRejected, CentralDatabaseError
-     +-- RegistrationsRejected    (station.registration_transfer) a centre's registrations file refused
-     +-- BackupRejected           (station.backup_format) not a usable backup (altered, truncated, foreign, passphrase)
+     +-- TooManyAttempts          (station.security.throttle) too many failed logins for a username; retry_after_s
+     +-- TemplateDecryptError     (station.security.keys) a stored template does not decrypt under the station key
+     +-- TlsError                 (station.security.tls) a TLS file missing, unreadable or not fitting (CA, name)
+     +-- UnsealFailed             (station.packages.crypto) a sealed payload does not decrypt under this key; callers
+     |                            turn it into PackageRejected or RegistrationsRejected
+     +-- PackageRejected          (station.packages.format) a roll package refused; .code names why
+     +-- RegistrationsRejected    (station.registration.transfer) a centre's registrations file refused
+     +-- BackupRejected           (station.backup.format) not a usable backup (altered, truncated, foreign, passphrase)
+     +-- CentralError             (station.central.errors) root of SyncFileRejected, CentralDatabaseError
+     +-- AuthorityError           (station.authority.errors) root of the ID-authority link's errors: NotConfigured,
+     |                            Unavailable (Timeout), ResponseInvalid (SignatureInvalid, CertificateUntrusted),
+     |                            ErrorAnswer
+     +-- InstallError             (station.service.install) installing or removing the system service failed
 """
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from cryptography import x509
 
 from station.config import Config
+from station.errors import InvalidInput
 from station.security.files import write_atomically
 from station.audit.chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
 from station.audit.identity import CERTIFICATE_FILE, certificate_key, certificate_station, countersigned_by, load_certificate
@@ -109,7 +110,7 @@ class Verification:
                 "breaks": [b.__dict__ for b in self.breaks], "warnings": self.warnings}
 
 
-class BundleError(ValueError):
+class BundleError(InvalidInput, ValueError):
     """The file is not an audit bundle at all (not a zip, no log, no certificate)."""
 
 

@@ -7,7 +7,7 @@ own matcher, and write it to this station's settings (``STATION_HOME/station.tom
 Pairs are scored as ``station bench accuracy`` scores them (matching/datasets.py: genuine = every same-subject pair,
 impostor = every cross-subject pair; a failed extraction is a failure to acquire and its pairs get the worst score).
 The threshold is :func:`matching.metrics.threshold_at_fmr`: the most permissive observed score whose FMR on these
-impostors is at most the target (ties are matches, as in :mod:`station.policy`). With fewer than ``1 / target``
+impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`). With fewer than ``1 / target``
 impostor pairs the target cannot be resolved; the threshold is then the zero-FMR one on this data and the output says
 so (``"resolvable": false``).
 

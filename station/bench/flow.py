@@ -7,10 +7,11 @@ import time
 
 import numpy as np
 
-from station.config import load_config, repo_root
+from station.bench import SHARED_DATASETS
+from station.config import load_config
 from station.security.users import Principal
 
-DEFAULT_FACES = repo_root().parent / "shared" / "datasets" / "deepface_faces"
+DEFAULT_FACES = SHARED_DATASETS / "deepface_faces"
 
 
 def _percentiles(values: list[float]) -> dict | None:

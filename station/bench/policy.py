@@ -3,14 +3,14 @@
     station bench policy --json                                 # the shared FVC2000 B sets, 100x8 synthetic, faces
     station bench policy --fingerprint-dataset DIR ... [--synthetic 100x8] [--face-dataset DIR | --no-face]
 
-The policy is the station's own: :class:`station.policy.FingerPlan` (configured fingers in order,
-``attempts_per_finger`` each), :func:`station.policy.fingerprint_matches` against ``fingerprint.match_threshold``,
+The policy is the station's own: :class:`station.polling.policy.FingerPlan` (configured fingers in order,
+``attempts_per_finger`` each), :func:`station.polling.policy.fingerprint_matches` against ``fingerprint.match_threshold``,
 then, when fingerprints did not verify and the voter has a face on record, ``face.attempts`` face attempts with
-:func:`station.policy.face_matches` against ``face.match_threshold``; otherwise the voter is not verified (the
+:func:`station.polling.policy.face_matches` against ``face.match_threshold``; otherwise the voter is not verified (the
 presiding officer's exception). Every value comes from the station's configuration (profile, STATION_HOME/station.toml
 as written by ``station calibrate``, environment); ``--fingerprint-threshold`` / ``--face-threshold`` override
 through the same configuration loader for what-if runs. The fingerprint matcher is the station's (see
-station/calibrate.py).
+station/bench/calibrate.py).
 
 Protocol
 - Voters: the fingers of each fingerprint set, in order, are grouped into voters of as many fingers as the station
@@ -45,10 +45,11 @@ from typing import Any, Callable
 
 import click
 
-from station.config import repo_root
+from station.bench import SHARED_DATASETS
+from station.bench.flow import DEFAULT_FACES
 from station.polling.policy import FingerPlan, face_matches, fingerprint_matches
 
-SHARED = repo_root().parent / "shared" / "datasets"
+SHARED = SHARED_DATASETS
 TARGET_FALSE_REJECT, TARGET_FALSE_ACCEPT = 0.01, 0.001  # issue 10's voter-level targets (for the report only)
 
 
@@ -79,7 +80,7 @@ class Outcome:
 def replay_voter(policy: PolicyValues, enrolled_fingers: tuple[str, ...],
                  fingerprint_score: Callable[[str, int], float | None],
                  face_distance: Callable[[int], float | None] | None) -> Outcome:
-    """One verification, as station/verification.py runs it. ``fingerprint_score(finger, j)`` is the score of the
+    """One verification, as the polling flow (station/polling/) runs it. ``fingerprint_score(finger, j)`` is the score of the
     j-th attempt (0-based) on that finger (None: unusable capture); ``face_distance(j)`` likewise, or None when the
     voter has no face on record."""
     plan = FingerPlan(tuple(f for f in policy.fingers if f in enrolled_fingers), policy.attempts_per_finger)
@@ -329,7 +330,7 @@ def bench_policy(profile: str | None = None, home: str | None = None, fp_dirs: t
         raise click.UsageError("no fingerprint set: give --fingerprint-dataset DIR or --synthetic NxM")
     face_set = None
     if not no_face:
-        face_path = Path(face_dir) if face_dir else SHARED / "deepface_faces"
+        face_path = Path(face_dir) if face_dir else DEFAULT_FACES
         if face_path.is_dir():
             face_set = datasets.labelled_faces(face_path)
         elif face_dir:

@@ -25,9 +25,9 @@ import numpy as np
 
 from matching import iso19794
 
-from station.config import repo_root
+from station.bench import SHARED_DATASETS
 
-DEFAULT_DATASETS = repo_root().parent / "shared" / "datasets"
+DEFAULT_DATASETS = SHARED_DATASETS
 
 
 def _rss_mb() -> float:

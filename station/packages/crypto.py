@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from station.security.files import create_private
-from station.errors import InvalidInput, KeyMissing
+from station.errors import InvalidInput, KeyMissing, StationError
 
 COMMISSION_KEY_FILE = "commission-signing.key"
 COMMISSION_PUBLIC_FILE = "commission-signing.pub"
@@ -168,8 +168,9 @@ def seal(recipient: X25519PublicKey, plaintext: bytes, aad: bytes) -> tuple[byte
 CRYPTO_SECTION_BYTES = 32 + NONCE_BYTES
 
 
-class UnsealFailed(Exception):
-    """The ciphertext does not decrypt under this key (wrong key or altered bytes)."""
+class UnsealFailed(StationError):
+    """The ciphertext does not decrypt under this key (wrong key or altered bytes). Callers turn it into the
+    rejection of the file it came from (PackageRejected, RegistrationsRejected)."""
 
 
 def unseal(key: X25519PrivateKey, crypto_section: bytes, ciphertext: bytes, aad: bytes) -> bytes:

@@ -44,7 +44,6 @@ import http.server
 import ipaddress
 import json
 import logging
-import os
 import secrets
 import ssl
 import threading
@@ -60,6 +59,7 @@ from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
 from station.authority import protocol
 from station.simulation.authority_pki import PUBLIC_KEY_FILE, SimulatorFiles, prepare_state  # noqa: F401  (PUBLIC_KEY_FILE: the CLI's)
+from station.security.files import write_atomically
 from station.simulation.authority_http import AdminHandler, AdminServer, ServiceHandler, ServiceServer
 from station.authority.settings import AuthoritySettings
 
@@ -482,6 +482,5 @@ class AuthoritySimulator:
 def write_records(state_dir: Path, records: dict) -> Path:
     """Write ``records.json`` (read at the next start)."""
     path = Path(state_dir) / RECORDS_FILE
-    path.write_text(json.dumps(records, indent=1, ensure_ascii=False))
-    os.chmod(path, 0o600)
+    write_atomically(path, json.dumps(records, indent=1, ensure_ascii=False).encode())  # mode 0600
     return path

@@ -11,6 +11,7 @@ from tests.support.stations import REPO, build_station
 from station.security.keys import template_context
 from station.db.models import BiometricReference, Voter
 from station.security.users import Principal
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,6 +10,7 @@ from tests.support.pcsc import insert, pcscd, slots  # noqa: F401  (fixtures)
 
 from drivers.card.errors import AlteredFile, BadSignature, CardRemoved, CloneSuspected, UnknownIssuer
 from drivers.card.pcscd import VPCD_READERS
+
 pytestmark = pytest.mark.slow
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.stations import PASSWORDS, ServerProcess, build_station
 from tests.support.webclient import Client
+
 pytestmark = pytest.mark.slow
 
 

@@ -11,6 +11,7 @@ pytest.importorskip("playwright")
 from tests.support.browser import Browser, login, screenshot  # noqa: E402
 from tests.support.stations import PASSWORDS, ServerProcess  # noqa: E402
 from tests.support.webclient import Client  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 

@@ -43,6 +43,7 @@ if importlib.util.find_spec("playwright") is None:  # pragma: no cover - depends
 
 from tests.support.browser import CHROMIUM, Browser, login, screenshot  # noqa: E402
 from tests.support.webclient import Client  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 

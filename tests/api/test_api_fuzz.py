@@ -12,6 +12,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 
 from tests.support.stations import PASSWORDS, build_station  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = 12
 
 

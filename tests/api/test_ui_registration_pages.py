@@ -14,6 +14,8 @@ import pytest
 from tests.support.stations import PASSWORDS, build_station
 from station.security.users import Principal
 
+pytestmark = pytest.mark.slow
+
 FINGERS = ["right_thumb", "left_index"]  # two fingers and the face keep the captures few
 ROLES = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor",
          "regofficer": "registration_officer", "registrar": "registrar"}

@@ -12,10 +12,14 @@ from matching.search_fingerprint import minutiae_from_iso
 nbis = pytest.importorskip("nbis")
 
 
-def nbis_view(template: bytes):
-    """What the search index read before matching/iso19794.py: nbis-py's own loading of the record, or None."""
-    ex = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
+@pytest.fixture(scope="module")
+def loader():
+    return nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
         min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0))
+
+
+def nbis_view(ex, template: bytes):
+    """What the search index read before matching/iso19794.py: nbis-py's own loading of the record, or None."""
     try:
         items = ex.load_iso_19794_2_2005(bytes(template)).get()
     except nbis.NbisError:
@@ -54,12 +58,12 @@ def random_record(rng: random.Random) -> bytes:
     return bytes(record)
 
 
-def test_the_search_view_is_what_nbis_reads_on_random_records():
+def test_the_search_view_is_what_nbis_reads_on_random_records(loader):
     rng = random.Random(7)
     read = refused = 0
     for _ in range(3000):
         record = random_record(rng)
-        expected, got = nbis_view(record), ours(record)
+        expected, got = nbis_view(loader, record), ours(record)
         assert (expected is None) == (got is None), record.hex()
         if expected is None:
             refused += 1
@@ -69,18 +73,18 @@ def test_the_search_view_is_what_nbis_reads_on_random_records():
     assert read > 1000 and refused > 300  # both kinds were exercised
 
 
-def test_the_search_view_is_what_nbis_reads_on_extracted_templates():
+def test_the_search_view_is_what_nbis_reads_on_extracted_templates(loader):
     from drivers.fingerprint.synthetic import generate_master, render_impression
     from matching.fingerprint import NbisFingerprintMatcher
 
     matcher = NbisFingerprintMatcher(compute_quality=False)
     for f in range(4):
         template = matcher.extract(render_impression(generate_master(f"iso-{f}", 1), impression=0, seed=1)).data
-        assert np.array_equal(minutiae_from_iso(template), nbis_view(template))
+        assert np.array_equal(minutiae_from_iso(template), nbis_view(loader, template))
         assert len(minutiae_from_iso(template)) == template[25] > 0
 
 
-def test_nbis_layout_round_trip_and_nbis_reads_what_we_write():
+def test_nbis_layout_round_trip_and_nbis_reads_what_we_write(loader):
     rng = np.random.default_rng(3)
     like = bytes(bytearray(b"FMR\x00 20\x00") + bytes(4) + (0).to_bytes(2, "big") + (320).to_bytes(2, "big")
                  + (400).to_bytes(2, "big") + bytes(8))
@@ -89,7 +93,7 @@ def test_nbis_layout_round_trip_and_nbis_reads_what_we_write():
     record = iso19794.write_nbis(m, like=like)
     back = iso19794.read_minutiae(record, iso19794.NBIS)
     assert (back.width, back.height) == (320, 400) and np.array_equal(back.minutiae, m)
-    seen = nbis_view(record)
+    seen = nbis_view(loader, record)
     assert np.array_equal(seen[:, :2], m[:, :2]) and list(seen[:, 3]) == [2 if t == 2 else 1 for t in m[:, 3]]
 
 

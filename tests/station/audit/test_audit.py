@@ -17,6 +17,8 @@ from station.audit.merge import merge_bundles
 from station.audit.report import analyse, render_html
 from station.errors import Conflict
 
+pytestmark = pytest.mark.slow
+
 
 def make_chain(n, station="ST-1", key=None):
     signer = LogSigner(station, key or Ed25519PrivateKey.generate(), b"k" * 32)

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from station.audit.bundle import signed_statement, verify_bundle
 from station.audit.chain import LogSigner, SignedEntry, genesis_hash
 from station.audit.identity import station_certificate
+
 pytestmark = pytest.mark.slow
 
 N = 1000

@@ -52,6 +52,8 @@ from station.simulation.roll import build_roll, finger_subject
 from station.security.users import Principal
 from tests.support.paths import REPO
 
+pytestmark = pytest.mark.slow
+
 SEED = 20
 VOTERS = 30
 # the failure scenarios (production's default is 3 s); a normal call takes 0.1-0.2 s: a loaded CI machine keeps a margin

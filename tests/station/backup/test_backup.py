@@ -30,6 +30,8 @@ from station.db.models import MatchLogEntry, Voter
 from station.roll.content_hash import roll_content_hash
 from station.security.users import Principal
 
+pytestmark = pytest.mark.slow
+
 PASSPHRASE = "correct horse battery staple"
 FAST_SCRYPT = 2 ** 12  # the cost is a parameter; the station's default (2**15) is checked below
 OFFICER = Principal("officer", "polling_officer")

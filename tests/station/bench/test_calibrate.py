@@ -69,6 +69,7 @@ def fvc_folder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_fingerprint_calibration_written_and_never_above_target(fvc_folder, tmp_path):
     from matching.datasets import fvc_folder as load_fvc
     from matching.fingerprint import NbisFingerprintMatcher
@@ -96,6 +97,7 @@ def test_fingerprint_calibration_written_and_never_above_target(fvc_folder, tmp_
     assert out["achieved_fmr"] == pytest.approx(impostor_rate(impostor, threshold, True))
 
 
+@pytest.mark.slow
 def test_dry_run_writes_nothing_and_another_matcher_needs_it(fvc_folder, tmp_path):
     home = tmp_path / "home"
     base = ["calibrate", "--modality", "fingerprint", "--dataset", str(fvc_folder), "--quiet"]
@@ -106,6 +108,7 @@ def test_dry_run_writes_nothing_and_another_matcher_needs_it(fvc_folder, tmp_pat
     assert result.exit_code == 2 and "bozorth3" in result.output
 
 
+@pytest.mark.slow
 def test_face_calibration_on_a_tiny_labelled_set(tmp_path):
     picks = {"a": ["img1.jpg", "img2.jpg", "img4.jpg"], "b": ["img3.jpg", "img12.jpg"], "c": ["img8.jpg", "img9.jpg"]}
     data = tiny_face_set(tmp_path / "faces", picks)

@@ -37,6 +37,8 @@ from station.cli.sync import central, sync as sync_group
 from station.security.keys import template_context
 from station.security.users import Principal
 
+pytestmark = pytest.mark.slow
+
 SEED = 1  # one constituency (LA-2); 11 of the 12 voters belong to each roll's first polling station
 VOTERS = 12
 # build_roll names a roll's first polling station after the station's own code and its second PS-002: the three

@@ -22,6 +22,8 @@ from station.packages.importing import ImportResult, PackageImporter
 from station.packages.verify import install_trust
 from tests.support.stations import build_station
 
+pytestmark = pytest.mark.slow
+
 PS = "PS-001"
 
 

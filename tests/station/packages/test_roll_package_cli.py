@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from station.cli.main import main
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory, make_database_url):

@@ -18,6 +18,8 @@ from station.security.users import Principal
 
 from tests.support.stations import build_station
 
+pytestmark = pytest.mark.slow
+
 OFFICER = Principal("reg-officer", "registration_officer")
 OFFICER2 = Principal("reg-officer-2", "registration_officer")
 REGISTRAR = Principal("registrar", "registrar")

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.stations import FACES, build_station
 from station.bench.registration import scripted_registration
+
 pytestmark = pytest.mark.slow
 
 

@@ -21,6 +21,8 @@ from station.packages.verify import install_trust
 from station.security.users import Principal
 from tests.support.stations import build_station
 
+pytestmark = pytest.mark.slow
+
 OFFICER = Principal("clerk", "registration_officer")
 
 

@@ -238,7 +238,7 @@ def test_the_deb_lists_the_layout(deb):
                         "./usr/lib/sysusers.d/station.conf": "-rw-r--r--",
                         "./usr/lib/tmpfiles.d/station.conf": "-rw-r--r--",
                         "./etc/station/station.toml": "-rw-r-----",
-                        "./opt/station/src/station/cli.py": "-rw-r--r--",
+                        "./opt/station/src/station/cli/main.py": "-rw-r--r--",
                         "./opt/station/src/config/default.toml": "-rw-r--r--",
                         "./opt/station/src/scripts/install.sh": "-rwxr-xr-x"}.items():
         assert entries.get(path) == [perms, "root/root"], path
