@@ -64,6 +64,7 @@ def genuine():
     return VirtualCardFile.from_bytes(make_card(face=False))
 
 
+@pytest.mark.slow
 def test_mutated_apdu_responses_raise_only_card_errors(genuine):
     rng = random.Random(SEED)
     issuers = load_trusted_issuers(trusted())

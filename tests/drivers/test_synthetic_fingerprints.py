@@ -155,6 +155,7 @@ def _templates(extractor, images):
     return out
 
 
+@pytest.mark.slow
 def test_nbis_separates_genuine_and_impostor() -> None:
     nbis = pytest.importorskip("nbis")
     ex = nbis.new_nbis_extractor(

@@ -58,6 +58,7 @@ def random_record(rng: random.Random) -> bytes:
     return bytes(record)
 
 
+@pytest.mark.slow
 def test_the_search_view_is_what_nbis_reads_on_random_records(loader):
     rng = random.Random(7)
     read = refused = 0

@@ -50,6 +50,7 @@ def test_user_add_reads_the_password_from_stdin(run):
     assert short.exit_code == 2 and "at least 8" in short.output
 
 
+@pytest.mark.slow
 def test_synth_list_and_doctor(run):
     run("init")
     synth = run("roll", "synth", "--voters", "6", "--seed", "4", "--workers", "1")
