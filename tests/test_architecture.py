@@ -1,4 +1,4 @@
-"""The import rules of ARCHITECTURE.md, checked from the source.
+"""The import rules of docs/architecture.md, checked from the source.
 
 Every `import` and `from ... import` statement of the four packages is read with `ast`, wherever it stands (module
 level, inside functions, under `if TYPE_CHECKING:`), relative or absolute, plus `importlib.import_module("literal")`.
