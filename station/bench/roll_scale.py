@@ -133,7 +133,6 @@ def bench_roll_scale(voters: int = 100_000, seed: int = 5, base_templates: int =
     from station.roll.changes import start_revisions
     from station.roll.content_hash import roll_content_hash
     from station.packages.build import build_package
-    from station.packages.importing import PackageImporter
     from station.packages.verify import install_trust
     from station.runtime import Station
     from station.security.users import Principal
@@ -189,9 +188,7 @@ def bench_roll_scale(voters: int = 100_000, seed: int = 5, base_templates: int =
 
         say("importing...")
         with phase("import"):
-            importer = PackageImporter(transaction=station.transaction, cipher=station.cipher,
-                                       signer=station.log_signer, config=station.config)
-            result = importer.import_package(package_file.read_bytes(), operator="bench", progress=progress)
+            result = station.packages.import_package(package_file.read_bytes(), operator="bench", progress=progress)
         with phase("hash"), station.transaction() as s:
             digest = roll_content_hash(s, station.cipher)
 

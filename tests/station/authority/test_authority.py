@@ -42,7 +42,6 @@ from station.authority.settings import AuthoritySettings
 from station.simulation.authority_link import link_to_simulator
 from station.simulation.authority import PUBLIC_KEY_FILE, AuthoritySimulator
 from station.authority.checks import AuthorityChecks, AuthorityNote, note_for
-from station.packages.importing import PackageImporter
 from station.cli.authority import authority as authority_group
 from station.config import load_config
 from station.db.models import MatchLogEntry
@@ -128,10 +127,8 @@ def sim(simulator):
 def checks_for(station, settings: AuthoritySettings) -> AuthorityChecks:
     """A client with other settings than the station's own configuration (unit tests of AuthorityChecks), over the
     station's transactions, log key, template key and roll package importer."""
-    importer = PackageImporter(transaction=station.transaction, cipher=station.cipher, signer=station.log_signer,
-                               config=station.config)
     return AuthorityChecks.from_settings(settings, transaction=station.transaction, signer=station.log_signer,
-                                         cipher=station.cipher, importer=importer)
+                                         cipher=station.cipher, importer=station.packages)
 
 
 def warm_up(st) -> None:

@@ -18,19 +18,12 @@ from station.roll.store import EnrolledTemplate, get_meta, references
 from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of, remove_voter, start_revisions)
 from station.roll.content_hash import roll_content_hash
 from station.packages.build import build_package
-from station.packages.importing import ImportResult, PackageImporter
 from station.packages.verify import install_trust
 from tests.support.stations import build_station
 
 pytestmark = pytest.mark.slow
 
 PS = "PS-001"
-
-
-def import_package(st, data: bytes, **kwargs) -> ImportResult:
-    """``station roll import`` in process: the station's package importer, built from its services."""
-    importer = PackageImporter(transaction=st.transaction, cipher=st.cipher, signer=st.log_signer, config=st.config)
-    return importer.import_package(data, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +118,7 @@ def test_full_package_round_trip(commission, make_station):
     assert len(wanted) >= 5
     some = next(iter(wanted.values()))
     assert some.name_en.encode() not in data and some.cnic.encode() not in data  # the payload travels encrypted
-    result = import_package(st, data, operator="tech")
+    result = st.packages.import_package(data, operator="tech")
     assert result.kind == "full" and result.version == revision(commission) and result.added == len(wanted)
     assert roll_hash(st) == roll_hash(commission, PS) == result.roll_hash
     assert roll_hash(st) != roll_hash(commission)  # the commission's whole roll holds other polling stations too
@@ -147,7 +140,7 @@ def test_full_package_round_trip(commission, make_station):
 
 def test_delta_adds_removes_corrects_and_moves(commission, make_station):
     st = make_station("ST-B")
-    import_package(st, package(commission, "ST-B"))
+    st.packages.import_package(package(commission, "ST-B"))
     base = version(st)
     here, there = list(voters_at(commission)), list(voters_at(commission, "PS-002"))
     removed, corrected, moved_out, moved_in = here[0], here[1], here[2], there[0]
@@ -164,7 +157,7 @@ def test_delta_adds_removes_corrects_and_moves(commission, make_station):
     assert set(delta.upserts) == {added, corrected, moved_in}
     assert dict(delta.removals) == {removed: "deceased", moved_out: "moved"}
     data = package(commission, "ST-B", base=base)
-    result = import_package(st, data)
+    result = st.packages.import_package(data)
     assert (result.kind, result.base_version, result.version) == ("delta", base, revision(commission))
     assert (result.added, result.updated, result.removed) == (2, 1, 2)
     assert roll_hash(st) == roll_hash(commission, PS)
@@ -184,7 +177,7 @@ def _officer():
 def test_every_tampering_is_rejected_and_the_roll_is_unchanged(commission, make_station):
     st = make_station("ST-C")
     full = package(commission, "ST-C")
-    import_package(st, full)
+    st.packages.import_package(full)
     with commission.transaction() as s:
         correct_voter(s, next(iter(voters_at(commission))), {"address_ur": "نیا پتہ"})
     delta = package(commission, "ST-C", base=version(st))
@@ -194,7 +187,7 @@ def test_every_tampering_is_rejected_and_the_roll_is_unchanged(commission, make_
 
     def rejected(data: bytes, name: str) -> PackageRejected:
         with pytest.raises(PackageRejected) as caught:
-            import_package(st, data)
+            st.packages.import_package(data)
         assert roll_hash(st) == now["hash"] and version(st) == now["version"], name
         assert "\n" not in str(caught.value) and str(caught.value), name
         codes[name] = caught.value.code
@@ -222,7 +215,7 @@ def test_every_tampering_is_rejected_and_the_roll_is_unchanged(commission, make_
     events = [e for e in roll_events(st) if e["outcome"] == "rejected"]
     assert len(events) == len(codes) and {e["details"]["reason"] for e in events} == set(codes.values())
     # The untampered delta was valid all along: the rejections came from the changes alone.
-    result = import_package(st, delta)
+    result = st.packages.import_package(delta)
     assert result.kind == "delta" and version(st) == result.version > at
     now.update(hash=roll_hash(st), version=result.version)
     assert rejected(delta, "replayed delta").code == "replay"
@@ -231,7 +224,7 @@ def test_every_tampering_is_rejected_and_the_roll_is_unchanged(commission, make_
 
 def test_a_roll_that_differs_from_the_base_rolls_back_whole(commission, make_station):
     st = make_station("ST-E")
-    import_package(st, package(commission, "ST-E"))
+    st.packages.import_package(package(commission, "ST-E"))
     at, cnic = version(st), next(iter(voters_at(st)))
     with st.transaction() as s:  # the station's roll no longer is what the commission sent
         s.execute(update(Voter).where(Voter.cnic == cnic).values(address_en="edited locally"))
@@ -240,7 +233,7 @@ def test_a_roll_that_differs_from_the_base_rolls_back_whole(commission, make_sta
         add_voter(s, commission.cipher, record, templates)
     before = roll_hash(st)
     with pytest.raises(PackageRejected) as caught:
-        import_package(st, package(commission, "ST-E", base=at))
+        st.packages.import_package(package(commission, "ST-E", base=at))
     assert caught.value.code == "hash_mismatch"
     assert roll_hash(st) == before and version(st) == at and "99999-0000002-1" not in voters_at(st)
 
@@ -248,11 +241,11 @@ def test_a_roll_that_differs_from_the_base_rolls_back_whole(commission, make_sta
 def test_fresh_station_refuses_a_delta_and_unknown_keys(commission, make_station):
     st = make_station("ST-F", trust=False)
     with pytest.raises(PackageRejected) as caught:
-        import_package(st, package(commission, "ST-F"))
+        st.packages.import_package(package(commission, "ST-F"))
     assert caught.value.code == "no_trusted_key"
     install_trust(st.config, public_pem(load_commission_key(commission.config.keys_dir).public_key()))
     with pytest.raises(PackageRejected) as caught:
-        import_package(st, package(commission, "ST-F", base=1))
+        st.packages.import_package(package(commission, "ST-F", base=1))
     assert caught.value.code == "wrong_base" and "full package first" in str(caught.value)
     with pytest.raises(Conflict):
         install_trust(st.config, public_pem(Ed25519PrivateKey.generate().public_key()))
@@ -261,7 +254,7 @@ def test_fresh_station_refuses_a_delta_and_unknown_keys(commission, make_station
 
 def test_ballots_survive_a_new_full_package_and_voters_who_voted_cannot_be_removed(commission, make_station):
     st = make_station("ST-G")
-    import_package(st, package(commission, "ST-G"))
+    st.packages.import_package(package(commission, "ST-G"))
     cnic = next(iter(voters_at(st)))
     from station.db.models import utcnow
 
@@ -269,7 +262,7 @@ def test_ballots_survive_a_new_full_package_and_voters_who_voted_cannot_be_remov
         s.execute(update(Voter).where(Voter.cnic == cnic).values(voted_at=utcnow()))
     with commission.transaction() as s:
         correct_voter(s, cnic, {"address_en": "House 1, New Address"})
-    result = import_package(st, package(commission, "ST-G"))
+    result = st.packages.import_package(package(commission, "ST-G"))
     assert result.kind == "full" and result.updated >= 1
     voter = voters_at(st)[cnic]
     assert voter.voted_at is not None and voter.address_en == "House 1, New Address"
@@ -279,14 +272,14 @@ def test_ballots_survive_a_new_full_package_and_voters_who_voted_cannot_be_remov
         remove_voter(s, cnic, "duplicate")
     for data in (package(commission, "ST-G"), package(commission, "ST-G", base=at)):
         with pytest.raises(PackageRejected) as caught:
-            import_package(st, data)
+            st.packages.import_package(data)
         assert caught.value.code == "voted_voter_removed" and "already voted" in str(caught.value)
         assert version(st) == at and roll_hash(st) == before and voters_at(st)[cnic].voted_at is not None
 
 
 def test_a_package_replaces_local_pending_registrations(commission, make_station):
     st = make_station("ST-H")
-    import_package(st, package(commission, "ST-H"))
+    st.packages.import_package(package(commission, "ST-H"))
     at, donor = version(st), next(iter(voters_at(st)))
     mine, theirs, only_theirs = "99999-0000003-3", "99999-0000004-4", "99999-0000005-5"
     local = [(new_record(st, c), templates_of(st, donor, c)) for c in (mine, theirs)]
@@ -299,7 +292,7 @@ def test_a_package_replaces_local_pending_registrations(commission, make_station
         for record, templates in approved:
             add_voter(s, commission.cipher, record, templates)
     assert pending_hash == roll_hash(st)  # pending voters are not on the roll's hash
-    result = import_package(st, package(commission, "ST-H", base=at))
+    result = st.packages.import_package(package(commission, "ST-H", base=at))
     assert result.pending_replaced == 1
     assert roll_hash(st) == roll_hash(commission, PS)
     on_roll, pending = voters_at(st), voters_at(st, status="pending")
@@ -310,7 +303,7 @@ def test_a_package_replaces_local_pending_registrations(commission, make_station
 
 def test_a_voter_of_an_imported_roll_is_verified_by_fingerprint(commission, make_station):
     st = make_station("ST-I")
-    import_package(st, package(commission, "ST-I"))
+    st.packages.import_package(package(commission, "ST-I"))
     officer = _officer()
     synthetic = [v for v in st.roll.list_voters(polling_station=PS) if not v.cnic.startswith("99999-")]  # not added here
     voter = next(v for v in synthetic if v.fingers and not v.voted)
@@ -363,7 +356,7 @@ def test_changes_between_follows_each_voter_across_revisions(commission):
 
 def test_roll_hash_ignores_ballots_and_pending_voters_but_not_roll_fields(commission, make_station):
     st = make_station("ST-J")
-    import_package(st, package(commission, "ST-J"))
+    st.packages.import_package(package(commission, "ST-J"))
     before, cnic = roll_hash(st), next(iter(voters_at(st)))
     from station.db.models import utcnow
 

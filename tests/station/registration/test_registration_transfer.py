@@ -16,7 +16,6 @@ from station.roll.store import get_meta
 from station.roll.changes import start_revisions
 from station.roll.content_hash import roll_content_hash
 from station.packages.build import build_package
-from station.packages.importing import PackageImporter
 from station.packages.verify import install_trust
 from station.security.users import Principal
 from tests.support.stations import build_station
@@ -44,12 +43,6 @@ def commission(tmp_path_factory, make_database_url):
     st.close()
 
 
-def import_package(st, data: bytes):
-    """``station roll import`` in process: the station's package importer, built from its services."""
-    importer = PackageImporter(transaction=st.transaction, cipher=st.cipher, signer=st.log_signer, config=st.config)
-    return importer.import_package(data)
-
-
 def package(commission, station_id: str, base: int | None = None) -> bytes:
     with commission.transaction() as s:
         return build_package(s, commission.cipher, load_commission_key(commission.config.keys_dir), station_id,
@@ -73,7 +66,7 @@ def centre_factory(tmp_path_factory, make_database_url, commission):
         install_trust(st.config, public_pem(load_commission_key(commission.config.keys_dir).public_key()))
         with commission.transaction() as s:
             add_target(s, station_id, polling_station, load_package_key(st.config.keys_dir).public_key())
-        import_package(st, package(commission, station_id))
+        st.packages.import_package(package(commission, station_id))
         made.append(st)
         return st
 
@@ -126,7 +119,7 @@ def test_registrations_reach_the_roll_and_a_second_centre_duplicate_is_held(comm
     again = admit(commission, out.read_bytes())
     assert again.admitted == [] and sorted(again.already_on_roll) == sorted(result.admitted)
 
-    import_package(centre, package(commission, "CENTRE-1", base=version(centre)))
+    centre.packages.import_package(package(commission, "CENTRE-1", base=version(centre)))
     with centre.transaction() as s:
         statuses = dict(s.execute(select(Voter.cnic, Voter.status).where(Voter.cnic.in_(result.admitted))).all())
         centre_hash = roll_content_hash(s, centre.cipher, polling_station="PS-001")
