@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from station.errors import ConfigError
+from station.security.files import write_atomically
 
 FINGER_POSITIONS = (
     "right_thumb", "right_index", "right_middle", "right_ring", "right_little",
@@ -449,9 +450,7 @@ def write_local_overrides(home: Path, section: str, values: Mapping[str, Any]) -
         lines.append(f"\n[{sec}]")
         for key, value in items.items():
             lines.append(f"{key} = {_toml_value(value)}")
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_atomically(path, ("\n".join(lines) + "\n").encode(), mode=0o600)
     return path
 
 

@@ -25,6 +25,7 @@ def atomic_file(path: Path, *, mode: int = 0o600, suffix: str = ".tmp") -> Itera
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
+        os.fchmod(fd, mode)  # exactly ``mode``, whatever the process umask
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

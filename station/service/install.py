@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from station.errors import StationError
+from station.security.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -213,13 +214,7 @@ class _Plan:
         if self.dry_run:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        tmp.replace(path)
+        write_atomically(path, text.encode("utf-8"), mode=mode)
 
     def command(self, argv: Sequence[str]) -> None:
         self.actions.append("run " + " ".join(argv))
@@ -448,11 +443,7 @@ def _remove_user_entries(plan: _Plan) -> None:
             continue
         plan.actions.append(f"remove user {USER} from {plan.show(path)}")
         if not plan.dry_run:
-            mode = stat.S_IMODE(path.stat().st_mode)
-            tmp = path.with_name(path.name + "+")
-            tmp.write_text("".join(kept))
-            os.chmod(tmp, mode)
-            tmp.replace(path)
+            write_atomically(path, "".join(kept).encode(), mode=stat.S_IMODE(path.stat().st_mode))
 
 
 def uninstall_service(root: Path | str, *, purge: bool = False, dry_run: bool = False,
