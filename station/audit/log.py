@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from station.db.models import LogHead, MatchLogEntry, Voter, utcnow
+from station.db.models import LogHead, MatchLogEntry, StationMeta, Voter, utcnow
 from station.audit.chain import FORMAT_VERSION, LogSigner, SignedEntry, genesis_hash
 
 log = logging.getLogger(__name__)
@@ -98,3 +98,13 @@ def signed_entries(session: Session, *, after: int = 0, limit: int | None = None
 def head(session: Session) -> tuple[int, str] | None:
     row = session.get(LogHead, 1)
     return (row.seq, row.hash) if row else None
+
+
+POLL_STATE, POLL_CLOSED = "poll_state", "closed"  # station_meta key and value written by close_poll
+
+
+def poll_closed(session: Session) -> bool:
+    """Whether ``close_poll`` sealed the log. Takes the head's lock first: close_poll appends its closing entry and
+    sets the state under that lock, so a caller that goes on to append cannot land after the closing entry."""
+    session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
+    return session.scalar(select(StationMeta.value).where(StationMeta.key == POLL_STATE)) == POLL_CLOSED

@@ -18,16 +18,13 @@ import re
 import threading
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.backup.archive import create_backup
 from station.config import Config
-from station.db.models import LogHead
 from station.db.transactions import TransactionFactory
-from station.roll import store as roll
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +65,7 @@ def _record(transaction: TransactionFactory, signer: LogSigner, event: str, outc
     """Append backup_taken / backup_failed to the match log, unless the poll is closed (the seal is final)."""
     try:
         with transaction() as s:
-            # Lock the head first: a close-poll committing meanwhile is then visible to the poll_state read below.
-            s.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
-            if roll.get_meta(s, "poll_state") == "closed":
+            if matchlog.poll_closed(s):
                 log.info("%s not written to the match log: the poll is closed and the log sealed", event)
                 return
             matchlog.append(s, signer, event=event, operator="station", outcome=outcome, details=details)

@@ -152,7 +152,7 @@ def collect_results(session: Session, config: Config, *, certificate_pem: str, c
                     "certificate": certificate_pem, "commission_certificate": commission_pem},
         "roll": {"digest": roll.get_meta(session, "roll_digest"), "version": roll.get_meta(session, "roll_version"),
                  "voters": roll.voter_count(session), "voted": voted},
-        "poll_state": roll.get_meta(session, "poll_state") or "open",
+        "poll_state": roll.get_meta(session, matchlog.POLL_STATE) or "open",
         "polling_scheme": scheme,
         "verification_sessions": verification_sessions(session),
         "ballots": ballots(session, bodies),

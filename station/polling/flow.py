@@ -79,6 +79,7 @@ def start(session: Session, settings: FlowSettings, *, cnic_text: object, operat
           details: dict | None = None) -> VerificationSession:
     """Open a verification for a CNIC typed, scanned or read from a verified card (``details`` go to the log)."""
     cnic = parse_cnic(cnic_text)
+    require_poll_open(session)
     voter = session.scalar(_voter_query().where(Voter.cnic == cnic))
     vs = VerificationSession(id=str(uuid.uuid4()), cnic=cnic, operator=operator, source=source,
                              fingerprint_attempts=0, face_attempts=0, created_at=utcnow(), updated_at=utcnow())
@@ -125,12 +126,20 @@ def _reference(vs: VerificationSession, modality: str, position: str) -> bytes:
     raise InvalidInput(f"no {modality} reference for {position} on the roll (enrolled: {enrolled})")
 
 
+def require_poll_open(session: Session) -> None:
+    """Refuse a change once the poll is closed (nothing may follow the closing entry the seal covers)."""
+    if matchlog.poll_closed(session):
+        raise Conflict("polls are closed at this station (`station close-poll` sealed the log): nothing more may "
+                       "change a voter here")
+
+
 def _require_state(vs: VerificationSession, *states: str, action: str) -> None:
     if vs.state not in states:
         raise Conflict(f"cannot {action}: verification is {vs.state}")
 
 
 def prepare_fingerprint(session: Session, settings: FlowSettings, session_id: str, finger: str | None) -> BiometricTask:
+    require_poll_open(session)
     vs = load(session, session_id)
     _require_state(vs, IDENTIFIED, action="capture a fingerprint")
     plan = finger_plan(vs, settings)
@@ -143,6 +152,7 @@ def prepare_fingerprint(session: Session, settings: FlowSettings, session_id: st
 
 
 def prepare_face(session: Session, settings: FlowSettings, session_id: str) -> BiometricTask:
+    require_poll_open(session)
     vs = load(session, session_id)
     _require_state(vs, IDENTIFIED, action="capture a face")
     if not face_available(vs, settings):
@@ -155,6 +165,7 @@ def prepare_face(session: Session, settings: FlowSettings, session_id: str) -> B
 
 
 def _load_for_record(session: Session, task: BiometricTask) -> VerificationSession:
+    require_poll_open(session)
     vs = load(session, task.session_id, for_update=True)
     made = vs.fingerprint_attempts if task.modality == "fingerprint" else vs.face_attempts
     if vs.state != IDENTIFIED or made != task.attempt - 1:
@@ -229,6 +240,7 @@ def record_exception(session: Session, settings: FlowSettings, session_id: str, 
         raise InvalidInput("note must be text of at most 500 characters")
     if reason == "other" and not (note or "").strip():
         raise InvalidInput("reason 'other' needs a note saying why")
+    require_poll_open(session)
     vs = load(session, session_id, for_update=True)
     _require_state(vs, IDENTIFIED, NOT_VERIFIED, action="record an exception")
     vs.state, vs.decided_by = EXCEPTION, "exception"
@@ -242,6 +254,7 @@ def record_exception(session: Session, settings: FlowSettings, session_id: str, 
 
 
 def issue_ballot(session: Session, settings: FlowSettings, session_id: str, *, operator: str) -> VerificationSession:
+    require_poll_open(session)
     vs = load(session, session_id, for_update=True)
     if vs.state == BALLOT_ISSUED:
         raise Conflict("a ballot was already issued in this verification")

@@ -66,15 +66,9 @@ class PollingService:
     def _view(self, s, vs, last_attempt=None) -> VerificationView:
         return self.authority.annotate(s, verification.view(s, vs, self.flow, last_attempt))
 
-    @staticmethod
-    def _require_open(s) -> None:
-        if roll.get_meta(s, "poll_state") == "closed":
-            raise Conflict("polls are closed at this station (`station close-poll` sealed the log)")
-
     def start_verification(self, principal: Principal, cnic: object, source: str = "typed") -> VerificationView:
         principal.require(*OFFICERS)
         with self.transaction() as s:
-            self._require_open(s)
             vs = verification.start(s, self.flow, cnic_text=cnic, operator=principal.username, source=source)
             view = self._view(s, vs)
         return self.authority.consult(view, operator=principal.username)  # CNIC status, in the background
@@ -94,7 +88,6 @@ class PollingService:
         details = {"card_issuer": read.issuer, "passive_auth": read.passive_auth, "active_auth": read.active_auth,
                    "card_warnings": warnings}
         with self.transaction() as s:
-            self._require_open(s)
             vs = verification.start(s, self.flow, cnic_text=read.holder.cnic, operator=principal.username,
                                     source="card", details=details)
             view = self._view(s, vs)
@@ -191,11 +184,11 @@ class PollingService:
     def close_poll(self, operator: str) -> dict:
         """Append the closing entry and write the signed seal over the whole log; verifications stop."""
         with self.transaction() as s:
-            if roll.get_meta(s, "poll_state") != "closed":
+            if roll.get_meta(s, matchlog.POLL_STATE) != matchlog.POLL_CLOSED:
                 counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
                 matchlog.append(s, self.flow.log, event="poll_closed", operator=operator, outcome="closed",
                                 details={f"count_{k}": v for k, v in sorted(counts.items())})
-                roll.set_meta(s, "poll_state", "closed")
+                roll.set_meta(s, matchlog.POLL_STATE, matchlog.POLL_CLOSED)
             closing = s.scalar(select(MatchLogEntry).where(MatchLogEntry.event == "poll_closed")
                                .order_by(MatchLogEntry.seq.desc()).limit(1))
             last_seq, last_hash = matchlog.head(s)

@@ -146,6 +146,11 @@ def _require_state(es: EnrollmentSession, *states: str, action: str) -> None:
 
 def _log(session: Session, settings: EnrollmentSettings, es: EnrollmentSession, event: str, outcome: str, *,
          operator: str, **fields) -> None:
+    """Every registration step ends here, in its own transaction: after the close of poll it is refused (and the
+    transaction with it), since nothing may follow the closing entry the seal covers."""
+    if matchlog.poll_closed(session):
+        raise Conflict("polls are closed at this station (`station close-poll` sealed the log): registration has "
+                       "ended here")
     matchlog.append(session, settings.log, event=event, operator=operator, outcome=outcome, session_id=es.id,
                     cnic=es.cnic, **fields)
 

@@ -1,0 +1,70 @@
+"""After `station close-poll` no transaction may change a voter: a verification started before the close cannot
+capture, record an exception or issue a ballot afterwards (each would put an entry after the closing seal and make
+the station's own log fail verification)."""
+import pytest
+
+from station.errors import Conflict
+from station.security.users import Principal
+from tests.support.stations import build_station
+
+OFFICER = Principal("officer", "polling_officer")
+PRESIDING = Principal("presiding", "presiding_officer")
+
+
+@pytest.fixture
+def closing_station(tmp_path, make_database_url):
+    st = build_station(tmp_path / "home", make_database_url())
+    st.init()
+    st.synthesize_roll(8, 5, workers=1)
+    yield st
+    st.close()
+
+
+def voters_here(st):
+    return st.roll.list_voters(polling_station=st.config.station.polling_station)
+
+
+def test_nothing_changes_a_voter_after_the_close_and_the_log_still_verifies(closing_station):
+    st = closing_station
+    verified_voter, exception_voter, capture_voter = voters_here(st)[:3]
+    st.steering.present_fingerprint(OFFICER, verified_voter.cnic, verified_voter.fingers[0])
+    verified = st.polling.capture_fingerprint(OFFICER, st.polling.start_verification(OFFICER, verified_voter.cnic).id)
+    assert verified.state == "VERIFIED"
+    pending_exception = st.polling.start_verification(OFFICER, exception_voter.cnic)
+    pending_capture = st.polling.start_verification(OFFICER, capture_voter.cnic)
+    st.steering.present_fingerprint(OFFICER, capture_voter.cnic, capture_voter.fingers[0])
+
+    sealed = st.polling.close_poll("presiding")
+
+    with pytest.raises(Conflict, match="closed"):
+        st.polling.issue_ballot(OFFICER, verified.id)
+    with pytest.raises(Conflict, match="closed"):
+        st.polling.record_exception(PRESIDING, pending_exception.id, "worn_prints", None)
+    with pytest.raises(Conflict, match="closed"):
+        st.polling.capture_fingerprint(OFFICER, pending_capture.id)
+    with pytest.raises(Conflict, match="closed"):
+        st.polling.start_verification(OFFICER, exception_voter.cnic)
+    assert not any(v.voted for v in voters_here(st))
+    assert st.audit.verify_live_log() == []
+    assert st.audit.verification(Principal("auditor", "auditor"))["entries"] == sealed["sealed_seq"]
+    assert st.polling.close_poll("presiding")["sealed_seq"] == sealed["sealed_seq"]  # the seal still covers it all
+
+
+def test_no_registration_step_after_the_close(closing_station):
+    st = closing_station
+    clerk = Principal("clerk", "registration_officer")
+    started = st.registration.start(clerk, "37405-1234567-1", {
+        "name_en": "Test Person", "relation": "father", "relative_name_en": "Test Father", "gender": "male",
+        "date_of_birth": "1990-01-01", "address_en": "Muzaffarabad"})
+    st.polling.close_poll("presiding")
+    st.steering.present_person_finger(clerk, "late-registrant", "right_thumb")
+    with pytest.raises(Conflict, match="closed"):
+        st.registration.capture_finger(clerk, started.id, "right_thumb")
+    with pytest.raises(Conflict, match="closed"):
+        st.registration.cancel(clerk, started.id)
+    with pytest.raises(Conflict, match="closed"):
+        st.registration.start(clerk, "37405-7654321-3", {
+            "name_en": "Other Person", "relation": "father", "relative_name_en": "Other Father", "gender": "male",
+            "date_of_birth": "1990-01-01", "address_en": "Muzaffarabad"})
+    assert st.registration.get(clerk, started.id).state == started.state
+    assert st.audit.verify_live_log() == []
