@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 import secrets
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from station.runtime import Station
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+MAX_JSON_DEPTH = 16  # the deepest request body the API declares is 3 levels
 
 
 def station() -> "Station":
@@ -33,10 +35,28 @@ def json_body(*, required: bool = True) -> dict:
         return {}
     if not (request.mimetype or "").endswith("json"):
         raise InvalidInput("request body must be JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except ValueError:
+        raise InvalidInput("request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     return body
+
+
+def _depth(value: object) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def csrf_token() -> str:
