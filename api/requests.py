@@ -40,7 +40,7 @@ def json_body(*, required: bool = True) -> dict:
     except RecursionError:
         raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
     except ValueError:
-        raise InvalidInput("request body is not valid JSON") from None
+        raise InvalidInput("request body is not valid JSON: a JSON object is required") from None
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
     if _depth(body) > MAX_JSON_DEPTH:

@@ -18,6 +18,7 @@ from station.errors import AuthenticationFailed, StationError
 from station.security.users import AccountService
 
 MAX_FAILURES = 5
+MAX_TRACKED = 10_000  # usernames with recent failures kept in memory
 WINDOW_S = 15 * 60
 
 
@@ -72,9 +73,15 @@ class LoginThrottle:
             key = self._key(username)
             self._recent(key, now)
             self._failures.setdefault(key, collections.deque()).append(now)
-            if len(self._failures) > 10_000:  # bound the memory a flood of made-up usernames can take
-                oldest = min(self._failures, key=lambda k: self._failures[k][-1])
-                del self._failures[oldest]
+            if len(self._failures) > MAX_TRACKED:  # bound the memory a flood of made-up usernames can take ...
+                self._evict_one(key)
+
+    def _evict_one(self, keep: str) -> None:
+        """... without clearing a lockout: the oldest username that is not locked goes first (a locked one only when
+        every tracked username is locked)."""
+        unlocked = [k for k, f in self._failures.items() if len(f) < self.max_failures and k != keep]
+        candidates = unlocked or [k for k in self._failures if k != keep]
+        del self._failures[min(candidates, key=lambda k: self._failures[k][-1])]
 
     def succeeded(self, username: str) -> None:
         with self._lock:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -67,10 +68,16 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def login_decoy_hash() -> str:
+    """A password hash no password matches, made once per process: an unknown username is checked against it, at
+    the cost of one key derivation like a known one, so the time of a login does not tell which usernames exist."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
 def login(session: Session, username: str, password: str, ttl_minutes: int) -> tuple[str, Principal, dt.datetime]:
     user = session.scalar(select(User).where(User.username == username))
-    # Hash even for an unknown user, so that timing does not reveal which usernames exist.
-    stored = user.password_hash if user else hash_password("not-a-user")
+    stored = user.password_hash if user else login_decoy_hash()
     if not verify_password(password, stored) or user is None or user.disabled:
         raise AuthenticationFailed("wrong username or password")
     token = secrets.token_urlsafe(32)

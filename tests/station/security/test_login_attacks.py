@@ -1,0 +1,55 @@
+"""Attacks on the login: telling which usernames exist from the time a login takes, and clearing a locked account's
+lockout by flooding the throttle with made-up usernames."""
+import hashlib
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from station.db.models import Base
+from station.errors import AuthenticationFailed
+from station.security import users
+from station.security.throttle import LoginThrottle, TooManyAttempts
+
+
+@pytest.fixture
+def session(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'users.db'}")
+    Base.metadata.create_all(engine)
+    with sessionmaker(engine).begin() as s:
+        users.add_user(s, "officer", "officer-pass-1", "polling_officer")
+        yield s
+    engine.dispose()
+
+
+def test_a_known_and_an_unknown_username_cost_the_same_key_derivations(session, monkeypatch):
+    calls = []
+    real = hashlib.scrypt
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    users.login_decoy_hash()  # made once per process, before any attacker's timing (not counted)
+    monkeypatch.setattr(users.hashlib, "scrypt", counting)
+    costs = {}
+    for username in ("officer", "no-such-user"):
+        calls.clear()
+        with pytest.raises(AuthenticationFailed):
+            users.login(session, username, "wrong-password", 60)
+        costs[username] = len(calls)
+    assert costs == {"officer": 1, "no-such-user": 1}
+
+
+def test_a_flood_of_made_up_usernames_does_not_clear_a_lockout():
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=5, window_s=900, clock=lambda: now[0])
+    for _ in range(5):
+        throttle.failed("officer")
+    with pytest.raises(TooManyAttempts):
+        throttle.check("officer")
+    for i in range(10_500):  # more made-up usernames than the throttle keeps
+        now[0] += 0.001
+        throttle.failed(f"junk-{i}")
+    with pytest.raises(TooManyAttempts):
+        throttle.check("officer")
