@@ -7,6 +7,8 @@ from station.errors import Conflict
 from station.security.users import Principal
 from tests.support.stations import build_station
 
+pytestmark = pytest.mark.slow  # each test builds a station of its own and closes its poll
+
 OFFICER = Principal("officer", "polling_officer")
 PRESIDING = Principal("presiding", "presiding_officer")
 
