@@ -163,13 +163,16 @@ class Station:
 
     @functools.cached_property
     def audit(self) -> AuditService:
-        return AuditService(transaction=self.transaction, signer=self.log_signer, config=self.config)
+        return AuditService(transaction=self.transaction, config=self.config)
 
     @functools.cached_property
     def technician(self) -> TechnicianService:
         return TechnicianService(devices=self.devices, cards=self.card_reader, matcher=self.fingerprint_matcher,
                                  simulation_api=self.config.devices.simulation_api,
-                                 prepare_simulated=self.steering.prepare_for_test if self._simulated_devices else None)
+                                 prepare_simulated=self._prepare_simulated_device if self._simulated_devices else None)
+
+    def _prepare_simulated_device(self, kind: str, device) -> None:
+        self.steering.prepare_for_test(kind, device)  # the steering (and its keys) only when a test capture needs it
 
     @property
     def _simulated_devices(self) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from station.audit import bundle, identity
 from station.audit import log as matchlog
-from station.audit.chain import LogSigner, verify_entries
+from station.audit.chain import verify_entries
 from station.audit.report import ReportSettings, analyse, render_html
 from station.config import Config
 from station.db.models import utcnow
@@ -18,9 +18,8 @@ from station.security.users import Principal
 
 
 class AuditService:
-    def __init__(self, *, transaction: TransactionFactory, signer: LogSigner, config: Config) -> None:
+    def __init__(self, *, transaction: TransactionFactory, config: Config) -> None:
         self.transaction = transaction
-        self.signer = signer
         self.config = config  # station id, keys folder, [audit] report settings, checkpoint folder
 
     def _certificate_key(self):

@@ -59,11 +59,15 @@ class CardReader:
     def device_id(self) -> str:
         return self.devices.open("card").info().device_id
 
+    def read_checked(self) -> CardRead:
+        """The read with the driver's own errors, one per failed check (the technician's card report names them)."""
+        return self.devices.open("card").read_card(trusted_issuers=trusted_issuers(self.settings, self.home),
+                                                   timeout_s=self.settings.read_timeout_s,
+                                                   reader=self.reader_name or None)
+
     def read(self) -> CardRead:
-        reader = self.devices.open("card")
         try:
-            return reader.read_card(trusted_issuers=trusted_issuers(self.settings, self.home),
-                                    timeout_s=self.settings.read_timeout_s, reader=self.reader_name or None)
+            return self.read_checked()
         except CardError as exc:
             raise CardRejected(str(exc)) from None
         except DeviceError as exc:

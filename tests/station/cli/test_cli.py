@@ -38,6 +38,13 @@ def test_commands_before_init_say_what_to_do(run):
     assert "station init" in result.output and "Traceback" not in result.output
 
 
+def test_a_technician_lists_the_devices_before_init(run):
+    """Checking the devices needs no station keys: a technician may do it on a machine not yet initialised."""
+    listed = run("devices", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert {json.loads(line)["status"] for line in listed.output.splitlines()} == {"Ready"}
+
+
 def test_user_add_reads_the_password_from_stdin(run):
     run("init")
     ok = run("user", "add", "amina", "--role", "presiding_officer", input="long-enough-pass\n")
