@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from station.db.models import utcnow
-from station.db.models import AuthorityQueueItem
+from station.db.models import AuthorityQueueItem, utcnow
 from station.authority.log_entries import short
 
 STALE_CLAIM = dt.timedelta(minutes=10)

@@ -22,8 +22,7 @@ from matching.face_quality import assess_face_quality
 from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
 
 from station.config import FINGER_POSITIONS
-from station.db.models import Voter
-from station.db.models import EnrollmentSession
+from station.db.models import EnrollmentSession, Voter
 from station.db.transactions import TransactionFactory
 from station.devices.opener import DeviceOpener
 from station.errors import DeviceUnavailable, InvalidInput, NotFound

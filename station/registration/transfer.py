@@ -34,8 +34,7 @@ from station.audit import identity
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.config import AuditSection
-from station.db.models import Voter
-from station.db.models import EnrollmentSession
+from station.db.models import EnrollmentSession, Voter
 from station.db.transactions import TransactionFactory
 from station.errors import InvalidInput, StationError
 from station.packages.crypto import (CRYPTO_SECTION_BYTES, UnsealFailed, key_id, load_package_public, seal, unseal)
