@@ -480,7 +480,6 @@ def _decision_page(session_id: str, problem: dict | None = None, note: str = "")
     entries = s.roll.entries(g.principal, [c["cnic"] for c in view.candidates])
     config = s.config.enrollment
     return render_template("decide.html", v=view, entries=entries, problem=problem, note=note,
-                           fingerprint_threshold=config.fingerprint_duplicate_score,
                            face_threshold=config.face_duplicate_distance), (problem or {}).get("status", 200)
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from matching.engine import ENGINES
+from matching.thresholds import ImpostorTail, threshold_for
 from station.errors import ConfigError
 from station.security.files import write_atomically
 
@@ -77,12 +79,39 @@ class CardSection:
 
 
 @dataclass(frozen=True)
+class MatcherSection:
+    """One fingerprint engine's calibrated thresholds (matching/thresholds.py), on that engine's own score scale."""
+
+    match_threshold: float  # 1:1 at polling: score at or above which a print matches
+    score_at_fmr_1e3: float  # impostor tail: the score 0.1% of calibration impostor comparisons reach
+    score_per_decade: float  # impostor tail: score added per tenfold lower false match rate
+
+    @property
+    def tail(self) -> ImpostorTail:
+        return ImpostorTail(self.score_at_fmr_1e3, self.score_per_decade)
+
+
+@dataclass(frozen=True)
 class FingerprintSection:
+    matcher: str  # the engine every fingerprint decision uses (matching/engine.py ENGINES)
     fingers: tuple[str, ...]  # fingers enrolled and tried, in order
     attempts_per_finger: int
-    match_threshold: float  # bozorth3 score at or above which a print matches
     min_quality: int  # NFIQ2 below this asks for a retry; 0 from NFIQ2 means "unknown" and is accepted
     ppi: int
+    max_false_alarm_rate: float  # per voter, for each decision over many comparisons (1:N thresholds are set from it)
+    leader_mcc_bozorth3: MatcherSection
+    bozorth3: MatcherSection
+
+    @property
+    def engine(self) -> MatcherSection:
+        """The thresholds of the configured engine."""
+        return getattr(self, self.matcher)
+
+    def threshold_for(self, comparisons: int) -> float:
+        """The configured engine's threshold for a decision over ``comparisons`` impostor comparisons (at least the
+        1:1 one): false alarms at most ``max_false_alarm_rate`` of decisions."""
+        e = self.engine
+        return threshold_for(e.tail, comparisons, self.max_false_alarm_rate, floor=e.match_threshold)
 
 
 @dataclass(frozen=True)
@@ -146,7 +175,6 @@ class EnrollmentSection:
     finger_attempts: int  # captures per finger before the operator must record an exception; the best one is kept
     face_attempts: int
     min_finger_quality: int  # NFIQ2 (1-100) a finger capture must reach; 0 from NFIQ2 means "unknown" and fails
-    fingerprint_duplicate_score: float  # bozorth3 score at or above which a roll finger is a duplicate candidate
     face_duplicate_distance: float  # face distance at or below which a roll face is a candidate (DERIVED_KEYS)
     shortlist: int  # per probe finger, candidates from the 1:N index re-scored with bozorth3
     exception_reasons: tuple[str, ...]  # reasons a finger may be recorded as missing or unusable
@@ -277,11 +305,13 @@ def load_config(
     return config
 
 
-def _known_keys(defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:
-    """The keys a file may set: those of default.toml and the derived ones."""
-    known = {section: set(values) for section, values in defaults.items()}
+def _known_keys(defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, set[str] | None]]:
+    """The keys a file may set: those of default.toml and the derived ones; for a key that is a sub-table, its keys
+    (None for a plain key)."""
+    known = {section: {key: (set(value) if isinstance(value, Mapping) else None) for key, value in values.items()}
+             for section, values in defaults.items()}
     for section, key in DERIVED_KEYS:
-        known.setdefault(section, set()).add(key)
+        known.setdefault(section, {})[key] = None
     return known
 
 
@@ -326,7 +356,16 @@ def _merge(base: dict, extra: Mapping, *, origin: str, known: Mapping) -> None:
         for key, value in values.items():
             if key not in known.get(section, {}):
                 raise ConfigError(f"{origin}: unknown key {section}.{key}")
-            base.setdefault(section, {})[key] = value
+            sub_known = known[section][key]
+            if sub_known is None:
+                base.setdefault(section, {})[key] = value
+                continue
+            if not isinstance(value, Mapping):  # a sub-table ([fingerprint.bozorth3]) is set key by key
+                raise ConfigError(f"{origin}: {section}.{key} must be a table")
+            for sub, sub_value in value.items():
+                if sub not in sub_known:
+                    raise ConfigError(f"{origin}: unknown key {section}.{key}.{sub}")
+                base.setdefault(section, {}).setdefault(key, {})[sub] = sub_value
 
 
 def _build(cls: type, values: Mapping[str, Any], section: str) -> Any:
@@ -356,6 +395,10 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     elif typ is str:
         if isinstance(value, str):
             return value
+    elif dataclasses.is_dataclass(typ):
+        if isinstance(value, Mapping):
+            return _build(typ, value, key)
+        raise ConfigError(f"bad value for {key}: expected a table, got {value!r}")
     elif typing.get_origin(typ) is tuple:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
@@ -377,7 +420,13 @@ def _validate(config: Config) -> None:
     require(not bad and config.fingerprint.fingers, "fingerprint.fingers",
             f"unknown finger {bad[0] if bad else ''!r}; use {', '.join(FINGER_POSITIONS)}")
     require(config.fingerprint.attempts_per_finger >= 1, "fingerprint.attempts_per_finger", "must be >= 1")
-    require(config.fingerprint.match_threshold > 0, "fingerprint.match_threshold", "must be > 0")
+    fp = config.fingerprint
+    require(fp.matcher in ENGINES, "fingerprint.matcher", f"unknown matcher {fp.matcher!r}; use {', '.join(ENGINES)}")
+    require(0 < fp.max_false_alarm_rate < 1, "fingerprint.max_false_alarm_rate", "must be between 0 and 1")
+    for name in ENGINES:
+        section = getattr(fp, name)
+        require(section.match_threshold > 0, f"fingerprint.{name}.match_threshold", "must be > 0")
+        require(section.score_per_decade > 0, f"fingerprint.{name}.score_per_decade", "must be > 0")
     require(0 <= config.fingerprint.min_quality <= 100, "fingerprint.min_quality", "must be 0-100")
     require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
@@ -444,7 +493,12 @@ def write_local_overrides(home: Path, section: str, values: Mapping[str, Any]) -
     data: dict[str, dict[str, Any]] = {}
     if path.is_file():
         data = _toml.loads(path.read_text())
-    data.setdefault(section, {}).update(values)
+    target = data.setdefault(section, {})
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            target.setdefault(key, {}).update(value)
+        else:
+            target[key] = value
     lines = ["# This station's own settings (over the profile); written by `station calibrate` and by hand."]
     for sec, items in data.items():
         lines.append(f"\n[{sec}]")
@@ -463,4 +517,6 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return json.dumps(str(value), ensure_ascii=False)

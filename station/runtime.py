@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from matching.face import DlibFaceEncoder
 from matching.face_quality import FaceLandmarker, FaceQualityLimits
-from matching.fingerprint import NbisFingerprintMatcher
+from matching.engine import FingerprintEngine, make_engine
+from matching.errors import MatchingError
 from matching.liveness import LivenessLimits
 
 from station.audit import bundle, identity
@@ -68,7 +69,7 @@ class Station:
         self.devices = DeviceOpener(config.devices, home=config.home, fixtures_root=repo_root())
         self.card_reader = CardReader(self.devices, config.card, home=config.home,
                                       reader_name=config.devices.card_reader)
-        self.fingerprint_matcher = NbisFingerprintMatcher(ppi=config.fingerprint.ppi)
+        self.fingerprint_matcher: FingerprintEngine = make_engine(config.fingerprint.matcher, ppi=config.fingerprint.ppi)
         face, fq, lv = config.face, config.face_quality, config.liveness
         self.face_tools = FaceTools(
             encoder=DlibFaceEncoder(max_image_px=face.max_image_px, upsample=face.upsample,
@@ -99,7 +100,7 @@ class Station:
         return FlowSettings(
             polling_station=config.station.polling_station,
             fingers=config.fingerprint.fingers, attempts_per_finger=config.fingerprint.attempts_per_finger,
-            fingerprint_threshold=config.fingerprint.match_threshold, min_quality=config.fingerprint.min_quality,
+            fingerprint_threshold=config.fingerprint.engine.match_threshold, min_quality=config.fingerprint.min_quality,
             face_enabled=config.face.enabled, face_threshold=config.face.match_threshold,
             face_attempts=config.face.attempts, exception_reasons=config.policy.exception_reasons,
             log=self.log_signer,
@@ -136,7 +137,7 @@ class Station:
     def packages(self) -> PackageImporter:
         """Signed, encrypted roll packages from the commission: verified, then imported atomically."""
         return PackageImporter(transaction=self.transaction, cipher=self.cipher, signer=self.log_signer,
-                               config=self.config)
+                               config=self.config, fingerprint_formats=self.fingerprint_matcher.info.reads)
 
     @functools.cached_property
     def polling(self) -> PollingService:
@@ -145,7 +146,9 @@ class Station:
             fingerprints=self.fingerprint_matcher, faces=self.face_tools, cipher=self.cipher,
             authority=self.authority, timezone=self.config.station.timezone,
             cross_check=CrossChecker(transaction=self.transaction, flow=self.flow, cipher=self.cipher,
-                                     matcher=self.fingerprint_matcher, last=self.config.audit.cross_check_last),
+                                     matcher=self.fingerprint_matcher,
+                                     last=self.config.audit.cross_check_last,
+                                     threshold=self.config.fingerprint.threshold_for(self.config.audit.cross_check_last)),
             write_seal=functools.partial(bundle.write_seal, self.config, self.log_signer),
             after_close=self._backup_at_close if self.config.backup.at_poll_close and self.config.backup.dir else None)
 
@@ -158,7 +161,7 @@ class Station:
         """Registration centre services: capture, exceptions, 1:N duplicate search, adjudication."""
         return RegistrationService(
             transaction=self.transaction, settings=EnrollmentSettings.from_config(self.config, self.log_signer),
-            thresholds=SearchThresholds.from_config(self.config.enrollment), devices=self.devices,
+            thresholds=SearchThresholds.from_config(self.config), devices=self.devices,
             cards=self.card_reader, fingerprints=self.fingerprint_matcher, faces=self.face_tools, cipher=self.cipher)
 
     @functools.cached_property
@@ -205,15 +208,17 @@ class Station:
             matchlog.ensure_head(s, self.config.station.id)
         return created
 
-    def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None) -> dict:
-        """A synthetic roll with simulated fingerprints (and faces from ``faces_dir``): demo, tests, benchmarks."""
+    def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None,
+                        templates_file: Path | None = None) -> dict:
+        """A synthetic roll with simulated fingerprints (and faces from ``faces_dir``): demo, tests, benchmarks.
+        ``templates_file``: a cache of the fingerprint references (simulation.biometrics.fingerprint_references)."""
         from station.simulation.loader import load_synthetic_roll
 
         with self.transaction() as s:
             if roll_store.voter_count(s):
                 raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
         return load_synthetic_roll(self.transaction, self.config, self.cipher, self.face_tools.encoder, voters, seed,
-                                   faces_dir=faces_dir, workers=workers)
+                                   faces_dir=faces_dir, workers=workers, templates_file=templates_file)
 
     def close(self) -> None:
         if "authority" in self.__dict__:
@@ -224,6 +229,20 @@ class Station:
         self.engine.dispose()
 
     # --- health ---
+    def _engine_check(self, formats: dict[str, int]) -> tuple[str, bool, str]:
+        """The fingerprint engine, its template format, whether it is installed, and whether it reads the roll's."""
+        engine = self.fingerprint_matcher
+        try:
+            engine.check_available()
+        except MatchingError as exc:
+            return "fingerprint engine", False, f"{engine.name}: {exc}"
+        unreadable = {f: n for f, n in formats.items() if not engine.reads(f)}
+        held = ", ".join(f"{n} {f or 'unknown'}" for f, n in sorted(formats.items())) or "no fingerprints"
+        detail = f"{engine.name}, templates {engine.template_format}; roll holds {held}"
+        if unreadable:
+            detail += f": {sum(unreadable.values())} cannot be matched by this engine (import a roll made for it)"
+        return "fingerprint engine", not unreadable, detail
+
     def doctor(self) -> list[tuple[str, bool, str]]:
         checks: list[tuple[str, bool, str]] = []
         try:
@@ -235,6 +254,7 @@ class Station:
                     checks.append(("database integrity", result == "ok", str(result)))
                 checks.append(("match log", True, f"{matchlog.count(s)} entries"))
                 checks.append(("roll", True, f"{roll_store.voter_count(s)} voters"))
+                checks.append(self._engine_check(roll_store.template_formats(s, "fingerprint")))
         except SQLAlchemyError as exc:
             checks.append(("database", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
         try:

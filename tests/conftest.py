@@ -11,7 +11,7 @@ import pytest
 
 from station.runtime import Station
 from station.security.users import Principal
-from tests.support.stations import FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, build_station
+from tests.support.stations import FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, build_station, roll_templates_file
 
 
 def _fresh_postgres_url(base_url: str, name: str) -> str:
@@ -53,7 +53,8 @@ def station(station_home, make_database_url) -> Station:
     """One station per test worker, with a synthetic roll; tests take fresh voters from `voters`."""
     st = build_station(station_home, make_database_url())
     st.init()
-    st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=1)
+    st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=1,
+                       templates_file=roll_templates_file(st))
     for username, (role, password) in PASSWORDS.items():
         st.accounts.add_user(username, password, role)
     yield st

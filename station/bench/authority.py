@@ -64,13 +64,15 @@ def bench_authority(voters: int = 60, seed: int = 11, timeout_s: float = 3.0) ->
         plan = [(here[0], "no_link", False)] + [(v, modes[i % 3], True) for i, v in enumerate(here[1:])]
         groups = {m: [v for v, mode, kept in plan if mode == m and kept] for m in modes}
         masters = MasterCache(station.sim_dir / "fingers")
-        matcher = NbisFingerprintMatcher(ppi=station.config.fingerprint.ppi, compute_quality=False)
+        matcher = station.fingerprint_matcher
 
         def probe(cnic: str, finger: str) -> bytes:
             master = masters.get(finger_subject(seed, cnic, finger))
-            return matcher.extract(render_impression(master, impression=7)).data
+            return matcher.exchange_record(matcher.extract(render_impression(master, impression=7)).data)
 
-        sim = AuthoritySimulator(Path(tmp) / "authority", synthetic_seed=seed, finger_cache=station.sim_dir / "fingers")
+        fp = station.config.fingerprint
+        sim = AuthoritySimulator(Path(tmp) / "authority", synthetic_seed=seed, finger_cache=station.sim_dir / "fingers",
+                                 matcher=fp.matcher, match_threshold=fp.engine.match_threshold)
         sim.start()
         sim.prepare_references([(v.cnic, f) for v in here for f in v.fingers])
         linked = AuthorityChecks.from_settings(sim.station_settings(station.config.station.id, timeout_s=timeout_s),

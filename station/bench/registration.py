@@ -135,7 +135,9 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
         "honest_registrations": len(honest), "honest_sent_to_adjudication": len(false_alarms),
         "false_alarm_rate": round(len(false_alarms) / max(1, len(honest)), 4),
         "honest_with_face_photo": sum(1 for o in honest if o["has_face"]),
-        "thresholds": {"fingerprint_score": station.config.enrollment.fingerprint_duplicate_score,
+        "thresholds": {"fingerprint_matcher": station.config.fingerprint.matcher,
+                       "fingerprint_score_per_search": sorted({e["threshold"] for o in outcomes for e in o["evidence"]
+                                                               if e.get("modality") == "fingerprint"}),
                        "face_distance": station.config.enrollment.face_duplicate_distance,
                        "shortlist": station.config.enrollment.shortlist},
         "finger_capture": _percentiles(capture_ms), "submit_search": _percentiles(submit_ms),

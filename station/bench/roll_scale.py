@@ -52,12 +52,14 @@ def bench_roll(voters: int, seed: int, polling_station: str = "PS-001"):
 
 
 def make_base_templates(count: int, seed: int, cache_dir: Path, workers: int | None) -> list[bytes]:
-    """``count`` real fingerprint templates from the synthetic generator."""
+    """``count`` real fingerprint templates from the synthetic generator: ISO 19794-2 exchange records (mindtct), which
+    ``perturb`` varies and every engine reads."""
     from station.simulation import biometrics as synth_biometrics
     from station.simulation.roll import build_roll
 
     mini = build_roll(max(1, math.ceil(count / len(FINGERS))), seed + 7)
-    return [t.data for t in synth_biometrics.fingerprint_references(mini, FINGERS, cache_dir, workers=workers)][:count]
+    return [t.data for t in synth_biometrics.fingerprint_references(mini, FINGERS, cache_dir, engine="bozorth3",
+                                                                            workers=workers)][:count]
 
 
 def perturb(template: bytes, rng: np.random.Generator) -> bytes:

@@ -331,7 +331,7 @@ def admit(ctx: Context, file: str, operator: str) -> None:
     config = station.config
     result = admit_registrations(
         Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
-        matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config.enrollment),
+        matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config),
         signer=station.log_signer, package_key=load_package_key(config.keys_dir),
         commission_cert=commission_certificate(config.audit, config.home), operator=operator)
     click.echo(json.dumps(result.to_dict()))

@@ -9,7 +9,7 @@ import numpy as np
 
 from drivers.errors import DeviceError
 from matching.errors import MatchingError
-from matching.fingerprint import NbisFingerprintMatcher
+from matching.engine import FingerprintEngine
 
 from station.devices.opener import KINDS, DeviceOpener
 from station.errors import DeviceUnavailable, InvalidInput, StationError
@@ -26,7 +26,7 @@ class TechnicianService:
     """The technician's tools over the configured devices; the ``screen_*`` methods check the caller's role (API and
     UI), the others are for the CLI run by the station's own administrator."""
 
-    def __init__(self, *, devices: DeviceOpener, cards: CardReader, matcher: NbisFingerprintMatcher,
+    def __init__(self, *, devices: DeviceOpener, cards: CardReader, matcher: FingerprintEngine,
                  simulation_api: bool, prepare_simulated: PrepareSimulated | None = None) -> None:
         self.devices = devices
         self.cards = cards
@@ -105,7 +105,7 @@ class TechnicianService:
         if kind == "fingerprint":
             capture = device.capture("right_thumb")
             template = self.matcher.extract(capture.image)
-            return {"nfiq2": template.quality, "minutiae": template.minutiae_count,
+            return {"nfiq2": self.matcher.quality(capture.image), "minutiae": template.minutiae_count,
                     "capture_ms": round(capture.capture_ms, 1)}
         if kind == "camera":
             from drivers.camera.guidance import assess_frame

@@ -139,8 +139,9 @@ class PackageImporter:
     keys folder (the package key) and the trusted commission key (``roll.commission_key``)."""
 
     def __init__(self, *, transaction: TransactionFactory, cipher: TemplateCipher, signer: LogSigner,
-                 config: Config) -> None:
+                 config: Config, fingerprint_formats: tuple[str, ...]) -> None:
         self._transaction, self._cipher, self._signer, self._config = transaction, cipher, signer, config
+        self._fingerprint_formats = fingerprint_formats  # what the station's engine matches (its own format first)
 
     @property
     def polling_station(self) -> str:
@@ -174,6 +175,7 @@ class PackageImporter:
             except KeyMissing as exc:
                 raise PackageRejected("no_package_key", str(exc)) from None
             content = open_payload(verified, package_key)
+            self._check_formats(content)
             if progress:
                 progress("decrypting", h["counts"]["voters"], h["counts"]["voters"])
             try:
@@ -189,6 +191,17 @@ class PackageImporter:
             raise
         log.info("roll package %s applied: version %s, %s voters", result.package_id, result.version, result.voters)
         return result
+
+    def _check_formats(self, content: PackageContent) -> None:
+        """Refuse a roll whose fingerprints this station's engine cannot match (never match them with the wrong
+        matcher)."""
+        unreadable = sorted({t.format or "unknown" for t in content.references
+                             if t.modality == "fingerprint" and t.format not in self._fingerprint_formats})
+        if unreadable:
+            raise PackageRejected("template_format", f"the package's fingerprint templates are in format "
+                                                     f"{', '.join(unreadable)}; this station's engine reads "
+                                                     f"{', '.join(self._fingerprint_formats)} (fingerprint.matcher): "
+                                                     "ask the commission for a package made for it")
 
     def _log_rejection(self, exc: PackageRejected, verified: VerifiedPackage | None, data: bytes,
                        operator: str) -> None:

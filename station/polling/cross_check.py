@@ -1,6 +1,8 @@
 """The shared-finger cross-check: after a voter verified, compare the print with those of the voters who already
 voted here; a hit is logged as a ``cross_match`` anomaly (one finger enrolled under several identities). It runs on
-one background worker after the decision, so it never slows a voter down."""
+one background worker after the decision, so it never slows a voter down. Its threshold is the engine's for
+``last`` comparisons (``fingerprint.threshold_for``): a voter raises a false alarm with a probability of at most
+``fingerprint.max_false_alarm_rate``, not the 1:1 threshold's per-comparison rate times ``last``."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from matching.fingerprint import NbisFingerprintMatcher
+from matching.engine import FingerprintEngine
+from matching.errors import MatchingError
 
 from station.audit import log as matchlog
 from station.db.models import Voter
@@ -23,12 +26,13 @@ log = logging.getLogger(__name__)
 
 class CrossChecker:
     def __init__(self, *, transaction: TransactionFactory, flow: FlowSettings, cipher: TemplateCipher,
-                 matcher: NbisFingerprintMatcher, last: int) -> None:
+                 matcher: FingerprintEngine, last: int, threshold: float) -> None:
         self.transaction = transaction
         self.flow = flow
         self.cipher = cipher
         self.matcher = matcher
         self.last = last  # voters compared with; 0 = off
+        self.threshold = threshold
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -46,9 +50,13 @@ class CrossChecker:
                 others = roll.recent_voter_references(s, self.flow.polling_station, task.position,
                                                       exclude_cnic=task.cnic, limit=self.last)
             hits = []
-            for cnic, ciphertext in others:
-                reference = self.cipher.decrypt(ciphertext, template_context(cnic, "fingerprint", task.position))
-                if self.matcher.compare(probe, reference) >= self.flow.fingerprint_threshold:
+            for cnic, ciphertext, template_format in others:
+                plain = self.cipher.decrypt(ciphertext, template_context(cnic, "fingerprint", task.position))
+                try:
+                    reference = self.matcher.reference(template_format, plain)
+                except MatchingError:
+                    continue  # a format the engine cannot read: verification already refused it for that voter
+                if self.matcher.compare(probe, reference) >= self.threshold:
                     hits.append(cnic)
             if hits:
                 with self.transaction() as s:
@@ -57,7 +65,7 @@ class CrossChecker:
                                     session_id=task.session_id, voter=voter, modality="fingerprint",
                                     position=task.position,
                                     details={"also_matches": [self.flow.log.voter_ref(c) for c in hits],
-                                             "compared": len(others)})
+                                             "compared": len(others), "threshold": round(self.threshold, 4)})
         except Exception:  # noqa: BLE001 - a background check must never take the station down; it is logged
             log.exception("cross-check of session %s failed", task.session_id)
 

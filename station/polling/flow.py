@@ -59,6 +59,7 @@ class BiometricTask:
     position: str
     attempt: int  # 1-based number of this attempt within its modality
     reference_ciphertext: bytes
+    reference_format: str  # BiometricReference.format: which engine (and version) made the template
 
 
 def _voter_query():
@@ -118,10 +119,10 @@ def _faces_left(vs: VerificationSession, settings: FlowSettings) -> int:
     return max(0, settings.face_attempts - vs.face_attempts) if face_available(vs, settings) else 0
 
 
-def _reference(vs: VerificationSession, modality: str, position: str) -> bytes:
+def _reference(vs: VerificationSession, modality: str, position: str) -> tuple[bytes, str]:
     for ref in vs.voter.references:
         if ref.modality == modality and ref.position == position:
-            return ref.ciphertext
+            return ref.ciphertext, ref.format or ""
     enrolled = ", ".join(r.position for r in vs.voter.references if r.modality == modality) or "none"
     raise InvalidInput(f"no {modality} reference for {position} on the roll (enrolled: {enrolled})")
 
@@ -148,7 +149,7 @@ def prepare_fingerprint(session: Session, settings: FlowSettings, session_id: st
         raise Conflict("no fingerprint attempts left: use the face camera or ask the presiding officer")
     position = finger or suggested
     return BiometricTask(vs.id, vs.cnic, "fingerprint", position, vs.fingerprint_attempts + 1,
-                         _reference(vs, "fingerprint", position))
+                         *_reference(vs, "fingerprint", position))
 
 
 def prepare_face(session: Session, settings: FlowSettings, session_id: str) -> BiometricTask:
@@ -161,7 +162,7 @@ def prepare_face(session: Session, settings: FlowSettings, session_id: str) -> B
         raise Conflict("face capture comes after the fingerprint attempts")
     if _faces_left(vs, settings) == 0:
         raise Conflict("no face attempts left: ask the presiding officer")
-    return BiometricTask(vs.id, vs.cnic, "face", "face", vs.face_attempts + 1, _reference(vs, "face", "face"))
+    return BiometricTask(vs.id, vs.cnic, "face", "face", vs.face_attempts + 1, *_reference(vs, "face", "face"))
 
 
 def _load_for_record(session: Session, task: BiometricTask) -> VerificationSession:

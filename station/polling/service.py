@@ -14,9 +14,9 @@ from typing import Callable
 from sqlalchemy import func, select
 
 from drivers.errors import DeviceError
+from matching.engine import FingerprintEngine, TemplateFormatError
 from matching.errors import MatchingError
 from matching.face import encoding_from_bytes
-from matching.fingerprint import NbisFingerprintMatcher
 
 from station.audit import log as matchlog
 from station.authority.checks import AuthorityChecks
@@ -28,6 +28,7 @@ from station.errors import CardRejected, Conflict, DeviceUnavailable, InvalidInp
 from station.polling import flow as verification
 from station.polling.cards import CardReader
 from station.polling.cross_check import CrossChecker
+from station.polling.policy import fingerprint_matches
 from station.polling.face_check import FaceTools, judge_face
 from station.polling.summary import day_summary
 from station.polling.views import VerificationView
@@ -46,7 +47,7 @@ AfterClose = Callable[[], Path | None]
 
 class PollingService:
     def __init__(self, *, transaction: TransactionFactory, flow: verification.FlowSettings, devices: DeviceOpener,
-                 cards: CardReader, fingerprints: NbisFingerprintMatcher, faces: FaceTools, cipher: TemplateCipher,
+                 cards: CardReader, fingerprints: FingerprintEngine, faces: FaceTools, cipher: TemplateCipher,
                  authority: AuthorityChecks, cross_check: CrossChecker, timezone: str, write_seal: SealWriter,
                  after_close: AfterClose | None = None) -> None:
         self.transaction = transaction
@@ -115,7 +116,10 @@ class PollingService:
             raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
         with self.transaction() as s:
             task = verification.prepare_fingerprint(s, self.flow, session_id, finger)
-        reference = self._decrypt(task)
+        try:
+            reference = self.fingerprints.reference(task.reference_format, self._decrypt(task))
+        except TemplateFormatError as exc:
+            raise Conflict(f"this voter's {task.position} reference cannot be matched here: {exc}") from None
         scanner = self.devices.open("fingerprint")
         try:
             capture = scanner.capture(task.position)
@@ -124,9 +128,11 @@ class PollingService:
         score, quality, minutiae, unusable = 0.0, 0, 0, None
         try:
             probe = self.fingerprints.extract(capture.image)
-            score, quality, minutiae = self.fingerprints.compare(probe.data, reference), probe.quality, probe.minutiae_count
+            score, minutiae = self.fingerprints.compare(probe.data, reference), probe.minutiae_count
         except MatchingError as exc:
             unusable = f"no usable print ({exc}): clean the scanner and place the finger again"
+        if unusable is None and not fingerprint_matches(score, self.flow.fingerprint_threshold):
+            quality = self.fingerprints.quality(capture.image)  # NFIQ2 only to tell the officer why it failed
         with self.transaction() as s:
             vs, attempt = verification.record_fingerprint(
                 s, self.flow, task, operator=principal.username, device_id=capture.device_id, score=score,
@@ -136,7 +142,7 @@ class PollingService:
             self.cross_check.submit(task, probe.data)  # one finger, two identities? (background, off when last = 0)
             # the authority's own 1:1 check of this print, in the background
             view = self.authority.consult(view, operator=principal.username, finger=task.position,
-                                          template=probe.data)
+                                          template=self.fingerprints.exchange_record(probe.data))
         return view
 
     def wait_for_cross_checks(self) -> None:

@@ -3,9 +3,12 @@ on the roll (or registered earlier) under another CNIC?
 
 Fingerprints: every probe finger is searched against EVERY finger on the roll, whatever position it was enrolled
 under (a person enrolling twice may present other fingers, in another order): the minutia-triplet index of
-``matching.search_fingerprint`` shortlists roll fingers, bozorth3 re-scores the shortlist. Faces: the faiss index of
-``matching.search_face`` (exact below 100,000 faces). A roll voter is a candidate when any finger pair scores at or
-above ``fingerprint_duplicate_score`` or the face distance is at or below ``face_duplicate_distance``.
+``matching.search_fingerprint`` shortlists roll fingers, the station's fingerprint engine (matching/engine.py)
+re-scores the shortlist. Faces: the faiss index of ``matching.search_face`` (exact below 100,000 faces). A roll voter
+is a candidate when any finger pair scores at or above the engine's threshold for this search's number of comparisons
+(roll fingers x probe fingers: ``fingerprint.threshold_for``, so that at most ``fingerprint.max_false_alarm_rate`` of
+honest registrants meet a false candidate, whatever the roll's size) or the face distance is at or below
+``face_duplicate_distance``.
 
 The indexes hold decrypted templates in memory (the search needs them); they are built on the first search, from the
 database, and extended with the references added since (by id), so a registration centre pays the build once.
@@ -23,11 +26,11 @@ from sqlalchemy.orm import Session
 
 from matching.errors import MatchingError
 from matching.face import encoding_from_bytes
-from matching.fingerprint import NbisFingerprintMatcher
+from matching.engine import FingerprintEngine
 from matching.search_face import FaceIndex
 from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
-from station.config import EnrollmentSection
+from station.config import Config, FingerprintSection
 from station.db.models import BiometricReference, Voter
 from station.security.keys import TemplateCipher, template_context
 
@@ -36,15 +39,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SearchThresholds:
-    fingerprint_score: float
+    fingerprint: FingerprintSection  # the engine's calibrated tail and the false alarm rate
     face_distance: float
     shortlist: int
 
     @classmethod
-    def from_config(cls, enrollment: EnrollmentSection) -> "SearchThresholds":
-        """The 1:N search's thresholds of ``[enrollment]`` (the centre's search and the commission's admission)."""
-        return cls(fingerprint_score=enrollment.fingerprint_duplicate_score,
-                   face_distance=enrollment.face_duplicate_distance, shortlist=enrollment.shortlist)
+    def from_config(cls, config: Config) -> "SearchThresholds":
+        """The 1:N search's thresholds (the centre's search and the commission's admission)."""
+        return cls(fingerprint=config.fingerprint, face_distance=config.enrollment.face_duplicate_distance,
+                   shortlist=config.enrollment.shortlist)
+
+    def fingerprint_score(self, comparisons: int) -> float:
+        return self.fingerprint.threshold_for(comparisons)
 
 
 @dataclass
@@ -64,11 +70,11 @@ class DuplicateHit:
 class RollBiometricIndex:
     """The roll's fingerprints and faces, indexed for 1:N search. Thread-safe (one search or refresh at a time)."""
 
-    def __init__(self, matcher: NbisFingerprintMatcher) -> None:
+    def __init__(self, matcher: FingerprintEngine) -> None:
         self._matcher = matcher
         self._fingers = FingerprintIndex()
         self._faces = FaceIndex()
-        self._templates: dict[str, bytes] = {}  # "cnic|position" -> ISO template
+        self._templates: dict[str, bytes] = {}  # "cnic|position" -> the engine's template
         self._last_id = 0
         self._lock = threading.Lock()
 
@@ -80,21 +86,22 @@ class RollBiometricIndex:
         with self._lock:
             rows = session.execute(
                 select(BiometricReference.id, Voter.cnic, BiometricReference.modality, BiometricReference.position,
-                       BiometricReference.ciphertext)
+                       BiometricReference.format, BiometricReference.ciphertext)
                 .join(BiometricReference.voter).where(BiometricReference.id > self._last_id)
                 .order_by(BiometricReference.id)).all()
             face_ids, face_vectors = [], []
-            for ref_id, cnic, modality, position, blob in rows:
+            for ref_id, cnic, modality, position, template_format, blob in rows:
                 self._last_id = max(self._last_id, ref_id)
                 plain = cipher.decrypt(bytes(blob), template_context(cnic, modality, position))
                 key = f"{cnic}|{position}"
                 if modality == "fingerprint" and key not in self._templates:
                     try:
-                        self._fingers.add(key, minutiae_from_iso(plain))
+                        template = self._matcher.reference(template_format or "", plain)
+                        self._fingers.add(key, minutiae_from_iso(self._matcher.minutiae_iso(template)))
                     except MatchingError as exc:
                         log.warning("roll fingerprint %s of one voter not indexed: %s", position, exc)
                         continue
-                    self._templates[key] = plain
+                    self._templates[key] = template
                 elif modality == "face" and cnic not in self._faces:
                     face_ids.append(cnic)
                     face_vectors.append(encoding_from_bytes(plain))
@@ -104,26 +111,28 @@ class RollBiometricIndex:
 
     def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,
                thresholds: SearchThresholds) -> list[DuplicateHit]:
-        """Roll voters matching the probe fingers (position, ISO template) or face, strongest first."""
+        """Roll voters matching the probe fingers (position, engine template) or face, strongest first."""
         hits: dict[str, DuplicateHit] = {}
         matched_fingers: dict[str, set[str]] = defaultdict(set)
         with self._lock:
+            threshold = thresholds.fingerprint_score(len(self._templates) * len(fingers))
             for probe_position, template in fingers:
                 try:
-                    minutiae = minutiae_from_iso(template)
+                    minutiae = minutiae_from_iso(self._matcher.minutiae_iso(template))
                 except MatchingError as exc:
                     log.warning("probe %s not searchable: %s", probe_position, exc)
                     continue
                 for key, _votes in self._fingers.candidates(minutiae, shortlist=thresholds.shortlist):
                     score = self._matcher.compare(template, self._templates[key])
-                    if score < thresholds.fingerprint_score:
+                    if score < threshold:
                         continue
                     cnic, roll_position = key.split("|")
                     hit = hits.setdefault(cnic, DuplicateHit(cnic))
                     hit.fingerprint_score = max(hit.fingerprint_score or 0.0, score)
                     matched_fingers[cnic].add(probe_position)
                     hit.evidence.append({"modality": "fingerprint", "probe": probe_position,
-                                         "roll": roll_position, "score": round(score, 1)})
+                                         "roll": roll_position, "score": round(score, 3),
+                                         "threshold": round(threshold, 3)})
             if face is not None:
                 for cnic, distance in self._faces.search(face, k=10, max_distance=thresholds.face_distance):
                     hit = hits.setdefault(cnic, DuplicateHit(cnic))

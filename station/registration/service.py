@@ -19,7 +19,7 @@ from drivers.errors import DeviceError
 from matching.errors import MatchingError
 from matching.face import ENCODING_FORMAT, encoding_from_bytes
 from matching.face_quality import assess_face_quality
-from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
+from matching.engine import FingerprintEngine
 
 from station.config import FINGER_POSITIONS
 from station.db.models import EnrollmentSession, Voter
@@ -123,7 +123,7 @@ class RegistrationService:
     matchers; the roles are checked here."""
 
     def __init__(self, *, transaction: TransactionFactory, settings: EnrollmentSettings, thresholds: SearchThresholds,
-                 devices: DeviceOpener, cards: CardReader, fingerprints: NbisFingerprintMatcher, faces: FaceTools,
+                 devices: DeviceOpener, cards: CardReader, fingerprints: FingerprintEngine, faces: FaceTools,
                  cipher: TemplateCipher) -> None:
         self.transaction = transaction
         self.settings = settings
@@ -182,8 +182,8 @@ class RegistrationService:
             raise DeviceUnavailable(str(exc)) from None
         template, quality, feedback = None, 0, None
         try:
-            probe = self.fingerprints.extract(capture.image)
-            template, quality = probe.data, probe.quality
+            template = self.fingerprints.extract(capture.image).data
+            quality = self.fingerprints.quality(capture.image)
             gate = self.settings.min_finger_quality
             if quality < gate:
                 feedback = (f"quality {quality} below {gate}: clean the finger and the scanner, press flat and "
@@ -193,7 +193,7 @@ class RegistrationService:
         passed = template is not None and feedback is None
         with self.transaction() as s:
             es = enrollment.record_capture(s, self.settings, self.cipher, session_id, position=position,
-                                           template=template, template_format=TEMPLATE_FORMAT, quality=quality,
+                                           template=template, template_format=self.fingerprints.template_format, quality=quality,
                                            passed=passed, feedback=feedback, operator=principal.username,
                                            device_id=capture.device_id)
             return self._view(s, es)

@@ -28,7 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from matching.face import encoding_from_bytes
-from matching.fingerprint import NbisFingerprintMatcher
+from matching.engine import FingerprintEngine
+from matching.errors import MatchingError
 
 from station.audit import identity
 from station.audit import log as matchlog
@@ -178,7 +179,7 @@ def _record(item: dict) -> tuple[VoterRecord, list[EnrolledTemplate]]:
 
 
 def admit_registrations(data: bytes, *, transaction: TransactionFactory, cipher: TemplateCipher,
-                        matcher: NbisFingerprintMatcher, thresholds: SearchThresholds, signer: LogSigner,
+                        matcher: FingerprintEngine, thresholds: SearchThresholds, signer: LogSigner,
                         package_key: X25519PrivateKey, commission_cert: Certificate | None,
                         operator: str = "commission") -> AdmitResult:
     """At the commission: search each registrant 1:N against the master roll and add those with no candidate.
@@ -196,7 +197,11 @@ def admit_registrations(data: bytes, *, transaction: TransactionFactory, cipher:
             if s.scalar(select(Voter.status).where(Voter.cnic == record.cnic)) == "active":
                 already.append(record.cnic)
                 continue
-            fingers = [(t.position, t.data) for t in templates if t.modality == "fingerprint"]
+            try:
+                fingers = [(t.position, matcher.reference(t.format, t.data)) for t in templates
+                           if t.modality == "fingerprint"]
+            except MatchingError as exc:
+                raise RegistrationsRejected(f"registration {record.cnic}: {exc}") from None
             face = next((t.data for t in templates if t.modality == "face"), None)
             hits = [h for h in index.search(fingers, encoding_from_bytes(face) if face else None, thresholds)
                     if h.cnic != record.cnic]

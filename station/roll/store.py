@@ -27,6 +27,13 @@ def voter_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Voter)) or 0
 
 
+def template_formats(session: Session, modality: str) -> dict[str, int]:
+    """How many references of ``modality`` the roll holds per template format."""
+    query = (select(BiometricReference.format, func.count()).where(BiometricReference.modality == modality)
+             .group_by(BiometricReference.format))
+    return {fmt or "": n for fmt, n in session.execute(query)}
+
+
 def set_meta(session: Session, key: str, value: str) -> None:
     session.merge(StationMeta(key=key, value=value))
 
@@ -69,11 +76,12 @@ def references(session: Session, cnic: str, modality: str) -> list[BiometricRefe
 
 
 def recent_voter_references(session: Session, polling_station: str, position: str, *, exclude_cnic: str,
-                            limit: int) -> list[tuple[str, bytes]]:
-    """(CNIC, encrypted template) of the voters of a polling station who voted most recently, for one finger."""
-    query = (select(Voter.cnic, BiometricReference.ciphertext).join(BiometricReference.voter)
+                            limit: int) -> list[tuple[str, bytes, str]]:
+    """(CNIC, encrypted template, template format) of the voters of a polling station who voted most recently, for one
+    finger."""
+    query = (select(Voter.cnic, BiometricReference.ciphertext, BiometricReference.format).join(BiometricReference.voter)
              .join(Voter.polling_station)
              .where(PollingStation.code == polling_station, Voter.voted_at.is_not(None), Voter.cnic != exclude_cnic,
                     BiometricReference.modality == "fingerprint", BiometricReference.position == position)
              .order_by(Voter.voted_at.desc()).limit(limit))
-    return [(c, bytes(t)) for c, t in session.execute(query)]
+    return [(c, bytes(t), f or "") for c, t, f in session.execute(query)]

@@ -18,7 +18,8 @@ directory is read at start)::
 
 Fingerprints: a record's own templates, else (with ``synthetic_seed``) a reference rendered from the synthetic
 finger the station's demo roll uses for that CNIC (station.synth_roll.finger_subject), from an impression of its own,
-compared with bozorth3 (matching/fingerprint.py) at ``match_threshold``.
+compared by the fingerprint engine ``matcher`` (matching/engine.py) at ``match_threshold``, both sides as ISO/IEC 19794-2
+exchange records (what an authority holds and receives).
 
 Steering at run time, from Python or from the admin endpoint (plain HTTP, 127.0.0.1 only, like MOSIP's mock device
 admin API): ``GET /admin/state``; ``POST /admin/mode {"mode": M, "error_code": "131"}``; ``POST /admin/latency
@@ -99,7 +100,8 @@ class AuthoritySimulator:
 
     def __init__(self, state_dir: str | Path, *, port: int = 0, admin_port: int = 0, host: str = "127.0.0.1",
                  default_status: str = "valid", synthetic_seed: int | None = None,
-                 finger_cache: str | Path | None = None, match_threshold: float = 40.0, latency_s: float = 0.0,
+                 finger_cache: str | Path | None = None, matcher: str | None = None,
+                 match_threshold: float | None = None, latency_s: float = 0.0,
                  records: dict | None = None, authority_id: str = "SIM-NADRA") -> None:
         try:
             loopback = ipaddress.ip_address(host).is_loopback
@@ -120,7 +122,13 @@ class AuthoritySimulator:
         self._default_status = default_status
         self._synthetic_seed = synthetic_seed
         self._finger_cache = Path(finger_cache) if finger_cache else self.state_dir / "fingers"
-        self._threshold = float(match_threshold)
+        if matcher is None or match_threshold is None:  # the engine and 1:1 threshold of the station's configuration
+            from station.config import load_config
+
+            fp = load_config(environ={}).fingerprint
+            matcher = matcher or fp.matcher
+            match_threshold = getattr(fp, matcher).match_threshold if match_threshold is None else match_threshold
+        self._matcher_name, self._threshold = matcher, float(match_threshold)
         self._records: dict[str, dict] = {}
         self._references: dict[tuple, bytes | None] = {}
         self._packages: dict[str, tuple[dict, bytes]] = {}  # package id -> (listing entry with station, bytes)
@@ -428,16 +436,22 @@ class AuthoritySimulator:
 
     def _fingerprint_matcher(self):
         if self._matcher is None:
-            from matching.fingerprint import NbisFingerprintMatcher
+            from matching.engine import make_engine
 
-            self._matcher = NbisFingerprintMatcher(ppi=500, compute_quality=False)
+            self._matcher = make_engine(self._matcher_name)
         return self._matcher
+
+    def _from_exchange(self, record: bytes) -> bytes:
+        """The engine's template of an ISO 19794-2 record: the authority holds and receives exchange records."""
+        from matching.engine import EXCHANGE_FORMAT
+
+        return self._fingerprint_matcher().reference(EXCHANGE_FORMAT, record)
 
     def _reference(self, cnic: str, finger: str, record: dict | None = None) -> bytes | None:
         record = record if record is not None else (self._record(cnic) or {})
         own = record.get("fingerprints", {}).get(finger)
         if own:
-            return base64.b64decode(own)
+            return self._from_exchange(base64.b64decode(own))
         with self._lock:
             seed = self._synthetic_seed
             key = (seed, cnic, finger)
@@ -451,8 +465,9 @@ class AuthoritySimulator:
         from station.simulation.roll import finger_subject
 
         master = MasterCache(self._finger_cache, capacity=1).get(finger_subject(seed, cnic, finger))
-        template = self._fingerprint_matcher().extract(
-            render_impression(master, impression=AUTHORITY_IMPRESSION, quality="normal")).data
+        matcher = self._fingerprint_matcher()
+        native = matcher.extract(render_impression(master, impression=AUTHORITY_IMPRESSION, quality="normal")).data
+        template = self._from_exchange(matcher.exchange_record(native))
         with self._lock:
             self._references[key] = template
         return template
@@ -473,8 +488,8 @@ class AuthoritySimulator:
                 image = cv2.imdecode(np.frombuffer(sample, np.uint8), cv2.IMREAD_GRAYSCALE)
                 if image is None:
                     return "unusable"
-                sample = matcher.extract(image).data
-            return matcher.compare(sample, reference) >= self._threshold
+                sample = matcher.exchange_record(matcher.extract(image).data)
+            return matcher.compare(self._from_exchange(sample), reference) >= self._threshold
         except MatchingError:
             return "unusable"
 

@@ -2,6 +2,8 @@
 worker processes), and face encodings from a folder of labelled photos when one is given."""
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -10,40 +12,68 @@ from pathlib import Path
 from drivers.fingerprint.simulated import MasterCache
 from drivers.fingerprint.synthetic import render_impression
 from matching.face import ENCODING_FORMAT, DlibFaceEncoder
-from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
+from matching.engine import make_engine
 from drivers.camera.images import decode_rgb
 from matching.datasets import labelled_photo_paths
 from matching.errors import MatchingError
 
 from station.errors import InvalidInput
 from station.roll.store import EnrolledTemplate
+from station.security.files import write_atomically
 from station.simulation.roll import SynthRoll, finger_subject
 
 log = logging.getLogger(__name__)
 _worker: dict = {}
 
 
-def _init_worker(cache_dir: str, ppi: int) -> None:
+def _init_worker(cache_dir: str, ppi: int, engine: str) -> None:
     _worker["cache"] = MasterCache(cache_dir, capacity=4)
-    _worker["matcher"] = NbisFingerprintMatcher(ppi=ppi)
+    _worker["matcher"] = make_engine(engine, ppi=ppi)
 
 
 def _enrol_finger(job: tuple[str, str, str]) -> EnrolledTemplate:
     cnic, finger, subject = job
     master = _worker["cache"].get(subject)  # generated and written to the cache on first use
-    template = _worker["matcher"].extract(render_impression(master, impression=0, quality="normal"))
-    return EnrolledTemplate(cnic, "fingerprint", finger, TEMPLATE_FORMAT, template.quality, template.data)
+    matcher = _worker["matcher"]
+    image = render_impression(master, impression=0, quality="normal")
+    template = matcher.extract(image)
+    return EnrolledTemplate(cnic, "fingerprint", finger, matcher.template_format, matcher.quality(image),
+                            template.data)
 
 
-def fingerprint_references(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, ppi: int = 500,
-                           workers: int | None = None) -> list[EnrolledTemplate]:
+def fingerprint_references(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, engine: str,
+                           ppi: int = 500, workers: int | None = None,
+                           templates_file: Path | None = None) -> list[EnrolledTemplate]:
+    """Each voter's fingers enrolled by the fingerprint engine ``engine`` (its template format).
+
+    ``templates_file``: a JSON file of the result, read when present and written otherwise (under an exclusive lock, so
+    that parallel test workers building the same roll build it once). The caller names it so that it changes with
+    anything that changes the templates (the test suite hashes the generator's and the engine's code and versions)."""
+    if templates_file is None:
+        return _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers)
+    import fcntl
+
+    templates_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(templates_file.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if templates_file.is_file():
+            rows = json.loads(templates_file.read_text())
+            return [EnrolledTemplate(c, "fingerprint", f, fmt, q, base64.b64decode(d)) for c, f, fmt, q, d in rows]
+        out = _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers)
+        rows = [[t.cnic, t.position, t.format, t.quality, base64.b64encode(t.data).decode()] for t in out]
+        write_atomically(templates_file, json.dumps(rows).encode())
+        return out
+
+
+def _enrol_all(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, engine: str, ppi: int,
+               workers: int | None) -> list[EnrolledTemplate]:
     jobs = [(v.cnic, f, finger_subject(roll.seed, v.cnic, f)) for v in roll.voters for f in fingers]
     workers = workers or min(os.cpu_count() or 1, 4)
     cache_dir.mkdir(parents=True, exist_ok=True)
     if workers <= 1:
-        _init_worker(str(cache_dir), ppi)
+        _init_worker(str(cache_dir), ppi, engine)
         return [_enrol_finger(j) for j in jobs]
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(str(cache_dir), ppi)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(str(cache_dir), ppi, engine)) as pool:
         return list(pool.map(_enrol_finger, jobs, chunksize=16))
 
 

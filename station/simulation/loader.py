@@ -21,11 +21,12 @@ from station.simulation.roll import SynthRoll, build_roll
 
 def load_synthetic_roll(transaction: TransactionFactory, config: Config, cipher: TemplateCipher,
                         encoder: DlibFaceEncoder, voters: int, seed: int, *, faces_dir: str | None = None,
-                        workers: int | None = None) -> dict:
+                        workers: int | None = None, templates_file=None) -> dict:
     polling_station = config.station.polling_station
     synthetic = build_roll(voters, seed, polling_station)
     templates = biometrics.fingerprint_references(synthetic, config.fingerprint.fingers, config.home / "sim" / "fingers",
-                                                  ppi=config.fingerprint.ppi, workers=workers)
+                                                  engine=config.fingerprint.matcher, ppi=config.fingerprint.ppi,
+                                                  workers=workers, templates_file=templates_file)
     sim_faces: dict = {}
     if faces_dir:
         faces, sim_faces = biometrics.face_references(synthetic, faces_dir, polling_station, encoder)

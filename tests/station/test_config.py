@@ -63,16 +63,55 @@ def test_unknown_key_in_a_profile_file(tmp_path, monkeypatch):
 def test_station_local_file_overrides_the_profile_and_env_overrides_it(tmp_path):
     from station.config import write_local_overrides
 
-    write_local_overrides(tmp_path, "fingerprint", {"match_threshold": 47.5})
+    write_local_overrides(tmp_path, "fingerprint", {"bozorth3": {"match_threshold": 47.5}})
     write_local_overrides(tmp_path, "face", {"match_threshold": 0.48, "enabled": False})
     config = load_config("test", home=tmp_path, environ={})
-    assert config.fingerprint.match_threshold == 47.5
+    assert config.fingerprint.bozorth3.match_threshold == 47.5
     assert (config.face.match_threshold, config.face.enabled) == (0.48, False)
-    env = {"STATION_FINGERPRINT__MATCH_THRESHOLD": "50"}
-    assert load_config("test", home=tmp_path, environ=env).fingerprint.match_threshold == 50.0
+    env = {"STATION_FINGERPRINT__BOZORTH3": "{match_threshold = 50}"}
+    assert load_config("test", home=tmp_path, environ=env).fingerprint.bozorth3.match_threshold == 50.0
     (tmp_path / "station.toml").write_text("[fingerprint]\nmatch_treshold = 1\n")
     with pytest.raises(ConfigError, match="unknown key fingerprint.match_treshold"):
         load_config("test", home=tmp_path, environ={})
+
+
+def test_each_engine_has_its_own_thresholds_set_key_by_key(tmp_path):
+    from station.config import write_local_overrides
+
+    default = load_config("test", home=tmp_path, environ={}).fingerprint
+    # one key of one engine's table: the others keep their defaults, the other engine is untouched
+    write_local_overrides(tmp_path, "fingerprint", {"leader_mcc_bozorth3": {"score_per_decade": 0.25}})
+    write_local_overrides(tmp_path, "fingerprint", {"leader_mcc_bozorth3": {"match_threshold": 1.5}})
+    fp = load_config("test", home=tmp_path, environ={}).fingerprint
+    assert (fp.leader_mcc_bozorth3.score_per_decade, fp.leader_mcc_bozorth3.match_threshold) == (0.25, 1.5)
+    assert fp.leader_mcc_bozorth3.score_at_fmr_1e3 == default.leader_mcc_bozorth3.score_at_fmr_1e3
+    assert fp.bozorth3 == default.bozorth3
+    # the configured engine's section is the one decisions read
+    fp = load_config("test", home=tmp_path, environ={"STATION_FINGERPRINT__MATCHER": "bozorth3"}).fingerprint
+    assert fp.engine is fp.bozorth3
+    (tmp_path / "station.toml").write_text("[fingerprint.bozorth3]\nmatch_treshold = 1\n")
+    with pytest.raises(ConfigError, match="unknown key fingerprint.bozorth3.match_treshold"):
+        load_config("test", home=tmp_path, environ={})
+    (tmp_path / "station.toml").write_text("[fingerprint]\nbozorth3 = 3\n")
+    with pytest.raises(ConfigError, match="fingerprint.bozorth3 must be a table"):
+        load_config("test", home=tmp_path, environ={})
+    with pytest.raises(ConfigError, match="unknown matcher 'afis'"):
+        load_config("test", home=tmp_path / "x", environ={"STATION_FINGERPRINT__MATCHER": "afis"})
+    with pytest.raises(ConfigError, match="fingerprint.bozorth3.score_per_decade"):
+        load_config("test", home=tmp_path / "x", environ={"STATION_FINGERPRINT__BOZORTH3": "{score_per_decade = 0}"})
+
+
+def test_a_decision_over_more_comparisons_takes_a_stricter_threshold(tmp_path):
+    env = {"STATION_FINGERPRINT__MATCHER": "bozorth3",
+           "STATION_FINGERPRINT__BOZORTH3": "{match_threshold = 40, score_at_fmr_1e3 = 30, score_per_decade = 6}",
+           "STATION_FINGERPRINT__MAX_FALSE_ALARM_RATE": "0.001"}
+    fp = load_config("test", home=tmp_path, environ=env).fingerprint
+    # one comparison at FMR 0.1%: the tail's 0.1% point (30) is below the 1:1 threshold, which is the floor
+    assert fp.threshold_for(1) == 40
+    # 1,000 comparisons: each may false-match at ~1e-6 = three decades below 1e-3: 30 + 3 x 6 = 48
+    assert fp.threshold_for(1000) == pytest.approx(48.0, abs=0.01)
+    # a million: six decades: 66
+    assert fp.threshold_for(1_000_000) == pytest.approx(66.0, abs=0.01)
 
 
 def test_face_duplicate_distance_follows_the_face_threshold_unless_set(tmp_path):

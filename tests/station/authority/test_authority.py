@@ -28,7 +28,7 @@ from tests.support.cli import cli_for
 from tests.support.stations import build_station
 from drivers.fingerprint.simulated import MasterCache
 from drivers.fingerprint.synthetic import render_impression
-from matching.fingerprint import TEMPLATE_FORMAT, NbisFingerprintMatcher
+from matching.engine import make_engine
 from station.db import engine as db
 from station.roll import store as roll
 from station.audit.chain import canonical
@@ -68,9 +68,9 @@ def roll_data(tmp_path_factory):
     config = load_config("test", home=tmp_path_factory.mktemp("cfg"), environ={})
     synthetic = build_roll(VOTERS, SEED, config.station.polling_station)
     masters = tmp_path_factory.mktemp("fingers")
-    cache, matcher = MasterCache(masters), NbisFingerprintMatcher(ppi=config.fingerprint.ppi, compute_quality=False)
+    cache, matcher = MasterCache(masters), make_engine(config.fingerprint.matcher, ppi=config.fingerprint.ppi)
     templates = [  # as synth_biometrics.fingerprint_references enrols them, without NFIQ2 (faster), this station only
-        EnrolledTemplate(v.cnic, "fingerprint", finger, TEMPLATE_FORMAT, 0, matcher.extract(
+        EnrolledTemplate(v.cnic, "fingerprint", finger, matcher.template_format, 0, matcher.extract(
             render_impression(cache.get(finger_subject(SEED, v.cnic, finger)), impression=0)).data)
         for v in synthetic.voters if v.polling_station == config.station.polling_station
         for finger in config.fingerprint.fingers]
@@ -285,8 +285,11 @@ def test_link_up_status_and_fingerprint_answers_are_signed_and_logged(stations, 
     assert not queue_rows(st)
     [doctor] = [c for c in st.doctor() if c[0] == "ID authority link"]
     assert doctor[1] and sim.url in doctor[2] and "0 checks queued" in doctor[2]
-    # the authority's 1:1 check got the very template the station captured and matched, not another impression
-    assert len(set(sent)) == 8 and set(sent) <= {probe.data for probe in captured}
+    # the authority's 1:1 check got the ISO 19794-2 exchange record of the very template the station captured and
+    # matched, not another impression
+    assert len(set(sent)) == 8
+    assert set(sent) <= {st.fingerprint_matcher.exchange_record(probe.data) for probe in captured}
+    assert all(sample[:8] == b"FMR\x00 20\x00" for sample in sent)
     # the view shows the answers: _view annotates every view the station builds
     view = st.polling.get_verification(OFFICER, prints[0]["session"])
     note = note_of(st, view.id)

@@ -43,9 +43,9 @@ def make_station(tmp_path, make_database_url, commission):
     """A fresh station registered at the commission and trusting its key."""
     made = []
 
-    def make(station_id: str = "ST-A", polling_station: str = PS, *, trust: bool = True):
+    def make(station_id: str = "ST-A", polling_station: str = PS, *, trust: bool = True, **overrides):
         st = build_station(tmp_path / station_id, make_database_url(),
-                           station={"id": station_id, "polling_station": polling_station})
+                           station={"id": station_id, "polling_station": polling_station}, **overrides)
         st.init()
         create_package_key(st.config.keys_dir)
         if trust:
@@ -317,6 +317,42 @@ def test_a_voter_of_an_imported_roll_is_verified_by_fingerprint(commission, make
     other = st.polling.start_verification(officer, impostor.cnic)
     st.steering.present_fingerprint(officer, voter.cnic, other.next_finger)
     assert st.polling.capture_fingerprint(officer, other.id).last_attempt.outcome != "match"
+
+
+def test_a_station_refuses_a_roll_its_engine_cannot_match(commission, make_station):
+    """Templates carry their engine and version: a station set to another engine refuses the package whole, with the
+    reason, instead of matching leader_mcc_bozorth3 templates with bozorth3."""
+    st = make_station("ST-F", fingerprint={"matcher": "bozorth3"})
+    with pytest.raises(PackageRejected) as caught:
+        st.packages.import_package(package(commission, "ST-F"))
+    assert caught.value.code == "template_format"
+    assert commission.fingerprint_matcher.template_format in str(caught.value) and "bozorth3" in str(caught.value)
+    assert version(st) == 0 and not voters_at(st)
+    [event] = [e for e in roll_events(st) if e["outcome"] == "rejected"]
+    assert event["details"]["reason"] == "template_format"
+    [check] = [c for c in st.doctor() if c[0] == "fingerprint engine"]
+    assert check[1] and check[2].startswith("bozorth3, templates ISO19794-2:2005")
+
+
+def test_a_verification_against_a_reference_in_a_foreign_format_is_refused(commission, make_station):
+    """A reference in a format the engine does not read (planted past the import check) is never matched: the
+    capture is refused with a 409 naming the format, and doctor flags the roll."""
+    st = make_station("ST-G")
+    st.packages.import_package(package(commission, "ST-G"))
+    officer = _officer()
+    voter = next(v for v in st.roll.list_voters(polling_station=PS) if v.fingers and not v.voted)
+    from station.db.models import BiometricReference
+
+    with st.transaction() as s:
+        s.execute(update(BiometricReference).where(BiometricReference.voter_id == voters_at(st)[voter.cnic].id)
+                  .values(format="someone-elses/v9"))
+    view = st.polling.start_verification(officer, voter.cnic)
+    st.steering.present_fingerprint(officer, voter.cnic, view.next_finger)
+    with pytest.raises(Conflict, match="someone-elses/v9"):
+        st.polling.capture_fingerprint(officer, view.id)
+    assert st.polling.get_verification(officer, view.id).state == "IDENTIFIED"  # no attempt was spent or logged
+    [check] = [c for c in st.doctor() if c[0] == "fingerprint engine"]
+    assert not check[1] and "cannot be matched" in check[2]
 
 
 def test_commission_changes_are_checked(commission):

@@ -100,7 +100,7 @@ def admit(st, data: bytes):
     """The commission's admission, with the dependencies the CLI gives it."""
     config = st.config
     return admit_registrations(data, transaction=st.transaction, cipher=st.cipher, matcher=st.fingerprint_matcher,
-                               thresholds=SearchThresholds.from_config(config.enrollment), signer=st.log_signer,
+                               thresholds=SearchThresholds.from_config(config), signer=st.log_signer,
                                package_key=load_package_key(config.keys_dir),
                                commission_cert=commission_certificate(config.audit, config.home))
 

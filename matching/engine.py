@@ -1,0 +1,175 @@
+"""The fingerprint engine the station decides with, chosen by name (``fingerprint.matcher`` in the station's config).
+
+Every use of fingerprints at the station goes through one ``FingerprintEngine``: 1:1 verification at polling, the
+registration duplicate search, ``roll admit``, the shared-finger cross-check, the simulated authority and the
+benchmarks' station policy. Two engines exist:
+
+``leader_mcc_bozorth3``  the project's pipeline (matching/fingerprint_pipeline.py): LEADER minutiae + binary MCC
+                         fused with mindtct + bozorth3. Templates: ``leader_mcc_bozorth3/v<VERSION>``.
+``bozorth3``             NIST NBIS alone: mindtct minutiae, bozorth3 score. Templates: ISO/IEC 19794-2:2005 records.
+
+Template formats. Each stored reference carries its format (``BiometricReference.format``). An engine matches its own
+format, and builds its template from an exchange record (``EXCHANGE_FORMAT``, ISO/IEC 19794-2:2005 minutiae from any
+extractor: an older roll, the card's DG3, an outside vendor): that is the re-extraction an older roll gets. Any other
+format is refused with ``TemplateFormatError`` naming it; never matched with the wrong matcher.
+
+Quality (NFIQ2) is a separate call (``quality``): it costs about as much as a mindtct extraction, so the polling
+station computes it only when a print did not match (to tell the officer why), and registration for every capture.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .errors import MatchingError
+from .fingerprint import TEMPLATE_FORMAT as EXCHANGE_FORMAT
+from .fingerprint import FingerprintTemplate, NbisFingerprintMatcher
+
+DEFAULT_ENGINE = "leader_mcc_bozorth3"
+
+
+class TemplateFormatError(MatchingError):
+    """A stored template this engine cannot read (another matcher's, or an older version of its own)."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    template_format: str  # what the engine writes into BiometricReference.format
+    reads: tuple[str, ...]  # the formats it matches (its own first)
+    description: str
+
+
+class FingerprintEngine:
+    """``extract(image) -> FingerprintTemplate`` (quality 0: see ``quality``); ``compare(probe, reference) -> score``
+    on this engine's template bytes (higher = more similar); ``reference(format, data)`` turns a stored reference into
+    this engine's template; ``minutiae_iso(template)`` is the NBIS-layout ISO record the 1:N candidate index reads."""
+
+    def __init__(self, info: EngineInfo, *, extract: Callable[[np.ndarray], FingerprintTemplate],
+                 compare: Callable[[bytes, bytes], float], from_exchange: Callable[[bytes], bytes],
+                 minutiae_iso: Callable[[bytes], bytes], exchange: Callable[[bytes], bytes],
+                 check_available: Callable[[], None], ppi: int) -> None:
+        self.info = info
+        self._exchange = exchange
+        self._extract, self._compare = extract, compare
+        self._from_exchange, self._minutiae_iso = from_exchange, minutiae_iso
+        self._check_available = check_available
+        self._quality = NbisFingerprintMatcher(ppi=ppi, compute_quality=True)
+        self._converted: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def template_format(self) -> str:
+        return self.info.template_format
+
+    def extract(self, image: np.ndarray) -> FingerprintTemplate:
+        return self._extract(image)
+
+    def quality(self, image: np.ndarray) -> int:
+        """NFIQ2 score 1-100 of a capture; 0 = could not be computed ("unknown")."""
+        try:
+            return self._quality.extract(image).quality
+        except MatchingError:
+            return 0
+
+    def compare(self, probe: bytes, reference: bytes) -> float:
+        return float(self._compare(bytes(probe), bytes(reference)))
+
+    def reads(self, template_format: str) -> bool:
+        return template_format in self.info.reads
+
+    def reference(self, template_format: str, data: bytes) -> bytes:
+        """This engine's template for a stored reference of ``template_format``; TemplateFormatError when it cannot
+        read it. Exchange records are converted once and the result kept (a roll re-extracted on first use)."""
+        if template_format == self.template_format:
+            return bytes(data)
+        if template_format != EXCHANGE_FORMAT or EXCHANGE_FORMAT not in self.info.reads:
+            raise TemplateFormatError(
+                f"a fingerprint template in format {template_format or 'unknown'!r} cannot be matched by the "
+                f"{self.name} engine (it reads {', '.join(self.info.reads)}): import a roll made for this engine")
+        key = bytes(data)
+        with self._lock:
+            hit = self._converted.get(key)
+        if hit is None:
+            hit = self._from_exchange(key)
+            with self._lock:
+                if len(self._converted) > 20_000:
+                    self._converted.clear()
+                self._converted[key] = hit
+        return hit
+
+    def minutiae_iso(self, template: bytes) -> bytes:
+        return self._minutiae_iso(bytes(template))
+
+    def exchange_record(self, template: bytes) -> bytes:
+        """The ISO/IEC 19794-2:2005 record of this template's minutiae: what leaves the station (the ID authority's
+        1:1 check) and what another system can read."""
+        return self._exchange(bytes(template))
+
+    def check_available(self) -> None:
+        """MatcherUnavailable when a part of the engine (NBIS, onnxruntime, the LEADER model) is not installed."""
+        self._check_available()
+
+
+def _bozorth3(ppi: int) -> FingerprintEngine:
+    m = NbisFingerprintMatcher(ppi=ppi, compute_quality=False)
+
+    def check() -> None:
+        m._nbis()
+
+    return FingerprintEngine(
+        EngineInfo("bozorth3", EXCHANGE_FORMAT, (EXCHANGE_FORMAT,), "NIST NBIS: mindtct minutiae, bozorth3 score"),
+        extract=m.extract, compare=m.compare, from_exchange=bytes, minutiae_iso=bytes, exchange=bytes,
+        check_available=check,
+        ppi=ppi)
+
+
+def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
+    from .fingerprint_pipeline import _HEADER, VERSION, LeaderFusionMatcher
+
+    m = LeaderFusionMatcher()
+
+    def extract(image: np.ndarray) -> FingerprintTemplate:
+        t = m.extract(image, ppi=ppi)
+        return FingerprintTemplate(data=t.data, minutiae_count=t.minutiae_count, quality=0)
+
+    def minutiae_iso(template: bytes) -> bytes:
+        return m.decode(template).mindtct_iso
+
+    def from_exchange(iso: bytes) -> bytes:
+        return m.template_from_iso(iso).data
+
+    def exchange(template: bytes) -> bytes:
+        m.decode(template)  # validates the whole template
+        len_leader = _HEADER.unpack_from(template, 0)[4]
+        return template[_HEADER.size:_HEADER.size + len_leader]  # the LEADER minutiae, standard layout
+
+    fmt = f"{m.name}/v{VERSION}"
+    return FingerprintEngine(
+        EngineInfo(m.name, fmt, (fmt, EXCHANGE_FORMAT),
+                   "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)"),
+        extract=extract, compare=m.compare, from_exchange=from_exchange, minutiae_iso=minutiae_iso,
+        exchange=exchange, check_available=m.check_available, ppi=ppi)
+
+
+ENGINES: dict[str, Callable[[int], FingerprintEngine]] = {
+    "leader_mcc_bozorth3": _leader_mcc_bozorth3,
+    "bozorth3": _bozorth3,
+}
+
+
+def make_engine(name: str, *, ppi: int = 500) -> FingerprintEngine:
+    """The engine called ``name``; ValueError naming the known ones otherwise. Nothing heavy loads here (models and
+    NBIS load at first use)."""
+    try:
+        factory = ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown fingerprint matcher {name!r}; use one of: {', '.join(ENGINES)}") from None
+    return factory(ppi)

@@ -1,0 +1,75 @@
+"""Decision thresholds for a number of comparisons, from an engine's calibrated impostor score tail.
+
+A decision that compares one print with N others (the shared-finger cross-check against the last voters, the
+registration duplicate search against a roll, two fingers x two attempts at polling) raises a false alarm when ANY
+of the N impostor comparisons reaches the threshold. For the alarm rate per decision to stay at most ``alarm_rate``,
+each comparison's false match rate must be at most ``1 - (1 - alarm_rate) ** (1 / N)`` (about ``alarm_rate / N``).
+
+The threshold for a false match rate comes from the engine's impostor tail, calibrated on data the evaluation does not
+use (``station calibrate``): ``score_at_fmr_1e3`` is the score that 0.1% of calibration impostor comparisons reach, and
+``score_per_decade`` the score added per tenfold lower false match rate (a least-squares line of score against
+log10(FMR) through the empirical tail, from FMR 1% down to the smallest rate the calibration resolves: at least
+ten impostor scores above it). Beyond what the calibration resolved the line is an extrapolation; the calibration
+reports how far down it was measured (``min_fmr_measured``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+_TAIL_FMR = 1e-3
+MIN_TAIL_COUNT = 10  # impostor scores at or above a point of the tail for it to count as measured
+
+
+@dataclass(frozen=True)
+class ImpostorTail:
+    score_at_fmr_1e3: float  # calibration impostor comparisons at or above this score: 0.1%
+    score_per_decade: float  # score added per tenfold lower false match rate (> 0)
+
+    def score_at(self, fmr: float) -> float:
+        """The score whose per-comparison false match rate is ``fmr`` on the calibrated tail."""
+        return self.score_at_fmr_1e3 + self.score_per_decade * math.log10(_TAIL_FMR / fmr)
+
+
+def fmr_per_comparison(alarm_rate: float, comparisons: int) -> float:
+    """The per-comparison false match rate that keeps a decision over ``comparisons`` impostor comparisons below
+    ``alarm_rate`` false alarms."""
+    if not 0 < alarm_rate < 1:
+        raise ValueError("alarm_rate must be between 0 and 1")
+    n = max(1, int(comparisons))
+    return -math.expm1(math.log1p(-alarm_rate) / n)
+
+
+def threshold_for(tail: ImpostorTail, comparisons: int, alarm_rate: float, *, floor: float) -> float:
+    """The score threshold of a decision over ``comparisons`` comparisons, never below ``floor`` (the 1:1 one)."""
+    return max(float(floor), tail.score_at(fmr_per_comparison(alarm_rate, comparisons)))
+
+
+@dataclass(frozen=True)
+class TailFit:
+    tail: ImpostorTail
+    impostor_count: int
+    min_fmr_measured: float  # the smallest false match rate the fit rests on
+
+
+def fit_tail(impostor_scores: np.ndarray) -> TailFit:
+    """Fit ``ImpostorTail`` to impostor scores (higher = more similar). ValueError when there are too few to resolve
+    FMR 0.1% with ``MIN_TAIL_COUNT`` scores above it."""
+    s = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
+    n = len(s)
+    if n * _TAIL_FMR < MIN_TAIL_COUNT:
+        raise ValueError(f"{n} impostor scores cannot resolve FMR 0.1% (need {int(MIN_TAIL_COUNT / _TAIL_FMR)})")
+    # points of the empirical tail: (log10 FMR, the score reached by that fraction of impostors), FMR 1% and below
+    counts = np.unique(np.round(np.geomspace(MIN_TAIL_COUNT, max(MIN_TAIL_COUNT, 0.01 * n), 24)).astype(int))
+    log_fmr = np.log10(counts / n)
+    scores = s[counts - 1]
+    at_1e3 = float(np.interp(math.log10(_TAIL_FMR), log_fmr, scores))
+    if len(counts) >= 2 and np.ptp(log_fmr) > 0:
+        slope = -float(np.polyfit(log_fmr, scores, 1)[0])  # score per decade of lower FMR
+    else:
+        slope = 0.0
+    spread = float(np.std(s)) or 1.0
+    slope = max(slope, 1e-3 * spread)  # a flat tail (ties) must still rise
+    return TailFit(ImpostorTail(round(at_1e3, 4), round(slope, 4)), n, float(counts[0] / n))
