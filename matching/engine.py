@@ -6,7 +6,8 @@ benchmarks' station policy. Two engines exist:
 
 ``leader_mcc_bozorth3``  the project's pipeline (matching/fingerprint_pipeline.py): LEADER minutiae + binary MCC
                          fused with mindtct + bozorth3. Templates: ``leader_mcc_bozorth3/v<VERSION>``.
-``bozorth3``             NIST NBIS alone: mindtct minutiae, bozorth3 score. Templates: ISO/IEC 19794-2:2005 records.
+``bozorth3``             NIST NBIS alone: mindtct minutiae, bozorth3 score. Templates: ISO/IEC 19794-2:2005 records in
+                         nbis-py's layout (matching/iso19794.py); exchange records go out in the standard's.
 
 Template formats. Each stored reference carries its format (``BiometricReference.format``). An engine matches its own
 format, and builds its template from an exchange record (``EXCHANGE_FORMAT``, ISO/IEC 19794-2:2005 minutiae from any
@@ -24,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import iso19794
 from .errors import MatchingError
 from .fingerprint import TEMPLATE_FORMAT as EXCHANGE_FORMAT
 from .fingerprint import FingerprintTemplate, NbisFingerprintMatcher
@@ -88,7 +90,7 @@ class FingerprintEngine:
     def reference(self, template_format: str, data: bytes) -> bytes:
         """This engine's template for a stored reference of ``template_format``; TemplateFormatError when it cannot
         read it. Exchange records are converted once and the result kept (a roll re-extracted on first use)."""
-        if template_format == self.template_format:
+        if template_format == self.template_format != EXCHANGE_FORMAT:
             return bytes(data)
         if template_format != EXCHANGE_FORMAT or EXCHANGE_FORMAT not in self.info.reads:
             raise TemplateFormatError(
@@ -126,8 +128,8 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
 
     return FingerprintEngine(
         EngineInfo("bozorth3", EXCHANGE_FORMAT, (EXCHANGE_FORMAT,), "NIST NBIS: mindtct minutiae, bozorth3 score"),
-        extract=m.extract, compare=m.compare, from_exchange=bytes, minutiae_iso=bytes, exchange=bytes,
-        check_available=check,
+        extract=m.extract, compare=m.compare, from_exchange=iso19794.to_nbis, minutiae_iso=bytes,
+        exchange=iso19794.to_standard, check_available=check,
         ppi=ppi)
 
 

@@ -18,9 +18,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -219,6 +222,27 @@ class Station:
                 raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
         return load_synthetic_roll(self.transaction, self.config, self.cipher, self.face_tools.encoder, voters, seed,
                                    faces_dir=faces_dir, workers=workers, templates_file=templates_file)
+
+    def warm_up(self) -> threading.Thread:
+        """In the background, at start: load the fingerprint engine's model (the first voter does not wait for it)
+        and build the registration duplicate-search index from the roll."""
+        def run() -> None:
+            started = time.perf_counter()
+            try:
+                self.fingerprint_matcher.extract(np.full((320, 320), 128, np.uint8))
+            except MatchingError:
+                pass  # a blank image has no minutiae; the model is loaded all the same
+            try:
+                indexed = self.registration.prepare_index()
+            except (StationError, SQLAlchemyError) as exc:
+                log.warning("duplicate-search index not built at start: %s", exc)
+                indexed = 0
+            log.info("warm-up: %s engine loaded, %d roll references indexed in %.1f s", self.fingerprint_matcher.name,
+                     indexed, time.perf_counter() - started)
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
         if "authority" in self.__dict__:

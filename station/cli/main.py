@@ -51,6 +51,7 @@ def run_server(station) -> None:
     scheduler = BackupScheduler(config=station.config, engine=station.engine, transaction=station.transaction,
                                 signer=station.log_signer)
     scheduler.start()  # no-op unless backup.dir is set and backup.interval_minutes > 0
+    station.warm_up()  # the fingerprint model and the duplicate-search index, in the background
     try:
         serve_app(station.config, create_app(station), announce=click.echo)
     finally:

@@ -20,7 +20,7 @@ from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import gender_from_cnic, parse_cnic
 from station.errors import Conflict, InvalidInput, NotFound
-from station.db.models import PollingStation, Voter, VerificationSession, utcnow
+from station.db.models import CardReference, PollingStation, Voter, VerificationSession, utcnow
 from station.polling.policy import (FingerPlan, face_matches, fingerprint_matches, gender_mismatch, quality_retry_reason)
 from station.polling.views import AttemptView, VerificationView
 from station.roll.records import VoterView
@@ -49,6 +49,9 @@ class FlowSettings:
     log: LogSigner
 
 
+ROLL, CARD_DG3, CARD_DG2 = "roll", "card_dg3", "card_dg2"  # where a verification's reference comes from
+
+
 @dataclass(frozen=True)
 class BiometricTask:
     """What a capture needs, read in the first transaction: the encrypted reference and the attempt number."""
@@ -59,7 +62,13 @@ class BiometricTask:
     position: str
     attempt: int  # 1-based number of this attempt within its modality
     reference_ciphertext: bytes
-    reference_format: str  # BiometricReference.format: which engine (and version) made the template
+    reference_format: str  # which engine (and version) made the template, or the card's exchange format
+    reference_source: str = ROLL  # ROLL, or the card data group it was read from (CARD_DG3, CARD_DG2)
+
+    @property
+    def reference_modality(self) -> str:
+        """The modality the reference is encrypted under (template_context): card references have their own."""
+        return self.modality if self.reference_source == ROLL else f"card_{self.modality}"
 
 
 def _voter_query():
@@ -102,13 +111,47 @@ def start(session: Session, settings: FlowSettings, *, cnic_text: object, operat
     return vs
 
 
+def _references(vs: VerificationSession, modality: str) -> list:
+    """The references a verification matches ``modality`` against: the roll's; when the roll holds none for it, those
+    read from the voter's verified card at identification (CardReference)."""
+    if vs.voter is None:
+        return []
+    roll = [r for r in vs.voter.references if r.modality == modality]
+    return roll or [r for r in vs.card_references if r.modality == modality]
+
+
 def finger_plan(vs: VerificationSession, settings: FlowSettings) -> FingerPlan:
-    enrolled = {r.position for r in vs.voter.references if r.modality == "fingerprint"} if vs.voter else set()
+    enrolled = {r.position for r in _references(vs, "fingerprint")}
     return FingerPlan(tuple(f for f in settings.fingers if f in enrolled), settings.attempts_per_finger)
 
 
 def face_available(vs: VerificationSession, settings: FlowSettings) -> bool:
-    return settings.face_enabled and vs.voter is not None and any(r.modality == "face" for r in vs.voter.references)
+    return settings.face_enabled and bool(_references(vs, "face"))
+
+
+def missing_modalities(vs: VerificationSession) -> list[str]:
+    """The modalities an identified voter's roll entry holds no reference for (the card may stand in)."""
+    if vs.voter is None or vs.state != IDENTIFIED:
+        return []
+    held = {r.modality for r in vs.voter.references}
+    return [m for m in ("fingerprint", "face") if m not in held]
+
+
+def keep_card_references(session: Session, vs: VerificationSession, references: list[CardReference]) -> list[str]:
+    """Attach the card's references for each modality the roll holds none of (in the identifying transaction); returns
+    the modalities taken from the card."""
+    if vs.voter is None or vs.state != IDENTIFIED:
+        return []
+    taken = []
+    for modality in ("fingerprint", "face"):
+        if any(r.modality == modality for r in vs.voter.references):
+            continue
+        mine = [r for r in references if r.modality == modality]
+        if mine:
+            vs.card_references.extend(mine)
+            taken.append(modality)
+    session.flush()
+    return taken
 
 
 def _fingerprints_left(vs: VerificationSession, settings: FlowSettings) -> int:
@@ -119,11 +162,13 @@ def _faces_left(vs: VerificationSession, settings: FlowSettings) -> int:
     return max(0, settings.face_attempts - vs.face_attempts) if face_available(vs, settings) else 0
 
 
-def _reference(vs: VerificationSession, modality: str, position: str) -> tuple[bytes, str]:
-    for ref in vs.voter.references:
-        if ref.modality == modality and ref.position == position:
-            return ref.ciphertext, ref.format or ""
-    enrolled = ", ".join(r.position for r in vs.voter.references if r.modality == modality) or "none"
+def _reference(vs: VerificationSession, modality: str, position: str) -> tuple[bytes, str, str]:
+    """(ciphertext, format, source) of the reference for ``position``."""
+    references = _references(vs, modality)
+    for ref in references:
+        if ref.position == position:
+            return ref.ciphertext, ref.format or "", getattr(ref, "source", ROLL)
+    enrolled = ", ".join(r.position for r in references) or "none"
     raise InvalidInput(f"no {modality} reference for {position} on the roll (enrolled: {enrolled})")
 
 
@@ -196,7 +241,8 @@ def record_fingerprint(session: Session, settings: FlowSettings, task: Biometric
     matchlog.append(session, settings.log, event="fingerprint_attempt", operator=operator,
                     outcome=outcome, session_id=vs.id, voter=vs.voter, modality="fingerprint", position=task.position,
                     device_id=device_id, attempt=task.attempt, score=score, threshold=settings.fingerprint_threshold,
-                    quality=quality, details={"minutiae": minutiae, "state": vs.state})
+                    quality=quality, details={"minutiae": minutiae, "state": vs.state,
+                                              "reference": task.reference_source})
     return vs, AttemptView("fingerprint", task.position, task.attempt, outcome, score,
                            settings.fingerprint_threshold, quality, reason)
 
@@ -219,7 +265,7 @@ def record_face(session: Session, settings: FlowSettings, task: BiometricTask, *
     matchlog.append(session, settings.log, event="face_attempt", operator=operator, outcome=outcome,
                     session_id=vs.id, voter=vs.voter, modality="face", position="face", device_id=device_id,
                     attempt=task.attempt, score=distance, threshold=settings.face_threshold, quality=face_px,
-                    details={"state": vs.state, "reason": reason,
+                    details={"state": vs.state, "reason": reason, "reference": task.reference_source,
                              **({"liveness": liveness} if liveness is not None else {})})
     return vs, AttemptView("face", "face", task.attempt, outcome, -1.0 if distance is None else distance,
                            settings.face_threshold, face_px, reason)

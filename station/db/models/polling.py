@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from station.db.models.base import Base, utcnow
@@ -30,6 +30,23 @@ class VerificationSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     voter: Mapped[Voter | None] = relationship()
+    card_references: Mapped[list[CardReference]] = relationship(cascade="all, delete-orphan",
+                                                                order_by="CardReference.id")
+
+
+class CardReference(Base):
+    """A reference read from the voter's verified CNIC card for one verification, used when the roll holds none for
+    that modality: DG3's ISO/IEC 19794-2 fingerprint records, or the face encoding of DG2's photo. Encrypted like roll
+    references (station.security.keys.template_context with modality ``card_<modality>``)."""
+
+    __tablename__ = "card_references"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("verification_sessions.id"), index=True)
+    modality: Mapped[str] = mapped_column(String(16))  # fingerprint | face
+    position: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # card_dg3 | card_dg2
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MatchLogEntry(Base):

@@ -266,3 +266,14 @@ def test_api_bad_registration_input_is_a_400_naming_the_problem(reg_client, payl
     r = client.post("/api/registrations", json=payload, headers=auth["regofficer"])
     assert r.status_code == 400 and detail in r.json["detail"]
     assert client.get("/api/registrations/nope", headers=auth["regofficer"]).status_code == 404
+
+
+def test_the_duplicate_search_index_is_built_at_start_not_on_the_first_submit(reg_station):
+    """`station serve` warms up in the background: the engine's model loads and the 1:N index holds every roll
+    fingerprint before anyone submits."""
+    reg_station.warm_up().join(timeout=300)
+    with reg_station.transaction() as s:
+        held = {(cnic, position) for cnic, position in s.execute(
+            select(Voter.cnic, BiometricReference.position).join(BiometricReference.voter)
+            .where(BiometricReference.modality == "fingerprint"))}
+    assert len(held) >= 24 and len(reg_station.registration.index) == len(held)
