@@ -26,15 +26,11 @@ from typing import Callable
 import numpy as np
 
 from . import iso19794
-from .errors import MatchingError
+from .errors import MatchingError, TemplateFormatError
 from .fingerprint import TEMPLATE_FORMAT as EXCHANGE_FORMAT
 from .fingerprint import FingerprintTemplate, NbisFingerprintMatcher
 
 DEFAULT_ENGINE = "leader_mcc_bozorth3"
-
-
-class TemplateFormatError(MatchingError):
-    """A stored template this engine cannot read (another matcher's, or an older version of its own)."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@
      +-- SeveralFaces          more than one face: the operator must make sure only the voter is in view
      +-- FaceTooSmall          the face is too small / far for a reliable encoding
      +-- MatcherUnavailable    the matching library or its model is not installed
+     +-- TemplateFormatError   a stored template in a format the engine cannot read (matching/engine.py)
 """
 from __future__ import annotations
 
@@ -32,3 +33,7 @@ class FaceTooSmall(MatchingError):
 
 class MatcherUnavailable(MatchingError):
     pass
+
+
+class TemplateFormatError(MatchingError):
+    """A stored template this engine cannot read (another matcher's, or an older version of its own)."""

