@@ -2,26 +2,32 @@
 serialises the result; it never opens a device, loads a model or touches the database directly.
 
 Two faces: the JSON API under /api (bearer tokens, problem+json errors, OpenAPI at /api/openapi.json) and the
-registrar UI at / (server-rendered, English/Urdu, cookie session with CSRF protection)."""
+registrar UI at / (server-rendered, English/Urdu, a server-side session behind an opaque cookie, CSRF protection).
+Over HTTPS the session cookie is Secure and every response carries Strict-Transport-Security."""
 from __future__ import annotations
 
 import secrets
 
-from flask import Flask
+from flask import Flask, request
 
+from station.security.sessions import SessionStore
 from station.security.throttle import LoginThrottle
 
 from .errors import register_error_handlers
 from .i18n import init_i18n
+from .sessions import ServerSessionInterface
 
 # No inline script or style anywhere; every asset is served by the station itself; no framing.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HSTS = "max-age=31536000"  # a year; no includeSubDomains: the station's names are its own, not a domain's
 
 
-def create_app(station, *, secret_key: bytes | None = None, login_throttle: LoginThrottle | None = None) -> Flask:
-    """App factory; ``station`` is a built ``station.runtime.Station``. The session key is random per process unless
-    given: a restart signs everyone out of the browser UI (API tokens stay valid until they expire)."""
+def create_app(station, *, secret_key: bytes | None = None, login_throttle: LoginThrottle | None = None,
+               sessions: SessionStore | None = None) -> Flask:
+    """App factory; ``station`` is a built ``station.runtime.Station``. Browser sessions live in this process's
+    memory (``sessions``): a restart signs everyone out of the browser UI (API tokens stay valid until they expire
+    or are revoked)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = station.config.server.max_body_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
@@ -29,6 +35,7 @@ def create_app(station, *, secret_key: bytes | None = None, login_throttle: Logi
     app.config["SECRET_KEY"] = secret_key or secrets.token_bytes(32)
     app.config.update(SESSION_COOKIE_NAME="station_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict")
+    app.session_interface = ServerSessionInterface(sessions or SessionStore())
     app.extensions["station"] = station
     app.extensions["login_throttle"] = login_throttle or LoginThrottle()
     register_error_handlers(app)
@@ -52,6 +59,8 @@ def create_app(station, *, secret_key: bytes | None = None, login_throttle: Logi
         headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), payment=()")
         headers.setdefault("Cache-Control", "no-store")
+        if request.is_secure:  # HTTPS (cheroot's TLS): browsers keep to HTTPS for this host from now on
+            headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     return app

@@ -109,6 +109,7 @@ SCHEMAS: dict[str, dict] = {
         "properties": {"token": {"type": "string"}, "role": {"enum": list(ROLES)}, "username": {"type": "string"},
                        "expires_at": {"type": "string"}},
     },
+    "Logout": {"type": "object", "required": ["logged_out"], "properties": {"logged_out": {"const": True}}},
 }
 
 
@@ -230,7 +231,7 @@ _PROBLEMS = {
     404: "unknown verification, voter or resource",
     409: "the request contradicts the state (a second ballot, polls closed)",
     422: "the CNIC card failed its checks",
-    429: "too many failed logins for this username: see Retry-After",
+    429: "too many failed logins for this username or from this address: see Retry-After",
     503: "a device fault or a station that is not initialised (the operator may retry)",
 }
 
@@ -299,7 +300,8 @@ def build_document(app: Flask) -> dict:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "POST /api/auth/login"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "station_session",
-                            "description": "the browser UI's session; unsafe methods also need X-CSRF-Token"},
+                            "description": "the browser UI's session: an opaque id, the session is kept on the "
+                                           "server; unsafe methods also need X-CSRF-Token"},
             },
         },
     }

@@ -1,8 +1,9 @@
 """Request helpers: the JSON body, the station, the authenticated principal.
 
-Two ways in: API clients send ``Authorization: Bearer <token>``; the browser UI keeps the same kind of token in its
-signed session cookie (HttpOnly, SameSite=Strict) and must echo the session's CSRF token (header ``X-CSRF-Token`` or
-form field ``csrf_token``) on every unsafe method. Both go through ``station.authenticate`` (expiry, disabled users)."""
+Two ways in: API clients send ``Authorization: Bearer <token>``; the browser UI's session (server-side, behind an
+opaque HttpOnly SameSite=Strict cookie: ``api/sessions.py``) holds the same kind of token, which never reaches the
+browser, and must echo the session's CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``) on every unsafe
+method. Both go through ``station.accounts.authenticate`` (expiry, revocation, disabled users)."""
 from __future__ import annotations
 
 import functools
@@ -74,14 +75,27 @@ def check_csrf() -> None:
         raise NotPermitted("CSRF token missing or wrong: reload the page and try again")
 
 
+def client_address() -> str | None:
+    """The client's address as the server saw it (the login throttle's per-address limit); no proxy is trusted."""
+    return request.remote_addr
+
+
+def bearer_token() -> str | None:
+    """The request's bearer token, or None when it has no Authorization header."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")
+    return token.strip()
+
+
 def authenticate_request():
     """The caller's Principal from the bearer token, or from the browser session (with CSRF on unsafe methods)."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")
-        return station().accounts.authenticate(token.strip())
+    token = bearer_token()
+    if token is not None:
+        return station().accounts.authenticate(token)
     token = session.get("token")
     if not token:
         raise AuthenticationFailed("missing bearer token: log in at /api/auth/login")

@@ -1,5 +1,6 @@
-"""The registrar UI: server-rendered pages over the same station services as the JSON API. Signed in with a cookie
-session that holds an API token (so expiry and disabled users apply alike); every form carries the session's CSRF
+"""The registrar UI: server-rendered pages over the same station services as the JSON API. Signed in with a
+server-side session (the cookie holds an opaque id: ``api/sessions.py``) that holds an API token, so expiry,
+revocation and disabled users apply alike and signing out deletes the token; every form carries the session's CSRF
 token. Each screen is allowed to the roles in ``SCREENS`` (the role-matrix test reads it).
 
 Screens: the officers' next voter / verification, roll search, summary, technician, auditor; and the registration
@@ -24,7 +25,7 @@ from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, OFFI
 from station.security.throttle import login_throttled
 
 from .errors import STATUS, error_page
-from .requests import check_csrf, csrf_token, station
+from .requests import check_csrf, client_address, csrf_token, station
 
 bp = Blueprint("ui", __name__)
 
@@ -190,16 +191,20 @@ def login():
     username = request.form.get("username", "")[:64]
     password = request.form.get("password", "")[:256]
     try:
-        result = login_throttled(station().accounts, current_app.extensions["login_throttle"], username, password)
+        result = login_throttled(station().accounts, current_app.extensions["login_throttle"], username, password,
+                                 client_address())
     except StationError as exc:
         status = 429 if hasattr(exc, "retry_after_s") else 401 if isinstance(exc, AuthenticationFailed) else 400
         message = (_("Too many failed attempts: try again in %(s)s seconds.", s=exc.retry_after_s) if status == 429
                    else _("Wrong username or password.") if status == 401 else str(exc))
         response = render_template("login.html", error=message, username=username), status
         return (*response, {"Retry-After": str(exc.retry_after_s)}) if status == 429 else response
-    lang = session.get("lang")
-    session.clear()  # a fresh session (and CSRF token) after sign-in
+    lang, previous = session.get("lang"), session.get("token")
+    session.clear()  # a fresh session (new id, new CSRF token) after sign-in
+    session.rotate()
     session.update(token=result["token"], lang=lang or "en")
+    if previous:  # signing in again over a live session: its token goes
+        station().accounts.logout(previous)
     return redirect(url_for("ui.index"))
 
 
@@ -209,9 +214,12 @@ def logout():
         check_csrf()
     except NotPermitted as exc:
         return error_page(403, str(exc))
-    lang = session.get("lang")
-    session.clear()
+    lang, token = session.get("lang"), session.get("token")
+    session.clear()  # the session is forgotten on the server and gets a new id ...
+    session.rotate()
     session["lang"] = lang or "en"
+    if token:  # ... and its API token is deleted: a copy of the old cookie opens nothing
+        station().accounts.logout(token)
     return redirect(url_for("ui.index"))
 
 

@@ -1,9 +1,10 @@
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, session
 
+from station.security.roles import ROLES
 from station.security.throttle import login_throttled
 
 from ..openapi import PUBLIC, body, endpoint, ref
-from ..requests import station
+from ..requests import bearer_token, client_address, station
 
 bp = Blueprint("auth", __name__)
 
@@ -12,8 +13,24 @@ LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": 6
 
 
 @bp.post("/api/auth/login")
-@endpoint(summary="Log in: a bearer token for the user's role (5 failures per username in 15 minutes lock it)",
-          roles=PUBLIC, body=LOGIN, responses={200: ref("Login")})
+@endpoint(summary="Log in: a bearer token for the user's role (5 failures per username, or 20 from one address, in "
+                  "15 minutes lock it)", roles=PUBLIC, body=LOGIN, responses={200: ref("Login")})
 def login():
     return jsonify(login_throttled(station().accounts, current_app.extensions["login_throttle"], g.body.get("username"),
-                                   g.body.get("password")))
+                                   g.body.get("password"), client_address()))
+
+
+@bp.post("/api/auth/logout")
+@endpoint(summary="Log out: the bearer token (or the browser session and its token) is deleted on the server and "
+                  "answers 401 from now on", roles=ROLES, body=body({}), body_required=False,
+          responses={200: ref("Logout")})
+def logout():
+    token = bearer_token()
+    if token is None:  # the browser session (authenticated, CSRF checked by the endpoint)
+        token = session.get("token")
+        lang = session.get("lang")
+        session.clear()
+        session.rotate()
+        session["lang"] = lang or "en"
+    station().accounts.logout(token)
+    return jsonify({"logged_out": True})

@@ -3,10 +3,17 @@
 A presentation names a *subject* (any string identifying one synthetic finger, e.g. ``roll-7/12345-1234567-1/right_thumb``)
 and a quality profile. Masters come from a cache folder (written when a synthetic roll is built) or are generated.
 Each capture renders a new impression, so retries differ as they do on a real sensor.
+
+The cache folder is private (0700, files 0600) and names no voter: a subject (which holds a CNIC) appears on disk only
+as an HMAC-SHA256 under a random key kept in the folder (``.subject-key``), in the file name and in the metadata.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
+import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +35,16 @@ class Presentation:
     quality: str = "normal"
 
 
+KEY_FILE = ".subject-key"
+
+
+def _private_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
+
+
 class MasterCache:
     """Synthetic finger masters on disk, keyed by subject; generated on a miss and kept in a small LRU in memory."""
 
@@ -36,11 +53,42 @@ class MasterCache:
         self._memory: OrderedDict[str, FingerPattern] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
+        self._key: bytes | None = None
+
+    def _folder_ready(self) -> Path:
+        assert self._folder is not None
+        self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self._folder.stat().st_mode & 0o077:
+            os.chmod(self._folder, 0o700)
+        return self._folder
+
+    def _subject_key(self) -> bytes:
+        """The folder's HMAC key: made once (0600), shared by every process using the folder."""
+        if self._key is None:
+            path = self._folder_ready() / KEY_FILE
+            if not path.is_file():
+                tmp = path.with_name(f"{KEY_FILE}.{secrets.token_hex(4)}")
+                _private_file(tmp, secrets.token_bytes(32))
+                try:
+                    os.link(tmp, path)  # atomic: of two processes making a key, the first one's wins
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
+            key = path.read_bytes()
+            if len(key) != 32:
+                raise ValueError(f"{path}: not a subject key (32 bytes)")
+            self._key = key
+        return self._key
+
+    def reference(self, subject: str) -> str:
+        """What the disk holds instead of ``subject``: HMAC-SHA256(folder key, subject), hex."""
+        return hmac.new(self._subject_key(), subject.encode(), hashlib.sha256).hexdigest()
 
     def path(self, subject: str) -> Path | None:
         if self._folder is None:
             return None
-        return self._folder / f"{hashlib.sha256(subject.encode()).hexdigest()[:32]}.npz"
+        return self._folder / f"{self.reference(subject)[:32]}.npz"
 
     def get(self, subject: str) -> FingerPattern:
         with self._lock:
@@ -57,16 +105,22 @@ class MasterCache:
     def put(self, master: FingerPattern) -> None:
         path = self.path(master.subject)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_master(master, path)
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            _private_file(tmp, b"")  # 0600 before a byte of the image is written
+            try:
+                save_master(dataclasses.replace(master, subject=f"hmac-sha256:{self.reference(master.subject)}"), tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def _load_or_generate(self, subject: str) -> FingerPattern:
         path = self.path(subject)
         if path is not None and path.is_file():
             try:
                 master = load_master(path)
-                if master.subject == subject:
-                    return master
+                if master.subject == f"hmac-sha256:{self.reference(subject)}":
+                    return dataclasses.replace(master, subject=subject)
             except ValueError:
                 pass  # a corrupt cache file is regenerated below
         master = generate_master(subject)

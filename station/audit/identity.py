@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from station.security.files import create_private
+from station.security.files import create_private, write_atomically
 from station.errors import KeyMissing
 from station.audit.chain import LogSigner
 
@@ -43,8 +43,8 @@ def create_identity(keys_dir: Path, station_id: str) -> bool:
         key = Ed25519PrivateKey.generate()
         create_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                    serialization.NoEncryption()))
-        (keys_dir / CERTIFICATE_FILE).write_bytes(
-            station_certificate(key, station_id).public_bytes(serialization.Encoding.PEM))
+        write_atomically(keys_dir / CERTIFICATE_FILE,
+                         station_certificate(key, station_id).public_bytes(serialization.Encoding.PEM))
         created = True
     if not (keys_dir / VOTER_KEY_FILE).exists():
         # Demo and test stations make their own; a real commission delivers its key with the roll.

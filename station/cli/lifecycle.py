@@ -1,4 +1,5 @@
-"""``station init``, ``user add``, ``doctor`` and ``close-poll``: a station's life from its first day to the close of poll."""
+"""``station init``, ``user add|disable|enable``, ``token revoke``, ``doctor`` and ``close-poll``: a station's life from
+its first day to the close of poll."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,9 @@ def init(ctx: Context) -> None:
     """Create the data directory, the station key (mode 0600) and the database schema."""
     station = ctx.station()
     created = station.init()
+    from station.security.files import make_private
+
+    make_private(_private_files(station.config))  # files of an older release may still be 0644
     click.echo(f"station home {station.config.home}: key {'created' if created else 'already present'}, schema up to date")
 
 
@@ -34,6 +38,60 @@ def user_add(ctx: Context, name: str, role: str) -> None:
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt("password", hide_input=True)
     ctx.station().accounts.add_user(name, password, role)
     click.echo(f"user {name} ({role}) added")
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_ctx
+@handle_errors
+def user_disable(ctx: Context, name: str) -> None:
+    """Disable a user: no more logins, and every token and browser session of theirs stops working at once."""
+    revoked = ctx.station().accounts.disable_user(name)
+    click.echo(f"user {name} disabled; {revoked} token(s) revoked")
+
+
+@user.command("enable")
+@click.argument("name")
+@pass_ctx
+@handle_errors
+def user_enable(ctx: Context, name: str) -> None:
+    """Let a disabled user log in again (their old tokens stay revoked)."""
+    ctx.station().accounts.enable_user(name)
+    click.echo(f"user {name} enabled")
+
+
+@click.group()
+def token() -> None:
+    """API tokens and browser sessions."""
+
+
+@token.command("revoke")
+@click.option("--user", "name", required=True, help="whose tokens and sessions to revoke")
+@pass_ctx
+@handle_errors
+def token_revoke(ctx: Context, name: str) -> None:
+    """Revoke every token of a user (API clients and browser sessions answer 401 at their next request); the user may
+    log in again."""
+    revoked = ctx.station().accounts.revoke_tokens(name)
+    click.echo(f"{revoked} token(s) of user {name} revoked")
+
+
+def _private_files(config) -> list:
+    """The station's own files that must be the station user's alone: the SQLite database and its WAL/SHM side files,
+    the log files, the keys folder's files."""
+    from sqlalchemy.engine import make_url
+
+    paths = []
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        db = Path(url.database)
+        paths += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for folder in (config.home / "logs", config.keys_dir):
+        if folder.is_dir():
+            paths += [folder, *(p for p in folder.iterdir() if p.is_file())]
+    return paths
 
 
 @click.command()

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
 from station.cli import audit, authority, backup, bench, card, devices, lifecycle, registrations, roll, service, sync
 from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.security.files import PRIVATE_UMASK
 
 log = logging.getLogger("station")
+# Commands that lay out files other users must read (systemd units, /opt/station): they set each mode themselves.
+SHARED_OUTPUT_COMMANDS = ("install", "uninstall")
 
 
 @click.group()
@@ -18,6 +22,11 @@ log = logging.getLogger("station")
 @click.pass_context
 def main(ctx: click.Context, profile: str | None, home: str | None, verbose: bool) -> None:
     """Biometric voter verification station."""
+    if ctx.invoked_subcommand not in SHARED_OUTPUT_COMMANDS:
+        # Everything the station writes (database and its -wal/-shm, logs, keys, simulated images) is its user's
+        # alone: 0600 files, 0700 folders. Restored when the command ends (matters only in-process, e.g. tests).
+        previous = os.umask(PRIVATE_UMASK)
+        ctx.call_on_close(lambda: os.umask(previous))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = Context(profile, home)
@@ -80,8 +89,8 @@ def demo(ctx: Context, voters: int, seed: int, faces: str | None, host: str, por
 
 
 # Every command group of ``station``, assembled here and only here.
-for _command in (lifecycle.init, lifecycle.user, lifecycle.doctor, lifecycle.close_poll, serve, demo, roll.roll_group,
-                 card.card, devices.devices, audit.audit, registrations.registrations, sync.sync, sync.central,
-                 backup.backup, authority.authority, service.install, service.uninstall, service.tls_group,
+for _command in (lifecycle.init, lifecycle.user, lifecycle.token, lifecycle.doctor, lifecycle.close_poll, serve, demo,
+                 roll.roll_group, card.card, devices.devices, audit.audit, registrations.registrations, sync.sync,
+                 sync.central, backup.backup, authority.authority, service.install, service.uninstall, service.tls_group,
                  bench.bench, bench.calibrate):
     main.add_command(_command)

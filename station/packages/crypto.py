@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from station.security.files import create_private
+from station.security.files import create_private, write_atomically
 from station.errors import InvalidInput, KeyMissing, StationError
 
 COMMISSION_KEY_FILE = "commission-signing.key"
@@ -86,7 +86,7 @@ def create_commission_key(keys_dir: Path) -> bool:
         return False
     key = Ed25519PrivateKey.generate()
     create_private(path, _private_pem(key))
-    (keys_dir / COMMISSION_PUBLIC_FILE).write_bytes(public_pem(key.public_key()))
+    write_atomically(keys_dir / COMMISSION_PUBLIC_FILE, public_pem(key.public_key()))
     return True
 
 

@@ -1,9 +1,14 @@
 """Writing files so that a power cut leaves either the old file or the whole new one, never half of either: a
-temporary file beside the target, fsync, rename, fsync of the folder. Key files are created mode 0600."""
+temporary file beside the target, fsync, rename, fsync of the folder. Key files are created mode 0600.
+
+Every ``station`` command runs under umask 077 (``station/cli/main.py``), so whatever else the station writes (the
+SQLite database and its -wal/-shm files, logs, bundles) is 0600 and its folders 0700; ``make_private`` brings files
+of an older release into line."""
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -51,3 +56,23 @@ def create_private(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     fsync_dir(Path(path).parent)
+
+
+PRIVATE_UMASK = 0o077
+
+
+def make_private(paths) -> list[Path]:
+    """chmod each existing path to 0600 (a folder to 0700), unless it already allows less; the paths changed."""
+    changed = []
+    for path in map(Path, paths):
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        target = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
+        if stat.S_IMODE(st.st_mode) & ~target:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & target)
+            changed.append(path)
+    return changed

@@ -3,12 +3,19 @@ further logins for that username are refused (even with the right password) unti
 window. The state lives in memory in the serving process (cheroot: one process, many threads), so a restart clears
 it; a lockout never touches the users table, so an attacker cannot disable an account for longer than the window.
 
+A second limit counts the failures from one client address (an IPv6 address by its /64, which one client usually
+holds whole) over every username: after ``max_address_failures`` within the window that address may not log in at all
+until the oldest failure leaves it, so trying one password on many usernames is throttled too. A successful login
+does not clear an address's failures (else an attacker with one account of their own could reset the count between
+guesses); it does clear the username's.
+
     throttle = LoginThrottle()
-    login_throttled(station, throttle, username, password)   # -> the login dict, or raises TooManyAttempts
+    login_throttled(accounts, throttle, username, password, address)   # -> the login dict, or raises TooManyAttempts
 """
 from __future__ import annotations
 
 import collections
+import ipaddress
 import math
 import threading
 import time
@@ -18,6 +25,7 @@ from station.errors import AuthenticationFailed, StationError
 from station.security.users import AccountService
 
 MAX_FAILURES = 5
+MAX_ADDRESS_FAILURES = 20  # failed logins from one address, whatever the usernames
 MAX_TRACKED = 10_000  # usernames with recent failures kept in memory
 WINDOW_S = 15 * 60
 
@@ -25,18 +33,37 @@ WINDOW_S = 15 * 60
 class TooManyAttempts(StationError):
     """Too many failed logins for this username: wait ``retry_after_s`` seconds (HTTP 429 with Retry-After)."""
 
-    def __init__(self, username: str, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins for {username!r}: try again in {retry_after_s} seconds")
+    def __init__(self, username: str, retry_after_s: int, *, address: str | None = None) -> None:
+        who = f"from {address}" if address is not None else f"for {username!r}"
+        super().__init__(f"too many failed logins {who}: try again in {retry_after_s} seconds")
         self.retry_after_s = retry_after_s
+
+
+def address_key(address: str | None) -> str | None:
+    """The throttle's key for a client address: IPv4 as is, IPv6 by its /64 (an IPv4-mapped one as IPv4)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class LoginThrottle:
     def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_address_failures: int = MAX_ADDRESS_FAILURES) -> None:
         self.max_failures = max_failures
+        self.max_address_failures = max_address_failures
         self.window_s = window_s
         self._clock = clock
         self._failures: dict[str, collections.deque[float]] = {}
+        self._address_failures: dict[str, collections.deque[float]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -62,12 +89,34 @@ class LoginThrottle:
                 return 0
             return max(1, math.ceil(failures[-self.max_failures] + self.window_s - now))
 
-    def check(self, username: str) -> None:
+    def address_retry_after(self, address: str | None) -> int:
+        """Seconds until a login from ``address`` is allowed again (0: allowed now)."""
+        key = address_key(address)
+        if key is None:
+            return 0
+        now = self._clock()
+        with self._lock:
+            failures = self._address_failures.get(key)
+            if failures is None:
+                return 0
+            while failures and failures[0] <= now - self.window_s:
+                failures.popleft()
+            if not failures:
+                del self._address_failures[key]
+                return 0
+            if len(failures) < self.max_address_failures:
+                return 0
+            return max(1, math.ceil(failures[-self.max_address_failures] + self.window_s - now))
+
+    def check(self, username: str, address: str | None = None) -> None:
+        wait = self.address_retry_after(address)
+        if wait:
+            raise TooManyAttempts(username, wait, address=address)
         wait = self.retry_after(username)
         if wait:
             raise TooManyAttempts(username, wait)
 
-    def failed(self, username: str) -> None:
+    def failed(self, username: str, address: str | None = None) -> None:
         now = self._clock()
         with self._lock:
             key = self._key(username)
@@ -75,6 +124,14 @@ class LoginThrottle:
             self._failures.setdefault(key, collections.deque()).append(now)
             if len(self._failures) > MAX_TRACKED:  # bound the memory a flood of made-up usernames can take ...
                 self._evict_one(key)
+            where = address_key(address)
+            if where is not None:
+                failures = self._address_failures.setdefault(where, collections.deque(maxlen=self.max_address_failures))
+                failures.append(now)
+                if len(self._address_failures) > MAX_TRACKED:  # ... or addresses: the oldest idle one goes first
+                    oldest = min((k for k in self._address_failures if k != where),
+                                 key=lambda k: self._address_failures[k][-1])
+                    del self._address_failures[oldest]
 
     def _evict_one(self, keep: str) -> None:
         """... without clearing a lockout: the oldest username that is not locked goes first (a locked one only when
@@ -102,15 +159,17 @@ class LoginThrottle:
         return out
 
 
-def login_throttled(accounts: AccountService, throttle: LoginThrottle, username: object, password: object) -> dict:
-    """``AccountService.login`` behind the throttle: a locked username is refused before its password is checked."""
-    if isinstance(username, str) and username:
-        throttle.check(username)
+def login_throttled(accounts: AccountService, throttle: LoginThrottle, username: object, password: object,
+                    address: str | None = None) -> dict:
+    """``AccountService.login`` behind the throttle: a locked username, or an address with too many recent failures,
+    is refused before the password is checked."""
+    name = username if isinstance(username, str) else ""
+    throttle.check(name, address)
     try:
         result = accounts.login(username, password)
     except AuthenticationFailed:
-        if isinstance(username, str) and username:
-            throttle.failed(username)
+        if name:
+            throttle.failed(name, address)
         raise
     throttle.succeeded(result["username"])
     return result

@@ -1,12 +1,18 @@
 """The station's own TLS: a station CA (made by ``station init``) and the server certificate it issues, so laptops on
 the booth's LAN reach the registrar UI over HTTPS after trusting one CA certificate.
 
-Files in STATION_HOME/keys (mode 0700)::
+Files in STATION_HOME/keys (mode 0700; every file 0600)::
 
-    tls-ca.key       ECDSA P-256, mode 0600   the station CA's key; never leaves the station
-    tls-ca.crt       the CA certificate        what other laptops import (`station tls export-ca --out FILE`)
-    tls-server.key   ECDSA P-256, mode 0600   the HTTPS server's key
-    tls-server.crt   signed by the CA          DNS names (hostname, FQDN, localhost, extras) and IP addresses
+    tls-ca.key       ECDSA P-256              the station CA's key; never leaves the station
+    tls-ca.crt       the CA certificate       what other laptops import (`station tls export-ca --out FILE`)
+    tls-server.key   ECDSA P-256              the HTTPS server's key
+    tls-server.crt   signed by the CA         DNS names (hostname, FQDN, localhost, extras) and IP addresses
+
+The CA certificate carries critical X.509 name constraints: it may only vouch for the station's own DNS names (those
+of ``station_hostnames`` when the CA was made, with ``tls.hostnames``) and for addresses on loopback, private and
+link-local networks (plus any other address the station had or was configured with then). A laptop that trusts the
+CA therefore trusts it for nothing on the Internet, even if the CA key were stolen. A server certificate is issued
+only for the names and addresses the constraints permit (the others are left out, with a warning).
 
 The CA stays the same for the station's life (ten years) while the server certificate is re-issued whenever the
 station's names or LAN addresses change (`serving` does it at start), so a laptop that trusted the CA once keeps
@@ -70,8 +76,8 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _write_public(path: Path, data: bytes) -> None:
-    write_atomically(path, data, mode=0o644)
+def _write_cert(path: Path, data: bytes) -> None:
+    write_atomically(path, data, mode=0o600)  # public, but the station's files are its user's alone
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -87,9 +93,47 @@ def fingerprint(cert: x509.Certificate) -> str:
     return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
 
 
-def create_station_ca(keys_dir: Path, station_id: str) -> bool:
-    """Create the station CA (ECDSA P-256 key, mode 0600, and a self-signed CA certificate valid ten years) unless it
-    exists; True if it was created now."""
+# Networks a station's LAN address comes from (a DHCP lease may change within them); its CA may vouch for these only.
+PERMITTED_NETWORKS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                      "::1/128", "fc00::/7", "fe80::/10")
+
+
+def name_constraints(hostnames: Iterable[str] | None = None, ips: Iterable[str] = ()) -> x509.NameConstraints:
+    """The permitted subtrees of the station CA: this machine's DNS names (``station_hostnames``) and ``hostnames``, the
+    private networks, and any other address given or found on this machine, alone."""
+    names = station_hostnames(hostnames or ())
+    networks = [ipaddress.ip_network(n) for n in PERMITTED_NETWORKS]
+    for address in _parse_ips([*local_addresses(), *ips]):
+        if not any(address in net for net in networks if net.version == address.version):
+            networks.append(ipaddress.ip_network(address))
+    return x509.NameConstraints(permitted_subtrees=[*(x509.DNSName(n) for n in names),
+                                                    *(x509.IPAddress(net) for net in networks)],
+                                excluded_subtrees=None)
+
+
+def _permits(constraints: x509.NameConstraints | None, name) -> bool:
+    if constraints is None:  # a CA made before name constraints: no limit
+        return True
+    permitted = constraints.permitted_subtrees or []
+    if isinstance(name, str):
+        bases = [t.value.lower().lstrip(".") for t in permitted if isinstance(t, x509.DNSName)]
+        return not bases or any(name == b or name.endswith("." + b) for b in bases)
+    networks = [t.value for t in permitted if isinstance(t, x509.IPAddress)]
+    return any(name.version == net.version and name in net for net in networks)
+
+
+def ca_name_constraints(cert: x509.Certificate) -> x509.NameConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def create_station_ca(keys_dir: Path, station_id: str, *, hostnames: Iterable[str] | None = None,
+                      ips: Iterable[str] = ()) -> bool:
+    """Create the station CA (ECDSA P-256 key, mode 0600, and a self-signed CA certificate valid ten years, name
+    constrained to this machine's names plus ``hostnames`` and to the private networks plus ``ips``: see
+    ``name_constraints``) unless it exists; True if it was created now."""
     keys_dir = Path(keys_dir)
     keys_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(keys_dir, 0o700)
@@ -109,9 +153,10 @@ def create_station_ca(keys_dir: Path, station_id: str) -> bool:
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(name_constraints(hostnames, ips), critical=True)  # RFC 5280: MUST be critical
             .sign(key, hashes.SHA256()))
     write_atomically(key_path, _key_pem(key))
-    _write_public(cert_path, _cert_pem(cert))
+    _write_cert(cert_path, _cert_pem(cert))
     # A server certificate of an earlier CA no longer chains: remove it so the next start issues a new one.
     (keys_dir / SERVER_CERT_FILE).unlink(missing_ok=True)
     log.info("station CA created for %s (%s)", station_id, fingerprint(cert))
@@ -194,6 +239,16 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
     if not 1 <= days <= MAX_SERVER_DAYS:
         raise TlsError(f"server certificate validity must be 1-{MAX_SERVER_DAYS} days, not {days}")
     ca_key, ca_cert = _load_ca(keys_dir)
+    constraints = ca_name_constraints(ca_cert)
+    outside = [str(n) for n in [*names, *addresses] if not _permits(constraints, n)]
+    if outside:
+        log.warning("left out of the server certificate, outside the station CA's name constraints: %s",
+                    ", ".join(outside))
+        names = [n for n in names if _permits(constraints, n)]
+        addresses = [a for a in addresses if _permits(constraints, a)]
+        if not names and not addresses:
+            raise TlsError(f"the station CA may not vouch for {', '.join(outside)} (its name constraints permit this "
+                           f"station's names and private addresses only)")
     cert_path, key_path = keys_dir / SERVER_CERT_FILE, keys_dir / SERVER_KEY_FILE
     if not force:
         current = _current_if_sufficient(cert_path, key_path, ca_cert, names, addresses)
@@ -203,7 +258,8 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
-    common = names[0] if names else str(addresses[0])
+    # Without a DNS name a client may check the common name against the CA's DNS constraints: make it no host name.
+    common = names[0] if names else f"station {addresses[0]}"
     san = [x509.DNSName(n) for n in names] + [x509.IPAddress(a) for a in addresses]
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common[:64])]))
@@ -220,7 +276,7 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     write_atomically(key_path, _key_pem(key))
-    _write_public(cert_path, _cert_pem(cert))
+    _write_cert(cert_path, _cert_pem(cert))
     log.info("server certificate issued for %s, valid until %s", ", ".join(map(str, names + addresses)),
              not_after.date().isoformat())
     return ServerCertificate(cert_path, key_path, keys_dir / CA_CERT_FILE, tuple(names),

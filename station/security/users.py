@@ -1,4 +1,9 @@
-"""Station users, roles, password hashes (scrypt) and bearer tokens (random, stored as SHA-256)."""
+"""Station users, roles, password hashes (scrypt) and bearer tokens (random, stored as SHA-256).
+
+A token lives in the database until it expires or is revoked: logging out deletes it (``logout``), disabling a user
+deletes all of theirs and refuses their logins (``set_disabled``), ``revoke_tokens`` deletes all of a user's tokens.
+The browser UI's sessions hold such a token on the server side (``station/security/sessions.py``), so the same
+revocation signs them out."""
 from __future__ import annotations
 
 import base64
@@ -15,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from station.db.transactions import TransactionFactory
 from station.security.roles import ROLES
-from station.errors import AuthenticationFailed, Conflict, InvalidInput, NotPermitted
+from station.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, NotPermitted
 from station.db.models import ApiToken, User, utcnow
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
@@ -99,8 +104,35 @@ def authenticate(session: Session, token: str) -> Principal:
     return Principal(row.user.username, row.user.role)
 
 
+def logout(session: Session, token: str) -> bool:
+    """Delete this token (the caller's own): it answers 401 from now on. False if it was already gone."""
+    return session.execute(delete(ApiToken).where(ApiToken.token_hash == _token_hash(token))).rowcount > 0
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username)) if isinstance(username, str) else None
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def revoke_tokens(session: Session, username: str) -> int:
+    """Delete every token of ``username`` (API clients and browser sessions): how many there were."""
+    user = _user(session, username)
+    return session.execute(delete(ApiToken).where(ApiToken.user_id == user.id)).rowcount
+
+
+def set_disabled(session: Session, username: str, disabled: bool) -> int:
+    """Disable (or enable again) ``username``; disabling also revokes every token at once. Returns the number of
+    tokens revoked."""
+    user = _user(session, username)
+    user.disabled = disabled
+    return revoke_tokens(session, username) if disabled else 0
+
+
 class AccountService:
-    """Station users: add one (CLI), log in (API), authenticate a bearer token."""
+    """Station users: add, disable or enable one and revoke their tokens (CLI), log in and out (API), authenticate a
+    bearer token."""
 
     def __init__(self, *, transaction: TransactionFactory, token_ttl_minutes: int) -> None:
         self.transaction = transaction
@@ -121,3 +153,19 @@ class AccountService:
     def authenticate(self, token: str) -> Principal:
         with self.transaction() as s:
             return authenticate(s, token)
+
+    def logout(self, token: str) -> bool:
+        with self.transaction() as s:
+            return logout(s, token)
+
+    def revoke_tokens(self, username: str) -> int:
+        with self.transaction() as s:
+            return revoke_tokens(s, username)
+
+    def disable_user(self, username: str) -> int:
+        with self.transaction() as s:
+            return set_disabled(s, username, True)
+
+    def enable_user(self, username: str) -> None:
+        with self.transaction() as s:
+            set_disabled(s, username, False)

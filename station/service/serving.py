@@ -6,15 +6,16 @@ The rule: HTTPS whenever ``server.host`` is not a loopback address; plain HTTP o
 The HTTPS certificate comes from the station CA (``station.tls``); it is re-issued at start when the machine's names or
 LAN addresses are no longer all in it or it expires within 30 days.
 
-Logs: one mechanism, Python's RotatingFileHandler on STATION_HOME/logs/station.log (5 files of 5 MB), the same under
-systemd and in a shell; standard output and error go to the journal under systemd. No logrotate file: two rotators on
-one file would fight (logrotate renames the file under the handler, which keeps writing to the renamed file).
+Logs: one mechanism, Python's RotatingFileHandler on STATION_HOME/logs/station.log (5 files of 5 MB, each 0600), the
+same under systemd and in a shell; standard output and error go to the journal under systemd. No logrotate file: two
+rotators on one file would fight (logrotate renames the file under the handler, which keeps writing to the renamed file).
 """
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from station.security import tls
+from station.security.files import make_private
 from station.config import Config
 from station.errors import StationError
 
@@ -32,6 +34,7 @@ TLS_MODES = ("auto", "on", "off")
 LOG_FILE = "station.log"
 LOG_MAX_BYTES = 5_000_000
 LOG_BACKUPS = 5
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ def _cheroot_server_class():
 def make_server(app, listener: Listener, *, threads: int, max_request_body_size: int):
     """A cheroot server for ``app`` on ``listener`` (not started: call ``prepare()`` then ``serve()``, or
     ``safe_start()``; ``stop()`` ends it). TLS 1.2 or later. A body over ``max_request_body_size`` gets cheroot's 413;
-    a smaller one the app refuses unread is drained so the client reads the app's answer."""
+    a smaller one the app refuses unread is drained so the client reads the app's answer. TLS 1.2 offers only
+    forward-secret AEAD suites (ECDHE with AES-GCM or ChaCha20-Poly1305: ``TLS12_CIPHERS``); TLS 1.3 as OpenSSL has
+    it (AEAD only by design)."""
     import ssl
 
     server = _cheroot_server_class()((listener.host.strip("[]"), listener.port),
@@ -123,6 +128,8 @@ def make_server(app, listener: Listener, *, threads: int, max_request_body_size:
 
         adapter = BuiltinSSLAdapter(str(listener.cert_file), str(listener.key_file))
         adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        adapter.context.set_ciphers(TLS12_CIPHERS)  # no CBC (AES-CBC-SHA256/384 and the SHA-1 ones), no RSA kx
+        adapter.context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_COMPRESSION
         server.ssl_adapter = adapter
     return server
 
@@ -172,11 +179,21 @@ def drain_request_bodies(app, limit: int):
     return wrapped
 
 
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """A RotatingFileHandler whose every file (the first and each one after a rollover) is 0600, whatever the umask."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def add_file_logging(logs_dir: Path) -> RotatingFileHandler:
     """The station's log file (rotated by size in-process; see the module's docstring)."""
     logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = RotatingFileHandler(logs_dir / LOG_FILE, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
-                                  encoding="utf-8")
+    make_private([logs_dir, *logs_dir.glob(f"{LOG_FILE}*")])  # files of an older release were 0644
+    handler = PrivateRotatingFileHandler(logs_dir / LOG_FILE, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
+                                         encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

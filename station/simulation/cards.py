@@ -7,13 +7,16 @@ import hashlib
 from dataclasses import dataclass
 
 from drivers.card.base import CardHolder
+from drivers.card.profiles.cnic_v1 import FINGER_CODE
 from drivers.card.virtual import issue_card, make_test_issuer
+from matching import iso19794
+from matching.errors import MatchingError
 
 from station.config import Config
 from station.errors import ConfigError, InvalidInput
 from station.polling.cards import TEST_ISSUER_CERT, TEST_ISSUER_DIR
 from station.roll.records import VoterView
-from station.security.files import create_private
+from station.security.files import create_private, write_atomically
 
 TEST_ISSUER_NAME = "AJK Station Test Issuing Authority (NOT NADRA)"
 TAMPERS = ("bad-signature", "altered-file", "clone")
@@ -38,7 +41,7 @@ def test_issuer(config: Config, *, create: bool = False) -> TestIssuer:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_pem, cert_pem = make_test_issuer(TEST_ISSUER_NAME)
         create_private(key_path, key_pem)
-        cert_path.write_bytes(cert_pem)
+        write_atomically(cert_path, cert_pem)
     return TestIssuer(key_path.read_bytes(), cert_path.read_bytes())
 
 
@@ -54,11 +57,31 @@ def holder_for(voter: VoterView) -> CardHolder:
     )
 
 
+def card_record(finger: str, template: bytes, ppi: int = 500) -> bytes:
+    """What DG3 holds for one finger: an ISO/IEC 19794-2:2005 record in the standard's layout with the finger's
+    position code (drivers/card/profiles/cnic_v1.py), made from a roll reference: an ISO record of either layout
+    (matching/iso19794.py), or a ``leader_mcc_bozorth3`` template (its mindtct record: the NIST extractor's minutiae,
+    the exchange record every engine reads)."""
+    template = bytes(template)
+    try:
+        if template[:4] == b"VVFP":
+            from matching.fingerprint_pipeline import LeaderFusionMatcher
+
+            template = LeaderFusionMatcher().decode(template).mindtct_iso
+        return iso19794.to_standard(template, finger_position=FINGER_CODE[finger], ppi=ppi)
+    except (MatchingError, ValueError) as exc:
+        raise InvalidInput(f"the {finger} reference cannot go on a card: {exc}") from None
+
+
 def virtual_card(config: Config, voter: VoterView, fingerprints: list[tuple[str, bytes]],
                  face_jpeg: bytes | None = None, tamper: str | None = None) -> bytes:
+    """A card for ``voter`` signed by the test issuer; ``fingerprints`` are (finger, roll reference) pairs, written to
+    DG3 as standard ISO/IEC 19794-2:2005 records (``card_record``)."""
     if tamper is not None and tamper not in TAMPERS:
         raise InvalidInput(f"unknown tamper {tamper!r}; use one of: {', '.join(TAMPERS)}")
     issuer = test_issuer(config, create=True)
+    ppi = config.fingerprint.ppi
+    fingerprints = [(finger, card_record(finger, template, ppi)) for finger, template in fingerprints]
     return issue_card(holder_for(voter), face_jpeg=face_jpeg, fingerprints=fingerprints,
                       issuer_key=issuer.key_pem, issuer_cert=issuer.cert_pem, tamper=tamper)
 

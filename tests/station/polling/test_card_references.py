@@ -2,6 +2,8 @@
 ISO/IEC 19794-2 records, the face of DG2's photo; every attempt is logged with where its reference came from."""
 import json
 
+import cv2
+
 from sqlalchemy import delete, select
 
 from matching.datasets import labelled_photo_paths
@@ -82,8 +84,11 @@ def test_no_face_on_the_roll_the_card_dg2_photo_verifies(station, voters, office
     with station.transaction() as s:
         identity = roll.get_json_meta(s, "sim_faces")[voter.cnic]["identity"]
         view_of = roll.find_voter(s, voter.cnic)
-    photo = labelled_photo_paths(FACES)[identity][0]  # the enrolment photo stands for the card's DG2 picture
-    card = virtual_card(station.config, view_of, [], face_jpeg=photo.read_bytes())
+    photo = labelled_photo_paths(FACES)[identity][0]  # the enrolment photo stands for the card's DG2 picture...
+    image = cv2.imread(str(photo))
+    scale = 320 / max(image.shape[:2])  # ...made as small as a card's (DG2 must fit the chip's 32 KB file)
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    card = virtual_card(station.config, view_of, [], face_jpeg=cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
     station.steering.simulated(officer, "card").insert(card)
     _drop_roll_references(station, voter.cnic, "face")
     _drop_roll_references(station, voter.cnic, "fingerprint")  # straight to the face

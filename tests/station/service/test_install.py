@@ -291,7 +291,8 @@ def test_dpkg_installs_the_deb_into_a_temporary_root_and_purges_it(deb, tmp_path
 
 def test_station_ca_and_server_certificate(tmp_path):
     keys = tmp_path / "keys"
-    assert tls.create_station_ca(keys, "AJK-LOC-07") is True
+    # the CA may vouch only for the names and addresses it was made for (name constraints)
+    assert tls.create_station_ca(keys, "AJK-LOC-07", hostnames=["station-7"], ips=["192.0.2.7", "192.0.2.8"]) is True
     ca_pem = (keys / tls.CA_CERT_FILE).read_bytes()
     assert tls.create_station_ca(keys, "AJK-LOC-07") is False and (keys / tls.CA_CERT_FILE).read_bytes() == ca_pem
     assert mode(keys) == 0o700 and mode(keys / tls.CA_KEY_FILE) == 0o600
@@ -316,7 +317,7 @@ def test_station_ca_and_server_certificate(tmp_path):
 
 def test_plain_http_only_on_loopback(tmp_path):
     keys = tmp_path / "keys"
-    tls.create_station_ca(keys, "AJK-LOC-07")
+    tls.create_station_ca(keys, "AJK-LOC-07", hostnames=["booth-3.station"], ips=["192.0.2.10"])
     plan = serving.prepare_listener
     assert plan("127.0.0.1", 8080, mode="auto", keys_dir=keys).scheme == "http"
     assert plan("::1", 8080, mode="auto", keys_dir=keys).url == "http://[::1]:8080"

@@ -1,0 +1,87 @@
+"""The browser UI's sessions, held on the server: the cookie carries only a random id (256 bits, opaque); what the
+session holds (the API token of the signed-in user, the CSRF token, the language, messages for the next page) stays in
+this process's memory, keyed by a hash of the id. The bearer token therefore never reaches the browser, and signing
+out deletes both the session and its token (``AccountService.logout``): a copy of the old cookie opens nothing.
+
+Like the login throttle the store lives in the serving process (cheroot: one process, many threads), so a restart
+signs every browser out. Bounded: an idle session expires after ``idle_s``; past ``max_sessions`` the least recently
+used session without a signed-in user goes first, so a flood of anonymous visits cannot push out signed-in officers.
+
+    store = SessionStore()
+    sid = store.new_id(); store.save(sid, {"csrf": "..."}); store.load(sid) -> dict | None; store.delete(sid)
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import secrets
+import threading
+import time
+from typing import Callable
+
+MAX_SESSIONS = 5_000
+IDLE_S = 10 * 60 * 60  # the token lifetime of a polling day; the token's own expiry still applies
+ANONYMOUS_IDLE_S = 60 * 60
+
+
+def _key(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8", "replace")).hexdigest()
+
+
+class SessionStore:
+    def __init__(self, *, max_sessions: int = MAX_SESSIONS, idle_s: float = IDLE_S,
+                 anonymous_idle_s: float = ANONYMOUS_IDLE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_sessions, self.idle_s, self.anonymous_idle_s = max_sessions, idle_s, anonymous_idle_s
+        self._clock = clock
+        self._sessions: collections.OrderedDict[str, tuple[float, dict]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(32)
+
+    def _expired(self, used: float, data: dict, now: float) -> bool:
+        return now - used > (self.idle_s if data.get("token") else self.anonymous_idle_s)
+
+    def load(self, sid: str | None) -> dict | None:
+        """A copy of the session's data, or None for an unknown, deleted or expired id."""
+        if not sid or len(sid) > 128:
+            return None
+        key, now = _key(sid), self._clock()
+        with self._lock:
+            entry = self._sessions.get(key)
+            if entry is None:
+                return None
+            used, data = entry
+            if self._expired(used, data, now):
+                del self._sessions[key]
+                return None
+            self._sessions[key] = (now, data)
+            self._sessions.move_to_end(key)
+            return dict(data)
+
+    def save(self, sid: str, data: dict) -> None:
+        key, now = _key(sid), self._clock()
+        with self._lock:
+            self._sessions[key] = (now, dict(data))
+            self._sessions.move_to_end(key)
+            if len(self._sessions) > self.max_sessions:
+                self._evict(now)
+
+    def delete(self, sid: str | None) -> dict | None:
+        """Forget the session; returns its data (the caller revokes the token it held)."""
+        if not sid:
+            return None
+        with self._lock:
+            entry = self._sessions.pop(_key(sid), None)
+        return entry[1] if entry else None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _evict(self, now: float) -> None:
+        for key in [k for k, (used, data) in self._sessions.items() if self._expired(used, data, now)]:
+            del self._sessions[key]
+        while len(self._sessions) > self.max_sessions:
+            anonymous = next((k for k, (_, data) in self._sessions.items() if not data.get("token")), None)
+            self._sessions.pop(anonymous if anonymous is not None else next(iter(self._sessions)))
