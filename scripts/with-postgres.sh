@@ -17,11 +17,15 @@ chmod 755 "$DIR"
 PORT=${PGPORT_TEST:-$((20000 + RANDOM % 20000))}
 PASS=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 echo "$PASS" > "$DIR/pw"; [ -n "$RUN_AS" ] && chown postgres "$DIR/pw"
-$RUN_AS "$BIN/initdb" -D "$DIR/data" -U station --pwfile="$DIR/pw" -A scram-sha-256 >/dev/null
+# the cluster's superuser administers; the tests connect as "station", an ordinary role that may create databases
+# (as the service's role would be: no superuser, so the log's revoked UPDATE/DELETE/TRUNCATE hold)
+$RUN_AS "$BIN/initdb" -D "$DIR/data" -U pgadmin --pwfile="$DIR/pw" -A scram-sha-256 >/dev/null
 $RUN_AS "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
   -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
 cleanup() { $RUN_AS "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
+PGPASSWORD="$PASS" $RUN_AS env PGPASSWORD="$PASS" "$BIN/psql" -q -h "$DIR" -p "$PORT" -U pgadmin -d postgres \
+  -c "CREATE ROLE station LOGIN CREATEDB PASSWORD '$PASS'" >/dev/null
 export STATION_TEST_DATABASE_URL="postgresql+psycopg://station:$PASS@127.0.0.1:$PORT/postgres"
 echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT for this run"
 "$@"

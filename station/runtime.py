@@ -201,7 +201,8 @@ class Station:
         created = create_keys(self.config.keys_dir)
         created = create_package_key(self.config.keys_dir) or created
         created = identity.create_identity(self.config.keys_dir, self.config.station.id) or created
-        created = tls.create_station_ca(self.config.keys_dir, self.config.station.id) or created
+        created = tls.create_station_ca(self.config.keys_dir, self.config.station.id,
+                                        hostnames=self.config.tls.hostnames, ips=self.config.tls.ips) or created
         if self.config.card.test_issuer:
             from station.simulation.cards import test_issuer
 
@@ -287,10 +288,15 @@ class Station:
             checks.append(("station key", False, str(exc)))
         try:
             breaks = self.audit.verify_live_log()
-            checks.append(("match log chain", not breaks, "hash chain and signatures hold" if not breaks
-                           else "; ".join(b.message for b in breaks[:3])))
+            more = f" (and {len(breaks) - 3} more)" if len(breaks) > 3 else ""
+            checks.append(("match log chain", not breaks, "hash chain, signatures and every row's columns hold"
+                           if not breaks else "; ".join(b.message for b in breaks[:3]) + more))
         except (StationError, OSError, ValueError, SQLAlchemyError) as exc:
             checks.append(("match log chain", False, str(exc)[:200]))
+        try:
+            checks.extend(self.audit.append_only_checks())
+        except SQLAlchemyError as exc:
+            checks.append(("match log triggers", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
         try:
             checks.append(self.authority.health())
         except (StationError, SQLAlchemyError) as exc:

@@ -64,6 +64,7 @@ class SignedEntry:
 class Break:
     seq: int | None
     kind: str  # altered | bad-signature | foreign | removed | inserted | reordered | truncated | seal | malformed
+    #            | columns (a live row's column differs from its signed body: audit/integrity.py)
     message: str
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from station.audit import bundle, identity
+from station.audit import bundle, identity, integrity
 from station.audit import log as matchlog
 from station.audit.chain import verify_entries
 from station.audit.report import ReportSettings, analyse, render_html
@@ -33,11 +33,25 @@ class AuditService:
         return bundle.export_bundle(self.config, entries, digest, Path(out), utcnow().isoformat())
 
     def verify_live_log(self) -> list:
-        """Verify the database's own chain with the station certificate (what `doctor` and the auditor API show)."""
+        """Verify the database's own chain with the station certificate (what `doctor` and the auditor API show),
+        and that every row's columns are its signed body's fields (a ``columns`` break names the entry and column)."""
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
+            mismatches = integrity.column_mismatches(s)
         breaks, _ = verify_entries(entries, self._certificate_key(), self.config.station.id)
-        return breaks
+        return breaks + mismatches
+
+    def append_only_checks(self) -> list[tuple[str, bool, str]]:
+        """Doctor's checks of what keeps the log append-only: its triggers, and on PostgreSQL the role's privileges."""
+        with self.transaction() as s:
+            problems = integrity.trigger_problems(s)
+            privileges = integrity.privilege_check(s)
+            sqlite = s.get_bind().dialect.name == "sqlite"
+        names = ", ".join(integrity.SQLITE_TRIGGERS) if sqlite else integrity.POSTGRES_TRIGGER
+        checks = [("match log triggers", not problems, "; ".join(problems) if problems else f"{names} in place")]
+        if privileges is not None:
+            checks.append(("match log privileges", *privileges))
+        return checks
 
     def entries(self, principal: Principal, after: int = 0, limit: int = 200) -> list[dict]:
         principal.require(*AUDIT_ROLES)
@@ -59,7 +73,9 @@ class AuditService:
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
             digest = roll.get_meta(s, "roll_digest")
+            mismatches = integrity.column_mismatches(s)
         breaks, bodies = verify_entries(entries, self._certificate_key(), self.config.station.id)
+        breaks += mismatches
         audit = self.config.audit
         findings = analyse(bodies, self.config.station.id,
                            ReportSettings(self.config.station.timezone, audit.polling_hours,

@@ -3,13 +3,12 @@ entries (and the checks still in flight), attached to the VerificationView. Deci
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from station.audit import log as matchlog
 from station.db.models import MatchLogEntry
 from station.authority.log_entries import (ANSWER, BIOMETRIC, CNIC_STATUS, ERROR, EVENTS, NOTICE_STATUSES, REFUSED, UNAVAILABLE,
                           WARNING_STATUSES)
@@ -33,15 +32,15 @@ class AuthorityNote:
 def note_for(session: Session, session_id: str,
              pending: set[str] | frozenset[str] = frozenset()) -> AuthorityNote | None:
     """The authority's part of one verification, from its match log entries (``pending``: kinds in flight)."""
-    rows = session.execute(select(MatchLogEntry.event, MatchLogEntry.outcome, MatchLogEntry.details)
-                           .where(MatchLogEntry.session_id == session_id, MatchLogEntry.event.in_(EVENTS))
-                           .order_by(MatchLogEntry.seq)).all()
+    # From the signed bodies (the session column only narrows the rows read; doctor names a column that lies).
+    rows = [(b.get("event"), b.get("outcome"), b.get("details") if isinstance(b.get("details"), dict) else {})
+            for b in matchlog.bodies(session, MatchLogEntry.session_id == session_id)
+            if b.get("session") == session_id and b.get("event") in EVENTS]
     if not rows and not pending:
         return None
     state_of = {ANSWER: "answered", UNAVAILABLE: "unavailable", REFUSED: "refused", ERROR: "error"}
     latest: dict[str, tuple[str, str, dict]] = {}
-    for event, outcome, details in rows:
-        d = json.loads(details)
+    for event, outcome, d in rows:
         kind = d.get("kind")
         if kind in (CNIC_STATUS, BIOMETRIC) and (latest.get(kind, ("",))[0] != "answered" or event == ANSWER):
             latest[kind] = (state_of[event], outcome, d)  # an answer, once there, stays (a later flush may add one)

@@ -1,4 +1,5 @@
-"""Database engine, sessions and migrations. SQLite (WAL, full sync, foreign keys) by default; any SQLAlchemy URL."""
+"""Database engine, sessions and migrations. SQLite (WAL, full sync, foreign keys, recursive triggers) by default;
+any SQLAlchemy URL."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,6 +25,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")  # a committed decision survives a power cut
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # REPLACE deletes the row it replaces without firing delete triggers unless this is on: with it, the
+            # match log's no-delete trigger refuses INSERT OR REPLACE too (doctor checks it is on).
+            cursor.execute("PRAGMA recursive_triggers=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
