@@ -106,10 +106,11 @@ class FingerprintEngine:
     def minutiae_iso(self, template: bytes) -> bytes:
         return self._minutiae_iso(bytes(template))
 
-    def exchange_record(self, template: bytes) -> bytes:
-        """The ISO/IEC 19794-2:2005 record of this template's minutiae: what leaves the station (the ID authority's
-        1:1 check) and what another system can read."""
-        return self._exchange(bytes(template))
+    def exchange_record(self, template: bytes, *, finger_position: int = 0) -> bytes:
+        """The ISO/IEC 19794-2:2005 record (the standard's layout) of this template's minutiae, with the finger's
+        position code (ISO/IEC 19794-2 table: 1 right thumb ... 10 left little; 0 unknown): what leaves the station
+        (the ID authority's 1:1 check) and what another system can read."""
+        return iso19794.to_standard(self._exchange(bytes(template)), finger_position=finger_position)
 
     def check_available(self) -> None:
         """MatcherUnavailable when a part of the engine (NBIS, onnxruntime, the LEADER model) is not installed."""
@@ -124,8 +125,8 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
 
     return FingerprintEngine(
         EngineInfo("bozorth3", EXCHANGE_FORMAT, (EXCHANGE_FORMAT,), "NIST NBIS: mindtct minutiae, bozorth3 score"),
-        extract=m.extract, compare=m.compare, from_exchange=iso19794.to_nbis, minutiae_iso=bytes,
-        exchange=iso19794.to_standard, check_available=check,
+        extract=m.extract, compare=m.compare, from_exchange=iso19794.to_nbis, minutiae_iso=bytes, exchange=bytes,
+        check_available=check,
         ppi=ppi)
 
 

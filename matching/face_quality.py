@@ -1,7 +1,8 @@
 """Face capture quality from one RGB image: face size, blur, exposure and head pose, with reasons an operator can act
 on ("come closer", "turn your head towards the camera", ...). Pure: numpy in, a frozen dataclass out.
 
-Measures (all on the largest face found by dlib's HOG detector, the same detector as :mod:`matching.face`):
+Measures (all on the largest face found by :class:`matching.face.FaceDetector`, the same detector and fallback
+passes as the encoder: HOG, then when HOG finds nothing the contrast-equalised padded HOG pass and the CNN):
 
 - ``face_px``: height of the detected face box in the original image (as ``FaceEncoding.face_px``).
 - ``sharpness``: variance of the Laplacian of the grey face crop, the crop first resized to
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .face import import_face_stack
+from .face import FaceDetector, import_face_stack
 
 __all__ = ["CANONICAL_FACE_PX", "DetectedFace", "FaceLandmarker", "FaceQualityLimits", "FaceQuality",
            "assess_face_quality", "head_pose", "REASONS"]
@@ -77,14 +78,14 @@ class DetectedFace:
 
 
 class FaceLandmarker:
-    """dlib's HOG face detector and 68-point shape predictor (the models face_recognition ships), loaded lazily once.
+    """Faces found by :class:`matching.face.FaceDetector` (HOG, then its fallback passes when HOG finds nothing) and
+    dlib's 68-point shape predictor (the models face_recognition ships), loaded lazily once.
 
     Images are downscaled to ``max_image_px`` on their longest side before detection; boxes and landmarks are given
-    back in the original image's pixels."""
+    back in the original image's pixels (a face found near a border after padding may have a box partly outside)."""
 
-    def __init__(self, *, max_image_px: int = 800, upsample: int = 0) -> None:
-        self._max_image_px = max_image_px
-        self._upsample = upsample
+    def __init__(self, *, max_image_px: int = 800, upsample: int = 0, fallback: str = "cnn", cnn_px: int = 200) -> None:
+        self.detector = FaceDetector(max_image_px=max_image_px, upsample=upsample, fallback=fallback, cnn_px=cnn_px)
         self._lock = threading.Lock()
         self._models = None
 
@@ -93,30 +94,22 @@ class FaceLandmarker:
             with self._lock:
                 if self._models is None:
                     dlib, face_recognition_models = import_face_stack("dlib", "face_recognition_models")
-                    self._models = (dlib, dlib.get_frontal_face_detector(),
-                                    dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
+                    self._models = (dlib, dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
         return self._models
 
-    def detect(self, image_rgb: np.ndarray) -> list[DetectedFace]:
-        """Every face found, largest first."""
-        import cv2
-
+    def detect(self, image_rgb: np.ndarray, *, fallback: bool = True) -> list[DetectedFace]:
+        """Every face found, largest first (``fallback=False``: HOG only, e.g. for the later frames of a burst)."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError("a face image must be 8-bit RGB (H x W x 3)")
-        dlib, detector, predictor = self._load()
-        scale = min(1.0, self._max_image_px / max(image_rgb.shape[:2]))
-        small = image_rgb if scale == 1.0 else cv2.resize(image_rgb, None, fx=scale, fy=scale,
-                                                          interpolation=cv2.INTER_AREA)
-        small = np.ascontiguousarray(small)
+        dlib, predictor = self._load()
+        found = self.detector.locate(image_rgb, fallback=fallback)
         faces = []
         with self._lock:  # dlib objects are not documented as thread-safe
-            rects = list(detector(small, self._upsample))
-            for r in rects:
-                shape = predictor(small, r)
-                pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) / scale
-                box = (int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale), int(r.left() / scale))
-                faces.append(DetectedFace(box=box, landmarks=pts))
-        faces.sort(key=lambda f: (f.box[2] - f.box[0]) * (f.box[1] - f.box[3]), reverse=True)
+            for box in found.boxes:
+                top, right, bottom, left = box
+                shape = predictor(found.image, dlib.rectangle(left, top, right, bottom))
+                pts = (np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) - found.pad) / found.scale
+                faces.append(DetectedFace(box=found.to_original(box), landmarks=pts))
         return faces
 
 

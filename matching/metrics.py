@@ -21,8 +21,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ErrorCurve", "error_curve", "eer", "fnmr_at_fmr", "fmr100", "fmr1000", "zero_fmr", "threshold_at_fmr",
-           "det_curve", "rates_at_threshold", "summary"]
+__all__ = [
+    "ErrorCurve",
+    "det_curve",
+    "eer",
+    "error_curve",
+    "fmr100",
+    "fmr1000",
+    "fnmr_at_fmr",
+    "rates_at_threshold",
+    "summary",
+    "threshold_at_fmr",
+    "wilson_interval",
+    "zero_fmr",
+]
 
 
 @dataclass(frozen=True)
@@ -143,3 +155,31 @@ def summary(genuine, impostor, *, higher_is_better: bool = True) -> dict:
         "fmr1000": fmr1000(genuine, impostor, higher_is_better=higher_is_better),
         "zero_fmr": zero_fmr(genuine, impostor, higher_is_better=higher_is_better),
     }
+
+
+def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (Wilson 1927; Newcombe 1998, method 3, no continuity correction) of a proportion
+    ``errors / trials``: the two-sided ``confidence`` interval, as fractions. With no trials: ``(0.0, 1.0)``.
+
+    Unlike the normal approximation it stays inside [0, 1] and is informative at 0 errors (0 of 3,000 gives an
+    upper bound of about 0.13%), which is where biometric error rates live."""
+    k, n = int(errors), int(trials)
+    if n < 0 or not 0 <= k <= max(n, 0):
+        raise ValueError(f"need 0 <= errors <= trials, got {k} of {n}")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must be between 0 and 1")
+    if n == 0:
+        return 0.0, 1.0
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+    if k == 0:
+        lo = 0.0
+    if k == n:
+        hi = 1.0
+    return lo, hi

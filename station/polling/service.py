@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from drivers.errors import DeviceError
 from drivers.camera.images import ImageDecodeError, decode_rgb
+from drivers.card.profiles.cnic_v1 import FINGER_CODE
 from matching.engine import EXCHANGE_FORMAT, FingerprintEngine, TemplateFormatError
 from matching.errors import MatchingError
 from matching.face import ENCODING_FORMAT, encoding_from_bytes
@@ -179,7 +180,8 @@ class PollingService:
             self.cross_check.submit(task, probe.data)  # one finger, two identities? (background, off when last = 0)
             # the authority's own 1:1 check of this print, in the background
             view = self.authority.consult(view, operator=principal.username, finger=task.position,
-                                          template=self.fingerprints.exchange_record(probe.data))
+                                          template=self.fingerprints.exchange_record(
+                                              probe.data, finger_position=FINGER_CODE[task.position]))
         return view
 
     def wait_for_cross_checks(self) -> None:

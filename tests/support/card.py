@@ -29,17 +29,18 @@ WIFE = CardHolder(
 
 
 def iso_template(finger_code: int, minutiae: int = 40, seed: int = 0) -> bytes:
-    """An ISO/IEC 19794-2:2005 minutiae record laid out as nbis-py writes and reads it (24-byte header,
-    then the minutiae count and 6 bytes per minutia), with random minutiae."""
+    """An ISO/IEC 19794-2:2005 minutiae record as the standard lays it out (24-byte record header with the resolution
+    and one finger view; the view's 4-byte header with the finger position; 6 bytes per minutia; a 2-byte extended
+    data length), with random minutiae: what a card's DG3 must hold."""
     rng = random.Random(seed * 31 + finger_code)
     body = bytearray()
     for _ in range(minutiae):
         kind, x, y = rng.choice((1, 2)), rng.randrange(16, 300), rng.randrange(16, 380)
-        body += bytes([(kind << 6) | (x >> 8), x & 0xFF, y >> 8, y & 0xFF, rng.randrange(180), rng.randrange(40, 100)])
-    length = 24 + 2 + len(body)
+        body += bytes([(kind << 6) | (x >> 8), x & 0xFF, y >> 8, y & 0xFF, rng.randrange(256), rng.randrange(40, 100)])
+    length = 24 + 4 + len(body) + 2
     header = (b"FMR\x00 20\x00" + length.to_bytes(4, "big") + b"\x00\x00" + (320).to_bytes(2, "big")
-              + (400).to_bytes(2, "big") + bytes(6))
-    return header + bytes([0, minutiae]) + bytes(body)
+              + (400).to_bytes(2, "big") + (197).to_bytes(2, "big") + (197).to_bytes(2, "big") + bytes([1, 0]))
+    return header + bytes([finger_code, 0, 60, minutiae]) + bytes(body) + b"\x00\x00"
 
 
 FINGERPRINTS = (("right_thumb", iso_template(1)), ("left_thumb", iso_template(6)))

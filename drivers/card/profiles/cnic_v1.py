@@ -140,7 +140,16 @@ def encode_dg2(face_jpeg: bytes | None) -> bytes:
 
 
 def encode_dg3(fingerprints: Iterable[tuple[str, bytes]]) -> bytes:
-    items = [(FINGER_CODE[finger], FORMAT_FINGER_MINUTIAE, template) for finger, template in fingerprints]
+    """DG3 of (finger, record) pairs. Every record must be an ISO/IEC 19794-2:2005 minutiae record in the standard's
+    layout whose finger views are of that finger (matching/iso19794.py ``to_standard`` makes one): ValueError
+    otherwise, so that no card is issued with a record an outside reader would misread."""
+    items = []
+    for finger, template in fingerprints:
+        code = FINGER_CODE[finger]
+        if iso_19794_2_finger_positions(template) != {code}:
+            raise ValueError(f"DG3: the {finger} template is not an ISO/IEC 19794-2:2005 record (standard layout) "
+                             f"of finger position {code}")
+        items.append((code, FORMAT_FINGER_MINUTIAE, template))
     return _encode_bio_group(DG_TAG[3], BIO_FINGER, items)
 
 
@@ -379,15 +388,42 @@ def parse_dg3(data: bytes) -> tuple[tuple[str, bytes], ...]:
         seen.add(code)
         if not valid_iso_19794_2(template):
             raise MalformedCard(f"card file DG3 holds an invalid ISO 19794-2 template for {FINGERS[code - 1]}")
+        positions = iso_19794_2_finger_positions(template)
+        if positions is not None and not positions <= {0, code}:
+            raise MalformedCard(f"card file DG3 holds a template of another finger for {FINGERS[code - 1]}")
         out.append((FINGERS[code - 1], template))
     return tuple(out)
 
 
 def valid_iso_19794_2(template: bytes) -> bool:
-    """Header check of an ISO/IEC 19794-2:2005 record: magic, version and the 4-byte record length."""
+    """Header check of an ISO/IEC 19794-2:2005 record: magic, version and the 4-byte record length. Cards issued
+    before the standard's layout was enforced hold nbis-py's records (matching/iso19794.py ``NBIS``): still read."""
     if len(template) < 24 or template[:8] != b"FMR\x00 20\x00":
         return False
     return int.from_bytes(template[8:12], "big") == len(template)
+
+
+def iso_19794_2_finger_positions(template: bytes) -> set[int] | None:
+    """The finger positions of the finger views of an ISO/IEC 19794-2:2005 record laid out as the standard says
+    (24-byte record header with at least one finger view; per view a 4-byte header, 6 bytes per minutia, a 2-byte
+    extended data length and that data; nothing after the last view), or None when it is not one."""
+    t = bytes(template)
+    if not valid_iso_19794_2(t) or len(t) < 30 or t[22] < 1 or t[23] != 0:
+        return None
+    positions, at = set(), 24
+    for _ in range(t[22]):
+        if at + 4 > len(t):
+            return None
+        position, _view_impression, quality, n = t[at:at + 4]
+        minutiae, at = t[at + 4:at + 4 + 6 * n], at + 4 + 6 * n
+        if position > 10 or quality > 100 or at + 2 > len(t):
+            return None
+        if max(minutiae[0::6], default=0) >= 0xC0 or max(minutiae[2::6], default=0) >= 0x40 \
+                or max(minutiae[5::6], default=0) > 100:  # type 11, the reserved bits of y, quality over 100
+            return None
+        at += 2 + int.from_bytes(t[at:at + 2], "big")
+        positions.add(position)
+    return positions if at == len(t) else None
 
 
 def parse_dg15(data: bytes) -> ec.EllipticCurvePublicKey:

@@ -288,8 +288,11 @@ def test_link_up_status_and_fingerprint_answers_are_signed_and_logged(stations, 
     # the authority's 1:1 check got the ISO 19794-2 exchange record of the very template the station captured and
     # matched, not another impression
     assert len(set(sent)) == 8
-    assert set(sent) <= {st.fingerprint_matcher.exchange_record(probe.data) for probe in captured}
-    assert all(sample[:8] == b"FMR\x00 20\x00" for sample in sent)
+    assert all(sample[:8] == b"FMR\x00 20\x00" and sample[22] == 1 for sample in sent)  # standard layout, one view
+    codes = {"right_thumb": 1, "left_thumb": 6}  # ISO/IEC 19794-2 finger position codes
+    assert sorted(sample[24] for sample in sent) == sorted(codes[e["position"]] for e in prints)
+    unpositioned = {st.fingerprint_matcher.exchange_record(probe.data) for probe in captured}
+    assert {s[:24] + b"\x00" + s[25:] for s in sent} <= unpositioned
     # the view shows the answers: _view annotates every view the station builds
     view = st.polling.get_verification(OFFICER, prints[0]["session"])
     note = note_of(st, view.id)
