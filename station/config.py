@@ -122,6 +122,8 @@ class FaceSection:
     min_face_px: int
     max_image_px: int  # captures are downscaled to this longest side before detection
     upsample: int
+    fallback: str  # when HOG finds no face: "cnn" (a padded, contrast-evened HOG pass, then dlib's CNN), "hog", "none"
+    fallback_cnn_px: int  # the CNN pass runs on the frame scaled to about this many pixels square
 
 
 @dataclass(frozen=True)
@@ -431,6 +433,8 @@ def _validate(config: Config) -> None:
     require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
     require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
+    require(config.face.fallback in ("none", "hog", "cnn"), "face.fallback", "must be none, hog or cnn")
+    require(config.face.fallback_cnn_px >= 80, "face.fallback_cnn_px", "must be >= 80")
     en = config.enrollment
     bad = [f for f in en.fingers if f not in FINGER_POSITIONS]
     require(not bad and len(set(en.fingers)) == len(en.fingers), "enrollment.fingers",

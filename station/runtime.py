@@ -76,8 +76,10 @@ class Station:
         face, fq, lv = config.face, config.face_quality, config.liveness
         self.face_tools = FaceTools(
             encoder=DlibFaceEncoder(max_image_px=face.max_image_px, upsample=face.upsample,
-                                    min_face_px=face.min_face_px),
-            landmarker=FaceLandmarker(max_image_px=face.max_image_px, upsample=face.upsample),
+                                    min_face_px=face.min_face_px, fallback=face.fallback,
+                                    cnn_px=face.fallback_cnn_px),
+            landmarker=FaceLandmarker(max_image_px=face.max_image_px, upsample=face.upsample,
+                                      fallback=face.fallback, cnn_px=face.fallback_cnn_px),
             quality_limits=FaceQualityLimits(
                 min_face_px=face.min_face_px, min_sharpness=fq.min_sharpness, min_brightness=fq.min_brightness,
                 max_brightness=fq.max_brightness, max_clipped_fraction=fq.max_clipped_fraction,

@@ -41,7 +41,9 @@ def judge_face(tools: FaceTools, frames: list[np.ndarray], reference: np.ndarray
     frame = frames[0]
     liveness = None
     try:
-        faces = [tools.landmarker.detect(image) for image in frames]  # once per frame, for quality and liveness
+        # once per frame, for quality and liveness; the slow fallback detectors (when HOG finds nothing) only on the
+        # first frame, the one that is judged and encoded (the encoder reuses that detection)
+        faces = [tools.landmarker.detect(image, fallback=n == 0) for n, image in enumerate(frames)]
         quality = assess_face_quality(frame, tools.quality_limits, faces=faces[0])
         issues = list(quality.reasons) + (list(assess_frame(frame).issues) if not quality.faces else [])
         if tools.liveness_limits is not None:
