@@ -4,12 +4,15 @@
       manifest.json          station, export time, entry count, format version
       log.jsonl              one signed entry per line: {"body": <canonical JSON>, "hash": ..., "sig": ...}
       station.crt            the station's log certificate (Ed25519), self-signed or countersigned by the commission
-      commission.crt         the commission's certificate, when the station has one
+      commission.crt         the commission's certificate, when the station has one: information only, never a
+                             trust anchor (the verifier brings its own: docs/commission-pki.md)
       roll.json              digest of the roll the station served
       checkpoints/<seq>.json signed statements "entry <seq> has hash <h>", written outside the database as the log grew
       seal.json              the signed closing seal written by `station close-poll` (absent while polls are open)
 
-`verify_bundle` reports every break with its sequence number; only ``ok`` bundles exit 0.
+`verify_bundle` reports every break with its sequence number. Who signed is authenticated only against the
+commission certificate the VERIFIER passes (``commission_cert_pem``); without one the result is integrity only
+(``authenticated`` False) and ``station audit verify`` exits non-zero unless ``--self-signed-ok``.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from station.config import Config
 from station.errors import InvalidInput
 from station.security.files import write_atomically
 from station.audit.chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
-from station.audit.identity import CERTIFICATE_FILE, certificate_key, certificate_station, countersigned_by, load_certificate
+from station.audit.identity import (CERTIFICATE_FILE, UNAUTHENTICATED, certificate_key, certificate_station,
+                                    certification_problem, load_certificate)
 
 FORMAT = "voter-station audit bundle v1"
 
@@ -71,8 +75,9 @@ def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str |
         z.writestr("manifest.json", json.dumps(manifest, indent=1))
         z.writestr("log.jsonl", "".join(e.to_json() + "\n" for e in entries))
         z.write(config.keys_dir / CERTIFICATE_FILE, "station.crt")
-        if config.audit.commission_certificate:
-            z.write(Path(config.audit.commission_certificate), "commission.crt")
+        held = held_commission_certificate(config)
+        if held is not None and held.is_file():  # information for the auditor, never a trust anchor
+            z.write(held, "commission.crt")
         z.writestr("roll.json", json.dumps({"roll_digest": roll_digest}))
         checkpoints = audit_dir(config) / "checkpoints"
         for path in sorted(checkpoints.glob("*.json")) if checkpoints.is_dir() else []:
@@ -91,12 +96,28 @@ class Verification:
     warnings: list[str] = field(default_factory=list)
     bodies: list[dict] = field(default_factory=list)
     sealed: bool = False
-    countersigned: bool | None = None
+    countersigned: bool | None = None  # None: no commission certificate was given by the verifier
     roll_digest: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.breaks
+
+    @property
+    def authenticated(self) -> bool:
+        """The chain holds and its signer is certified by the commission certificate the verifier gave."""
+        return self.ok and self.countersigned is True
+
+    def signer_status(self) -> str:
+        if self.countersigned is True:
+            return "signer authenticated: the station certificate is certified by the commission"
+        if self.countersigned is False:
+            return "signer NOT authenticated: the station certificate is not issued by the commission"
+        return UNAUTHENTICATED
+
+    def accepted(self, self_signed_ok: bool = False) -> bool:
+        """What a verifier accepts: authenticated, or (``self_signed_ok``, no commission certificate given) intact."""
+        return self.authenticated or (self_signed_ok and self.countersigned is None and self.ok)
 
     @property
     def first_broken_seq(self) -> int | None:
@@ -106,7 +127,8 @@ class Verification:
     def to_dict(self) -> dict:
         return {"ok": self.ok, "first_broken_seq": self.first_broken_seq, "station": self.station,
                 "entries": self.entries, "sealed": self.sealed,
-                "countersigned": self.countersigned, "roll_digest": self.roll_digest,
+                "countersigned": self.countersigned, "authenticated": self.authenticated,
+                "signer": self.signer_status(), "roll_digest": self.roll_digest,
                 "breaks": [b.__dict__ for b in self.breaks], "warnings": self.warnings}
 
 
@@ -137,7 +159,31 @@ def _statement(raw: bytes, public_key) -> tuple[dict | None, str | None]:
     return fields, None
 
 
+COMMISSION_CERT_FILE = "commission.crt"  # where a home holds the commission's root (packages/crypto.py writes it too)
+
+
+def held_commission_certificate(config: Config) -> Path | None:
+    """The commission certificate this home holds: ``audit.commission_certificate`` (relative to STATION_HOME), else
+    keys/commission.crt (the commission's own, or the one `station identity install` put there), else None."""
+    if config.audit.commission_certificate:
+        path = Path(config.audit.commission_certificate).expanduser()
+        return path if path.is_absolute() else config.home / path
+    held = config.keys_dir / COMMISSION_CERT_FILE
+    return held if held.is_file() else None
+
+
+def load_commission_pem(pem: bytes, what: str = "the commission certificate") -> x509.Certificate:
+    """The verifier's commission certificate; BundleError (one line) when it is not a PEM certificate."""
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise BundleError(f"{what} is not a PEM certificate") from None
+
+
 def verify_bundle(path, *, commission_cert_pem: bytes | None = None) -> Verification:
+    """Verify a bundle; ``commission_cert_pem`` is the verifier's own commission certificate (a ``commission.crt``
+    inside the bundle is ignored: a file never vouches for itself)."""
+    commission = load_commission_pem(commission_cert_pem) if commission_cert_pem else None
     files = read_bundle(path)
     result = Verification()
     if "station.crt" not in files or "log.jsonl" not in files:
@@ -148,11 +194,13 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None) -> Verifica
     except ValueError as exc:
         raise BundleError(f"{path}: station.crt is not a station certificate ({exc})") from None
     result.station = certificate_station(cert)
-    commission_pem = commission_cert_pem or files.get("commission.crt")
-    if commission_pem:
-        result.countersigned = countersigned_by(cert, x509.load_pem_x509_certificate(commission_pem))
-        if not result.countersigned:
-            result.breaks.append(Break(None, "certificate", "the station certificate is not signed by the commission"))
+    if commission is not None:
+        problem = certification_problem(cert, commission)
+        result.countersigned = problem is None
+        if problem:
+            result.breaks.append(Break(None, "certificate", problem))
+    else:
+        result.warnings.append(UNAUTHENTICATED)
     entries = []
     for n, line in enumerate(files["log.jsonl"].decode(errors="replace").splitlines(), 1):
         if not line.strip():
@@ -206,7 +254,8 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None) -> Verifica
 
 
 def entries_from_bundle(path: str | Path) -> list[dict]:
-    """The verified entry bodies of a bundle (raises BundleError for a file that is not one)."""
+    """The entry bodies of a bundle whose chain holds, integrity only (raises BundleError for a file that is not one);
+    whoever needs the signer authenticated calls ``verify_bundle`` with the commission certificate."""
     return verify_bundle(path).bodies
 
 

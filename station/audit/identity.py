@@ -4,12 +4,14 @@ commission, and the commission's voter-reference key (voter-ref.key) used to pse
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import threading
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
@@ -20,6 +22,9 @@ from station.audit.chain import LogSigner
 SIGNING_KEY_FILE = "station-signing.key"
 CERTIFICATE_FILE = "station.crt"
 VOTER_KEY_FILE = "voter-ref.key"
+ELECTION_VOTER_KEY_FILE = "election-voter-ref.key"  # the commission's: delivered inside every roll package
+VOTER_KEY_BYTES = 32
+_SHA256 = hashes.SHA256()
 
 
 def station_certificate(key: Ed25519PrivateKey, station_id: str, *, issuer_key=None,
@@ -56,7 +61,7 @@ def create_identity(keys_dir: Path, station_id: str) -> bool:
 def load_signer(keys_dir: Path, station_id: str) -> LogSigner:
     try:
         key = serialization.load_pem_private_key((keys_dir / SIGNING_KEY_FILE).read_bytes(), None)
-        voter_key = (keys_dir / VOTER_KEY_FILE).read_bytes()
+        voter_key = VoterKeyFile(keys_dir / VOTER_KEY_FILE)
     except FileNotFoundError as exc:
         raise KeyMissing(f"no log signing key ({exc.filename}): run `station init` first") from None
     except ValueError:
@@ -68,6 +73,68 @@ def load_signer(keys_dir: Path, station_id: str) -> LogSigner:
         raise KeyMissing(f"the station certificate names {certificate_station(cert)!r}, but this station is "
                          f"{station_id!r}: a station's log key belongs to one station id")
     return LogSigner(station_id=station_id, signing_key=key, voter_key=voter_key)
+
+
+# --- the voter-reference key: one per election, made by the commission, delivered in its roll packages ---
+class VoterKeyFile:
+    """The station's voter-reference key (keys/voter-ref.key), read per use: the file is stat'ed on each use and
+    re-read when it was replaced (a roll package import installs the commission's key atomically, possibly from
+    another process than the one serving), so every entry is keyed with the key in force when it is appended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple | None = None
+        self._key = b""
+        self.current()  # FileNotFoundError now, not at the first voter
+
+    def current(self) -> bytes:
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                if self._key:  # removed under a running station: keep the key in force (doctor/restart will tell)
+                    return self._key
+                raise
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                self._key, self._stamp = read_voter_key(self.path), stamp
+            return self._key
+
+
+def read_voter_key(path: Path) -> bytes:
+    key = Path(path).read_bytes()
+    if len(key) != VOTER_KEY_BYTES:
+        raise KeyMissing(f"{path} is not a voter-reference key ({len(key)} bytes, not {VOTER_KEY_BYTES})")
+    return key
+
+
+def install_voter_key(keys_dir: Path, key: bytes) -> None:
+    """Replace this station's voter-reference key with the commission's (atomically, mode 0600)."""
+    if len(key) != VOTER_KEY_BYTES:
+        raise ValueError("a voter-reference key is 32 bytes")
+    write_atomically(keys_dir / VOTER_KEY_FILE, key, mode=0o600)
+
+
+def create_election_voter_key(keys_dir: Path) -> bool:
+    """The commission's election voter-reference key (keys/election-voter-ref.key, 0600) if absent; True if made."""
+    path = keys_dir / ELECTION_VOTER_KEY_FILE
+    if path.exists():
+        return False
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    create_private(path, secrets.token_bytes(VOTER_KEY_BYTES))
+    return True
+
+
+def load_election_voter_key(keys_dir: Path, *, create: bool = False) -> bytes:
+    """The commission's election voter-reference key (made now when ``create`` and missing)."""
+    if create:
+        create_election_voter_key(keys_dir)
+    try:
+        return read_voter_key(keys_dir / ELECTION_VOTER_KEY_FILE)
+    except FileNotFoundError:
+        raise KeyMissing(f"no election voter-reference key ({keys_dir / ELECTION_VOTER_KEY_FILE}): run "
+                         "`station roll commission-init`") from None
 
 
 def load_certificate(pem: bytes) -> x509.Certificate:
@@ -86,9 +153,75 @@ def certificate_key(cert: x509.Certificate) -> Ed25519PublicKey:
 
 
 def countersigned_by(cert: x509.Certificate, commission_cert: x509.Certificate) -> bool:
-    """True when the station certificate was issued by the commission's key."""
+    """True when the station certificate was issued by the commission's certificate (see ``certification_problem``)."""
+    return certification_problem(cert, commission_cert) is None
+
+
+# --- the commission's PKI: who may sign. The anchor is always a certificate the VERIFIER holds, never one in a file ---
+ROLE_STATION = "voter-station match log"          # a polling station's log key (the OU of its certificate)
+ROLE_CENTRE = "voter-station registration centre"  # a registration centre's log key: may also sign registrations
+UNAUTHENTICATED = ("integrity only: the signer is not authenticated (no commission certificate: give "
+                   "--commission-cert FILE or set audit.commission_certificate; --self-signed-ok for demos)")
+
+
+def certificate_role(cert: x509.Certificate) -> str | None:
+    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    return values[0].value if values else None
+
+
+def _basic_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _within_validity(cert: x509.Certificate, at: dt.datetime) -> bool:
+    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
+
+
+def commission_anchor_problem(commission_cert: x509.Certificate) -> str | None:
+    """Why a certificate cannot serve as the commission's root (None when it can): self-signed Ed25519 CA."""
+    if not isinstance(commission_cert.public_key(), Ed25519PublicKey) or not _basic_ca(commission_cert):
+        return "the commission certificate given is not a commission CA certificate (`station roll commission-init`)"
+    try:
+        commission_cert.verify_directly_issued_by(commission_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return "the commission certificate given is not self-signed (not a root)"
+    return None
+
+
+def certification_problem(cert: x509.Certificate, commission_cert: x509.Certificate, *, role: str | None = None,
+                          at: dt.datetime | None = None) -> str | None:
+    """None when ``cert`` was issued by ``commission_cert`` (which the verifier holds) and is valid now, for ``role``
+    when given; otherwise the reason, naming the signer."""
+    problem = commission_anchor_problem(commission_cert)
+    if problem:
+        return problem
+    name = certificate_station(cert) if cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME) else "?"
+    if cert.fingerprint(_SHA256) == commission_cert.fingerprint(_SHA256):
+        return "the signer's certificate is the commission's own root, not a station's"
     try:
         cert.verify_directly_issued_by(commission_cert)
-        return True
     except (ValueError, TypeError, InvalidSignature):
-        return False
+        self_signed = cert.issuer == cert.subject
+        return (f"station {name!r}: its certificate is {'self-signed' if self_signed else 'issued by another key'}, "
+                "not issued by the commission: the file was signed by a key the commission never certified")
+    if _basic_ca(cert):
+        return f"station {name!r}: its certificate is a CA certificate, not a station's"
+    at = at or dt.datetime.now(dt.timezone.utc)
+    if not _within_validity(cert, at) or not _within_validity(commission_cert, at):
+        return f"station {name!r}: its certificate (or the commission's) is not valid at {at:%Y-%m-%d}"
+    if role is not None and certificate_role(cert) != role:
+        return f"station {name!r} is certified as {certificate_role(cert)!r}, not as {role!r}"
+    return None
+
+
+def signing_request(keys_dir: Path, station_id: str) -> bytes:
+    """A PKCS#10 request (PEM) for this station's log key, signed by it (proof of possession), for the commission's
+    ``station roll add-station --request`` / ``add-centre --request``."""
+    signer = load_signer(keys_dir, station_id)
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, station_id)]))
+           .sign(signer.signing_key, None))
+    return csr.public_bytes(serialization.Encoding.PEM)

@@ -194,6 +194,7 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 <p>Chain of {f.entries} entries: <b class="{'ok' if verification.get('ok') else 'bad'}">{status}</b>
 {'(sealed at close of poll)' if verification.get('sealed') else '(not sealed)'}. Roll digest:
 <code>{html.escape(str(verification.get('roll_digest')))}</code></p>
+{f"<p>Signer: <b class='{'ok' if verification.get('authenticated') else 'bad'}'>{html.escape(verification['signer'])}</b></p>" if verification.get('signer') else ''}
 {f'<h2>Breaks</h2><ul>{breaks}</ul>' if breaks else ''}{f'<h2>Warnings</h2><ul>{warnings}</ul>' if warnings else ''}
 <h2>Flagged anomalies</h2><ul>{anomalies or '<li>none</li>'}</ul>
 <h2>Outcomes</h2>

@@ -17,10 +17,11 @@ import json
 import logging
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -59,6 +60,7 @@ class BackupSummary:
     certificate_sha256: str
     sealed: bool | None = None  # known after decryption: the log carries the closing seal
     warnings: tuple[str, ...] = ()
+    signer_authenticated: bool = False  # the signing certificate was checked against the verifier's commission's
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -382,17 +384,39 @@ def _summary(container: fmt.Container, sealed: bool | None, warnings: list[str])
         sealed=sealed, warnings=tuple(warnings))
 
 
-def check_backup(path: str | Path, passphrase: str) -> tuple[fmt.Container, BackupContents, BackupSummary]:
+def _check_signer(container: fmt.Container, commission_pem: bytes | None, self_signed_ok: bool) -> bool:
+    """The certificate that signed the file must be issued by the commission certificate the VERIFIER holds (the one
+    inside the file proves nothing by itself); without one, only ``self_signed_ok`` goes on (integrity only)."""
+    if not commission_pem:
+        if not self_signed_ok:
+            raise fmt.BackupRejected(identity.UNAUTHENTICATED)
+        return False
+    try:
+        commission = x509.load_pem_x509_certificate(commission_pem)
+    except ValueError:
+        raise fmt.BackupRejected("the commission certificate is not a PEM certificate") from None
+    problem = identity.certification_problem(identity.load_certificate(container.certificate_pem), commission)
+    if problem:
+        raise fmt.BackupRejected(f"{container.path}: {problem}")
+    return True
+
+
+def check_backup(path: str | Path, passphrase: str, *, commission_pem: bytes | None = None,
+                 self_signed_ok: bool = False) -> tuple[fmt.Container, BackupContents, BackupSummary]:
     """Everything verify checks; also returns the authenticated container and the payload's files (restore)."""
     container = fmt.open_container(Path(path))
+    authenticated = _check_signer(container, commission_pem, self_signed_ok)
     try:
         contents = _read_payload(container, passphrase)
         sealed, warnings = _check_contents(container, contents)
-        return container, contents, _summary(container, sealed, warnings)
+        summary = _summary(container, sealed, warnings)
+        return container, contents, replace(summary, signer_authenticated=authenticated)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise fmt.BackupRejected(f"{path}: malformed content ({exc.__class__.__name__}: {exc})") from None
 
 
-def verify_backup(path: str | Path, passphrase: str) -> BackupSummary:
-    """Check a backup with nothing else: framing, signature, decryption, row counts, keys, the match log."""
-    return check_backup(path, passphrase)[2]
+def verify_backup(path: str | Path, passphrase: str, *, commission_pem: bytes | None = None,
+                  self_signed_ok: bool = False) -> BackupSummary:
+    """Check a backup with nothing else: the signer against the commission certificate given, framing, signature,
+    decryption, row counts, keys, the match log."""
+    return check_backup(path, passphrase, commission_pem=commission_pem, self_signed_ok=self_signed_ok)[2]

@@ -229,11 +229,14 @@ class _Switch:
         return sorted(str(p) for p in self.aside_paths)
 
 
-def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: bool = False) -> RestoreResult:
-    """Check the backup completely, then restore it into ``target`` (its home and database); on any refusal or
-    failure the target is left as it was."""
+def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: bool = False,
+                   commission_pem: bytes | None = None, self_signed_ok: bool = False) -> RestoreResult:
+    """Check the backup completely (its signer against ``commission_pem``, the commission certificate the restorer
+    holds; without one only ``self_signed_ok`` goes on), then restore it into ``target`` (its home and database); on
+    any refusal or failure the target is left as it was."""
     path = Path(path)
-    container, contents, summary = check_backup(path, passphrase)
+    container, contents, summary = check_backup(path, passphrase, commission_pem=commission_pem,
+                                                self_signed_ok=self_signed_ok)
     if not known_schema_revision(contents.revision):
         raise fmt.BackupRejected(f"the backup's schema revision {contents.revision!r} is unknown to this software "
                                  "(written by a newer version?)")

@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from station.db.models import utcnow
@@ -42,14 +42,23 @@ def _station_rows(session: Session, model, station_id: str) -> int:
 
 
 def _pin_station(session: Session, export: VerifiedExport, import_id: int) -> None:
-    """The first file of a station pins its key; a file naming a known station with another key is refused."""
+    """The station's key: the first file of a station pins it; a file naming a known station with another key is
+    refused, unless the commission certified that key (verify.py checked it against the centre's commission
+    certificate), which then replaces the pin: first-seen is never trust when a commission certificate is used."""
     st = export.results.station
     insert_ignoring_duplicates(session, CentralStation.__table__, [{
         "station_id": st.station_id, "polling_station": st.polling_station, "constituency": st.constituency,
         "public_key_sha256": export.public_key_sha256, "certificate_pem": st.certificate_pem,
         "first_import_id": import_id}], ["station_id"])
     pinned = session.scalar(select(CentralStation.public_key_sha256).where(CentralStation.station_id == st.station_id))
-    if pinned != export.public_key_sha256:
+    if pinned != export.public_key_sha256 and export.countersigned:
+        # The commission certified this key: that, not whichever file arrived first, says who the station is. A key
+        # pinned before (by a file merged with --self-signed-ok) gives way and is named in the log.
+        log.warning("station %s: key %s... pinned by an unauthenticated file replaced by the commission-certified "
+                    "key %s...", st.station_id, pinned[:16], export.public_key_sha256[:16])
+        session.execute(update(CentralStation).where(CentralStation.station_id == st.station_id).values(
+            public_key_sha256=export.public_key_sha256, certificate_pem=st.certificate_pem))
+    elif pinned != export.public_key_sha256:
         raise SyncFileRejected(f"station {st.station_id} reported before with another key (SHA-256 "
                                f"{pinned[:16]}...): this file is signed by a different one")
 

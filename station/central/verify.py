@@ -3,7 +3,9 @@
  1. a zip holding exactly results.json and audit-bundle.zip, whose comment is the signature;
  2. results.json names the station and carries its certificate (an Ed25519 key whose common name is the station id);
  3. the signature verifies under that key over every byte of the file before the signature;
- 4. with a commission certificate, the station certificate must be issued by it (countersigned);
+ 4. the station certificate must be issued by the commission certificate the CENTRE holds (``commission_pem``;
+    a certificate carried by the file is never a trust anchor); without one, only ``self_signed_ok`` (demos)
+    accepts the file, integrity only;
  5. the audit bundle verifies (station/audit/bundle.py verify_bundle: chain, signatures, checkpoints, seal) under
     the same key and the same station;
  6. every field of results.json is well-formed (records.py);
@@ -30,7 +32,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.audit.bundle import BundleError, read_bundle, verify_bundle
 from station.audit.chain import verify_signature
-from station.audit.identity import certificate_key, certificate_station, countersigned_by, load_certificate
+from station.audit.identity import (UNAUTHENTICATED, certificate_key, certificate_station, certification_problem,
+                                    load_certificate)
 from station.central.results_export import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
 from station.central.errors import SyncFileRejected
 from station.central.records import Results, parse_results
@@ -102,8 +105,13 @@ def _certificate(pem: str):
         raise SyncFileRejected(f"results.json: the station certificate is unusable ({exc})") from None
 
 
-def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | None = None) -> VerifiedExport:
-    """Check a sync file's bytes; raises SyncFileRejected saying what failed."""
+def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | None = None,
+                  self_signed_ok: bool = False) -> VerifiedExport:
+    """Check a sync file's bytes; raises SyncFileRejected saying what failed. ``commission_pem``: the commission
+    certificate the verifier holds; without it the file is refused unless ``self_signed_ok``."""
+    commission = _commission(commission_pem) if commission_pem else None
+    if commission is None and not self_signed_ok:
+        raise SyncFileRejected(UNAUTHENTICATED)
     members, comment = _open(data)
     signed_bytes, signature = _signature(data, comment)
     results = parse_results(members[RESULTS], expected_format=FORMAT)
@@ -116,11 +124,11 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
         raise SyncFileRejected(f"the signature does not verify under station {station.station_id}'s certificate "
                                "(the file was altered, or signed with another key)")
     countersigned = None
-    if commission_pem:
-        countersigned = countersigned_by(cert, x509.load_pem_x509_certificate(commission_pem))
-        if not countersigned:
-            raise SyncFileRejected(f"station {station.station_id}'s certificate is not countersigned by the "
-                                   "commission's certificate")
+    if commission is not None:
+        problem = certification_problem(cert, commission)
+        if problem:
+            raise SyncFileRejected(f"{problem} (not countersigned by the commission's certificate)")
+        countersigned = True
     try:
         bundle_files = read_bundle(io.BytesIO(members[AUDIT_BUNDLE]))
         audit = verify_bundle(io.BytesIO(members[AUDIT_BUNDLE]), commission_cert_pem=commission_pem)
@@ -164,7 +172,15 @@ def _warnings(results: Results, audit) -> list[str]:
     return warnings
 
 
-def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None) -> VerifiedExport:
+def _commission(pem: bytes) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise SyncFileRejected("the commission certificate is not a PEM certificate") from None
+
+
+def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None,
+                       self_signed_ok: bool = False) -> VerifiedExport:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -172,7 +188,7 @@ def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None)
         data = path.read_bytes()
     except OSError as exc:
         raise SyncFileRejected(f"cannot read it ({exc.strerror or exc})") from None
-    return verify_export(data, name=str(path), commission_pem=commission_pem)
+    return verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok)
 
 
 def _raw_key(key) -> bytes:

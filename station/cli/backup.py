@@ -40,6 +40,32 @@ def read_passphrase(passphrase_file: str | None, *, confirm: bool = False) -> st
     return passphrase
 
 
+def _commission_pem(option: str | None, config, self_signed_ok: bool) -> bytes | None:
+    """The restorer's/verifier's commission certificate: --commission-cert, else the configuration's
+    (audit.commission_certificate, else keys/commission.crt of the home); never the one inside the backup."""
+    from station.audit.bundle import held_commission_certificate
+    from station.audit.identity import UNAUTHENTICATED
+
+    path = option
+    if not path and config is not None:
+        held = held_commission_certificate(config)
+        path = str(held) if held else None
+    if not path:
+        if not self_signed_ok:
+            raise InvalidInput(UNAUTHENTICATED)
+        return None
+    return Path(path).read_bytes()
+
+
+commission_cert_option = click.option(
+    "--commission-cert", type=click.Path(dir_okay=False), default=None,
+    help="the commission's certificate that must have issued the signing station certificate "
+         "(default: audit.commission_certificate, else keys/commission.crt)")
+self_signed_ok_option = click.option(
+    "--self-signed-ok", is_flag=True,
+    help="demos only: with no commission certificate, accept a backup whose signer is not authenticated")
+
+
 @click.group()
 def backup() -> None:
     """Backups of the station's database, keys and log."""
@@ -79,14 +105,26 @@ def backup_create(ctx: Context, out: str) -> None:
 @backup.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
 @passphrase_option
+@commission_cert_option
+@self_signed_ok_option
 @click.option("--json", "as_json", is_flag=True)
+@click.pass_context
 @handle_errors
-def backup_verify(file: str, passphrase_file: str | None, as_json: bool) -> None:
-    """Check a backup with nothing else (no station, no database): signature, decryption, row counts, keys and the
-    match log's chain. Exit 0 only if all hold."""
+def backup_verify(click_ctx: click.Context, file: str, passphrase_file: str | None, commission_cert: str | None,
+                  self_signed_ok: bool, as_json: bool) -> None:
+    """Check a backup with nothing else (no station, no database): the signer against the commission certificate,
+    signature, decryption, row counts, keys and the match log's chain. Exit 0 only if all hold."""
     from station.backup.archive import verify_backup
 
-    summary = verify_backup(file, read_passphrase(passphrase_file))
+    config = None
+    if not commission_cert:
+        try:
+            config = click_ctx.find_object(Context).config()
+        except Exception:  # noqa: BLE001  (verify needs no configuration: then there is no default certificate)
+            config = None
+    pem = _commission_pem(commission_cert, config, self_signed_ok)
+    summary = verify_backup(file, read_passphrase(passphrase_file), commission_pem=pem,
+                            self_signed_ok=self_signed_ok)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
         return
@@ -95,7 +133,9 @@ def backup_verify(file: str, passphrase_file: str | None, as_json: bool) -> None
                f"{', sealed (poll closed)' if summary.sealed else ''}")
     click.echo("  rows: " + ", ".join(f"{t} {n}" for t, n in summary.tables.items() if n))
     click.echo(f"  files: {len(summary.files)}; {summary.file_bytes} bytes, sha256 {summary.file_sha256}")
-    click.echo(f"  signed by certificate sha256 {summary.certificate_sha256}")
+    click.echo(f"  signed by certificate sha256 {summary.certificate_sha256}: "
+               + ("certified by the commission" if summary.signer_authenticated else
+                  "integrity only: the signer is not authenticated (--self-signed-ok)"))
     for warning in summary.warnings:
         click.echo(f"  warning: {warning}")
 
@@ -106,15 +146,20 @@ def backup_verify(file: str, passphrase_file: str | None, as_json: bool) -> None
               help="restore into this STATION_HOME (default: the global --home / $STATION_HOME)")
 @click.option("--force", is_flag=True, help="replace a station already there (its files are moved aside)")
 @passphrase_option
+@commission_cert_option
+@self_signed_ok_option
 @pass_ctx
 @handle_errors
-def backup_restore(ctx: Context, file: str, new_home: str | None, force: bool, passphrase_file: str | None) -> None:
+def backup_restore(ctx: Context, file: str, new_home: str | None, force: bool, passphrase_file: str | None,
+                   commission_cert: str | None, self_signed_ok: bool) -> None:
     """Check a backup completely, then restore its database, keys and log files into a station home. A damaged,
     foreign or wrong-passphrase file changes nothing."""
     from station.backup.restore import restore_backup
 
     target = Context(ctx.profile, str(Path(new_home)) if new_home else ctx.home).config()
-    result = restore_backup(file, read_passphrase(passphrase_file), target, force=force)
+    pem = _commission_pem(commission_cert, target, self_signed_ok)
+    result = restore_backup(file, read_passphrase(passphrase_file), target, force=force, commission_pem=pem,
+                            self_signed_ok=self_signed_ok)
     click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -6,7 +6,8 @@ import os
 
 import click
 
-from station.cli import audit, authority, backup, bench, card, devices, lifecycle, registrations, roll, service, sync
+from station.cli import (audit, authority, backup, bench, card, devices, identity, lifecycle, registrations, roll,
+                         service, sync)
 from station.cli.common import Context, db_ready, handle_errors, pass_ctx
 from station.security.files import PRIVATE_UMASK
 
@@ -91,6 +92,6 @@ def demo(ctx: Context, voters: int, seed: int, faces: str | None, host: str, por
 # Every command group of ``station``, assembled here and only here.
 for _command in (lifecycle.init, lifecycle.user, lifecycle.token, lifecycle.doctor, lifecycle.close_poll, serve, demo,
                  roll.roll_group, card.card, devices.devices, audit.audit, registrations.registrations, sync.sync,
-                 sync.central, backup.backup, authority.authority, service.install, service.uninstall, service.tls_group,
-                 bench.bench, bench.calibrate):
+                 sync.central, backup.backup, identity.identity, authority.authority, service.install, service.uninstall,
+                 service.tls_group, bench.bench, bench.calibrate):
     main.add_command(_command)

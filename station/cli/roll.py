@@ -65,24 +65,59 @@ def roll_list(ctx: Context, as_json: bool, limit: int | None, polling_station: s
 # --- the commission ---
 @click.command("commission-init")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="also write the public key to this file")
+@click.option("--cert-out", type=click.Path(dir_okay=False), default=None,
+              help="also write the commission's root certificate (what every verifier holds) to this file")
 @pass_ctx
 @handle_errors
-def commission_init(ctx: Context, out: str | None) -> None:
+def commission_init(ctx: Context, out: str | None, cert_out: str | None) -> None:
     """Make this station home the commission's: its Ed25519 signing key (keys/commission-signing.key, 0600), the
-    public half (keys/commission-signing.pub, what stations trust) and roll revision 1."""
-    from station.packages.crypto import (COMMISSION_PUBLIC_FILE, create_commission_key, key_id, load_commission_key, public_pem)
+    public half (keys/commission-signing.pub, what stations trust), its self-signed root certificate
+    (keys/commission.crt: what verifiers hold, docs/commission-pki.md) and roll revision 1."""
+    from station.packages.crypto import (COMMISSION_CERT_FILE, COMMISSION_PUBLIC_FILE, create_commission_certificate,
+                                         create_commission_key, key_id, load_commission_key, public_pem)
     from station.roll.changes import start_revisions
 
     station = ctx.station()
     db_ready(station)
     created = create_commission_key(station.config.keys_dir)
+    from station.audit.identity import create_election_voter_key  # the election's voter-reference key (0600)
+
+    created = create_election_voter_key(station.config.keys_dir) or created
+    cert_created = create_commission_certificate(station.config.keys_dir)
+    cert_path = station.config.keys_dir / COMMISSION_CERT_FILE
+    if cert_out:
+        write_atomically(Path(cert_out), cert_path.read_bytes(), mode=0o644)
     public = load_commission_key(station.config.keys_dir).public_key()
     with station.transaction() as s:
         revision = start_revisions(s)
     if out:
         write_atomically(Path(out), public_pem(public), mode=0o644)
     _echo_json({"key_id": key_id(public), "created": created, "revision": revision,
-                "public_key": str(station.config.keys_dir / COMMISSION_PUBLIC_FILE), "out": out})
+                "public_key": str(station.config.keys_dir / COMMISSION_PUBLIC_FILE), "out": out,
+                "certificate": str(cert_path), "certificate_created": cert_created, "cert_out": cert_out})
+
+
+def _issue(station, subject_id: str, request_file: str, out: str, role: str) -> dict:
+    """The commission's certificate for ``subject_id``'s log key from its request, written to ``out``."""
+    from cryptography.hazmat.primitives import serialization
+
+    from station.packages.crypto import (issue_certificate, load_commission_certificate, load_commission_key,
+                                         load_request)
+
+    keys_dir = station.config.keys_dir
+    request = load_request(Path(request_file).read_bytes(), request_file)
+    cert = issue_certificate(load_commission_key(keys_dir), load_commission_certificate(keys_dir), request,
+                             subject_id, role)
+    write_atomically(Path(out), cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return {"certificate": out, "role": role, "serial": format(cert.serial_number, "x"),
+            "not_after": cert.not_valid_after_utc.isoformat()}
+
+
+request_option = click.option("--request", "request_file", type=click.Path(dir_okay=False), default=None,
+                              help="its certificate request (from `station identity request`): issue its log "
+                                   "certificate to --out")
+cert_out_option = click.option("--out", "cert_out", type=click.Path(dir_okay=False), default=None,
+                               help="where to write the certificate issued from --request")
 
 
 @click.command("add-station")
@@ -91,27 +126,62 @@ def commission_init(ctx: Context, out: str | None) -> None:
               help="the station's public package key (from `station roll station-key`)")
 @click.option("--polling-station", required=True, help="code of the polling station whose roll it serves")
 @click.option("--replace", is_flag=True, help="change an already registered station")
+@request_option
+@cert_out_option
 @click.option("--operator", default="commission", show_default=True)
 @pass_ctx
 @handle_errors
 def add_station(ctx: Context, station_id: str, key_file: str, polling_station: str, replace: bool,
-                operator: str) -> None:
-    """Register a station that receives packages (commission side)."""
+                request_file: str | None, cert_out: str | None, operator: str) -> None:
+    """Register a station that receives packages (commission side); with --request, also issue its log
+    certificate (what every verifier of its logs, results and backups checks against the commission's)."""
+    from station.audit.identity import ROLE_STATION
+    from station.errors import InvalidInput
     from station.packages.crypto import load_package_public
     from station.packages.targets import add_target
     from station.roll.changes import require_commission
 
     from station.audit import log as matchlog
 
+    if bool(request_file) != bool(cert_out):
+        raise InvalidInput("--request and --out go together: the station's request, and where to write its certificate")
     station = ctx.station()
     db_ready(station)
     key = load_package_public(Path(key_file).read_bytes(), key_file)
     with station.transaction() as s:
         require_commission(s)
         target = add_target(s, station_id, polling_station, key, replace=replace)
+        issued = _issue(station, station_id, request_file, cert_out, ROLE_STATION) if request_file else None
         matchlog.append(s, station.flow.log, event="roll_station_added", operator=operator,
-                        outcome="replaced" if replace else "added", details=target.to_dict())
-    _echo_json(target.to_dict())
+                        outcome="replaced" if replace else "added",
+                        details={**target.to_dict(), **({"certificate_serial": issued["serial"]} if issued else {})})
+    _echo_json({**target.to_dict(), **({"issued": issued} if issued else {})})
+
+
+@click.command("add-centre")
+@click.argument("centre_id")
+@click.option("--request", "request_file", type=click.Path(dir_okay=False), required=True,
+              help="the centre's certificate request (from `station identity request` at the centre)")
+@click.option("--out", "cert_out", type=click.Path(dir_okay=False), required=True,
+              help="where to write the centre's certificate (installed there with `station identity install`)")
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, operator: str) -> None:
+    """Certify a registration centre (commission side): only files signed by a certified centre are admitted by
+    `station roll admit`."""
+    from station.audit import log as matchlog
+    from station.audit.identity import ROLE_CENTRE
+    from station.roll.changes import require_commission
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        require_commission(s)
+        issued = _issue(station, centre_id, request_file, cert_out, ROLE_CENTRE)
+        matchlog.append(s, station.flow.log, event="roll_centre_added", operator=operator, outcome="certified",
+                        details={"centre": centre_id, "certificate_serial": issued["serial"]})
+    _echo_json({"centre": centre_id, "issued": issued})
 
 
 @click.command("stations")
@@ -193,10 +263,13 @@ def package(ctx: Context, station_id: str, out: str, base: int | None, operator:
 
     station = ctx.station()
     db_ready(station)
+    from station.audit.identity import load_election_voter_key
+
     signing_key = load_commission_key(station.config.keys_dir)
+    voter_key = load_election_voter_key(station.config.keys_dir, create=True)  # made on first build if missing
     with station.transaction() as s:
         built = build_package(s, station.cipher, signing_key, station_id, base=base, log_signer=station.flow.log,
-                              operator=operator)
+                              operator=operator, voter_key=voter_key)
         write_atomically(Path(out), built.data)  # inside the transaction: no record of a package that was never written
     _echo_json({**built.summary(), "out": out})
 
@@ -317,26 +390,43 @@ def status(ctx: Context) -> None:
 
 @click.command("admit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
+              help="the commission's certificate (default: audit.commission_certificate, else keys/commission.crt)")
+@click.option("--self-signed-ok", is_flag=True,
+              help="demos only: admit without a commission certificate (the signer is not authenticated)")
 @click.option("--operator", default="commission", show_default=True)
 @pass_ctx
 @handle_errors
-def admit(ctx: Context, file: str, operator: str) -> None:
-    """Commission: add a centre's registrations to the master roll (held when the 1:N search finds a candidate)."""
+def admit(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: bool, operator: str) -> None:
+    """Commission: add a certified centre's registrations to the master roll (held when the 1:N search finds a
+    candidate). The file's signer must be a centre certified by the commission certificate held here."""
+    from cryptography import x509
+
+    from station.audit.bundle import held_commission_certificate
+    from station.errors import InvalidInput
     from station.packages.crypto import load_package_key
     from station.registration.dedup import SearchThresholds
-    from station.registration.transfer import admit_registrations, commission_certificate
+    from station.registration.transfer import admit_registrations
 
     station = ctx.station()
     db_ready(station)
     config = station.config
+    anchor_path = commission_cert or held_commission_certificate(config)
+    anchor = None
+    if anchor_path:
+        try:
+            anchor = x509.load_pem_x509_certificate(Path(anchor_path).read_bytes())
+        except ValueError:
+            raise InvalidInput(f"{anchor_path}: not a PEM certificate (the commission's certificate)") from None
     result = admit_registrations(
         Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
         matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config),
         signer=station.log_signer, package_key=load_package_key(config.keys_dir),
-        commission_cert=commission_certificate(config.audit, config.home), operator=operator)
+        commission_cert=anchor, operator=operator, self_signed_ok=self_signed_ok)
     click.echo(json.dumps(result.to_dict()))
 
 
-for _command in (commission_init, add_station, stations, remove, correct, package, admit, station_key, trust, import_,
+for _command in (commission_init, add_station, add_centre, stations, remove, correct, package, admit, station_key, trust,
+                 import_,
                  hash_, status):
     roll_group.add_command(_command)

@@ -42,18 +42,36 @@ def central() -> None:
     """The commission's central results database."""
 
 
-def _commission_pem(ctx: Context, option: str | None) -> bytes | None:
+def _commission_pem(ctx: Context, option: str | None, self_signed_ok: bool = False) -> bytes | None:
+    """The centre's own commission certificate (--commission-cert, else audit.commission_certificate); without one,
+    refused unless --self-signed-ok."""
     from cryptography import x509
 
-    path = option or ctx.config().audit.commission_certificate
+    from station.audit.identity import UNAUTHENTICATED, commission_anchor_problem
+
+    from station.audit.bundle import held_commission_certificate
+
+    path = option
     if not path:
+        held = held_commission_certificate(ctx.config())
+        path = str(held) if held else None
+    if not path:
+        if not self_signed_ok:
+            raise InvalidInput(UNAUTHENTICATED)
         return None
     pem = Path(path).read_bytes()
     try:
-        x509.load_pem_x509_certificate(pem)
+        problem = commission_anchor_problem(x509.load_pem_x509_certificate(pem))
     except ValueError:
         raise InvalidInput(f"{path}: not a PEM certificate (the commission's certificate)") from None
+    if problem:
+        raise InvalidInput(f"{path}: {problem}")
     return pem
+
+
+self_signed_ok_option = click.option(
+    "--self-signed-ok", is_flag=True,
+    help="demos only: with no commission certificate, accept files whose signer is not authenticated")
 
 
 def _expected_codes(path: str | None) -> list[str]:
@@ -81,12 +99,13 @@ def _require_files(files: tuple[str, ...]) -> None:
 @click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None,
               help="a file listing the station ids or polling station codes that must report")
 @click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
-              help="require every station certificate to be countersigned by this certificate "
+              help="the commission's certificate: every station certificate must be issued by it "
                    "(default: audit.commission_certificate)")
+@self_signed_ok_option
 @pass_ctx
 @handle_errors
 def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str | None,
-                  commission_cert: str | None) -> None:
+                  commission_cert: str | None, self_signed_ok: bool) -> None:
     """Verify and import sync files into the central database, then print a JSON summary: double votes,
     enrollment duplicates, stations not reported, per-file results. Exit 0 when no file was refused, 1 otherwise
     (each refusal also on standard error), 2 for a usage error (missing file, unusable database)."""
@@ -95,9 +114,10 @@ def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str
 
     _require_files(files)
     expected = _expected_codes(expect)
-    commission_pem = _commission_pem(ctx, commission_cert)
+    commission_pem = _commission_pem(ctx, commission_cert, self_signed_ok)
     with CentralDatabase(db_url) as database:
-        result = merge_files(database, files, commission_pem=commission_pem, expected=expected)
+        result = merge_files(database, files, commission_pem=commission_pem, self_signed_ok=self_signed_ok,
+                             expected=expected)
     click.echo(json.dumps(result, indent=1, ensure_ascii=False))
     for f in result["files"]:
         if f["status"] == REFUSED:
@@ -108,17 +128,20 @@ def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str
 @central.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
-              help="require the station certificate to be countersigned by this certificate")
+              help="the commission's certificate that must have issued the station certificate "
+                   "(default: audit.commission_certificate)")
+@self_signed_ok_option
 @pass_ctx
 @handle_errors
-def central_verify(ctx: Context, file: str, commission_cert: str | None) -> None:
+def central_verify(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: bool) -> None:
     """Check one sync file as the merge would, with no database; exit 0 only if it would be accepted."""
     from station.central.errors import SyncFileRejected
     from station.central.verify import verify_export_file
 
     _require_files((file,))
     try:
-        export = verify_export_file(file, commission_pem=_commission_pem(ctx, commission_cert))
+        export = verify_export_file(file, commission_pem=_commission_pem(ctx, commission_cert, self_signed_ok),
+                                    self_signed_ok=self_signed_ok)
     except SyncFileRejected as exc:
         click.echo(json.dumps({"file": file, "ok": False, "reason": str(exc)}))
         click.echo(f"error: {file}: refused: {exc}", err=True)

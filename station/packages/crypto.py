@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import secrets
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.x509.oid import NameOID
 
 from station.security.files import create_private, write_atomically
 from station.errors import InvalidInput, KeyMissing, StationError
@@ -93,6 +95,90 @@ def create_commission_key(keys_dir: Path) -> bool:
 def load_commission_key(keys_dir: Path) -> Ed25519PrivateKey:
     return _load_private(keys_dir / COMMISSION_KEY_FILE, Ed25519PrivateKey, "commission signing key",
                          "run `station roll commission-init` on the commission's machine")
+
+
+# --- the commission's root certificate and the certificates it issues (docs/commission-pki.md) ---
+COMMISSION_CERT_FILE = "commission.crt"
+COMMISSION_NAME = "Election Commission voter-station root"
+CERT_DAYS = 3650
+
+
+def commission_root(key: Ed25519PrivateKey, days: int = 2 * CERT_DAYS) -> x509.Certificate:
+    """A self-signed CA certificate for the commission's signing key: the anchor every verifier holds."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMISSION_NAME),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Election Commission")])
+    now = dt.datetime.now(dt.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(key, None))
+
+
+def create_commission_certificate(keys_dir: Path) -> bool:
+    """keys/commission.crt: the commission's self-signed root for its signing key; False if already there (and it
+    holds the signing key's public half)."""
+    key = load_commission_key(keys_dir)
+    path = keys_dir / COMMISSION_CERT_FILE
+    if path.exists():
+        if raw_public(load_commission_certificate(keys_dir).public_key()) != raw_public(key.public_key()):
+            raise KeyMissing(f"{path} is not the certificate of {keys_dir / COMMISSION_KEY_FILE}")
+        return False
+    write_atomically(path, commission_root(key).public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return True
+
+
+def load_commission_certificate(keys_dir: Path) -> x509.Certificate:
+    path = keys_dir / COMMISSION_CERT_FILE
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyMissing(f"no commission certificate at {path}: run `station roll commission-init`") from None
+    except ValueError:
+        raise KeyMissing(f"{path} is not a PEM certificate") from None
+
+
+def load_request(pem: bytes, what: str) -> x509.CertificateSigningRequest:
+    try:
+        request = x509.load_pem_x509_csr(pem)
+    except ValueError:
+        raise InvalidInput(f"{what} is not a certificate request (write it with `station identity request`)") from None
+    if not isinstance(request.public_key(), Ed25519PublicKey):
+        raise InvalidInput(f"{what}: the request is not for an Ed25519 log key")
+    if not request.is_signature_valid:
+        raise InvalidInput(f"{what}: the request's signature does not verify (not made by the key it names)")
+    return request
+
+
+def issue_certificate(commission_key: Ed25519PrivateKey, commission_cert: x509.Certificate,
+                      request: x509.CertificateSigningRequest, subject_id: str, role: str,
+                      days: int = CERT_DAYS) -> x509.Certificate:
+    """The commission's certificate for a station's (or centre's) log key, from its own request: CN = its id,
+    OU = its role (``identity.ROLE_STATION`` / ``ROLE_CENTRE``)."""
+    names = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names or names[0].value != subject_id:
+        raise InvalidInput(f"the request is for {names[0].value if names else None!r}, not {subject_id!r}")
+    if raw_public(commission_cert.public_key()) != raw_public(commission_key.public_key()):
+        raise KeyMissing("the commission certificate does not hold the commission signing key")
+    now = dt.datetime.now(dt.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_id),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role)])
+    not_after = min(now + dt.timedelta(days=days), commission_cert.not_valid_after_utc)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(commission_cert.subject)
+            .public_key(request.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(commission_key.public_key()),
+                           critical=False)
+            .sign(commission_key, None))
 
 
 # --- a station's package key ---

@@ -3,7 +3,9 @@
 ``station registrations export --recipient commission-package.pub --out FILE`` (the centre) writes every registration
 that ended ENROLLED (its pending voter: roll fields and the kept templates) as one file, encrypted for the
 commission's package key and signed by the centre's station key. ``station roll admit FILE`` (the commission)
-checks the signature before anything else, decrypts, searches each registrant 1:N against the master roll (a person
+checks the signature before anything else and that the signer is a registration centre certified by the commission
+(against the commission certificate the COMMISSION holds, never one in the file: docs/commission-pki.md), decrypts,
+searches each registrant 1:N against the master roll (a person
 registered at two centres is caught here; such a registrant is held, not admitted, and reported with the candidates)
 and adds the others to the roll under one new revision, in one transaction. The next roll package to the centre's
 polling station then carries them, and the station's pending rows become active voters. Admitting a file twice adds
@@ -123,8 +125,13 @@ def _take(data: bytes, offset: int, n: int, what: str) -> tuple[bytes, int]:
     return data[offset:offset + n], offset + n
 
 
-def open_registrations(data: bytes, package_key, commission_cert: Certificate | None = None) -> _Opened:
-    """Check the signature (before reading anything else), the signer, the recipient, then decrypt."""
+def open_registrations(data: bytes, package_key, commission_cert: Certificate | None = None, *,
+                       self_signed_ok: bool = False) -> _Opened:
+    """Check the signature (before reading anything else), the signer (a centre certified by ``commission_cert``,
+    the verifier's own; without one only ``self_signed_ok`` accepts it), the recipient, then decrypt."""
+    if commission_cert is None and not self_signed_ok:
+        raise RegistrationsRejected(identity.UNAUTHENTICATED + ": registrations need a centre certified by the "
+                                    "commission")
     if not data.startswith(MAGIC):
         raise RegistrationsRejected("not a registrations file (no station registrations marker)")
     if len(data) < len(MAGIC) + 8 + _SIGNATURE_BYTES:
@@ -146,9 +153,11 @@ def open_registrations(data: bytes, package_key, commission_cert: Certificate | 
     except Exception:  # noqa: BLE001  (any parsing or signature failure means the same thing here)
         raise RegistrationsRejected("the file's signature does not verify under the station certificate it "
                                     "carries: altered or not signed by a station") from None
-    if commission_cert is not None and not identity.countersigned_by(certificate, commission_cert):
-        raise RegistrationsRejected(f"station {identity.certificate_station(certificate)!r} is not certified by the "
-                                    "commission (audit.commission_certificate)")
+    if commission_cert is not None:
+        problem = identity.certification_problem(certificate, commission_cert, role=identity.ROLE_CENTRE)
+        if problem:
+            raise RegistrationsRejected(f"{problem}: not a registration centre certified by the commission "
+                                        "(`station roll add-centre`)")
     try:
         header = json.loads(header_bytes)
     except ValueError:
@@ -181,11 +190,12 @@ def _record(item: dict) -> tuple[VoterRecord, list[EnrolledTemplate]]:
 def admit_registrations(data: bytes, *, transaction: TransactionFactory, cipher: TemplateCipher,
                         matcher: FingerprintEngine, thresholds: SearchThresholds, signer: LogSigner,
                         package_key: X25519PrivateKey, commission_cert: Certificate | None,
-                        operator: str = "commission") -> AdmitResult:
+                        operator: str = "commission", self_signed_ok: bool = False) -> AdmitResult:
     """At the commission: search each registrant 1:N against the master roll and add those with no candidate.
-    ``package_key``: the commission's package key (the file is encrypted for it); ``commission_cert``: when set, the
-    file's station certificate must be countersigned by it (``commission_certificate``)."""
-    opened = open_registrations(data, package_key, commission_cert)
+    ``package_key``: the commission's package key (the file is encrypted for it); ``commission_cert``: the commission
+    certificate the commission holds: the file's certificate must be a centre's issued by it (without one, only
+    ``self_signed_ok``, for demos, admits anything: the log entry then says the signer was not authenticated)."""
+    opened = open_registrations(data, package_key, commission_cert, self_signed_ok=self_signed_ok)
     entries = [_record(item) for item in opened.payload.get("registrations", [])]
     admitted, already, held = [], [], []
     with transaction() as s:
@@ -217,7 +227,8 @@ def admit_registrations(data: bytes, *, transaction: TransactionFactory, cipher:
             admitted.append(record.cnic)
         matchlog.append(s, signer, event="registrations_admitted", operator=operator,
                         outcome="admitted" if admitted else "none",
-                        details={"from_station": opened.header["station"], "admitted": len(admitted),
+                        details={"from_station": opened.header["station"],
+                                 "signer_authenticated": commission_cert is not None, "admitted": len(admitted),
                                  "already_on_roll": len(already), "held": len(held), "revision": revision})
     return AdmitResult(opened.header["station"], revision, admitted, already, held)
 

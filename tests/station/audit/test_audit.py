@@ -104,7 +104,7 @@ def test_export_verify_and_seal(small_station, tmp_path):
     result = verify_bundle(bundle)
     assert result.ok and result.sealed and result.entries == sealed["sealed_seq"]
 
-    run = subprocess.run([sys.executable, "-m", "station", "audit", "verify", str(bundle), "--json"],
+    run = subprocess.run([sys.executable, "-m", "station", "audit", "verify", str(bundle), "--json", "--self-signed-ok"],
                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["ok"] is True
@@ -139,7 +139,8 @@ def test_export_verify_and_seal(small_station, tmp_path):
     assert run.returncode == 2 and "not an audit bundle" in run.stderr
 
     report = tmp_path / "report.html"
-    run = subprocess.run([sys.executable, "-m", "station", "audit", "report", str(bundle), "--out", str(report)],
+    run = subprocess.run([sys.executable, "-m", "station", "audit", "report", str(bundle), "--out", str(report),
+                          "--self-signed-ok"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     page = report.read_text()
@@ -199,7 +200,7 @@ def test_merge_finds_voters_given_ballots_at_two_stations(small_station, tmp_pat
     second = tmp_path / "b.zip"
     other.audit.export(second)
     other.close()
-    result = merge_bundles([first, second])
+    result = merge_bundles([first, second], self_signed_ok=True)
     assert [len({w["station"] for w in d["ballots"]}) for d in result["double_votes"]] == [2]
     assert result["ok"] is False and all(b["ok"] for b in result["bundles"])
 

@@ -244,7 +244,7 @@ def test_a_restored_log_still_agrees_with_its_bodies(st, tmp_path, make_database
     create_backup(tmp_path / "b.vsb", config=st.config, engine=st.engine, signer=st.log_signer)
     target = load_config("test", home=tmp_path / "restored", overrides={"database": {"url": make_database_url()}},
                          environ={})
-    restore_backup(tmp_path / "b.vsb", passphrase, target)
+    restore_backup(tmp_path / "b.vsb", passphrase, target, self_signed_ok=True)
     restored = build_station(target.home, target.database.url)
     try:
         found = checks(restored)

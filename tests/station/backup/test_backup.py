@@ -142,7 +142,7 @@ def test_backup_taken_while_voting_restores_a_consistent_station(source, fresh_v
 
     assert stat.S_IMODE(os.stat(summary.path).st_mode) == 0o600
     target = target_config(tmp_path, make_database_url())
-    result = restore_backup(summary.path, PASSPHRASE, target)
+    result = restore_backup(summary.path, PASSPHRASE, target, self_signed_ok=True)
     assert result.log_head_seq == summary.log_head_seq
     restored = build_station(target.home, target.database.url)
     try:
@@ -259,9 +259,9 @@ def test_damaged_backup_is_refused_and_changes_nothing(damage, backup_file, tmp_
     bad.write_bytes(mutate(backup_file.read_bytes()))
     target = target_config(tmp_path, make_database_url())
     with pytest.raises(fmt.BackupRejected, match=reason):
-        verify_backup(bad, PASSPHRASE)
+        verify_backup(bad, PASSPHRASE, self_signed_ok=True)
     with pytest.raises(fmt.BackupRejected, match=reason):
-        restore_backup(bad, PASSPHRASE, target)
+        restore_backup(bad, PASSPHRASE, target, self_signed_ok=True)
     assert not target.home.exists()
     assert database_is_empty(target.database.url)
 
@@ -271,14 +271,34 @@ def test_wrong_passphrase_and_forged_signer_are_refused_and_change_nothing(sourc
     target = target_config(tmp_path, make_database_url())
     target.home.mkdir(mode=0o700)
     with pytest.raises(fmt.BackupRejected, match="wrong passphrase"):
-        restore_backup(backup_file, PASSPHRASE + "!", target)
+        restore_backup(backup_file, PASSPHRASE + "!", target, self_signed_ok=True)
     fake = tmp_path / "forged.vsb"
     fake.write_bytes(forged(backup_file.read_bytes(), source))
     assert fmt.open_container(fake).station == source.config.station.id  # its own signature holds ...
     with pytest.raises(fmt.BackupRejected, match="differs from the one that signed"):  # ... but not the station's
-        restore_backup(fake, PASSPHRASE, target)
+        restore_backup(fake, PASSPHRASE, target, self_signed_ok=True)
     assert list(target.home.iterdir()) == []
     assert database_is_empty(target.database.url)
+
+
+def test_a_backup_is_authenticated_only_by_the_restorers_commission_certificate(source, backup_file, tmp_path,
+                                                                                 make_database_url):
+    """Issue 16: a backup re-signed with a fresh key and a fresh self-signed certificate (its keys inside swapped to
+    match) must not restore where the restorer holds the commission certificate; without one, nothing restores
+    unless --self-signed-ok."""
+    from tests.support.pki import Commission
+
+    commission = Commission()
+    target = target_config(tmp_path, make_database_url())
+    fake = tmp_path / "forged.vsb"
+    fake.write_bytes(forged(backup_file.read_bytes(), source))
+    for path in (fake, backup_file):  # the station's own backup is self-signed here: the commission never issued it
+        with pytest.raises(fmt.BackupRejected, match="self-signed, not issued by the commission"):
+            restore_backup(path, PASSPHRASE, target, commission_pem=commission.pem)
+        with pytest.raises(fmt.BackupRejected, match="integrity only: the signer is not authenticated"):
+            verify_backup(path, PASSPHRASE)
+    assert not target.home.exists() or list(target.home.iterdir()) == []
+    assert verify_backup(backup_file, PASSPHRASE, self_signed_ok=True).signer_authenticated is False
 
 
 def test_a_chunk_altered_after_the_signature_check_does_not_decrypt(backup_file, tmp_path):
@@ -301,9 +321,9 @@ def test_restore_refuses_a_home_with_a_database_unless_forced(source, tmp_path, 
     out = backup_of(source, tmp_path / "b.vsb").path
     target = load_config("test", home=tmp_path / "occupied", overrides={"database": {"url": url}}, environ={})
     with pytest.raises(Conflict, match="already has a database"):
-        restore_backup(out, PASSPHRASE, target)
+        restore_backup(out, PASSPHRASE, target, self_signed_ok=True)
     assert (tmp_path / "occupied" / "keys" / "template.key").read_bytes() == old_key
-    result = restore_backup(out, PASSPHRASE, target, force=True)
+    result = restore_backup(out, PASSPHRASE, target, force=True, self_signed_ok=True)
     assert (tmp_path / "occupied" / "keys" / "template.key").read_bytes() == source.cipher.key
     aside = [Path(p) for p in result.moved_aside]
     assert any((p / "template.key").is_file() and (p / "template.key").read_bytes() == old_key for p in aside)
@@ -332,7 +352,7 @@ def test_an_interrupted_restore_leaves_the_target_as_it_was(source, backup_file,
 
     monkeypatch.setattr(backup_snapshot, "insert_rows", failing_insert)
     with pytest.raises(OSError, match="No space"):
-        restore_backup(backup_file, PASSPHRASE, fresh)
+        restore_backup(backup_file, PASSPHRASE, fresh, self_signed_ok=True)
     assert not fresh.home.exists() and database_is_empty(fresh.database.url)
     monkeypatch.undo()
 
@@ -351,7 +371,7 @@ def test_an_interrupted_restore_leaves_the_target_as_it_was(source, backup_file,
     monkeypatch.setattr(backup_restore._Switch, "files", files_then_power_cut)
     target = load_config("test", home=tmp_path / "occupied", overrides={"database": {"url": url}}, environ={})
     with pytest.raises(KeyboardInterrupt):
-        restore_backup(backup_file, PASSPHRASE, target, force=True)
+        restore_backup(backup_file, PASSPHRASE, target, force=True, self_signed_ok=True)
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "occupied").rglob("*")) == before
     assert (tmp_path / "occupied" / "keys" / "template.key").read_bytes() == old_key
     again = build_station(tmp_path / "occupied", url)
@@ -364,14 +384,14 @@ def test_an_interrupted_restore_leaves_the_target_as_it_was(source, backup_file,
 def test_restore_into_sqlite_from_any_source(source, backup_file, tmp_path):
     """A PostgreSQL station's backup restores on a laptop with SQLite (and SQLite's, of course)."""
     target = target_config(tmp_path, f"sqlite:///{tmp_path / 'laptop.db'}")
-    restore_backup(backup_file, PASSPHRASE, target)
+    restore_backup(backup_file, PASSPHRASE, target, self_signed_ok=True)
     laptop = build_station(target.home, target.database.url)
     try:
         assert laptop.audit.verify_live_log() == []
         with source.transaction() as a, laptop.transaction() as b:
             assert roll_content_hash(b, laptop.cipher) == roll_content_hash(a, source.cipher)
             assert (matchlog.signed_entries(b)
-                    == matchlog.signed_entries(a)[:verify_backup(backup_file, PASSPHRASE).log_head_seq])
+                    == matchlog.signed_entries(a)[:verify_backup(backup_file, PASSPHRASE, self_signed_ok=True).log_head_seq])
     finally:
         laptop.close()
 
@@ -410,7 +430,7 @@ def test_verify_alone_reports_what_the_backup_holds(source, tmp_path):
     import hashlib
 
     created = backup_of(source, tmp_path / "alone.vsb")
-    checked = verify_backup(created.path, PASSPHRASE)
+    checked = verify_backup(created.path, PASSPHRASE, self_signed_ok=True)
     assert checked.tables == created.tables and checked.tables["voters"] == row_counts(source)["voters"]
     assert (checked.log_head_seq, checked.log_head_hash) == (created.log_head_seq, created.log_head_hash)
     assert checked.file_sha256 == hashlib.sha256(Path(created.path).read_bytes()).hexdigest()
@@ -462,7 +482,7 @@ def test_backups_to_a_folder_rotate_and_are_logged(source, tmp_path):
         assert (disk / "unrelated.txt").is_file()
         taken = events(station, "backup_taken")[already:]
         assert [t["file"] for t in taken] == [p.name for p in paths]
-        assert verify_backup(paths[-1], PASSPHRASE).log_head_seq == taken[-1]["log_seq"]
+        assert verify_backup(paths[-1], PASSPHRASE, self_signed_ok=True).log_head_seq == taken[-1]["log_seq"]
     finally:
         station.close()
 
@@ -499,7 +519,7 @@ def test_scheduler_takes_backups_until_stopped(source, tmp_path):
         runs = scheduler.runs
         assert runs >= 3 and len(backup_files(disk, station.config.station.id)) == 2
         assert scheduler.last_path is not None and scheduler.last_path.is_file()
-        assert verify_backup(scheduler.last_path, PASSPHRASE).reason == "interval"
+        assert verify_backup(scheduler.last_path, PASSPHRASE, self_signed_ok=True).reason == "interval"
     finally:
         station.close()
 
@@ -517,7 +537,7 @@ def test_backup_after_poll_close_keeps_the_seal_valid(tmp_path, make_database_ur
         before = row_counts(station)["match_log"]
         path = backup_into_dir(station, "poll_close")
         assert path is not None and row_counts(station)["match_log"] == before
-        assert verify_backup(path, PASSPHRASE).sealed is True
+        assert verify_backup(path, PASSPHRASE, self_signed_ok=True).sealed is True
         station.audit.export(tmp_path / "bundle.zip")
         assert verify_bundle(tmp_path / "bundle.zip").sealed
     finally:
@@ -575,21 +595,21 @@ def test_cli_backup_create_verify_restore(cli):
     assert created.exit_code == 0, created.output
     assert json.loads(created.stdout)["log_head_seq"] == 0
 
-    ok = cli("backup", "verify", str(tmp / "b.vsb"), *pw)
+    ok = cli("backup", "verify", "--self-signed-ok", str(tmp / "b.vsb"), *pw)
     assert ok.exit_code == 0 and "OK" in ok.stdout, ok.output
-    via_env = cli("backup", "verify", str(tmp / "b.vsb"), "--json", env={"STATION_BACKUP_PASSPHRASE": PASSPHRASE})
+    via_env = cli("backup", "verify", "--self-signed-ok", str(tmp / "b.vsb"), "--json", env={"STATION_BACKUP_PASSPHRASE": PASSPHRASE})
     assert via_env.exit_code == 0 and json.loads(via_env.stdout)["station"] == "AJK-DEMO-01"
-    one_line_error(cli("backup", "verify", str(tmp / "b.vsb"), env={"STATION_BACKUP_PASSPHRASE": "wrong one!!"}),
+    one_line_error(cli("backup", "verify", "--self-signed-ok", str(tmp / "b.vsb"), env={"STATION_BACKUP_PASSPHRASE": "wrong one!!"}),
                    "wrong passphrase")
     bad = tmp / "bad.vsb"
     bad.write_bytes((tmp / "b.vsb").read_bytes()[:-1])
-    one_line_error(cli("backup", "verify", str(bad), *pw), "truncated")
-    one_line_error(cli("backup", "restore", str(bad), "--home", str(tmp / "new"), *pw, url=cli.target_url),
+    one_line_error(cli("backup", "verify", "--self-signed-ok", str(bad), *pw), "truncated")
+    one_line_error(cli("backup", "restore", "--self-signed-ok", str(bad), "--home", str(tmp / "new"), *pw, url=cli.target_url),
                    "truncated")
     assert not (tmp / "new").exists()
-    one_line_error(cli("backup", "restore", str(tmp / "b.vsb"), *pw), "already has a database")
+    one_line_error(cli("backup", "restore", "--self-signed-ok", str(tmp / "b.vsb"), *pw), "already has a database")
 
-    restored = cli("backup", "restore", str(tmp / "b.vsb"), "--home", str(tmp / "new"), *pw, url=cli.target_url)
+    restored = cli("backup", "restore", "--self-signed-ok", str(tmp / "b.vsb"), "--home", str(tmp / "new"), *pw, url=cli.target_url)
     assert restored.exit_code == 0, restored.output
     assert json.loads(restored.stdout)["station"] == "AJK-DEMO-01"
     doctor = cli("doctor", home="new", url=cli.target_url)

@@ -17,11 +17,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from tests.support.cli import cli_for
+from tests.support.pki import Commission
+from station.audit.identity import ROLE_STATION
+from station.audit.identity import signing_request
+from station.errors import InvalidInput
+from station.packages.crypto import issue_certificate
 from tests.support.stations import build_station
 from station.registration import flow as enrollment
 from station.central import results_export as sync
@@ -217,7 +223,7 @@ def test_export_through_the_command_line(sites, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["ballots"] == 4 and summary["station"] == SITES["A"][0] and summary["audit_chain_ok"]
-    assert verify_export(out.read_bytes()).station_id == SITES["A"][0]
+    assert verify_export(out.read_bytes(), self_signed_ok=True).station_id == SITES["A"][0]
 
 
 def test_a_station_whose_log_does_not_verify_still_exports_but_is_told_and_refused(central_db, tmp_path,
@@ -233,7 +239,7 @@ def test_a_station_whose_log_does_not_verify_still_exports_but_is_told_and_refus
     result = CliRunner().invoke(cli_for(sync_group, site.home), ["sync", "export", "--out", str(out)], env=env)
     assert result.exit_code == 1 and json.loads(result.stdout)["audit_chain_ok"] is False
     assert result.stderr.count("\n") == 1 and "does not verify" in result.stderr
-    merged = central_merge.merge_files(central_db, [out])
+    merged = central_merge.merge_files(central_db, [out], self_signed_ok=True)
     assert merged["refused"] == 1 and "audit log does not verify" in merged["files"][0]["reason"]
     no_folder = CliRunner().invoke(cli_for(sync_group, site.home),
                                    ["sync", "export", "--out", str(tmp_path / "no" / "x.sync")], env=env)
@@ -244,7 +250,7 @@ def test_a_station_whose_log_does_not_verify_still_exports_but_is_told_and_refus
 
 def test_merge_reports_exactly_the_two_planted_double_votes_and_merging_again_changes_nothing(sites, central_db):
     paths = [sites["files"][n] for n in "ABC"]
-    first = central_merge.merge_files(central_db, paths)
+    first = central_merge.merge_files(central_db, paths, self_signed_ok=True)
     assert (first["imported"], first["already_imported"], first["refused"]) == (3, 0, 0), first["files"]
     assert {d["cnic"]: set(d["stations"]) for d in first["double_votes"]} == sites["doubles"]
     for double in first["double_votes"]:
@@ -254,14 +260,14 @@ def test_merge_reports_exactly_the_two_planted_double_votes_and_merging_again_ch
     assert [(s["constituency"], s["polling_station"]) for s in first["stations_not_reported"]] == [("LA-2", "PS-002")]
     assert first["enrollment_duplicates"] == []
     counts = row_counts(central_db)
-    again = central_merge.merge_files(central_db, paths)
+    again = central_merge.merge_files(central_db, paths, self_signed_ok=True)
     assert (again["imported"], again["already_imported"], again["refused"]) == (0, 3, 0)
     assert row_counts(central_db) == counts
     assert findings(again) == findings(first)
 
 
 def test_a_later_export_of_a_station_adds_only_what_is_new(sites, central_db, tmp_path, make_database_url):
-    central_merge.merge_files(central_db, [sites["files"][n] for n in "ABC"])
+    central_merge.merge_files(central_db, [sites["files"][n] for n in "ABC"], self_signed_ok=True)
     before = row_counts(central_db)
     b, L = sites["B"], sites["L"]
     view = b.station.polling.capture_fingerprint(OFFICER, sites["pending"])  # the voter left half-way finishes
@@ -270,7 +276,7 @@ def test_a_later_export_of_a_station_adds_only_what_is_new(sites, central_db, tm
     b.station.polling.wait_for_cross_checks()
     later = tmp_path / "B-later.sync"
     export_of(b.station, later)
-    result = central_merge.merge_files(central_db, [later, sites["files"]["B"]])
+    result = central_merge.merge_files(central_db, [later, sites["files"]["B"]], self_signed_ok=True)
     assert [f["status"] for f in result["files"]] == ["imported", "already_imported"]
     added, updated = result["files"][0]["added"], result["files"][0]["updated"]
     assert added == {"verification_sessions": 1, "ballots": 2, "enrollments": 0, "polling_stations": 0}
@@ -284,9 +290,9 @@ def test_a_later_export_of_a_station_adds_only_what_is_new(sites, central_db, tm
     # merged in the other order, the older file takes nothing back from the newer one
     other = CentralDatabase(make_database_url()).open()
     try:
-        central_merge.merge_files(other, [sites["files"]["A"], sites["files"]["C"], later])
+        central_merge.merge_files(other, [sites["files"]["A"], sites["files"]["C"], later], self_signed_ok=True)
         newer_first = row_counts(other)
-        older = central_merge.merge_files(other, [sites["files"]["B"]])["files"][0]
+        older = central_merge.merge_files(other, [sites["files"]["B"]], self_signed_ok=True)["files"][0]
         assert older["status"] == "imported" and set(older["added"].values()) == set(older["updated"].values()) == {0}
         assert {k: v for k, v in row_counts(other).items() if k != "central_imports"} == {
             k: v for k, v in newer_first.items() if k != "central_imports"}
@@ -298,17 +304,18 @@ def test_a_later_export_of_a_station_adds_only_what_is_new(sites, central_db, tm
 
 def test_stations_that_never_reported_are_listed(sites, central_db, tmp_path):
     expect = ["PS-001", SITES["C"][0], "PS-077"]
-    partial = central_merge.merge_files(central_db, [sites["files"]["A"], sites["files"]["B"]], expected=expect)
+    partial = central_merge.merge_files(central_db, [sites["files"]["A"], sites["files"]["B"]], expected=expect,
+                                       self_signed_ok=True)
     assert [(s["polling_station"], s["source"]) for s in partial["stations_not_reported"]] == [
         ("PS-002", "polling_scheme"), (SITES["C"][0], "expected"), ("PS-077", "expected")]
-    full = central_merge.merge_files(central_db, [sites["files"]["C"]], expected=expect)
+    full = central_merge.merge_files(central_db, [sites["files"]["C"]], expected=expect, self_signed_ok=True)
     assert [(s["polling_station"], s["source"]) for s in full["stations_not_reported"]] == [
         ("PS-002", "polling_scheme"), ("PS-077", "expected")]
     assert [s["station"] for s in full["stations_reported"]] == [SITES[n][0] for n in "ABC"]
 
 
 def test_tampered_files_are_refused_and_nothing_of_them_is_written(sites, central_db, tmp_path):
-    central_merge.merge_files(central_db, [sites["files"]["A"]])
+    central_merge.merge_files(central_db, [sites["files"]["A"]], self_signed_ok=True)
     counts, summary = row_counts(central_db), central_merge.summary(central_db)
     original = sites["files"]["B"].read_bytes()
     files, comment = members(original)
@@ -335,7 +342,7 @@ def test_tampered_files_are_refused_and_nothing_of_them_is_written(sites, centra
     for name, data in tampered.items():
         path = tmp_path / f"{name}.sync"
         path.write_bytes(data)
-        result = central_merge.merge_files(central_db, [path])
+        result = central_merge.merge_files(central_db, [path], self_signed_ok=True)
         assert result["refused"] == 1, (name, result["files"])
         reasons[name] = result["files"][0]["reason"]
         assert reasons[name]
@@ -349,12 +356,12 @@ def test_tampered_files_are_refused_and_nothing_of_them_is_written(sites, centra
     # the untouched file still goes in
     path = tmp_path / "B.sync"
     path.write_bytes(original)
-    assert central_merge.merge_files(central_db, [path])["imported"] == 1
+    assert central_merge.merge_files(central_db, [path], self_signed_ok=True)["imported"] == 1
 
 
 def test_a_file_naming_a_known_station_but_signed_by_another_key_is_refused(sites, central_db, tmp_path_factory,
                                                                            make_database_url):
-    central_merge.merge_files(central_db, [sites["files"]["A"]])
+    central_merge.merge_files(central_db, [sites["files"]["A"]], self_signed_ok=True)
     counts = row_counts(central_db)
     root = tmp_path_factory.mktemp("impostor")
     impostor = build_site(root, "A", make_database_url(), roll=False)  # same station id, its own new key
@@ -363,30 +370,86 @@ def test_a_file_naming_a_known_station_but_signed_by_another_key_is_refused(site
         export_of(impostor.station, path)
     finally:
         impostor.station.close()
-    result = central_merge.merge_files(central_db, [path])
+    result = central_merge.merge_files(central_db, [path], self_signed_ok=True)
     assert result["refused"] == 1 and "another key" in result["files"][0]["reason"]
     assert row_counts(central_db) == counts
 
 
-def test_with_a_commission_certificate_only_countersigned_stations_are_accepted(sites, central_db, tmp_path_factory,
-                                                                               make_database_url):
-    commission_key = Ed25519PrivateKey.generate()
-    commission = station_certificate(commission_key, "AJK Election Commission")
-    commission_pem = commission.public_bytes(serialization.Encoding.PEM)
-    root = tmp_path_factory.mktemp("countersigned")
-    site = build_site(root, "AJK-LA2-D", make_database_url(), roll=False)
+def certified_site(root: Path, station_id: str, url: str, commission: Commission) -> Path:
+    """A station whose log certificate the commission issued from the station's own request; its export."""
+    site = build_site(root, station_id, url, roll=False)
     try:
-        key = station_key(site)
-        cert = station_certificate(key, "AJK-LA2-D", issuer_key=commission_key, issuer_name=commission.subject)
+        csr = x509.load_pem_x509_csr(signing_request(site.home / "keys", station_id))  # `station identity request`
+        cert = issue_certificate(commission.key, commission.cert, csr, station_id, ROLE_STATION)
         (site.home / "keys" / CERTIFICATE_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        path = root / "D.sync"
+        path = root / f"{station_id}.sync"
         export_of(site.station, path)
     finally:
         site.station.close()
-    result = central_merge.merge_files(central_db, [sites["files"]["A"], path], commission_pem=commission_pem)
-    assert [f["status"] for f in result["files"]] == ["refused", "imported"]
-    assert "not countersigned" in result["files"][0]["reason"]
+    return path
+
+
+def test_with_a_commission_certificate_only_certified_stations_are_accepted(sites, central_db, tmp_path_factory,
+                                                                           make_database_url):
+    """Issue 16: a forged file (same station id, a fresh key, a self-signed certificate, or one issued by the
+    attacker's own "commission") merged FIRST neither is accepted nor locks the real station out."""
+    commission, fake = Commission(), Commission()
+    root = tmp_path_factory.mktemp("countersigned")
+    genuine = certified_site(root, "AJK-LA2-D", make_database_url(), commission)
+    impostor_root = root / "impostor"
+    impostor_root.mkdir()
+    impostor = build_site(impostor_root, "AJK-LA2-D", make_database_url(), roll=False)  # same id, its own key
+    try:
+        forged = impostor_root / "forged.sync"
+        export_of(impostor.station, forged)
+    finally:
+        impostor.station.close()
+    fake_root = root / "fake"
+    fake_root.mkdir()
+    carried = certified_site(fake_root, "AJK-LA2-D", make_database_url(), fake)
+    result = central_merge.merge_files(central_db, [forged, carried, sites["files"]["A"], genuine],
+                                       commission_pem=commission.pem)
+    assert [f["status"] for f in result["files"]] == ["refused", "refused", "refused", "imported"]
+    assert "self-signed, not issued by the commission" in result["files"][0]["reason"]
+    assert "issued by another key" in result["files"][1]["reason"]
     assert [s["station"] for s in result["stations_reported"]] == ["AJK-LA2-D"]
+    # no commission certificate: nothing is merged unless --self-signed-ok
+    with pytest.raises(InvalidInput, match="integrity only"):
+        central_merge.merge_files(central_db, [forged])
+    with pytest.raises(SyncFileRejected, match="integrity only"):
+        verify_export(forged.read_bytes())
+
+
+def test_a_key_pinned_by_an_unauthenticated_file_gives_way_to_the_certified_one(tmp_path_factory, make_database_url):
+    commission = Commission()
+    root = tmp_path_factory.mktemp("repin")
+    genuine = certified_site(root, "AJK-LA2-E", make_database_url(), commission)
+    (root / "impostor").mkdir()
+    impostor = build_site(root / "impostor", "AJK-LA2-E", make_database_url(), roll=False)
+    try:
+        forged, forged_later = root / "forged.sync", root / "forged-later.sync"
+        export_of(impostor.station, forged)
+        export_of(impostor.station, forged_later)
+    finally:
+        impostor.station.close()
+    database = CentralDatabase(make_database_url()).open()
+    try:
+        assert central_merge.merge_files(database, [forged], self_signed_ok=True)["imported"] == 1  # demo mode pins it
+        result = central_merge.merge_files(database, [genuine], commission_pem=commission.pem)
+        assert result["imported"] == 1, result["files"]
+        again = central_merge.merge_files(database, [forged_later], self_signed_ok=True)  # the pin is the real key
+        assert again["refused"] == 1 and "another key" in again["files"][0]["reason"]
+    finally:
+        database.close()
+
+
+def test_central_merge_without_a_commission_certificate_is_refused(sites, tmp_path):
+    sqlite_url = f"sqlite:///{tmp_path}/central.db"
+    out = run_central(tmp_path, "merge", "--db", sqlite_url, str(sites["files"]["A"]))
+    assert out.exit_code == 2 and "integrity only: the signer is not authenticated" in out.stderr
+    assert not (tmp_path / "central.db").exists()
+    out = run_central(tmp_path, "verify", str(sites["files"]["A"]))
+    assert out.exit_code == 2 and "integrity only" in out.stderr
 
 
 def test_enrollment_duplicates_are_reported_until_decided(central_db, tmp_path_factory, make_database_url,
@@ -410,7 +473,7 @@ def test_enrollment_duplicates_are_reported_until_decided(central_db, tmp_path_f
         first = root / "reg-1.sync"
         export_of(site.station, first)
         assert b"face_template" not in members(first)[0]["results.json"]
-        result = central_merge.merge_files(central_db, [first])
+        result = central_merge.merge_files(central_db, [first], self_signed_ok=True)
         assert [(d["enrollment"], d["status"]) for d in result["enrollment_duplicates"]] == [
             ("e1", "duplicate"), ("e2", "awaiting_adjudication")]
         assert result["enrollment_duplicates"][0]["duplicate_of"] == ["82101-7654321-3"]
@@ -421,7 +484,7 @@ def test_enrollment_duplicates_are_reported_until_decided(central_db, tmp_path_f
         export_of(site.station, later)
     finally:
         site.station.close()
-    result = central_merge.merge_files(central_db, [later])
+    result = central_merge.merge_files(central_db, [later], self_signed_ok=True)
     assert result["files"][0]["updated"]["enrollments"] == 1 and result["files"][0]["added"]["enrollments"] == 0
     assert [d["enrollment"] for d in result["enrollment_duplicates"]] == ["e1"]
 
@@ -492,7 +555,7 @@ def test_the_central_schema_carries_its_version(central_db):
 
 def test_verify_refuses_before_reading_a_database():
     with pytest.raises(SyncFileRejected, match="not a sync file"):
-        verify_export(b"PK\x03\x04 not really")
+        verify_export(b"PK\x03\x04 not really", self_signed_ok=True)
 
 
 # --- the command line ---
@@ -507,37 +570,37 @@ def test_central_merge_command(sites, make_database_url, tmp_path):
     files = [str(sites["files"][n]) for n in "ABC"]
     expect = tmp_path / "expected.txt"
     expect.write_text("# polling stations of LA-2\nPS-001 PS-003\nPS-004\nPS-005\n")
-    result = run_central(tmp_path, "merge", "--db", url, "--expect", str(expect), *files)
+    result = run_central(tmp_path, "merge", "--self-signed-ok", "--db", url, "--expect", str(expect), *files)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["imported"] == 3 and {d["cnic"] for d in summary["double_votes"]} == set(sites["doubles"])
     assert [s["polling_station"] for s in summary["stations_not_reported"]] == ["PS-002", "PS-005"]
-    again = run_central(tmp_path, "merge", "--db", url, "--expect", str(expect), *files)
+    again = run_central(tmp_path, "merge", "--self-signed-ok", "--db", url, "--expect", str(expect), *files)
     assert again.exit_code == 0 and json.loads(again.stdout)["already_imported"] == 3
     assert findings(json.loads(again.stdout)) == findings(summary)
-    verified = run_central(tmp_path, "verify", files[0])
+    verified = run_central(tmp_path, "verify", "--self-signed-ok", files[0])
     assert verified.exit_code == 0 and json.loads(verified.stdout)["ballots"] == 4
 
 
 def test_central_merge_errors_are_one_line(sites, tmp_path):
     good = str(sites["files"]["A"])
     sqlite_url = f"sqlite:///{tmp_path}/central.db"
-    missing = run_central(tmp_path, "merge", "--db", sqlite_url, good, str(tmp_path / "nope.sync"))
+    missing = run_central(tmp_path, "merge", "--self-signed-ok", "--db", sqlite_url, good, str(tmp_path / "nope.sync"))
     assert missing.exit_code == 2 and missing.stdout == ""
     assert missing.stderr.count("\n") == 1 and "nope.sync: no such file" in missing.stderr
     assert not (tmp_path / "central.db").exists()  # nothing was opened, nothing merged
     garbage = tmp_path / "garbage.sync"
     garbage.write_bytes(b"this is not a results file\n" * 40)
-    mixed = run_central(tmp_path, "merge", "--db", sqlite_url, good, str(garbage))
+    mixed = run_central(tmp_path, "merge", "--self-signed-ok", "--db", sqlite_url, good, str(garbage))
     assert mixed.exit_code == 1
     assert [f["status"] for f in json.loads(mixed.stdout)["files"]] == ["imported", "refused"]
     assert mixed.stderr.count("\n") == 1 and mixed.stderr.startswith(f"error: {garbage}: refused: not a sync file")
     for url, words in (("nonsense", "is not a database URL"), ("mysql://u@localhost/x", "not supported"),
                        ("postgresql+psycopg://station:s3cret@127.0.0.1:1/central", "cannot use the central database"),
                        (f"sqlite:///{tmp_path}/no/such/dir/c.db", "cannot use the central database")):
-        wrong = run_central(tmp_path, "merge", "--db", url, good)
+        wrong = run_central(tmp_path, "merge", "--self-signed-ok", "--db", url, good)
         assert wrong.exit_code == 2, (url, wrong.output)
         assert wrong.stderr.count("\n") == 1 and words in wrong.stderr and "Traceback" not in wrong.output
         assert "s3cret" not in wrong.output
-    bad_verify = run_central(tmp_path, "verify", str(garbage))
+    bad_verify = run_central(tmp_path, "verify", "--self-signed-ok", str(garbage))
     assert bad_verify.exit_code == 1 and bad_verify.stderr.count("\n") == 1

@@ -7,11 +7,16 @@ import pytest
 from sqlalchemy import select
 
 from station.db.models import Voter
-from station.packages.crypto import create_commission_key, load_commission_key, load_package_key, public_pem
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from station.audit.bundle import held_commission_certificate
+from station.audit.identity import CERTIFICATE_FILE, ROLE_CENTRE, ROLE_STATION, signing_request
+from station.packages.crypto import (create_commission_certificate, create_commission_key, issue_certificate,
+                                     load_commission_certificate, load_commission_key, load_package_key, public_pem)
 from station.packages.targets import add_target
 from station.registration.dedup import SearchThresholds
-from station.registration.transfer import (RegistrationsRejected, admit_registrations, commission_certificate,
-                                           export_registrations)
+from station.registration.transfer import RegistrationsRejected, admit_registrations, export_registrations
 from station.roll.store import get_meta
 from station.roll.changes import start_revisions
 from station.roll.content_hash import roll_content_hash
@@ -37,6 +42,7 @@ def commission(tmp_path_factory, make_database_url):
     st.init()
     st.synthesize_roll(10, 31, workers=1)
     create_commission_key(st.config.keys_dir)
+    create_commission_certificate(st.config.keys_dir)  # keys/commission.crt: the anchor `roll admit` holds
     with st.transaction() as s:
         start_revisions(s)
     yield st
@@ -58,11 +64,13 @@ def version(st) -> int:
 def centre_factory(tmp_path_factory, make_database_url, commission):
     made = []
 
-    def make(station_id: str, polling_station: str):
+    def make(station_id: str, polling_station: str, role: str | None = ROLE_CENTRE):
         st = build_station(tmp_path_factory.mktemp(station_id), make_database_url(),
                            station={"id": station_id, "polling_station": polling_station},
                            enrollment={"face_required": False})
         st.init()
+        if role:  # `station identity request` -> `roll add-centre --request` -> `station identity install`
+            certify(commission, st, role)
         install_trust(st.config, public_pem(load_commission_key(commission.config.keys_dir).public_key()))
         with commission.transaction() as s:
             add_target(s, station_id, polling_station, load_package_key(st.config.keys_dir).public_key())
@@ -73,6 +81,14 @@ def centre_factory(tmp_path_factory, make_database_url, commission):
     yield make
     for st in made:
         st.close()
+
+
+def certify(commission, st, role: str) -> None:
+    keys = commission.config.keys_dir
+    request = x509.load_pem_x509_csr(signing_request(st.config.keys_dir, st.config.station.id))
+    cert = issue_certificate(load_commission_key(keys), load_commission_certificate(keys), request,
+                             st.config.station.id, role)
+    (st.config.keys_dir / CERTIFICATE_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def register(st, person: str, cnic: str):
@@ -102,7 +118,8 @@ def admit(st, data: bytes):
     return admit_registrations(data, transaction=st.transaction, cipher=st.cipher, matcher=st.fingerprint_matcher,
                                thresholds=SearchThresholds.from_config(config), signer=st.log_signer,
                                package_key=load_package_key(config.keys_dir),
-                               commission_cert=commission_certificate(config.audit, config.home))
+                               commission_cert=x509.load_pem_x509_certificate(
+                                   held_commission_certificate(config).read_bytes()))
 
 
 def test_registrations_reach_the_roll_and_a_second_centre_duplicate_is_held(commission, centre_factory, tmp_path):
@@ -163,3 +180,41 @@ def test_an_altered_or_misaddressed_registrations_file_is_refused_before_anythin
         admit(commission, wrong.read_bytes())
     with commission.transaction() as s:
         assert roll_content_hash(s, commission.cipher) == before
+
+
+def test_registrations_from_a_centre_the_commission_never_certified_are_refused(commission, centre_factory,
+                                                                                 tmp_path):
+    """Issue 16: a made-up centre signs with a fresh key (self-signed certificate, or one from the attacker's own
+    "commission" carried along) and encrypts to the commission's public package key; a certified polling station
+    is not a registration centre either. Nothing is admitted."""
+    from tests.support.pki import Commission
+
+    with commission.transaction() as s:
+        before = roll_content_hash(s, commission.cipher)
+    evil = centre_factory("EVIL-CENTRE-99", "PS-001", role=None)  # self-signed
+    register(evil, "invented-voter", "84009-0000009-1")
+    out = tmp_path / "evil.reg"
+    export(evil, commission_recipient(commission), out)
+    with pytest.raises(RegistrationsRejected, match="self-signed, not issued by the commission"):
+        admit(commission, out.read_bytes())
+    fake = Commission()
+    request = x509.load_pem_x509_csr(signing_request(evil.config.keys_dir, "EVIL-CENTRE-99"))
+    (evil.config.keys_dir / CERTIFICATE_FILE).write_bytes(issue_certificate(
+        fake.key, fake.cert, request, "EVIL-CENTRE-99", ROLE_CENTRE).public_bytes(serialization.Encoding.PEM))
+    export(evil, commission_recipient(commission), out)
+    with pytest.raises(RegistrationsRejected, match="issued by another key"):
+        admit(commission, out.read_bytes())
+    station = centre_factory("POLLING-7", "PS-001", role=ROLE_STATION)
+    register(station, "someone", "84007-0000011-1")
+    export(station, commission_recipient(commission), out)
+    with pytest.raises(RegistrationsRejected, match="not as 'voter-station registration centre'"):
+        admit(commission, out.read_bytes())
+    config = commission.config
+    with pytest.raises(RegistrationsRejected, match="integrity only"):
+        admit_registrations(out.read_bytes(), transaction=commission.transaction, cipher=commission.cipher,
+                            matcher=commission.fingerprint_matcher, thresholds=SearchThresholds.from_config(config),
+                            signer=commission.log_signer, package_key=load_package_key(config.keys_dir),
+                            commission_cert=None)
+    with commission.transaction() as s:
+        assert roll_content_hash(s, commission.cipher) == before
+        assert s.scalar(select(Voter).where(Voter.cnic.in_(["84009-0000009-1", "84007-0000011-1"]))) is None
