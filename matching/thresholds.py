@@ -73,3 +73,15 @@ def fit_tail(impostor_scores: np.ndarray) -> TailFit:
     spread = float(np.std(s)) or 1.0
     slope = max(slope, 1e-3 * spread)  # a flat tail (ties) must still rise
     return TailFit(ImpostorTail(round(at_1e3, 4), round(slope, 4)), n, float(counts[0] / n))
+
+
+def fit_tail_envelope(impostor_sets: list[np.ndarray]) -> TailFit:
+    """The tail that bounds every calibration population at once: the pooled fit and each set's own fit (the sets
+    with enough impostor scores to resolve FMR 0.1%), combined as (highest score at FMR 0.1%, steepest decade).
+    Below FMR 0.1% that line is above each of them, so a threshold taken from it keeps false alarms at the target for
+    each population, not only for their mixture (synthetic prints' impostors score higher than real ones')."""
+    sets = [np.asarray(s, dtype=np.float64) for s in impostor_sets]
+    fits = [fit_tail(np.concatenate(sets))]
+    fits += [fit_tail(s) for s in sets if len(s) * _TAIL_FMR >= MIN_TAIL_COUNT]
+    tail = ImpostorTail(max(f.tail.score_at_fmr_1e3 for f in fits), max(f.tail.score_per_decade for f in fits))
+    return TailFit(tail, fits[0].impostor_count, fits[0].min_fmr_measured)

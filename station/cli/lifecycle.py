@@ -82,7 +82,7 @@ def _private_files(config) -> list:
     from sqlalchemy.engine import make_url
 
     paths = []
-    url = make_url(config.database.url)
+    url = make_url(config.database_url)  # the SQLite file in STATION_HOME unless database.url names another
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         from pathlib import Path
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from matching.thresholds import ImpostorTail, fit_tail, fmr_per_comparison, threshold_for
+from matching.thresholds import ImpostorTail, fit_tail, fit_tail_envelope, fmr_per_comparison, threshold_for
 
 
 def test_per_comparison_rate_keeps_the_decision_rate():
@@ -40,3 +40,14 @@ def test_threshold_never_below_the_floor():
     tail = ImpostorTail(score_at_fmr_1e3=30.0, score_per_decade=6.0)
     assert threshold_for(tail, 1, 0.001, floor=40.0) == 40.0
     assert threshold_for(tail, 10_000, 0.001, floor=40.0) == pytest.approx(30 + 4 * 6, abs=0.01)
+
+
+def test_the_envelope_bounds_each_population_not_only_the_mixture():
+    rng = np.random.default_rng(5)
+    light, heavy = rng.exponential(4.0, 200_000), rng.exponential(6.0, 20_000)  # the heavy one is a minority
+    pooled, envelope = fit_tail(np.concatenate([light, heavy])), fit_tail_envelope([light, heavy])
+    t_pooled, t_env = pooled.tail.score_at(1e-3), envelope.tail.score_at(1e-3)
+    # the heavy population's own FMR at the pooled 0.1% point is well above 0.1%; at the envelope's it is not
+    assert (heavy >= t_pooled).mean() > 0.002
+    assert (heavy >= t_env).mean() <= 0.0013 and (light >= t_env).mean() <= 0.001
+    assert envelope.tail.score_per_decade >= max(pooled.tail.score_per_decade, fit_tail(heavy).tail.score_per_decade)
