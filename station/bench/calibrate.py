@@ -1,77 +1,346 @@
-"""``station calibrate``: set a match threshold from a target false match rate, on benchmark data, with the station's
-own matcher, and write it to this station's settings (``STATION_HOME/station.toml``, over the profile).
+"""``station calibrate``: an engine's thresholds from calibration data that the evaluation never uses, written to this
+station's settings (``STATION_HOME/station.toml``, over the profile).
 
-    station calibrate --modality fingerprint --dataset ../shared/datasets/fvc2000_db1_b --target-fmr 0.001
-    station calibrate --modality face --dataset ../shared/datasets/deepface_faces --target-fmr 0.001 --dry-run
+    station calibrate --modality fingerprint [--matcher bozorth3] [--dry-run] [--json]
+    station calibrate --modality fingerprint --calibration-dataset DIR ... --calibration-synthetic 40x4@1
+    station calibrate --modality face [--calibration-dataset ../shared/datasets/lfw_devtrain] [--target-fmr F]
 
-Pairs are scored as ``station bench accuracy`` scores them (matching/datasets.py: genuine = every same-subject pair,
-impostor = every cross-subject pair; a failed extraction is a failure to acquire and its pairs get the worst score).
-The threshold is :func:`matching.metrics.threshold_at_fmr`: the most permissive observed score whose FMR on these
-impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`). With fewer than ``1 / target``
-impostor pairs the target cannot be resolved; the threshold is then the zero-FMR one on this data and the output says
-so (``"resolvable": false``).
+Default protocol (``DEFAULT_*`` below): fingerprints calibrate on FVC2000 DB1_B, DB2_B, the U.are.U sample and one
+synthetic set of the project's generator (seed 1); ``station bench policy`` evaluates on DB3_B, DB4_B and synthetic
+seed 2 (station/bench/policy.py). Faces calibrate on LFW View 1 training photos (``lfw_devtrain``) and are evaluated
+on the 61-photo set.
 
-The fingerprint matcher is the station's (station/runtime.py builds ``NbisFingerprintMatcher``: bozorth3 scores; the
-configuration has no key to choose another); calibrating another matcher (``--matcher``) is allowed only with
-``--dry-run``, since its scores mean nothing to the station's. Faces use the station's ``DlibFaceEncoder`` settings.
-The face threshold written is ``face.match_threshold``; the registration duplicate search follows it unless
-``enrollment.face_duplicate_distance`` is set (station/config.py). The command line is station/cli/bench.py.
+Scores. Every set is scored as ``station bench accuracy`` scores it (matching/datasets.py: genuine = every
+same-subject pair, impostor = every cross-subject pair within the set; a failed extraction is a failure to acquire
+and its pairs get the worst score). Impostor scores of all calibration sets are pooled.
+
+Fingerprints (any engine of matching/engine.py; each has its own section ``[fingerprint.<engine>]``):
+- the impostor tail: :func:`matching.thresholds.fit_tail_envelope` over the pooled impostor scores and each set's (``score_at_fmr_1e3``,
+  ``score_per_decade``); the 1:N decisions (cross-check, duplicate search) take their thresholds from it;
+- ``match_threshold`` (1:1 at polling) = ``tail.score_at(fmr_per_comparison(max_false_alarm_rate, fingers x
+  attempts_per_finger))``: an impostor who makes every attempt the station allows is accepted with probability at
+  most ``fingerprint.max_false_alarm_rate`` (0.1%), if attempts were independent. ``--target-fmr`` sets the
+  per-comparison rate instead.
+Face: ``face.match_threshold`` = :func:`matching.metrics.threshold_at_fmr` on the pooled calibration distances at
+``fmr_per_comparison(max_false_alarm_rate, face.attempts)`` (or ``--target-fmr``): the most permissive observed
+distance whose FMR on these impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`).
+
+Every achieved rate is reported with its counts and a 95% Wilson interval. ``--template-cache DIR`` keeps extracted
+templates on disk (keyed by the engine's template format and the image's bytes) so that a later ``station bench
+policy`` run does not extract the same calibration images again. The command line is station/cli/bench.py.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import pickle
+import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import click
 import numpy as np
 
-from matching.fingerprint import NbisFingerprintMatcher
+from matching.errors import ExtractionFailed
 
-SECTIONS = {"fingerprint": "fingerprint", "face": "face"}
-STATION_FINGERPRINT_MATCHER = NbisFingerprintMatcher.name  # what station/runtime.py builds
+from station.bench import SHARED_DATASETS
+
+SHARED = SHARED_DATASETS
+DEFAULT_FP_CALIBRATION = ("fvc2000_db1_b", "fvc2000_db2_b", "uareu_sample")  # under SHARED
+DEFAULT_FP_CALIBRATION_SYNTHETIC = ("40x4@1",)
+DEFAULT_FP_EVALUATION = ("fvc2000_db3_b", "fvc2000_db4_b")
+DEFAULT_FP_EVALUATION_SYNTHETIC = ("500x9@2",)  # 250 voters of 2 fingers x 4 sessions = 1,000 genuine visits
+DEFAULT_FACE_CALIBRATION = ("lfw_devtrain",)
+DEFAULT_FACE_EVALUATION = "deepface_faces"
+
+# Live captures of synthetic voters: the share of each condition of the generator (drivers/fingerprint/synthetic.py);
+# enrolled impressions (impression 1) are normal (registration gates quality). As registration's bench: about one
+# presentation in six is in a poorer condition.
+QUALITY_MIX = (("normal", 0.80), ("dry", 0.06), ("wet", 0.05), ("smudged", 0.04), ("partial", 0.03), ("worn", 0.02))
 
 
-def station_fingerprint_matcher_name(config) -> str:
-    """The name of the fingerprint matcher the station verifies with (the same for every configuration)."""
-    return STATION_FINGERPRINT_MATCHER
+# --------------------------------------------------------------------------------------------- data specs
 
+@dataclass(frozen=True)
+class DataSpec:
+    """One benchmark set: a folder, or a synthetic set ``NxM@SEED`` of the project's generator."""
+
+    folder: Path | None = None
+    fingers: int = 0
+    impressions: int = 0
+    seed: int = 0
+    limit: int = 0  # at most this many samples (whole subjects, in the set's order); 0 = all
+
+    @property
+    def synthetic(self) -> bool:
+        return self.folder is None
+
+    @property
+    def label(self) -> str:
+        if self.folder is not None:
+            return str(self.folder) + (f"[:{self.limit}]" if self.limit else "")
+        return f"synthetic {self.fingers}x{self.impressions}@{self.seed}"
+
+    def overlaps(self, other: DataSpec) -> bool:
+        """Same data: the same folder (or one inside the other), or synthetic sets of the same seed (same masters)."""
+        if self.synthetic or other.synthetic:
+            return self.synthetic and other.synthetic and self.seed == other.seed
+        a, b = self.folder.resolve(), other.folder.resolve()
+        return a == b or a in b.parents or b in a.parents
+
+
+def folder_spec(path: str | Path) -> DataSpec:
+    return DataSpec(folder=Path(path))
+
+
+def synthetic_spec(text: str, *, default_size: str = "40x4", option: str = "--synthetic") -> DataSpec:
+    """``NxM@SEED`` (N fingers x M impressions, generator seed), ``NxM`` (seed 0) or ``@SEED`` / ``SEED``."""
+    m = re.fullmatch(r"\s*(?:(\d+)\s*[xX*]\s*(\d+))?\s*(?:@?\s*(-?\d+))?\s*", text or "")
+    if not m or not (m[1] or m[3]):
+        raise click.BadParameter(f"expected NxM@SEED (e.g. 40x4@1), got {text!r}", param_hint=option)
+    if m[1] is None:
+        n, k = (int(x) for x in re.split(r"[xX*]", default_size))
+    else:
+        n, k = int(m[1]), int(m[2])
+    return DataSpec(fingers=n, impressions=k, seed=int(m[3] or 0))
+
+
+def spec_from_label(label: str) -> DataSpec:
+    """The spec a ``label`` (as written in a calibration result) names."""
+    if label.startswith("synthetic "):
+        return synthetic_spec(label.split(" ", 1)[1])
+    m = re.fullmatch(r"(.*)\[:(\d+)\]", label)
+    return DataSpec(folder=Path(m[1]), limit=int(m[2])) if m else folder_spec(label)
+
+
+def default_specs(folders: tuple[str, ...], synthetic: tuple[str, ...] = ()) -> list[DataSpec]:
+    return [folder_spec(SHARED / f) for f in folders] + [synthetic_spec(s) for s in synthetic]
+
+
+def check_disjoint(calibration: list[DataSpec], evaluation: list[DataSpec], what: str = "") -> None:
+    """Refuse (a one-line usage error, exit 2) when a calibration set is also an evaluation set."""
+    for c in calibration:
+        for e in evaluation:
+            if c.overlaps(e):
+                both = c.label if c.label == e.label else f"{c.label} / {e.label}"
+                raise click.UsageError(f"{what}calibration and evaluation data must be disjoint: {both} is in both")
+
+
+def synthetic_quality(seed: int, finger: int, impression: int) -> str:
+    """The condition of one synthetic live capture, drawn from QUALITY_MIX (deterministic; impression 0 = enrolled,
+    always normal)."""
+    if impression == 0:
+        return "normal"
+    digest = hashlib.sha256(f"quality:{seed}:{finger}:{impression}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    acc = 0.0
+    for name, share in QUALITY_MIX:
+        acc += share
+        if u < acc:
+            return name
+    return QUALITY_MIX[0][0]
+
+
+def synthetic_set(spec: DataSpec):
+    """The project's generator (drivers/fingerprint/synthetic.py) as a SampleSet: masters ``bench-<finger>`` of the
+    spec's seed (the masters of ``station bench accuracy --synthetic``), live impressions in the QUALITY_MIX."""
+    from drivers.fingerprint.synthetic import generate_master, render_impression
+    from matching.datasets import synthetic_fingerprints
+
+    cache: dict[int, Any] = {}
+    seed = spec.seed
+
+    def render(finger: int, impression: int) -> np.ndarray:
+        if finger not in cache:
+            cache.clear()
+            cache[finger] = generate_master(f"bench-{finger:05d}", seed)
+        return render_impression(cache[finger], impression=impression, seed=seed,
+                                 quality=synthetic_quality(seed, finger, impression))
+
+    return synthetic_fingerprints(spec.fingers, spec.impressions, render,
+                                  name=f"synthetic_{spec.fingers}x{spec.impressions}_seed{seed}")
+
+
+def load_set(spec: DataSpec, modality: str):
+    """The SampleSet of a spec; a missing folder is an error naming it (never skipped)."""
+    from matching import datasets
+
+    if spec.synthetic:
+        if modality != "fingerprint":
+            raise click.UsageError("synthetic sets are fingerprints only")
+        return synthetic_set(spec)
+    if not spec.folder.is_dir():
+        raise click.UsageError(f"no such dataset folder: {spec.folder}")
+    s = datasets.labelled_faces(spec.folder) if modality == "face" else datasets.fvc_folder(spec.folder)
+    if spec.limit and spec.limit < len(s):
+        n = spec.limit
+        while 0 < n < len(s) and s.samples[n].subject == s.samples[n - 1].subject:
+            n -= 1  # whole subjects only
+        s = replace(s, name=f"{s.name}[:{n}]", samples=s.samples[:n])
+    return s
+
+
+def limited(specs: list[DataSpec], limit: int | None) -> list[DataSpec]:
+    return [replace(s, limit=int(limit)) if limit and not s.synthetic else s for s in specs]
+
+
+# --------------------------------------------------------------------------------------------- contenders
 
 def fingerprint_contender(config, name: str | None = None):
-    """The fingerprint matcher ``name`` (default: the station's) as a bench_accuracy Contender."""
-    from station.bench.accuracy import Contender, fingerprint_contenders
+    """The fingerprint engine ``name`` (default: the configured one) as a bench_accuracy Contender."""
+    from matching.engine import ENGINES, make_engine
+    from station.bench.accuracy import Contender
 
-    name = name or station_fingerprint_matcher_name(config)
-    if name == STATION_FINGERPRINT_MATCHER:  # the station's own settings (ppi); quality is not needed to score pairs
-        nbis = NbisFingerprintMatcher(ppi=config.fingerprint.ppi, compute_quality=False)
-        return Contender(nbis.name, nbis, nbis.compare, True, "station")
-    contenders, _ = fingerprint_contenders()
-    for c in contenders:
-        if c.name == name:
-            return c
-    known = ", ".join(c.name for c in contenders)
-    raise click.UsageError(f"unknown fingerprint matcher {name!r} (known: {known})")
+    name = name or config.fingerprint.matcher
+    if name not in ENGINES:
+        raise click.UsageError(f"unknown fingerprint matcher {name!r} (known: {', '.join(ENGINES)})")
+    engine = make_engine(name, ppi=config.fingerprint.ppi)
+    return Contender(engine.name, engine, engine.compare, True, "station")
 
 
 def face_contender(config):
     """The station's face encoder (its configured sizes) with Euclidean distance, as a bench_accuracy Contender."""
     from matching.face import DlibFaceEncoder, face_distances
-
     from station.bench.accuracy import Contender
 
     encoder = DlibFaceEncoder(max_image_px=config.face.max_image_px, upsample=config.face.upsample,
-                              min_face_px=config.face.min_face_px)
+                              min_face_px=config.face.min_face_px, fallback=config.face.fallback,
+                              cnn_px=config.face.fallback_cnn_px)
 
     class _Extract:  # encode() under the common extract() name
+        template_format = f"{encoder.name}/{config.face.max_image_px}/{config.face.upsample}/{config.face.min_face_px}"
+
         def extract(self, image):
             return encoder.encode(image)
 
     return Contender(encoder.name, _Extract(), lambda a, b: float(face_distances(b, a)[0]), False, "station")
 
 
+class TemplateCache:
+    """Extracted templates on disk, keyed by the extractor's template format and the image's bytes (so a changed
+    image or engine version never reads a stale template). A failed extraction is cached as a failure."""
+
+    def __init__(self, folder: str | Path | None) -> None:
+        self.folder = Path(folder) if folder else None
+
+    def wrap(self, extractor: Any, namespace: str) -> Any:
+        if self.folder is None:
+            return extractor
+        return _CachedExtractor(extractor, self.folder, namespace)
+
+
+class _CachedExtractor:
+    def __init__(self, inner: Any, folder: Path, namespace: str) -> None:
+        self.inner, self.folder = inner, folder
+        fmt = getattr(inner, "template_format", None) or type(inner).__name__
+        self.namespace = hashlib.sha256(f"{namespace}|{fmt}".encode()).hexdigest()[:16]
+
+    def extract(self, image: np.ndarray):
+        image = np.ascontiguousarray(image)
+        key = hashlib.sha256(f"{image.shape}|{image.dtype}".encode() + image.tobytes()).hexdigest()
+        path = self.folder / self.namespace / key[:2] / f"{key}.pkl"
+        if path.is_file():
+            kind, value = pickle.loads(path.read_bytes())
+        else:
+            try:
+                t = self.inner.extract(image)
+                vector = getattr(t, "vector", None)
+                kind, value = ("face", np.asarray(vector)) if vector is not None else \
+                    ("bytes", (bytes(t.data), int(getattr(t, "minutiae_count", 1))))
+            except Exception as exc:  # noqa: BLE001 - cached as a failure to acquire
+                kind, value = "failed", f"{type(exc).__name__}: {exc}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs may share a cache
+            tmp.write_bytes(pickle.dumps((kind, value)))
+            tmp.replace(path)
+        if kind == "failed":
+            raise ExtractionFailed(value)  # the cached failure to acquire, as the extractor raised it
+        if kind == "face":
+            return SimpleNamespace(vector=value)
+        return SimpleNamespace(data=value[0], minutiae_count=value[1])
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+def _payloads(sample_set, extractor, progress) -> tuple[list[Any], int]:
+    from station.bench.accuracy import _template_payload
+
+    progress(f"{sample_set.name}: extracting {len(sample_set)} images")
+    out, failed = [], 0
+    for k in range(len(sample_set)):
+        try:
+            t = extractor.extract(sample_set.image(k))
+            if getattr(t, "minutiae_count", 1) == 0:
+                t = None
+        except Exception:  # noqa: BLE001 - a failed extraction is a failure to acquire, counted
+            t = None
+        failed += t is None
+        out.append(None if t is None else _template_payload(t))
+    return out, failed
+
+
+def _score(contender, payloads: list[Any], pairs: np.ndarray) -> np.ndarray:
+    worst = -math.inf if contender.higher_is_better else math.inf
+    scores = np.full(len(pairs), worst, dtype=np.float64)
+    if not contender.higher_is_better and all(p is not None for p in payloads) and payloads and \
+            isinstance(payloads[0], np.ndarray):  # face vectors: Euclidean distances, vectorised
+        v = np.stack([np.asarray(p, np.float32) for p in payloads])
+        for start in range(0, len(pairs), 200_000):
+            chunk = pairs[start:start + 200_000]
+            scores[start:start + len(chunk)] = np.linalg.norm(v[chunk[:, 0]] - v[chunk[:, 1]], axis=1)
+        return scores
+    for n, (i, j) in enumerate(pairs):
+        a, b = payloads[i], payloads[j]
+        if a is None or b is None:
+            continue
+        try:
+            s = float(contender.compare(a, b))
+        except Exception:  # noqa: BLE001, S112 - a comparison that fails is a non-match (the worst score)
+            continue
+        if not math.isnan(s):
+            scores[n] = s
+    return scores
+
+
+def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: TemplateCache | None = None,
+               progress=None) -> dict[str, Any]:
+    """Genuine and impostor scores of every set (pairs within a set), pooled; per-set counts."""
+    say = progress or (lambda _m: None)
+    extractor = (cache or TemplateCache(None)).wrap(contender.extractor, contender.name)
+    genuine, impostor, per_set = [], [], []
+    for spec in specs:
+        sample_set = load_set(spec, modality)
+        payloads, failed = _payloads(sample_set, extractor, say)
+        g_pairs, i_pairs = sample_set.genuine_pairs(), sample_set.impostor_pairs_all()
+        say(f"{sample_set.name}: scoring {len(g_pairs)} genuine + {len(i_pairs)} impostor pairs")
+        genuine.append(_score(contender, payloads, g_pairs))
+        impostor.append(_score(contender, payloads, i_pairs))
+        per_set.append({"name": sample_set.name, "source": spec.label, "samples": len(sample_set),
+                        "subjects": len({s.subject for s in sample_set.samples}),
+                        "extraction_failures": failed,
+                        "pairs": {"genuine": len(g_pairs), "impostor": len(i_pairs)}})
+    return {"genuine": np.concatenate(genuine) if genuine else np.empty(0),
+            "impostor": np.concatenate(impostor) if impostor else np.empty(0), "impostor_sets": impostor,
+            "sets": per_set}
+
+
+def rate(errors: int, trials: int) -> dict[str, Any]:
+    """A rate with its counts and 95% Wilson interval."""
+    from matching.metrics import wilson_interval
+
+    lo, hi = wilson_interval(errors, trials)
+    return {"rate": None if trials == 0 else round(errors / trials, 6), "ci": [round(lo, 6), round(hi, 6)],
+            "counts": {"errors": int(errors), "trials": int(trials)}}
+
+
 def calibrate_scores(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float, *,
                      higher_is_better: bool) -> dict[str, Any]:
-    """Threshold at the target FMR and what it achieves on the same scores (pure; the core of the command)."""
+    """Empirical threshold at the target FMR and what it achieves on the same scores (faces; pure)."""
     from matching import metrics
 
     g = np.asarray(genuine, dtype=np.float64)
@@ -79,16 +348,52 @@ def calibrate_scores(genuine: np.ndarray, impostor: np.ndarray, target_fmr: floa
     threshold = metrics.threshold_at_fmr(g, i, target_fmr, higher_is_better=higher_is_better)
     fmr, fnmr = metrics.rates_at_threshold(g, i, threshold, higher_is_better=higher_is_better)
     accepted = int(np.sum(i >= threshold) if higher_is_better else np.sum(i <= threshold))
+    rejected = int(np.sum(g < threshold) if higher_is_better else np.sum(g > threshold))
     return {
         "threshold": None if not math.isfinite(threshold) else float(threshold),
         "higher_is_better": higher_is_better,
         "target_fmr": target_fmr,
         "achieved_fmr": fmr,
+        "achieved_fmr_ci": rate(accepted, int(i.size))["ci"],
         "fnmr": fnmr,
+        "fnmr_ci": rate(rejected, int(g.size))["ci"],
         "impostor_matches": accepted,
+        "genuine_non_matches": rejected,
         "pairs": {"genuine": int(g.size), "impostor": int(i.size)},
         "resolvable": bool(i.size * target_fmr >= 1),
         "eer": _round(metrics.eer(g, i, higher_is_better=higher_is_better)),
+    }
+
+
+def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, comparisons: int, alarm_rate: float,
+                           target_fmr: float | None = None, cross_check_last: int = 200,
+                           impostor_sets: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """The tail and the 1:1 threshold from calibration scores (pure; the core of the fingerprint calibration). With
+    ``impostor_sets`` (the pooled impostors split by calibration set) the tail bounds each set's as well as the pooled
+    one (matching.thresholds.fit_tail_envelope)."""
+    from matching.thresholds import fit_tail, fit_tail_envelope, fmr_per_comparison, threshold_for
+
+    i = np.asarray(impostor, dtype=np.float64)
+    g = np.asarray(genuine, dtype=np.float64)
+    try:
+        fit = fit_tail_envelope(impostor_sets) if impostor_sets else fit_tail(i)
+    except ValueError as exc:
+        raise click.UsageError(f"calibration data too small: {exc}") from None
+    per_comparison = float(target_fmr) if target_fmr is not None else fmr_per_comparison(alarm_rate, comparisons)
+    threshold = round(float(fit.tail.score_at(per_comparison)), 4)
+    if threshold <= 0:
+        raise click.UsageError(f"calibrated match_threshold {threshold} is not positive: the calibration data "
+                               "cannot set it")
+    cross = threshold_for(fit.tail, cross_check_last, alarm_rate, floor=threshold)
+    return {
+        "tail": {"score_at_fmr_1e3": fit.tail.score_at_fmr_1e3, "score_per_decade": fit.tail.score_per_decade},
+        "impostor_count": fit.impostor_count, "min_fmr_measured": fit.min_fmr_measured,
+        "comparisons_per_voter": int(comparisons), "max_false_alarm_rate": alarm_rate,
+        "fmr_per_comparison": per_comparison, "extrapolated": per_comparison < fit.min_fmr_measured,
+        "match_threshold": threshold,
+        "at_match_threshold": {"fmr": rate(int(np.sum(i >= threshold)), int(i.size)),
+                               "fnmr": rate(int(np.sum(g < threshold)), int(g.size))},
+        "cross_check": {"comparisons": cross_check_last, "threshold": round(float(cross), 4)},
     }
 
 
@@ -96,60 +401,85 @@ def _round(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
-def run_calibration(config, modality: str, dataset: str, target_fmr: float, *, matcher: str | None = None,
-                    progress=None) -> dict[str, Any]:
-    from matching import datasets
+# --------------------------------------------------------------------------------------------- the command
 
-    from station.bench.accuracy import run_accuracy
-
-    if modality == "face":
-        sample_set = datasets.labelled_faces(dataset)
-        contender = face_contender(config)
-    else:
-        sample_set = datasets.fvc_folder(dataset)
-        contender = fingerprint_contender(config, matcher)
+def calibrate_fingerprint(config, specs: list[DataSpec], *, matcher: str | None = None,
+                          target_fmr: float | None = None, cache: TemplateCache | None = None,
+                          progress=None, contender=None) -> dict[str, Any]:
+    """Score the calibration sets with the engine and derive its thresholds (nothing written)."""
+    if not specs:
+        raise click.UsageError("no fingerprint calibration data")
+    contender = contender or fingerprint_contender(config, matcher)
     started = time.perf_counter()
-    summary, raw = run_accuracy(sample_set, [contender], contender.name, fmr_target=target_fmr, impostors="all",
-                                progress=progress)
-    g, i, hib = raw[contender.name]
-    out = calibrate_scores(g, i, target_fmr, higher_is_better=hib)
-    out.update({
-        "modality": modality, "matcher": contender.name, "dataset": sample_set.name, "samples": len(sample_set),
-        "subjects": summary["subjects"], "fta": summary["matchers"][contender.name]["fta"],
-        "seconds": round(time.perf_counter() - started, 1),
-    })
+    scored = score_sets(specs, "fingerprint", contender, cache=cache, progress=progress)
+    fp = config.fingerprint
+    out = fingerprint_thresholds(scored["impostor"], scored["genuine"], impostor_sets=scored["impostor_sets"],
+                                 comparisons=len(fp.fingers) * fp.attempts_per_finger,
+                                 alarm_rate=fp.max_false_alarm_rate, target_fmr=target_fmr,
+                                 cross_check_last=config.audit.cross_check_last)
+    out.update({"modality": "fingerprint", "matcher": contender.name, "calibration": scored["sets"],
+                "pairs": {"genuine": int(scored["genuine"].size), "impostor": int(scored["impostor"].size)},
+                "seconds": round(time.perf_counter() - started, 1)})
     return out
 
 
-def calibrate_threshold(config, modality: str, dataset: str, target_fmr: float, *, matcher: str | None = None,
-                        write: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Calibrate ``modality``'s match threshold on ``dataset`` and, with ``write``, set it in this station's
-    ``STATION_HOME/station.toml`` (validated first as the station will read it). Another fingerprint matcher than the
-    station's only without ``write``."""
+def calibrate_face(config, specs: list[DataSpec], *, target_fmr: float | None = None,
+                   cache: TemplateCache | None = None, progress=None, contender=None) -> dict[str, Any]:
+    from matching.thresholds import fmr_per_comparison
+
+    if not specs:
+        raise click.UsageError("no face calibration data")
+    contender = contender or face_contender(config)
+    started = time.perf_counter()
+    scored = score_sets(specs, "face", contender, cache=cache, progress=progress)
+    target = target_fmr if target_fmr is not None else \
+        fmr_per_comparison(config.fingerprint.max_false_alarm_rate, config.face.attempts)
+    out = calibrate_scores(scored["genuine"], scored["impostor"], target, higher_is_better=False)
+    out.update({"modality": "face", "matcher": contender.name, "calibration": scored["sets"],
+                "match_threshold": out["threshold"], "seconds": round(time.perf_counter() - started, 1)})
+    return out
+
+
+def calibrate_threshold(config, modality: str, specs: list[DataSpec] | None = None, target_fmr: float | None = None,
+                        *, matcher: str | None = None, write: bool = True, cache_dir: str | None = None,
+                        limit: int | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Calibrate ``modality`` on ``specs`` (default: the default protocol's calibration data) and, with ``write``, set
+    the values in this station's ``STATION_HOME/station.toml`` (validated first as the station will read them)."""
     from station.config import load_config, write_local_overrides
     from station.errors import StationError
 
-    section = SECTIONS[modality]
-    if modality == "face" and matcher:
-        raise click.UsageError("--matcher is for fingerprints")
-    station_matcher = station_fingerprint_matcher_name(config) if modality == "fingerprint" else None
-    if matcher and matcher != station_matcher and write:
-        raise click.UsageError(f"the station verifies with {station_matcher}: a threshold for {matcher} would be "
-                               "meaningless to it (use --dry-run to only see it)")
-    result = run_calibration(config, modality, dataset, target_fmr, matcher=matcher, progress=progress)
-    previous = getattr(config, section).match_threshold
-    result.update({"section": section, "key": "match_threshold", "previous_threshold": previous,
-                   "home": str(config.home), "written": None})
-    threshold = result["threshold"]
-    if threshold is None:
-        raise StationError(f"no finite {modality} threshold reaches FMR {target_fmr:g} on {result['dataset']} "
-                           "(even the strictest observed score admits too many impostors): nothing written")
+    cache = TemplateCache(cache_dir)
+    if modality == "face":
+        if matcher:
+            raise click.UsageError("--matcher is for fingerprints")
+        specs = limited(specs or default_specs(DEFAULT_FACE_CALIBRATION), limit)
+        result = calibrate_face(config, specs, target_fmr=target_fmr,
+                                cache=cache, progress=progress)
+        if result["threshold"] is None:
+            raise StationError(f"no finite face threshold reaches FMR {result['target_fmr']:g} on the calibration "
+                               "data: nothing written")
+        section, values = "face", {"match_threshold": round(result["threshold"], 4)}
+        previous = {"match_threshold": config.face.match_threshold}
+        overrides = {"face": values}
+        if not result["resolvable"]:
+            result["note"] = (f"only {result['pairs']['impostor']} impostor pairs: FMR {result['target_fmr']:g} "
+                              "cannot be resolved; this is the zero-FMR threshold on this data (use a larger set)")
+    else:
+        specs = limited(specs or default_specs(DEFAULT_FP_CALIBRATION, DEFAULT_FP_CALIBRATION_SYNTHETIC), limit)
+        result = calibrate_fingerprint(config, specs, matcher=matcher, target_fmr=target_fmr, cache=cache,
+                                       progress=progress)
+        name = result["matcher"]
+        values = {"match_threshold": result["match_threshold"], **result["tail"]}
+        current = getattr(config.fingerprint, name)
+        section = f"fingerprint.{name}"
+        previous = {"match_threshold": current.match_threshold, "score_at_fmr_1e3": current.score_at_fmr_1e3,
+                    "score_per_decade": current.score_per_decade}
+        overrides = {"fingerprint": {name: values}}
+    result.update({"section": section, "values": values, "previous": previous, "home": str(config.home),
+                   "written": None})
     if write:
-        # validate the new value as the station will read it before writing anything
-        load_config(config.profile, home=config.home, overrides={section: {"match_threshold": threshold}})
+        load_config(config.profile, home=config.home, overrides=overrides)  # validate as the station will read it
         config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        result["written"] = str(write_local_overrides(config.home, section, {"match_threshold": threshold}))
-    if not result["resolvable"]:
-        result["note"] = (f"only {result['pairs']['impostor']} impostor pairs: FMR {target_fmr:g} cannot be resolved; "
-                          "this is the zero-FMR threshold on this data (use a larger set)")
+        top, body = next(iter(overrides.items()))
+        result["written"] = str(write_local_overrides(config.home, top, body))
     return result

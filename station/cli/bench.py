@@ -5,7 +5,7 @@ standard output (progress, when asked for, on standard error). ``station/cli/mai
 ``calibrate`` to the ``station`` command; nothing registers itself by being imported.
 
     station bench flow | accuracy | audit | search | policy | registration | roll-scale | authority
-    station calibrate --modality fingerprint|face --dataset DIR [--target-fmr F] [--dry-run]
+    station calibrate --modality fingerprint|face [--calibration-dataset DIR ...] [--matcher X] [--dry-run]
 """
 from __future__ import annotations
 
@@ -60,15 +60,19 @@ def flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
 @click.option("--fmr", "fmr_target", type=float, default=0.001, show_default=True,
               help="FMR at which the FNMR and the threshold are reported")
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None, help="write DET + histograms PNG")
+@click.option("--reference-extractor", type=click.Choice(["mindtct"]), default=None,
+              help="fingerprints: also score mixed pairs, probes from each matcher's extractor against references "
+                   "read from this extractor's ISO/IEC 19794-2:2005 records (eer_native beside eer_mixed)")
 @click.option("--json", "as_json", is_flag=True, help="compact JSON only")
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
 def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: int, peers: tuple[str, ...],
-             impostors: str, only: str | None, fmr_target: float, plot: str | None, as_json: bool, quiet: bool) -> None:
+             impostors: str, only: str | None, fmr_target: float, plot: str | None, reference_extractor: str | None,
+             as_json: bool, quiet: bool) -> None:
     """Verification accuracy (EER, FMR100, FMR1000, ZeroFMR, FTA, timings) of every matcher on one set."""
     from station.bench.accuracy import bench_accuracy
 
     result = bench_accuracy(modality, dataset, synthetic, seed, tuple(peers), impostors, only, fmr_target, plot,
-                            progress=_progress(quiet, "bench accuracy"))
+                            progress=_progress(quiet, "bench accuracy"), reference_extractor=reference_extractor)
     _echo(result, as_json, allow_nan=False)
 
 
@@ -110,29 +114,64 @@ def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist,
 
 
 @bench.command("policy")
-@click.option("--fingerprint-dataset", "fp_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="FVC-style folder; repeat for several (default: every fvc* set in ../shared/datasets)")
-@click.option("--synthetic", default=None, metavar="NxM",
-              help="the project's synthetic prints: N fingers x M impressions (with neither this nor "
-                   "--fingerprint-dataset: every shared FVC set and 100x8; 0 for none)")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the synthetic set")
+@click.option("--calibration-dataset", "cal_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="fingerprint calibration folder (FVC-style); repeat for several (default protocol: FVC2000 "
+                   "DB1_B, DB2_B, uareu_sample + --calibration-synthetic 40x4@1)")
+@click.option("--calibration-synthetic", "cal_synthetic", multiple=True, metavar="NxM@SEED",
+              help="a synthetic calibration set of the project's generator; repeatable")
+@click.option("--evaluation-dataset", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="fingerprint evaluation folder; repeat for several (default protocol: FVC2000 DB3_B, DB4_B + "
+                   "--evaluation-synthetic 500x9@2)")
+@click.option("--evaluation-synthetic", "eval_synthetic", multiple=True, metavar="NxM@SEED",
+              help="a synthetic evaluation set (N fingers x M impressions, seed); repeatable")
+@click.option("--face-calibration-dataset", "face_cal_dirs", multiple=True,
+              type=click.Path(exists=True, file_okay=False),
+              help="labelled photos the face threshold is calibrated on (default: ../shared/datasets/lfw_devtrain)")
 @click.option("--face-dataset", "face_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="labelled photos for the face fallback (default: ../shared/datasets/deepface_faces if present)")
+              help="labelled photos for the face fallback (default: ../shared/datasets/deepface_faces)")
+@click.option("--calibration-limit", type=click.IntRange(2, None), default=None,
+              help="at most N samples of each calibration folder (whole subjects, in order): quicker, coarser")
+@click.option("--calibration-result", "cal_result", type=click.File("r"), default=None,
+              help="reuse the JSON of `station calibrate --modality fingerprint --json` instead of calibrating")
+@click.option("--face-calibration-result", "face_cal_result", type=click.File("r"), default=None,
+              help="reuse the JSON of `station calibrate --modality face --json`")
+@click.option("--thresholds", type=click.Choice(["calibrated", "configured"]), default="calibrated",
+              show_default=True, help="calibrate on the calibration data, or use the station's configured values")
 @click.option("--no-face", is_flag=True, help="fingerprints only (no face fallback)")
-@click.option("--matcher", default=None, help="fingerprint matcher (default: the station's)")
-@click.option("--fingerprint-threshold", type=float, default=None, help="what-if: override fingerprint.match_threshold")
+@click.option("--matcher", default=None, help="fingerprint engine (default: the station's), with its own thresholds")
+@click.option("--impostor-presenters", type=click.IntRange(1, None), default=20, show_default=True,
+              help="voters of each evaluation set who present themselves as every other voter")
+@click.option("--cross-check-visits", type=click.IntRange(0, None), default=None,
+              help="cross-check only N print-verified visits, evenly spaced (0: none; default: all)")
+@click.option("--fingerprint-threshold", type=float, default=None, help="what-if: override the 1:1 fingerprint threshold")
 @click.option("--face-threshold", type=float, default=None, help="what-if: override face.match_threshold")
+@click.option("--template-cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="keep extracted templates in DIR (keyed by engine and image bytes) for later runs")
 @click.option("--json", "as_json", is_flag=True, help="compact JSON")
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
 @click.pass_obj
-def policy(ctx, fp_dirs, synthetic, seed, face_dir, no_face, matcher, fingerprint_threshold, face_threshold,
-           as_json, quiet) -> None:
-    """Voter-level false reject and false accept of the station's decision policy, replayed on benchmark sets."""
+def policy(ctx, cal_dirs, cal_synthetic, eval_dirs, eval_synthetic, face_cal_dirs, face_dir, calibration_limit,
+           cal_result, face_cal_result, thresholds, no_face, matcher, impostor_presenters, cross_check_visits,
+           fingerprint_threshold, face_threshold, cache_dir, as_json, quiet) -> None:
+    """Voter-level false reject and false accept of the station's decision policy on evaluation data, with thresholds
+    calibrated on disjoint calibration data (refused when a set is in both)."""
+    from station.bench.calibrate import folder_spec, synthetic_spec
     from station.bench.policy import bench_policy
 
+    def specs(dirs, synthetic, option):
+        return [folder_spec(d) for d in dirs] + [synthetic_spec(t, option=option) for t in synthetic]
+
     profile, home = (ctx.profile, ctx.home) if ctx is not None else (None, None)
-    result = bench_policy(profile, home, tuple(fp_dirs), synthetic, seed, face_dir, no_face, matcher,
-                          fingerprint_threshold, face_threshold, progress=_progress(quiet, "bench policy"))
+    result = bench_policy(
+        profile, home, calibration=specs(cal_dirs, cal_synthetic, "--calibration-synthetic"),
+        evaluation=specs(eval_dirs, eval_synthetic, "--evaluation-synthetic"),
+        face_calibration=specs(face_cal_dirs, (), ""), face_dir=face_dir, no_face=no_face, matcher=matcher,
+        thresholds=thresholds, fingerprint_threshold=fingerprint_threshold, face_threshold=face_threshold,
+        presenters=impostor_presenters, cross_check_visits=cross_check_visits, cache_dir=cache_dir,
+        calibration_limit=calibration_limit,
+        fingerprint_calibration=json.load(cal_result) if cal_result else None,
+        face_calibration_result=json.load(face_cal_result) if face_cal_result else None,
+        progress=_progress(quiet, "bench policy"))
     _echo(result, as_json, allow_nan=False)
 
 
@@ -191,26 +230,59 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
     _echo(bench_authority(voters, seed, timeout_s), as_json)
 
 
+@bench.command("speed")
+@click.option("--dataset", "datasets", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
+              help="FVC-style folder (<finger>_<impression>.tif); repeat for several")
+@click.option("--limit", type=click.IntRange(2, 100_000), default=None, help="only the first N images of each set")
+@click.option("--pairs", "n_pairs", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
+              help="comparisons timed per set (half genuine, half impostor)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the pair draw")
+@click.option("--json", "as_json", is_flag=True, help="compact JSON only")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
+def speed(datasets: tuple[str, ...], limit: int | None, n_pairs: int, seed: int, as_json: bool, quiet: bool) -> None:
+    """Extraction and comparison time of the fingerprint engine beside mindtct/bozorth3 (medians, p95, ratios)."""
+    from station.bench.speed import bench_speed
+
+    _echo(bench_speed(datasets, limit=limit, n_pairs=n_pairs, seed=seed, progress=_progress(quiet, "bench speed")),
+          as_json, allow_nan=False)
+
+
 @click.command("calibrate")
 @click.option("--modality", type=click.Choice(["fingerprint", "face"]), required=True)
-@click.option("--dataset", type=click.Path(exists=True, file_okay=False), required=True,
-              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv)")
-@click.option("--target-fmr", type=click.FloatRange(0.0, 1.0), default=0.001, show_default=True,
-              help="false match rate the threshold must not exceed on the calibration impostors")
-@click.option("--matcher", default=None,
-              help="fingerprint matcher name (default: the station's); another one only with --dry-run")
+@click.option("--calibration-dataset", "--dataset", "datasets", multiple=True,
+              type=click.Path(exists=True, file_okay=False),
+              help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv); "
+                   "repeat for several (default protocol: fingerprints FVC2000 DB1_B, DB2_B, uareu_sample + "
+                   "synthetic 40x4@1; faces lfw_devtrain)")
+@click.option("--calibration-synthetic", "--synthetic", "synthetic", multiple=True, metavar="NxM@SEED",
+              help="fingerprints: a synthetic calibration set of the project's generator; repeatable")
+@click.option("--calibration-limit", type=click.IntRange(2, None), default=None,
+              help="at most N samples of each folder (whole subjects, in order)")
+@click.option("--target-fmr", type=click.FloatRange(0.0, 1.0), default=None,
+              help="per-comparison false match rate (default: what keeps a voter's attempts within "
+                   "fingerprint.max_false_alarm_rate)")
+@click.option("--matcher", default=None, help="fingerprint engine (default: the station's); each has its own section")
+@click.option("--template-cache", "cache_dir", type=click.Path(file_okay=False), default=None,
+              help="keep extracted templates in DIR (keyed by engine and image bytes) for later runs")
 @click.option("--dry-run", is_flag=True, help="compute and print, do not write station.toml")
 @click.option("--json", "as_json", is_flag=True, help="compact JSON")
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
 @click.pass_obj
 @handle_errors
-def calibrate(ctx, modality: str, dataset: str, target_fmr: float, matcher: str | None, dry_run: bool,
-              as_json: bool, quiet: bool) -> None:
-    """Set the fingerprint or face match threshold from a target FMR on benchmark data (writes STATION_HOME/station.toml)."""
-    from station.bench.calibrate import calibrate_threshold
+def calibrate(ctx, modality: str, datasets: tuple[str, ...], synthetic: tuple[str, ...],
+              calibration_limit: int | None, target_fmr: float | None, matcher: str | None, cache_dir: str | None,
+              dry_run: bool, as_json: bool, quiet: bool) -> None:
+    """Calibrate an engine's impostor tail and 1:1 threshold (or the face threshold) on calibration data and write
+    them to STATION_HOME/station.toml."""
+    from station.bench.calibrate import calibrate_threshold, folder_spec, synthetic_spec
     from station.config import load_config
 
+    if synthetic and modality == "face":
+        raise click.UsageError("--calibration-synthetic is for fingerprints")
+    specs = [folder_spec(d) for d in datasets] + [synthetic_spec(t, option="--calibration-synthetic")
+                                                  for t in synthetic]
     config = load_config(ctx.profile, home=ctx.home)
-    result = calibrate_threshold(config, modality, dataset, target_fmr, matcher=matcher, write=not dry_run,
+    result = calibrate_threshold(config, modality, specs or None, target_fmr, matcher=matcher, write=not dry_run,
+                                 cache_dir=cache_dir, limit=calibration_limit,
                                  progress=_progress(quiet, "calibrate"))
     _echo(result, as_json, allow_nan=False)

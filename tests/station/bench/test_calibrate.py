@@ -1,20 +1,20 @@
-"""station/bench/calibrate.py (``station calibrate``): the calibrated threshold never lets more impostors through than the target, on the
-calibration data itself; the command writes it to STATION_HOME/station.toml where the station reads it."""
+"""station/bench/calibrate.py (``station calibrate``): the face threshold never lets more impostors through than the
+target on the calibration data itself; the fingerprint tail and 1:1 threshold come out as constructed; the command
+writes them into the engine's own sub-table of STATION_HOME/station.toml, where the station reads them."""
 import json
-from itertools import combinations
 from pathlib import Path
 
+import click
 import cv2
 import numpy as np
 import pytest
-from tests.support.face import tiny_face_set
 from click.testing import CliRunner
 
-from station.bench.calibrate import calibrate_scores
+from station.bench.calibrate import calibrate_scores, fingerprint_thresholds
 from station.cli.bench import calibrate
-from tests.support.cli import cli_for
 from station.config import load_config
-
+from tests.support.cli import cli_for
+from tests.support.face import tiny_face_set
 
 
 def cli(home: Path):
@@ -69,53 +69,126 @@ def fvc_folder(tmp_path_factory):
     return folder
 
 
-@pytest.mark.slow
-def test_fingerprint_calibration_written_and_never_above_target(fvc_folder, tmp_path):
-    from matching.datasets import fvc_folder as load_fvc
-    from matching.fingerprint import NbisFingerprintMatcher
+def test_fingerprint_thresholds_by_hand():
+    """The tail and the 1:1 threshold from scores built so that the answer is known: 100,000 impostor scores whose
+    k-th highest is -10 log10(k / 100,000), so a fraction f of them reach -10 log10(f): 30 at FMR 0.1%, 10 more per
+    decade. Two fingers x two attempts within 0.1% per voter: f = 1 - 0.999 ** (1/4) (about 0.00025), threshold
+    30 + 10 log10(0.001 / f) = 36.02, which 25 impostor scores reach."""
+    k = np.arange(1, 100_001)
+    impostor = -10 * np.log10(k / 100_000)
+    genuine = np.array([99.0, 20.0])
+    out = fingerprint_thresholds(impostor, genuine, comparisons=4, alarm_rate=0.001)
+    assert out["tail"]["score_at_fmr_1e3"] == pytest.approx(30, abs=0.01)
+    assert out["tail"]["score_per_decade"] == pytest.approx(10, abs=0.01)
+    assert out["fmr_per_comparison"] == pytest.approx(1 - 0.999 ** 0.25)
+    assert out["match_threshold"] == pytest.approx(36.02, abs=0.01)
+    assert 24 <= out["at_match_threshold"]["fmr"]["counts"]["errors"] <= 26
+    assert out["at_match_threshold"]["fmr"]["counts"]["trials"] == 100_000
+    assert out["at_match_threshold"]["fnmr"]["counts"] == {"errors": 1, "trials": 2}
+    # the cross-check over 200 voters: f = 1 - 0.999 ** (1/200) (about 5e-6): 30 + 10 log10(0.001 / f) = 53.0
+    assert out["cross_check"] == {"comparisons": 200, "threshold": pytest.approx(53.0, abs=0.02)}
+    assert out["extrapolated"] is False  # 0.00025 is above the 10 / 100,000 the fit measured
+    with pytest.raises(click.UsageError, match="too small"):
+        fingerprint_thresholds(impostor[:9_999], genuine, comparisons=4, alarm_rate=0.001)
 
+
+class _FakeEngine:
+    """Scores by construction: same finger 100, other fingers 0..29 (deterministic)."""
+
+    template_format = "fake"
+
+    def extract(self, image):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(data=bytes([int(image[0, 0]), int(image[0, 1])]), minutiae_count=1)
+
+
+def _fake_compare(a: bytes, b: bytes) -> float:
+    return 100.0 if a[0] == b[0] else float((a[0] * 7 + b[0] * 13 + a[1] * 3 + b[1]) % 30)
+
+
+@pytest.fixture
+def big_fake_folder(tmp_path, monkeypatch):
+    """36 fingers x 4 impressions (10,080 impostor pairs, enough for the tail) and a fake 'bozorth3' engine."""
+    from station.bench import calibrate as cal
+    from station.bench.accuracy import Contender
+
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    for f in range(36):
+        for i in range(4):
+            image = np.zeros((8, 8), np.uint8)
+            image[0, 0], image[0, 1] = f, i
+            cv2.imwrite(str(folder / f"{101 + f}_{i + 1}.png"), image)
+    monkeypatch.setattr(cal, "fingerprint_contender",
+                        lambda config, name=None: Contender(name or "bozorth3", _FakeEngine(), _fake_compare, True))
+    return folder
+
+
+def test_fingerprint_calibration_written_into_the_engine_sub_table(big_fake_folder, tmp_path):
     home = tmp_path / "home"
-    target = 0.02
-    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "fingerprint", "--dataset", str(fvc_folder),
-                                            "--target-fmr", str(target), "--json", "--quiet"])
+    before = load_config("test", home=home, environ={}).fingerprint
+    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "fingerprint", "--matcher", "bozorth3",
+                                            "--calibration-dataset", str(big_fake_folder), "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert out["matcher"] == "bozorth3" and out["pairs"] == {"genuine": 15, "impostor": 90}
-    threshold = out["threshold"]
-    # the station now reads the calibrated threshold from its home
-    assert load_config("test", home=home, environ={}).fingerprint.match_threshold == threshold
+    assert out["section"] == "fingerprint.bozorth3" and out["impostor_count"] == 10_080
+    assert out["pairs"] == {"genuine": 216, "impostor": 10_080}
     assert out["written"] == str(home / "station.toml")
-    # score every impostor pair again, independently of the command, and count what the threshold lets through
-    samples = load_fvc(fvc_folder)
-    matcher = NbisFingerprintMatcher(compute_quality=False)
-    templates = [matcher.extract(samples.image(k)).data for k in range(len(samples))]
-    subjects = samples.subjects
-    impostor = np.array([matcher.compare(templates[a], templates[b])
-                         for a, b in combinations(range(len(samples)), 2) if subjects[a] != subjects[b]])
-    assert impostor.size == 90
-    assert impostor_rate(impostor, threshold, True) <= target
-    assert out["achieved_fmr"] == pytest.approx(impostor_rate(impostor, threshold, True))
+    after = load_config("test", home=home, environ={}).fingerprint
+    assert after.bozorth3.match_threshold == out["match_threshold"] == out["values"]["match_threshold"]
+    assert after.bozorth3.score_at_fmr_1e3 == out["tail"]["score_at_fmr_1e3"]
+    assert after.bozorth3.score_per_decade == out["tail"]["score_per_decade"]
+    assert after.leader_mcc_bozorth3 == before.leader_mcc_bozorth3  # the other engine's section is untouched
+    assert "[fingerprint]" in (home / "station.toml").read_text()
+    # every impostor score is below 30 and every genuine one 100: the calibrated threshold separates them
+    assert out["at_match_threshold"]["fnmr"]["counts"]["errors"] == 0
+    # a second calibration of the other engine keeps the first one's values (merged key by key)
+    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "fingerprint", "--matcher",
+                                            "leader_mcc_bozorth3", "--calibration-dataset", str(big_fake_folder),
+                                            "--quiet"])
+    assert result.exit_code == 0, result.output
+    again = load_config("test", home=home, environ={}).fingerprint
+    assert again.bozorth3 == after.bozorth3 and again.leader_mcc_bozorth3.match_threshold == out["match_threshold"]
+
+
+def test_dry_run_writes_nothing(big_fake_folder, tmp_path):
+    home = tmp_path / "home"
+    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "fingerprint", "--calibration-dataset",
+                                            str(big_fake_folder), "--dry-run", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["written"] is None and not (home / "station.toml").exists()
 
 
 @pytest.mark.slow
-def test_dry_run_writes_nothing_and_another_matcher_needs_it(fvc_folder, tmp_path):
-    home = tmp_path / "home"
-    base = ["calibrate", "--modality", "fingerprint", "--dataset", str(fvc_folder), "--quiet"]
-    result = CliRunner().invoke(cli(home), base + ["--dry-run"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["written"] is None and not (home / "station.toml").exists()
-    result = CliRunner().invoke(cli(home), base + ["--matcher", "mcc_lssr"])
-    assert result.exit_code == 2 and "bozorth3" in result.output
+def test_too_small_a_calibration_set_is_refused_with_the_real_engine(fvc_folder, tmp_path):
+    result = CliRunner().invoke(cli(tmp_path / "home"), ["calibrate", "--modality", "fingerprint", "--matcher",
+                                                         "bozorth3", "--dataset", str(fvc_folder), "--quiet"])
+    assert result.exit_code == 2 and "too small" in result.output  # 90 impostor pairs cannot resolve FMR 0.1%
+    result = CliRunner().invoke(cli(tmp_path / "home"), ["calibrate", "--modality", "fingerprint", "--matcher",
+                                                         "no-such-engine", "--dataset", str(fvc_folder), "--quiet"])
+    assert result.exit_code == 2 and "unknown fingerprint matcher" in result.output
+
+
+def face_set(folder: Path, picks: dict[str, list[str]]) -> Path:
+    """Photos of the shared 61-photo set; a missing dataset fails the test (never skipped)."""
+    from station.bench.flow import DEFAULT_FACES
+
+    for files in picks.values():
+        for name in files:
+            assert (DEFAULT_FACES / name).is_file(), f"missing dataset file {DEFAULT_FACES / name}"
+    return tiny_face_set(folder, picks)
 
 
 @pytest.mark.slow
 def test_face_calibration_on_a_tiny_labelled_set(tmp_path):
     picks = {"a": ["img1.jpg", "img2.jpg", "img4.jpg"], "b": ["img3.jpg", "img12.jpg"], "c": ["img8.jpg", "img9.jpg"]}
-    data = tiny_face_set(tmp_path / "faces", picks)
+    data = face_set(tmp_path / "faces", picks)
     home = tmp_path / "home"
-    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "face", "--dataset", str(data),
+    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "face", "--calibration-dataset", str(data),
                                             "--target-fmr", "0", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["higher_is_better"] is False and out["achieved_fmr"] == 0.0 and out["pairs"]["impostor"] == 16
-    assert load_config("test", home=home, environ={}).face.match_threshold == out["threshold"]
+    assert out["achieved_fmr_ci"][0] == 0.0 and out["section"] == "face"
+    assert load_config("test", home=home, environ={}).face.match_threshold == round(out["threshold"], 4)
