@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,17 +34,28 @@ def genesis_hash(station_id: str) -> str:
     return sha256_hex(f"voter-station match log v{FORMAT_VERSION}|{station_id}".encode())
 
 
+def voter_key_id(key: bytes) -> str:
+    """A public name for a voter-reference key (16 hex digits; reveals nothing of the key): what the log records
+    when a key is installed, so that a merge knows which entries are comparable."""
+    return hmac.new(key, b"voter-station voter reference key id v1", hashlib.sha256).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class LogSigner:
-    """What a station needs to write its log: its id, its signing key and the commission's voter-reference key."""
+    """What a station needs to write its log: its id, its signing key and the commission's voter-reference key
+    (bytes, or a source whose ``current()`` gives the key in force: identity.VoterKeyFile re-reads the key file when
+    a roll package installed a new one, in this process or another)."""
 
     station_id: str
     signing_key: Ed25519PrivateKey = field(repr=False)
-    voter_key: bytes = field(repr=False)
+    voter_key: bytes | Any = field(repr=False)
+
+    def current_voter_key(self) -> bytes:
+        return self.voter_key if isinstance(self.voter_key, bytes) else self.voter_key.current()
 
     def voter_ref(self, cnic: str) -> str:
         """A keyed hash of the CNIC: the commission (holding the key) can link entries to voters; the public cannot."""
-        return hmac.new(self.voter_key, cnic.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.current_voter_key(), cnic.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal(self, fields: dict) -> "SignedEntry":
         body = canonical(fields)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from station.audit import log as matchlog
-from station.audit.chain import LogSigner
+from station.audit.chain import LogSigner, voter_key_id
 from station.errors import Conflict, InvalidInput, StationError
 from station.security.keys import TemplateCipher, template_context
 from station.db.models import BiometricReference, Constituency, IssuedPackage, PollingStation, Voter, utcnow
@@ -108,9 +108,11 @@ def _carried_meta(session: Session, cnics: set[str]) -> dict:
 
 def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519PrivateKey, station_id: str, *,
                   base: int | None = None, log_signer: LogSigner | None = None,
-                  operator: str = "commission") -> BuiltPackage:
+                  operator: str = "commission", voter_key: bytes | None = None) -> BuiltPackage:
     """A full package (``base`` None) or a delta from revision ``base`` to the current revision, for one registered
-    station, encrypted for its package key and signed with the commission's key."""
+    station, encrypted for its package key and signed with the commission's key. ``voter_key``: the election's
+    voter-reference key (identity.load_election_voter_key), carried inside the encrypted payload only (the station
+    installs it on import); without it the station keeps the key it has."""
     version = require_commission(session)
     target = get_target(session, station_id)
     if base is not None:
@@ -129,7 +131,7 @@ def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519
         constituencies=constituencies, polling_stations=stations, voters=records,
         references=tuple(_templates(session, cipher, voters)), removals=tuple(removals),
         meta=_carried_meta(session, {r.cnic for r in records}),
-        roll_hash=roll_content_hash(session, cipher, polling_station=target.polling_station))
+        roll_hash=roll_content_hash(session, cipher, polling_station=target.polling_station), voter_key=voter_key)
     payload = encode_payload(content)
     public = signing_key.public_key()
     header = {
@@ -152,6 +154,8 @@ def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519
         matchlog.append(session, log_signer, event="roll_package", operator=operator, outcome="built",
                         details={k: header[k] for k in ("package_id", "station", "polling_station", "kind", "version",
                                                         "base_version")} | {"voters": len(records),
-                                                                            "removals": len(removals)})
+                                                                            "removals": len(removals),
+                                                                            "voter_key": voter_key and
+                                                                            voter_key_id(voter_key)})
     session.flush()
     return built

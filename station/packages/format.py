@@ -1,6 +1,6 @@
 """The roll package file: framing (sections), the clear header, and the payload inside the encryption.
 
-    magic              8 bytes   b"ROLLPKG" + format version byte (1)
+    magic              8 bytes   b"ROLLPKG" + format version byte (2; format 1, without the voter key, is still read)
     header_length      4 bytes   big-endian
     header             n bytes   canonical JSON, in clear: format, kind, station, polling_station, version,
                                  base_version, package_id, created_at, counts, payload_sha256, signer, recipient...
@@ -10,8 +10,9 @@
     signature         68 bytes   b"SIG1" || Ed25519 signature over SHA-512 of every byte before this section
 
 The payload (plaintext) is b"RPL1", a 4-byte length, a JSON document (polling scheme, voter records, removals,
-reference index, meta, the roll hash expected after applying) and the templates' bytes, concatenated in the
-reference index's order. ``PackageRejected`` carries a short ``code`` (logged) and a one-line message (shown).
+reference index, meta, the roll hash expected after applying, and from format 2 the election's voter-reference key
+``voter_key``: it travels only here, inside the encryption, never in the header) and the templates' bytes,
+concatenated in the reference index's order. ``PackageRejected`` carries a short ``code`` (logged) and a one-line message (shown).
 """
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ from station.packages.crypto import CRYPTO_SECTION_BYTES
 from station.roll.store import EnrolledTemplate
 from station.roll.changes import MODALITY_POSITIONS, REMOVAL_REASONS, VoterRecord
 
-MAGIC = b"ROLLPKG\x01"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the payload carries the election's voter-reference key (docs/roll-packages.md)
+READABLE_FORMATS = (1, 2)
+MAGIC = b"ROLLPKG" + bytes([FORMAT_VERSION])
+VOTER_KEY_BYTES = 32
 SIGNATURE_MARKER = b"SIG1"
 SIGNATURE_BYTES = 64
 MAX_HEADER_BYTES = 64 * 1024
@@ -55,8 +58,16 @@ class PackageFile:
     signed: bytes  # every byte the signature covers
 
     @property
+    def magic(self) -> bytes:
+        return self.signed[:8]
+
+    @property
+    def format(self) -> int:
+        return self.signed[7]
+
+    @property
     def aad(self) -> bytes:
-        return MAGIC + self.header_bytes
+        return self.magic + self.header_bytes
 
 
 def encode_header(header: dict) -> bytes:
@@ -89,9 +100,9 @@ def split(data: bytes) -> PackageFile:
     """Cut a file into its sections; no key needed. Rejects what is not a complete, signed package."""
     if len(data) < 8 or data[:7] != MAGIC[:7]:
         raise PackageRejected("not_a_package", "not a roll package (the file does not start with ROLLPKG)")
-    if data[7] != FORMAT_VERSION:
+    if data[7] not in READABLE_FORMATS:
         raise PackageRejected("bad_format", f"roll package format {data[7]} is not supported (this station reads "
-                                            f"format {FORMAT_VERSION})")
+                                            f"formats {', '.join(map(str, READABLE_FORMATS))})")
 
     def need(pos: int, n: int, what: str) -> None:
         if pos + n > len(data):
@@ -143,6 +154,7 @@ class PackageContent:
     removals: tuple[tuple[str, str], ...] = ()  # (CNIC, reason)
     meta: dict = field(default_factory=dict)  # synthetic_roll_seed (str), sim_faces (dict) when the roll has them
     roll_hash: str = ""  # roll_content_hash(polling_station=...) the station must reach after applying
+    voter_key: bytes | None = field(default=None, repr=False)  # the election's voter-reference key (format 2)
 
     def counts(self) -> dict[str, int]:
         return {"voters": len(self.voters), "references": len(self.references), "removals": len(self.removals),
@@ -160,6 +172,8 @@ def encode_payload(content: PackageContent) -> bytes:
            "voter_columns": list(VOTER_COLUMNS), "voters": voters,
            "reference_columns": list(REFERENCE_COLUMNS), "references": refs,
            "removals": [list(r) for r in content.removals], "meta": content.meta, "roll_hash": content.roll_hash}
+    if content.voter_key is not None:
+        doc["voter_key"] = content.voter_key.hex()
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return b"".join((PAYLOAD_MAGIC, struct.pack(">I", len(body)), body, *(t.data for t in content.references)))
 
@@ -267,9 +281,14 @@ def decode_payload(payload: bytes, *, polling_station: str, full: bool) -> Packa
         if not isinstance(meta.get("synthetic_roll_seed", ""), str) or not isinstance(meta.get("sim_faces", {}), dict):
             raise _bad("meta entries of the wrong type")
         roll_hash = _text(doc["roll_hash"], "roll hash", 64)
+        voter_key = doc.get("voter_key")
+        if voter_key is not None:
+            if not isinstance(voter_key, str) or len(voter_key) != 2 * VOTER_KEY_BYTES:
+                raise _bad("the voter-reference key is not 32 bytes of hex")
+            voter_key = bytes.fromhex(voter_key)
     except PackageRejected:
         raise
     except (KeyError, TypeError, ValueError, StationError) as exc:
         raise _bad(f"{exc.__class__.__name__}: {str(exc)[:120]}") from None
     return PackageContent(constituencies, tuple(stations), tuple(voters), tuple(references), tuple(removals), meta,
-                          roll_hash)
+                          roll_hash, voter_key)

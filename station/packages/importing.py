@@ -9,9 +9,16 @@ station and polling station -> version ordering (full: newer than the station's 
 station's version) -> encrypted for this station's package key -> decrypts -> payload SHA-256 and size -> every
 record valid and the counts match -> applied in ONE transaction -> the roll hash of the result equals the one the
 commission computed -> committed, with the new version, package id and roll digest in station_meta.
+
+The election's voter-reference key travels in the payload (format 2). When it differs from the station's key, the
+import installs it (keys/voter-ref.key, 0600, atomically) in the same transaction as the roll and writes a
+``voter_key_installed`` entry naming both key ids (never the key) and how many earlier entries name voters under
+the previous key: every entry after it is keyed with the new key (identity.VoterKeyFile re-reads the file per use),
+and ``station audit merge`` compares entries made under the same key id only (station/audit/voter_keys.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,7 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from station.audit import log as matchlog
-from station.audit.chain import LogSigner
+from station.audit import identity
+from station.audit.chain import LogSigner, voter_key_id
 from station.config import Config
 from station.db.models import AppliedPackage, BiometricReference, PollingStation, StationMeta, Voter, utcnow
 from station.db.transactions import TransactionFactory
@@ -60,6 +68,8 @@ class ImportResult:
     references: int
     pending_replaced: int
     roll_hash: str
+    voter_key: str | None = None  # id of the voter-reference key the package carried (None: format 1, or none)
+    voter_key_installed: bool = False  # the station's key changed with this import (a voter_key_installed entry)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,12 +135,42 @@ def apply_package(session: Session, cipher: TemplateCipher, verified: VerifiedPa
                     details={"package_id": h["package_id"], "kind": h["kind"], "version": h["version"],
                              "base_version": h["base_version"], "signer": h["signer"], "voters": len(content.voters),
                              "added": result.added, "updated": result.updated, "removed": result.removed,
-                             "references": result.references})
+                             "references": result.references,
+                             "voter_key": voter_key_id(content.voter_key) if content.voter_key else None})
     return ImportResult(package_id=h["package_id"], kind=h["kind"], version=h["version"],
                         base_version=h["base_version"], polling_station=h["polling_station"],
                         voters=len(content.voters), added=result.added, updated=result.updated,
                         removed=result.removed, references=result.references,
-                        pending_replaced=result.pending_replaced, roll_hash=digest)
+                        pending_replaced=result.pending_replaced, roll_hash=digest,
+                        voter_key=voter_key_id(content.voter_key) if content.voter_key else None)
+
+
+def install_voter_key(session: Session, signer: LogSigner, keys_dir, content: PackageContent, header: dict, *,
+                      operator: str) -> bytes | None:
+    """In the import's transaction, after the roll was applied and checked: when the package carries a voter key
+    other than the station's, log ``voter_key_installed`` and replace keys/voter-ref.key (atomically, 0600) before
+    the commit, while this transaction holds the log's head (no entry can be appended in between). Returns the
+    previous key (for the caller to put back if the commit fails), or None when nothing changed."""
+    new = content.voter_key
+    if new is None:
+        return None
+    try:
+        previous = signer.current_voter_key()
+    except (OSError, StationError):
+        previous = None
+    if previous is not None and voter_key_id(previous) == voter_key_id(new):
+        return None
+    earlier = sum(1 for body in matchlog.bodies(session) if body.get("voter"))
+    matchlog.append(session, signer, event="voter_key_installed", operator=operator, outcome="installed",
+                    details={"key_id": voter_key_id(new), "previous_key_id": previous and voter_key_id(previous),
+                             "entries_with_voters_before": earlier, "package_id": header["package_id"],
+                             "version": header["version"]})
+    try:
+        identity.install_voter_key(keys_dir, new)
+    except OSError as exc:
+        raise PackageRejected("apply_failed", f"the package's voter-reference key could not be installed "
+                                              f"({exc.strerror or exc}): nothing was changed") from None
+    return previous or b""
 
 
 class PackageImporter:
@@ -178,19 +218,43 @@ class PackageImporter:
             self._check_formats(content)
             if progress:
                 progress("decrypting", h["counts"]["voters"], h["counts"]["voters"])
+            previous_key = None
             try:
                 with self._transaction() as s:
                     result = apply_package(s, self._cipher, verified, content, log_signer=self._signer,
                                            operator=operator, progress=progress)
+                    previous_key = install_voter_key(s, self._signer, config.keys_dir, content, h, operator=operator)
             except SQLAlchemyError as exc:
+                self._undo_voter_key(previous_key, h["package_id"])
                 raise PackageRejected("apply_failed", f"the package could not be applied (database error: "
                                                       f"{str(getattr(exc, 'orig', exc)).splitlines()[0][:200]})"
                                       ) from None
+            except BaseException:
+                self._undo_voter_key(previous_key, h["package_id"])
+                raise
+            if previous_key is not None:
+                result = dataclasses.replace(result, voter_key_installed=True)
+                log.warning("voter-reference key %s installed from roll package %s", result.voter_key,
+                            result.package_id)
         except PackageRejected as exc:
             self._log_rejection(exc, verified, data, operator)
             raise
         log.info("roll package %s applied: version %s, %s voters", result.package_id, result.version, result.voters)
         return result
+
+    def _undo_voter_key(self, previous: bytes | None, package_id: str) -> None:
+        """The import failed after the voter key file was replaced: put the previous key back, unless the package was
+        committed after all (the failure came after the commit)."""
+        if previous is None:
+            return
+        try:
+            with self._transaction() as s:
+                if s.scalar(select(AppliedPackage.package_id).where(AppliedPackage.package_id == package_id)):
+                    return
+            if previous:
+                identity.install_voter_key(self._config.keys_dir, previous)
+        except (StationError, SQLAlchemyError, OSError) as err:
+            log.error("could not check or restore the voter-reference key after a failed import: %s", err)
 
     def _check_formats(self, content: PackageContent) -> None:
         """Refuse a roll whose fingerprints this station's engine cannot match (never match them with the wrong

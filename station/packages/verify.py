@@ -13,7 +13,7 @@ from station.errors import Conflict, InvalidInput, KeyMissing
 from station.packages.crypto import (CHUNK_BYTES, CIPHER_NAME, TRUSTED_COMMISSION_FILE, Ed25519PublicKey, UnsealFailed,
                                      X25519PrivateKey, key_id, load_signing_public, public_pem, signature_holds,
                                      signing_public_from_raw, unseal)
-from station.packages.format import (FORMAT_VERSION, PackageContent, PackageFile, PackageRejected, decode_payload,
+from station.packages.format import (PackageContent, PackageFile, PackageRejected, decode_payload,
                                      parse_header, split)
 from station.security.files import write_atomically
 
@@ -89,15 +89,15 @@ def verify_signature(data: bytes, trusted: Ed25519PublicKey | None) -> VerifiedP
         raise PackageRejected("tampered", "the package signature does not verify: the file was altered after the "
                                           "commission signed it")
     header = parse_header(parts.header_bytes)
-    _check_header(header)
+    _check_header(header, parts.format)
     return VerifiedPackage(parts, header)
 
 
-def _check_header(h: dict) -> None:
+def _check_header(h: dict, file_format: int) -> None:
     def integer(v):
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
-    ok = (h.get("format") == FORMAT_VERSION and h.get("kind") in ("full", "delta")
+    ok = (h.get("format") == file_format and h.get("kind") in ("full", "delta")
           and all(isinstance(h.get(k), str) for k in ("station", "polling_station", "package_id", "recipient",
                                                       "payload_sha256", "signer"))
           and integer(h.get("version")) and h["version"] >= 1 and integer(h.get("payload_bytes"))
