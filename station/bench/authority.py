@@ -41,7 +41,6 @@ def bench_authority(voters: int = 60, seed: int = 11, timeout_s: float = 3.0) ->
     """Added latency per voter with the ID-authority link up (p50, p95), synchronous and background hooks."""
     from drivers.fingerprint.simulated import MasterCache
     from drivers.fingerprint.synthetic import render_impression
-    from matching.fingerprint import NbisFingerprintMatcher
     from sqlalchemy import func, select
 
     from station.authority.settings import AuthoritySettings

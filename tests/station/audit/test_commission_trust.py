@@ -3,7 +3,6 @@ verifier holds, never by a certificate (station.crt or commission.crt) found in 
 
 The attack: remove a `ballot_issued` entry, recompute the chain, re-sign everything with a fresh key and a fresh
 self-signed station.crt (optionally carrying the attacker's own commission.crt that issued it)."""
-import io
 import json
 
 import pytest

@@ -31,7 +31,7 @@ from station.packages.crypto import issue_certificate
 from tests.support.stations import build_station
 from station.registration import flow as enrollment
 from station.central import results_export as sync
-from station.audit.identity import CERTIFICATE_FILE, SIGNING_KEY_FILE, station_certificate
+from station.audit.identity import CERTIFICATE_FILE, SIGNING_KEY_FILE
 from station.central import merge as central_merge
 from station.central import store as central_store
 from station.central.db import CentralDatabase
@@ -496,7 +496,7 @@ def test_two_merges_of_one_file_at_once_insert_it_once(sites, central_db):
 
     def merge(database):
         barrier.wait()
-        statuses.append(central_merge.merge_file(database, path)["status"])
+        statuses.append(central_merge.merge_file(database, path, self_signed_ok=True)["status"])
 
     threads = [threading.Thread(target=merge, args=(d,)) for d in databases]
     for t in threads:
@@ -513,7 +513,7 @@ def test_two_merges_of_one_file_at_once_insert_it_once(sites, central_db):
 def test_the_unique_file_digest_alone_stops_a_second_import(sites, central_db, monkeypatch):
     """The race window of two concurrent merges, made certain: neither sees the other's file before inserting."""
     path = sites["files"]["B"]
-    first = central_merge.merge_file(central_db, path)
+    first = central_merge.merge_file(central_db, path, self_signed_ok=True)
     counts = row_counts(central_db)
     real, calls = central_merge._known_station, []
 
@@ -522,7 +522,7 @@ def test_the_unique_file_digest_alone_stops_a_second_import(sites, central_db, m
         return False if len(calls) == 1 else real(database, digest)
 
     monkeypatch.setattr(central_merge, "_known_station", blind_first_time)
-    second = central_merge.merge_file(central_db, path)
+    second = central_merge.merge_file(central_db, path, self_signed_ok=True)
     assert (first["status"], second["status"]) == ("imported", "already_imported")
     assert second["station"] == SITES["B"][0] and len(calls) == 2
     assert row_counts(central_db) == counts
@@ -538,11 +538,11 @@ def test_a_file_is_imported_in_one_transaction(sites, central_db, monkeypatch):
 
     monkeypatch.setattr(central_store, "insert_ignoring_duplicates", failing)
     with pytest.raises(RuntimeError):
-        central_merge.merge_file(central_db, sites["files"]["A"])
+        central_merge.merge_file(central_db, sites["files"]["A"], self_signed_ok=True)
     counts = row_counts(central_db)
     assert counts.pop("central_meta") == 1 and set(counts.values()) == {0}
     monkeypatch.undo()
-    assert central_merge.merge_file(central_db, sites["files"]["A"])["status"] == "imported"
+    assert central_merge.merge_file(central_db, sites["files"]["A"], self_signed_ok=True)["status"] == "imported"
 
 
 def test_the_central_schema_carries_its_version(central_db):
