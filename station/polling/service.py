@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from drivers.errors import DeviceError
 from drivers.camera.images import ImageDecodeError, decode_rgb
 from drivers.card.profiles.cnic_v1 import FINGER_CODE
-from matching.engine import EXCHANGE_FORMAT, FingerprintEngine, TemplateFormatError
+from matching.engine import EXCHANGE_FORMAT, FingerprintEngine
 from matching.errors import MatchingError
 from matching.face import ENCODING_FORMAT, encoding_from_bytes
 
@@ -156,7 +156,7 @@ class PollingService:
             task = verification.prepare_fingerprint(s, self.flow, session_id, finger)
         try:
             reference = self.fingerprints.reference(task.reference_format, self._decrypt(task))
-        except TemplateFormatError as exc:
+        except MatchingError as exc:  # a format the engine does not read, or an exchange record it cannot use
             raise Conflict(f"this voter's {task.position} reference cannot be matched here: {exc}") from None
         scanner = self.devices.open("fingerprint")
         try:
