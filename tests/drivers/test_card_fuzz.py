@@ -99,7 +99,7 @@ def test_mutated_apdu_responses_raise_only_card_errors(genuine):
         reads += 1
     assert responses >= 4000
     assert {"MalformedCard", "AlteredFile", "ok"} <= set(outcomes)
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 60  # a guard against a parser that hangs or loops, not a speed figure
 
 
 PARSERS = {
@@ -140,4 +140,4 @@ def test_mutated_and_random_files_raise_only_card_errors(genuine):
             pass
         inputs += 1
     assert inputs == 20000
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 60  # a guard against a parser that hangs or loops, not a speed figure
