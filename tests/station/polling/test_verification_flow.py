@@ -131,12 +131,18 @@ def test_of_two_concurrent_ballots_exactly_one_succeeds(station, voters, officer
 def test_face_fallback_after_fingerprints_fail(station, voters, officer):
     if not voters.with_face:
         pytest.skip("no labelled face photos (../shared/datasets/deepface_faces) on this machine")
-    voter, impostor = voters.take(face=True), voters.take()
-    view = station.polling.start_verification(officer, voter.cnic)
-    for finger in voter.fingers:
-        station.steering.present_fingerprint(officer, impostor.cnic, finger)
-    while view.next_step == "fingerprint":
-        view = station.polling.capture_fingerprint(officer, view.id)
+    # another person's prints are presented for every finger attempt. An impostor's print passes with a small
+    # probability (bench policy measures it; synthetic impostors score highest): should this pair be such a false
+    # accept, the face step is tried with a fresh pair - once; two in a row would be a finding.
+    for tries in range(2):
+        voter, impostor = voters.take(face=True), voters.take()
+        view = station.polling.start_verification(officer, voter.cnic)
+        for finger in voter.fingers:
+            station.steering.present_fingerprint(officer, impostor.cnic, finger)
+        while view.next_step == "fingerprint":
+            view = station.polling.capture_fingerprint(officer, view.id)
+        if view.state != "VERIFIED":
+            break
     assert view.state == "IDENTIFIED" and view.next_step == "face"
     station.steering.present_face(officer, voter.cnic)
     while view.next_step == "face":
