@@ -12,7 +12,9 @@ benchmarks' station policy. Two engines exist:
 Template formats. Each stored reference carries its format (``BiometricReference.format``). An engine matches its own
 format, and builds its template from an exchange record (``EXCHANGE_FORMAT``, ISO/IEC 19794-2:2005 minutiae from any
 extractor: an older roll, the card's DG3, an outside vendor): that is the re-extraction an older roll gets. Any other
-format is refused with ``TemplateFormatError`` naming it; never matched with the wrong matcher.
+format is refused with ``TemplateFormatError`` naming it; never matched with the wrong matcher. An older version of the
+engine's own format that can be re-extracted without the image (``leader_mcc_bozorth3/v1``: fingerprint_pipeline's
+``upgrade_v1``) is converted the same way.
 
 Quality (NFIQ2) is a separate call (``quality``): it costs about as much as a mindtct extraction, so the polling
 station computes it only when a print did not match (to tell the officer why), and registration for every capture.
@@ -47,13 +49,15 @@ class FingerprintEngine:
     this engine's template; ``minutiae_iso(template)`` is the NBIS-layout ISO record the 1:N candidate index reads."""
 
     def __init__(self, info: EngineInfo, *, extract: Callable[[np.ndarray], FingerprintTemplate],
-                 compare: Callable[[bytes, bytes], float], from_exchange: Callable[[bytes], bytes],
+                 compare: Callable[[bytes, bytes], float], converters: dict[str, Callable[[bytes], bytes]],
                  minutiae_iso: Callable[[bytes], bytes], exchange: Callable[[bytes], bytes],
                  check_available: Callable[[], None], ppi: int) -> None:
+        if info.reads != (info.template_format, *(f for f in converters if f != info.template_format)):
+            raise ValueError("an engine reads its own format and the formats it converts")
         self.info = info
         self._exchange = exchange
         self._extract, self._compare = extract, compare
-        self._from_exchange, self._minutiae_iso = from_exchange, minutiae_iso
+        self._converters, self._minutiae_iso = converters, minutiae_iso
         self._check_available = check_available
         self._quality = NbisFingerprintMatcher(ppi=ppi, compute_quality=True)
         self._converted: dict[bytes, bytes] = {}
@@ -85,10 +89,12 @@ class FingerprintEngine:
 
     def reference(self, template_format: str, data: bytes) -> bytes:
         """This engine's template for a stored reference of ``template_format``; TemplateFormatError when it cannot
-        read it. Exchange records are converted once and the result kept (a roll re-extracted on first use)."""
-        if template_format == self.template_format != EXCHANGE_FORMAT:
+        read it. Exchange records and older versions are converted once and the result kept (a roll re-extracted on
+        first use)."""
+        convert = self._converters.get(template_format)
+        if convert is None and template_format == self.template_format:
             return bytes(data)
-        if template_format != EXCHANGE_FORMAT or EXCHANGE_FORMAT not in self.info.reads:
+        if convert is None:
             raise TemplateFormatError(
                 f"a fingerprint template in format {template_format or 'unknown'!r} cannot be matched by the "
                 f"{self.name} engine (it reads {', '.join(self.info.reads)}): import a roll made for this engine")
@@ -96,7 +102,7 @@ class FingerprintEngine:
         with self._lock:
             hit = self._converted.get(key)
         if hit is None:
-            hit = self._from_exchange(key)
+            hit = convert(key)
             with self._lock:
                 if len(self._converted) > 20_000:
                     self._converted.clear()
@@ -125,13 +131,14 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
 
     return FingerprintEngine(
         EngineInfo("bozorth3", EXCHANGE_FORMAT, (EXCHANGE_FORMAT,), "NIST NBIS: mindtct minutiae, bozorth3 score"),
-        extract=m.extract, compare=m.compare, from_exchange=iso19794.to_nbis, minutiae_iso=bytes, exchange=bytes,
+        extract=m.extract, compare=m.compare, converters={EXCHANGE_FORMAT: iso19794.to_nbis}, minutiae_iso=bytes,
+        exchange=bytes,
         check_available=check,
         ppi=ppi)
 
 
 def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
-    from .fingerprint_pipeline import _HEADER, VERSION, LeaderFusionMatcher
+    from .fingerprint_pipeline import _HEADER, UPGRADABLE_VERSIONS, VERSION, LeaderFusionMatcher
 
     m = LeaderFusionMatcher()
 
@@ -145,16 +152,20 @@ def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
     def from_exchange(iso: bytes) -> bytes:
         return m.template_from_iso(iso).data
 
+    def from_v1(template: bytes) -> bytes:
+        return m.upgrade_v1(template).data
+
     def exchange(template: bytes) -> bytes:
         m.decode(template)  # validates the whole template
         len_leader = _HEADER.unpack_from(template, 0)[4]
         return template[_HEADER.size:_HEADER.size + len_leader]  # the LEADER minutiae, standard layout
 
     fmt = f"{m.name}/v{VERSION}"
+    converters = {EXCHANGE_FORMAT: from_exchange, **{f"{m.name}/v{v}": from_v1 for v in UPGRADABLE_VERSIONS}}
     return FingerprintEngine(
-        EngineInfo(m.name, fmt, (fmt, EXCHANGE_FORMAT),
+        EngineInfo(m.name, fmt, (fmt, *converters),
                    "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)"),
-        extract=extract, compare=m.compare, from_exchange=from_exchange, minutiae_iso=minutiae_iso,
+        extract=extract, compare=m.compare, converters=converters, minutiae_iso=minutiae_iso,
         exchange=exchange, check_available=m.check_available, ppi=ppi)
 
 

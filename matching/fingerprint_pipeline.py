@@ -6,7 +6,7 @@ Extraction (``LeaderFusionMatcher.extract``):
   2. their Minutia Cylinder-Codes (matching/fingerprint_mcc.py), binarised (the "MCC bit" variant of Cappelli et
      al. 2010: a cell is 1 when its contribution sum is above mu_psi, i.e. its sigmoid above 0.5) and stored in
      the template, so that a comparison does not rebuild them; a comparison is popcounts of ANDed bits + LSS-R;
-  3. NBIS mindtct minutiae (an ISO 19794-2 record) for bozorth3.
+  3. NBIS mindtct minutiae (an ISO 19794-2 record, its ``bozorth3_max_minutiae`` most reliable) for bozorth3.
 
 Comparison (``compare``): ``w * mcc / mcc_scale + (1 - w) * min(bozorth3, bozorth3_cap) / bozorth3_scale``.
 LEADER+MCC is the strong part on real sensors; bozorth3 on mindtct minutiae covers the synthetic prints where
@@ -15,9 +15,9 @@ mcc_scale 0.15, bozorth3_scale 60) were chosen once among a small grid (w 0.3-0.
 FVC2000 DB1-4_B together, so they are not blind to those sets; they are the same for every set. The decision
 threshold is the caller's.
 
-Template bytes (``LeaderFusionTemplate.data``), little-endian, version 1::
+Template bytes (``LeaderFusionTemplate.data``), little-endian, version 2::
 
-    magic b"VVFP" | u8 version=1 | u8 quality | u16 n_cylinders | u32 len_leader_iso | u32 len_mindtct_iso
+    magic b"VVFP" | u8 version=2 | u8 quality | u16 n_cylinders | u32 len_leader_iso | u32 len_mindtct_iso
     leader ISO/IEC 19794-2:2005 record (LEADER minutiae; minutia quality = LEADER confidence x 100)
     mindtct ISO/IEC 19794-2:2005 record (what bozorth3 compares)
     u8 index[n_cylinders] (which LEADER minutiae have a valid cylinder)
@@ -25,6 +25,14 @@ Template bytes (``LeaderFusionTemplate.data``), little-endian, version 1::
 
 Both minutiae sets are plain ISO records, so a store or another matcher can read them without this module (the LEADER
 one in the standard's layout, the mindtct one in nbis-py's: matching/iso19794.py).
+
+Version 1 wrote LEADER's directions mirrored (the network's counter-clockwise angle was taken for the pixel frame's,
+so the ISO record held ``-angle`` and the cylinders were built with directions of the wrong hand). Its minutiae are
+otherwise exact, so ``upgrade_v1`` re-extracts a version-1 template without the image: the LEADER record's angles are
+negated back and the cylinders rebuilt; the mindtct record was always right and is kept.
+
+Extraction runs mindtct on a second thread while LEADER runs (both release the GIL): the two take the two cores of a
+small station machine instead of one after the other.
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ import math
 import struct
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +51,8 @@ from .fingerprint_mcc import McCylinderFusionMatcher, MccParams, MccTemplate, _a
 from .leader import LeaderMinutiaeExtractor, LeaderParams
 
 MAGIC = b"VVFP"
-VERSION = 1
+VERSION = 2
+UPGRADABLE_VERSIONS = (1,)  # older template versions upgrade_v1 re-extracts
 _HEADER = struct.Struct("<4sBBHII")
 _ISO_ANGLE_UNIT = 2 * math.pi / 256  # ISO 19794-2:2005: 1.40625 degrees, counter-clockwise
 
@@ -53,6 +63,8 @@ class FusionParams:
     mcc_scale: float = 0.15  # typical genuine MCC score
     bozorth3_scale: float = 60.0  # typical genuine bozorth3 score
     bozorth3_cap: float = 200.0  # a very high bozorth3 score should not drown MCC
+    bozorth3_max_minutiae: int = 80  # the mindtct record keeps its most reliable minutiae: large images (FVC2000 DB3_B,
+    # median 138 minutiae) hold many spurious ones, which cost bozorth3 time (O(n^2) pair tables) and accuracy
     decoded_cache_size: int = 256  # decoded templates kept per thread (~250 kB each)
 
 
@@ -123,6 +135,8 @@ class LeaderFusionMatcher:
         self._mcc = McCylinderFusionMatcher(mcc)  # cylinder maths and mindtct access
         self.fusion = fusion or FusionParams()
         self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None  # mindtct beside LEADER (created at first extraction)
+        self._pool_lock = threading.Lock()
 
     # -------------------------------------------------------------- extraction
     def extract(self, image: np.ndarray, ppi: int = 500) -> LeaderFusionTemplate:
@@ -131,21 +145,31 @@ class LeaderFusionMatcher:
         img = np.asarray(image)
         if img.dtype != np.uint8 or img.ndim != 2 or min(img.shape) < 64:
             raise ExtractionFailed("a fingerprint image must be 8-bit grey and at least 64x64 pixels")
-        minutiae = self.leader.extract(img, ppi=ppi)
+        f = 500.0 / ppi
+        if ppi != 500:  # mindtct's parameters and the MCC radii are for 500 ppi: mindtct works on a resampled copy
+            at500 = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        else:
+            at500 = img
+        mindtct = self._mindtct_pool().submit(self._mindtct_iso, at500)
+        try:
+            minutiae = self.leader.extract(img, ppi=ppi)
+        finally:
+            mindtct_iso = mindtct.result()  # waited for in any case; raises mindtct's ExtractionFailed
         if len(minutiae) == 0:
             raise ExtractionFailed("LEADER found no minutiae")
-        if ppi != 500:  # mindtct's parameters and the MCC radii are for 500 ppi: work on a resampled copy
-            f = 500.0 / ppi
-            img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        if ppi != 500:
             minutiae = minutiae.copy()
             minutiae[:, :2] *= f
-        mindtct_iso = self._mindtct_iso(img)
-        leader_iso = iso_from_minutiae(minutiae, img.shape[1], img.shape[0])
-        # cylinders from the stored (ISO-rounded) minutiae, so that a decoded template is the same as this one
-        stored = pixel_minutiae(leader_iso)
-        mcc = self._mcc.template_from_minutiae(b"", stored[:, [0, 1, 2, 4]])
-        data = self._encode(leader_iso, mindtct_iso, mcc)
+        img = at500
+        data = self._template(iso_from_minutiae(minutiae, img.shape[1], img.shape[0]), mindtct_iso)
         return LeaderFusionTemplate(data=data, minutiae_count=int(len(minutiae)))
+
+    def _mindtct_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mindtct")
+        return self._pool
 
     def _mindtct_iso(self, image: np.ndarray) -> bytes:
         import cv2
@@ -180,7 +204,8 @@ class LeaderFusionMatcher:
         if magic != MAGIC:
             raise ExtractionFailed("not a fingerprint template (bad magic)")
         if version != VERSION:
-            raise ExtractionFailed(f"unsupported fingerprint template version {version}")
+            hint = " (upgrade it: upgrade_v1)" if version in UPGRADABLE_VERSIONS else ""
+            raise ExtractionFailed(f"unsupported fingerprint template version {version}{hint}")
         ncell = p.ns * p.ns
         n_cyl_bytes = (n * ncell * p.nd + 7) // 8
         n_valid_bytes = (n * ncell + 7) // 8
@@ -284,10 +309,9 @@ class LeaderFusionMatcher:
         and the mindtct record (bozorth3's input, in nbis-py's layout; an nbis-py record is kept as it is).
 
         The record's resolution is used when it states one (``ppi`` otherwise); coordinates are scaled to 500 ppi as
-        extract() does. The standard's angle (counter-clockwise as seen on the image) is what LEADER's theta is in
-        extract(), which writes it negated into its LEADER record; the LEADER record here is written the same way, so
-        the cylinders of both kinds of reference agree. ExtractionFailed when the record is malformed or holds no
-        minutia."""
+        extract() does. The standard's angle (counter-clockwise as seen on the image) is negated into the pixel frame,
+        as extract() does with LEADER's, so the cylinders of both kinds of reference agree. ExtractionFailed when the
+        record is malformed or holds no minutia."""
         iso = bytes(iso)
         rec = iso19794.read_minutiae(iso19794.to_standard(iso, ppi=ppi), iso19794.STANDARD)
         m = rec.minutiae
@@ -300,17 +324,49 @@ class LeaderFusionMatcher:
         width, height = int(round(rec.width * fx)), int(round(rec.height * fy))
         xs, ys = m[:, iso19794.X] * fx, m[:, iso19794.Y] * fy
         quality = m[:, iso19794.QUALITY] / 100.0
-        pixel = np.stack([xs, ys, _angle_diff(m[:, iso19794.ANGLE] * _ISO_ANGLE_UNIT, 0.0),
+        pixel = np.stack([xs, ys, _angle_diff(-m[:, iso19794.ANGLE] * _ISO_ANGLE_UNIT, 0.0),
                           (m[:, iso19794.TYPE] == iso19794.ENDING).astype(np.float64), quality], axis=1)
         best = np.argsort(-quality, kind="stable")[:self.leader.params.max_minutiae]
         leader_iso = iso_from_minutiae(pixel[best], width, height)
-        stored = pixel_minutiae(leader_iso)
-        mcc = self._mcc.template_from_minutiae(b"", stored[:, [0, 1, 2, 4]])
-        if len(mcc.valid) == 0:
-            raise ExtractionFailed(f"the ISO 19794-2 record's {len(m)} minutiae make no valid cylinder")
         if scaled:
             m = m.copy()
             m[:, iso19794.X], m[:, iso19794.Y] = np.rint(xs), np.rint(ys)
             iso = iso19794.write_standard(m, width, height, 500, finger_position=rec.finger_position)
-        mindtct_iso = iso19794.to_nbis(iso)
-        return LeaderFusionTemplate(data=self._encode(leader_iso, mindtct_iso, mcc), minutiae_count=int(len(best)))
+        data = self._template(leader_iso, iso19794.to_nbis(iso), require_cylinders=True)
+        return LeaderFusionTemplate(data=data, minutiae_count=int(len(best)))
+
+    def upgrade_v1(self, data: bytes) -> LeaderFusionTemplate:
+        """The version-2 template of a version-1 one (module docstring): LEADER's angles negated back, cylinders
+        rebuilt, the mindtct record kept. ExtractionFailed when ``data`` is not a well-formed version-1 template."""
+        data = bytes(data)
+        try:
+            magic, version, _q, _n, len_l, len_m = _HEADER.unpack_from(data, 0)
+        except struct.error:
+            raise ExtractionFailed("not a fingerprint template (too short)") from None
+        if magic != MAGIC or version != 1:
+            raise ExtractionFailed("not a version-1 fingerprint template")
+        off = _HEADER.size
+        old = iso19794.read_minutiae(data[off:off + len_l], iso19794.STANDARD)
+        mindtct_iso = data[off + len_l:off + len_l + len_m]
+        m = old.minutiae.copy()
+        m[:, iso19794.ANGLE] = (-m[:, iso19794.ANGLE]) % 256
+        leader_iso = iso19794.write_standard(m, old.width, old.height, 500)
+        return LeaderFusionTemplate(data=self._template(leader_iso, mindtct_iso), minutiae_count=int(len(m)))
+
+    def _template(self, leader_iso: bytes, mindtct_iso: bytes, *, require_cylinders: bool = False) -> bytes:
+        """Template bytes from the two minutiae records; the cylinders are built from the stored (ISO-rounded) LEADER
+        minutiae, so that a decoded template is the same as this one."""
+        stored = pixel_minutiae(leader_iso)
+        mcc = self._mcc.template_from_minutiae(b"", stored[:, [0, 1, 2, 4]])
+        if require_cylinders and len(mcc.valid) == 0:
+            raise ExtractionFailed(f"the ISO 19794-2 record's {len(stored)} minutiae make no valid cylinder")
+        return self._encode(leader_iso, self._most_reliable(mindtct_iso), mcc)
+
+    def _most_reliable(self, nbis_record: bytes) -> bytes:
+        """The nbis-layout record with only its ``bozorth3_max_minutiae`` most reliable minutiae (in their order)."""
+        m = iso19794.read_minutiae(nbis_record, iso19794.NBIS).minutiae
+        cap = self.fusion.bozorth3_max_minutiae
+        if len(m) <= cap:
+            return nbis_record
+        keep = np.sort(np.argsort(-m[:, iso19794.QUALITY], kind="stable")[:cap])
+        return iso19794.write_nbis(m[keep], nbis_record)

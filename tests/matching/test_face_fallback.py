@@ -15,9 +15,10 @@ from matching.errors import FaceNotFound
 from matching.face import DlibFaceEncoder, FaceDetector, face_distances
 from matching.face_quality import FaceLandmarker
 from station.bench.face import scaled, tight_side_lit
+from station.config import load_config
 from tests.support.paths import FACES
 
-MATCH = 0.50  # config/default.toml face.match_threshold
+MATCH = load_config("simulated", environ={}).face.match_threshold  # the configured default
 
 
 def photo(name: str) -> np.ndarray:

@@ -26,7 +26,7 @@ def test_templates_are_encrypted_at_rest(station):
         assert ref.key_id == station.cipher.key_id
         # The engine's template (leader_mcc_bozorth3: "VVFP" + version, with ISO 19794-2 records inside, which start
         # with "FMR\0"); the stored bytes must show neither.
-        assert ref.format == "leader_mcc_bozorth3/v1"
+        assert ref.format == "leader_mcc_bozorth3/v2"
         assert not ref.ciphertext.startswith(b"VVFP") and b"FMR\x00" not in ref.ciphertext
         plain = station.cipher.decrypt(ref.ciphertext, f"{ref.voter.cnic}|fingerprint|{ref.position}")
         assert plain.startswith(b"VVFP\x01") and b"FMR\x00 20\x00" in plain
