@@ -42,9 +42,9 @@ def create_app(station, *, secret_key: bytes | None = None, login_throttle: Logi
     init_i18n(app, station.config.home)
 
     from . import ui
-    from .routes import audit, auth, devices, health, registrations, sim, verifications, voters
+    from .routes import audit, auth, devices, health, keys, registrations, sim, verifications, voters
 
-    for module in (health, auth, verifications, voters, registrations, sim, audit, devices):
+    for module in (health, auth, keys, verifications, voters, registrations, sim, audit, devices):
         app.register_blueprint(module.bp)
     app.register_blueprint(ui.bp)
 

@@ -20,8 +20,8 @@ from flask_babel import gettext as _
 from station.config import FINGER_POSITIONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
-from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, OFFICERS, REGISTRAR_ROLES, REGISTRATION_STAFF,
-                                     SUMMARY_ROLES)
+from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, KEY_UNLOCK_ROLES, OFFICERS, REGISTRAR_ROLES,
+                                     REGISTRATION_STAFF, SUMMARY_ROLES)
 from station.security.throttle import login_throttled
 
 from .errors import STATUS, error_page
@@ -33,7 +33,7 @@ SCREENS = {  # screen -> roles (GET pages; their form posts need the same roles)
     "next": OFFICERS, "verify": OFFICERS, "search": OFFICERS, "summary": SUMMARY_ROLES,
     "technician": DEVICE_ROLES, "audit": AUDIT_ROLES,
     "register": REGISTRATION_STAFF, "capture": REGISTRATION_STAFF, "adjudication": REGISTRAR_ROLES,
-    "decide": REGISTRAR_ROLES,
+    "decide": REGISTRAR_ROLES, "keys": KEY_UNLOCK_ROLES,
 }
 HOME = {"polling_officer": "ui.next_voter", "presiding_officer": "ui.next_voter", "technician": "ui.technician",
         "auditor": "ui.audit", "registration_officer": "ui.register", "registrar": "ui.adjudication"}
@@ -327,7 +327,26 @@ def search():
 def summary():
     data = station().polling.day_summary(g.principal)
     peak = max([row["total"] for row in data["by_hour"]] or [1])
-    return render_template("summary.html", s=data, peak=peak)
+    checkpoint = station().transparency.summary_checkpoint(g.principal)  # its QR code, for agents to photograph
+    return render_template("summary.html", s=data, peak=peak, checkpoint=checkpoint)
+
+
+# --- the station keys: unlocked when the poll opens (keys.protection = "passphrase") ---
+@bp.get("/keys")
+@screen("keys")
+def keys():
+    return render_template("keys.html", status=station().keys.status(g.principal), problem=session.pop("problem", None))
+
+
+@bp.post("/keys")
+@screen("keys")
+def unlock_keys():
+    try:
+        station().keys.unlock(g.principal, request.form.get("passphrase", "")[:1024])
+        flash("ok", _("The station keys are unlocked: the poll can open."))
+    except StationError as exc:
+        session["problem"] = {"status": _status(exc), "detail": str(exc)}
+    return redirect(url_for("ui.keys"))
 
 
 # --- technician ---

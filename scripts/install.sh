@@ -12,7 +12,8 @@ APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd fonts
 # Test-only (installed with --test): never on a production station.
 # vsmartcard-vpcd: a virtual card reader for the card emulator (drivers/card/emulator.py); it listens on TCP 35963-4
 # on all interfaces, so anyone on the network could insert a card: it must never be on a production station.
-APT_TEST_PACKAGES="postgresql vsmartcard-vpcd chromium"
+# systemd: systemd-creds and systemd-analyze, which the key-sealing and unit tests run (a station has it anyway).
+APT_TEST_PACKAGES="postgresql vsmartcard-vpcd chromium systemd"
 WITH_TEST=0
 [ "${1:-}" = "--test" ] && WITH_TEST=1
 wanted="$APT_PACKAGES"

@@ -26,6 +26,7 @@ from matching.engine import ENGINES
 from matching.thresholds import ImpostorTail, threshold_for
 from station.errors import ConfigError
 from station.security.files import write_atomically
+from station.security.keystore import PROTECTIONS
 
 FINGER_POSITIONS = (
     "right_thumb", "right_index", "right_middle", "right_ring", "right_little",
@@ -156,6 +157,7 @@ class LivenessSection:
 @dataclass(frozen=True)
 class AuditSection:
     checkpoint_every: int  # a signed checkpoint file every N log entries (detects truncation of the database log)
+    checkpoint_interval_minutes: int  # a Merkle-tree checkpoint every N minutes while the poll is open (0: none between)
     polling_hours: str  # "08:00-17:00" local time; activity outside is flagged in the auditor's report
     min_seconds_per_voter: float  # identify-to-ballot faster than this is flagged
     exception_rate_factor: float  # an operator's exception rate this many times the station's is flagged
@@ -208,6 +210,13 @@ class TlsSection:
 
 
 @dataclass(frozen=True)
+class KeysSection:
+    """How the station's private keys are kept at rest (station.security.keystore; docs/threat-model.md)."""
+
+    protection: str  # plain (demo: unprotected files) | passphrase (unlocked when the poll opens) | systemd-creds
+
+
+@dataclass(frozen=True)
 class AuthoritySection:
     """The link to the national ID authority (docs/authority.md): decision support; backend "none" = no link."""
 
@@ -242,6 +251,7 @@ class Config:
     roll: RollSection
     backup: BackupSection
     tls: TlsSection
+    keys: KeysSection
     authority: AuthoritySection
 
     @property
@@ -460,9 +470,12 @@ def _validate(config: Config) -> None:
     require(0 < lv.change_level < 255, "liveness.change_level", "must be between 0 and 255")
     require(bool(config.policy.exception_reasons), "policy.exception_reasons", "must not be empty")
     require(config.audit.checkpoint_every >= 1, "audit.checkpoint_every", "must be >= 1")
+    require(config.audit.checkpoint_interval_minutes >= 0, "audit.checkpoint_interval_minutes",
+            "must be >= 0 (0 = only at poll opening and close)")
     require(_hours_ok(config.audit.polling_hours), "audit.polling_hours", "must look like 08:00-17:00")
     require(0 < config.card.read_timeout_s <= 60, "card.read_timeout_s", "must be between 0 and 60 seconds")
     require(config.tls.mode in ("auto", "on", "off"), "tls.mode", "must be auto, on or off")
+    require(config.keys.protection in PROTECTIONS, "keys.protection", f"must be one of {', '.join(PROTECTIONS)}")
     au = config.authority
     require(0 < au.timeout_s <= 60, "authority.timeout_s", "must be between 0 and 60 seconds")
     require(au.queue_flush_interval_s >= 1, "authority.queue_flush_interval_s", "must be >= 1 second")

@@ -7,8 +7,13 @@ a module has several, its docstring draws its part of the tree); every other cla
      +-- InvalidInput             malformed input (CNIC format, bad JSON field, bad image)
      |    +-- InvalidCnic
      |    +-- BundleError         (station.audit.bundle; also a ValueError) not an audit bundle at all
+     |    +-- NoteError           (station.audit.note; also a ValueError) not a signed note or checkpoint
+     |    +-- ProofFileError      (station.audit.merkle_verify; also a ValueError) not a Merkle proof file
+     |    +-- WitnessFileError    (station.audit.witness; also a ValueError) not a witness key or state file
+     |    +-- WrongPassphrase     (station.security.keystore) the passphrase does not unlock the station keys
      +-- NotFound                 no such voter / session / user
      +-- Conflict                 the request contradicts the state (second ballot, wrong state)
+     |    +-- KeysLocked          (station.security.keystore) the keys are sealed and not unlocked in this process
      +-- NotPermitted             authenticated but the role may not do this
      +-- AuthenticationFailed     unknown user, wrong password, expired or missing token
      +-- KeyMissing               station keys absent or unreadable (run `station init`)

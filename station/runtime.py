@@ -7,10 +7,12 @@ Nothing else builds a service. The API and the CLI take a built ``Station`` and 
     polling       polling.service.PollingService        identify, fingerprint, face, exception, ballot, close of poll
     registration  registration.service.RegistrationService   captures, 1:N duplicate search, adjudication
     audit         audit.service.AuditService            the live log, its verification, report, export
+    transparency  audit.transparency.TransparencyService   the log's Merkle tree: signed checkpoints, proofs
     packages      packages.importing.PackageImporter    roll packages from the commission: verify, import
     authority     authority.checks.AuthorityChecks      the ID-authority link (decision support, never a gate)
     technician    devices.technician.TechnicianService  device status, test captures, card report
     steering      simulation.steering.DeviceSteering    the simulated devices (simulated profile only)
+    keys          security.key_service.KeyService       how the keys are kept at rest, their unlock when the poll opens
 
 Services are built on first use: the keys they need exist only after ``init``."""
 from __future__ import annotations
@@ -37,6 +39,7 @@ from station.audit import bundle, identity
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.audit.service import AuditService
+from station.audit.transparency import TransparencyService, TreeSettings
 from station.authority.checks import AuthorityChecks
 from station.authority.settings import AuthoritySettings
 from station.backup.schedule import backup_to_dir
@@ -58,7 +61,10 @@ from station.registration.service import RegistrationService
 from station.roll import store as roll_store
 from station.roll.service import RollService
 from station.security import tls
+from station.security.key_files import private_key_files
+from station.security.key_service import KeyService
 from station.security.keys import TemplateCipher, create_keys, load_template_cipher
+from station.security.keystore import KeysLocked, key_store
 from station.security.users import AccountService
 
 log = logging.getLogger(__name__)
@@ -125,6 +131,13 @@ class Station:
     def cipher(self) -> TemplateCipher:
         return load_template_cipher(self.config.keys_dir)
 
+    @functools.cached_property
+    def keys(self) -> KeyService:
+        """How the private keys are kept at rest (keys.protection) and their unlock when the poll opens: until then
+        a passphrase-sealed station refuses every signing or decrypting call (KeysLocked, 409)."""
+        return KeyService(store=key_store(self.config.keys_dir), required=self.config.keys.protection,
+                          key_files=private_key_files())
+
     @property
     def sim_dir(self) -> Path:
         """Where the simulated devices keep their data (the scanner's master prints)."""
@@ -154,8 +167,14 @@ class Station:
                                      matcher=self.fingerprint_matcher,
                                      last=self.config.audit.cross_check_last,
                                      threshold=self.config.fingerprint.threshold_for(self.config.audit.cross_check_last)),
-            write_seal=functools.partial(bundle.write_seal, self.config, self.log_signer),
+            write_seal=self._seal_and_checkpoint,
             after_close=self._backup_at_close if self.config.backup.at_poll_close and self.config.backup.dir else None)
+
+    def _seal_and_checkpoint(self, seq: int, entry_hash: str, counts: dict, closed_at: str) -> Path:
+        """The close of poll's signed seal, then its Merkle-tree checkpoint (a failure of the latter is logged)."""
+        path = bundle.write_seal(self.config, self.log_signer, seq, entry_hash, counts, closed_at)
+        self.transparency.take_quietly("close")
+        return path
 
     def _backup_at_close(self) -> Path | None:
         return backup_to_dir("poll_close", config=self.config, engine=self.engine, transaction=self.transaction,
@@ -172,6 +191,12 @@ class Station:
     @functools.cached_property
     def audit(self) -> AuditService:
         return AuditService(transaction=self.transaction, config=self.config)
+
+    @functools.cached_property
+    def transparency(self) -> TransparencyService:
+        """The log's Merkle tree: signed checkpoints (with their QR codes), inclusion and consistency proofs."""
+        return TransparencyService(transaction=self.transaction, signer=self.log_signer,
+                                   settings=TreeSettings.from_config(self.config))
 
     @functools.cached_property
     def technician(self) -> TechnicianService:
@@ -284,8 +309,11 @@ class Station:
                 checks.append(self._engine_check(roll_store.template_formats(s, "fingerprint")))
         except SQLAlchemyError as exc:
             checks.append(("database", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
+        checks.append(self.keys.health())
         try:
             checks.append(("station key", True, f"key id {self.cipher.key_id}"))
+        except KeysLocked:
+            checks.append(("station key", True, "sealed, locked in this process: not opened"))
         except StationError as exc:
             checks.append(("station key", False, str(exc)))
         try:

@@ -1,5 +1,8 @@
 """Shared fixtures: a station built from the `test` profile with simulated devices, a synthetic roll and one user
-per role, on a temporary SQLite database (or on PostgreSQL when STATION_TEST_DATABASE_URL names a server)."""
+per role, on a temporary SQLite database (or on PostgreSQL when STATION_TEST_DATABASE_URL names a server).
+
+No silent skips: the hooks of tests/support/require.py turn any skip but a declared one (@pytest.mark.needs_root)
+into a failure when STATION_REQUIRE_ALL=1 (`make test`), and count the skips at the end of the session."""
 from __future__ import annotations
 
 import itertools
@@ -11,7 +14,20 @@ import pytest
 
 from station.runtime import Station
 from station.security.users import Principal
+from tests.support.require import (pytest_make_collect_report, pytest_runtest_makereport,  # noqa: F401 (hooks)
+                                   pytest_runtest_setup, pytest_terminal_summary)
 from tests.support.stations import FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, build_station, roll_templates_file
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked sqlite_only are not selected when the database tests run on PostgreSQL (not skipped: a skip would
+    be a failure under STATION_REQUIRE_ALL=1)."""
+    if not os.environ.get("STATION_TEST_DATABASE_URL"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("sqlite_only")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("sqlite_only")]
 
 
 def _fresh_postgres_url(base_url: str, name: str) -> str:

@@ -1,6 +1,7 @@
 """The auditor's read-only view of the match log."""
 from flask import Blueprint, Response, g, jsonify
 
+from station.audit.transparency import REASONS
 from station.security.roles import AUDIT_ROLES, REPORT_ROLES
 
 from ..openapi import MAX_INT, endpoint
@@ -37,3 +38,26 @@ def report():
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "
         "form-action 'none'")
     return response
+
+
+CHECKPOINT = {"type": "object", "required": ["tree_size", "origin", "root", "reason", "taken_at", "note"],
+              "properties": {"tree_size": {"type": "integer"}, "origin": {"type": "string"},
+                             "root": {"type": "string", "description": "base64 of the RFC 9162 root hash"},
+                             "reason": {"type": "string", "enum": list(REASONS)},
+                             "taken_at": {"type": "string"},
+                             "note": {"type": "string", "description": "the C2SP signed note (tlog-checkpoint)"}}}
+
+
+@bp.get("/checkpoint")
+@endpoint(summary="The newest signed checkpoint of the log's Merkle tree (RFC 9162 root in a C2SP signed note); "
+                  "404 before the first", roles=AUDIT_ROLES, responses={200: CHECKPOINT})
+def checkpoint():
+    return jsonify(station().transparency.latest(g.principal))
+
+
+@bp.get("/checkpoint.png")
+@endpoint(summary="The newest signed checkpoint as a PNG QR code (the note's text), for observers to photograph",
+          roles=AUDIT_ROLES, response_type="image/png", responses={200: {"type": "string", "format": "binary"}})
+def checkpoint_qr():
+    return Response(station().transparency.latest_png(g.principal), mimetype="image/png",
+                    headers={"Cache-Control": "no-store"})

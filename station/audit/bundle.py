@@ -8,11 +8,15 @@
                              trust anchor (the verifier brings its own: docs/commission-pki.md)
       roll.json              digest of the roll the station served
       checkpoints/<seq>.json signed statements "entry <seq> has hash <h>", written outside the database as the log grew
+      tree/<size>.note       signed checkpoints of the log's Merkle tree (RFC 9162 root in a C2SP signed note:
+                             note.py, transparency.py): entries 1..size must hash to the root each one signed
       seal.json              the signed closing seal written by `station close-poll` (absent while polls are open)
 
 `verify_bundle` reports every break with its sequence number. Who signed is authenticated only against the
 commission certificate the VERIFIER passes (``commission_cert_pem``); without one the result is integrity only
-(``authenticated`` False) and ``station audit verify`` exits non-zero unless ``--self-signed-ok``.
+(``authenticated`` False) and ``station audit verify`` exits non-zero unless ``--self-signed-ok``. Checkpoint notes
+the verifier holds (``held_checkpoints``: the QR code an agent photographed) are checked like the bundle's own: a log
+that lost, changed or gained an entry before a checkpoint's size, or was cut short of it, breaks.
 """
 from __future__ import annotations
 
@@ -27,15 +31,24 @@ from cryptography import x509
 from station.config import Config
 from station.errors import InvalidInput
 from station.security.files import write_atomically
+from station.audit import merkle
 from station.audit.chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
 from station.audit.identity import (CERTIFICATE_FILE, UNAUTHENTICATED, certificate_key, certificate_station,
                                     certification_problem, load_certificate)
+from station.audit.merkle_verify import log_problem
+from station.audit.note import NoteError, origin_for, parse_note
 
 FORMAT = "voter-station audit bundle v1"
+TREE_FOLDER = "tree"  # the Merkle tree's checkpoint notes (and their QR codes), in the audit folder and the bundle
 
 
 def audit_dir(config: Config) -> Path:
     return config.home / "audit"
+
+
+def tree_dir(config: Config) -> Path:
+    """Where each signed checkpoint is written as <size>.note and <size>.png (transparency.py)."""
+    return audit_dir(config) / TREE_FOLDER
 
 
 def signed_statement(signer: LogSigner, fields: dict) -> dict:
@@ -82,6 +95,8 @@ def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str |
         checkpoints = audit_dir(config) / "checkpoints"
         for path in sorted(checkpoints.glob("*.json")) if checkpoints.is_dir() else []:
             z.write(path, f"checkpoints/{path.name}")
+        for path in sorted(tree_dir(config).glob("*.note")) if tree_dir(config).is_dir() else []:
+            z.write(path, f"{TREE_FOLDER}/{path.name}")
         if (audit_dir(config) / "seal.json").is_file():
             z.write(audit_dir(config) / "seal.json", "seal.json")
     os.replace(tmp, out)
@@ -98,6 +113,7 @@ class Verification:
     sealed: bool = False
     countersigned: bool | None = None  # None: no commission certificate was given by the verifier
     roll_digest: str | None = None
+    tree_checkpoints: int = 0  # Merkle-tree checkpoints (the bundle's and the verifier's) the log matches
 
     @property
     def ok(self) -> bool:
@@ -129,6 +145,7 @@ class Verification:
                 "entries": self.entries, "sealed": self.sealed,
                 "countersigned": self.countersigned, "authenticated": self.authenticated,
                 "signer": self.signer_status(), "roll_digest": self.roll_digest,
+                "tree_checkpoints": self.tree_checkpoints,
                 "breaks": [b.__dict__ for b in self.breaks], "warnings": self.warnings}
 
 
@@ -180,9 +197,36 @@ def load_commission_pem(pem: bytes, what: str = "the commission certificate") ->
         raise BundleError(f"{what} is not a PEM certificate") from None
 
 
-def verify_bundle(path, *, commission_cert_pem: bytes | None = None) -> Verification:
+def _tree_checks(result: Verification, entries: list[SignedEntry], public_key, notes: list[tuple[str, bytes]]) -> None:
+    """Each checkpoint note (where it came from, its bytes) must be signed by the bundle's station key under the
+    station's origin, and entries 1..size of the log must hash to its root."""
+    origin = origin_for(result.station)
+    leaves = [merkle.leaf_hash(e.body.encode()) for e in entries]
+    for source, raw in notes:
+        try:
+            note = parse_note(raw)
+            checkpoint = note.checkpoint()
+        except NoteError as exc:
+            result.breaks.append(Break(None, "checkpoint", f"{source}: {exc}"))
+            continue
+        if checkpoint.origin != origin or not note.verified_by(origin, public_key):
+            result.breaks.append(Break(None, "checkpoint", f"{source}: not a checkpoint signed by this bundle's "
+                                                           f"station key for {origin}"))
+            continue
+        problem = log_problem(leaves, checkpoint)
+        if problem:
+            cut = checkpoint.size > len(leaves)
+            result.breaks.append(Break(len(leaves) + 1 if cut else None, "truncated" if cut else "checkpoint",
+                                       f"{source} (size {checkpoint.size}): {problem}"))
+        else:
+            result.tree_checkpoints += 1
+
+
+def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
+                  held_checkpoints: list[tuple[str, bytes]] = ()) -> Verification:
     """Verify a bundle; ``commission_cert_pem`` is the verifier's own commission certificate (a ``commission.crt``
-    inside the bundle is ignored: a file never vouches for itself)."""
+    inside the bundle is ignored: a file never vouches for itself); ``held_checkpoints``: (name, bytes) of checkpoint
+    notes the verifier holds, checked against the bundle's log like its own."""
     commission = load_commission_pem(commission_cert_pem) if commission_cert_pem else None
     files = read_bundle(path)
     result = Verification()
@@ -232,6 +276,9 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None) -> Verifica
                                                          f"vouches for entry {seq}: entries were cut off the end"))
         elif by_seq.get(seq) != fields["hash"]:
             result.breaks.append(Break(seq, "altered", f"entry {seq} differs from its checkpoint"))
+    _tree_checks(result, entries, public_key,
+                 [(name, files[name]) for name in sorted(files) if name.startswith(f"{TREE_FOLDER}/")]
+                 + list(held_checkpoints))
     if "seal.json" in files:
         fields, problem = _statement(files["seal.json"], public_key)
         if problem:

@@ -1,6 +1,7 @@
 """The station's signing identity: an Ed25519 key (STATION_HOME/keys/station-signing.key, mode 0600), its
 self-signed X.509 certificate (station.crt, the public half an auditor needs), optionally countersigned by the
-commission, and the commission's voter-reference key (voter-ref.key) used to pseudonymise CNICs in the log."""
+commission, and the commission's voter-reference key (voter-ref.key) used to pseudonymise CNICs in the log. The key
+files are read and written through the key store (``station.security.keystore``: plain or sealed)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from station.security.files import create_private, write_atomically
+from station.security.files import write_atomically
+from station.security.keystore import key_store
 from station.errors import KeyMissing
 from station.audit.chain import LogSigner
 
@@ -43,24 +45,24 @@ def create_identity(keys_dir: Path, station_id: str) -> bool:
     """Create the signing key, the certificate and a voter-reference key if absent; True if anything was created."""
     keys_dir.mkdir(parents=True, exist_ok=True)
     created = False
-    key_path = keys_dir / SIGNING_KEY_FILE
-    if not key_path.exists():
+    store = key_store(keys_dir)
+    if not store.exists(SIGNING_KEY_FILE):
         key = Ed25519PrivateKey.generate()
-        create_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))
+        store.write(SIGNING_KEY_FILE, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()), exclusive=True)
         write_atomically(keys_dir / CERTIFICATE_FILE,
                          station_certificate(key, station_id).public_bytes(serialization.Encoding.PEM))
         created = True
-    if not (keys_dir / VOTER_KEY_FILE).exists():
+    if not store.exists(VOTER_KEY_FILE):
         # Demo and test stations make their own; a real commission delivers its key with the roll.
-        create_private(keys_dir / VOTER_KEY_FILE, secrets.token_bytes(32))
+        store.write(VOTER_KEY_FILE, secrets.token_bytes(32), exclusive=True)
         created = True
     return created
 
 
 def load_signer(keys_dir: Path, station_id: str) -> LogSigner:
     try:
-        key = serialization.load_pem_private_key((keys_dir / SIGNING_KEY_FILE).read_bytes(), None)
+        key = serialization.load_pem_private_key(key_store(keys_dir).read(SIGNING_KEY_FILE), None)
         voter_key = VoterKeyFile(keys_dir / VOTER_KEY_FILE)
     except FileNotFoundError as exc:
         raise KeyMissing(f"no log signing key ({exc.filename}): run `station init` first") from None
@@ -103,7 +105,7 @@ class VoterKeyFile:
 
 
 def read_voter_key(path: Path) -> bytes:
-    key = Path(path).read_bytes()
+    key = key_store(Path(path).parent).read(Path(path).name)
     if len(key) != VOTER_KEY_BYTES:
         raise KeyMissing(f"{path} is not a voter-reference key ({len(key)} bytes, not {VOTER_KEY_BYTES})")
     return key
@@ -113,16 +115,16 @@ def install_voter_key(keys_dir: Path, key: bytes) -> None:
     """Replace this station's voter-reference key with the commission's (atomically, mode 0600)."""
     if len(key) != VOTER_KEY_BYTES:
         raise ValueError("a voter-reference key is 32 bytes")
-    write_atomically(keys_dir / VOTER_KEY_FILE, key, mode=0o600)
+    key_store(keys_dir).write(VOTER_KEY_FILE, key)
 
 
 def create_election_voter_key(keys_dir: Path) -> bool:
     """The commission's election voter-reference key (keys/election-voter-ref.key, 0600) if absent; True if made."""
-    path = keys_dir / ELECTION_VOTER_KEY_FILE
-    if path.exists():
+    store = key_store(keys_dir)
+    if store.exists(ELECTION_VOTER_KEY_FILE):
         return False
     keys_dir.mkdir(parents=True, exist_ok=True)
-    create_private(path, secrets.token_bytes(VOTER_KEY_BYTES))
+    store.write(ELECTION_VOTER_KEY_FILE, secrets.token_bytes(VOTER_KEY_BYTES), exclusive=True)
     return True
 
 

@@ -9,6 +9,7 @@ from station.audit import bundle, identity, integrity
 from station.audit import log as matchlog
 from station.audit.chain import verify_entries
 from station.audit.report import ReportSettings, analyse, render_html
+from station.audit.transparency import tree_breaks
 from station.config import Config
 from station.db.models import utcnow
 from station.db.transactions import TransactionFactory
@@ -32,14 +33,22 @@ class AuditService:
             digest = roll.get_meta(s, "roll_digest")
         return bundle.export_bundle(self.config, entries, digest, Path(out), utcnow().isoformat())
 
-    def verify_live_log(self) -> list:
-        """Verify the database's own chain with the station certificate (what `doctor` and the auditor API show),
-        and that every row's columns are its signed body's fields (a ``columns`` break names the entry and column)."""
+    def _checked_live_log(self) -> tuple[list, list[dict], str | None]:
+        """(every break, the verified bodies, the roll digest) of the live log: its chain and signatures under the
+        station certificate, every row's columns against its signed body (a ``columns`` break names the entry and
+        column), and every stored Merkle-tree checkpoint against the log (``transparency.tree_breaks``)."""
+        key = self._certificate_key()
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
+            digest = roll.get_meta(s, "roll_digest")
             mismatches = integrity.column_mismatches(s)
-        breaks, _ = verify_entries(entries, self._certificate_key(), self.config.station.id)
-        return breaks + mismatches
+            checkpoints = tree_breaks(s, key, self.config.station.id)
+        breaks, bodies = verify_entries(entries, key, self.config.station.id)
+        return breaks + mismatches + checkpoints, bodies, digest
+
+    def verify_live_log(self) -> list:
+        """Every break of the live log (what `doctor` and the auditor API show): ``_checked_live_log``."""
+        return self._checked_live_log()[0]
 
     def append_only_checks(self) -> list[tuple[str, bool, str]]:
         """Doctor's checks of what keeps the log append-only: its triggers, and on PostgreSQL the role's privileges."""
@@ -70,12 +79,7 @@ class AuditService:
     def report_html(self, principal: Principal) -> str:
         """The auditor's report over the live log (read-only)."""
         principal.require(*REPORT_ROLES)
-        with self.transaction() as s:
-            entries = matchlog.signed_entries(s)
-            digest = roll.get_meta(s, "roll_digest")
-            mismatches = integrity.column_mismatches(s)
-        breaks, bodies = verify_entries(entries, self._certificate_key(), self.config.station.id)
-        breaks += mismatches
+        breaks, bodies, digest = self._checked_live_log()
         audit = self.config.audit
         findings = analyse(bodies, self.config.station.id,
                            ReportSettings(self.config.station.timezone, audit.polling_hours,

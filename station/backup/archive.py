@@ -1,7 +1,9 @@
 """Backups of a station: create (while serving), verify (with nothing but the file and the passphrase) and restore.
 
 What a backup holds: every table of ``station.models.Base.metadata`` read in one snapshot transaction, the key files
-of ``STATION_HOME/keys``, the match log's checkpoints and seal (``STATION_HOME/audit``), the test card issuer
+of ``STATION_HOME/keys`` (sealed keys opened, the key store's own files left out: ``KeyStore.backup_copy``; the payload
+is encrypted to the backup key, and a restored station's keys are plain until ``station keys protect``), the match
+log's checkpoints and seal (``STATION_HOME/audit``), the test card issuer
 (``issuer/``) and the home's top-level settings files (``station.toml``, ``devices.toml``...). Not held: ``logs/``,
 ``sim/`` (caches the simulated scanner rebuilds) and the backups themselves. The file format and its cryptography
 are in ``backup/format.py``; the database snapshot and the payload records in ``backup/snapshot.py``.
@@ -33,6 +35,7 @@ from station.audit import bundle, identity
 from station.audit.chain import LogSigner, SignedEntry, genesis_hash
 from station.config import Config
 from station.errors import Conflict, StationError
+from station.security.keystore import key_store
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +102,15 @@ def home_files(config: Config) -> list[tuple[str, bytes]]:
         return (path.is_file() and not path.is_symlink() and not path.name.startswith(".")
                 and not path.name.endswith(SKIPPED_SUFFIXES))
 
+    keys = key_store(config.keys_dir)
     for folder in HOME_FOLDERS:
         base = home / folder
         if base.is_dir():
             for path in sorted(base.rglob("*")):
                 if keep(path):
-                    out.append((path.relative_to(home).as_posix(), path.read_bytes()))
+                    data = keys.backup_copy(path.name) if path.parent == config.keys_dir else path.read_bytes()
+                    if data is not None:
+                        out.append((path.relative_to(home).as_posix(), data))
     if home.is_dir():
         for path in sorted(home.iterdir()):
             if keep(path) and path.name not in skip:

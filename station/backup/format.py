@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import struct
-import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,9 +37,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from station.audit.identity import certificate_key, certificate_station, load_certificate
+from station.security import passphrase as passphrases
 from station.security.files import atomic_file, write_atomically
 from station.errors import KeyMissing, StationError
 
@@ -59,9 +58,6 @@ BACKUP_PUBLIC_FILE = "backup.pub"
 BACKUP_KEY_FILE = "backup-key.enc"
 KEY_FORMAT = "voter-station backup key"
 SCRYPT_N = 1 << 15  # 32 MiB of memory per guess; tests may pass a smaller cost, never the station
-SCRYPT_R, SCRYPT_P = 8, 1
-SCRYPT_N_RANGE = (1 << 10, 1 << 20)  # what a reader accepts from a file: a hostile n must not exhaust memory
-MIN_PASSPHRASE = 10
 _PAYLOAD_INFO = b"voter-station backup v1 payload key"
 _CHUNK_AAD = b"voter-station backup v1 chunk"
 
@@ -72,29 +68,26 @@ class BackupRejected(StationError):
 
 # --- the passphrase-wrapped backup key ---
 
-def normalise_passphrase(passphrase: str) -> bytes:
-    return unicodedata.normalize("NFC", passphrase).encode()
-
-
 def _key_aad(doc: dict) -> bytes:
     fixed = {k: doc[k] for k in ("format", "version", "public", "kdf")}
     return json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _scrypt(passphrase: str, kdf: dict) -> bytes:
-    n, r, p = kdf["n"], kdf["r"], kdf["p"]
-    if not (SCRYPT_N_RANGE[0] <= n <= SCRYPT_N_RANGE[1] and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
-        raise BackupRejected(f"the backup key's scrypt parameters are out of range (n={n}, r={r}, p={p})")
-    return Scrypt(salt=bytes.fromhex(kdf["salt"]), length=32, n=n, r=r, p=p).derive(normalise_passphrase(passphrase))
+    try:
+        return passphrases.derive(passphrase, kdf)
+    except ValueError as exc:
+        raise BackupRejected(f"the backup key's {exc}") from None
 
 
 def wrap_backup_key(private_key: X25519PrivateKey, passphrase: str, *, scrypt_n: int = SCRYPT_N) -> dict:
     """The document stored in keys/backup-key.enc and copied into every backup's header."""
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise StationError(f"the backup passphrase must have at least {MIN_PASSPHRASE} characters")
+    try:
+        passphrases.check_length(passphrase, "backup passphrase")
+    except ValueError as exc:
+        raise StationError(str(exc)) from None
     public = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    doc = {"format": KEY_FORMAT, "version": 1, "public": public.hex(),
-           "kdf": {"name": "scrypt", "n": scrypt_n, "r": SCRYPT_R, "p": SCRYPT_P, "salt": secrets.token_hex(16)}}
+    doc = {"format": KEY_FORMAT, "version": 1, "public": public.hex(), "kdf": passphrases.new_kdf(scrypt_n)}
     nonce = secrets.token_bytes(12)
     raw = private_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                     serialization.NoEncryption())

@@ -1,17 +1,28 @@
-"""``station audit export|verify|report|merge``: the tamper-evident match log, exported and checked offline."""
+"""``station audit ...``: the tamper-evident match log, exported and checked offline.
+
+    export | verify | report | merge               the hash-chained log and its bundle
+    checkpoint | checkpoints | prove | consistency  the log's Merkle tree (RFC 9162): signed checkpoints, proof files
+    check-proof | witness-key | witness           observers, offline: check a proof, cosign a checkpoint
+"""
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
+from station.audit.transparency import REASONS
+from station.cli import trust
 from station.cli.common import Context, db_ready, fail, handle_errors, pass_ctx
+from station.errors import InvalidInput
 
 
 @click.group()
 def audit() -> None:
-    """The tamper-evident match log: export, verify (offline), report, merge."""
+    """The tamper-evident match log: export, verify (offline), report, merge; the Merkle tree's checkpoints and
+    proofs, and their offline check and witnessing."""
 
 
 @audit.command("export")
@@ -26,70 +37,63 @@ def audit_export(ctx: Context, out: str) -> None:
 
 
 def commission_cert_pem(option: str | None, config_home: str | None = None) -> bytes | None:
-    """The VERIFIER's commission certificate: ``--commission-cert FILE``, else ``audit.commission_certificate`` of
-    the configuration (relative to STATION_HOME), else the home's keys/commission.crt, else None. Never one found
-    in the file being checked."""
-    path = option
-    if not path:
-        try:
-            from station.config import load_config
+    """The VERIFIER's commission certificate (station/cli/trust.py); verify runs with no configuration at all, and
+    then only ``--commission-cert`` gives one."""
+    try:
+        from station.config import load_config
 
-            config = load_config(None, home=config_home)
-        except Exception:  # noqa: BLE001  (verify runs with no configuration at all: then there is no default)
-            return None
-        from station.audit.bundle import held_commission_certificate
+        config = load_config(None, home=config_home)
+    except Exception:  # noqa: BLE001  (no configuration: no default anchor)
+        config = None
+    try:
+        return trust.held_commission_pem(option, config)
+    except InvalidInput as exc:
+        fail(str(exc))
 
-        held = held_commission_certificate(config)
-        if held is None:
-            return None
-        path = str(held)
+
+commission_cert_option = trust.commission_cert_option("the bundle or checkpoint")
+self_signed_ok_option = trust.self_signed_ok_option("an intact chain")
+
+
+def _read(path: str, what: str) -> bytes:
+    """A file's bytes; a missing or unreadable one ends the command with one line naming it."""
     try:
         with open(path, "rb") as fh:
-            pem = fh.read()
+            return fh.read()
     except OSError as exc:
-        fail(f"commission certificate {path}: {exc.strerror or exc}")
-    from station.audit.bundle import BundleError, load_commission_pem
-    from station.audit.identity import commission_anchor_problem
-
-    try:
-        problem = commission_anchor_problem(load_commission_pem(pem, f"commission certificate {path}"))
-    except BundleError as exc:
-        fail(str(exc))
-    if problem:
-        fail(f"{path}: {problem}")
-    return pem
+        fail(f"{what} {path}: {exc.strerror or exc}")
 
 
-commission_cert_option = click.option(
-    "--commission-cert", type=click.Path(dir_okay=False), default=None,
-    help="the commission's certificate that must have issued the station certificate (default: "
-         "audit.commission_certificate); a certificate inside the bundle is never trusted")
-self_signed_ok_option = click.option(
-    "--self-signed-ok", is_flag=True,
-    help="demos only: with no commission certificate, accept an intact chain whose signer is not authenticated")
-
-
-def _verified(bundle_path: str, commission_cert: str | None, home: str | None = None):
+def _verified(bundle_path: str, commission_cert: str | None, home: str | None = None,
+              checkpoints: tuple[str, ...] = ()):
     from station.audit.bundle import BundleError, verify_bundle
 
     pem = commission_cert_pem(commission_cert, home)
+    held = [(f"checkpoint {path}", _read(path, "checkpoint")) for path in checkpoints]
     try:
-        return verify_bundle(bundle_path, commission_cert_pem=pem)
+        return verify_bundle(bundle_path, commission_cert_pem=pem, held_checkpoints=held)
     except (BundleError, OSError, ValueError) as exc:
         fail(str(exc))
+
+
+checkpoint_option = click.option(
+    "--checkpoint", "checkpoints", multiple=True, type=click.Path(dir_okay=False),
+    help="a signed checkpoint note you hold (e.g. read off the summary screen's QR code); repeatable")
 
 
 @audit.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @commission_cert_option
 @self_signed_ok_option
+@checkpoint_option
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def audit_verify(click_ctx: click.Context, bundle: str, commission_cert: str | None, self_signed_ok: bool,
-                 as_json: bool) -> None:
+                 checkpoints: tuple[str, ...], as_json: bool) -> None:
     """Verify a bundle with nothing else (no database); exit 0 only if the whole chain holds and the station
-    certificate is issued by the commission certificate you hold (or, with --self-signed-ok, the chain holds)."""
-    result = _verified(bundle, commission_cert, _home(click_ctx))
+    certificate is issued by the commission certificate you hold (or, with --self-signed-ok, the chain holds).
+    Checkpoints you hold (--checkpoint) must be matched by the log: an entry removed or changed before one breaks."""
+    result = _verified(bundle, commission_cert, _home(click_ctx), checkpoints)
     accepted = result.accepted(self_signed_ok)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "accepted": accepted}))
@@ -168,3 +172,198 @@ def audit_merge(click_ctx: click.Context, bundles: tuple[str, ...], commission_c
         for d in result["double_votes"]:
             click.echo(f"  voter {d['voter']}: " + ", ".join(f"{w['station']} entry {w['seq']}" for w in d["ballots"]))
     sys.exit(0 if result["ok"] else 1)
+
+
+# --- the Merkle tree: checkpoints and proofs (the station), their offline check and witnessing (observers) ---
+@audit.command("checkpoint")
+@click.option("--reason", type=click.Choice(REASONS), default="manual", show_default=True,
+              help="why it is taken (the schedule takes open, hourly and close itself)")
+@pass_ctx
+@handle_errors
+def audit_checkpoint(ctx: Context, reason: str) -> None:
+    """Sign a checkpoint of the log's Merkle tree now (the stored one when the log did not grow); its note and QR
+    code are written to STATION_HOME/audit/tree."""
+    station = ctx.station()
+    db_ready(station)
+    taken = station.transparency.take(reason)
+    folder = station.transparency.settings.folder
+    click.echo(json.dumps({**taken.to_dict(), "files": [str(folder / f"{taken.tree_size:09d}.{kind}")
+                                                        for kind in ("note", "png")]}))
+
+
+@audit.command("checkpoints")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handle_errors
+def audit_checkpoints(ctx: Context, as_json: bool) -> None:
+    """The stored checkpoints, oldest first: tree size, when, why, root."""
+    station = ctx.station()
+    db_ready(station)
+    taken = [c.to_dict() for c in station.transparency.checkpoints()]
+    if as_json:
+        click.echo(json.dumps(taken))
+    for c in [] if as_json else taken:
+        click.echo(f"{c['tree_size']:>9} {c['taken_at']} {c['reason']:<7} {c['root']}")
+
+
+def _write_proof(out: str, proof) -> None:
+    from station.security.files import write_atomically
+
+    write_atomically(Path(out), (json.dumps(proof.to_dict(), indent=1, ensure_ascii=False) + "\n").encode(),
+                     mode=0o644)
+
+
+@audit.command("prove")
+@click.argument("entry", type=click.IntRange(min=1))
+@click.option("--size", type=click.IntRange(min=1), default=None,
+              help="the checkpoint (tree size) to prove against; default: the oldest that holds the entry")
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@pass_ctx
+@handle_errors
+def audit_prove(ctx: Context, entry: int, size: int | None, out: str) -> None:
+    """Write the inclusion proof of log entry ENTRY (numbered from 1; leaf index ENTRY-1) against a stored
+    checkpoint, for `station audit check-proof`."""
+    station = ctx.station()
+    db_ready(station)
+    proof = station.transparency.prove(entry, size)
+    _write_proof(out, proof)
+    click.echo(json.dumps({"out": out, "entry": entry, "tree_size": proof.tree_size, "path": len(proof.path)}))
+
+
+@audit.command("consistency")
+@click.argument("old", type=click.IntRange(min=1))
+@click.argument("new", type=click.IntRange(min=1))
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@pass_ctx
+@handle_errors
+def audit_consistency(ctx: Context, old: int, new: int, out: str) -> None:
+    """Write the consistency proof between the stored checkpoints of tree sizes OLD and NEW, for `station audit
+    check-proof` and `station audit witness`."""
+    station = ctx.station()
+    db_ready(station)
+    proof = station.transparency.consistency(old, new)
+    _write_proof(out, proof)
+    click.echo(json.dumps({"out": out, "old_size": old, "new_size": new, "proof": len(proof.proof)}))
+
+
+def _required_commission_pem(commission_cert: str | None, click_ctx: click.Context) -> bytes:
+    pem = commission_cert_pem(commission_cert, _home(click_ctx))
+    if pem is None:
+        fail("no commission certificate: give --commission-cert FILE (the trust anchor is never taken from the "
+             "file being checked)")
+    return pem
+
+
+def _notes(paths: tuple[str, ...]) -> list:
+    from station.audit.note import parse_note
+
+    return [parse_note(_read(path, "checkpoint")) for path in paths]
+
+
+def _witness_keys(values: tuple[str, ...]) -> list:
+    """Verifier keys given as text, or as files holding one."""
+    from station.audit.note import parse_verifier_key
+
+    return [parse_verifier_key(_read(v, "witness key").decode(errors="replace") if os.path.isfile(v) else v)
+            for v in values]
+
+
+@audit.command("check-proof")
+@click.argument("proof", type=click.Path(dir_okay=False))
+@checkpoint_option
+@click.option("--witness-key", "witness_keys", multiple=True,
+              help="a witness's verifier key (name+hash+key, or a file holding it) whose cosignature each checkpoint "
+                   "must carry; repeatable")
+@commission_cert_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def audit_check_proof(click_ctx: click.Context, proof: str, checkpoints: tuple[str, ...],
+                      witness_keys: tuple[str, ...], commission_cert: str | None, as_json: bool) -> None:
+    """Check an inclusion or consistency proof offline (no database) against the signed checkpoints (yours with
+    --checkpoint, else the file's) and the commission certificate you hold; exit 0 only if everything holds."""
+    from station.audit.merkle_verify import InclusionProof, check_consistency, check_inclusion, read_proof
+
+    pem = _required_commission_pem(commission_cert, click_ctx)
+    parsed = read_proof(_read(proof, "proof file"))
+    check = (check_inclusion if isinstance(parsed, InclusionProof) else check_consistency)(
+        parsed, pem, checkpoints=_notes(checkpoints), witnesses=_witness_keys(witness_keys))
+    if as_json:
+        click.echo(json.dumps(check.to_dict()))
+    else:
+        click.echo(f"{proof}: {'PROOF HOLDS' if check.ok else 'PROOF FAILS'} (station {check.station or '?'})")
+        for line in check.held:
+            click.echo(f"  ok: {line}")
+        for line in check.problems:
+            click.echo(f"  FAIL: {line}")
+    sys.exit(0 if check.ok else 1)
+
+
+@audit.command("witness-key")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="the new key file (0600)")
+@click.option("--name", required=True, help="the witness's name, e.g. observer.example/agent-7 (no spaces, no '+')")
+@handle_errors
+def audit_witness_key(out: str, name: str) -> None:
+    """Make a witness's Ed25519 key; prints its verifier key, to publish (`check-proof --witness-key`)."""
+    from station.audit.witness import create_key
+
+    click.echo(create_key(Path(out), name).verifier_key())
+
+
+@audit.command("witness")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), required=True,
+              help="the witness's key (`station audit witness-key`)")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False), required=True,
+              help="the witness's state: the last checkpoint it cosigned per station (created on first use)")
+@click.option("--proof", "proof_file", type=click.Path(dir_okay=False), default=None,
+              help="consistency proof from the last cosigned size to this one (`station audit consistency`)")
+@click.option("--station-cert", type=click.Path(dir_okay=False), default=None,
+              help="the station's certificate (default: the one in --proof); checked against the commission's")
+@commission_cert_option
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="write the cosigned note here (default: standard output)")
+@click.pass_context
+@handle_errors
+def audit_witness(click_ctx: click.Context, checkpoint: str, key_file: str, state_file: str,
+                  proof_file: str | None, station_cert: str | None, commission_cert: str | None,
+                  out: str | None) -> None:
+    """Cosign a station's checkpoint after checking it is signed by a key the commission certified and that it
+    extends the last checkpoint this witness cosigned for the station; exit 1 and say why when it does not (a
+    split view, a rollback, an inconsistent log)."""
+    from station.audit.merkle_verify import ConsistencyProof, CertifiedStation, read_proof
+    from station.audit.note import parse_note
+    from station.audit.witness import WitnessState, cosign, load_key
+
+    pem = _required_commission_pem(commission_cert, click_ctx)
+    witness = load_key(Path(key_file))
+    note = parse_note(_read(checkpoint, "checkpoint"))
+    proof = read_proof(_read(proof_file, "proof file")) if proof_file else None
+    if proof is not None and not isinstance(proof, ConsistencyProof):
+        fail(f"{proof_file} is an inclusion proof, not a consistency proof")
+    station_pem = _read(station_cert, "station certificate") if station_cert else (
+        proof.station_certificate if proof is not None else None)
+    if station_pem is None:
+        fail("give --station-cert FILE (or --proof, which carries it): the checkpoint's signer must be checked")
+    station, problem = CertifiedStation.from_pem(station_pem, pem)
+    if station is None:
+        click.echo(f"refused: {problem}", err=True)
+        sys.exit(1)
+    state = WitnessState.load(Path(state_file))
+    result = cosign(note, station, witness, state, proof)
+    if not result.ok:
+        click.echo(result.message, err=True)
+        if result.evidence:
+            click.echo("the checkpoint this witness cosigned before (keep it with this one as evidence):", err=True)
+            click.echo(result.evidence, err=True, nl=False)
+        sys.exit(1)
+    state.save(Path(state_file))
+    if out:
+        from station.security.files import write_atomically
+
+        write_atomically(Path(out), result.note.encode(), mode=0o644)
+        click.echo(result.message)
+    else:
+        click.echo(result.note, nl=False)
+        click.echo(result.message, err=True)
+

@@ -7,13 +7,12 @@ The passphrase comes from ``--passphrase-file FILE`` (its first line), the envir
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import click
 
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli import trust
+from station.cli.common import Context, db_ready, handle_errors, pass_ctx, read_secret
 from station.errors import InvalidInput
 
 PASSPHRASE_ENV = "STATION_BACKUP_PASSPHRASE"
@@ -23,47 +22,16 @@ passphrase_option = click.option("--passphrase-file", type=click.Path(dir_okay=F
 
 
 def read_passphrase(passphrase_file: str | None, *, confirm: bool = False) -> str:
-    if passphrase_file:
-        with open(passphrase_file, encoding="utf-8") as fh:
-            passphrase = fh.readline().rstrip("\r\n")
-    elif os.environ.get(PASSPHRASE_ENV):
-        passphrase = os.environ[PASSPHRASE_ENV]
-    elif sys.stdin.isatty():
-        passphrase = click.prompt("backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-    else:
-        passphrase = sys.stdin.readline().rstrip("\r\n")
-        if confirm and sys.stdin.readline().rstrip("\r\n") != passphrase:
-            raise InvalidInput("the two passphrases on standard input differ (give it twice, one per line)")
-    if not passphrase:
-        raise InvalidInput("no backup passphrase given (use --passphrase-file, "
-                           f"${PASSPHRASE_ENV} or type it at the prompt)")
-    return passphrase
+    return read_secret("backup passphrase", passphrase_file, PASSPHRASE_ENV, confirm=confirm)
 
 
 def _commission_pem(option: str | None, config, self_signed_ok: bool) -> bytes | None:
-    """The restorer's/verifier's commission certificate: --commission-cert, else the configuration's
-    (audit.commission_certificate, else keys/commission.crt of the home); never the one inside the backup."""
-    from station.audit.bundle import held_commission_certificate
-    from station.audit.identity import UNAUTHENTICATED
-
-    path = option
-    if not path and config is not None:
-        held = held_commission_certificate(config)
-        path = str(held) if held else None
-    if not path:
-        if not self_signed_ok:
-            raise InvalidInput(UNAUTHENTICATED)
-        return None
-    return Path(path).read_bytes()
+    """The restorer's/verifier's commission certificate (station/cli/trust.py); never the one inside the backup."""
+    return trust.anchor_or_self_signed(trust.held_commission_pem(option, config), self_signed_ok)
 
 
-commission_cert_option = click.option(
-    "--commission-cert", type=click.Path(dir_okay=False), default=None,
-    help="the commission's certificate that must have issued the signing station certificate "
-         "(default: audit.commission_certificate, else keys/commission.crt)")
-self_signed_ok_option = click.option(
-    "--self-signed-ok", is_flag=True,
-    help="demos only: with no commission certificate, accept a backup whose signer is not authenticated")
+commission_cert_option = trust.commission_cert_option("the backup")
+self_signed_ok_option = trust.self_signed_ok_option("a backup")
 
 
 @click.group()

@@ -4,7 +4,7 @@ Each command parses its options, calls a function of ``station/bench/`` that ret
 standard output (progress, when asked for, on standard error). ``station/cli/main.py`` adds ``bench`` and
 ``calibrate`` to the ``station`` command; nothing registers itself by being imported.
 
-    station bench flow | accuracy | audit | search | policy | registration | roll-scale | authority
+    station bench flow | accuracy | audit | merkle | search | policy | registration | roll-scale | authority
     station calibrate --modality fingerprint|face [--calibration-dataset DIR ...] [--matcher X] [--dry-run]
 """
 from __future__ import annotations
@@ -84,6 +84,21 @@ def audit(entries: int, as_json: bool) -> None:
     from station.bench.audit import bench_audit
 
     _echo(bench_audit(entries), as_json)
+
+
+@bench.command("merkle")
+@click.option("--entries", type=click.IntRange(2, 10_000_000), default=100_000, show_default=True)
+@click.option("--sample", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="appends timed one committed transaction each")
+@click.option("--json", "as_json", is_flag=True, help="JSON only")
+@click.option("--quiet", is_flag=True, help="no progress on standard error")
+@handle_errors
+def merkle(entries: int, sample: int, as_json: bool, quiet: bool) -> None:
+    """The log's Merkle tree at scale: append cost (chain only, and the tree's hashing per entry), a checkpoint,
+    inclusion and consistency proofs (bytes, time to make, offline verify time)."""
+    from station.bench.merkle import bench_merkle
+
+    _echo(bench_merkle(entries, sample=min(sample, entries), progress=_progress(quiet, "merkle")), as_json)
 
 
 @bench.command("search")

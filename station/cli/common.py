@@ -4,6 +4,7 @@ check that the station is initialised, progress on standard error. Command modul
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -13,7 +14,26 @@ from drivers.errors import DeviceError
 from matching.errors import MatchingError
 
 from station.config import load_config
-from station.errors import StationError
+from station.errors import InvalidInput, StationError
+
+
+def read_secret(what: str, secret_file: str | None, env: str, *, confirm: bool = False) -> str:
+    """A passphrase from ``secret_file`` (its first line), else $``env``, else a hidden prompt on a terminal (twice
+    with ``confirm``), else standard input (one line; two, equal, with ``confirm``)."""
+    if secret_file:
+        with open(secret_file, encoding="utf-8") as fh:
+            secret = fh.readline().rstrip("\r\n")
+    elif os.environ.get(env):
+        secret = os.environ[env]
+    elif sys.stdin.isatty():
+        secret = click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+        if confirm and sys.stdin.readline().rstrip("\r\n") != secret:
+            raise InvalidInput(f"the two {what}s on standard input differ (give it twice, one per line)")
+    if not secret:
+        raise InvalidInput(f"no {what} given (use --passphrase-file, ${env} or type it at the prompt)")
+    return secret
 
 
 def fail(message: str, code: int = 2):

@@ -6,9 +6,11 @@ import os
 
 import click
 
-from station.cli import (audit, authority, backup, bench, card, devices, identity, lifecycle, registrations, roll,
-                         service, sync)
+from station.cli import (audit, authority, backup, bench, card, devices, identity, keys, lifecycle, registrations,
+                         roll, service, sync)
 from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.errors import StationError
+from station.security import keystore
 from station.security.files import PRIVATE_UMASK
 
 log = logging.getLogger("station")
@@ -28,6 +30,8 @@ def main(ctx: click.Context, profile: str | None, home: str | None, verbose: boo
         # alone: 0600 files, 0700 folders. Restored when the command ends (matters only in-process, e.g. tests).
         previous = os.umask(PRIVATE_UMASK)
         ctx.call_on_close(lambda: os.umask(previous))
+    keystore.ask_passphrase_with(keys.terminal_passphrase)  # a sealed key: ask on the terminal (run_server: never)
+    ctx.call_on_close(lambda: keystore.ask_passphrase_with(None))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = Context(profile, home)
@@ -47,25 +51,50 @@ def serve(ctx: Context, profile: str | None, host: str | None, port: int | None)
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     station = ctx.station(**({"server": overrides} if overrides else {}))
     db_ready(station)
-    station.cipher  # fail now, not on the first voter, if the key is missing
-    station.authority.start_flusher()  # sends queued ID-authority checks while serving (no-op without a link)
     run_server(station)
 
 
 def run_server(station) -> None:
+    """Serve the app. The background work that signs or decrypts starts once the keys are usable: at once (plain,
+    systemd-creds), or when the presiding officer unlocks them (passphrase: api/routes/keys.py)."""
     from api import create_app
 
-    from station.backup.schedule import BackupScheduler
     from station.service.serving import serve_app
 
+    keystore.ask_passphrase_with(None)  # the server never prompts: it waits for the unlock
+    problem = station.keys.serving_problem()
+    if problem:
+        raise StationError(f"refusing to serve: {problem}")
+    running: list = []
+    station.keys.when_unlocked(lambda: running.extend(_start_background(station)))
+    pending = [station.keys.announcement()]
+
+    def announce(line: str) -> None:  # the banner first (scripts wait for it), then how the keys are kept
+        click.echo(line)
+        while pending:
+            click.echo(pending.pop())
+
+    try:
+        serve_app(station.config, create_app(station), announce=announce)
+    finally:
+        for worker in reversed(running):
+            worker.stop()
+
+
+def _start_background(station) -> list:
+    """The server's background work, which needs the keys; returns what to stop when the server ends."""
+    from station.audit.schedule import CheckpointScheduler
+    from station.backup.schedule import BackupScheduler
+
+    station.cipher  # fail now, not on the first voter, if the key is missing
+    station.authority.start_flusher()  # sends queued ID-authority checks while serving (no-op without a link)
     scheduler = BackupScheduler(config=station.config, engine=station.engine, transaction=station.transaction,
                                 signer=station.log_signer)
     scheduler.start()  # no-op unless backup.dir is set and backup.interval_minutes > 0
+    checkpoints = CheckpointScheduler(station.transparency)
+    checkpoints.start()  # the opening checkpoint when due, then one every audit.checkpoint_interval_minutes
     station.warm_up()  # the fingerprint model and the duplicate-search index, in the background
-    try:
-        serve_app(station.config, create_app(station), announce=click.echo)
-    finally:
-        scheduler.stop()
+    return [scheduler, checkpoints]
 
 
 @main.command()
@@ -93,5 +122,5 @@ def demo(ctx: Context, voters: int, seed: int, faces: str | None, host: str, por
 for _command in (lifecycle.init, lifecycle.user, lifecycle.token, lifecycle.doctor, lifecycle.close_poll, serve, demo,
                  roll.roll_group, card.card, devices.devices, audit.audit, registrations.registrations, sync.sync,
                  sync.central, backup.backup, identity.identity, authority.authority, service.install, service.uninstall,
-                 service.tls_group, bench.bench, bench.calibrate):
+                 service.tls_group, keys.keys_group, bench.bench, bench.calibrate):
     main.add_command(_command)

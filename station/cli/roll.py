@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from station.cli.common import Context, StderrProgress, db_ready, handle_errors, pass_ctx
+from station.cli.trust import commission_cert_option, held_commission_pem, self_signed_ok_option
 from station.security.files import write_atomically
 
 
@@ -390,10 +391,8 @@ def status(ctx: Context) -> None:
 
 @click.command("admit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
-              help="the commission's certificate (default: audit.commission_certificate, else keys/commission.crt)")
-@click.option("--self-signed-ok", is_flag=True,
-              help="demos only: admit without a commission certificate (the signer is not authenticated)")
+@commission_cert_option("the registrations file")
+@self_signed_ok_option("a registrations file")
 @click.option("--operator", default="commission", show_default=True)
 @pass_ctx
 @handle_errors
@@ -402,8 +401,6 @@ def admit(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: 
     candidate). The file's signer must be a centre certified by the commission certificate held here."""
     from cryptography import x509
 
-    from station.audit.bundle import held_commission_certificate
-    from station.errors import InvalidInput
     from station.packages.crypto import load_package_key
     from station.registration.dedup import SearchThresholds
     from station.registration.transfer import admit_registrations
@@ -411,13 +408,8 @@ def admit(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: 
     station = ctx.station()
     db_ready(station)
     config = station.config
-    anchor_path = commission_cert or held_commission_certificate(config)
-    anchor = None
-    if anchor_path:
-        try:
-            anchor = x509.load_pem_x509_certificate(Path(anchor_path).read_bytes())
-        except ValueError:
-            raise InvalidInput(f"{anchor_path}: not a PEM certificate (the commission's certificate)") from None
+    pem = held_commission_pem(commission_cert, config)
+    anchor = x509.load_pem_x509_certificate(pem) if pem else None
     result = admit_registrations(
         Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
         matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config),

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from station.cli import trust
 from station.cli.common import Context, db_ready, handle_errors, pass_ctx
-from station.errors import InvalidInput, StationError
+from station.errors import StationError
 
 
 @click.group()
@@ -43,35 +44,12 @@ def central() -> None:
 
 
 def _commission_pem(ctx: Context, option: str | None, self_signed_ok: bool = False) -> bytes | None:
-    """The centre's own commission certificate (--commission-cert, else audit.commission_certificate); without one,
-    refused unless --self-signed-ok."""
-    from cryptography import x509
-
-    from station.audit.identity import UNAUTHENTICATED, commission_anchor_problem
-
-    from station.audit.bundle import held_commission_certificate
-
-    path = option
-    if not path:
-        held = held_commission_certificate(ctx.config())
-        path = str(held) if held else None
-    if not path:
-        if not self_signed_ok:
-            raise InvalidInput(UNAUTHENTICATED)
-        return None
-    pem = Path(path).read_bytes()
-    try:
-        problem = commission_anchor_problem(x509.load_pem_x509_certificate(pem))
-    except ValueError:
-        raise InvalidInput(f"{path}: not a PEM certificate (the commission's certificate)") from None
-    if problem:
-        raise InvalidInput(f"{path}: {problem}")
-    return pem
+    """The centre's own commission certificate (station/cli/trust.py); without one, refused unless --self-signed-ok."""
+    return trust.anchor_or_self_signed(trust.held_commission_pem(option, ctx.config()), self_signed_ok)
 
 
-self_signed_ok_option = click.option(
-    "--self-signed-ok", is_flag=True,
-    help="demos only: with no commission certificate, accept files whose signer is not authenticated")
+commission_cert_option = trust.commission_cert_option("every station file")
+self_signed_ok_option = trust.self_signed_ok_option("files")
 
 
 def _expected_codes(path: str | None) -> list[str]:
@@ -98,9 +76,7 @@ def _require_files(files: tuple[str, ...]) -> None:
                    "postgresql+psycopg://user:pass@host/central or sqlite:///central.db")
 @click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None,
               help="a file listing the station ids or polling station codes that must report")
-@click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
-              help="the commission's certificate: every station certificate must be issued by it "
-                   "(default: audit.commission_certificate)")
+@commission_cert_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors
@@ -127,9 +103,7 @@ def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str
 
 @central.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
-              help="the commission's certificate that must have issued the station certificate "
-                   "(default: audit.commission_certificate)")
+@commission_cert_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors

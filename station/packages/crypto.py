@@ -2,6 +2,7 @@
 
 - The commission signs packages with an Ed25519 key (``keys/commission-signing.key``, PKCS#8 PEM, mode 0600); its
   public half (``keys/commission-signing.pub``) is what stations trust (``station roll trust``).
+- Private key files are read and written through the key store (``station.security.keystore``: plain or sealed).
 - Every station has an X25519 package key (``keys/package.key``, mode 0600); the commission encrypts each package for
   the target station's public half: an ephemeral X25519 key agreement, HKDF-SHA256 and AES-256-GCM over fixed-size
   chunks (so a package of any size stays within AES-GCM's per-call limits).
@@ -24,7 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
-from station.security.files import create_private, write_atomically
+from station.security.files import write_atomically
+from station.security.keystore import key_store
 from station.errors import InvalidInput, KeyMissing, StationError
 
 COMMISSION_KEY_FILE = "commission-signing.key"
@@ -66,14 +68,11 @@ def _keys_dir(keys_dir: Path) -> Path:
 
 def _load_private(path: Path, kind: type, what: str, hint: str):
     try:
-        mode = path.stat().st_mode
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        key = serialization.load_pem_private_key(key_store(path.parent).read(path.name), None)
     except FileNotFoundError:
         raise KeyMissing(f"no {what} at {path}: {hint}") from None
     except ValueError:
         raise KeyMissing(f"{path} is not a PEM private key") from None
-    if mode & 0o077:
-        raise KeyMissing(f"{what} {path} is readable by others (mode {oct(mode & 0o777)}); chmod 600 it")
     if not isinstance(key, kind):
         raise KeyMissing(f"{path} is not an {kind.__name__.replace('PrivateKey', '')} key")
     return key
@@ -83,11 +82,11 @@ def _load_private(path: Path, kind: type, what: str, hint: str):
 def create_commission_key(keys_dir: Path) -> bool:
     """Create the commission's Ed25519 signing key and its public half; False (nothing changed) if present."""
     keys_dir = _keys_dir(keys_dir)
-    path = keys_dir / COMMISSION_KEY_FILE
-    if path.exists():
+    store = key_store(keys_dir)
+    if store.exists(COMMISSION_KEY_FILE):
         return False
     key = Ed25519PrivateKey.generate()
-    create_private(path, _private_pem(key))
+    store.write(COMMISSION_KEY_FILE, _private_pem(key), exclusive=True)
     write_atomically(keys_dir / COMMISSION_PUBLIC_FILE, public_pem(key.public_key()))
     return True
 
@@ -184,11 +183,10 @@ def issue_certificate(commission_key: Ed25519PrivateKey, commission_cert: x509.C
 # --- a station's package key ---
 def create_package_key(keys_dir: Path) -> bool:
     """Create this station's X25519 package key (keys/package.key, 0600); False (nothing changed) if present."""
-    keys_dir = _keys_dir(keys_dir)
-    path = keys_dir / PACKAGE_KEY_FILE
-    if path.exists():
+    store = key_store(_keys_dir(keys_dir))
+    if store.exists(PACKAGE_KEY_FILE):
         return False
-    create_private(path, _private_pem(X25519PrivateKey.generate()))
+    store.write(PACKAGE_KEY_FILE, _private_pem(X25519PrivateKey.generate()), exclusive=True)
     return True
 
 

@@ -1,4 +1,5 @@
-"""The station's secret keys, kept in STATION_HOME/keys (mode 0700, files 0600), never in the repository.
+"""The station's secret keys, kept in STATION_HOME/keys (mode 0700, files 0600; sealed as ``keys.protection`` says:
+``keystore``), never in the repository.
 
 ``template.key`` is a 256-bit AES key: every biometric template is stored as AES-GCM ciphertext whose associated data
 binds it to the voter's CNIC, the modality and the position, so a template copied onto another voter's row fails to
@@ -9,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from station.security.files import create_private
+from station.security.keystore import key_store
 from station.errors import KeyMissing, StationError
 
 TEMPLATE_KEY_FILE = "template.key"
@@ -54,24 +54,21 @@ def create_keys(keys_dir: Path) -> bool:
     """Create the station keys; returns False (and changes nothing) when they already exist."""
     keys_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(keys_dir, 0o700)
-    path = keys_dir / TEMPLATE_KEY_FILE
-    if path.exists():
+    store = key_store(keys_dir)
+    if store.exists(TEMPLATE_KEY_FILE):
         return False
-    create_private(path, secrets.token_bytes(32))
+    store.write(TEMPLATE_KEY_FILE, secrets.token_bytes(32), exclusive=True)
     return True
 
 
 def load_template_cipher(keys_dir: Path) -> TemplateCipher:
     path = keys_dir / TEMPLATE_KEY_FILE
     try:
-        mode = path.stat().st_mode
-        key = path.read_bytes()
+        key = key_store(keys_dir).read(TEMPLATE_KEY_FILE)
     except FileNotFoundError:
         raise KeyMissing(f"no station key at {path}: run `station init` first") from None
     except OSError as exc:
         raise KeyMissing(f"cannot read station key {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyMissing(f"station key {path} is readable by others (mode {oct(mode & 0o777)}); chmod 600 it")
     if len(key) != 32:
         raise KeyMissing(f"station key {path} is damaged (expected 32 bytes, found {len(key)})")
     return TemplateCipher(key)

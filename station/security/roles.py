@@ -21,3 +21,4 @@ REPORT_ROLES = (AUDITOR,)  # the auditor's report
 REGISTRATION_STAFF = (REGISTRATION_OFFICER, REGISTRAR)  # registrations and their captures
 REGISTRAR_ROLES = (REGISTRAR,)  # the adjudication queue and decisions, exception photos
 SIM_ROLES = (*OFFICERS, *REGISTRATION_STAFF, TECHNICIAN)  # steer simulated devices (simulated profile only)
+KEY_UNLOCK_ROLES = (PRESIDING_OFFICER, REGISTRAR)  # unlock the station keys when the poll (or the centre) opens

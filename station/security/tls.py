@@ -3,9 +3,11 @@ the booth's LAN reach the registrar UI over HTTPS after trusting one CA certific
 
 Files in STATION_HOME/keys (mode 0700; every file 0600)::
 
-    tls-ca.key       ECDSA P-256              the station CA's key; never leaves the station
+    tls-ca.key       ECDSA P-256              the station CA's key; never leaves the station; sealed with the other
+                                              keys when ``keys.protection`` says so (``keystore``)
     tls-ca.crt       the CA certificate       what other laptops import (`station tls export-ca --out FILE`)
-    tls-server.key   ECDSA P-256              the HTTPS server's key
+    tls-server.key   ECDSA P-256              the HTTPS server's key; never sealed: HTTPS must work before the keys
+                                              are unlocked (the unlock page is served over it)
     tls-server.crt   signed by the CA         DNS names (hostname, FQDN, localhost, extras) and IP addresses
 
 The CA certificate carries critical X.509 name constraints: it may only vouch for the station's own DNS names (those
@@ -16,7 +18,8 @@ only for the names and addresses the constraints permit (the others are left out
 
 The CA stays the same for the station's life (ten years) while the server certificate is re-issued whenever the
 station's names or LAN addresses change (`serving` does it at start), so a laptop that trusted the CA once keeps
-trusting the station after a DHCP lease changes.
+trusting the station after a DHCP lease changes. While the keys are locked (``keys.protection = "passphrase"``) the
+server starts with the certificate it has, even when a new name is missing from it: issuing needs the CA's key.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from station.security.files import write_atomically
+from station.security.keystore import KeysLocked, key_store
 from station.errors import KeyMissing, StationError
 
 log = logging.getLogger(__name__)
@@ -155,7 +159,7 @@ def create_station_ca(keys_dir: Path, station_id: str, *, hostnames: Iterable[st
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .add_extension(name_constraints(hostnames, ips), critical=True)  # RFC 5280: MUST be critical
             .sign(key, hashes.SHA256()))
-    write_atomically(key_path, _key_pem(key))
+    key_store(keys_dir).write(CA_KEY_FILE, _key_pem(key))
     _write_cert(cert_path, _cert_pem(cert))
     # A server certificate of an earlier CA no longer chains: remove it so the next start issues a new one.
     (keys_dir / SERVER_CERT_FILE).unlink(missing_ok=True)
@@ -163,22 +167,29 @@ def create_station_ca(keys_dir: Path, station_id: str, *, hostnames: Iterable[st
     return True
 
 
-def _load_ca(keys_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key_path, cert_path = keys_dir / CA_KEY_FILE, keys_dir / CA_CERT_FILE
+def _read_ca(keys_dir: Path, read) -> object:
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        return read()
     except FileNotFoundError as exc:
         raise KeyMissing(f"no station TLS CA ({exc.filename}): run `station init` first") from None
     except PermissionError as exc:
         raise KeyMissing(f"cannot read {exc.filename}: run the command as the station's user") from None
     except ValueError:
         raise KeyMissing(f"the station TLS CA in {keys_dir} is damaged (not PEM)") from None
+
+
+def _load_ca_cert(keys_dir: Path) -> x509.Certificate:
+    return _read_ca(keys_dir, lambda: x509.load_pem_x509_certificate((keys_dir / CA_CERT_FILE).read_bytes()))
+
+
+def _load_ca_key(keys_dir: Path, cert: x509.Certificate) -> ec.EllipticCurvePrivateKey:
+    key_path = keys_dir / CA_KEY_FILE
+    key = _read_ca(keys_dir, lambda: serialization.load_pem_private_key(key_store(keys_dir).read(CA_KEY_FILE), None))
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise KeyMissing(f"{key_path} is not an ECDSA key")
     if key.public_key().public_numbers() != cert.public_key().public_numbers():
-        raise KeyMissing(f"{key_path} does not belong to {cert_path}")
-    return key, cert
+        raise KeyMissing(f"{key_path} does not belong to {keys_dir / CA_CERT_FILE}")
+    return key
 
 
 def ca_info(keys_dir: Path) -> CaInfo:
@@ -238,7 +249,7 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
         raise TlsError("a server certificate needs at least one DNS name or IP address")
     if not 1 <= days <= MAX_SERVER_DAYS:
         raise TlsError(f"server certificate validity must be 1-{MAX_SERVER_DAYS} days, not {days}")
-    ca_key, ca_cert = _load_ca(keys_dir)
+    ca_cert = _load_ca_cert(keys_dir)
     constraints = ca_name_constraints(ca_cert)
     outside = [str(n) for n in [*names, *addresses] if not _permits(constraints, n)]
     if outside:
@@ -250,11 +261,18 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
             raise TlsError(f"the station CA may not vouch for {', '.join(outside)} (its name constraints permit this "
                            f"station's names and private addresses only)")
     cert_path, key_path = keys_dir / SERVER_CERT_FILE, keys_dir / SERVER_KEY_FILE
-    if not force:
-        current = _current_if_sufficient(cert_path, key_path, ca_cert, names, addresses)
-        if current is not None:
-            return ServerCertificate(cert_path, key_path, keys_dir / CA_CERT_FILE, tuple(names),
-                                     tuple(str(a) for a in addresses), current.not_valid_after_utc, False)
+    current = None if force else _current_certificate(keys_dir, ca_cert)
+    if current is not None and _covers(current, names, addresses):
+        return _existing(keys_dir, current)
+    try:
+        ca_key = _load_ca_key(keys_dir, ca_cert)
+    except KeysLocked:
+        if current is None:
+            raise TlsError("no usable server certificate, and the station CA's key is locked: run `station tls "
+                           "issue` (it asks for the key passphrase), then start the server again") from None
+        log.warning("server certificate not renewed (the keys are locked): it lacks a name or address or expires "
+                    "on %s; `station tls issue` renews it", current.not_valid_after_utc.date().isoformat())
+        return _existing(keys_dir, current)
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
@@ -275,7 +293,7 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    write_atomically(key_path, _key_pem(key))
+    key_store(keys_dir).write(SERVER_KEY_FILE, _key_pem(key), seal=False)  # never sealed: see the docstring
     _write_cert(cert_path, _cert_pem(cert))
     log.info("server certificate issued for %s, valid until %s", ", ".join(map(str, names + addresses)),
              not_after.date().isoformat())
@@ -283,12 +301,12 @@ def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iter
                              tuple(str(a) for a in addresses), not_after, True)
 
 
-def _current_if_sufficient(cert_path: Path, key_path: Path, ca_cert: x509.Certificate, names: list[str],
-                           addresses: list) -> x509.Certificate | None:
+def _current_certificate(keys_dir: Path, ca_cert: x509.Certificate) -> x509.Certificate | None:
+    """The server certificate on disk when it chains to the CA, matches its key and is valid now; else None."""
     try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-    except (OSError, ValueError):
+        cert = x509.load_pem_x509_certificate((keys_dir / SERVER_CERT_FILE).read_bytes())
+        key = serialization.load_pem_private_key(key_store(keys_dir).read(SERVER_KEY_FILE), None)
+    except (OSError, ValueError, StationError):
         return None
     try:
         cert.verify_directly_issued_by(ca_cert)
@@ -296,17 +314,31 @@ def _current_if_sufficient(cert_path: Path, key_path: Path, ca_cert: x509.Certif
         return None
     if key.public_key().public_numbers() != cert.public_key().public_numbers():
         return None
-    if cert.not_valid_after_utc - _now() < dt.timedelta(days=RENEW_BEFORE_DAYS):
+    if not cert.not_valid_before_utc <= _now() < cert.not_valid_after_utc:
         return None
+    return cert
+
+
+def _covers(cert: x509.Certificate, names: list[str], addresses: list) -> bool:
+    """True when ``cert`` names every one of ``names`` and ``addresses`` and is valid for RENEW_BEFORE_DAYS more."""
+    if cert.not_valid_after_utc - _now() < dt.timedelta(days=RENEW_BEFORE_DAYS):
+        return False
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return None
+        return False
     have_names = set(san.get_values_for_type(x509.DNSName))
     have_ips = set(san.get_values_for_type(x509.IPAddress))
-    if not set(names) <= have_names or not set(addresses) <= have_ips:
-        return None
-    return cert
+    return set(names) <= have_names and set(addresses) <= have_ips
+
+
+def _existing(keys_dir: Path, cert: x509.Certificate) -> ServerCertificate:
+    """The certificate on disk as the server will use it (its own names, not the ones asked for)."""
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return ServerCertificate(keys_dir / SERVER_CERT_FILE, keys_dir / SERVER_KEY_FILE, keys_dir / CA_CERT_FILE,
+                             tuple(san.get_values_for_type(x509.DNSName)),
+                             tuple(str(a) for a in san.get_values_for_type(x509.IPAddress)),
+                             cert.not_valid_after_utc, False)
 
 
 def station_hostnames(extra: Iterable[str] = ()) -> list[str]:

@@ -8,6 +8,9 @@ Layout (paths relative to the root)::
     usr/lib/sysusers.d/station.conf    the system user `station` (systemd-sysusers syntax)
     usr/lib/tmpfiles.d/station.conf    var/lib/station (0700 station), its logs/, the mode of station.toml
     var/lib/station/                   STATION_HOME: database, keys, logs, audit; kept by uninstall unless --purge
+    etc/systemd/system/station.service.d/keys.conf
+                                       only when the keys are sealed with systemd-creds (keys.protection):
+                                       LoadCredentialEncrypted= of the key store's credential
 
 The two .conf files are the one description of the user and the directories: `station install` applies them with
 systemd-sysusers/systemd-tmpfiles (``--root DIR`` under a root; Python does the same when those tools are absent), the
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from station.errors import StationError
+from station.security import keystore
 from station.security.files import write_atomically
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ SITE_CONFIG = "etc/station/station.toml"
 DATA_DIR = "var/lib/station"
 ADMIN_UNIT = "etc/systemd/system/station.service"
 PACKAGE_UNIT = "lib/systemd/system/station.service"
+KEYS_DROPIN = "etc/systemd/system/station.service.d/keys.conf"
 SYSUSERS = "usr/lib/sysusers.d/station.conf"
 TMPFILES = "usr/lib/tmpfiles.d/station.conf"
 PACKAGE_EXEC = "/opt/station/venv/bin/station"
@@ -141,6 +146,24 @@ SystemCallErrorNumber=EPERM
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def render_keys_dropin() -> str:
+    """The unit's drop-in for keys sealed with systemd-creds: PID 1 decrypts the key store's credential (with the TPM2
+    or the host key, which the service cannot read) and hands it to the service in $CREDENTIALS_DIRECTORY."""
+    credential = f"/{DATA_DIR}/keys/{keystore.CREDENTIAL_FILE}"
+    return ("# station.service.d/keys.conf: written by `station keys protect --mode systemd-creds` (and `station "
+            "install`).\n# See docs/service.md, \"Keys at rest\".\n[Service]\n"
+            f"LoadCredentialEncrypted={keystore.CREDENTIAL_NAME}:{credential}\n")
+
+
+def keys_sealed_with_credential(root: Path) -> bool:
+    """True when the service's keys under ``root`` are sealed with systemd-creds (their store says so; False when
+    it cannot be read)."""
+    try:
+        return keystore.KeyStore(Path(root) / DATA_DIR / "keys").protection == keystore.SYSTEMD_CREDS
+    except (OSError, StationError):
+        return False
 
 
 def render_sysusers() -> str:
@@ -400,6 +423,8 @@ def install_service(root: Path | str, settings: ServiceSettings, *, package: boo
     if not real and not package and not Path(settings.exec_path).exists():
         plan.notes.append(f"warning: {settings.exec_path} does not exist on this machine")
     plan.write(PACKAGE_UNIT if package else ADMIN_UNIT, render_unit(settings), 0o644)
+    if not package:
+        _key_credential(plan, keys_sealed_with_credential(root))
     plan.write(SYSUSERS, render_sysusers(), 0o644)
     plan.write(TMPFILES, render_tmpfiles(), 0o644)
     site = plan.path(SITE_CONFIG)
@@ -428,6 +453,28 @@ def install_service(root: Path | str, settings: ServiceSettings, *, package: boo
             plan.notes.append(f"start it with: systemctl enable --now {UNIT_NAME}")
         if not systemd:
             plan.notes.append("systemd is not running here: the unit is written but not loaded")
+    return InstallReport(str(root), tuple(plan.actions), tuple(plan.notes))
+
+
+def _key_credential(plan: _Plan, sealed: bool) -> None:
+    if sealed:
+        plan.write(KEYS_DROPIN, render_keys_dropin(), 0o644)
+    else:
+        plan.remove(KEYS_DROPIN)
+
+
+def set_key_credential(root: Path | str, sealed: bool, *, dry_run: bool = False, run: Runner = _run) -> InstallReport:
+    """Write (``sealed``) or remove the unit's keys drop-in under ``root``, then reload systemd when it runs here:
+    what ``station keys protect`` does after sealing the service's keys with systemd-creds (or opening them)."""
+    root = Path(root).absolute()
+    if root == Path("/") and not _is_root():
+        raise InstallError("changing the service's unit needs root")
+    plan = _Plan(root, dry_run, run)
+    _key_credential(plan, sealed)
+    if root == Path("/") and Path("/run/systemd/system").is_dir() and plan.actions:
+        plan.command(["systemctl", "daemon-reload"])
+    if sealed:
+        plan.notes.append(f"restart the service to load the key credential: systemctl restart {UNIT_NAME}")
     return InstallReport(str(root), tuple(plan.actions), tuple(plan.notes))
 
 
@@ -464,8 +511,11 @@ def uninstall_service(root: Path | str, *, purge: bool = False, dry_run: bool = 
             plan.command(["systemctl", "disable", "--now", UNIT_NAME])
         except InstallError as exc:
             plan.notes.append(f"could not stop the service: {exc}")
-    for rel in (ADMIN_UNIT, SYSUSERS, TMPFILES, ETC_DIR):
+    for rel in (ADMIN_UNIT, KEYS_DROPIN, SYSUSERS, TMPFILES, ETC_DIR):
         plan.remove(rel)
+    dropins = plan.path(KEYS_DROPIN).parent
+    if not dry_run and dropins.is_dir() and not any(dropins.iterdir()):
+        dropins.rmdir()
     if systemd:
         plan.command(["systemctl", "daemon-reload"])
     if real:

@@ -1,5 +1,4 @@
 """A scripted polling run with planted anomalies, exported, reported and rendered in headless Chromium."""
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -7,6 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from tests.support.require import INSTALL_TEST, require
 from tests.support.stations import REPO, build_station
 from station.security.keys import template_context
 from station.db.models import BiometricReference, Voter
@@ -26,10 +26,7 @@ def chromium_screenshot(url: str, out: Path, profile: Path, size: str = "1366,24
 
 
 def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_url):
-    if CHROMIUM is None:
-        if os.environ.get("STATION_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is not installed (scripts/install.sh --test)")
-        pytest.skip("chromium is not installed")
+    require(CHROMIUM is not None, "chromium", INSTALL_TEST.format("chromium"), legacy="STATION_REQUIRE_BROWSER")
     st = build_station(tmp_path / "home", make_database_url(), audit={"min_seconds_per_voter": 20.0})
     st.init()
     st.synthesize_roll(44, seed=41, workers=1)

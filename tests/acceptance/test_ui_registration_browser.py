@@ -4,21 +4,20 @@ registration officer types a person's demographics, captures the fingers (the si
 person registers again under another CNIC: SENT TO ADJUDICATION, without the candidate shown to the officer. The
 registrar opens the queue, sees the candidate with the evidence and the exception photo, is refused without a note,
 decides "Duplicate": the queue is empty. One screen is checked in Urdu (right to left, the CNIC left to right).
-Screenshots go to build/screenshots/. Without playwright or chromium the test is skipped, or fails when
-STATION_REQUIRE_BROWSER=1 (as `make test` sets)."""
+Screenshots go to build/screenshots/. Without chromium the test is skipped, or fails when STATION_REQUIRE_ALL=1 (as
+`make test` sets; tests/support/browser.py); playwright is a test dependency: without it the module fails."""
 from __future__ import annotations
 
 import base64
-import importlib.util
-import os
 import re
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.support.browser import Browser, login, screenshot
 from tests.support.stations import ServerProcess, build_station
+from tests.support.webclient import Client
 from station.config import write_local_overrides
 
 FINGERS = ["right_thumb", "left_index"]
@@ -31,18 +30,6 @@ PERSON = {"name_en": "Saima Bibi", "name_ur": "صائمہ بی بی", "relation"
           "census_block": "4417", "family_number": "23"}
 FIRST_CNIC, SECOND_CNIC = "82101-4455667-2", "82101-7788990-4"  # even last digits: female
 
-
-def _require(reason: str):
-    if os.environ.get("STATION_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"STATION_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason, allow_module_level=True)
-
-
-if importlib.util.find_spec("playwright") is None:  # pragma: no cover - depends on the machine
-    _require("playwright is not installed (scripts/install.sh --test)")
-
-from tests.support.browser import CHROMIUM, Browser, login, screenshot  # noqa: E402
-from tests.support.webclient import Client  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -65,9 +52,7 @@ def server(tmp_path_factory, make_database_url):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).is_file():
-        _require(f"no chromium at {CHROMIUM} (scripts/install.sh --test installs Debian's)")
-    b = Browser()
+    b = Browser()  # requires chromium (tests/support/browser.py)
     yield b
     b.close()
 

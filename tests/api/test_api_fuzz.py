@@ -2,15 +2,14 @@
 deterministic (hypothesis derandomised). No 5xx and no response outside the document is allowed. It runs on a station
 of its own (a tiny roll), because fuzzed requests issue ballots and script device faults."""
 import pytest
-
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis.generation import GenerationMode  # noqa: E402
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,  # noqa: E402
+import schemathesis  # a test dependency (pyproject.toml): missing, the module fails
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
                                                response_schema_conformance, status_code_conformance)
 
-from tests.support.stations import PASSWORDS, build_station  # noqa: E402
+from tests.support.stations import PASSWORDS, build_station
 
 pytestmark = pytest.mark.slow
 

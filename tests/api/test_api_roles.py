@@ -35,6 +35,7 @@ SIM = (*OFFICERS, *REGISTRATION_STAFF, "technician")  # "officers, registration 
 DEVICES = ("technician", "presiding_officer")  # "technician, presiding officer"
 SUMMARY = (*OFFICERS, "auditor")  # "officers, auditor"
 AUDIT_LOG = ("auditor", "presiding_officer")  # "auditor, presiding officer"
+KEYS = ("presiding_officer", "registrar")  # "presiding officer, registrar"
 
 # (method, path as the README writes it) -> roles allowed. Transcribed from README.md; keep the two in step.
 API_TABLE = {
@@ -69,7 +70,11 @@ API_TABLE = {
     ("POST", "/api/devices/{kind}/test"): DEVICES,
     ("GET", "/api/audit/log"): AUDIT_LOG,
     ("GET", "/api/audit/verify"): AUDIT_LOG,
+    ("GET", "/api/audit/checkpoint"): AUDIT_LOG,
+    ("GET", "/api/audit/checkpoint.png"): AUDIT_LOG,
     ("GET", "/api/audit/report"): AUDITOR,
+    ("GET", "/api/keys"): ALL,
+    ("POST", "/api/keys/unlock"): KEYS,
 }
 # values for the path parameters: nothing they name exists (or is valid), so an allowed call changes nothing
 PATH_VALUES = {"id": "no-such-session", "cnic": "not-a-cnic", "kind": "no-such-device", "position": "right_thumb"}
@@ -82,7 +87,7 @@ UI_TABLE = {
     "search": ("/search", OFFICERS), "summary": ("/summary", SUMMARY), "technician": ("/technician", DEVICES),
     "audit": ("/audit", AUDIT_LOG), "register": ("/register", REGISTRATION_STAFF),
     "capture": ("/register/no-such-registration", REGISTRATION_STAFF), "adjudication": ("/adjudication", REGISTRAR),
-    "decide": ("/adjudication/no-such-registration", REGISTRAR),
+    "decide": ("/adjudication/no-such-registration", REGISTRAR), "keys": ("/keys", KEYS),
 }
 NOT_FOUND_SCREENS = ("verify", "capture", "decide")  # an unknown verification or registration, shown as a page
 

@@ -3,12 +3,14 @@ import dataclasses
 import math
 
 import cv2
+import face_recognition_models  # noqa: F401  (a dependency of the project: missing, the module fails)
 import numpy as np
 import pytest
 
 from matching.face_quality import (_PNP_INDEXES, _PNP_MODEL, REASONS, FaceLandmarker, FaceQualityLimits,
                                    assess_face_quality, head_pose)
 from tests.support.paths import REPO
+from tests.support.require import require_path
 
 FACES = REPO.parent / "shared" / "datasets" / "deepface_faces"
 LIMITS = FaceQualityLimits(min_face_px=80, min_sharpness=40.0, min_brightness=60.0, max_brightness=200.0,
@@ -17,14 +19,12 @@ LIMITS = FaceQualityLimits(min_face_px=80, min_sharpness=40.0, min_brightness=60
 
 @pytest.fixture(scope="module")
 def landmarker():
-    pytest.importorskip("face_recognition_models")
     return FaceLandmarker()
 
 
 def photo(name: str, longest: int = 480) -> np.ndarray:
     path = FACES / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    require_path(path)
     image = cv2.imread(str(path))[:, :, ::-1]
     scale = longest / max(image.shape[:2])
     return np.ascontiguousarray(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))

@@ -1,12 +1,14 @@
 """matching/liveness.py: a still photo repeated is rejected; a simulated blink or small head motion passes."""
 
 import cv2
+import face_recognition_models  # noqa: F401  (a dependency of the project: missing, the module fails)
 import numpy as np
 import pytest
 
 from matching.face_quality import FaceLandmarker
 from matching.liveness import REASONS, LivenessLimits, assess_liveness, eye_aspect_ratio
 from tests.support.paths import REPO
+from tests.support.require import require_path
 
 FACES = REPO.parent / "shared" / "datasets" / "deepface_faces"
 LIMITS = LivenessLimits(min_frames=4, min_face_fraction=0.75, min_blink_drop=0.25, min_eye_change=0.15,
@@ -16,14 +18,12 @@ PHOTOS = ("img35.jpg", "img5.jpg")
 
 @pytest.fixture(scope="module")
 def landmarker():
-    pytest.importorskip("face_recognition_models")
     return FaceLandmarker()
 
 
 def photo(name: str) -> np.ndarray:
     path = FACES / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
+    require_path(path)
     image = cv2.imread(str(path))[:, :, ::-1]
     scale = 480 / max(image.shape[:2])
     return np.ascontiguousarray(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))

@@ -8,6 +8,7 @@ from matching.errors import ExtractionFailed, FaceNotFound
 from matching.face import DlibFaceEncoder, encoding_from_bytes, face_distances
 from matching.fingerprint import NbisFingerprintMatcher
 from tests.support.paths import REPO
+from tests.support.require import require_path
 
 FACES = REPO.parent / "shared" / "datasets" / "deepface_faces"
 
@@ -54,8 +55,8 @@ def test_blank_image_has_no_face():
         DlibFaceEncoder().encode(np.full((200, 200, 3), 128, np.uint8))
 
 
-@pytest.mark.skipif(not FACES.is_dir(), reason="labelled face set not present")
 def test_same_person_is_closer_than_different_people():
+    require_path(FACES / "labels.csv")
     import csv
 
     from drivers.camera.images import decode_rgb

@@ -7,8 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
+from playwright.sync_api import sync_playwright  # a test dependency (pyproject.toml): missing, the module fails
+
 from tests.support.paths import REPO
+from tests.support.require import INSTALL_TEST, require_path
 
 SCREENSHOTS = REPO / "build" / "screenshots"
 CHROMIUM = os.environ.get("STATION_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -21,10 +23,8 @@ class Browser:
     """One chromium with a fresh profile; ``page()`` opens a page in its own cookie jar."""
 
     def __init__(self) -> None:
-        from playwright.sync_api import sync_playwright
-
-        if not Path(CHROMIUM).is_file():
-            pytest.skip(f"no chromium at {CHROMIUM} (scripts/install.sh --test installs Debian's)")
+        require_path(CHROMIUM, INSTALL_TEST.format("chromium"), what=f"chromium at {CHROMIUM}",
+                     legacy="STATION_REQUIRE_BROWSER")
         self.profile = tempfile.mkdtemp(prefix="station-chromium-")
         self._pw = sync_playwright().start()
         self.context = self._pw.chromium.launch_persistent_context(

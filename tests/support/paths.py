@@ -3,4 +3,5 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
-FACES = SHARED / "datasets" / "deepface_faces"
+DATASETS = SHARED / "datasets"
+FACES = DATASETS / "deepface_faces"

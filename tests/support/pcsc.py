@@ -1,45 +1,33 @@
 """The real PC/SC stack for tests: a private pcscd (or the running one), Debian's vpcd and our card emulator.
 
-Skipped when pcscd, vpcd or pyscard is missing, unless STATION_REQUIRE_PCSC=1 (then it fails). The vpcd slots and
+When pcscd or vpcd is missing the test fails under STATION_REQUIRE_ALL=1 (or the old STATION_REQUIRE_PCSC=1) and is
+skipped otherwise (tests/support/require.py); pyscard is a dependency of the project. The vpcd slots and
 pcscd are machine-wide, so an exclusive file lock keeps pytest-xdist workers from using them at the same time.
 Cards in one slot are kept >= 1 s apart (pcscd 1.9.9 misses a card inserted within one poll of a removal).
-Test modules import the fixtures: ``from pcsc_support import insert, pcscd, slots  # noqa: F401``.
+Test modules import the fixtures: ``from tests.support.pcsc import insert, pcscd, slots  # noqa: F401``.
 """
 from __future__ import annotations
 
 import fcntl
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+import smartcard  # noqa: F401  (pyscard, a dependency of the project: missing, the test module fails)
 
 from drivers.card.emulator import CardEmulator
 from drivers.card.pcscd import VPCD_PORTS, VPCD_READERS, PcscdProcess, pcscd_installed, vpcd_installed
+from tests.support.require import INSTALL_TEST, require
 
 SLOT_GAP_S = 1.1
 
 
-def _missing() -> str | None:
-    if not pcscd_installed():
-        return "pcscd is not installed (apt install pcscd)"
-    if not vpcd_installed():
-        return "vsmartcard-vpcd is not installed (scripts/install.sh --test)"
-    try:
-        import smartcard  # noqa: F401
-    except ImportError:
-        return "pyscard is not installed"
-    return None
-
-
 @pytest.fixture(scope="module")
 def pcscd():
-    reason = _missing()
-    if reason:
-        if os.environ.get("STATION_REQUIRE_PCSC") == "1":
-            pytest.fail(f"STATION_REQUIRE_PCSC=1 but {reason}")
-        pytest.skip(reason)
+    require(pcscd_installed, "pcscd", "scripts/install.sh installs it (Debian package pcscd)",
+            legacy="STATION_REQUIRE_PCSC")
+    require(vpcd_installed, "vpcd", INSTALL_TEST.format("vsmartcard-vpcd"), legacy="STATION_REQUIRE_PCSC")
     lock = open(Path(tempfile.gettempdir()) / "voter-station-pcsc.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)  # one test process at a time owns pcscd and the vpcd slots
     daemon = PcscdProcess()

@@ -6,6 +6,7 @@ migrations in station/db/migrations.
     roll          Constituency, PollingStation, Voter, BiometricReference, RollChange
     security      User, ApiToken
     polling       VerificationSession, CardReference, MatchLogEntry, LogHead
+    checkpoints   LogCheckpoint: the match log's signed Merkle-tree checkpoints
     registration  EnrollmentSession, EnrollmentCapture, DuplicateCandidate
     packages      PackageTarget, IssuedPackage, AppliedPackage
     authority     AuthorityQueueItem (and its QUEUE_STATES)
@@ -21,6 +22,7 @@ from station.db.models.meta import StationMeta
 from station.db.models.roll import BiometricReference, Constituency, PollingStation, RollChange, Voter
 from station.db.models.security import ApiToken, User
 from station.db.models.polling import CardReference, LogHead, MatchLogEntry, VerificationSession
+from station.db.models.checkpoints import LogCheckpoint
 from station.db.models.registration import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
 from station.db.models.packages import AppliedPackage, IssuedPackage, PackageTarget
 from station.db.models.authority import QUEUE_STATES, AuthorityQueueItem
@@ -31,6 +33,7 @@ __all__ = [
     "Constituency", "PollingStation", "Voter", "BiometricReference", "RollChange",
     "User", "ApiToken",
     "VerificationSession", "CardReference", "MatchLogEntry", "LogHead",
+    "LogCheckpoint",
     "EnrollmentSession", "EnrollmentCapture", "DuplicateCandidate",
     "PackageTarget", "IssuedPackage", "AppliedPackage",
     "AuthorityQueueItem", "QUEUE_STATES",

@@ -7,6 +7,7 @@ import pytest
 
 from matching.search_fingerprint import FingerprintIndex, TripletKeys, TripletParams
 from station.bench.search import DEFAULT_DATASETS, _nbis_extractor, _write_iso, base_templates, perturb_minutiae
+from tests.support.require import require_path
 
 
 def _layout(seed, n=40):
@@ -36,8 +37,7 @@ def test_keys_are_rotation_and_translation_invariant():
 
 @pytest.fixture(scope="module")
 def bases():
-    if not list(DEFAULT_DATASETS.glob("fvc2000_db*_b/*.tif")):
-        pytest.skip("FVC2000 B sets not in ../shared/datasets")
+    require_path(DEFAULT_DATASETS, pattern="fvc2000_db*_b/*.tif")
     return base_templates(DEFAULT_DATASETS, 48)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.require import require_path
 from tests.support.stations import FACES, build_station
 from station.bench.registration import scripted_registration
 
@@ -16,8 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def registration_day(tmp_path_factory, make_database_url):
-    if not FACES.is_dir():
-        pytest.skip(f"{FACES} not present: the face half of the duplicate search cannot be exercised")
+    require_path(FACES, what=f"{FACES} (the face half of the duplicate search)")
     st = build_station(tmp_path_factory.mktemp("registration-day"), make_database_url())
     st.init()
     st.synthesize_roll(40, 17, workers=1)  # people already on the roll are searched too

@@ -28,6 +28,7 @@ from station.config import load_config
 from station.errors import StationError
 
 from tests.support.cli import cli_for
+from tests.support.require import SYSTEMD_HOW, require, require_executable
 from tests.support.stations import REPO, build_station, free_port
 
 IS_ROOT = os.geteuid() == 0
@@ -149,7 +150,7 @@ def test_uninstall_keeps_the_data_and_purge_deletes_it(tmp_path):
     assert not (root / "var/lib/station").exists() and not (root / install.ADMIN_UNIT).exists()
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="installing on / is refused without root (checked by the next test)")
+@pytest.mark.needs_root("installing on / is refused without root (checked by the next test)")
 def test_install_on_this_machine_uses_useradd_dry_run(tmp_path):
     """On / the user comes from useradd --system and `station init` runs as that user; --dry-run changes nothing."""
     script = tmp_path / "opt/bin/station"
@@ -187,8 +188,8 @@ def analyze(unit: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_the_unit_passes_systemd_analyze_verify(tmp_path):
+    require_executable("systemd-analyze", SYSTEMD_HOW)
     root = tmp_path / "root"
     assert run_install(root).exit_code == 0
     unit = root / install.ADMIN_UNIT
@@ -204,8 +205,7 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path):
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory) -> Path:
-    if shutil.which("dpkg-deb") is None:
-        pytest.skip("dpkg-deb is not installed")
+    require_executable("dpkg-deb", "Debian's package dpkg (essential on every Debian system)")
     out = tmp_path_factory.mktemp("dist")
     env = {**os.environ, "DIST": str(out), "LINTIAN": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     done = subprocess.run(["bash", str(REPO / "packaging/build-deb.sh")], cwd=REPO, env=env, capture_output=True,
@@ -262,10 +262,11 @@ def test_the_deb_extracts_to_the_same_files_as_station_install(deb, tmp_path):
     assert package_unit == admin_unit
 
 
-@pytest.mark.skipif(not (IS_ROOT and HAS_SYSUSERS), reason="needs root and systemd-sysusers/tmpfiles")
+@pytest.mark.needs_root("the maintainer scripts create the station user and chown its folders as root")
 @pytest.mark.slow
 def test_dpkg_installs_the_deb_into_a_temporary_root_and_purges_it(deb, tmp_path):
     """The real maintainer scripts, run by dpkg itself for a root (DPKG_ROOT): user, directories, unit; then purge."""
+    require(HAS_SYSUSERS, "the programs systemd-sysusers and systemd-tmpfiles", SYSTEMD_HOW)
     root = tmp_path / "root"
     (root / "var/lib/dpkg/info").mkdir(parents=True)
     (root / "var/lib/dpkg/updates").mkdir()
