@@ -12,7 +12,7 @@ PORT   ?= 8080
 DB_TESTS ?= tests/station/db/test_store.py tests/station/polling/test_verification_flow.py tests/api/test_api.py tests/acceptance/test_server_acceptance.py \
             tests/station/registration/test_registration.py tests/station/packages/test_roll_package.py tests/station/central/test_sync_central.py tests/station/backup/test_backup.py \
             tests/station/authority/test_authority.py tests/station/service/test_install.py tests/station/registration/test_registration_transfer.py \
-            tests/station/audit/test_log_rows.py
+            tests/station/audit/test_log_rows.py tests/station/audit/test_merkle_attacks.py tests/station/audit/test_merkle_station.py
 
 .PHONY: install demo test quick bench deb clean
 
