@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -173,7 +174,7 @@ def run(
     if "normal" not in profiles:
         profiles = ("normal",) + profiles
     t_start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:  # no fork
         results = list(pool.map(_master_job, [(i, offset, impressions, profiles, nfiq2) for i in range(masters)]))
         master_ms = [r[0] for r in results]
         samples = [s for r in results for s in r[1]]

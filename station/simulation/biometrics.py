@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -73,7 +74,10 @@ def _enrol_all(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, en
     if workers <= 1:
         _init_worker(str(cache_dir), ppi, engine)
         return [_enrol_finger(j) for j in jobs]
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(str(cache_dir), ppi, engine)) as pool:
+    # spawned, not forked: the caller may run threads (the engine's mindtct thread, ONNX Runtime's pool, a server's
+    # workers), and a forked child inherits their locks in whatever state they were (a child hung in make_engine)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(str(cache_dir), ppi, engine)) as pool:
         return list(pool.map(_enrol_finger, jobs, chunksize=16))
 
 
