@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import threading
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -25,6 +24,7 @@ from station.audit.chain import LogSigner
 from station.backup.archive import create_backup
 from station.config import Config
 from station.db.transactions import TransactionFactory
+from station.service.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def backup_to_dir(reason: str, *, config: Config, engine: Engine, transaction: T
     return out
 
 
-class BackupScheduler:
+class BackupScheduler(Periodic):
     """A thread taking ``backup_to_dir("interval", ...)`` every ``interval_minutes`` (``interval_s`` overrides it, for
     tests). ``start()`` does nothing when backups are off (no dir, or interval 0); ``stop()`` waits for a backup in
     progress to finish."""
@@ -109,12 +109,8 @@ class BackupScheduler:
     def __init__(self, *, config: Config, engine: Engine, transaction: TransactionFactory, signer: LogSigner,
                  interval_s: float | None = None) -> None:
         self._config, self._engine, self._transaction, self._signer = config, engine, transaction, signer
-        cfg = config.backup
-        self.interval_s = interval_s if interval_s is not None else cfg.interval_minutes * 60.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._runs = 0
-        self._done = threading.Condition()
+        super().__init__("backup-scheduler",
+                         interval_s if interval_s is not None else config.backup.interval_minutes * 60.0, self._backup)
         self.last_path: Path | None = None
 
     @property
@@ -125,32 +121,10 @@ class BackupScheduler:
         if not self.enabled:
             log.info("automatic interval backups are off (backup.dir empty or backup.interval_minutes = 0)")
             return False
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="backup-scheduler", daemon=True)
-            self._thread.start()
-            log.info("automatic backups every %.0f s to %s", self.interval_s, backup_folder(self._config))
+        super().start()
+        log.info("automatic backups every %.0f s to %s", self.interval_s, backup_folder(self._config))
         return True
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.last_path = backup_to_dir("interval", config=self._config, engine=self._engine,
-                                           transaction=self._transaction, signer=self._signer)
-            with self._done:
-                self._runs += 1
-                self._done.notify_all()
-
-    def wait_for_runs(self, count: int, timeout_s: float) -> bool:
-        """Block until ``count`` scheduled backups have run (successful or not); False on timeout."""
-        with self._done:
-            return self._done.wait_for(lambda: self._runs >= count, timeout_s)
-
-    @property
-    def runs(self) -> int:
-        return self._runs
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def _backup(self) -> None:
+        self.last_path = backup_to_dir("interval", config=self._config, engine=self._engine,
+                                       transaction=self._transaction, signer=self._signer)
