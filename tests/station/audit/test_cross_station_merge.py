@@ -19,12 +19,9 @@ from station.db.models import MatchLogEntry
 from station.packages import build as build_module
 from station.packages import format as fmt
 from station.packages.build import build_package
-from station.packages.crypto import create_commission_key, create_package_key, load_commission_key, load_package_key, public_pem
-from station.packages.targets import add_target
-from station.packages.verify import install_trust
-from station.roll.changes import start_revisions
+from station.packages.crypto import load_commission_key
 from station.security.users import Principal
-from tests.support.stations import build_station
+from tests.support.roll_packages import commission_station, registered_station
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +31,7 @@ OFFICER = Principal("officer", "polling_officer")
 
 @pytest.fixture(scope="module")
 def commission(tmp_path_factory, make_database_url):
-    st = build_station(tmp_path_factory.mktemp("commission"), make_database_url(), station={"id": "COMMISSION"})
-    st.init()
-    st.synthesize_roll(24, 21, workers=1)
-    create_commission_key(st.config.keys_dir)
-    with st.transaction() as s:
-        start_revisions(s)
+    st = commission_station(tmp_path_factory.mktemp("commission"), make_database_url(), 24)
     yield st
     st.close()
 
@@ -49,15 +41,8 @@ def make_station(tmp_path, make_database_url, commission):
     made = []
 
     def make(station_id: str):
-        st = build_station(tmp_path / station_id, make_database_url(),
-                           station={"id": station_id, "polling_station": PS})
-        st.init()
-        create_package_key(st.config.keys_dir)
-        install_trust(st.config, public_pem(load_commission_key(commission.config.keys_dir).public_key()))
-        with commission.transaction() as s:
-            add_target(s, station_id, PS, load_package_key(st.config.keys_dir).public_key(), replace=True)
-        made.append(st)
-        return st
+        made.append(registered_station(commission, tmp_path / station_id, make_database_url(), station_id, PS))
+        return made[-1]
 
     yield make
     for st in made:

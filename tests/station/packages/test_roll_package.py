@@ -11,15 +11,14 @@ from sqlalchemy import select, update
 
 from station.errors import Conflict, InvalidInput, NotFound
 from station.db.models import MatchLogEntry, Voter
-from station.packages.crypto import (create_commission_key, create_package_key, load_commission_key, load_package_key, public_pem)
+from station.packages.crypto import (load_commission_key, public_pem)
 from station.packages.format import PackageRejected, sections
-from station.packages.targets import add_target
 from station.roll.store import EnrolledTemplate, get_meta, references
-from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of, remove_voter, start_revisions)
+from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of, remove_voter)
 from station.roll.content_hash import roll_content_hash
 from station.packages.build import build_package
 from station.packages.verify import install_trust
-from tests.support.stations import build_station
+from tests.support.roll_packages import commission_station, registered_station
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +27,7 @@ PS = "PS-001"
 
 @pytest.fixture(scope="module")
 def commission(tmp_path_factory, make_database_url):
-    st = build_station(tmp_path_factory.mktemp("commission"), make_database_url(), station={"id": "COMMISSION"})
-    st.init()
-    st.synthesize_roll(30, 21, workers=1)
-    create_commission_key(st.config.keys_dir)
-    with st.transaction() as s:
-        start_revisions(s)
+    st = commission_station(tmp_path_factory.mktemp("commission"), make_database_url(), 30)
     yield st
     st.close()
 
@@ -44,16 +38,9 @@ def make_station(tmp_path, make_database_url, commission):
     made = []
 
     def make(station_id: str = "ST-A", polling_station: str = PS, *, trust: bool = True, **overrides):
-        st = build_station(tmp_path / station_id, make_database_url(),
-                           station={"id": station_id, "polling_station": polling_station}, **overrides)
-        st.init()
-        create_package_key(st.config.keys_dir)
-        if trust:
-            install_trust(st.config, public_pem(load_commission_key(commission.config.keys_dir).public_key()))
-        with commission.transaction() as s:
-            add_target(s, station_id, polling_station, load_package_key(st.config.keys_dir).public_key(), replace=True)
-        made.append(st)
-        return st
+        made.append(registered_station(commission, tmp_path / station_id, make_database_url(), station_id,
+                                       polling_station, trust=trust, **overrides))
+        return made[-1]
 
     yield make
     for st in made:
