@@ -12,6 +12,7 @@ from station.config import load_config
 from station.security import keystore
 from station.security.key_files import private_key_files
 from station.security.keystore import KeysLocked
+from tests.support.keystore import fresh_process
 from tests.support.stations import build_station
 
 BACKUP_PASSPHRASE = "correct horse battery staple"
@@ -20,8 +21,7 @@ KEY_PASSPHRASE = "poll opens at eight"
 
 @pytest.fixture(autouse=True)
 def new_process(monkeypatch):
-    monkeypatch.setattr(keystore, "_stores", {})
-    monkeypatch.setattr(keystore, "_source", None)
+    return fresh_process(monkeypatch)
 
 
 def test_a_backup_of_sealed_keys_restores_them_plain(tmp_path, make_database_url):

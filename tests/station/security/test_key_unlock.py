@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from api import create_app
 from station.cli.main import main, run_server
 from station.errors import StationError
-from station.security import keystore
 from station.security.keystore import KeysLocked
+from tests.support.keystore import fresh_process
 from tests.support.stations import build_station
 
 PASSPHRASE = "poll opens at eight"
@@ -23,9 +23,7 @@ NOT_ON_ROLL = "99999-9999999-9"
 
 @pytest.fixture(autouse=True)
 def new_process(monkeypatch):
-    monkeypatch.setattr(keystore, "_stores", {})
-    monkeypatch.setattr(keystore, "_source", None)
-    return keystore._stores.clear
+    return fresh_process(monkeypatch)
 
 
 @pytest.fixture

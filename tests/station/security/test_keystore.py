@@ -23,6 +23,7 @@ from station.security import files, keystore, tls
 from station.security.key_files import private_key_files
 from station.security.keys import create_keys, load_template_cipher
 from station.security.keystore import KeysLocked, KeyStore, WrongPassphrase, key_store
+from tests.support.keystore import fresh_process
 
 PASSPHRASE = "correct horse battery staple"
 FAST_SCRYPT = 2 ** 10  # the cost is a parameter; the station's default is checked below
@@ -34,9 +35,7 @@ PEM_PRIVATE = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 def new_process(monkeypatch):
     """Each test starts as a fresh process would: no store unlocked, nobody to ask for a passphrase (the server's
     situation). Calling the returned function restarts the "process" (the stores forget their keys)."""
-    monkeypatch.setattr(keystore, "_stores", {})
-    monkeypatch.setattr(keystore, "_source", None)
-    return keystore._stores.clear
+    return fresh_process(monkeypatch)
 
 
 def make_keys(keys: Path) -> dict[str, bytes]:

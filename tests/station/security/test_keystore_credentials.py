@@ -13,6 +13,7 @@ from station.security import keystore
 from station.security.key_files import private_key_files
 from station.security.keys import create_keys, load_template_cipher
 from station.security.keystore import KeysLocked, key_store
+from tests.support.keystore import fresh_process
 from tests.support.require import SYSTEMD_HOW, require_executable
 
 
@@ -24,8 +25,7 @@ def systemd_creds():
 @pytest.fixture(autouse=True)
 def host_key(tmp_path, monkeypatch):
     """A host key of the test's own and a fresh process (no store unlocked, no passphrase source)."""
-    monkeypatch.setattr(keystore, "_stores", {})
-    monkeypatch.setattr(keystore, "_source", None)
+    fresh_process(monkeypatch)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     secret = tmp_path / "credential.secret"
     monkeypatch.setenv("SYSTEMD_CREDENTIAL_SECRET", str(secret))
