@@ -39,7 +39,6 @@ DEFAULT_ENGINE = "leader_mcc_bozorth3"
 class EngineInfo:
     name: str
     template_format: str  # what the engine writes into BiometricReference.format
-    reads: tuple[str, ...]  # the formats it matches (its own first)
     description: str
 
 
@@ -52,8 +51,6 @@ class FingerprintEngine:
                  compare: Callable[[bytes, bytes], float], converters: dict[str, Callable[[bytes], bytes]],
                  minutiae_iso: Callable[[bytes], bytes], exchange: Callable[[bytes], bytes],
                  check_available: Callable[[], None], ppi: int) -> None:
-        if info.reads != (info.template_format, *(f for f in converters if f != info.template_format)):
-            raise ValueError("an engine reads its own format and the formats it converts")
         self.info = info
         self._exchange = exchange
         self._extract, self._compare = extract, compare
@@ -84,8 +81,14 @@ class FingerprintEngine:
     def compare(self, probe: bytes, reference: bytes) -> float:
         return float(self._compare(bytes(probe), bytes(reference)))
 
+    @property
+    def read_formats(self) -> tuple[str, ...]:
+        """The formats it matches: its own first, then those it converts."""
+        own = self.template_format
+        return (own, *(f for f in self._converters if f != own))
+
     def reads(self, template_format: str) -> bool:
-        return template_format in self.info.reads
+        return template_format in self.read_formats
 
     def reference(self, template_format: str, data: bytes) -> bytes:
         """This engine's template for a stored reference of ``template_format``; TemplateFormatError when it cannot
@@ -97,7 +100,7 @@ class FingerprintEngine:
         if convert is None:
             raise TemplateFormatError(
                 f"a fingerprint template in format {template_format or 'unknown'!r} cannot be matched by the "
-                f"{self.name} engine (it reads {', '.join(self.info.reads)}): import a roll made for this engine")
+                f"{self.name} engine (it reads {', '.join(self.read_formats)}): import a roll made for this engine")
         key = bytes(data)
         with self._lock:
             hit = self._converted.get(key)
@@ -130,7 +133,7 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
         m._nbis()
 
     return FingerprintEngine(
-        EngineInfo("bozorth3", EXCHANGE_FORMAT, (EXCHANGE_FORMAT,), "NIST NBIS: mindtct minutiae, bozorth3 score"),
+        EngineInfo("bozorth3", EXCHANGE_FORMAT, "NIST NBIS: mindtct minutiae, bozorth3 score"),
         extract=m.extract, compare=m.compare, converters={EXCHANGE_FORMAT: iso19794.to_nbis}, minutiae_iso=bytes,
         exchange=bytes,
         check_available=check,
@@ -163,7 +166,7 @@ def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
     fmt = f"{m.name}/v{VERSION}"
     converters = {EXCHANGE_FORMAT: from_exchange, **{f"{m.name}/v{v}": from_v1 for v in UPGRADABLE_VERSIONS}}
     return FingerprintEngine(
-        EngineInfo(m.name, fmt, (fmt, *converters),
+        EngineInfo(m.name, fmt,
                    "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)"),
         extract=extract, compare=m.compare, converters=converters, minutiae_iso=minutiae_iso,
         exchange=exchange, check_available=m.check_available, ppi=ppi)

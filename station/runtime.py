@@ -155,7 +155,7 @@ class Station:
     def packages(self) -> PackageImporter:
         """Signed, encrypted roll packages from the commission: verified, then imported atomically."""
         return PackageImporter(transaction=self.transaction, cipher=self.cipher, signer=self.log_signer,
-                               config=self.config, fingerprint_formats=self.fingerprint_matcher.info.reads)
+                               config=self.config, fingerprint_formats=self.fingerprint_matcher.read_formats)
 
     @functools.cached_property
     def polling(self) -> PollingService:
