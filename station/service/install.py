@@ -107,6 +107,9 @@ Restart=on-failure
 RestartSec=5s
 TimeoutStopSec=30s
 UMask=0077
+# STATION_HOME; systemd makes it the service user's (the tmpfiles.d entry below does the same for manual starts)
+StateDirectory=station
+StateDirectoryMode=0700
 
 # Hardening
 NoNewPrivileges=yes

@@ -6,9 +6,10 @@ The rule: HTTPS whenever ``server.host`` is not a loopback address; plain HTTP o
 The HTTPS certificate comes from the station CA (``station.tls``); it is re-issued at start when the machine's names or
 LAN addresses are no longer all in it or it expires within 30 days.
 
-Logs: one mechanism, Python's RotatingFileHandler on STATION_HOME/logs/station.log (5 files of 5 MB, each 0600), the
-same under systemd and in a shell; standard output and error go to the journal under systemd. No logrotate file: two
-rotators on one file would fight (logrotate renames the file under the handler, which keeps writing to the renamed file).
+Logs: under systemd (standard error is the journal stream systemd gave the service), to the journal with structured
+fields (``station.service.journal``; ``journalctl -u station``); otherwise (the demo, a shell) Python's
+RotatingFileHandler on STATION_HOME/logs/station.log (5 files of 5 MB, each 0600). No logrotate file: two rotators on
+one file would fight (logrotate renames the file under the handler, which keeps writing to the renamed file).
 """
 from __future__ import annotations
 
@@ -201,13 +202,26 @@ def add_file_logging(logs_dir: Path) -> RotatingFileHandler:
     return handler
 
 
+def add_logging(config: Config) -> logging.Handler:
+    """The journal when the station runs as a systemd service, else the file log (see the module's docstring)."""
+    from station.service import journal
+
+    if not journal.stderr_is_journal():
+        return add_file_logging(config.home / "logs")
+    handler = journal.JournalHandler(config.station.id)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
 def serve_app(config: Config, app, *, announce: Callable[[str], None] = log.info) -> None:
     """Serve ``app`` (``api.create_app(station)``) as ``config`` says until SIGTERM or Ctrl-C. ``announce`` gets the
     lines a person starting the server wants to see (the CLI passes click.echo)."""
     cfg, tcfg = config.server, config.tls
     listener = prepare_listener(cfg.host, cfg.port, mode=tcfg.mode, keys_dir=config.keys_dir,
                                 hostnames=tcfg.hostnames, ips=tcfg.ips, cert_days=tcfg.server_cert_days)
-    add_file_logging(config.home / "logs")
+    add_logging(config)
     # The app answers an oversized body with 413 and a readable detail; the server's own limit is only a backstop.
     server = make_server(app, listener, threads=cfg.threads,
                          max_request_body_size=max(cfg.max_body_bytes * 8, 16_000_000))

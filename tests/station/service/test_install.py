@@ -78,7 +78,8 @@ def test_install_into_a_root_lays_out_the_service(tmp_path):
     expected = {"User": "station", "NoNewPrivileges": "yes", "PrivateTmp": "yes", "ProtectSystem": "strict",
                 "ProtectHome": "yes", "ReadWritePaths": "/var/lib/station", "PrivateDevices": "no",
                 "DevicePolicy": "closed", "CapabilityBoundingSet": "", "LockPersonality": "yes",
-                "Restart": "on-failure", "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6"}
+                "Restart": "on-failure", "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+                "StateDirectory": "station", "StateDirectoryMode": "0700"}
     assert {k: service.get(k) for k in expected} == expected
     assert "char-video4linux rw" in service["DeviceAllow"]
     env = dict(item.split("=", 1) for item in service["Environment"].split())
