@@ -1,7 +1,8 @@
 """English/Urdu via Flask-Babel. The Urdu catalogue is committed as a .po file (api/translations); the app compiles
 it to .mo at start-up into a cache folder (STATION_HOME/cache/translations, or the temp folder when the home is not
-writable), recompiling only when the .po changed. `?lang=ur` / `?lang=en` on any page switches and remembers the
-language (in the session cookie); Urdu pages are right-to-left."""
+writable), recompiling only when the .po changed. A first visit takes the language from the browser's
+``Accept-Language``; `?lang=ur` / `?lang=en` on any page switches and remembers it (in the session cookie); Urdu pages
+are right-to-left."""
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,11 @@ def compile_catalogues(source: Path, cache_root: Path) -> Path:
 
 
 def _select_locale() -> str:
-    return session.get("lang") if session.get("lang") in LANGUAGES else "en"
+    """The language chosen on this session (``?lang=``), else the browser's first choice (``Accept-Language``,
+    e.g. "ur-PK,ur;q=0.9,en;q=0.8"), else English."""
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    return request.accept_languages.best_match(LANGUAGES, default="en")
 
 
 def init_i18n(app: Flask, home: Path) -> None:

@@ -78,6 +78,17 @@ def test_language_switch_is_remembered_and_right_to_left(client):
     assert client.get("/fonts/LICENSE.txt").status_code == 200
 
 
+def test_a_first_visit_takes_the_language_from_accept_language(app):
+    urdu_browser = app.test_client()
+    page = urdu_browser.get("/", headers={"Accept-Language": "ur-PK,ur;q=0.9,en;q=0.8"}).get_data(as_text=True)
+    assert '<html lang="ur" dir="rtl">' in page
+    assert '<html lang="en" dir="ltr">' in urdu_browser.get("/?lang=en").get_data(as_text=True)  # a choice wins
+    assert '<html lang="en" dir="ltr">' in urdu_browser.get("/", headers={"Accept-Language": "ur"}).get_data(
+        as_text=True)
+    other = app.test_client().get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"}).get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in other  # neither language asked for: English
+
+
 def test_every_message_has_an_urdu_translation():
     from babel.messages.pofile import read_po
 
