@@ -2,10 +2,8 @@
 self-contained HTML page (plots embedded as PNG data URIs, no external assets)."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
-import io
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -134,20 +132,13 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
     return f
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def _plots(f: Findings) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The report's plots as PNG data URIs, drawn with matplotlib's object API (station/plots): the report is
+    rendered in the server's request threads, where pyplot's global figure and backend are not safe."""
+    from station.plots.figures import new_figure, png_data_uri
 
     out = []
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, ax = new_figure(10, 3.2, nrows=1, ncols=2)
     for axis, data, key, title, xlabel in (
         (ax[0], f.fingerprint_scores, "fingerprint", "Fingerprint scores (bozorth3)", "score"),
         (ax[1], f.face_distances, "face", "Face distances", "distance"),
@@ -160,17 +151,15 @@ def _plots(f: Findings) -> list[tuple[str, str]]:
         axis.set_xlabel(xlabel)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=7)
-    out.append(("Scores against thresholds", _png(fig)))
-    plt.close(fig)
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+    out.append(("Scores against thresholds", png_data_uri(fig)))
+    fig, ax = new_figure(10, 3.2, nrows=1, ncols=2)
     hours = range(0, 24)
     ax[0].bar(list(hours), [f.ballots_by_hour.get(h, 0) for h in hours])
     ax[0].set_title("Ballots per hour (local time)")
     keys = sorted(f.attempts_per_ballot)
     ax[1].bar([str(k) for k in keys], [f.attempts_per_ballot[k] for k in keys])
     ax[1].set_title("Biometric attempts per voter given a ballot")
-    out.append(("Pace and attempts", _png(fig)))
-    plt.close(fig)
+    out.append(("Pace and attempts", png_data_uri(fig)))
     return out
 
 

@@ -7,7 +7,7 @@ once per matcher. An image whose extraction fails counts in the failure-to-acqui
 worst possible score (FVC practice: a failure is a reject).
 
 Output: one dict (printed as one JSON object by the command, station/cli/bench.py; rates as fractions), optionally a
-PNG with DET curves and score histograms.
+PNG with DET curves (probit axes: station/plots/det.py) and score histograms.
 """
 from __future__ import annotations
 
@@ -400,30 +400,16 @@ def run_accuracy(sample_set, contenders: list[Contender], default: str, *, fmr_t
 # --------------------------------------------------------------------------------------------- plot
 
 def plot_accuracy(raw: dict, title: str, out: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from matching import metrics
+    """One PNG: the matchers' DET curves (station/plots/det.py, probit axes) above each matcher's score histograms."""
+    from station.plots.det import DetCurve, draw_det
+    from station.plots.figures import new_figure, save_png
 
     names = list(raw)
-    fig, axes = plt.subplots(1 + len(names), 1, figsize=(7, 4 + 2.6 * len(names)),
-                             gridspec_kw={"height_ratios": [2.2] + [1] * len(names)})
-    det = axes[0]
-    for name in names:
-        g, i, hib = raw[name]
-        fmr, fnmr, _ = metrics.det_curve(g, i, higher_is_better=hib)
-        floor = 0.5 / max(len(i), 1)
-        det.step(np.maximum(fmr, floor), np.maximum(fnmr, 0.5 / max(len(g), 1)), where="post",
-                 label=f"{name} (EER {100 * metrics.eer(g, i, higher_is_better=hib):.2f}%)")
-    det.set_xscale("log")
-    det.set_yscale("log")
-    det.set_xlabel("FMR")
-    det.set_ylabel("FNMR")
-    det.set_title(f"DET: {title}")
-    det.grid(True, which="both", alpha=0.3)
-    det.legend(fontsize=8)
+    fig, axes = new_figure(7, 4 + 2.6 * len(names), nrows=1 + len(names), ncols=1, squeeze=False,
+                           gridspec_kw={"height_ratios": [2.2] + [1] * len(names)})
+    axes = axes[:, 0]
+    draw_det(axes[0], [DetCurve.from_scores(name, g, i, higher_is_better=hib) for name, (g, i, hib) in raw.items()],
+             title=f"DET: {title}")
     for ax, name in zip(axes[1:], names):
         g, i, hib = raw[name]
         gf, imf = g[np.isfinite(g)], i[np.isfinite(i)]
@@ -435,8 +421,7 @@ def plot_accuracy(raw: dict, title: str, out: str | Path) -> None:
         ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_png(fig, out, dpi=110)
 
 
 # --------------------------------------------------------------------------------------------- the bench
