@@ -1,5 +1,6 @@
 """The station's one error tree. Every error a user can cause derives from StationError: the command line prints it
-on one line (exit 2), the API answers with a problem response. The classes named with a module live there (where
+on one line (exit 3, or 2 for a ConfigError: station/cli/common.py, docs/cli.md), the API answers with a problem
+response. The classes named with a module live there (where
 a module has several, its docstring draws its part of the tree); every other class is defined here.
 
     StationError
@@ -8,6 +9,8 @@ a module has several, its docstring draws its part of the tree); every other cla
      |    +-- InvalidCnic
      |    +-- BundleError         (station.audit.bundle; also a ValueError) not an audit bundle at all
      |    +-- NoteError           (station.audit.note; also a ValueError) not a signed note or checkpoint
+     |    +-- RevocationError     (station.audit.revocation; also a ValueError) a revocation list unreadable or not
+     |                            signed by the commission the verifier holds
      |    +-- ProofFileError      (station.audit.merkle_verify; also a ValueError) not a Merkle proof file
      |    +-- WitnessFileError    (station.audit.witness; also a ValueError) not a witness key or state file
      |    +-- WrongPassphrase     (station.security.keystore) the passphrase does not unlock the station keys
@@ -27,6 +30,7 @@ a module has several, its docstring draws its part of the tree); every other cla
      +-- PackageRejected          (station.packages.format) a roll package refused; .code names why
      +-- RegistrationsRejected    (station.registration.transfer) a centre's registrations file refused
      +-- BackupRejected           (station.backup.format) not a usable backup (altered, truncated, foreign, passphrase)
+     |    +-- WrongBackupPassphrase  the passphrase does not unwrap the backup key
      +-- CentralError             (station.central.errors) root of SyncFileRejected, CentralDatabaseError
      +-- AuthorityError           (station.authority.errors) root of the ID-authority link's errors: NotConfigured,
      |                            Unavailable (Timeout), ResponseInvalid (SignatureInvalid, CertificateUntrusted),

@@ -37,6 +37,7 @@ from station.audit.identity import (CERTIFICATE_FILE, UNAUTHENTICATED, certifica
                                     certification_problem, load_certificate)
 from station.audit.merkle_verify import log_problem
 from station.audit.note import NoteError, origin_for, parse_note
+from station.audit.revocation import RevocationList
 
 FORMAT = "voter-station audit bundle v1"
 TREE_FOLDER = "tree"  # the Merkle tree's checkpoint notes (and their QR codes), in the audit folder and the bundle
@@ -223,10 +224,12 @@ def _tree_checks(result: Verification, entries: list[SignedEntry], public_key, n
 
 
 def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
-                  held_checkpoints: list[tuple[str, bytes]] = ()) -> Verification:
+                  held_checkpoints: list[tuple[str, bytes]] = (),
+                  revocations: RevocationList | None = None) -> Verification:
     """Verify a bundle; ``commission_cert_pem`` is the verifier's own commission certificate (a ``commission.crt``
     inside the bundle is ignored: a file never vouches for itself); ``held_checkpoints``: (name, bytes) of checkpoint
-    notes the verifier holds, checked against the bundle's log like its own."""
+    notes the verifier holds, checked against the bundle's log like its own; ``revocations``: the commission's
+    revocation list the verifier holds (verified under the same certificate): a revoked signer breaks the bundle."""
     commission = load_commission_pem(commission_cert_pem) if commission_cert_pem else None
     files = read_bundle(path)
     result = Verification()
@@ -239,8 +242,10 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
         raise BundleError(f"{path}: station.crt is not a station certificate ({exc})") from None
     result.station = certificate_station(cert)
     if commission is not None:
-        problem = certification_problem(cert, commission)
+        problem = certification_problem(cert, commission, revoked=revocations)
         result.countersigned = problem is None
+        if revocations is not None and revocations.stale():
+            result.warnings.append(revocations.stale_warning())
         if problem:
             result.breaks.append(Break(None, "certificate", problem))
     else:

@@ -20,6 +20,7 @@ from station.security.files import write_atomically
 from station.security.keystore import key_store
 from station.errors import KeyMissing
 from station.audit.chain import LogSigner
+from station.audit.revocation import RevocationList, revocation_problem
 
 SIGNING_KEY_FILE = "station-signing.key"
 CERTIFICATE_FILE = "station.crt"
@@ -194,12 +195,16 @@ def commission_anchor_problem(commission_cert: x509.Certificate) -> str | None:
 
 
 def certification_problem(cert: x509.Certificate, commission_cert: x509.Certificate, *, role: str | None = None,
-                          at: dt.datetime | None = None) -> str | None:
-    """None when ``cert`` was issued by ``commission_cert`` (which the verifier holds) and is valid now, for ``role``
-    when given; otherwise the reason, naming the signer."""
+                          at: dt.datetime | None = None, revoked: RevocationList | None = None) -> str | None:
+    """None when ``cert`` was issued by ``commission_cert`` (which the verifier holds), is valid now, for ``role``
+    when given, and is not on ``revoked`` (the commission's revocation list, verified under ``commission_cert``:
+    ``station.audit.revocation``); otherwise the reason, naming the signer. A revoked certificate is refused
+    whatever the time of the signature: the signature does not prove when it was made."""
     problem = commission_anchor_problem(commission_cert)
     if problem:
         return problem
+    if revoked is not None and not revoked.verified_by(commission_cert):
+        return "the revocation list given is not the one of the commission certificate held (another signer)"
     name = certificate_station(cert) if cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME) else "?"
     if cert.fingerprint(_SHA256) == commission_cert.fingerprint(_SHA256):
         return "the signer's certificate is the commission's own root, not a station's"
@@ -211,6 +216,10 @@ def certification_problem(cert: x509.Certificate, commission_cert: x509.Certific
                 "not issued by the commission: the file was signed by a key the commission never certified")
     if _basic_ca(cert):
         return f"station {name!r}: its certificate is a CA certificate, not a station's"
+    if revoked is not None:
+        problem = revocation_problem(name, cert.serial_number, revoked)
+        if problem:
+            return problem
     at = at or dt.datetime.now(dt.timezone.utc)
     if not _within_validity(cert, at) or not _within_validity(commission_cert, at):
         return f"station {name!r}: its certificate (or the commission's) is not valid at {at:%Y-%m-%d}"

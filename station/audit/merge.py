@@ -11,17 +11,18 @@ from collections import defaultdict
 from pathlib import Path
 
 from station.audit.bundle import BundleError, verify_bundle
+from station.audit.revocation import RevocationList
 from station.audit.voter_keys import compare_ballots
 
 
 def merge_bundles(paths: list[str | Path], *, commission_cert_pem: bytes | None = None,
-                  self_signed_ok: bool = False) -> dict:
+                  self_signed_ok: bool = False, revocations: RevocationList | None = None) -> dict:
     bundles, ballots = [], defaultdict(list)
     stations_seen: dict[str, str] = {}
     logs: list[tuple[str, list[dict]]] = []  # accepted bundles, for the voter-key comparison
     for path in paths:
         try:
-            result = verify_bundle(path, commission_cert_pem=commission_cert_pem)
+            result = verify_bundle(path, commission_cert_pem=commission_cert_pem, revocations=revocations)
         except BundleError as exc:
             bundles.append({"path": str(path), "ok": False, "error": str(exc)})
             continue

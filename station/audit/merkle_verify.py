@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from station.audit import merkle
 from station.audit.chain import SignedEntry, sha256_hex, verify_signature
 from station.audit.identity import certificate_key, certificate_station, certification_problem, load_certificate
+from station.audit.revocation import RevocationList
 from station.audit.note import Checkpoint, SignedNote, b64, origin_for, parse_note
 from station.errors import InvalidInput
 
@@ -144,10 +145,13 @@ class CertifiedStation:
         return origin_for(self.station_id)
 
     @classmethod
-    def from_pem(cls, station_pem: bytes | str, commission_pem: bytes | str) -> tuple["CertifiedStation | None", str]:
-        """(the station, "") when the commission issued its certificate, else (None, the reason)."""
+    def from_pem(cls, station_pem: bytes | str, commission_pem: bytes | str,
+                 revocations: RevocationList | None = None) -> tuple["CertifiedStation | None", str]:
+        """(the station, "") when the commission issued its certificate and did not revoke it (``revocations``: its
+        revocation list, held by the verifier), else (None, the reason)."""
         cert = load_pem(station_pem, "the station certificate")
-        problem = certification_problem(cert, load_pem(commission_pem, "the commission certificate"))
+        problem = certification_problem(cert, load_pem(commission_pem, "the commission certificate"),
+                                        revoked=revocations)
         if problem:
             return None, problem
         try:
@@ -230,9 +234,10 @@ def _signed_checkpoints(check: Check, station: CertifiedStation, notes: Sequence
 
 
 def check_inclusion(proof: InclusionProof, commission_pem: bytes, *, checkpoints: Sequence[SignedNote] = (),
-                    witnesses: Sequence[tuple[str, Ed25519PublicKey]] = ()) -> Check:
+                    witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
+                    revocations: RevocationList | None = None) -> Check:
     """Entry ``leaf_index + 1`` is in the tree the checkpoint signed (the verifier's own note when given)."""
-    station, problem = CertifiedStation.from_pem(proof.station_certificate, commission_pem)
+    station, problem = CertifiedStation.from_pem(proof.station_certificate, commission_pem, revocations)
     if station is None:
         return Check(problems=[problem])
     check = Check(station=station.station_id)
@@ -262,10 +267,11 @@ def check_inclusion(proof: InclusionProof, commission_pem: bytes, *, checkpoints
 
 
 def check_consistency(proof: ConsistencyProof, commission_pem: bytes, *, checkpoints: Sequence[SignedNote] = (),
-                      witnesses: Sequence[tuple[str, Ed25519PublicKey]] = ()) -> Check:
+                      witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
+                      revocations: RevocationList | None = None) -> Check:
     """The tree of ``old_size`` entries is a prefix of the tree of ``new_size`` entries (each root from its signed
     checkpoint, the verifier's own when given): nothing the old checkpoint covered was removed or changed."""
-    station, problem = CertifiedStation.from_pem(proof.station_certificate, commission_pem)
+    station, problem = CertifiedStation.from_pem(proof.station_certificate, commission_pem, revocations)
     if station is None:
         return Check(problems=[problem])
     check = Check(station=station.station_id)

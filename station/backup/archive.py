@@ -33,6 +33,7 @@ from station.backup import snapshot as snap
 from station.db import engine as db
 from station.audit import bundle, identity
 from station.audit.chain import LogSigner, SignedEntry, genesis_hash
+from station.audit.revocation import RevocationList
 from station.config import Config
 from station.errors import Conflict, StationError
 from station.security.keystore import key_store
@@ -390,9 +391,11 @@ def _summary(container: fmt.Container, sealed: bool | None, warnings: list[str])
         sealed=sealed, warnings=tuple(warnings))
 
 
-def _check_signer(container: fmt.Container, commission_pem: bytes | None, self_signed_ok: bool) -> bool:
+def _check_signer(container: fmt.Container, commission_pem: bytes | None, self_signed_ok: bool,
+                  revocations: RevocationList | None = None) -> bool:
     """The certificate that signed the file must be issued by the commission certificate the VERIFIER holds (the one
-    inside the file proves nothing by itself); without one, only ``self_signed_ok`` goes on (integrity only)."""
+    inside the file proves nothing by itself) and not be on ``revocations`` (the commission's revocation list the
+    verifier holds); without a certificate, only ``self_signed_ok`` goes on (integrity only)."""
     if not commission_pem:
         if not self_signed_ok:
             raise fmt.BackupRejected(identity.UNAUTHENTICATED)
@@ -401,17 +404,19 @@ def _check_signer(container: fmt.Container, commission_pem: bytes | None, self_s
         commission = x509.load_pem_x509_certificate(commission_pem)
     except ValueError:
         raise fmt.BackupRejected("the commission certificate is not a PEM certificate") from None
-    problem = identity.certification_problem(identity.load_certificate(container.certificate_pem), commission)
+    problem = identity.certification_problem(identity.load_certificate(container.certificate_pem), commission,
+                                             revoked=revocations)
     if problem:
         raise fmt.BackupRejected(f"{container.path}: {problem}")
     return True
 
 
 def check_backup(path: str | Path, passphrase: str, *, commission_pem: bytes | None = None,
-                 self_signed_ok: bool = False) -> tuple[fmt.Container, BackupContents, BackupSummary]:
+                 self_signed_ok: bool = False, revocations: RevocationList | None = None
+                 ) -> tuple[fmt.Container, BackupContents, BackupSummary]:
     """Everything verify checks; also returns the authenticated container and the payload's files (restore)."""
     container = fmt.open_container(Path(path))
-    authenticated = _check_signer(container, commission_pem, self_signed_ok)
+    authenticated = _check_signer(container, commission_pem, self_signed_ok, revocations)
     try:
         contents = _read_payload(container, passphrase)
         sealed, warnings = _check_contents(container, contents)
@@ -422,7 +427,8 @@ def check_backup(path: str | Path, passphrase: str, *, commission_pem: bytes | N
 
 
 def verify_backup(path: str | Path, passphrase: str, *, commission_pem: bytes | None = None,
-                  self_signed_ok: bool = False) -> BackupSummary:
+                  self_signed_ok: bool = False, revocations: RevocationList | None = None) -> BackupSummary:
     """Check a backup with nothing else: the signer against the commission certificate given, framing, signature,
     decryption, row counts, keys, the match log."""
-    return check_backup(path, passphrase, commission_pem=commission_pem, self_signed_ok=self_signed_ok)[2]
+    return check_backup(path, passphrase, commission_pem=commission_pem, self_signed_ok=self_signed_ok,
+                        revocations=revocations)[2]

@@ -23,6 +23,7 @@ from station.backup import format as fmt
 from station.backup import snapshot as snap
 from station.db import engine as db
 from station.backup.archive import BackupContents, check_backup, known_schema_revision
+from station.audit.revocation import RevocationList
 from station.config import Config
 from station.security.files import create_private, fsync_dir
 from station.errors import Conflict, StationError
@@ -230,13 +231,14 @@ class _Switch:
 
 
 def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: bool = False,
-                   commission_pem: bytes | None = None, self_signed_ok: bool = False) -> RestoreResult:
+                   commission_pem: bytes | None = None, self_signed_ok: bool = False,
+                   revocations: RevocationList | None = None) -> RestoreResult:
     """Check the backup completely (its signer against ``commission_pem``, the commission certificate the restorer
     holds; without one only ``self_signed_ok`` goes on), then restore it into ``target`` (its home and database); on
     any refusal or failure the target is left as it was."""
     path = Path(path)
     container, contents, summary = check_backup(path, passphrase, commission_pem=commission_pem,
-                                                self_signed_ok=self_signed_ok)
+                                                self_signed_ok=self_signed_ok, revocations=revocations)
     if not known_schema_revision(contents.revision):
         raise fmt.BackupRejected(f"the backup's schema revision {contents.revision!r} is unknown to this software "
                                  "(written by a newer version?)")

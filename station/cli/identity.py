@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from station.cli import trust
 from station.cli.common import Context, db_ready, handle_errors, pass_ctx
 from station.errors import InvalidInput, KeyMissing
 
@@ -63,10 +64,11 @@ def _load_cert(path: str, what: str):
 @click.argument("cert_file", type=click.Path(dir_okay=False))
 @click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
               help="the commission's certificate (default: audit.commission_certificate, else keys/commission.crt)")
+@trust.crl_option("the certificate")
 @click.option("--operator", default="technician", show_default=True)
 @pass_ctx
 @handle_errors
-def install(ctx: Context, cert_file: str, commission_cert: str | None, operator: str) -> None:
+def install(ctx: Context, cert_file: str, commission_cert: str | None, crl: str | None, operator: str) -> None:
     """Install the certificate the commission issued for this station's log key, after checking it against the
     commission certificate this station holds (never one that came with the file)."""
     from cryptography.hazmat.primitives import serialization
@@ -93,7 +95,8 @@ def install(ctx: Context, cert_file: str, commission_cert: str | None, operator:
     if cert.public_key().public_bytes(*raw) != signer.signing_key.public_key().public_bytes(*raw):
         raise InvalidInput(f"{cert_file} is not for this station's log key (request it with `station identity "
                            "request`)")
-    problem = certification_problem(cert, anchor)
+    revocations = trust.held_revocations(crl, anchor.public_bytes(serialization.Encoding.PEM), config)
+    problem = certification_problem(cert, anchor, revoked=revocations)
     if problem:
         raise InvalidInput(f"{cert_file}: {problem}")
     pem = cert.public_bytes(serialization.Encoding.PEM)
@@ -120,10 +123,19 @@ def show(ctx: Context) -> None:
     from station.audit.identity import (CERTIFICATE_FILE, certificate_role, certificate_station,
                                         certification_problem)
 
+    from cryptography.hazmat.primitives import serialization
+
     config = ctx.config()
     cert = _load_cert(str(config.keys_dir / CERTIFICATE_FILE), "the station certificate")
     held = held_commission_certificate(config)
-    problem = certification_problem(cert, _load_cert(str(held), "the commission certificate")) if held else None
+    problem = None
+    if held:
+        anchor = _load_cert(str(held), "the commission certificate")
+        try:  # the revocation list held here (keys/commission.crl), when there is one
+            revocations = trust.held_revocations(None, anchor.public_bytes(serialization.Encoding.PEM), config)
+            problem = certification_problem(cert, anchor, revoked=revocations)
+        except InvalidInput as exc:
+            problem = str(exc)
     click.echo(json.dumps({"station": certificate_station(cert), "role": certificate_role(cert),
                            "self_signed": cert.issuer == cert.subject, "issuer": cert.issuer.rfc4514_string(),
                            "key_id": _key_id(cert.public_key()), "commission_certificate": str(held) if held else None,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner, voter_key_id
+from station.audit.revocation import crl_number
 from station.errors import Conflict, InvalidInput, StationError
 from station.security.keys import TemplateCipher, template_context
 from station.db.models import BiometricReference, Constituency, IssuedPackage, PollingStation, Voter, utcnow
@@ -108,11 +109,14 @@ def _carried_meta(session: Session, cnics: set[str]) -> dict:
 
 def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519PrivateKey, station_id: str, *,
                   base: int | None = None, log_signer: LogSigner | None = None,
-                  operator: str = "commission", voter_key: bytes | None = None) -> BuiltPackage:
+                  operator: str = "commission", voter_key: bytes | None = None,
+                  revocation_list: bytes | None = None) -> BuiltPackage:
     """A full package (``base`` None) or a delta from revision ``base`` to the current revision, for one registered
     station, encrypted for its package key and signed with the commission's key. ``voter_key``: the election's
     voter-reference key (identity.load_election_voter_key), carried inside the encrypted payload only (the station
-    installs it on import); without it the station keeps the key it has."""
+    installs it on import); without it the station keeps the key it has. ``revocation_list``: the commission's signed
+    revocation list (PEM, certificates.current_list), installed by the station when it verifies under the commission
+    certificate or key the station holds and is not older than its own."""
     version = require_commission(session)
     target = get_target(session, station_id)
     if base is not None:
@@ -131,7 +135,8 @@ def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519
         constituencies=constituencies, polling_stations=stations, voters=records,
         references=tuple(_templates(session, cipher, voters)), removals=tuple(removals),
         meta=_carried_meta(session, {r.cnic for r in records}),
-        roll_hash=roll_content_hash(session, cipher, polling_station=target.polling_station), voter_key=voter_key)
+        roll_hash=roll_content_hash(session, cipher, polling_station=target.polling_station), voter_key=voter_key,
+        crl=revocation_list)
     payload = encode_payload(content)
     public = signing_key.public_key()
     header = {
@@ -156,6 +161,8 @@ def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519
                                                         "base_version")} | {"voters": len(records),
                                                                             "removals": len(removals),
                                                                             "voter_key": voter_key and
-                                                                            voter_key_id(voter_key)})
+                                                                            voter_key_id(voter_key),
+                                                                            "crl_number": revocation_list and
+                                                                            crl_number(revocation_list)})
     session.flush()
     return built

@@ -11,7 +11,9 @@
 
 The payload (plaintext) is b"RPL1", a 4-byte length, a JSON document (polling scheme, voter records, removals,
 reference index, meta, the roll hash expected after applying, and from format 2 the election's voter-reference key
-``voter_key``: it travels only here, inside the encryption, never in the header) and the templates' bytes,
+``voter_key``: it travels only here, inside the encryption, never in the header; optionally ``crl``, the commission's
+signed revocation list as PEM, which the station checks under the commission certificate or key it holds:
+station/packages/revocations.py) and the templates' bytes,
 concatenated in the reference index's order. ``PackageRejected`` carries a short ``code`` (logged) and a one-line message (shown).
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ FORMAT_VERSION = 2  # 2: the payload carries the election's voter-reference key 
 READABLE_FORMATS = (1, 2)
 MAGIC = b"ROLLPKG" + bytes([FORMAT_VERSION])
 VOTER_KEY_BYTES = 32
+MAX_CRL_CHARS = 4 * 1024 * 1024  # a revocation list's PEM: ~100 bytes a revoked certificate
 SIGNATURE_MARKER = b"SIG1"
 SIGNATURE_BYTES = 64
 MAX_HEADER_BYTES = 64 * 1024
@@ -155,6 +158,7 @@ class PackageContent:
     meta: dict = field(default_factory=dict)  # synthetic_roll_seed (str), sim_faces (dict) when the roll has them
     roll_hash: str = ""  # roll_content_hash(polling_station=...) the station must reach after applying
     voter_key: bytes | None = field(default=None, repr=False)  # the election's voter-reference key (format 2)
+    crl: bytes | None = field(default=None, repr=False)  # the commission's revocation list (PEM), unverified here
 
     def counts(self) -> dict[str, int]:
         return {"voters": len(self.voters), "references": len(self.references), "removals": len(self.removals),
@@ -174,6 +178,8 @@ def encode_payload(content: PackageContent) -> bytes:
            "removals": [list(r) for r in content.removals], "meta": content.meta, "roll_hash": content.roll_hash}
     if content.voter_key is not None:
         doc["voter_key"] = content.voter_key.hex()
+    if content.crl is not None:
+        doc["crl"] = content.crl.decode("ascii")
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return b"".join((PAYLOAD_MAGIC, struct.pack(">I", len(body)), body, *(t.data for t in content.references)))
 
@@ -286,9 +292,12 @@ def decode_payload(payload: bytes, *, polling_station: str, full: bool) -> Packa
             if not isinstance(voter_key, str) or len(voter_key) != 2 * VOTER_KEY_BYTES:
                 raise _bad("the voter-reference key is not 32 bytes of hex")
             voter_key = bytes.fromhex(voter_key)
+        crl = doc.get("crl")
+        if crl is not None:
+            crl = _text(crl, "the revocation list", MAX_CRL_CHARS).encode("ascii")
     except PackageRejected:
         raise
     except (KeyError, TypeError, ValueError, StationError) as exc:
         raise _bad(f"{exc.__class__.__name__}: {str(exc)[:120]}") from None
     return PackageContent(constituencies, tuple(stations), tuple(voters), tuple(references), tuple(removals), meta,
-                          roll_hash, voter_key)
+                          roll_hash, voter_key, crl)

@@ -15,6 +15,11 @@ import installs it (keys/voter-ref.key, 0600, atomically) in the same transactio
 ``voter_key_installed`` entry naming both key ids (never the key) and how many earlier entries name voters under
 the previous key: every entry after it is keyed with the new key (identity.VoterKeyFile re-reads the file per use),
 and ``station audit merge`` compares entries made under the same key id only (station/audit/voter_keys.py).
+
+The commission's revocation list may travel in the payload too (``crl``). It is checked after decryption, before
+anything is applied, under the commission certificate (or key) the station holds, never under one the package
+brings (``untrusted_crl``), and refused when older than the station's (``crl_rollback``); a newer one replaces
+keys/commission.crl in the package's transaction with a ``crl_installed`` entry (station/packages/revocations.py).
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from sqlalchemy.orm import Session
 from station.audit import log as matchlog
 from station.audit import identity
 from station.audit.chain import LogSigner, voter_key_id
+from station.audit.revocation import held_path, write_held
 from station.config import Config
 from station.db.models import AppliedPackage, BiometricReference, PollingStation, StationMeta, Voter, utcnow
 from station.db.transactions import TransactionFactory
@@ -39,6 +45,7 @@ from station.errors import KeyMissing, StationError
 from station.packages.apply import apply_content
 from station.packages.crypto import load_package_key
 from station.packages.format import PackageContent, PackageRejected
+from station.packages.revocations import CarriedList, check_carried
 from station.packages.verify import (VerifiedPackage, check_order, check_target, open_payload, trusted_commission_key,
                                      verify_signature)
 from station.roll.content_hash import roll_content_hash
@@ -70,6 +77,8 @@ class ImportResult:
     roll_hash: str
     voter_key: str | None = None  # id of the voter-reference key the package carried (None: format 1, or none)
     voter_key_installed: bool = False  # the station's key changed with this import (a voter_key_installed entry)
+    crl_number: int | None = None  # the number of the revocation list the package carried (None: none)
+    crl_installed: bool = False  # it replaced the station's list (a crl_installed entry)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -173,6 +182,29 @@ def install_voter_key(session: Session, signer: LogSigner, keys_dir, content: Pa
     return previous or b""
 
 
+def install_revocation_list(session: Session, signer: LogSigner, keys_dir, carried: CarriedList | None,
+                            header: dict, *, operator: str) -> bytes | None:
+    """In the import's transaction, last: when the package's revocation list (already verified, check_carried) is
+    newer than the station's, log ``crl_installed`` and replace keys/commission.crl (atomically, 0644) before the
+    commit. Returns the previous list's bytes (b"" when there was none) for the caller to put back if the commit
+    fails, or None when nothing changed."""
+    if carried is None or not carried.newer:
+        return None
+    path = held_path(keys_dir)
+    previous = path.read_bytes() if path.is_file() else b""
+    new = carried.carried
+    matchlog.append(session, signer, event="crl_installed", operator=operator, outcome="installed",
+                    details={"number": new.number, "previous_number": carried.held and carried.held.number,
+                             "this_update": new.this_update.isoformat(), "next_update": new.next_update.isoformat(),
+                             "revoked": [r.serial_hex for r in new.revoked], "package_id": header["package_id"]})
+    try:
+        write_held(keys_dir, new.pem)
+    except OSError as exc:
+        raise PackageRejected("apply_failed", f"the package's revocation list could not be installed "
+                                              f"({exc.strerror or exc}): nothing was changed") from None
+    return previous
+
+
 class PackageImporter:
     """Verifies roll package files and applies them to this station's roll (``station roll import``, and the roll
     updates that arrive through the ID-authority link). ``config`` gives the station's id and polling station, its
@@ -216,22 +248,30 @@ class PackageImporter:
                 raise PackageRejected("no_package_key", str(exc)) from None
             content = open_payload(verified, package_key)
             self._check_formats(content)
+            carried = check_carried(content.crl, config) if content.crl is not None else None
             if progress:
                 progress("decrypting", h["counts"]["voters"], h["counts"]["voters"])
-            previous_key = None
+            previous_key = previous_crl = None
             try:
                 with self._transaction() as s:
                     result = apply_package(s, self._cipher, verified, content, log_signer=self._signer,
                                            operator=operator, progress=progress)
                     previous_key = install_voter_key(s, self._signer, config.keys_dir, content, h, operator=operator)
+                    previous_crl = install_revocation_list(s, self._signer, config.keys_dir, carried, h,
+                                                           operator=operator)
             except SQLAlchemyError as exc:
                 self._undo_voter_key(previous_key, h["package_id"])
+                self._undo_revocation_list(previous_crl, h["package_id"])
                 raise PackageRejected("apply_failed", f"the package could not be applied (database error: "
                                                       f"{str(getattr(exc, 'orig', exc)).splitlines()[0][:200]})"
                                       ) from None
             except BaseException:
                 self._undo_voter_key(previous_key, h["package_id"])
+                self._undo_revocation_list(previous_crl, h["package_id"])
                 raise
+            if carried is not None:
+                result = dataclasses.replace(result, crl_number=carried.carried.number,
+                                             crl_installed=previous_crl is not None)
             if previous_key is not None:
                 result = dataclasses.replace(result, voter_key_installed=True)
                 log.warning("voter-reference key %s installed from roll package %s", result.voter_key,
@@ -241,6 +281,22 @@ class PackageImporter:
             raise
         log.info("roll package %s applied: version %s, %s voters", result.package_id, result.version, result.voters)
         return result
+
+    def _undo_revocation_list(self, previous: bytes | None, package_id: str) -> None:
+        """The import failed after keys/commission.crl was replaced: put the previous list back (or remove the new
+        one when there was none), unless the package was committed after all."""
+        if previous is None:
+            return
+        try:
+            with self._transaction() as s:
+                if s.scalar(select(AppliedPackage.package_id).where(AppliedPackage.package_id == package_id)):
+                    return
+            if previous:
+                write_held(self._config.keys_dir, previous)
+            else:
+                held_path(self._config.keys_dir).unlink(missing_ok=True)
+        except (StationError, SQLAlchemyError, OSError) as err:
+            log.error("could not check or restore the revocation list after a failed import: %s", err)
 
     def _undo_voter_key(self, previous: bytes | None, package_id: str) -> None:
         """The import failed after the voter key file was replaced: put the previous key back, unless the package was

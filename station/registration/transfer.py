@@ -36,12 +36,13 @@ from matching.errors import MatchingError
 from station.audit import identity
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
+from station.audit.revocation import RevocationList
 from station.config import AuditSection
 from station.db.models import EnrollmentSession, Voter
 from station.db.transactions import TransactionFactory
 from station.errors import InvalidInput, StationError
 from station.packages.crypto import (CRYPTO_SECTION_BYTES, UnsealFailed, key_id, load_package_public, seal, unseal)
-from station.registration.dedup import RollBiometricIndex, SearchThresholds
+from station.registration.dedup import DuplicateIndex, RollBiometricIndex, SearchThresholds
 from station.roll.changes import VoterRecord, add_voter, next_revision, require_commission
 from station.roll.store import EnrolledTemplate
 from station.security.files import write_atomically
@@ -126,9 +127,10 @@ def _take(data: bytes, offset: int, n: int, what: str) -> tuple[bytes, int]:
 
 
 def open_registrations(data: bytes, package_key, commission_cert: Certificate | None = None, *,
-                       self_signed_ok: bool = False) -> _Opened:
+                       self_signed_ok: bool = False, revocations: RevocationList | None = None) -> _Opened:
     """Check the signature (before reading anything else), the signer (a centre certified by ``commission_cert``,
-    the verifier's own; without one only ``self_signed_ok`` accepts it), the recipient, then decrypt."""
+    the verifier's own, and not on ``revocations``, the commission's revocation list; without a certificate only
+    ``self_signed_ok`` accepts it), the recipient, then decrypt."""
     if commission_cert is None and not self_signed_ok:
         raise RegistrationsRejected(identity.UNAUTHENTICATED + ": registrations need a centre certified by the "
                                     "commission")
@@ -154,7 +156,8 @@ def open_registrations(data: bytes, package_key, commission_cert: Certificate | 
         raise RegistrationsRejected("the file's signature does not verify under the station certificate it "
                                     "carries: altered or not signed by a station") from None
     if commission_cert is not None:
-        problem = identity.certification_problem(certificate, commission_cert, role=identity.ROLE_CENTRE)
+        problem = identity.certification_problem(certificate, commission_cert, role=identity.ROLE_CENTRE,
+                                                 revoked=revocations)
         if problem:
             raise RegistrationsRejected(f"{problem}: not a registration centre certified by the commission "
                                         "(`station roll add-centre`)")
@@ -190,17 +193,22 @@ def _record(item: dict) -> tuple[VoterRecord, list[EnrolledTemplate]]:
 def admit_registrations(data: bytes, *, transaction: TransactionFactory, cipher: TemplateCipher,
                         matcher: FingerprintEngine, thresholds: SearchThresholds, signer: LogSigner,
                         package_key: X25519PrivateKey, commission_cert: Certificate | None,
-                        operator: str = "commission", self_signed_ok: bool = False) -> AdmitResult:
+                        operator: str = "commission", self_signed_ok: bool = False,
+                        revocations: RevocationList | None = None,
+                        index: DuplicateIndex | None = None) -> AdmitResult:
     """At the commission: search each registrant 1:N against the master roll and add those with no candidate.
+    ``index``: the roll's index to search (default: a ``RollBiometricIndex`` built here, in this process;
+    ``station central dedup`` passes the sharded one of station/national/dedup.py, on Dask workers).
     ``package_key``: the commission's package key (the file is encrypted for it); ``commission_cert``: the commission
     certificate the commission holds: the file's certificate must be a centre's issued by it (without one, only
     ``self_signed_ok``, for demos, admits anything: the log entry then says the signer was not authenticated)."""
-    opened = open_registrations(data, package_key, commission_cert, self_signed_ok=self_signed_ok)
+    opened = open_registrations(data, package_key, commission_cert, self_signed_ok=self_signed_ok,
+                                revocations=revocations)
     entries = [_record(item) for item in opened.payload.get("registrations", [])]
     admitted, already, held = [], [], []
     with transaction() as s:
         require_commission(s)
-        index = RollBiometricIndex(matcher)
+        index = index if index is not None else RollBiometricIndex(matcher)
         index.refresh(s, cipher)
         revision = None
         for record, templates in entries:

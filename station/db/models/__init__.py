@@ -8,7 +8,7 @@ migrations in station/db/migrations.
     polling       VerificationSession, CardReference, MatchLogEntry, LogHead
     checkpoints   LogCheckpoint: the match log's signed Merkle-tree checkpoints
     registration  EnrollmentSession, EnrollmentCapture, DuplicateCandidate
-    packages      PackageTarget, IssuedPackage, AppliedPackage
+    packages      PackageTarget, IssuedPackage, IssuedCertificate, AppliedPackage
     authority     AuthorityQueueItem (and its QUEUE_STATES)
 
 Importing this package imports every module, so ``Base.metadata`` is complete (Alembic's env.py, backups and package
@@ -24,7 +24,7 @@ from station.db.models.security import ApiToken, User
 from station.db.models.polling import CardReference, LogHead, MatchLogEntry, VerificationSession
 from station.db.models.checkpoints import LogCheckpoint
 from station.db.models.registration import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
-from station.db.models.packages import AppliedPackage, IssuedPackage, PackageTarget
+from station.db.models.packages import AppliedPackage, IssuedCertificate, IssuedPackage, PackageTarget
 from station.db.models.authority import QUEUE_STATES, AuthorityQueueItem
 
 __all__ = [
@@ -35,6 +35,6 @@ __all__ = [
     "VerificationSession", "CardReference", "MatchLogEntry", "LogHead",
     "LogCheckpoint",
     "EnrollmentSession", "EnrollmentCapture", "DuplicateCandidate",
-    "PackageTarget", "IssuedPackage", "AppliedPackage",
+    "PackageTarget", "IssuedPackage", "IssuedCertificate", "AppliedPackage",
     "AuthorityQueueItem", "QUEUE_STATES",
 ]

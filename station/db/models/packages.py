@@ -1,5 +1,6 @@
-"""Roll packages: the commission's registry of target stations and the packages it issued; on a station, the packages
-it applied (station_meta ``roll_version`` and ``roll_package_id`` name the newest)."""
+"""Roll packages: the commission's registry of target stations, the packages and certificates it issued (and which
+of those it revoked); on a station, the packages it applied (station_meta ``roll_version`` and ``roll_package_id``
+name the newest)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -35,6 +36,20 @@ class IssuedPackage(Base):
     removals: Mapped[int] = mapped_column(Integer)
     payload_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IssuedCertificate(Base):
+    """Commission side: every station or centre certificate it issued (`roll add-station/add-centre --request`), so
+    that `roll revoke` can name them by id; the revocation list (keys/commission.crl) lists the revoked ones."""
+
+    __tablename__ = "issued_certificates"
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # hex, as `roll add-station` prints it
+    subject: Mapped[str] = mapped_column(String(64), index=True)  # the station or centre id (the certificate's CN)
+    role: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    not_after: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class AppliedPackage(Base):

@@ -41,7 +41,7 @@ def bodies(st) -> list[bytes]:
 
 def test_the_schema_has_the_checkpoints_table(st):
     current, head = db.schema_status(st.engine)
-    assert current == head == "0007"
+    assert current == head and int(head) >= 7  # 0007 made log_checkpoints; later migrations keep it
 
 
 def test_a_checkpoint_signs_the_root_of_the_signed_bodies_once_per_size(st):
