@@ -4,10 +4,12 @@ never reported.
 
     errors     CentralError and its subclasses (refused files, an unusable database)
     models     the central tables (own DeclarativeBase, every table prefixed ``central_``)
-    db         opening the central database: engine, schema created on first use, schema-version row
+    db         opening the central database: engine, schema migrated on first use, schema-version check
     verify     checking one sync file completely before anything is written: VerifiedExport
     records    the rows of a sync file as frozen dataclasses, validated field by field
+    dialect    the one place that knows PostgreSQL from SQLite: the INSERT builder, COPY staging, the migration lock
     sql        INSERT ... ON CONFLICT for PostgreSQL and SQLite: natural keys instead of read-then-write
+    migrations the central schema's own Alembic environment (version table central_alembic_version)
     store      importing one verified file in the caller's transaction (idempotent, natural keys unique)
     findings   what the merged results show: double votes, enrollment duplicates, stations not reported
     merge      the merge of many files, one transaction per file, and its JSON summary

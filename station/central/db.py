@@ -1,25 +1,29 @@
 """Opening the central database: PostgreSQL in production, SQLite accepted (tests, a laptop). The same SQLAlchemy
-code runs on both; the schema is created on first use with ``metadata.create_all`` and stamped with a
-schema-version row, and a database stamped with another version is refused rather than written to."""
+code runs on both (what differs is in ``dialect.py``). The schema is made and upgraded on first use by the central
+schema's own Alembic migrations (``migrations/``, revision in ``central_alembic_version``), once even when several
+mergers open an empty database at the same moment; a database stamped with another schema version (a version-1
+database made by ``create_all`` before the migrations, or a newer one) is refused rather than written to."""
 from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from station.db import engine as station_db
+from station.central import dialect
 from station.central.errors import CentralDatabaseError
-from station.central.models import SCHEMA_VERSION, CentralBase, CentralMeta
-from station.central.sql import insert_ignoring_duplicates
+from station.central.models import SCHEMA_VERSION, VERSION_TABLE, CentralMeta
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_DIALECTS = ("postgresql", "sqlite")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 EXAMPLE_URLS = "postgresql+psycopg://user:password@host/dbname or sqlite:///central.db"
 
 
@@ -43,11 +47,11 @@ class CentralDatabase:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            dialect = make_url(url).get_backend_name()
+            backend = make_url(url).get_backend_name()
         except ArgumentError:
             raise CentralDatabaseError(f"--db: {url!r} is not a database URL (use {EXAMPLE_URLS})") from None
-        if dialect not in SUPPORTED_DIALECTS:
-            raise CentralDatabaseError(f"--db: {dialect!r} databases are not supported for the central store "
+        if backend not in dialect.SUPPORTED:
+            raise CentralDatabaseError(f"--db: {backend!r} databases are not supported for the central store "
                                        f"(use {EXAMPLE_URLS})")
         try:
             self.engine = station_db.make_engine(url)
@@ -55,18 +59,22 @@ class CentralDatabase:
             raise CentralDatabaseError(f"--db {masked(url)}: {exc}") from None
         self.sessions = station_db.make_sessionmaker(self.engine)
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
     def open(self) -> "CentralDatabase":
-        """Connect, create the central tables if absent and check the schema version."""
+        """Connect, bring the central schema to the newest migration and check its version."""
+        from alembic.util import CommandError
+
         try:
-            CentralBase.metadata.create_all(self.engine)
-            with self.transaction() as s:
-                insert_ignoring_duplicates(s, CentralMeta.__table__, [{"key": "schema_version",
-                                                                       "value": SCHEMA_VERSION}], ["key"])
-                version = s.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version"))
+            with self.engine.begin() as connection:
+                dialect.lock_schema(connection)
+                version = _unmigrated_version(connection)
+                if version is None:
+                    upgrade(connection)
+            if version is None:
+                with self.transaction() as s:
+                    version = s.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version"))
+        except CommandError as exc:  # a revision this program does not know: a newer program made the database
+            raise CentralDatabaseError(f"the central database {masked(self.url)} holds a schema this program does "
+                                       f"not know ({exc})") from None
         except DBAPIError as exc:
             raise CentralDatabaseError(f"cannot use the central database {masked(self.url)}: {_reason(exc)}") from None
         if version != SCHEMA_VERSION:
@@ -74,6 +82,10 @@ class CentralDatabase:
                                        f"program writes version {SCHEMA_VERSION}")
         log.info("central database %s open (schema version %s)", masked(self.url), version)
         return self
+
+    @property
+    def dialect(self) -> str:
+        return dialect.name_of(self.engine)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -88,3 +100,28 @@ class CentralDatabase:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _alembic_config(connection: Connection):
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(connection: Connection) -> None:
+    """The central schema at the newest migration, in the caller's transaction."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), "head")
+
+
+def _unmigrated_version(connection: Connection) -> str | None:
+    """The schema version of a central database made before the migrations (``create_all``, version 1), which they
+    do not convert; None for a database the migrations manage or may create."""
+    tables = inspect(connection)
+    if not tables.has_table(CentralMeta.__tablename__) or tables.has_table(VERSION_TABLE):
+        return None
+    return connection.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version")) or "unknown"

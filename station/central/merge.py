@@ -21,6 +21,7 @@ from station.central.errors import SyncFileRejected
 from station.central.models import CentralImport
 from station.central.verify import MAX_FILE_BYTES, verify_export
 from station.audit.identity import UNAUTHENTICATED
+from station.audit.revocation import RevocationList
 from station.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _known_station(database: CentralDatabase, file_sha256: str) -> str | None | 
 
 
 def merge_file(database: CentralDatabase, path: Path, *, commission_pem: bytes | None = None,
-               self_signed_ok: bool = False) -> dict:
+               self_signed_ok: bool = False, revocations: RevocationList | None = None) -> dict:
     result = {"file": str(path), "status": REFUSED, "station": None, "sha256": None}
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -51,7 +52,8 @@ def merge_file(database: CentralDatabase, path: Path, *, commission_pem: bytes |
     if known is not False:
         return {**result, "status": ALREADY_IMPORTED, "station": known}
     try:
-        export = verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok)
+        export = verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok,
+                               revocations=revocations)
         result["station"] = export.station_id
         with database.transaction() as s:
             outcome = store.import_export(s, export)
@@ -79,13 +81,14 @@ def summary(database: CentralDatabase, *, expected: Iterable[str] = ()) -> dict:
 
 
 def merge_files(database: CentralDatabase, paths: Iterable[str | Path], *, commission_pem: bytes | None = None,
-                self_signed_ok: bool = False, expected: Iterable[str] = ()) -> dict:
+                self_signed_ok: bool = False, expected: Iterable[str] = (),
+                revocations: RevocationList | None = None) -> dict:
     """Merge each file (in the order given), then summarise the central database. Every station must be certified
     by ``commission_pem`` (the commission certificate the centre holds); without one, nothing is merged unless
     ``self_signed_ok`` (demos: integrity only, the first key seen for a station is pinned)."""
     if not commission_pem and not self_signed_ok:
         raise InvalidInput(UNAUTHENTICATED + ": nothing was merged")
-    files = [merge_file(database, Path(p), commission_pem=commission_pem, self_signed_ok=self_signed_ok)
-             for p in paths]
+    files = [merge_file(database, Path(p), commission_pem=commission_pem, self_signed_ok=self_signed_ok,
+                        revocations=revocations) for p in paths]
     counts = {status: sum(f["status"] == status for f in files) for status in (IMPORTED, ALREADY_IMPORTED, REFUSED)}
     return {**counts, **summary(database, expected=expected), "files": files}

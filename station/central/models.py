@@ -1,20 +1,28 @@
 """The central database's tables (SQLAlchemy 2.0), apart from the station's own: another DeclarativeBase, every
-table prefixed ``central_``, created with ``metadata.create_all`` on first use (see ``db.py``).
+table prefixed ``central_``, created and upgraded by the central schema's own Alembic migrations
+(``station/central/migrations``, version table ``central_alembic_version``; see ``db.py``). These models are what
+the migrations must produce: a test upgrades an empty database and compares.
 
 Natural keys make a merge idempotent: a file is known by its SHA-256 (``central_imports.file_sha256``); a station by
 its id; a polling station by (constituency, code); a verification session, a ballot and a registration by
 (station id, the id the station gave it). Rows that can change during the day (a session's state, a registration's
 decision) remember the ``exported_at`` of the file that wrote them and are only updated by a newer file.
 Times are stored in UTC. No biometric data: the sync file holds none.
+
+The two big tables, ballots and verification sessions (one row per voter who came), have their natural key as
+primary key and are partitioned by HASH of the station id on PostgreSQL (``dialect.PARTITIONS`` partitions, made by
+the migration); their (cnic, station_id) index serves the double-vote query. SQLite ignores the partitioning.
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # the central_meta row written by the newest migration
+VERSION_TABLE = "central_alembic_version"  # the central migrations' revision, apart from the station's own
+_BY_STATION = {"postgresql_partition_by": "HASH (station_id)"}
 
 
 class CentralBase(DeclarativeBase):
@@ -33,6 +41,7 @@ class CentralImport(CentralBase):
     """One sync file loaded into the central database, with the audit bundle it carried (kept for auditors)."""
 
     __tablename__ = "central_imports"
+    __table_args__ = (Index("ix_central_imports_polling_station", "constituency", "polling_station"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     file_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     file_name: Mapped[str] = mapped_column(String(300))
@@ -80,12 +89,11 @@ class CentralPollingStation(CentralBase):
 
 class CentralVerificationSession(CentralBase):
     __tablename__ = "central_verification_sessions"
-    __table_args__ = (UniqueConstraint("station_id", "session_id", name="uq_central_session"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(64))
-    session_id: Mapped[str] = mapped_column(String(36))
+    __table_args__ = (Index("ix_central_verification_sessions_cnic", "cnic"), _BY_STATION)
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     polling_station: Mapped[str] = mapped_column(String(32))
-    cnic: Mapped[str] = mapped_column(String(15), index=True)
+    cnic: Mapped[str] = mapped_column(String(15))
     serial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))
@@ -107,12 +115,11 @@ class CentralBallot(CentralBase):
     double vote, wherever they were issued."""
 
     __tablename__ = "central_ballots"
-    __table_args__ = (UniqueConstraint("station_id", "session_id", name="uq_central_ballot"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(64))
-    session_id: Mapped[str] = mapped_column(String(36))
+    __table_args__ = (Index("ix_central_ballots_cnic", "cnic", "station_id"), _BY_STATION)
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     polling_station: Mapped[str] = mapped_column(String(32))
-    cnic: Mapped[str] = mapped_column(String(15), index=True)
+    cnic: Mapped[str] = mapped_column(String(15))
     voted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     issued_by: Mapped[str] = mapped_column(String(64))
     decided_by: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -34,6 +34,7 @@ from station.audit.bundle import BundleError, read_bundle, verify_bundle
 from station.audit.chain import verify_signature
 from station.audit.identity import (UNAUTHENTICATED, certificate_key, certificate_station, certification_problem,
                                     load_certificate)
+from station.audit.revocation import RevocationList
 from station.central.results_export import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
 from station.central.errors import SyncFileRejected
 from station.central.records import Results, parse_results
@@ -106,9 +107,10 @@ def _certificate(pem: str):
 
 
 def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | None = None,
-                  self_signed_ok: bool = False) -> VerifiedExport:
+                  self_signed_ok: bool = False, revocations: RevocationList | None = None) -> VerifiedExport:
     """Check a sync file's bytes; raises SyncFileRejected saying what failed. ``commission_pem``: the commission
-    certificate the verifier holds; without it the file is refused unless ``self_signed_ok``."""
+    certificate the verifier holds; without it the file is refused unless ``self_signed_ok``; ``revocations``: the
+    commission's revocation list the verifier holds (a revoked station is refused)."""
     commission = _commission(commission_pem) if commission_pem else None
     if commission is None and not self_signed_ok:
         raise SyncFileRejected(UNAUTHENTICATED)
@@ -125,13 +127,16 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
                                "(the file was altered, or signed with another key)")
     countersigned = None
     if commission is not None:
-        problem = certification_problem(cert, commission)
+        problem = certification_problem(cert, commission, revoked=revocations)
         if problem:
-            raise SyncFileRejected(f"{problem} (not countersigned by the commission's certificate)")
+            raise SyncFileRejected(f"{problem} (not countersigned by the commission's certificate)"
+                                   if revocations is None or revocations.revocation(cert.serial_number) is None
+                                   else problem)
         countersigned = True
     try:
         bundle_files = read_bundle(io.BytesIO(members[AUDIT_BUNDLE]))
-        audit = verify_bundle(io.BytesIO(members[AUDIT_BUNDLE]), commission_cert_pem=commission_pem)
+        audit = verify_bundle(io.BytesIO(members[AUDIT_BUNDLE]), commission_cert_pem=commission_pem,
+                              revocations=revocations)
     except BundleError as exc:
         raise SyncFileRejected(f"the audit bundle is unusable: {_BYTES_IO.sub('', str(exc))}") from None
     try:
@@ -180,7 +185,7 @@ def _commission(pem: bytes) -> x509.Certificate:
 
 
 def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None,
-                       self_signed_ok: bool = False) -> VerifiedExport:
+                       self_signed_ok: bool = False, revocations: RevocationList | None = None) -> VerifiedExport:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -188,7 +193,8 @@ def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None,
         data = path.read_bytes()
     except OSError as exc:
         raise SyncFileRejected(f"cannot read it ({exc.strerror or exc})") from None
-    return verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok)
+    return verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok,
+                         revocations=revocations)
 
 
 def _raw_key(key) -> bytes:

@@ -209,7 +209,7 @@ def test_export_is_one_signed_file_without_biometric_data(sites):
 def test_export_of_an_uninitialised_station_is_one_line(tmp_path):
     result = CliRunner().invoke(cli_for(sync_group, tmp_path / "nohome"), ["sync", "export", "--out",
                                                                           str(tmp_path / "x.sync")])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.output.count("\n") == 1 and "station init" in result.output
     assert not (tmp_path / "x.sync").exists()
 
@@ -243,7 +243,7 @@ def test_a_station_whose_log_does_not_verify_still_exports_but_is_told_and_refus
     assert merged["refused"] == 1 and "audit log does not verify" in merged["files"][0]["reason"]
     no_folder = CliRunner().invoke(cli_for(sync_group, site.home),
                                    ["sync", "export", "--out", str(tmp_path / "no" / "x.sync")], env=env)
-    assert no_folder.exit_code == 2 and no_folder.output == f"error: {tmp_path / 'no'}: no such folder\n"
+    assert no_folder.exit_code == 3 and no_folder.output == f"error: {tmp_path / 'no'}: no such folder\n"
 
 
 # --- the merge ---
@@ -446,10 +446,10 @@ def test_a_key_pinned_by_an_unauthenticated_file_gives_way_to_the_certified_one(
 def test_central_merge_without_a_commission_certificate_is_refused(sites, tmp_path):
     sqlite_url = f"sqlite:///{tmp_path}/central.db"
     out = run_central(tmp_path, "merge", "--db", sqlite_url, str(sites["files"]["A"]))
-    assert out.exit_code == 2 and "integrity only: the signer is not authenticated" in out.stderr
+    assert out.exit_code == 3 and "integrity only: the signer is not authenticated" in out.stderr
     assert not (tmp_path / "central.db").exists()
     out = run_central(tmp_path, "verify", str(sites["files"]["A"]))
-    assert out.exit_code == 2 and "integrity only" in out.stderr
+    assert out.exit_code == 3 and "integrity only" in out.stderr
 
 
 def test_enrollment_duplicates_are_reported_until_decided(central_db, tmp_path_factory, make_database_url,
@@ -547,7 +547,7 @@ def test_a_file_is_imported_in_one_transaction(sites, central_db, monkeypatch):
 
 def test_the_central_schema_carries_its_version(central_db):
     with central_db.transaction() as s:
-        assert s.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version")) == "1"
+        assert s.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version")) == "2"
         s.get(CentralMeta, "schema_version").value = "99"
     with pytest.raises(CentralDatabaseError, match="schema version 99"):
         CentralDatabase(central_db.url).open()
@@ -599,7 +599,7 @@ def test_central_merge_errors_are_one_line(sites, tmp_path):
                        ("postgresql+psycopg://station:s3cret@127.0.0.1:1/central", "cannot use the central database"),
                        (f"sqlite:///{tmp_path}/no/such/dir/c.db", "cannot use the central database")):
         wrong = run_central(tmp_path, "merge", "--self-signed-ok", "--db", url, good)
-        assert wrong.exit_code == 2, (url, wrong.output)
+        assert wrong.exit_code == 3, (url, wrong.output)  # a database it cannot use: refused
         assert wrong.stderr.count("\n") == 1 and words in wrong.stderr and "Traceback" not in wrong.output
         assert "s3cret" not in wrong.output
     bad_verify = run_central(tmp_path, "verify", "--self-signed-ok", str(garbage))
