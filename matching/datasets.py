@@ -24,8 +24,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-FINGERPRINT_SUFFIXES = (".tif", ".tiff", ".bmp", ".png", ".pgm", ".jpg", ".jpeg", ".wsq")
-FACE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from matching.errors import DatasetError
+
+# Every file format OpenCV's imread decodes (its documentation's list), written once: photos and prints are read
+# from any of them.
+IMAGE_SUFFIXES = (".bmp", ".dib", ".jpeg", ".jpg", ".jpe", ".jp2", ".png", ".webp", ".avif", ".pbm", ".pgm", ".ppm",
+                  ".pxm", ".pnm", ".pfm", ".sr", ".ras", ".tiff", ".tif", ".exr", ".hdr", ".pic")
+FINGERPRINT_SUFFIXES = (*IMAGE_SUFFIXES, ".wsq")
+FACE_SUFFIXES = IMAGE_SUFFIXES
 _FVC_NAME = re.compile(r"^(?P<finger>[^_]+)_(?P<impression>\d+)$")
 
 __all__ = ["Sample", "SampleSet", "fvc_folder", "labelled_faces", "synthetic_fingerprints", "from_arrays",
@@ -111,7 +117,7 @@ def _read_grey(path: Path) -> np.ndarray:
 
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise ValueError(f"cannot read image {path}")
+        raise DatasetError(f"cannot read image {path}")
     return image
 
 
@@ -120,7 +126,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"cannot read image {path}")
+        raise DatasetError(f"cannot read image {path}")
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
@@ -135,7 +141,7 @@ def fvc_folder(folder: str | Path) -> SampleSet:
         if path.suffix.lower() in FINGERPRINT_SUFFIXES and match:
             found.append((match["finger"], int(match["impression"]), path))
     if not found:
-        raise ValueError(f"{root}: no <finger>_<impression> fingerprint images")
+        raise DatasetError(f"{root}: no <finger>_<impression> fingerprint images")
 
     def finger_key(f: str):
         return (0, int(f), f) if f.isdigit() else (1, 0, f)
@@ -158,7 +164,7 @@ def labelled_photo_paths(folder: str | Path) -> dict[str, list[Path]]:
         with labels.open(newline="") as fh:
             for row in csv.DictReader(fh):
                 if "file" not in row or "identity" not in row:
-                    raise ValueError(f"{labels}: needs the columns file,identity")
+                    raise DatasetError(f"{labels}: needs the columns file,identity")
                 path = root / row["file"]
                 if path.suffix.lower() in FACE_SUFFIXES and path.is_file():
                     by_identity.setdefault(row["identity"], []).append(path)
@@ -168,7 +174,8 @@ def labelled_photo_paths(folder: str | Path) -> dict[str, list[Path]]:
             if images:
                 by_identity[sub.name] = images
     if not by_identity:
-        raise ValueError(f"{root}: no labelled photos (expected <identity>/<image> folders or labels.csv)")
+        raise DatasetError(f"{root}: no labelled photos (expected <identity>/<image> folders or labels.csv, images "
+                           f"in a format OpenCV reads: {' '.join(IMAGE_SUFFIXES)})")
     return {k: sorted(v, key=lambda p: (len(p.name), p.name)) for k, v in sorted(by_identity.items())}
 
 

@@ -7,6 +7,7 @@
      +-- FaceTooSmall          the face is too small / far for a reliable encoding
      +-- MatcherUnavailable    the matching library or its model is not installed
      +-- TemplateFormatError   a stored template in a format the engine cannot read (matching/engine.py)
+     +-- DatasetError          (also a ValueError) a benchmark folder with no usable images, an unreadable image
 """
 from __future__ import annotations
 
@@ -37,3 +38,7 @@ class MatcherUnavailable(MatchingError):
 
 class TemplateFormatError(MatchingError):
     """A stored template this engine cannot read (another matcher's, or an older version of its own)."""
+
+
+class DatasetError(MatchingError, ValueError):
+    """A benchmark set that cannot be read: no images in the expected layout, an image OpenCV cannot decode."""

@@ -41,7 +41,10 @@ class SimulatedCamera(Camera):
         """Replay the images of a folder (sorted by name) or the frames of a video file; returns the frame count."""
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+            import cv2
+
+            # every file OpenCV can decode, whatever its name (drivers/ cannot import matching's list of suffixes)
+            files = sorted(p for p in path.iterdir() if p.is_file() and cv2.haveImageReader(str(p)))
             frames = [decode_rgb(p.read_bytes()) for p in files[:max_frames]]
         else:
             frames = _video_frames(path, max_frames)

@@ -66,6 +66,10 @@ class BackupRejected(StationError):
     """The file is not a usable backup of a station (foreign format, altered, truncated, wrong passphrase...)."""
 
 
+class WrongBackupPassphrase(BackupRejected):
+    """The passphrase given does not unwrap the backup key (the file itself may be fine)."""
+
+
 # --- the passphrase-wrapped backup key ---
 
 def _key_aad(doc: dict) -> bytes:
@@ -102,7 +106,7 @@ def unwrap_backup_key(doc: dict, passphrase: str) -> X25519PrivateKey:
         key = _scrypt(passphrase, doc["kdf"])
         raw = AESGCM(key).decrypt(bytes.fromhex(doc["nonce"]), bytes.fromhex(doc["ciphertext"]), _key_aad(doc))
     except InvalidTag:
-        raise BackupRejected("wrong passphrase: the backup key does not decrypt with it") from None
+        raise WrongBackupPassphrase("wrong passphrase: the backup key does not decrypt with it") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise BackupRejected(f"the wrapped backup key is malformed ({exc.__class__.__name__}: {exc})") from None
     private = X25519PrivateKey.from_private_bytes(raw)

@@ -15,8 +15,10 @@ import click
 
 from station.audit.transparency import REASONS
 from station.cli import trust
-from station.cli.common import Context, db_ready, fail, handle_errors, pass_ctx
+from station.cli.common import (Context, ExitCode, db_ready, emit, exit_code_for, fail, handle_errors, json_option,
+                                json_wanted, pass_ctx)
 from station.errors import InvalidInput
+from station.i18n.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 
 @click.group()
@@ -36,22 +38,34 @@ def audit_export(ctx: Context, out: str) -> None:
     click.echo(json.dumps(station.audit.export(out)))
 
 
+def _optional_config(config_home: str | None):
+    try:
+        from station.config import load_config
+
+        return load_config(None, home=config_home)
+    except Exception:  # noqa: BLE001  (no configuration: no default anchor, no held revocation list)
+        return None
+
+
 def commission_cert_pem(option: str | None, config_home: str | None = None) -> bytes | None:
     """The VERIFIER's commission certificate (station/cli/trust.py); verify runs with no configuration at all, and
     then only ``--commission-cert`` gives one."""
     try:
-        from station.config import load_config
+        return trust.held_commission_pem(option, _optional_config(config_home))
+    except InvalidInput as exc:
+        fail(str(exc))
 
-        config = load_config(None, home=config_home)
-    except Exception:  # noqa: BLE001  (no configuration: no default anchor)
-        config = None
+
+def revocations(option: str | None, pem: bytes | None, config_home: str | None = None):
+    """The VERIFIER's revocation list (``--crl``, else the home's keys/commission.crl), checked under ``pem``."""
     try:
-        return trust.held_commission_pem(option, config)
+        return trust.held_revocations(option, pem, _optional_config(config_home))
     except InvalidInput as exc:
         fail(str(exc))
 
 
 commission_cert_option = trust.commission_cert_option("the bundle or checkpoint")
+crl_option = trust.crl_option("the bundle or checkpoint")
 self_signed_ok_option = trust.self_signed_ok_option("an intact chain")
 
 
@@ -61,19 +75,22 @@ def _read(path: str, what: str) -> bytes:
         with open(path, "rb") as fh:
             return fh.read()
     except OSError as exc:
-        fail(f"{what} {path}: {exc.strerror or exc}")
+        fail(f"{what} {path}: {exc.strerror or exc}", exit_code_for(exc))
 
 
 def _verified(bundle_path: str, commission_cert: str | None, home: str | None = None,
-              checkpoints: tuple[str, ...] = ()):
+              checkpoints: tuple[str, ...] = (), crl: str | None = None):
     from station.audit.bundle import BundleError, verify_bundle
 
     pem = commission_cert_pem(commission_cert, home)
+    revoked = revocations(crl, pem, home)
     held = [(f"checkpoint {path}", _read(path, "checkpoint")) for path in checkpoints]
     try:
-        return verify_bundle(bundle_path, commission_cert_pem=pem, held_checkpoints=held)
-    except (BundleError, OSError, ValueError) as exc:
-        fail(str(exc))
+        return verify_bundle(bundle_path, commission_cert_pem=pem, held_checkpoints=held, revocations=revoked)
+    except OSError as exc:
+        fail(f"{bundle_path}: {exc.strerror or exc}", exit_code_for(exc))
+    except (BundleError, ValueError) as exc:  # damaged beyond reading: the check failed
+        fail(str(exc), ExitCode.CHECK_FAILED)
 
 
 checkpoint_option = click.option(
@@ -84,16 +101,19 @@ checkpoint_option = click.option(
 @audit.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
 @checkpoint_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_context
-def audit_verify(click_ctx: click.Context, bundle: str, commission_cert: str | None, self_signed_ok: bool,
-                 checkpoints: tuple[str, ...], as_json: bool) -> None:
+@handle_errors
+def audit_verify(click_ctx: click.Context, bundle: str, commission_cert: str | None, crl: str | None,
+                 self_signed_ok: bool, checkpoints: tuple[str, ...], as_json: bool) -> None:
     """Verify a bundle with nothing else (no database); exit 0 only if the whole chain holds and the station
-    certificate is issued by the commission certificate you hold (or, with --self-signed-ok, the chain holds).
-    Checkpoints you hold (--checkpoint) must be matched by the log: an entry removed or changed before one breaks."""
-    result = _verified(bundle, commission_cert, _home(click_ctx), checkpoints)
+    certificate is issued by the commission certificate you hold (or, with --self-signed-ok, the chain holds), exit 1
+    otherwise (a damaged bundle included). Checkpoints you hold (--checkpoint) must be matched by the log: an entry
+    removed or changed before one breaks."""
+    result = _verified(bundle, commission_cert, _home(click_ctx), checkpoints, crl)
     accepted = result.accepted(self_signed_ok)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "accepted": accepted}))
@@ -109,7 +129,7 @@ def audit_verify(click_ctx: click.Context, bundle: str, commission_cert: str | N
         for w in result.warnings:
             if w != result.signer_status():  # already said on the first line
                 click.echo(f"  warning: {w}")
-    sys.exit(0 if accepted else 1)
+    sys.exit(ExitCode.DONE if accepted else ExitCode.CHECK_FAILED)
 
 
 def _home(click_ctx: click.Context) -> str | None:
@@ -123,25 +143,30 @@ def _home(click_ctx: click.Context) -> str | None:
 @click.option("--polling-hours", default="08:00-17:00", show_default=True)
 @click.option("--timezone", default="Asia/Karachi", show_default=True)
 @click.option("--min-seconds", type=float, default=20.0, show_default=True, help="faster identify-to-ballot is flagged")
+@click.option("--lang", type=click.Choice(list(LANGUAGES)), default=DEFAULT_LANGUAGE, show_default=True,
+              help="the report's language: English, or Urdu (right-to-left, in Nastaliq)")
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
 @click.pass_context
+@handle_errors
 def audit_report(click_ctx: click.Context, bundle: str, out: str, polling_hours: str, timezone: str,
-                 min_seconds: float, commission_cert: str | None, self_signed_ok: bool) -> None:
+                 min_seconds: float, lang: str, commission_cert: str | None, crl: str | None,
+                 self_signed_ok: bool) -> None:
     """The auditor's HTML report (self-contained) from a bundle whose signer is certified by the commission (or,
     with --self-signed-ok, any signer: the report then says it is not authenticated)."""
     from station.audit.report import ReportSettings, analyse, render_html
 
-    result = _verified(bundle, commission_cert, _home(click_ctx))
+    result = _verified(bundle, commission_cert, _home(click_ctx), crl=crl)
     if result.countersigned is False or (result.countersigned is None and not self_signed_ok):
         problem = next((b.message for b in result.breaks if b.kind == "certificate"), result.signer_status())
-        fail(f"{bundle}: {problem}: no report written", 1)
+        fail(f"{bundle}: {problem}: no report written", ExitCode.CHECK_FAILED)
     try:
         findings = analyse(result.bodies, result.station, ReportSettings(timezone, polling_hours, min_seconds))
     except (ValueError, KeyError) as exc:
         fail(f"cannot analyse the bundle: {exc}")
     with open(out, "w", encoding="utf-8") as fh:
-        fh.write(render_html(findings, result.to_dict()))
+        fh.write(render_html(findings, result.to_dict(), lang))
     click.echo(json.dumps({"out": out, "chain_ok": result.ok, "authenticated": result.authenticated,
                            "anomalies": len(findings.anomalies)}))
 
@@ -149,17 +174,20 @@ def audit_report(click_ctx: click.Context, bundle: str, out: str, polling_hours:
 @audit.command("merge")
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_context
-def audit_merge(click_ctx: click.Context, bundles: tuple[str, ...], commission_cert: str | None,
+@handle_errors
+def audit_merge(click_ctx: click.Context, bundles: tuple[str, ...], commission_cert: str | None, crl: str | None,
                 self_signed_ok: bool, as_json: bool) -> None:
     """Verify several stations' bundles (each signer against the commission certificate) and report voters given a
     ballot at more than one station; only accepted bundles are counted."""
     from station.audit.merge import merge_bundles
 
     pem = commission_cert_pem(commission_cert, _home(click_ctx))
-    result = merge_bundles(list(bundles), commission_cert_pem=pem, self_signed_ok=self_signed_ok)
+    result = merge_bundles(list(bundles), commission_cert_pem=pem, self_signed_ok=self_signed_ok,
+                           revocations=revocations(crl, pem, _home(click_ctx)))
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -171,7 +199,7 @@ def audit_merge(click_ctx: click.Context, bundles: tuple[str, ...], commission_c
         click.echo(f"{result['voters_with_ballots']} voters with ballots; {len(result['double_votes'])} at more than one station")
         for d in result["double_votes"]:
             click.echo(f"  voter {d['voter']}: " + ", ".join(f"{w['station']} entry {w['seq']}" for w in d["ballots"]))
-    sys.exit(0 if result["ok"] else 1)
+    sys.exit(ExitCode.DONE if result["ok"] else ExitCode.CHECK_FAILED)
 
 
 # --- the Merkle tree: checkpoints and proofs (the station), their offline check and witnessing (observers) ---
@@ -192,7 +220,7 @@ def audit_checkpoint(ctx: Context, reason: str) -> None:
 
 
 @audit.command("checkpoints")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def audit_checkpoints(ctx: Context, as_json: bool) -> None:
@@ -250,7 +278,7 @@ def _required_commission_pem(commission_cert: str | None, click_ctx: click.Conte
     pem = commission_cert_pem(commission_cert, _home(click_ctx))
     if pem is None:
         fail("no commission certificate: give --commission-cert FILE (the trust anchor is never taken from the "
-             "file being checked)")
+             "file being checked)", ExitCode.USAGE)
     return pem
 
 
@@ -275,19 +303,26 @@ def _witness_keys(values: tuple[str, ...]) -> list:
               help="a witness's verifier key (name+hash+key, or a file holding it) whose cosignature each checkpoint "
                    "must carry; repeatable")
 @commission_cert_option
-@click.option("--json", "as_json", is_flag=True)
+@crl_option
+@json_option
 @click.pass_context
 @handle_errors
 def audit_check_proof(click_ctx: click.Context, proof: str, checkpoints: tuple[str, ...],
-                      witness_keys: tuple[str, ...], commission_cert: str | None, as_json: bool) -> None:
+                      witness_keys: tuple[str, ...], commission_cert: str | None, crl: str | None,
+                      as_json: bool) -> None:
     """Check an inclusion or consistency proof offline (no database) against the signed checkpoints (yours with
     --checkpoint, else the file's) and the commission certificate you hold; exit 0 only if everything holds."""
-    from station.audit.merkle_verify import InclusionProof, check_consistency, check_inclusion, read_proof
+    from station.audit.merkle_verify import (InclusionProof, ProofFileError, check_consistency, check_inclusion,
+                                             read_proof)
 
     pem = _required_commission_pem(commission_cert, click_ctx)
-    parsed = read_proof(_read(proof, "proof file"))
+    try:
+        parsed = read_proof(_read(proof, "proof file"))
+    except ProofFileError as exc:  # the file checked is not a proof: the check failed
+        fail(str(exc), ExitCode.CHECK_FAILED)
     check = (check_inclusion if isinstance(parsed, InclusionProof) else check_consistency)(
-        parsed, pem, checkpoints=_notes(checkpoints), witnesses=_witness_keys(witness_keys))
+        parsed, pem, checkpoints=_notes(checkpoints), witnesses=_witness_keys(witness_keys),
+        revocations=revocations(crl, pem, _home(click_ctx)))
     if as_json:
         click.echo(json.dumps(check.to_dict()))
     else:
@@ -296,7 +331,7 @@ def audit_check_proof(click_ctx: click.Context, proof: str, checkpoints: tuple[s
             click.echo(f"  ok: {line}")
         for line in check.problems:
             click.echo(f"  FAIL: {line}")
-    sys.exit(0 if check.ok else 1)
+    sys.exit(ExitCode.DONE if check.ok else ExitCode.CHECK_FAILED)
 
 
 @audit.command("witness-key")
@@ -307,7 +342,8 @@ def audit_witness_key(out: str, name: str) -> None:
     """Make a witness's Ed25519 key; prints its verifier key, to publish (`check-proof --witness-key`)."""
     from station.audit.witness import create_key
 
-    click.echo(create_key(Path(out), name).verifier_key())
+    verifier_key = create_key(Path(out), name).verifier_key()
+    emit({"name": name, "out": out, "verifier_key": verifier_key}, verifier_key)
 
 
 @audit.command("witness")
@@ -321,12 +357,13 @@ def audit_witness_key(out: str, name: str) -> None:
 @click.option("--station-cert", type=click.Path(dir_okay=False), default=None,
               help="the station's certificate (default: the one in --proof); checked against the commission's")
 @commission_cert_option
+@crl_option
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="write the cosigned note here (default: standard output)")
 @click.pass_context
 @handle_errors
 def audit_witness(click_ctx: click.Context, checkpoint: str, key_file: str, state_file: str,
-                  proof_file: str | None, station_cert: str | None, commission_cert: str | None,
+                  proof_file: str | None, station_cert: str | None, commission_cert: str | None, crl: str | None,
                   out: str | None) -> None:
     """Cosign a station's checkpoint after checking it is signed by a key the commission certified and that it
     extends the last checkpoint this witness cosigned for the station; exit 1 and say why when it does not (a
@@ -344,11 +381,12 @@ def audit_witness(click_ctx: click.Context, checkpoint: str, key_file: str, stat
     station_pem = _read(station_cert, "station certificate") if station_cert else (
         proof.station_certificate if proof is not None else None)
     if station_pem is None:
-        fail("give --station-cert FILE (or --proof, which carries it): the checkpoint's signer must be checked")
-    station, problem = CertifiedStation.from_pem(station_pem, pem)
+        fail("give --station-cert FILE (or --proof, which carries it): the checkpoint's signer must be checked",
+             ExitCode.USAGE)
+    station, problem = CertifiedStation.from_pem(station_pem, pem, revocations(crl, pem, _home(click_ctx)))
     if station is None:
         click.echo(f"refused: {problem}", err=True)
-        sys.exit(1)
+        sys.exit(ExitCode.CHECK_FAILED)
     state = WitnessState.load(Path(state_file))
     result = cosign(note, station, witness, state, proof)
     if not result.ok:
@@ -356,13 +394,15 @@ def audit_witness(click_ctx: click.Context, checkpoint: str, key_file: str, stat
         if result.evidence:
             click.echo("the checkpoint this witness cosigned before (keep it with this one as evidence):", err=True)
             click.echo(result.evidence, err=True, nl=False)
-        sys.exit(1)
+        sys.exit(ExitCode.CHECK_FAILED)
     state.save(Path(state_file))
     if out:
         from station.security.files import write_atomically
 
         write_atomically(Path(out), result.note.encode(), mode=0o644)
-        click.echo(result.message)
+        emit({"out": out, "note": result.note, "message": result.message}, result.message)
+    elif json_wanted():
+        emit({"out": None, "note": result.note, "message": result.message})
     else:
         click.echo(result.note, nl=False)
         click.echo(result.message, err=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli.common import Context, ExitCode, db_ready, emit, handle_errors, json_option, pass_ctx
 
 
 @click.group("authority")
@@ -92,12 +92,12 @@ def setup(ctx: Context, state_dir: str, url: str, timeout_s: float) -> None:
 
     path = link_to_simulator(ctx.config().home, Path(state_dir), url, public_key_file=PUBLIC_KEY_FILE,
                              timeout_s=timeout_s)
-    click.echo(f"[authority] written to {path}: backend http, {url}")
+    emit({"written": str(path), "backend": "http", "url": url}, f"[authority] written to {path}: backend http, {url}")
 
 
 @authority.command("check")
 @click.argument("cnic")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def check(ctx: Context, cnic: str, as_json: bool) -> None:
@@ -118,12 +118,12 @@ def check(ctx: Context, cnic: str, as_json: bool) -> None:
         click.echo(f"{cnic}: {outcome.result} (log entry {outcome.log_seq})")
     else:
         click.echo(f"{cnic}: not answered, {outcome.outcome}: {outcome.reason}")
-    sys.exit(0 if outcome.outcome == "answered" else 1)
+    sys.exit(ExitCode.DONE if outcome.outcome == "answered" else ExitCode.CHECK_FAILED)
 
 
 @authority.command("flush")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def flush(ctx: Context, limit: int, as_json: bool) -> None:
@@ -138,11 +138,11 @@ def flush(ctx: Context, limit: int, as_json: bool) -> None:
     else:
         click.echo(f"sent {report.sent}: {report.answered} answered, {report.refused} refused, {report.errors} errors; "
                    f"{report.pending} still queued" + (f" (stopped: {report.stopped})" if report.stopped else ""))
-    sys.exit(0 if report.pending == 0 else 1)
+    sys.exit(ExitCode.DONE if report.pending == 0 else ExitCode.CHECK_FAILED)
 
 
 @authority.command("roll-updates")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def roll_updates(ctx: Context, as_json: bool) -> None:
@@ -158,11 +158,11 @@ def roll_updates(ctx: Context, as_json: bool) -> None:
     else:
         click.echo(f"{report.offered} packages offered, {len(report.applied)} applied; roll version {report.version}"
                    + "".join(f"; rejected {r['package_id']}: {r['message']}" for r in report.rejected))
-    sys.exit(1 if report.rejected else 0)
+    sys.exit(ExitCode.CHECK_FAILED if report.rejected else ExitCode.DONE)
 
 
 @authority.command("queue")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def queue(ctx: Context, as_json: bool) -> None:

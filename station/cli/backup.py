@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from station.cli import trust
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx, read_secret
+from station.cli.common import Context, ExitCode, db_ready, fail, handle_errors, json_option, pass_ctx, read_secret
 from station.errors import InvalidInput
 
 PASSPHRASE_ENV = "STATION_BACKUP_PASSPHRASE"
@@ -31,6 +31,7 @@ def _commission_pem(option: str | None, config, self_signed_ok: bool) -> bytes |
 
 
 commission_cert_option = trust.commission_cert_option("the backup")
+crl_option = trust.crl_option("the backup")
 self_signed_ok_option = trust.self_signed_ok_option("a backup")
 
 
@@ -74,25 +75,33 @@ def backup_create(ctx: Context, out: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @passphrase_option
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_context
 @handle_errors
 def backup_verify(click_ctx: click.Context, file: str, passphrase_file: str | None, commission_cert: str | None,
-                  self_signed_ok: bool, as_json: bool) -> None:
+                  crl: str | None, self_signed_ok: bool, as_json: bool) -> None:
     """Check a backup with nothing else (no station, no database): the signer against the commission certificate,
-    signature, decryption, row counts, keys and the match log's chain. Exit 0 only if all hold."""
+    signature, decryption, row counts, keys and the match log's chain. Exit 0 only if all hold, 1 when the backup
+    fails a check (altered, truncated, foreign), 3 when the passphrase is wrong."""
     from station.backup.archive import verify_backup
+    from station.backup.format import BackupRejected, WrongBackupPassphrase
 
-    config = None
-    if not commission_cert:
-        try:
-            config = click_ctx.find_object(Context).config()
-        except Exception:  # noqa: BLE001  (verify needs no configuration: then there is no default certificate)
-            config = None
+    try:
+        config = click_ctx.find_object(Context).config()
+    except Exception:  # noqa: BLE001  (verify needs no configuration: then there is no default certificate or list)
+        config = None
     pem = _commission_pem(commission_cert, config, self_signed_ok)
-    summary = verify_backup(file, read_passphrase(passphrase_file), commission_pem=pem,
-                            self_signed_ok=self_signed_ok)
+    revocations = trust.held_revocations(crl, pem, config)
+    passphrase = read_passphrase(passphrase_file)
+    try:
+        summary = verify_backup(file, passphrase, commission_pem=pem, self_signed_ok=self_signed_ok,
+                                revocations=revocations)
+    except WrongBackupPassphrase:
+        raise
+    except BackupRejected as exc:
+        fail(str(exc), ExitCode.CHECK_FAILED)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
         return
@@ -115,11 +124,12 @@ def backup_verify(click_ctx: click.Context, file: str, passphrase_file: str | No
 @click.option("--force", is_flag=True, help="replace a station already there (its files are moved aside)")
 @passphrase_option
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors
 def backup_restore(ctx: Context, file: str, new_home: str | None, force: bool, passphrase_file: str | None,
-                   commission_cert: str | None, self_signed_ok: bool) -> None:
+                   commission_cert: str | None, crl: str | None, self_signed_ok: bool) -> None:
     """Check a backup completely, then restore its database, keys and log files into a station home. A damaged,
     foreign or wrong-passphrase file changes nothing."""
     from station.backup.restore import restore_backup
@@ -127,7 +137,7 @@ def backup_restore(ctx: Context, file: str, new_home: str | None, force: bool, p
     target = Context(ctx.profile, str(Path(new_home)) if new_home else ctx.home).config()
     pem = _commission_pem(commission_cert, target, self_signed_ok)
     result = restore_backup(file, read_passphrase(passphrase_file), target, force=force, commission_pem=pem,
-                            self_signed_ok=self_signed_ok)
+                            self_signed_ok=self_signed_ok, revocations=trust.held_revocations(crl, pem, target))
     click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

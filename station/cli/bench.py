@@ -1,7 +1,8 @@
 """``station bench ...`` and ``station calibrate``: the command line of the benchmarks, assembled here in one place.
 
-Each command parses its options, calls a function of ``station/bench/`` that returns a dict, and prints it as JSON on
-standard output (progress, when asked for, on standard error). ``station/cli/main.py`` adds ``bench`` and
+Each command parses its options, calls a function of ``station/bench/`` that returns a dict, and prints it as one JSON
+document on standard output, indented (one line with ``--json``); progress, when asked for, on standard error. A
+benchmark whose result says it missed a target (a ``meets_...`` value false) exits 1 (docs/cli.md). ``station/cli/main.py`` adds ``bench`` and
 ``calibrate`` to the ``station`` command; nothing registers itself by being imported.
 
     station bench flow | accuracy | audit | merkle | search | policy | registration | roll-scale | authority
@@ -10,17 +11,49 @@ standard output (progress, when asked for, on standard error). ``station/cli/mai
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
 from station.bench.flow import DEFAULT_FACES
 from station.bench.search import DEFAULT_DATASETS
-from station.cli.common import StderrProgress, handle_errors
+from station.cli.common import ExitCode, StderrProgress, handle_errors, json_option, json_wanted, say
 
 
 def _echo(result: dict, as_json: bool, *, allow_nan: bool = True) -> None:
+    """The result as one JSON document (indented, or on one line with --json); exit 1 when it missed a target."""
     click.echo(json.dumps(result, indent=None if as_json else 2, allow_nan=allow_nan))
+    missed = missed_targets(result)
+    if missed:
+        say(f"below target: {', '.join(missed)}")
+        sys.exit(ExitCode.CHECK_FAILED)
+
+
+def missed_targets(result, path: str = "") -> list[str]:
+    """Where ``result`` says a target was missed: every ``meets_...`` key whose value (or a value under it) is
+    false, as a dotted path."""
+    missed = []
+    items = result.items() if isinstance(result, dict) else enumerate(result) if isinstance(result, list) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if str(key).startswith("meets_") and value is False:
+            missed.append(where)
+        elif str(key).startswith("meets_") and isinstance(value, dict):
+            missed += [f"{where}.{k}" for k, v in value.items() if v is False]
+        elif isinstance(value, (dict, list)):
+            missed += missed_targets(value, where)
+    return missed
+
+
+def _checked_faces(faces: str | None) -> str | None:
+    """A --faces folder read at once (its photos are used only after minutes of fingerprint work): one without
+    labelled photos is refused before anything runs."""
+    if faces:
+        from matching.datasets import labelled_photo_paths
+
+        labelled_photo_paths(faces)
+    return faces
 
 
 def _progress(quiet: bool, prefix: str):
@@ -35,14 +68,15 @@ def bench() -> None:
 @bench.command("flow")
 @click.option("--voters", type=click.IntRange(2, 5000), default=200, show_default=True)
 @click.option("--seed", type=int, default=11, show_default=True)
-@click.option("--faces", type=click.Path(file_okay=False), default=None,
+@click.option("--faces", type=click.Path(exists=True, file_okay=False), default=None,
               help=f"labelled photos for the face path (default: {DEFAULT_FACES} when it exists)")
-@click.option("--json", "as_json", is_flag=True, help="JSON only")
+@json_option
+@handle_errors
 def flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
     """Time per verified voter: identify, capture, match, decide, log and issue the ballot."""
     from station.bench.flow import bench_flow
 
-    _echo(bench_flow(voters, seed, faces), as_json)
+    _echo(bench_flow(voters, seed, _checked_faces(faces)), as_json)
 
 
 @bench.command("accuracy")
@@ -63,8 +97,9 @@ def flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
 @click.option("--reference-extractor", type=click.Choice(["mindtct"]), default=None,
               help="fingerprints: also score mixed pairs, probes from each matcher's extractor against references "
                    "read from this extractor's ISO/IEC 19794-2:2005 records (eer_native beside eer_mixed)")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON only")
+@json_option
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
+@handle_errors
 def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: int, peers: tuple[str, ...],
              impostors: str, only: str | None, fmr_target: float, plot: str | None, reference_extractor: str | None,
              as_json: bool, quiet: bool) -> None:
@@ -78,7 +113,8 @@ def accuracy(modality: str, dataset: str | None, synthetic: str | None, seed: in
 
 @bench.command("audit")
 @click.option("--entries", type=click.IntRange(10, 100_000), default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
+@handle_errors
 def audit(entries: int, as_json: bool) -> None:
     """Time log appends (in real transactions on SQLite), bundle export and offline verification."""
     from station.bench.audit import bench_audit
@@ -90,7 +126,7 @@ def audit(entries: int, as_json: bool) -> None:
 @click.option("--entries", type=click.IntRange(2, 10_000_000), default=100_000, show_default=True)
 @click.option("--sample", type=click.IntRange(1, 100_000), default=500, show_default=True,
               help="appends timed one committed transaction each")
-@click.option("--json", "as_json", is_flag=True, help="JSON only")
+@json_option
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
 @handle_errors
 def merkle(entries: int, sample: int, as_json: bool, quiet: bool) -> None:
@@ -118,7 +154,8 @@ def merkle(entries: int, sample: int, as_json: bool, quiet: bool) -> None:
               help="fingerprint: use only the first FVC images (default: all, or 80 when --n is not given)")
 @click.option("--datasets", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATASETS,
               show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="compact JSON")
+@json_option
+@handle_errors
 def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries, bases_limit,
            datasets, as_json) -> None:
     """1:N search: p50/p95 latency per probe, memory, build time and recall@k against exhaustive search."""
@@ -162,9 +199,10 @@ def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist,
 @click.option("--face-threshold", type=float, default=None, help="what-if: override face.match_threshold")
 @click.option("--template-cache", "cache_dir", type=click.Path(file_okay=False), default=None,
               help="keep extracted templates in DIR (keyed by engine and image bytes) for later runs")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON")
+@json_option
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
 @click.pass_obj
+@handle_errors
 def policy(ctx, cal_dirs, cal_synthetic, eval_dirs, eval_synthetic, face_cal_dirs, face_dir, calibration_limit,
            cal_result, face_cal_result, thresholds, no_face, matcher, impostor_presenters, cross_check_visits,
            fingerprint_threshold, face_threshold, cache_dir, as_json, quiet) -> None:
@@ -196,13 +234,14 @@ def policy(ctx, cal_dirs, cal_synthetic, eval_dirs, eval_synthetic, face_cal_dir
 @click.option("--roll-voters", type=click.IntRange(1, 5000), default=100, show_default=True,
               help="voters already on the roll (also searched)")
 @click.option("--seed", type=int, default=11, show_default=True)
-@click.option("--faces", type=click.Path(file_okay=False), default=None,
+@click.option("--faces", type=click.Path(exists=True, file_okay=False), default=None,
               help=f"labelled photos (default: {DEFAULT_FACES} when it exists)")
+@handle_errors
 def registration(people: int, duplicates: int, roll_voters: int, seed: int, faces: str | None) -> None:
     """Duplicate detection at registration: planted second registrations caught, honest ones sent to adjudication."""
     from station.bench.registration import bench_registration
 
-    _echo(bench_registration(people, duplicates, roll_voters, seed, faces), as_json=False)
+    _echo(bench_registration(people, duplicates, roll_voters, seed, _checked_faces(faces)), json_wanted())
 
 
 @bench.command("roll-scale")
@@ -214,35 +253,105 @@ def registration(people: int, duplicates: int, roll_voters: int, seed: int, face
 @click.option("--lookups", type=click.IntRange(10, 100_000), default=2000, show_default=True)
 @click.option("--database-url", default=None, help="an empty database for the importing station (default: SQLite "
                                                    "in its home)")
-@click.option("--json", "as_json", is_flag=True, help="JSON only, on one line")
+@json_option
+@handle_errors
 def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None, lookups: int,
                database_url: str | None, as_json: bool) -> None:
     """Package N voters at a commission, import into a fresh station (progress bar on stderr), hash, look up."""
     from station.bench.roll_scale import bench_roll_scale
 
-    def say(message: str) -> None:
+    def tell(message: str) -> None:
         if not as_json:
-            click.echo(message, err=True)
+            say(message)
 
-    progress = StderrProgress(min_total=1) if not as_json else StderrProgress(min_total=10**12)
+    progress = StderrProgress(min_total=1)
     try:
-        result = bench_roll_scale(voters, seed, base_templates, workers, lookups, database_url, say=say,
+        result = bench_roll_scale(voters, seed, base_templates, workers, lookups, database_url, say=tell,
                                   progress=progress)
     finally:
         progress.close()
     _echo(result, as_json)
 
 
+@bench.command("dedup")
+@click.option("--templates", type=click.IntRange(8, 200_000_000), default=20_000, show_default=True,
+              help="fingerprint templates on the roll (four per person, and a face)")
+@click.option("--registrants", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
+              help="planted duplicates (as many fresh people are searched too; see --fresh)")
+@click.option("--fresh", type=click.IntRange(0, 1_000_000), default=None, help="fresh people (default: --registrants)")
+@click.option("--workers", type=click.IntRange(1, 512), default=2, show_default=True,
+              help="worker processes of a local cluster")
+@click.option("--shards", type=click.IntRange(1, 4096), default=None, help="default: one per worker")
+@click.option("--scheduler", default="local", show_default=True, help="local, or a scheduler's tcp://HOST:PORT")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=32, show_default=True)
+@click.option("--matcher", default="bozorth3", show_default=True, help="the fingerprint engine")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="generated galleries (default: the temporary folder's station-bench-dedup)")
+@json_option
+@handle_errors
+def dedup(templates: int, registrants: int, fresh: int | None, workers: int, shards: int | None, scheduler: str,
+          batch: int, matcher: str, seed: int, cache_dir: str | None, as_json: bool) -> None:
+    """National 1:N duplicate search on Dask (station/national/dedup.py): registrants per second, recall, memory."""
+    from station.bench.dedup import bench_dedup
+
+    _echo(bench_dedup(templates, registrants, fresh, workers, shards, scheduler, seed=seed, batch=batch,
+                      matcher=matcher, cache_dir=Path(cache_dir) if cache_dir else None,
+                      say=None if as_json else say), as_json)
+
+
+@bench.command("packages")
+@click.option("--voters", type=click.IntRange(10, 200_000_000), default=20_000, show_default=True)
+@click.option("--stations", type=click.IntRange(1, 1_000_000), default=40, show_default=True,
+              help="polling stations, one registered station each")
+@click.option("--workers", type=click.IntRange(1, 512), default=2, show_default=True)
+@click.option("--scheduler", default="local", show_default=True, help="local, or a scheduler's tcp://HOST:PORT")
+@click.option("--group", type=click.IntRange(1, 10_000), default=16, show_default=True, help="stations per task")
+@click.option("--seed", type=int, default=3, show_default=True)
+@json_option
+@handle_errors
+def packages(voters: int, stations: int, workers: int, scheduler: str, group: int, seed: int, as_json: bool) -> None:
+    """Signed, encrypted roll packages for every station built in parallel on Dask (station/national/packages.py)."""
+    from station.bench.packages import bench_packages
+
+    _echo(bench_packages(voters, stations, workers, scheduler, seed=seed, group=group,
+                         say=None if as_json else say), as_json)
+
+
 @bench.command("authority")
 @click.option("--voters", type=click.IntRange(6, 5000), default=60, show_default=True, help="voters on the roll")
 @click.option("--seed", type=int, default=11, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 60), default=3.0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="JSON only")
+@json_option
+@handle_errors
 def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
     """Added latency per voter with the ID-authority link up (p50, p95), synchronous and background hooks."""
     from station.bench.authority import bench_authority
 
     _echo(bench_authority(voters, seed, timeout_s), as_json)
+
+
+@bench.command("central")
+@click.option("--stations", type=click.IntRange(2, 200_000), default=20, show_default=True)
+@click.option("--ballots", type=click.IntRange(1, 100_000), default=1000, show_default=True, help="per station")
+@click.option("--double-votes", type=click.IntRange(0, 1_000_000), default=10, show_default=True)
+@click.option("--db", "db_url", required=True, envvar="STATION_CENTRAL_DB_URL",
+              help="an empty central database (env STATION_CENTRAL_DB_URL)")
+@click.option("--mergers", type=click.IntRange(1, 64), default=1, show_default=True, help="concurrent processes")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--cache", "cache_root", type=click.Path(file_okay=False), default=None,
+              help="where generated files are kept (default: the system's temporary folder)")
+@json_option
+@handle_errors
+def central(stations: int, ballots: int, double_votes: int, db_url: str, mergers: int, seed: int,
+            cache_root: str | None, as_json: bool) -> None:
+    """Signed station files merged into the central database by C processes; the planted double votes found."""
+    from station.bench.central import bench_central
+
+    result = bench_central(stations, ballots, double_votes, db_url, mergers=mergers, seed=seed,
+                           cache_root=Path(cache_root) if cache_root else None,
+                           progress=None if as_json else say)
+    _echo(result, as_json)  # exit 1 when meets_checks is false
 
 
 @bench.command("speed")
@@ -252,8 +361,9 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
 @click.option("--pairs", "n_pairs", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
               help="comparisons timed per set (half genuine, half impostor)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the pair draw")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON only")
+@json_option
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
+@handle_errors
 def speed(datasets: tuple[str, ...], limit: int | None, n_pairs: int, seed: int, as_json: bool, quiet: bool) -> None:
     """Extraction and comparison time of the fingerprint engine beside mindtct/bozorth3 (medians, p95, ratios)."""
     from station.bench.speed import bench_speed
@@ -280,7 +390,7 @@ def speed(datasets: tuple[str, ...], limit: int | None, n_pairs: int, seed: int,
 @click.option("--template-cache", "cache_dir", type=click.Path(file_okay=False), default=None,
               help="keep extracted templates in DIR (keyed by engine and image bytes) for later runs")
 @click.option("--dry-run", is_flag=True, help="compute and print, do not write station.toml")
-@click.option("--json", "as_json", is_flag=True, help="compact JSON")
+@json_option
 @click.option("--quiet", is_flag=True, help="no progress on standard error")
 @click.pass_obj
 @handle_errors

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli.common import Context, ExitCode, db_ready, emit, handle_errors, json_option, pass_ctx
 from station.errors import StationError
 
 
@@ -29,7 +29,8 @@ def card_issue(ctx: Context, cnic: str, out: str, tamper: str | None) -> None:
     data = station.steering.voter_card(cnic, tamper)
     with open(out, "wb") as fh:
         fh.write(data)
-    click.echo(f"virtual card for {cnic}{f' (tampered: {tamper})' if tamper else ''} written to {out}")
+    emit({"cnic": cnic, "out": out, "tamper": tamper},
+         f"virtual card for {cnic}{f' (tampered: {tamper})' if tamper else ''} written to {out}")
 
 
 @card.command("emulate")
@@ -61,7 +62,7 @@ def card_emulate(card_file: str, host: str, port: int) -> None:
 
 
 @card.command("read")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.option("--reader", default=None, help="PC/SC reader name (default: the first holding a card)")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 120), default=None)
 @pass_ctx
@@ -79,4 +80,4 @@ def card_read(ctx: Context, as_json: bool, reader: str | None, timeout_s: float 
                "\n".join(f"{k}: {v}" for k, v in report.items()))
     if error:
         click.echo(f"error: {error}", err=True)
-        sys.exit(1)
+        sys.exit(ExitCode.CHECK_FAILED)

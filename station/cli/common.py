@@ -1,9 +1,25 @@
-"""What every ``station`` command shares: the context holding the profile and home, one-line errors, the
-check that the station is initialised, progress on standard error. Command modules import from here, never from
-``station.cli``."""
+"""What every ``station`` command shares: the context holding the profile and home, the exit codes and one-line
+errors, the ``--json`` option and the one way a command prints its result, the check that the station is
+initialised, progress bars on standard error. Command modules import from here, never from ``station.cli``.
+
+Exit codes (docs/cli.md), the same in every command:
+
+    0  DONE            the command did what was asked
+    1  CHECK_FAILED    a check found a problem: verify, doctor, check-proof, a benchmark below its target, ...
+    2  USAGE           the command line is wrong: unknown option, bad value, a file or folder that does not exist,
+                       an unknown profile or a bad configuration value (click's usage errors exit 2 too)
+    3  REFUSED         the input or the station's state was refused: a tampered package, a garbage file, a CNIC not
+                       on the roll, a closed poll, missing keys, a device or database that failed; nothing was done
+    70 INTERNAL        a bug: one line saying so (the traceback only with ``station -v``)
+    130 INTERRUPTED    Ctrl-C
+"""
 from __future__ import annotations
 
+import contextlib
+import enum
 import functools
+import json
+import logging
 import os
 import sys
 
@@ -12,9 +28,149 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from drivers.errors import DeviceError
 from matching.errors import MatchingError
-
 from station.config import load_config
-from station.errors import InvalidInput, StationError
+from station.errors import ConfigError, InvalidInput, StationError
+
+log = logging.getLogger("station")
+
+
+class ExitCode(enum.IntEnum):
+    """The exit codes of every ``station`` command, written here once (table in the module docstring)."""
+
+    DONE = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    REFUSED = 3
+    INTERNAL = 70  # sysexits.h EX_SOFTWARE
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+# Errors a user can cause; anything else escaping a command is a bug (INTERNAL).
+USER_ERRORS = (StationError, DeviceError, MatchingError, SQLAlchemyError, OSError)
+# A path named on the command line that is not there: the same code as click's own ``Path(exists=True)`` check.
+_MISSING_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code of an error a user can cause: USAGE for a bad configuration or a path that does not exist,
+    REFUSED for every other station, device, matching, database or file error."""
+    if isinstance(exc, (ConfigError, *_MISSING_PATH)):
+        return ExitCode.USAGE
+    return ExitCode.REFUSED
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {getattr(exc, 'orig', None) or exc.__class__.__name__}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")
+    return str(exc) or exc.__class__.__name__
+
+
+def fail(message: str, code: int = ExitCode.REFUSED):
+    """End the command: ``error: message`` on one line of standard error, exit ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(int(code))
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn an error a user can cause into one line and its exit code (never a traceback)."""
+    try:
+        yield
+    except click.UsageError:
+        raise  # click prints the usage and exits 2
+    except click.ClickException as exc:  # a benchmark's "no images": its other errors exit 1, the code of a check
+        fail(exc.format_message(), ExitCode.REFUSED)
+    except click.Abort:
+        fail("aborted", ExitCode.INTERRUPTED)
+    except USER_ERRORS as exc:
+        fail(error_message(exc), exit_code_for(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", ExitCode.INTERRUPTED)
+
+
+def handle_errors(fn):
+    """A command whose user errors end it with one line and their exit code."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with user_errors():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class StationGroup(click.Group):
+    """The ``station`` group: whatever a command lets escape still ends in one line and a documented exit code, a bug
+    included (INTERNAL)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            with user_errors():
+                return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit):
+            raise
+        except Exception as exc:  # a bug: said in one line; the traceback with -v
+            log.info("internal error", exc_info=True)
+            fail(f"internal error ({exc.__class__.__name__}: {exc}); this is a bug: run with -v for the traceback",
+                 ExitCode.INTERNAL)
+
+
+# --- output: one JSON document on standard output with --json, messages on standard error ---
+JSON_HELP = "print the result as one JSON document on standard output (messages stay on standard error)"
+_JSON_WANTED = "station.cli.json"  # in click's ctx.meta, shared by a command's context and its parents'
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_JSON_WANTED] = True
+    return value
+
+
+def json_option(fn):
+    """``--json`` for a command that reads it as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP, callback=_remember_json)(fn)
+
+
+def add_json_option(command: click.Command) -> None:
+    """Give ``command`` the ``--json`` option when it has none (main.py, for every command of the tree); the command
+    then prints through ``emit``, which reads it."""
+    if not any("--json" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(click.Option(["--json", "as_json"], is_flag=True, expose_value=False, help=JSON_HELP,
+                                           callback=_remember_json))
+
+
+def json_wanted() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_JSON_WANTED))
+
+
+def emit(data, text=None) -> None:
+    """A command's result on standard output: one JSON document when --json was given or the command has no text
+    form (``text`` None), else ``text`` (a string, or lines)."""
+    if text is None or json_wanted():
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        click.echo(text if isinstance(text, str) else "\n".join(text))
+
+
+def emit_rows(rows, line) -> None:
+    """A listing: with --json one JSON array (streamed, a row per line), else ``line(row)`` per row."""
+    as_json = json_wanted()
+    first = True
+    for row in rows:
+        if as_json:
+            click.echo(("[" if first else ",") + json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(line(row))
+        first = False
+    if as_json:
+        click.echo("[]" if first else "]")
+
+
+def say(message: str) -> None:
+    """A message for the person at the terminal: always on standard error."""
+    click.echo(message, err=True)
 
 
 def read_secret(what: str, secret_file: str | None, env: str, *, confirm: bool = False) -> str:
@@ -34,28 +190,6 @@ def read_secret(what: str, secret_file: str | None, env: str, *, confirm: bool =
     if not secret:
         raise InvalidInput(f"no {what} given (use --passphrase-file, ${env} or type it at the prompt)")
     return secret
-
-
-def fail(message: str, code: int = 2):
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (StationError, DeviceError, MatchingError) as exc:
-            fail(str(exc))
-        except SQLAlchemyError as exc:
-            fail(f"database error: {getattr(exc, 'orig', None) or exc.__class__.__name__}")
-        except OSError as exc:
-            fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
-
-    return wrapper
 
 
 class Context:
@@ -85,27 +219,23 @@ def db_ready(station) -> None:
 
 
 class StderrProgress:
-    """A progress bar per stage on standard error for packages of ``min_total`` voters and more; on a terminal a
-    click bar, otherwise a line per 10%. Called as ``progress(stage, done, total)``; ``close()`` ends the last bar."""
+    """A progress bar per stage on standard error for ``min_total`` items and more, only when standard error is a
+    terminal (off in pipes, logs and tests). Called as ``progress(stage, done, total)``; ``close()`` ends the last
+    bar."""
 
     def __init__(self, min_total: int = 5000) -> None:
         self.min_total = min_total
-        self.stage, self.done, self.bar, self.shown = None, 0, None, -1
+        self.stage, self.done, self.bar = None, 0, None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if total < self.min_total:
+        if total < self.min_total or not sys.stderr.isatty():
             return
         if stage != self.stage:
             self.close()
-            self.stage, self.done, self.shown = stage, 0, -1
-            if sys.stderr.isatty():
-                self.bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
-                self.bar.__enter__()
-        if self.bar is not None:
-            self.bar.update(done - self.done)
-        elif done * 10 // max(total, 1) > self.shown:
-            self.shown = done * 10 // max(total, 1)
-            click.echo(f"{stage}: {done * 100 // max(total, 1)}% ({done:,}/{total:,})", err=True)
+            self.stage, self.done = stage, 0
+            self.bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
         self.done = done
 
     def close(self) -> None:

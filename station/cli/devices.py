@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from station.cli.common import Context, handle_errors, pass_ctx
+from station.cli.common import Context, ExitCode, emit, emit_rows, handle_errors, json_option, pass_ctx
 
 
 @click.group()
@@ -15,34 +15,31 @@ def devices() -> None:
 
 
 @devices.command("list")
-@click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handle_errors
-def devices_list(ctx: Context, as_json: bool) -> None:
+def devices_list(ctx: Context) -> None:
     """Every configured device with backend, status and serial; a missing library or device is reported, not fatal."""
 
-    rows = ctx.station().technician.list_devices()
-    for row in rows:
-        if as_json:
-            click.echo(json.dumps(row))
-        else:
-            click.echo(f"{row['kind']:<12} {row['backend']:<10} {row['status']:<13} {row.get('serial') or ''} {row.get('error') or ''}")
+    emit_rows(ctx.station().technician.list_devices(),
+              lambda row: f"{row['kind']:<12} {row['backend']:<10} {row['status']:<13} {row.get('serial') or ''} "
+                          f"{row.get('error') or ''}")
 
 
 @devices.command("test")
-@click.argument("kind", type=click.Choice(["fingerprint", "camera", "card"]))
+@click.argument("kind", type=click.Choice(["fingerprint", "camera", "card", "power"]))
 @click.option("--captures", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--inject", "fault", default=None, help="simulated devices: queue this fault first (not_ready, busy, timeout, disconnect)")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def devices_test(ctx: Context, kind: str, captures: int, fault: str | None, as_json: bool) -> None:
-    """Open a device, capture a few times, report timings and quality."""
+    """Open a device, capture a few times, report timings and quality (indented JSON; one line with --json). Exit 1
+    when every capture failed."""
 
     report = ctx.station().technician.test_device(kind, captures=captures, fault=fault)
     click.echo(json.dumps(report, indent=None if as_json else 2))
     if report["failures"] == report["captures"]:
-        sys.exit(1)
+        sys.exit(ExitCode.CHECK_FAILED)
 
 
 @devices.command("capture")
@@ -53,4 +50,4 @@ def devices_test(ctx: Context, kind: str, captures: int, fault: str | None, as_j
 def devices_capture(ctx: Context, kind: str, out: str) -> None:
     """Capture one image to a PNG file (a technician's check of a real device)."""
 
-    click.echo(json.dumps(ctx.station().technician.capture_to_file(kind, out)))
+    emit(ctx.station().technician.capture_to_file(kind, out))

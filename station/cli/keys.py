@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import Context, handle_errors, pass_ctx, read_secret
+from station.cli.common import Context, ExitCode, handle_errors, json_option, pass_ctx, read_secret
 from station.errors import InvalidInput
 from station.security.keystore import (CREDENTIAL_FILE, CREDENTIAL_NAME, PASSPHRASE, PROTECTIONS, SYSTEMD_CREDS,
                                        KeysLocked)
@@ -40,7 +40,7 @@ def keys_group() -> None:
 
 
 @keys_group.command("status")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def keys_status(ctx: Context, as_json: bool) -> None:
@@ -58,7 +58,7 @@ def keys_status(ctx: Context, as_json: bool) -> None:
     for f in files:
         click.echo(f"  {f.state:<7} {f.name}")
     if not ok:
-        sys.exit(1)
+        sys.exit(ExitCode.CHECK_FAILED)
 
 
 @keys_group.command("protect")
@@ -66,7 +66,7 @@ def keys_status(ctx: Context, as_json: bool) -> None:
               help="how to keep the keys (default: keys.protection)")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), default=None,
               help=f"--mode passphrase: the new passphrase from this file (else ${NEW_PASSPHRASE_ENV}, else a prompt)")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def keys_protect(ctx: Context, mode: str | None, passphrase_file: str | None, as_json: bool) -> None:

@@ -2,12 +2,11 @@
 its first day to the close of poll."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from station.cli.common import Context, handle_errors, pass_ctx
+from station.cli.common import Context, ExitCode, emit, handle_errors, pass_ctx
 
 
 @click.command()
@@ -20,7 +19,8 @@ def init(ctx: Context) -> None:
     from station.security.files import make_private
 
     make_private(_private_files(station.config))  # files of an older release may still be 0644
-    click.echo(f"station home {station.config.home}: key {'created' if created else 'already present'}, schema up to date")
+    emit({"home": str(station.config.home), "key_created": created, "schema": "up to date"},
+         f"station home {station.config.home}: key {'created' if created else 'already present'}, schema up to date")
 
 
 @click.group()
@@ -37,7 +37,7 @@ def user_add(ctx: Context, name: str, role: str) -> None:
     """Add a user; the password is read from standard input."""
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt("password", hide_input=True)
     ctx.station().accounts.add_user(name, password, role)
-    click.echo(f"user {name} ({role}) added")
+    emit({"user": name, "role": role, "added": True}, f"user {name} ({role}) added")
 
 
 @user.command("disable")
@@ -47,7 +47,7 @@ def user_add(ctx: Context, name: str, role: str) -> None:
 def user_disable(ctx: Context, name: str) -> None:
     """Disable a user: no more logins, and every token and browser session of theirs stops working at once."""
     revoked = ctx.station().accounts.disable_user(name)
-    click.echo(f"user {name} disabled; {revoked} token(s) revoked")
+    emit({"user": name, "disabled": True, "tokens_revoked": revoked}, f"user {name} disabled; {revoked} token(s) revoked")
 
 
 @user.command("enable")
@@ -57,7 +57,7 @@ def user_disable(ctx: Context, name: str) -> None:
 def user_enable(ctx: Context, name: str) -> None:
     """Let a disabled user log in again (their old tokens stay revoked)."""
     ctx.station().accounts.enable_user(name)
-    click.echo(f"user {name} enabled")
+    emit({"user": name, "enabled": True}, f"user {name} enabled")
 
 
 @click.group()
@@ -73,7 +73,7 @@ def token_revoke(ctx: Context, name: str) -> None:
     """Revoke every token of a user (API clients and browser sessions answer 401 at their next request); the user may
     log in again."""
     revoked = ctx.station().accounts.revoke_tokens(name)
-    click.echo(f"{revoked} token(s) of user {name} revoked")
+    emit({"user": name, "tokens_revoked": revoked}, f"{revoked} token(s) of user {name} revoked")
 
 
 def _private_files(config) -> list:
@@ -98,12 +98,13 @@ def _private_files(config) -> list:
 @pass_ctx
 @handle_errors
 def doctor(ctx: Context) -> None:
-    """Check the database, keys and match log; exit 0 when healthy."""
+    """Check the database, keys and match log; exit 0 when healthy, 1 when a check fails."""
     checks = ctx.station().doctor()
-    for name, ok, detail in checks:
-        click.echo(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
-    if not all(ok for _, ok, _ in checks):
-        sys.exit(1)
+    healthy = all(ok for _, ok, _ in checks)
+    emit({"ok": healthy, "checks": [{"name": name, "ok": ok, "detail": detail} for name, ok, detail in checks]},
+         [f"{'ok  ' if ok else 'FAIL'} {name}: {detail}" for name, ok, detail in checks])
+    if not healthy:
+        sys.exit(ExitCode.CHECK_FAILED)
 
 
 @click.command("close-poll")
@@ -112,4 +113,4 @@ def doctor(ctx: Context) -> None:
 @handle_errors
 def close_poll(ctx: Context, operator: str) -> None:
     """Close the poll: a last log entry and a signed seal over the whole log; no verification after it."""
-    click.echo(json.dumps(ctx.station().polling.close_poll(operator)))
+    emit(ctx.station().polling.close_poll(operator))

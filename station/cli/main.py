@@ -1,4 +1,5 @@
-"""The ``station`` command. Errors a user can cause print one line on standard error and exit 2; never a traceback."""
+"""The ``station`` command, assembled here and only here. Errors print one line on standard error with a documented
+exit code, never a traceback (station/cli/common.py, docs/cli.md); every command takes ``--json``."""
 from __future__ import annotations
 
 import logging
@@ -6,9 +7,29 @@ import os
 
 import click
 
-from station.cli import (audit, authority, backup, bench, card, devices, identity, keys, lifecycle, registrations,
-                         roll, service, sync)
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli import (
+    audit,
+    authority,
+    backup,
+    bench,
+    card,
+    devices,
+    identity,
+    keys,
+    lifecycle,
+    registrations,
+    roll,
+    service,
+    sync,
+)
+from station.cli.common import (
+    Context,
+    StationGroup,
+    add_json_option,
+    db_ready,
+    handle_errors,
+    pass_ctx,
+)
 from station.errors import StationError
 from station.security import keystore
 from station.security.files import PRIVATE_UMASK
@@ -16,9 +37,12 @@ from station.security.files import PRIVATE_UMASK
 log = logging.getLogger("station")
 # Commands that lay out files other users must read (systemd units, /opt/station): they set each mode themselves.
 SHARED_OUTPUT_COMMANDS = ("install", "uninstall")
+# Commands that run until stopped and print a banner, not a result: no --json.
+RUN_UNTIL_STOPPED = ("serve", "demo", "emulate")
 
 
-@click.group()
+@click.group(cls=StationGroup)
+@click.version_option(package_name="voter-station", prog_name="station", message="%(prog)s %(version)s")
 @click.option("--profile", envvar="STATION_PROFILE", default=None, help="simulated (default), hardware or test")
 @click.option("--home", envvar="STATION_HOME", default=None, help="data directory (default ./station-home)")
 @click.option("-v", "--verbose", is_flag=True, help="log more")
@@ -58,7 +82,6 @@ def run_server(station) -> None:
     """Serve the app. The background work that signs or decrypts starts once the keys are usable: at once (plain,
     systemd-creds), or when the presiding officer unlocks them (passphrase: api/routes/keys.py)."""
     from api import create_app
-
     from station.service.serving import serve_app
 
     keystore.ask_passphrase_with(None)  # the server never prompts: it waits for the unlock
@@ -93,8 +116,9 @@ def _start_background(station) -> list:
     scheduler.start()  # no-op unless backup.dir is set and backup.interval_minutes > 0
     checkpoints = CheckpointScheduler(station.transparency)
     checkpoints.start()  # the opening checkpoint when due, then one every audit.checkpoint_interval_minutes
+    station.power.start()  # reads the battery now, then every power.poll_seconds (backup + checkpoint on battery)
     station.warm_up()  # the fingerprint model and the duplicate-search index, in the background
-    return [scheduler, checkpoints]
+    return [scheduler, checkpoints, station.power]
 
 
 @main.command()
@@ -124,3 +148,16 @@ for _command in (lifecycle.init, lifecycle.user, lifecycle.token, lifecycle.doct
                  sync.central, backup.backup, identity.identity, authority.authority, service.install, service.uninstall,
                  service.tls_group, keys.keys_group, bench.bench, bench.calibrate):
     main.add_command(_command)
+
+
+def _commands(group: click.Group):
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            yield from _commands(command)
+        else:
+            yield command
+
+
+for _command in _commands(main):
+    if _command.name not in RUN_UNTIL_STOPPED:
+        add_json_option(_command)

@@ -2,8 +2,9 @@
 encrypted roll packages from the commission to its stations (docs/roll-packages.md).
 
 Every station: ``synth``, ``list``, ``hash``, ``status``.
-Commission side: ``commission-init``, ``add-station``, ``stations``, ``remove``, ``correct``, ``package``, ``admit``
-(a registration centre's new voters, after the commission's own 1:N search).
+Commission side: ``commission-init``, ``add-station``, ``add-centre``, ``revoke``, ``crl``, ``certificates``,
+``stations``, ``remove``, ``correct``, ``package``, ``admit`` (a registration centre's new voters, after the
+commission's own 1:N search).
 Station side: ``station-key``, ``trust``, ``import``.
 """
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import Context, StderrProgress, db_ready, handle_errors, pass_ctx
-from station.cli.trust import commission_cert_option, held_commission_pem, self_signed_ok_option
+from station.cli.common import (Context, StderrProgress, db_ready, emit_rows, handle_errors, json_option, pass_ctx,
+                                say)
+from station.cli.trust import (commission_cert_option, crl_option, held_commission_pem, held_revocations,
+                               self_signed_ok_option)
 from station.security.files import write_atomically
 
 
@@ -43,24 +46,21 @@ def roll_synth(ctx: Context, voters: int, seed: int, faces: str | None, workers:
     summary = station.synthesize_roll(voters, seed, faces_dir=faces, workers=workers)
     click.echo(json.dumps(summary, ensure_ascii=False))
     if not faces:
-        click.echo("note: no --faces folder given: face fallback is off for this roll (no face references)", err=True)
+        say("note: no --faces folder given: face fallback is off for this roll (no face references)")
 
 
 @roll_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @click.option("--limit", type=click.IntRange(1), default=None)
 @click.option("--polling-station", default=None)
 @pass_ctx
 @handle_errors
-def roll_list(ctx: Context, as_json: bool, limit: int | None, polling_station: str | None) -> None:
-    """List voters on the roll."""
+def roll_list(ctx: Context, limit: int | None, polling_station: str | None) -> None:
+    """List voters on the roll (with --json: one JSON array, a voter per line)."""
     station = ctx.station()
     db_ready(station)
-    for v in station.roll.list_voters(limit=limit, polling_station=polling_station):
-        if as_json:
-            click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
-        else:
-            click.echo(f"{v.polling_station} {v.serial_number:>5} {v.cnic} {v.gender:<6} {v.name_en} / {v.name_ur}")
+    emit_rows((v.to_dict() for v in station.roll.list_voters(limit=limit, polling_station=polling_station)),
+              lambda v: f"{v['polling_station']} {v['serial_number']:>5} {v['cnic']} {v['gender']:<6} "
+                        f"{v['name_en']} / {v['name_ur']}")
 
 
 # --- the commission ---
@@ -98,10 +98,12 @@ def commission_init(ctx: Context, out: str | None, cert_out: str | None) -> None
                 "certificate": str(cert_path), "certificate_created": cert_created, "cert_out": cert_out})
 
 
-def _issue(station, subject_id: str, request_file: str, out: str, role: str) -> dict:
-    """The commission's certificate for ``subject_id``'s log key from its request, written to ``out``."""
+def _issue(station, session, subject_id: str, request_file: str, out: str, role: str) -> dict:
+    """The commission's certificate for ``subject_id``'s log key from its request, written to ``out`` and recorded
+    (issued_certificates: what `roll revoke` finds by id)."""
     from cryptography.hazmat.primitives import serialization
 
+    from station.packages.certificates import record_issued
     from station.packages.crypto import (issue_certificate, load_commission_certificate, load_commission_key,
                                          load_request)
 
@@ -109,6 +111,7 @@ def _issue(station, subject_id: str, request_file: str, out: str, role: str) -> 
     request = load_request(Path(request_file).read_bytes(), request_file)
     cert = issue_certificate(load_commission_key(keys_dir), load_commission_certificate(keys_dir), request,
                              subject_id, role)
+    record_issued(session, cert, subject_id, role)
     write_atomically(Path(out), cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return {"certificate": out, "role": role, "serial": format(cert.serial_number, "x"),
             "not_after": cert.not_valid_after_utc.isoformat()}
@@ -152,7 +155,7 @@ def add_station(ctx: Context, station_id: str, key_file: str, polling_station: s
     with station.transaction() as s:
         require_commission(s)
         target = add_target(s, station_id, polling_station, key, replace=replace)
-        issued = _issue(station, station_id, request_file, cert_out, ROLE_STATION) if request_file else None
+        issued = _issue(station, s, station_id, request_file, cert_out, ROLE_STATION) if request_file else None
         matchlog.append(s, station.flow.log, event="roll_station_added", operator=operator,
                         outcome="replaced" if replace else "added",
                         details={**target.to_dict(), **({"certificate_serial": issued["serial"]} if issued else {})})
@@ -179,24 +182,101 @@ def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, o
     db_ready(station)
     with station.transaction() as s:
         require_commission(s)
-        issued = _issue(station, centre_id, request_file, cert_out, ROLE_CENTRE)
+        issued = _issue(station, s, centre_id, request_file, cert_out, ROLE_CENTRE)
         matchlog.append(s, station.flow.log, event="roll_centre_added", operator=operator, outcome="certified",
                         details={"centre": centre_id, "certificate_serial": issued["serial"]})
     _echo_json({"centre": centre_id, "issued": issued})
+
+
+@click.command("revoke")
+@click.argument("id_or_serial")
+@click.option("--reason", type=click.Choice(["unspecified", "key-compromise", "superseded", "affiliation-changed",
+                                             "cessation-of-operation", "privilege-withdrawn"]),
+              default="unspecified", show_default=True)
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def revoke(ctx: Context, id_or_serial: str, reason: str, operator: str) -> None:
+    """Revoke the certificates issued to a station or centre (by its id), or one certificate (by its hex serial),
+    and sign the next revocation list (keys/commission.crl): every roll package built from now on carries it, and
+    `station roll crl --out FILE` exports it for auditors and the results centre (docs/commission-pki.md)."""
+    from station.audit import log as matchlog
+    from station.audit.revocation import crl_number, held_path
+    from station.packages.certificates import issue_list, revoke as revoke_certificates
+    from station.roll.changes import require_commission
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        require_commission(s)
+        revoked = revoke_certificates(s, id_or_serial, reason)
+        pem = issue_list(s, station.config.keys_dir)
+        matchlog.append(s, station.flow.log, event="roll_certificate_revoked", operator=operator,
+                        outcome="revoked", details={"target": id_or_serial, "reason": reason,
+                                                    "crl_number": crl_number(pem),
+                                                    "serials": [r.revocation.serial_hex for r in revoked],
+                                                    "subjects": sorted({r.subject for r in revoked})})
+    _echo_json({"revoked": [r.to_dict() for r in revoked], "crl": str(held_path(station.config.keys_dir)),
+                "crl_number": crl_number(pem)})
+
+
+@click.command("crl")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="where to write the revocation list (PEM)")
+@click.option("--renew", is_flag=True, help="sign a new list now (the next number), even if the held one is current")
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def crl(ctx: Context, out: str, renew: bool, operator: str) -> None:
+    """Export the commission's signed revocation list (commission side), for verifiers' --crl; a new one is signed
+    first when there is none yet, when the held one is past its next update, or with --renew."""
+    from station.audit import log as matchlog
+    from station.audit.revocation import held_path, load_revocation_list
+    from station.packages.certificates import current_list
+    from station.packages.crypto import load_commission_certificate
+    from station.roll.changes import require_commission
+
+    station = ctx.station()
+    db_ready(station)
+    keys_dir = station.config.keys_dir
+    with station.transaction() as s:
+        require_commission(s)
+        before = held_path(keys_dir).read_bytes() if held_path(keys_dir).is_file() else None
+        pem = current_list(s, keys_dir, renew=renew or before is None)
+        listed = load_revocation_list(pem, load_commission_certificate(keys_dir))
+        if pem != before:
+            matchlog.append(s, station.flow.log, event="roll_crl_issued", operator=operator, outcome="issued",
+                            details={"crl_number": listed.number, "revoked": len(listed.revoked),
+                                     "next_update": listed.next_update.isoformat()})
+    write_atomically(Path(out), pem, mode=0o644)
+    _echo_json({"out": out, **listed.to_dict()})
+
+
+@click.command("certificates")
+@pass_ctx
+@handle_errors
+def certificates(ctx: Context) -> None:
+    """The certificates this commission issued, one JSON object per line: serial, subject, role, revoked or not."""
+    from station.packages.certificates import issued
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        for row in issued(s):
+            _echo_json(row)
 
 
 @click.command("stations")
 @pass_ctx
 @handle_errors
 def stations(ctx: Context) -> None:
-    """The registered target stations, one JSON object per line (commission side)."""
+    """The registered target stations (commission side): a line each, or with --json one JSON array."""
     from station.packages.targets import list_targets
 
     station = ctx.station()
     db_ready(station)
     with station.transaction() as s:
-        for target in list_targets(s):
-            _echo_json(target.to_dict())
+        targets = [target.to_dict() for target in list_targets(s)]
+    emit_rows(targets, lambda t: " ".join(str(v) for v in t.values()))
 
 
 @click.command("remove")
@@ -250,15 +330,23 @@ def correct(ctx: Context, cnic: str, assignments: tuple[str, ...], operator: str
 
 
 @click.command("package")
-@click.option("--station", "station_id", required=True, help="the target station's id (see `station roll stations`)")
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option("--station", "station_id", default=None, help="the target station's id (see `station roll stations`)")
+@click.option("--out", type=click.Path(), required=True, help="the package file; with --all, a folder")
 @click.option("--base", type=click.IntRange(1), default=None, help="build a delta from this version")
 @click.option("--operator", default="commission", show_default=True)
+@click.option("--all", "all_stations", is_flag=True,
+              help="every registered station's full package, built in parallel on Dask (station/national/packages.py)")
+@click.option("--scheduler", default="local", show_default=True, help="with --all: local, or tcp://HOST:PORT")
+@click.option("--workers", type=click.IntRange(1, 512), default=2, show_default=True,
+              help="with --all --scheduler local: worker processes")
 @pass_ctx
 @handle_errors
-def package(ctx: Context, station_id: str, out: str, base: int | None, operator: str) -> None:
+def package(ctx: Context, station_id: str | None, out: str, base: int | None, operator: str, all_stations: bool,
+            scheduler: str, workers: int) -> None:
     """Build a signed package of the current roll revision for one station, encrypted for its key (commission
-    side): the full roll of its polling station, or with --base the changes since that version."""
+    side): the full roll of its polling station, or with --base the changes since that version. With --all, every
+    registered station's full package into the folder --out (one file per station, <station>.pkg)."""
+    from station.packages.certificates import current_list
     from station.packages.crypto import load_commission_key
     from station.packages.build import build_package
 
@@ -268,9 +356,25 @@ def package(ctx: Context, station_id: str, out: str, base: int | None, operator:
 
     signing_key = load_commission_key(station.config.keys_dir)
     voter_key = load_election_voter_key(station.config.keys_dir, create=True)  # made on first build if missing
+    if all_stations:
+        if station_id or base is not None:
+            raise click.UsageError("--all builds every station's full package: no --station or --base")
+        from station.national.cluster import dask_client
+        from station.national.packages import package_every_station
+
+        with station.transaction() as s:
+            crl = current_list(s, station.config.keys_dir)  # re-signed when stale, once for every package
+        with dask_client(scheduler, workers=workers) as client:
+            _echo_json(package_every_station(client, station.config, transaction=station.transaction,
+                                             log_signer=station.flow.log, out_dir=Path(out), operator=operator,
+                                             voter_key=voter_key, crl=crl))
+        return
+    if station_id is None:
+        raise click.UsageError("--station is required (or --all)")
     with station.transaction() as s:
         built = build_package(s, station.cipher, signing_key, station_id, base=base, log_signer=station.flow.log,
-                              operator=operator, voter_key=voter_key)
+                              operator=operator, voter_key=voter_key,
+                              revocation_list=current_list(s, station.config.keys_dir))  # re-signed when stale
         write_atomically(Path(out), built.data)  # inside the transaction: no record of a package that was never written
     _echo_json({**built.summary(), "out": out})
 
@@ -329,7 +433,7 @@ def trust(ctx: Context, key_file: str, replace: bool, operator: str) -> None:
 @handle_errors
 def import_(ctx: Context, package_file: str, operator: str) -> None:
     """Verify a roll package (signature, target, version) and apply it in one transaction; on rejection nothing
-    changes, the reason is printed on one line and the command exits 2."""
+    changes, the reason is printed on one line and the command exits 3 (docs/cli.md)."""
     station = ctx.station()
     db_ready(station)
     data = Path(package_file).read_bytes()
@@ -344,7 +448,7 @@ def import_(ctx: Context, package_file: str, operator: str) -> None:
 @click.command("hash")
 @click.option("--polling-station", default=None, help="only this polling station's voters and its constituency's "
                                                       "scheme (what a package for it carries)")
-@click.option("--json", "as_json", is_flag=True, help="a JSON object with the version and voter count")
+@json_option
 @pass_ctx
 @handle_errors
 def hash_(ctx: Context, polling_station: str | None, as_json: bool) -> None:
@@ -392,13 +496,16 @@ def status(ctx: Context) -> None:
 @click.command("admit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @commission_cert_option("the registrations file")
+@crl_option("the registrations file")
 @self_signed_ok_option("a registrations file")
 @click.option("--operator", default="commission", show_default=True)
 @pass_ctx
 @handle_errors
-def admit(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: bool, operator: str) -> None:
+def admit(ctx: Context, file: str, commission_cert: str | None, crl: str | None, self_signed_ok: bool,
+          operator: str) -> None:
     """Commission: add a certified centre's registrations to the master roll (held when the 1:N search finds a
-    candidate). The file's signer must be a centre certified by the commission certificate held here."""
+    candidate). The file's signer must be a centre certified by the commission certificate held here, and not
+    revoked (the commission's own keys/commission.crl, or --crl)."""
     from cryptography import x509
 
     from station.packages.crypto import load_package_key
@@ -414,11 +521,13 @@ def admit(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: 
         Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
         matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config),
         signer=station.log_signer, package_key=load_package_key(config.keys_dir),
-        commission_cert=anchor, operator=operator, self_signed_ok=self_signed_ok)
+        commission_cert=anchor, operator=operator, self_signed_ok=self_signed_ok,
+        revocations=held_revocations(crl, pem, config))
     click.echo(json.dumps(result.to_dict()))
 
 
-for _command in (commission_init, add_station, add_centre, stations, remove, correct, package, admit, station_key, trust,
+for _command in (commission_init, add_station, add_centre, revoke, crl, certificates, stations, remove, correct, package,
+                 admit, station_key, trust,
                  import_,
                  hash_, status):
     roll_group.add_command(_command)

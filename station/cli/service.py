@@ -6,7 +6,7 @@ import json
 
 import click
 
-from station.cli.common import Context, handle_errors, pass_ctx
+from station.cli.common import Context, emit, handle_errors, json_option, pass_ctx, say
 
 
 def _echo_report(report, as_json: bool) -> None:
@@ -37,7 +37,7 @@ def _echo_report(report, as_json: bool) -> None:
 @click.option("--no-init", is_flag=True, help="on /: do not run `station init` as the station user")
 @click.option("--enable", is_flag=True, help="on /: systemctl enable --now station.service")
 @click.option("--dry-run", is_flag=True, help="print what would be done")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @handle_errors
 def install(root: str, exec_path: str | None, service_profile: str, host: str, port: int, station_id: str,
             polling_station: str, rw_paths: tuple[str, ...], package: bool, no_init: bool, enable: bool,
@@ -64,7 +64,7 @@ def install(root: str, exec_path: str | None, service_profile: str, host: str, p
 @click.option("--root", "root", type=click.Path(file_okay=False), default="/", show_default=True)
 @click.option("--purge", is_flag=True, help="also delete /var/lib/station: database, keys and match log")
 @click.option("--dry-run", is_flag=True, help="print what would be done")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @handle_errors
 def uninstall(root: str, purge: bool, dry_run: bool, as_json: bool) -> None:
     """Remove the service, its configuration and its user; keep the data unless --purge."""
@@ -87,8 +87,8 @@ def tls_export_ca(ctx: Context, out: str) -> None:
     from station.security import tls
 
     info = tls.export_ca(ctx.config().keys_dir, out)
-    click.echo(f"{out}: {info.subject}, SHA-256 {info.sha256}")
-    click.echo("compare this fingerprint with the one the other laptop shows before trusting the file", err=True)
+    emit({"out": out, "subject": info.subject, "sha256": info.sha256}, f"{out}: {info.subject}, SHA-256 {info.sha256}")
+    say("compare this fingerprint with the one the other laptop shows before trusting the file")
 
 
 @tls_group.command("issue")
@@ -104,12 +104,13 @@ def tls_issue(ctx: Context, hostnames: tuple[str, ...], ips: tuple[str, ...]) ->
     cert = tls.issue_server_certificate(
         config.keys_dir, tls.station_hostnames([*config.tls.hostnames, *hostnames]),
         [*tls.local_addresses(), *config.tls.ips, *ips], days=config.tls.server_cert_days)
-    click.echo(f"{cert.cert_file}: {', '.join(cert.dns_names + cert.ips)}; valid until "
-               f"{cert.not_after.date().isoformat()}")
+    emit({"certificate": str(cert.cert_file), "names": list(cert.dns_names), "ips": list(cert.ips),
+          "not_after": cert.not_after.isoformat()},
+         f"{cert.cert_file}: {', '.join(cert.dns_names + cert.ips)}; valid until {cert.not_after.date().isoformat()}")
 
 
 @tls_group.command("show")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_ctx
 @handle_errors
 def tls_show(ctx: Context, as_json: bool) -> None:

@@ -10,7 +10,7 @@ import click
 
 from station.cli import trust
 from station.cli.common import Context, db_ready, handle_errors, pass_ctx
-from station.errors import StationError
+from station.errors import InvalidInput
 
 
 @click.group()
@@ -49,6 +49,7 @@ def _commission_pem(ctx: Context, option: str | None, self_signed_ok: bool = Fal
 
 
 commission_cert_option = trust.commission_cert_option("every station file")
+crl_option = trust.crl_option("every station file")
 self_signed_ok_option = trust.self_signed_ok_option("files")
 
 
@@ -57,7 +58,11 @@ def _expected_codes(path: str | None) -> list[str]:
     if not path:
         return []
     codes = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not a text file of station ids or polling station codes") from None
+    for line in text.splitlines():
         codes += line.split("#", 1)[0].split()
     return list(dict.fromkeys(codes))
 
@@ -66,7 +71,7 @@ def _require_files(files: tuple[str, ...]) -> None:
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise StationError(f"{missing[0]}: no such file{more}: nothing was merged")
+        raise FileNotFoundError(f"{missing[0]}: no such file{more}: nothing was merged")  # exit 2, as click's own
 
 
 @central.command("merge")
@@ -77,23 +82,26 @@ def _require_files(files: tuple[str, ...]) -> None:
 @click.option("--expect", "expect", type=click.Path(dir_okay=False), default=None,
               help="a file listing the station ids or polling station codes that must report")
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors
 def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str | None,
-                  commission_cert: str | None, self_signed_ok: bool) -> None:
+                  commission_cert: str | None, crl: str | None, self_signed_ok: bool) -> None:
     """Verify and import sync files into the central database, then print a JSON summary: double votes,
     enrollment duplicates, stations not reported, per-file results. Exit 0 when no file was refused, 1 otherwise
-    (each refusal also on standard error), 2 for a usage error (missing file, unusable database)."""
+    (each refusal also on standard error), 2 for a usage error (a file that does not exist), 3 for a database it
+    cannot use (docs/cli.md)."""
     from station.central.db import CentralDatabase
     from station.central.merge import REFUSED, merge_files
 
     _require_files(files)
     expected = _expected_codes(expect)
     commission_pem = _commission_pem(ctx, commission_cert, self_signed_ok)
+    revocations = trust.held_revocations(crl, commission_pem, ctx.config())
     with CentralDatabase(db_url) as database:
         result = merge_files(database, files, commission_pem=commission_pem, self_signed_ok=self_signed_ok,
-                             expected=expected)
+                             expected=expected, revocations=revocations)
     click.echo(json.dumps(result, indent=1, ensure_ascii=False))
     for f in result["files"]:
         if f["status"] == REFUSED:
@@ -101,21 +109,78 @@ def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str
     sys.exit(1 if result["refused"] else 0)
 
 
+def _scheduler(_ctx, _param, value: str) -> str:
+    from station.national.cluster import check_scheduler
+
+    try:
+        return check_scheduler(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@central.command("dedup")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--scheduler", default="local", show_default=True, callback=_scheduler,
+              help="'local' (a cluster of worker processes here) or a Dask scheduler's address, tcp://HOST:8786 "
+                   "(docs/scaling.md)")
+@click.option("--workers", type=click.IntRange(1, 512), default=2, show_default=True,
+              help="worker processes of --scheduler local")
+@click.option("--shards", type=click.IntRange(1, 4096), default=None, help="roll shards (default: one per worker)")
+@trust.commission_cert_option("the registrations file")
+@trust.crl_option("the registrations file")
+@trust.self_signed_ok_option("a registrations file")
+@click.option("--operator", default="commission", show_default=True)
+@pass_ctx
+@handle_errors
+def central_dedup(ctx: Context, file: str, scheduler: str, workers: int, shards: int | None,
+                  commission_cert: str | None, crl: str | None, self_signed_ok: bool, operator: str) -> None:
+    """Commission: `station roll admit` with the 1:N search of every registrant against the whole master roll
+    sharded over Dask workers (station/national/dedup.py). Registrants with candidates are held for adjudication,
+    the others added to the roll; prints the admission's JSON with the shards and workers used."""
+    from cryptography import x509
+
+    from station.national.cluster import dask_client
+    from station.national.dedup import ShardedRollIndex
+    from station.packages.crypto import load_package_key
+    from station.registration.dedup import SearchThresholds
+    from station.registration.transfer import admit_registrations
+
+    station = ctx.station()
+    db_ready(station)
+    config = station.config
+    pem = trust.held_commission_pem(commission_cert, config)
+    anchor = x509.load_pem_x509_certificate(pem) if pem else None
+    with dask_client(scheduler, workers=workers) as client:
+        index = ShardedRollIndex(client, station.fingerprint_matcher, shards=shards, ppi=config.fingerprint.ppi)
+        result = admit_registrations(
+            Path(file).read_bytes(), transaction=station.transaction, cipher=station.cipher,
+            matcher=station.fingerprint_matcher, thresholds=SearchThresholds.from_config(config),
+            signer=station.log_signer, package_key=load_package_key(config.keys_dir), commission_cert=anchor,
+            operator=operator, self_signed_ok=self_signed_ok, revocations=trust.held_revocations(crl, pem, config),
+            index=index)
+        used = {"shards": index.shards, "workers": len(set(index.placement)), "roll_fingerprints": len(index)}
+        index.close()
+    click.echo(json.dumps({**result.to_dict(), **used}))
+
+
 @central.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
 @commission_cert_option
+@crl_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors
-def central_verify(ctx: Context, file: str, commission_cert: str | None, self_signed_ok: bool) -> None:
+def central_verify(ctx: Context, file: str, commission_cert: str | None, crl: str | None,
+                   self_signed_ok: bool) -> None:
     """Check one sync file as the merge would, with no database; exit 0 only if it would be accepted."""
     from station.central.errors import SyncFileRejected
     from station.central.verify import verify_export_file
 
     _require_files((file,))
+    commission_pem = _commission_pem(ctx, commission_cert, self_signed_ok)
     try:
-        export = verify_export_file(file, commission_pem=_commission_pem(ctx, commission_cert, self_signed_ok),
-                                    self_signed_ok=self_signed_ok)
+        export = verify_export_file(file, commission_pem=commission_pem, self_signed_ok=self_signed_ok,
+                                    revocations=trust.held_revocations(crl, commission_pem, ctx.config()))
     except SyncFileRejected as exc:
         click.echo(json.dumps({"file": file, "ok": False, "reason": str(exc)}))
         click.echo(f"error: {file}: refused: {exc}", err=True)

@@ -136,7 +136,7 @@ def test_export_verify_and_seal(small_station, tmp_path):
     not_a_bundle.write_bytes(b"junk")
     run = subprocess.run([sys.executable, "-m", "station", "audit", "verify", str(not_a_bundle)],
                          capture_output=True, text=True, cwd=tmp_path)
-    assert run.returncode == 2 and "not an audit bundle" in run.stderr
+    assert run.returncode == 1 and "not an audit bundle" in run.stderr  # verify's check failed: exit 1
 
     report = tmp_path / "report.html"
     run = subprocess.run([sys.executable, "-m", "station", "audit", "report", str(bundle), "--out", str(report),

@@ -124,10 +124,10 @@ def test_a_bad_commission_certificate_file_is_one_line(files, tmp_path):
     bad = tmp_path / "bad.crt"
     bad.write_text("nope")
     out = run("audit", "verify", files["genuine"], "--commission-cert", bad)
-    assert out.exit_code == 2 and out.output.startswith("error:") and "Traceback" not in out.output
+    assert out.exit_code == 3 and out.output.startswith("error:") and "Traceback" not in out.output
     # a station certificate is not a commission root
     station_crt = tmp_path / "station.crt"
     key = Ed25519PrivateKey.generate()
     station_crt.write_bytes(self_signed(key, STATION))
     out = run("audit", "verify", files["genuine"], "--commission-cert", station_crt)
-    assert out.exit_code != 0 and "not a commission CA certificate" in out.output
+    assert out.exit_code == 3 and "not a commission CA certificate" in out.output

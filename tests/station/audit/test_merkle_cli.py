@@ -74,7 +74,7 @@ def test_checkpoints_and_proofs_from_the_command_line(site):
     run("audit", "check-proof", tmp / "inclusion.json", "--checkpoint", tmp / "mine.note", "--commission-cert", anchor)
     (tmp / "c11.note").write_text(st.transparency.stored(11).note)
     one_line_error(run("audit", "check-proof", tmp / "inclusion.json", "--checkpoint", tmp / "c11.note",
-                       "--commission-cert", anchor, code=2), "not one this proof is for")
+                       "--commission-cert", anchor, code=3), "not one this proof is for")
 
 def test_a_witness_cosigns_a_growing_log_and_refuses_a_rollback(site):
     st, run, anchor, tmp = site
@@ -109,33 +109,33 @@ def test_a_witness_cosigns_a_growing_log_and_refuses_a_rollback(site):
 def test_bad_input_is_one_line(site):
     st, run, anchor, tmp = site
     (tmp / "junk").write_text("not json, not a note")
-    one_line_error(run("audit", "prove", 99, "--out", tmp / "x.json", code=2), "no entry 99")
-    one_line_error(run("audit", "prove", 3, "--out", tmp / "x.json", code=2), "no checkpoint covers entry 3")
-    one_line_error(run("audit", "consistency", 8, 5, "--out", tmp / "x.json", code=2), "0 < OLD <= NEW")
+    one_line_error(run("audit", "prove", 99, "--out", tmp / "x.json", code=3), "no entry 99")
+    one_line_error(run("audit", "prove", 3, "--out", tmp / "x.json", code=3), "no checkpoint covers entry 3")
+    one_line_error(run("audit", "consistency", 8, 5, "--out", tmp / "x.json", code=3), "0 < OLD <= NEW")
     one_line_error(run("audit", "check-proof", tmp / "missing.json", "--commission-cert", anchor, code=2),
                    "proof file", "No such file")
-    one_line_error(run("audit", "check-proof", tmp / "junk", "--commission-cert", anchor, code=2), "not a proof file")
-    one_line_error(run("audit", "check-proof", tmp / "junk", "--commission-cert", tmp / "junk", code=2),
+    one_line_error(run("audit", "check-proof", tmp / "junk", "--commission-cert", anchor, code=1), "not a proof file")
+    one_line_error(run("audit", "check-proof", tmp / "junk", "--commission-cert", tmp / "junk", code=3),
                    "not a PEM certificate")
     st.transparency.take("open")
     run("audit", "prove", 3, "--out", tmp / "p.json")
     one_line_error(run("audit", "check-proof", tmp / "p.json", "--checkpoint", tmp / "junk", "--commission-cert",
-                       anchor, code=2), "blank line")
+                       anchor, code=3), "blank line")
     one_line_error(run("audit", "check-proof", tmp / "p.json", "--witness-key", "nonsense", "--commission-cert",
-                       anchor, code=2), "not a verifier key")
-    one_line_error(run("audit", "witness-key", "--out", tmp / "k", "--name", "two words", code=2), "witness name")
+                       anchor, code=3), "not a verifier key")
+    one_line_error(run("audit", "witness-key", "--out", tmp / "k", "--name", "two words", code=3), "witness name")
     run("audit", "witness-key", "--out", tmp / "k", "--name", "w")
-    one_line_error(run("audit", "witness-key", "--out", tmp / "k", "--name", "w", code=2), "keeps its key")
+    one_line_error(run("audit", "witness-key", "--out", tmp / "k", "--name", "w", code=3), "keeps its key")
     one_line_error(run("audit", "witness", tmp / "junk", "--key", tmp / "nokey", "--state", tmp / "s",
-                       "--commission-cert", anchor, code=2), "witness key", "No such file")
+                       "--commission-cert", anchor, code=3), "witness key", "No such file")
     (tmp / "c.note").write_text(st.transparency.stored(8).note)
     one_line_error(run("audit", "witness", tmp / "c.note", "--key", tmp / "k", "--state", tmp / "s",
                        "--commission-cert", anchor, code=2), "--station-cert")
     one_line_error(run("audit", "witness", tmp / "c.note", "--key", tmp / "k", "--state", tmp / "junk",
-                       "--station-cert", st.config.keys_dir / "station.crt", "--commission-cert", anchor, code=2),
+                       "--station-cert", st.config.keys_dir / "station.crt", "--commission-cert", anchor, code=3),
                    "not a witness state file")
     one_line_error(run("audit", "witness", tmp / "c.note", "--key", tmp / "k", "--state", tmp / "s",
-                       "--proof", tmp / "p.json", "--commission-cert", anchor, code=2), "inclusion proof")
+                       "--proof", tmp / "p.json", "--commission-cert", anchor, code=3), "inclusion proof")
     one_line_error(run("audit", "verify", tmp / "junk", "--checkpoint", tmp / "missing.note", code=2),
                    "checkpoint", "No such file")
 

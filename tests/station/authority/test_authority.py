@@ -659,7 +659,7 @@ def test_flush_and_queue_commands(stations, sim, monkeypatch):
     assert queued.exit_code == 0, queued.output
     assert json.loads(queued.output)["pending"] == 1
     no_link = runner.invoke(group, ["authority", "flush"], env=_cli_env(st))  # the configuration has no link yet
-    assert no_link.exit_code == 2 and no_link.output.count("\n") == 1 and "no ID-authority link" in no_link.output
+    assert no_link.exit_code == 3 and no_link.output.count("\n") == 1 and "no ID-authority link" in no_link.output
     monkeypatch.setattr(AuthoritySettings, "from_config", classmethod(lambda cls, config: settings))
     still_down = runner.invoke(group, ["authority", "flush", "--json"], env=_cli_env(st))
     assert still_down.exit_code == 1 and json.loads(still_down.output)["pending"] == 1
@@ -670,7 +670,7 @@ def test_flush_and_queue_commands(stations, sim, monkeypatch):
     asked = runner.invoke(group, ["authority", "check", cnic], env=_cli_env(st))
     assert asked.exit_code == 0 and "valid" in asked.output
     bad = runner.invoke(group, ["authority", "check", "123"], env=_cli_env(st))
-    assert bad.exit_code == 2 and "invalid CNIC" in bad.output
+    assert bad.exit_code == 3 and "invalid CNIC" in bad.output
     assert len(authority_entries(st, "authority_answer")) == 2
 
 
@@ -863,4 +863,4 @@ def test_setup_links_a_station_to_the_simulator_with_private_key_files(sim, tmp_
     wrong = CliRunner().invoke(cli_for(authority_group, tmp_path / "other"),
                                ["authority", "setup", "--from-simulator", str(tmp_path), "--url", sim.url],
                                env={"STATION_HOME": None, "STATION_PROFILE": None})
-    assert wrong.exit_code == 2 and "not a simulator state directory" in wrong.output
+    assert wrong.exit_code == 3 and "not a simulator state directory" in wrong.output

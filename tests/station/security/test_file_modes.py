@@ -43,7 +43,7 @@ def test_every_station_file_is_private_after_init_synth_and_serve(tmp_path):
     url = f"sqlite:///{home / 'station.db'}"
     _station(home, url, "init")
     _station(home, url, "roll", "synth", "--voters", "3", "--seed", "5", "--workers", "1")
-    cnics = [json.loads(line)["cnic"] for line in _station(home, url, "roll", "list", "--json").splitlines()]
+    cnics = [voter["cnic"] for voter in json.loads(_station(home, url, "roll", "list", "--json"))]
     role, password = PASSWORDS["officer"]
     env = {**os.environ, "STATION_HOME": str(home), "STATION_DATABASE__URL": url, "STATION_PROFILE": "test"}
     subprocess.run([sys.executable, "-m", "station", "user", "add", "officer", "--role", role], input=password + "\n",

@@ -122,10 +122,10 @@ def test_the_ui_unlock_screen(sealed):
 def test_a_command_on_a_locked_station_asks_and_says_so_in_one_line(sealed, tmp_path):
     out = tmp_path / "station.csr"
     locked = sealed("identity", "request", "--out", str(out))
-    assert locked.exit_code == 2 and not out.exists()
+    assert locked.exit_code == 3 and not out.exists()
     assert locked.output.count("\n") == 1 and locked.output.startswith("error: the station keys are sealed")
     wrong = sealed("identity", "request", "--out", str(out), env={"STATION_KEYS_PASSPHRASE": "a wrong passphrase"})
-    assert wrong.exit_code == 2 and wrong.output == "error: wrong passphrase: it does not unlock the station keys\n"
+    assert wrong.exit_code == 3 and wrong.output == "error: wrong passphrase: it does not unlock the station keys\n"
     right = sealed("identity", "request", "--out", str(out), env={"STATION_KEYS_PASSPHRASE": PASSPHRASE})
     assert right.exit_code == 0, right.output
     assert out.read_bytes().startswith(b"-----BEGIN CERTIFICATE REQUEST-----")
@@ -150,7 +150,7 @@ def test_plain_keys_are_said_to_be_unprotected(run):
 
 def test_the_server_refuses_keys_kept_otherwise_than_configured(sealed):
     served = sealed("serve", env={"STATION_KEYS__PROTECTION": "plain"})
-    assert served.exit_code == 2
+    assert served.exit_code == 3
     assert served.output.startswith("error: refusing to serve: the keys in ") and "'passphrase'" in served.output
     back = sealed("keys", "protect", "--mode", "plain", env={"STATION_KEYS_PASSPHRASE": PASSPHRASE})
     assert back.exit_code == 0, back.output
