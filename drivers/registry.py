@@ -19,6 +19,7 @@ BACKENDS: dict[str, dict[str, tuple[str, str]]] = {
     "fingerprint": {
         "sim": ("drivers.fingerprint.simulated", "SimulatedFingerprintScanner"),
         "mosip-sbi": ("drivers.fingerprint.sbi", "SbiFingerprintScanner"),
+        "libfprint": ("drivers.fingerprint.libfprint", "LibfprintFingerprintScanner"),
     },
     "card": {
         "pcsc": ("drivers.card.pcsc", "PcscCardReader"),
@@ -27,6 +28,10 @@ BACKENDS: dict[str, dict[str, tuple[str, str]]] = {
     "camera": {
         "sim": ("drivers.camera.simulated", "SimulatedCamera"),
         "opencv": ("drivers.camera.opencv", "OpenCVCamera"),
+    },
+    "power": {
+        "sim": ("drivers.power.simulated", "SimulatedPowerSource"),
+        "upower": ("drivers.power.upower", "UPowerSource"),
     },
 }
 

@@ -68,6 +68,9 @@ class DevicesSection:
     camera_source: str  # OpenCV camera: a device index ("0") or a stream URL
     fingerprint_registry: str  # mosip-sbi: TOML registry of trusted device serials and keys (relative to STATION_HOME)
     fingerprint_port: int  # mosip-sbi: device service port on 127.0.0.1; 0 = discover on 4501-4600
+    fingerprint_libfprint_device: str  # libfprint: "" the first real image reader; an index, driver id or driver:device_id
+    power: str  # the battery and mains: "upower" (D-Bus) or "sim"
+    power_fixture: str
     simulation_api: bool  # expose /api/sim/* to steer simulated devices
 
 
@@ -200,6 +203,14 @@ class BackupSection:
 
 
 @dataclass(frozen=True)
+class PowerSection:
+    """The battery watch while serving (station/service/power.py)."""
+
+    poll_seconds: float  # how often the power source is read; 0 = not watched
+    low_percent: float  # below this charge, on battery: warn the officer, take a backup and a checkpoint
+
+
+@dataclass(frozen=True)
 class TlsSection:
     """HTTPS for the registrar UI on the booth's LAN (station.serving, station.tls)."""
 
@@ -250,6 +261,7 @@ class Config:
     enrollment: EnrollmentSection
     roll: RollSection
     backup: BackupSection
+    power: PowerSection
     tls: TlsSection
     keys: KeysSection
     authority: AuthoritySection
@@ -456,6 +468,8 @@ def _validate(config: Config) -> None:
     require(en.shortlist >= 1, "enrollment.shortlist", "must be >= 1")
     require(config.backup.interval_minutes >= 0, "backup.interval_minutes", "must be >= 0 (0 = off)")
     require(config.backup.keep >= 1, "backup.keep", "must be >= 1")
+    require(config.power.poll_seconds >= 0, "power.poll_seconds", "must be >= 0 (0 = not watched)")
+    require(0 <= config.power.low_percent <= 100, "power.low_percent", "must be 0-100")
     fq = config.face_quality
     require(fq.min_sharpness >= 0, "face_quality.min_sharpness", "must be >= 0")
     require(0 <= fq.min_brightness < fq.max_brightness <= 255, "face_quality.min_brightness",

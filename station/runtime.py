@@ -13,6 +13,7 @@ Nothing else builds a service. The API and the CLI take a built ``Station`` and 
     technician    devices.technician.TechnicianService  device status, test captures, card report
     steering      simulation.steering.DeviceSteering    the simulated devices (simulated profile only)
     keys          security.key_service.KeyService       how the keys are kept at rest, their unlock when the poll opens
+    power         service.power.PowerWatch              the battery: its status on the screens, backups when it fails
 
 Services are built on first use: the keys they need exist only after ``init``."""
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from drivers.power.base import PowerReading
 from matching.face import DlibFaceEncoder
 from matching.face_quality import FaceLandmarker, FaceQualityLimits
 from matching.engine import FingerprintEngine, make_engine
@@ -66,6 +68,7 @@ from station.security.key_service import KeyService
 from station.security.keys import TemplateCipher, create_keys, load_template_cipher
 from station.security.keystore import KeysLocked, key_store
 from station.security.users import AccountService
+from station.service.power import SAFEGUARDED, PowerWatch
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +182,25 @@ class Station:
     def _backup_at_close(self) -> Path | None:
         return backup_to_dir("poll_close", config=self.config, engine=self.engine, transaction=self.transaction,
                              signer=self.log_signer)  # never raises; a failure is logged
+
+    @functools.cached_property
+    def power(self) -> PowerWatch:
+        """The battery watch (started by the server; the officers' screens show its last reading)."""
+        return PowerWatch(read=lambda: self.devices.open("power").read(), respond=self._answer_power_event,
+                          settings=self.config.power)
+
+    def _answer_power_event(self, event: str, reading: PowerReading) -> None:
+        """Log the event (and in the match log), then, when the mains failed or the battery is low, put the log in
+        safety: a backup to the backup disk and a checkpoint (each logs its own failure)."""
+        log.warning("power: %s (%s%%, %s)", event, reading.percentage, reading.state,
+                    extra={"station_fields": {"event": f"power_{event}"}})
+        matchlog.append_unless_sealed(self.transaction, self.log_signer, event="power_event", outcome=event,
+                                      details={"on_battery": reading.on_battery, "percentage": reading.percentage,
+                                               "state": reading.state, "time_to_empty_s": reading.time_to_empty_s})
+        if event in SAFEGUARDED:
+            backup_to_dir("power", config=self.config, engine=self.engine, transaction=self.transaction,
+                          signer=self.log_signer)
+            self.transparency.take_quietly("power")
 
     @functools.cached_property
     def registration(self) -> RegistrationService:

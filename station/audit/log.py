@@ -122,3 +122,19 @@ def poll_closed(session: Session) -> bool:
     sets the state under that lock, so a caller that goes on to append cannot land after the closing entry."""
     session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
     return session.scalar(select(StationMeta.value).where(StationMeta.key == POLL_STATE)) == POLL_CLOSED
+
+
+def append_unless_sealed(transaction, signer: LogSigner, *, event: str, outcome: str, details: dict[str, Any]) -> bool:
+    """Append a station event (``operator`` "station": a backup, a power event) in its own transaction, unless the
+    poll is closed (the seal is final; the application log still has it). Never raises: a failure is logged, because
+    recording such an event must not take the station down. True when appended."""
+    try:
+        with transaction() as s:
+            if poll_closed(s):
+                log.info("%s not written to the match log: the poll is closed and the log sealed", event)
+                return False
+            append(s, signer, event=event, operator="station", outcome=outcome, details=details)
+            return True
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.exception("could not write %s to the match log", event)
+        return False

@@ -36,7 +36,7 @@ from station.security.roles import AUDIT_ROLES, SUMMARY_ROLES
 from station.security.users import Principal
 
 log = logging.getLogger(__name__)
-REASONS = ("open", "hourly", "close", "manual")
+REASONS = ("open", "hourly", "close", "manual", "power")  # power: on battery, or the battery low
 
 
 def _ordered_leaves(session: Session, size: int | None = None) -> list[tuple[int, bytes]]:

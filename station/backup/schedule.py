@@ -1,6 +1,8 @@
 """Automatic backups to a second disk (``[backup]`` in the configuration): at poll close and every
 ``interval_minutes`` while serving, keeping the ``keep`` newest files of this station in ``dir``.
 
+Backups are also taken when the station goes on battery or its battery runs low (``station.service.power``).
+
 A failure (the disk unplugged, the folder missing, no backup key) is logged and written to the match log as
 ``backup_failed``; it never reaches the caller: a polling station keeps verifying voters without its backup disk.
 A success is written as ``backup_taken`` with the file's name, size, SHA-256 and the log entry it covers. After the
@@ -29,7 +31,7 @@ from station.service.periodic import Periodic
 log = logging.getLogger(__name__)
 
 SUFFIX = ".vsb"
-REASONS = ("interval", "poll_close", "manual")
+REASONS = ("interval", "poll_close", "manual", "power")  # power: the battery watch (station/service/power.py)
 
 
 def backup_folder(config: Config) -> Path | None:
@@ -61,18 +63,6 @@ def prune(folder: Path, station_id: str, keep: int) -> list[Path]:
     return removed
 
 
-def _record(transaction: TransactionFactory, signer: LogSigner, event: str, outcome: str, details: dict) -> None:
-    """Append backup_taken / backup_failed to the match log, unless the poll is closed (the seal is final)."""
-    try:
-        with transaction() as s:
-            if matchlog.poll_closed(s):
-                log.info("%s not written to the match log: the poll is closed and the log sealed", event)
-                return
-            matchlog.append(s, signer, event=event, operator="station", outcome=outcome, details=details)
-    except Exception:  # noqa: BLE001 - recording a backup must never take the station down; it is logged
-        log.exception("could not write %s to the match log", event)
-
-
 def backup_to_dir(reason: str, *, config: Config, engine: Engine, transaction: TransactionFactory,
                   signer: LogSigner) -> Path | None:
     """Take a backup into ``config.backup.dir`` and rotate; returns its path, or None when off or failed. The backup
@@ -91,13 +81,14 @@ def backup_to_dir(reason: str, *, config: Config, engine: Engine, transaction: T
     except Exception as exc:  # noqa: BLE001 - a failed backup is reported, never raised into the caller
         message = str(exc) or exc.__class__.__name__
         log.error("automatic backup (%s) to %s failed: %s", reason, folder, message)
-        _record(transaction, signer, "backup_failed", "failed", {"reason": reason, "folder": str(folder)[:300],
-                                                     "error": message[:300]})
+        matchlog.append_unless_sealed(transaction, signer, event="backup_failed", outcome="failed",
+                                      details={"reason": reason, "folder": str(folder)[:300], "error": message[:300]})
         return None
     log.info("automatic backup (%s): %s (%d bytes), %d old one(s) removed", reason, out, summary.file_bytes,
              len(removed))
-    _record(transaction, signer, "backup_taken", "ok", {"reason": reason, "file": out.name, "bytes": summary.file_bytes,
-                                            "sha256": summary.file_sha256, "log_seq": summary.log_head_seq})
+    matchlog.append_unless_sealed(transaction, signer, event="backup_taken", outcome="ok",
+                                  details={"reason": reason, "file": out.name, "bytes": summary.file_bytes,
+                                           "sha256": summary.file_sha256, "log_seq": summary.log_head_seq})
     return out
 
 

@@ -15,7 +15,7 @@ from station.errors import DeviceUnavailable
 
 log = logging.getLogger(__name__)
 
-KINDS = ("card", "fingerprint", "camera")
+KINDS = ("card", "fingerprint", "camera", "power")
 
 
 class DeviceOpener:
@@ -58,6 +58,8 @@ class DeviceOpener:
             options["trusted_devices"] = read_trusted_devices(registry) if registry.is_file() else {}
             if settings.fingerprint_port:
                 options["port"] = settings.fingerprint_port
+        elif kind == "fingerprint" and backend == "libfprint":
+            options["device"] = settings.fingerprint_libfprint_device
         elif kind == "card" and backend == "pcsc" and settings.card_reader:
             options["reader"] = settings.card_reader
         elif kind == "camera" and backend == "opencv":

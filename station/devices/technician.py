@@ -113,6 +113,8 @@ class TechnicianService:
             frame = device.capture()
             guidance = assess_frame(frame.image)
             return {"brightness": guidance.brightness, "sharpness": guidance.sharpness, "issues": list(guidance.issues)}
+        if kind == "power":
+            return device.read().to_dict()
         read = self.cards.read()
         return {"passive_auth": read.passive_auth, "active_auth": read.active_auth, "read_ms": round(read.read_ms, 1)}
 

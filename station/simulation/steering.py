@@ -21,7 +21,7 @@ from station.security.users import Principal
 from station.simulation.cards import virtual_card
 from station.simulation.roll import check_presentation, finger_subject, person_finger_subject
 
-FAULT_KINDS = ("fingerprint", "camera", "card")
+FAULT_KINDS = ("fingerprint", "camera", "card", "power")
 
 
 class DeviceSteering:
@@ -105,9 +105,22 @@ class DeviceSteering:
         self.simulated(principal, "card").remove()
         return {"removed": True}
 
+    def set_power(self, principal: Principal, on_battery: object = None, percentage: object = None) -> dict:
+        """Pull or restore the simulated mains, and/or set the simulated battery's charge (0-100)."""
+        if on_battery is not None and not isinstance(on_battery, bool):
+            raise InvalidInput("on_battery must be true or false")
+        if percentage is not None and (isinstance(percentage, bool) or not isinstance(percentage, (int, float))):
+            raise InvalidInput("percentage must be a number, 0-100")
+        source = self.simulated(principal, "power")
+        try:
+            reading = source.set(on_battery=on_battery, percentage=percentage)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        return {"power": reading.to_dict()}
+
     def fault(self, principal: Principal, kind: object, fault: object, count: object = 1) -> dict:
         if kind not in FAULT_KINDS:
-            raise InvalidInput("kind must be fingerprint, camera or card")
+            raise InvalidInput(f"kind must be one of {', '.join(FAULT_KINDS)}")
         if not isinstance(count, int) or isinstance(count, bool):
             raise InvalidInput("count must be an integer")
         device = self.simulated(principal, kind)

@@ -126,12 +126,18 @@ def test_language_switch_keeps_the_screen_and_turns_right_to_left(browser, serve
         assert page.url.split("?")[0] == f"{server.base}{path.split('?')[0]}"
         assert page.get_attribute("html", "dir") == "rtl" and page.get_attribute("html", "lang") == "ur"
         font = page.evaluate("getComputedStyle(document.body).fontFamily")
-        assert "Amiri" in font
+        assert font.startswith('"Noto Nastaliq Urdu"') and "Amiri" in font  # Nastaliq first, Naskh to fall back on
         screenshot(page, f"ur-{name}")
         page.goto(f"{server.base}{path}")  # remembered
         assert page.get_attribute("html", "dir") == "rtl"
         page.click("#lang-en")
-    assert page.evaluate("document.fonts.check('16px Amiri', 'سلام')")
+    page.goto(f"{server.base}/next?lang=ur")
+    page.evaluate("document.fonts.ready")
+    # the Nastaliq face was fetched from this station and renders Urdu (not a system font, not a CDN)
+    assert page.evaluate("""() => [...document.fonts].some(f => f.family.replace(/"/g, '') === 'Noto Nastaliq Urdu'
+                                                         && f.status === 'loaded')""")
+    assert page.evaluate("document.fonts.check('16px \"Noto Nastaliq Urdu\"', 'سلام')")
+    page.click("#lang-en")
     page.goto(f"{server.base}/?lang=ur")
     page.click("#logout")
     assert page.get_attribute("html", "dir") == "rtl"  # the login page, still in Urdu

@@ -73,9 +73,14 @@ def test_language_switch_is_remembered_and_right_to_left(client):
     assert '<html lang="ur" dir="rtl">' in page and "سائن ان" in page
     assert '<html lang="ur" dir="rtl">' in client.get("/").get_data(as_text=True)
     assert '<html lang="en" dir="ltr">' in client.get("/?lang=en").get_data(as_text=True)
-    font = client.get("/fonts/amiri-regular.ttf")
-    assert font.status_code == 200 and font.mimetype == "font/ttf"
+    for name in ("nastaliq-regular.ttf", "nastaliq-bold.ttf", "amiri-regular.ttf"):  # Nastaliq, and Naskh
+        font = client.get(f"/fonts/{name}")
+        assert font.status_code == 200 and font.mimetype == "font/ttf" and font.data[:4] in (b"\x00\x01\x00\x00",
+                                                                                             b"OTTO", b"true")
     assert client.get("/fonts/LICENSE.txt").status_code == 200
+    assert b"Noto" in client.get("/fonts/noto-LICENSE.txt").data
+    css = client.get("/static/app.css").get_data(as_text=True)
+    assert re.search(r'body\.lang-ur, \.ur \{ font-family: "Noto Nastaliq Urdu", "Amiri"', css)
 
 
 def test_a_first_visit_takes_the_language_from_accept_language(app):

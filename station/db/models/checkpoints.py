@@ -14,5 +14,5 @@ class LogCheckpoint(Base):
     __tablename__ = "log_checkpoints"
     tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    reason: Mapped[str] = mapped_column(String(16))  # open | hourly | close | manual
+    reason: Mapped[str] = mapped_column(String(16))  # open | hourly | close | manual | power
     note: Mapped[str] = mapped_column(Text)  # the C2SP signed note (station/audit/note.py)
