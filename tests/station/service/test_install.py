@@ -28,6 +28,7 @@ from station.config import load_config
 from station.errors import StationError
 
 from tests.support.cli import cli_for
+from tests.support.deb import built_deb
 from tests.support.require import SYSTEMD_HOW, require, require_executable
 from tests.support.stations import REPO, build_station, free_port
 
@@ -176,10 +177,10 @@ def test_install_on_this_machine_refuses_code_hidden_by_protect_home(tmp_path, m
     script.write_text("#!/root/venv/bin/python\n")
     if not IS_ROOT:
         result = CliRunner().invoke(cli_service.install, ["--exec", str(script), "--dry-run"])
-        assert result.exit_code == 2 and "needs root" in result.output
+        assert result.exit_code == 3 and "needs root" in result.output
         return
     result = CliRunner().invoke(cli_service.install, ["--exec", str(script), "--dry-run"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "ProtectHome=yes hides /root/venv/bin/python" in result.output and "Traceback" not in result.output
 
 
@@ -206,15 +207,11 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path):
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory) -> Path:
-    require_executable("dpkg-deb", "Debian's package dpkg (essential on every Debian system)")
-    out = tmp_path_factory.mktemp("dist")
-    env = {**os.environ, "DIST": str(out), "LINTIAN": "0", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(REPO / "packaging/build-deb.sh")], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    path = Path(done.stdout.strip().splitlines()[-1])
+    """Built once per run, shared with tests/station/service/test_offline_deb.py (which installs it offline)."""
+    path = built_deb(tmp_path_factory)
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    assert path.name == f"station_{version}_all.deb"
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
+    assert path.name == f"station_{version}_{arch}.deb"  # binary wheels inside: no longer Architecture: all
     return path
 
 
@@ -229,9 +226,12 @@ def test_the_deb_lists_the_layout(deb):
     assert {"control", "conffiles", "postinst", "prerm", "postrm", "md5sums"} <= members
     control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
     fields = dict(line.split(": ", 1) for line in control.splitlines() if ": " in line and not line.startswith(" "))
-    assert fields["Package"] == "station" and fields["Architecture"] == "all"
+    assert fields["Package"] == "station" and fields["Architecture"] != "all"
     depends = {d.split()[0] for d in fields["Depends"].split(", ")}
     assert {"python3", "python3-venv", "pcscd", "libpcsclite1", "systemd"} <= depends
+    # installs offline with no compiler: wheels built at build time, nothing to compile on the station
+    assert not depends & {"gcc", "make", "swig", "python3-dev", "pkg-config"} and not any(
+        d.endswith("-dev") for d in depends), depends
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     entries = {line.split()[-1] if " -> " not in line else line.split()[-3]: line.split()[:2]
                for line in listing.splitlines()}
@@ -241,9 +241,15 @@ def test_the_deb_lists_the_layout(deb):
                         "./etc/station/station.toml": "-rw-r-----",
                         "./opt/station/src/station/cli/main.py": "-rw-r--r--",
                         "./opt/station/src/config/default.toml": "-rw-r--r--",
-                        "./opt/station/src/scripts/install.sh": "-rwxr-xr-x"}.items():
+                        "./opt/station/wheels/requirements.txt": "-rw-r--r--",
+                        "./opt/station/wheels/requirements-no-deps.txt": "-rw-r--r--"}.items():
         assert entries.get(path) == [perms, "root/root"], path
     assert not any("/tests/" in p or "__pycache__" in p for p in entries)
+    # the postinst installs from wheels only (no sdist to compile), every one pinned by hash in the two locks
+    wheels = {p.rsplit("/", 1)[1] for p in entries if p.startswith("./opt/station/wheels/") and not p.endswith("/")}
+    assert all(w.endswith(".whl") for w in wheels - {"requirements.txt", "requirements-no-deps.txt"}), wheels
+    assert any(w.startswith("pyscard-") for w in wheels) and any(w.startswith("face_recognition-") for w in wheels)
+    assert "./opt/station/src/scripts/install.sh" not in entries  # it would call apt-get and PyPI
 
 
 @pytest.mark.slow
@@ -253,6 +259,10 @@ def test_the_deb_extracts_to_the_same_files_as_station_install(deb, tmp_path):
     control = tmp_path / "control"
     subprocess.run(["dpkg-deb", "-e", str(deb), str(control)], check=True)
     assert (control / "conffiles").read_text().split() == ["/etc/station/station.toml"]
+    postinst = (control / "postinst").read_text()  # the venv from the package's wheels only, never an index
+    assert 'PIP_CONFIG_FILE=/dev/null "$VENV/bin/python" -m pip --isolated' in postinst
+    assert "install --no-index" in postinst and postinst.count("pip_offline ") == 3
+    assert "--find-links \"$WHEELS\" --require-hashes" in postinst and "scripts/install.sh" not in postinst
     assert run_install(installed).exit_code == 0
     for rel in (install.SYSUSERS, install.TMPFILES, install.SITE_CONFIG):
         assert (extracted / rel).read_text() == (installed / rel).read_text(), rel
@@ -341,7 +351,7 @@ def test_serve_refuses_plain_http_on_a_lan_address(tmp_path, make_database_url):
     build_station(home, database_url).init()
     result = CliRunner().invoke(main, ["--profile", "test", "--home", str(home), "serve", "--host", "0.0.0.0"],
                                 env={"STATION_TLS__MODE": "off", "STATION_DATABASE__URL": database_url})
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.output.strip().startswith("error: refusing to serve plain HTTP on 0.0.0.0")
 
 
