@@ -15,6 +15,7 @@ from station.security.throttle import LoginThrottle
 
 from .errors import register_error_handlers
 from .i18n import init_i18n
+from .requests import refuse_nul_characters_in_the_ui
 from .sessions import ServerSessionInterface
 
 # No inline script or style anywhere; every asset is served by the station itself; no framing.
@@ -39,12 +40,13 @@ def create_app(station, *, secret_key: bytes | None = None, login_throttle: Logi
     app.extensions["station"] = station
     app.extensions["login_throttle"] = login_throttle or LoginThrottle()
     register_error_handlers(app)
+    app.before_request(refuse_nul_characters_in_the_ui)  # U+0000: a 400 on SQLite and PostgreSQL alike
     init_i18n(app, station.config.home)
 
     from . import ui
-    from .routes import audit, auth, devices, health, keys, registrations, sim, verifications, voters
+    from .routes import audit, auth, devices, health, keys, power, registrations, sim, verifications, voters
 
-    for module in (health, auth, keys, verifications, voters, registrations, sim, audit, devices):
+    for module in (health, auth, keys, power, verifications, voters, registrations, sim, audit, devices):
         app.register_blueprint(module.bp)
     app.register_blueprint(ui.bp)
 

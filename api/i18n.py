@@ -15,11 +15,11 @@ from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, get_locale
 
+from station.i18n.languages import LANGUAGES, RTL
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).resolve().parent / "translations"
-LANGUAGES = {"en": "English", "ur": "اردو"}
-RTL = {"ur"}
 
 
 def compile_catalogues(source: Path, cache_root: Path) -> Path:

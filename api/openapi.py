@@ -19,7 +19,7 @@ from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
 from station.security.roles import OFFICERS, REGISTRATION_STAFF, ROLES  # noqa: F401  (re-exported to the routes)
 
-from .requests import authenticate_request, json_body
+from .requests import authenticate_request, json_body, refuse_nul_characters
 
 PUBLIC = "public"
 STATES = ("IDENTIFIED", "NOT_ON_ROLL", "ALREADY_VOTED", "VERIFIED", "NOT_VERIFIED", "EXCEPTION", "BALLOT_ISSUED")
@@ -171,6 +171,8 @@ def _int_query(name: str, spec: dict) -> int | None:
 
 def _str_query(name: str, spec: dict, required: bool) -> str | None:
     raw = request.args.get(name)
+    if raw is not None and "enum" in spec and raw not in spec["enum"]:  # "" too: not one of the values
+        raise InvalidInput(f"{name} must be one of: {', '.join(spec['enum'])}")
     if raw is None or raw == "":
         if required:
             raise InvalidInput(f"query parameter {name} is required")
@@ -193,6 +195,7 @@ def endpoint(*, summary: str, roles: tuple[str, ...] | str, body: dict | None = 
             if roles != PUBLIC:
                 g.principal = authenticate_request()
                 g.principal.require(*roles)
+            refuse_nul_characters()  # PostgreSQL's text cannot hold U+0000: a 400 on both databases
             if body is not None:
                 g.body = json_body(required=body_required)
                 validate(g.body, body)

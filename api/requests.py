@@ -46,7 +46,43 @@ def json_body(*, required: bool = True) -> dict:
         raise InvalidInput("request body must be a JSON object")
     if _depth(body) > MAX_JSON_DEPTH:
         raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    if _holds_nul(body):
+        raise InvalidInput(f"request body: text must not contain {NUL_NAME}")
     return body
+
+
+NUL_NAME = "the NUL character (U+0000)"
+
+
+def _holds_nul(value: object) -> bool:
+    """Whether a string of a parsed JSON value (keys included) holds U+0000, iteratively."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def refuse_nul_characters(*, form: bool = False) -> None:
+    """U+0000 in a path parameter, the query or a form is bad input (400). PostgreSQL's text cannot hold it (SQLite's
+    can), so it would otherwise reach the database and come back as a 500 on PostgreSQL only. The API checks after
+    authenticating the caller (``openapi.endpoint``: 401 and 403 come first), the browser UI before every request;
+    JSON bodies are checked by ``json_body``; forms (``form=True``) only in the UI, where they are the input (reading
+    one in the API would consume a body that ``json_body`` then refuses as not JSON)."""
+    parts = [("path", value) for value in (request.view_args or {}).values() if isinstance(value, str)]
+    parts += [("query", text) for item in request.args.items(multi=True) for text in item]
+    if form and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        parts += [("form", text) for item in request.form.items(multi=True) for text in item]
+    for where, text in parts:
+        if "\x00" in text:
+            raise InvalidInput(f"{where}: text must not contain {NUL_NAME}")
 
 
 def _depth(value: object) -> int:
@@ -112,3 +148,9 @@ def authenticated(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def refuse_nul_characters_in_the_ui() -> None:
+    """Before every request of the browser UI (``refuse_nul_characters``); the API's endpoints check for themselves."""
+    if not request.path.startswith("/api/"):
+        refuse_nul_characters(form=True)

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from station.config import FINGER_POSITIONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
+from station.i18n.fonts import FONT_LICENCES, FONTS, SYSTEM_FONT_DIRS
 from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, KEY_UNLOCK_ROLES, OFFICERS, REGISTRAR_ROLES,
                                      REGISTRATION_STAFF, SUMMARY_ROLES)
 from station.security.throttle import login_throttled
@@ -40,10 +41,9 @@ HOME = {"polling_officer": "ui.next_voter", "presiding_officer": "ui.next_voter"
 # The registration form: the CNIC, the roll fields (station.registration.flow.Demographics) and the polling station.
 DEMOGRAPHIC_FIELDS = Demographics.field_names()
 CARD_DETAIL_FIELDS = ("address_en", "address_ur", "census_block", "family_number")  # not on the card
-FONT_DIRS = (Path(__file__).resolve().parent / "static" / "fonts", Path("/usr/share/fonts/opentype/fonts-hosny-amiri"),
-             Path("/usr/share/fonts/truetype/fonts-hosny-amiri"))
-FONT_LICENCE = Path("/usr/share/doc/fonts-hosny-amiri/copyright")
-FONTS = {"amiri-regular.ttf": "Amiri-Regular.ttf", "amiri-bold.ttf": "Amiri-Bold.ttf"}
+# Urdu is set in Nastaliq, as its readers write it, with Naskh as the fallback; both served from this machine, never
+# a CDN (which fonts, and why: station/i18n/fonts.py, shared with the auditor's report).
+FONT_DIRS = (Path(__file__).resolve().parent / "static" / "fonts", *SYSTEM_FONT_DIRS)
 
 
 class SignedOut(Exception):
@@ -108,6 +108,7 @@ def _ui_context():
             "position_label": position_label, "capture_status_label": capture_status_label,
             "enrollment_reason_label": enrollment_reason_label, "field_label": field_label,
             "voter_status_label": voter_status_label, "role_label": role_label,
+            "power": station().power.status() if principal else None,
             "flashes": session.pop("flash", []) if request.method == "GET" else []}
 
 
@@ -225,8 +226,9 @@ def logout():
 
 @bp.get("/fonts/<name>")
 def font(name: str):
-    if name == "LICENSE.txt" and FONT_LICENCE.is_file():
-        return send_file(FONT_LICENCE, mimetype="text/plain")
+    licence = FONT_LICENCES.get(name)
+    if licence is not None and licence.is_file():
+        return send_file(licence, mimetype="text/plain")
     filename = FONTS.get(name)
     if filename:
         for folder in FONT_DIRS:

@@ -1,7 +1,9 @@
 """The auditor's read-only view of the match log."""
 from flask import Blueprint, Response, g, jsonify
+from flask_babel import get_locale
 
 from station.audit.transparency import REASONS
+from station.i18n.languages import LANGUAGES
 from station.security.roles import AUDIT_ROLES, REPORT_ROLES
 
 from ..openapi import MAX_INT, endpoint
@@ -29,14 +31,20 @@ def verify():
 
 
 @bp.get("/report")
-@endpoint(summary="The auditor's report over the live log (HTML)", roles=REPORT_ROLES, response_type="text/html",
-          responses={200: {"type": "string"}})
+@endpoint(summary="The auditor's report over the live log (HTML), in English or Urdu", roles=REPORT_ROLES,
+          response_type="text/html", responses={200: {"type": "string"}},
+          query={"lang": {"type": "string", "enum": list(LANGUAGES), "maxLength": 8,
+                          "description": "the report's language; without it, the language of the caller's UI "
+                                         "session, else the browser's Accept-Language, else English"}})
 def report():
-    response = Response(station().audit.report_html(g.principal), mimetype="text/html")
-    # the report carries its own <style>; scripts stay forbidden
+    lang = g.query["lang"] or str(get_locale() or "en")  # get_locale: api/i18n.py _select_locale
+    response = Response(station().audit.report_html(g.principal, lang), mimetype="text/html")
+    if g.query["lang"] is None:
+        response.vary.update(("Accept-Language", "Cookie"))
+    # the report carries its own <style> (and, in Urdu, its Nastaliq font as a data URI); scripts stay forbidden
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'none'")
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'none'")
     return response
 
 

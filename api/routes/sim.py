@@ -44,6 +44,19 @@ def card():
     return jsonify(station().steering.insert_card(g.principal, g.body.get("cnic"), g.body.get("tamper")))
 
 
+@bp.post("/power")
+@endpoint(summary="The simulated battery: pull or restore the mains ({on_battery}) and/or set the charge "
+                  "({percentage}, 0-100); the battery watch reads it at once", roles=SIM_ROLES,
+          body=body({"on_battery": {"type": "boolean", "title": "on_battery"},
+                     "percentage": {"type": "number", "title": "percentage", "minimum": 0, "maximum": 100}}),
+          responses={200: OBJECT})
+def power():
+    s = station()
+    answer = s.steering.set_power(g.principal, g.body.get("on_battery"), g.body.get("percentage"))
+    s.power.check()  # the screens show it now, not at the next poll
+    return jsonify(answer)
+
+
 @bp.post("/fault")
 @endpoint(summary="Script a fault on a simulated device: the next `count` operations fail", roles=SIM_ROLES,
           body=body({"kind": {"type": "string", "title": "kind", "maxLength": 32},

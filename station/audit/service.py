@@ -13,6 +13,7 @@ from station.audit.transparency import tree_breaks
 from station.config import Config
 from station.db.models import utcnow
 from station.db.transactions import TransactionFactory
+from station.i18n.languages import DEFAULT_LANGUAGE
 from station.roll import store as roll
 from station.security.roles import AUDIT_ROLES, REPORT_ROLES
 from station.security.users import Principal
@@ -76,8 +77,8 @@ class AuditService:
         return {"ok": not breaks, "entries": head[0] if head else 0, "head": head[1] if head else None,
                 "breaks": [b.__dict__ for b in breaks]}
 
-    def report_html(self, principal: Principal) -> str:
-        """The auditor's report over the live log (read-only)."""
+    def report_html(self, principal: Principal, lang: str = DEFAULT_LANGUAGE) -> str:
+        """The auditor's report over the live log (read-only), in ``lang`` ("en" or "ur")."""
         principal.require(*REPORT_ROLES)
         breaks, bodies, digest = self._checked_live_log()
         audit = self.config.audit
@@ -85,4 +86,4 @@ class AuditService:
                            ReportSettings(self.config.station.timezone, audit.polling_hours,
                                           audit.min_seconds_per_voter, audit.exception_rate_factor))
         return render_html(findings, {"ok": not breaks, "breaks": [b.__dict__ for b in breaks], "warnings": [],
-                                      "sealed": False, "roll_digest": digest})
+                                      "sealed": False, "roll_digest": digest}, lang)

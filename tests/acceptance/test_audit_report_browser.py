@@ -1,32 +1,36 @@
-"""A scripted polling run with planted anomalies, exported, reported and rendered in headless Chromium."""
-import shutil
-import subprocess
-from pathlib import Path
-
+"""A scripted polling run with planted anomalies, exported, reported in English and in Urdu, and rendered in headless
+Chromium (Playwright): screenshots of both in build/screenshots/, and in the Urdu one the embedded Nastaliq face
+loaded and joining its letters."""
 import pytest
 from sqlalchemy import select
 
-from tests.support.require import INSTALL_TEST, require
-from tests.support.stations import REPO, build_station
+from tests.support.browser import Browser, screenshot
+from tests.support.stations import build_station
+from station.audit import report_text as text
 from station.security.keys import template_context
 from station.db.models import BiometricReference, Voter
 from station.security.users import Principal
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = REPO / "build" / "screenshots"
+# Widths of an Urdu word as the page sets it, and of the same letters kept apart (ZERO WIDTH NON-JOINER between
+# them): a face that shapes Nastaliq joins the word into a much narrower one.
+JOINING = """word => {
+  const span = text => { const s = document.createElement("span"); s.textContent = text; s.style.fontSize = "40px";
+    s.style.whiteSpace = "nowrap"; document.body.appendChild(s); const w = s.getBoundingClientRect().width; s.remove();
+    return w; };
+  return [span(word), span([...word].join("\u200c"))];
+}"""
 
 
-def chromium_screenshot(url: str, out: Path, profile: Path, size: str = "1366,2400") -> None:
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={profile}", f"--window-size={size}", f"--screenshot={out}", url],
-                   check=True, capture_output=True, timeout=120)
+def open_report(page, path):
+    page.goto(path.as_uri())
+    page.evaluate("document.fonts.ready.then(() => true)")
+    return page
 
 
 def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_url):
-    require(CHROMIUM is not None, "chromium", INSTALL_TEST.format("chromium"), legacy="STATION_REQUIRE_BROWSER")
+    browser = Browser()  # before the polling run: without chromium the test fails at once (require_path)
     st = build_station(tmp_path / "home", make_database_url(), audit={"min_seconds_per_voter": 20.0})
     st.init()
     st.synthesize_roll(44, seed=41, workers=1)
@@ -56,18 +60,40 @@ def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_u
         view = st.polling.start_verification(bilal, voter.cnic)
         st.polling.issue_ballot(bilal, st.polling.record_exception(presiding, view.id, "worn_prints", None).id)
     by_fingerprint(bilal, here[17])
-    bundle, report = tmp_path / "bundle.zip", tmp_path / "report.html"
+    bundle = tmp_path / "bundle.zip"
     st.audit.export(bundle)
     st.close()
     from click.testing import CliRunner
 
     from station.cli.main import main
-    result = CliRunner().invoke(main, ["audit", "report", str(bundle), "--out", str(report), "--self-signed-ok"])
-    assert result.exit_code == 0, result.output
-    page = report.read_text()
+    reports = {lang: tmp_path / f"report.{lang}.html" for lang in ("en", "ur")}
+    for lang, report in reports.items():
+        result = CliRunner().invoke(main, ["audit", "report", str(bundle), "--out", str(report), "--self-signed-ok",
+                                           "--lang", lang])
+        assert result.exit_code == 0, result.output
+    page = reports["en"].read_text(encoding="utf-8")
     for kind in ("shared_finger", "too_fast", "exception_rate", "operator bilal"):
         assert kind in page, kind
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "audit-report.png"
-    chromium_screenshot(report.as_uri(), shot, tmp_path / "chromium-profile")
-    assert shot.stat().st_size > 20_000 and shot.read_bytes().startswith(b"\x89PNG")
+    urdu = reports["ur"].read_text(encoding="utf-8")
+    for kind in ("shared_finger", "too_fast", "exception_rate"):  # the kind's code beside its Urdu name
+        assert f"{text.ANOMALY_KINDS[kind].ur} <code dir=\"ltr\">{kind}</code>" in urdu, kind
+    assert 'پولنگ افسر <bdi dir="ltr">bilal</bdi>' in urdu
+    try:
+        english = open_report(browser.page(), reports["en"])
+        assert english.evaluate("document.documentElement.dir") == "ltr"
+        assert english.evaluate("[...document.fonts].length") == 0  # no font in the English page
+        shots = [screenshot(english, "audit-report")]
+        ur = open_report(browser.page(), reports["ur"])
+        assert ur.evaluate("[document.documentElement.lang, document.documentElement.dir]") == ["ur", "rtl"]
+        assert ur.evaluate("[...document.fonts].map(f => [f.family, f.status])") == [["Noto Nastaliq Urdu", "loaded"]]
+        assert ur.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily").startswith(
+            '"Noto Nastaliq Urdu"')
+        assert ur.evaluate("getComputedStyle(document.querySelector('h1')).direction") == "rtl"
+        assert ur.evaluate("getComputedStyle(document.querySelector('pre')).direction") == "ltr"  # the JSON
+        joined, apart = ur.evaluate(JOINING, "پریذائیڈنگ")
+        assert joined < 0.8 * apart, (joined, apart)  # shaped: the letters join, not set one by one
+        shots.append(screenshot(ur, "audit-report-ur"))
+    finally:
+        browser.close()
+    for shot in shots:
+        assert shot.stat().st_size > 20_000 and shot.read_bytes().startswith(b"\x89PNG")

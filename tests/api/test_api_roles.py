@@ -17,65 +17,13 @@ import pytest
 from sqlalchemy import update
 
 from station.db.models import ApiToken
+# the users, the README's role groups and API_TABLE (method, path -> roles allowed), written by hand from the README
+# (the fuzzer, tests/api/test_api_fuzz.py, uses the same table)
+from tests.support.api_roles import (ALL, API_TABLE, AUDIT_LOG, DEVICES, KEYS, OFFICERS, PUBLIC, REGISTRAR,
+                                     REGISTRATION_STAFF, SUMMARY, USERS)
+from tests.support.api_roles import route_shape as _shape
 from tests.support.stations import PASSWORDS
 
-# the test users (tests/support/stations.py) and their roles
-USERS = {"officer": "polling_officer", "presiding": "presiding_officer", "tech": "technician", "auditor": "auditor",
-         "regofficer": "registration_officer", "registrar": "registrar"}
-
-# --- the README's words for groups of roles, transcribed by hand ---
-PUBLIC = "public"  # no token needed (README: "Every endpoint but /api/health and /api/auth/login needs ..."; openapi)
-ALL = ("polling_officer", "presiding_officer", "technician", "auditor", "registration_officer", "registrar")
-OFFICERS = ("polling_officer", "presiding_officer")
-REGISTRATION_STAFF = ("registration_officer", "registrar")
-PRESIDING = ("presiding_officer",)
-REGISTRAR = ("registrar",)
-AUDITOR = ("auditor",)
-SIM = (*OFFICERS, *REGISTRATION_STAFF, "technician")  # "officers, registration staff, technician"
-DEVICES = ("technician", "presiding_officer")  # "technician, presiding officer"
-SUMMARY = (*OFFICERS, "auditor")  # "officers, auditor"
-AUDIT_LOG = ("auditor", "presiding_officer")  # "auditor, presiding officer"
-KEYS = ("presiding_officer", "registrar")  # "presiding officer, registrar"
-
-# (method, path as the README writes it) -> roles allowed. Transcribed from README.md; keep the two in step.
-API_TABLE = {
-    ("POST", "/api/auth/login"): PUBLIC,
-    ("POST", "/api/auth/logout"): ALL,
-    ("POST", "/api/verifications"): OFFICERS,
-    ("POST", "/api/verifications/{id}/fingerprint"): OFFICERS,
-    ("POST", "/api/verifications/{id}/face"): OFFICERS,
-    ("POST", "/api/verifications/{id}/exception"): PRESIDING,
-    ("POST", "/api/verifications/{id}/ballot"): OFFICERS,
-    ("GET", "/api/verifications/{id}"): OFFICERS,
-    ("GET", "/api/voters/{cnic}"): OFFICERS,
-    ("POST", "/api/sim/fingerprint"): SIM,
-    ("POST", "/api/sim/face"): SIM,
-    ("POST", "/api/sim/card"): SIM,
-    ("POST", "/api/sim/fault"): SIM,
-    ("POST", "/api/registrations"): REGISTRATION_STAFF,
-    ("GET", "/api/registrations/{id}"): REGISTRATION_STAFF,
-    ("POST", "/api/registrations/{id}/fingerprint"): REGISTRATION_STAFF,
-    ("POST", "/api/registrations/{id}/face"): REGISTRATION_STAFF,
-    ("POST", "/api/registrations/{id}/exception"): REGISTRATION_STAFF,
-    ("POST", "/api/registrations/{id}/submit"): REGISTRATION_STAFF,
-    ("POST", "/api/registrations/{id}/cancel"): REGISTRATION_STAFF,
-    ("GET", "/api/registrations/{id}/exception-photo/{position}"): REGISTRAR,
-    ("GET", "/api/adjudications"): REGISTRAR,
-    ("POST", "/api/adjudications/{id}"): REGISTRAR,
-    ("GET", "/api/health"): PUBLIC,
-    ("GET", "/api/openapi.json"): PUBLIC,
-    ("GET", "/api/roll/search"): OFFICERS,
-    ("GET", "/api/summary"): SUMMARY,
-    ("GET", "/api/devices"): DEVICES,
-    ("POST", "/api/devices/{kind}/test"): DEVICES,
-    ("GET", "/api/audit/log"): AUDIT_LOG,
-    ("GET", "/api/audit/verify"): AUDIT_LOG,
-    ("GET", "/api/audit/checkpoint"): AUDIT_LOG,
-    ("GET", "/api/audit/checkpoint.png"): AUDIT_LOG,
-    ("GET", "/api/audit/report"): AUDITOR,
-    ("GET", "/api/keys"): ALL,
-    ("POST", "/api/keys/unlock"): KEYS,
-}
 # values for the path parameters: nothing they name exists (or is valid), so an allowed call changes nothing
 PATH_VALUES = {"id": "no-such-session", "cnic": "not-a-cnic", "kind": "no-such-device", "position": "right_thumb"}
 
@@ -90,12 +38,6 @@ UI_TABLE = {
     "decide": ("/adjudication/no-such-registration", REGISTRAR), "keys": ("/keys", KEYS),
 }
 NOT_FOUND_SCREENS = ("verify", "capture", "decide")  # an unknown verification or registration, shown as a page
-
-
-def _shape(path: str) -> str:
-    """A route's shape, whatever its parameters are called: /api/verifications/<session_id> and
-    /api/verifications/{id} are both /api/verifications/{}."""
-    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
 
 
 def _app_routes(app) -> set[tuple[str, str]]:

@@ -13,8 +13,8 @@ from station.security.throttle import LoginThrottle, TooManyAttempts
 
 
 @pytest.fixture
-def session(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'users.db'}")
+def session(make_database_url):  # SQLite, or PostgreSQL under scripts/with-postgres.sh (Makefile DB_TESTS)
+    engine = create_engine(make_database_url())
     Base.metadata.create_all(engine)
     with sessionmaker(engine).begin() as s:
         users.add_user(s, "officer", "officer-pass-1", "polling_officer")

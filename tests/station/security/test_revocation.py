@@ -14,8 +14,8 @@ from station.security.throttle import LoginThrottle, TooManyAttempts, address_ke
 
 
 @pytest.fixture
-def session(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'users.db'}")
+def session(make_database_url):  # SQLite, or PostgreSQL under scripts/with-postgres.sh (Makefile DB_TESTS)
+    engine = create_engine(make_database_url())
     Base.metadata.create_all(engine)
     with sessionmaker(engine).begin() as s:
         users.add_user(s, "officer", "officer-pass-1", "polling_officer")
@@ -137,6 +137,6 @@ def test_cli_disable_enable_and_revoke(tmp_path, make_database_url):
 
     for argv in (["user", "disable", "ghost"], ["user", "enable", "ghost"], ["token", "revoke", "--user", "ghost"]):
         r = run.invoke(main, [*base, *argv], env=env)
-        assert r.exit_code == 2, r.output
+        assert r.exit_code == 3, r.output
         assert r.output.strip() == "error: no user named 'ghost'" and "Traceback" not in r.output
     st.close()
