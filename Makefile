@@ -11,8 +11,12 @@ PORT   ?= 8080
 # The tests that touch the database run a second time on a private PostgreSQL server.
 DB_TESTS ?= tests/station/db/test_store.py tests/station/polling/test_verification_flow.py tests/api/test_api.py tests/acceptance/test_server_acceptance.py \
             tests/station/registration/test_registration.py tests/station/packages/test_roll_package.py tests/station/central/test_sync_central.py tests/station/backup/test_backup.py \
+            tests/station/central/test_central_scale.py tests/station/central/test_central_migrations.py \
             tests/station/authority/test_authority.py tests/station/service/test_install.py tests/station/registration/test_registration_transfer.py \
-            tests/station/audit/test_log_rows.py tests/station/audit/test_merkle_attacks.py tests/station/audit/test_merkle_station.py
+            tests/station/audit/test_log_rows.py tests/station/audit/test_merkle_attacks.py tests/station/audit/test_merkle_station.py \
+            tests/station/audit/test_audit.py tests/station/audit/test_merkle_cli.py tests/station/polling/test_close_of_poll.py \
+            tests/station/security/test_revocation.py tests/station/security/test_login_attacks.py tests/api/test_auth_sessions.py \
+            tests/api/test_hostile_inputs.py tests/api/test_api_roles.py tests/api/test_ui_pages.py tests/api/test_api_fuzz.py
 
 .PHONY: install demo test quick bench deb clean
 

@@ -148,8 +148,14 @@ class TripletKeys:
 class FingerprintIndex:
     """Minutia-triplet candidate filter with caller-supplied re-ranking."""
 
-    def __init__(self, params: TripletParams | None = None) -> None:
+    def __init__(self, params: TripletParams | None = None, *, dense_lookup_above: int = 20_000_000) -> None:
+        """``dense_lookup_above``: from this many indexed triangles on, a table of where each key's entries start
+        (one int32 or int64 per possible key: 128 or 256 MiB) replaces the binary search of a probe's keys, whose
+        cost hardly falls with the index's size (a shard of a large roll would pay it whole)."""
         self.params = params or TripletParams()
+        self.dense_lookup_above = dense_lookup_above
+        self._starts: np.ndarray | None = None  # key -> first entry (key_space + 1 values) when dense
+        self._norm: np.ndarray | None = None
         self._keys = TripletKeys(self.params)
         self._ids: list = []  # label -> id (None once removed)
         self._labels: dict = {}
@@ -200,23 +206,41 @@ class FingerprintIndex:
         self._sorted_keys = keys[order]
         self._sorted_labels = labels[order]
         self._offsets = True
+        self._starts = None
+        if len(self._sorted_keys) >= self.dense_lookup_above:
+            dtype = np.int32 if len(self._sorted_keys) < 2 ** 31 else np.int64
+            self._starts = np.searchsorted(self._sorted_keys, np.arange(self._keys.key_space + 1,
+                                                                        dtype=self._sorted_keys.dtype)).astype(dtype)
 
     def memory_bytes(self) -> int:
         self._table()
-        return int(self._sorted_keys.nbytes + self._sorted_labels.nbytes + 8 * len(self._n_keys))
+        dense = 0 if self._starts is None else self._starts.nbytes
+        return int(self._sorted_keys.nbytes + self._sorted_labels.nbytes + 8 * len(self._n_keys) + dense)
 
     def candidates(self, minutiae: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]:
         """The ``shortlist`` templates with most (normalised) triangle votes, best first: (id, votes)."""
+        return self.candidates_for_keys(self.probe_keys(minutiae), shortlist)
+
+    def probe_keys(self, minutiae: np.ndarray) -> np.ndarray:
+        """The probe's distinct multi-probed triangle keys (what ``candidates_for_keys`` looks up): they depend on
+        the parameters only, so a probe searched in several indexes (shards) is keyed once."""
+        probe = self._keys.probe_keys(minutiae)
+        return np.unique(probe[probe >= 0])
+
+    def candidates_for_keys(self, keys: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]:
+        """``candidates`` of a probe given by its ``probe_keys``."""
         self._table()
         n = len(self._ids)
         if n == 0 or not self._labels:
             return []
-        probe = self._keys.probe_keys(minutiae)
-        keys = np.unique(probe[probe >= 0])
         if keys.size == 0:
             return []
-        starts = np.searchsorted(self._sorted_keys, keys, side="left")
-        lengths = np.searchsorted(self._sorted_keys, keys, side="right") - starts
+        if self._starts is not None:
+            starts = self._starts[keys].astype(np.int64)
+            lengths = self._starts[keys + 1] - starts
+        else:
+            starts = np.searchsorted(self._sorted_keys, keys, side="left")
+            lengths = np.searchsorted(self._sorted_keys, keys, side="right") - starts
         total = int(lengths.sum())
         if total == 0:
             return []
@@ -225,8 +249,9 @@ class FingerprintIndex:
         shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
         hit_labels = self._sorted_labels[shift + np.arange(total)]
         votes = np.bincount(hit_labels, minlength=n).astype(np.float64)
-        n_keys = np.asarray(self._n_keys, dtype=np.float64)
-        score = votes / np.sqrt(np.maximum(n_keys, 1.0))
+        if self._norm is None or len(self._norm) != n:  # 1 / sqrt(triangles) per label, kept between probes
+            self._norm = 1.0 / np.sqrt(np.maximum(np.asarray(self._n_keys, dtype=np.float64), 1.0))
+        score = votes * self._norm
         if self._removed:
             score[np.fromiter(self._removed, dtype=np.int64)] = -1.0
         c = min(shortlist, n)

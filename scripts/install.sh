@@ -7,13 +7,20 @@ VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
 
 # Runtime: gcc and headers to build pyscard, the PC/SC daemon and its library.
-# fonts-hosny-amiri: the Naskh font of the Urdu UI (Amiri, SIL OFL 1.1), served locally from /fonts/.
-APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd fonts-hosny-amiri"
+# fonts-noto-core, fonts-hosny-amiri: the Urdu UI's Nastaliq (Noto Nastaliq Urdu) and its Naskh fallback (Amiri),
+# both SIL OFL 1.1, served locally from /fonts/.
+# upower: the battery and mains state (the station warns and backs up when the power fails).
+# libfprint-2-2, gir1.2-fprint-2.0: USB fingerprint readers through libfprint (docs/fingerprint-readers.md);
+# libgirepository1.0-dev, libcairo2-dev, pkg-config: to build PyGObject and pycairo, which reach it from Python.
+APT_PACKAGES="gcc make python3-dev python3-venv swig libpcsclite-dev pcscd fonts-hosny-amiri fonts-noto-core upower
+  libfprint-2-2 gir1.2-fprint-2.0 libgirepository1.0-dev libcairo2-dev pkg-config"
 # Test-only (installed with --test): never on a production station.
 # vsmartcard-vpcd: a virtual card reader for the card emulator (drivers/card/emulator.py); it listens on TCP 35963-4
 # on all interfaces, so anyone on the network could insert a card: it must never be on a production station.
 # systemd: systemd-creds and systemd-analyze, which the key-sealing and unit tests run (a station has it anyway).
-APT_TEST_PACKAGES="postgresql vsmartcard-vpcd chromium systemd"
+# dbus, python3-dbusmock: a private D-Bus with a mock upowerd for the UPower backend's tests.
+# mmdebstrap: the fresh Debian 12 root into which tests/station/service/test_offline_deb.py installs the package.
+APT_TEST_PACKAGES="postgresql vsmartcard-vpcd chromium systemd dbus python3-dbusmock mmdebstrap"
 WITH_TEST=0
 [ "${1:-}" = "--test" ] && WITH_TEST=1
 wanted="$APT_PACKAGES"

@@ -19,6 +19,7 @@ import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Iterable, Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -67,6 +68,16 @@ class DuplicateHit:
                 "evidence": self.evidence}
 
 
+class DuplicateIndex(Protocol):
+    """What the duplicate search needs of an index of the roll: ``RollBiometricIndex`` in one process, or
+    ``station.national.dedup.ShardedRollIndex`` over shards on Dask workers."""
+
+    def refresh(self, session: Session, cipher: TemplateCipher) -> int: ...
+
+    def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,
+               thresholds: SearchThresholds) -> list[DuplicateHit]: ...
+
+
 class RollBiometricIndex:
     """The roll's fingerprints and faces, indexed for 1:N search. Thread-safe (one search or refresh at a time)."""
 
@@ -112,8 +123,8 @@ class RollBiometricIndex:
     def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,
                thresholds: SearchThresholds) -> list[DuplicateHit]:
         """Roll voters matching the probe fingers (position, engine template) or face, strongest first."""
-        hits: dict[str, DuplicateHit] = {}
-        matched_fingers: dict[str, set[str]] = defaultdict(set)
+        scores: list[tuple[str, str, float]] = []
+        faces: list[tuple[str, float]] = []
         with self._lock:
             threshold = thresholds.fingerprint_score(len(self._templates) * len(fingers))
             for probe_position, template in fingers:
@@ -123,22 +134,34 @@ class RollBiometricIndex:
                     log.warning("probe %s not searchable: %s", probe_position, exc)
                     continue
                 for key, _votes in self._fingers.candidates(minutiae, shortlist=thresholds.shortlist):
-                    score = self._matcher.compare(template, self._templates[key])
-                    if score < threshold:
-                        continue
-                    cnic, roll_position = key.split("|")
-                    hit = hits.setdefault(cnic, DuplicateHit(cnic))
-                    hit.fingerprint_score = max(hit.fingerprint_score or 0.0, score)
-                    matched_fingers[cnic].add(probe_position)
-                    hit.evidence.append({"modality": "fingerprint", "probe": probe_position,
-                                         "roll": roll_position, "score": round(score, 3),
-                                         "threshold": round(threshold, 3)})
+                    scores.append((probe_position, key, self._matcher.compare(template, self._templates[key])))
             if face is not None:
-                for cnic, distance in self._faces.search(face, k=10, max_distance=thresholds.face_distance):
-                    hit = hits.setdefault(cnic, DuplicateHit(cnic))
-                    hit.face_distance = round(distance, 4)
-                    hit.evidence.append({"modality": "face", "distance": round(distance, 4)})
-        for cnic, hit in hits.items():
-            hit.fingers_matched = len(matched_fingers[cnic])
-        return sorted(hits.values(), key=lambda h: (-(h.fingers_matched + (h.face_distance is not None)),
-                                                    -(h.fingerprint_score or 0.0), h.face_distance or 1.0))
+                faces = self._faces.search(face, k=10, max_distance=thresholds.face_distance)
+        return collect_hits(scores, threshold, faces)
+
+
+def collect_hits(finger_scores: Iterable[tuple[str, str, float]], threshold: float,
+                 faces: Iterable[tuple[str, float]]) -> list[DuplicateHit]:
+    """The candidates of one registrant, strongest first: from the engine's scores of (probe position, roll key
+    "cnic|position", score), in search order, those at or above ``threshold``, and the roll faces (cnic, distance)
+    already within the face threshold. One code path for the single-process index and the sharded one
+    (station/national/dedup.py), so that both send the same candidates to adjudication."""
+    hits: dict[str, DuplicateHit] = {}
+    matched_fingers: dict[str, set[str]] = defaultdict(set)
+    for probe_position, key, score in finger_scores:
+        if score < threshold:
+            continue
+        cnic, roll_position = key.split("|")
+        hit = hits.setdefault(cnic, DuplicateHit(cnic))
+        hit.fingerprint_score = max(hit.fingerprint_score or 0.0, score)
+        matched_fingers[cnic].add(probe_position)
+        hit.evidence.append({"modality": "fingerprint", "probe": probe_position, "roll": roll_position,
+                             "score": round(score, 3), "threshold": round(threshold, 3)})
+    for cnic, distance in faces:
+        hit = hits.setdefault(cnic, DuplicateHit(cnic))
+        hit.face_distance = round(distance, 4)
+        hit.evidence.append({"modality": "face", "distance": round(distance, 4)})
+    for cnic, hit in hits.items():
+        hit.fingers_matched = len(matched_fingers[cnic])
+    return sorted(hits.values(), key=lambda h: (-(h.fingers_matched + (h.face_distance is not None)),
+                                                -(h.fingerprint_score or 0.0), h.face_distance or 1.0))
