@@ -101,3 +101,25 @@ class FaultScript:
 def describe(kind: str, backend: str, device: SimulatedDeviceFile, status: DeviceStatus) -> DeviceInfo:
     return DeviceInfo(kind=kind, backend=backend, vendor=device.vendor, model=device.model,
                       serial=device.serial, firmware=device.firmware, status=status)
+
+
+class ScriptedDevice:
+    """What every simulated device shares, mixed in before its driver base: faults queued from outside
+    (``inject_fault``, ``pending_faults``), its status from them and its identity from its device file. The device
+    sets ``self._faults`` (a FaultScript) and ``self._device`` (read_device_file) in its constructor."""
+
+    _faults: FaultScript
+    _device: SimulatedDeviceFile
+
+    def inject_fault(self, fault: str, count: int = 1) -> None:
+        self._faults.inject(fault, count)
+
+    @property
+    def pending_faults(self) -> list[str]:
+        return self._faults.pending
+
+    def _status(self) -> DeviceStatus:
+        return self._faults.status()
+
+    def _describe(self, status: DeviceStatus) -> DeviceInfo:
+        return describe(self.kind, self.backend, self._device, status)

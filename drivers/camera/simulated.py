@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import DeviceInfo, DeviceStatus
 from ..errors import CaptureTimeout, DeviceNotAvailable
-from ..simulation import FaultScript, describe, read_device_file
+from ..simulation import FaultScript, ScriptedDevice, read_device_file
 from .base import Camera
 from .images import decode_rgb
 
 
-class SimulatedCamera(Camera):
+class SimulatedCamera(ScriptedDevice, Camera):
     backend = "sim"
 
     def __init__(self, fixture: str | Path) -> None:
@@ -58,19 +57,6 @@ class SimulatedCamera(Camera):
         with self._state_lock:
             self._image = None
             self._frames = []
-
-    def inject_fault(self, fault: str, count: int = 1) -> None:
-        self._faults.inject(fault, count)
-
-    @property
-    def pending_faults(self) -> list[str]:
-        return self._faults.pending
-
-    def _status(self) -> DeviceStatus:
-        return self._faults.status()
-
-    def _describe(self, status: DeviceStatus) -> DeviceInfo:
-        return describe(self.kind, self.backend, self._device, status)
 
     def _grab(self, timeout_s: float) -> np.ndarray:
         self._faults.raise_next()

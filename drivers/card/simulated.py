@@ -11,9 +11,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..base import DeviceInfo, DeviceStatus
 from ..errors import CaptureTimeout, DeviceNotAvailable
-from ..simulation import FaultScript, describe, read_device_file
+from ..simulation import FaultScript, ScriptedDevice, read_device_file
 from .base import DEFAULT_PROFILE, CardChannel, CardReader
 from .errors import CardRemoved
 from .virtual import VirtualCard
@@ -40,7 +39,7 @@ class _SimulatedChannel(CardChannel):
         return response[:-2], int.from_bytes(response[-2:], "big")
 
 
-class SimulatedCardReader(CardReader):
+class SimulatedCardReader(ScriptedDevice, CardReader):
     backend = "sim"
 
     def __init__(self, fixture: str | Path, *, profile: str = DEFAULT_PROFILE, poll_s: float = 0.25) -> None:
@@ -76,13 +75,6 @@ class SimulatedCardReader(CardReader):
         with self._changed:
             return self._slots.get(reader) is card
 
-    def inject_fault(self, fault: str, count: int = 1) -> None:
-        self._faults.inject(fault, count)
-
-    @property
-    def pending_faults(self) -> list[str]:
-        return self._faults.pending
-
     def _slot(self, reader: str | None) -> str:
         if reader is None:
             return self._readers[0]
@@ -91,12 +83,6 @@ class SimulatedCardReader(CardReader):
         return reader
 
     # --- driver contract ---
-    def _status(self) -> DeviceStatus:
-        return self._faults.status()
-
-    def _describe(self, status: DeviceStatus) -> DeviceInfo:
-        return describe(self.kind, self.backend, self._device, status)
-
     def _list_readers(self) -> list[str]:
         return list(self._readers)
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import DeviceInfo, DeviceStatus
 from ..errors import CaptureTimeout
-from ..simulation import FaultScript, describe, read_device_file
+from ..simulation import FaultScript, ScriptedDevice, read_device_file
 from .base import FingerprintScanner
 from .synthetic import QUALITY_PROFILES, FingerPattern, generate_master, load_master, render_impression, save_master
 
@@ -128,7 +127,7 @@ class MasterCache:
         return master
 
 
-class SimulatedFingerprintScanner(FingerprintScanner):
+class SimulatedFingerprintScanner(ScriptedDevice, FingerprintScanner):
     backend = "sim"
 
     def __init__(self, fixture: str | Path, cache_dir: str | Path | None = None) -> None:
@@ -153,24 +152,11 @@ class SimulatedFingerprintScanner(FingerprintScanner):
         with self._state_lock:
             self._presented = None
 
-    def inject_fault(self, fault: str, count: int = 1) -> None:
-        self._faults.inject(fault, count)
-
-    @property
-    def pending_faults(self) -> list[str]:
-        return self._faults.pending
-
     @property
     def masters(self) -> MasterCache:
         return self._masters
 
     # --- driver contract ---
-    def _status(self) -> DeviceStatus:
-        return self._faults.status()
-
-    def _describe(self, status: DeviceStatus) -> DeviceInfo:
-        return describe(self.kind, self.backend, self._device, status)
-
     def _capture(self, finger: str, timeout_s: float) -> tuple[np.ndarray, int]:
         self._faults.raise_next()
         with self._state_lock:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ..base import DeviceInfo, DeviceStatus
-from ..simulation import FaultScript, describe, read_device_file
+from ..simulation import FaultScript, ScriptedDevice, read_device_file
 from .base import PowerReading, PowerSource
 
 
-class SimulatedPowerSource(PowerSource):
+class SimulatedPowerSource(ScriptedDevice, PowerSource):
     backend = "sim"
 
     def __init__(self, fixture: str | Path) -> None:
@@ -34,19 +33,6 @@ class SimulatedPowerSource(PowerSource):
             if percentage is not None:
                 self._percentage = float(percentage)
         return self._read()
-
-    def inject_fault(self, fault: str, count: int = 1) -> None:
-        self._faults.inject(fault, count)
-
-    @property
-    def pending_faults(self) -> list[str]:
-        return self._faults.pending
-
-    def _status(self) -> DeviceStatus:
-        return self._faults.status()
-
-    def _describe(self, status: DeviceStatus) -> DeviceInfo:
-        return describe(self.kind, self.backend, self._device, status)
 
     def _read(self) -> PowerReading:
         self._faults.raise_next()
