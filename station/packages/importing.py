@@ -260,14 +260,12 @@ class PackageImporter:
                     previous_crl = install_revocation_list(s, self._signer, config.keys_dir, carried, h,
                                                            operator=operator)
             except SQLAlchemyError as exc:
-                self._undo_voter_key(previous_key, h["package_id"])
-                self._undo_revocation_list(previous_crl, h["package_id"])
+                self._undo_key_files(h["package_id"], previous_key, previous_crl)
                 raise PackageRejected("apply_failed", f"the package could not be applied (database error: "
                                                       f"{str(getattr(exc, 'orig', exc)).splitlines()[0][:200]})"
                                       ) from None
             except BaseException:
-                self._undo_voter_key(previous_key, h["package_id"])
-                self._undo_revocation_list(previous_crl, h["package_id"])
+                self._undo_key_files(h["package_id"], previous_key, previous_crl)
                 raise
             if carried is not None:
                 result = dataclasses.replace(result, crl_number=carried.carried.number,
@@ -282,35 +280,24 @@ class PackageImporter:
         log.info("roll package %s applied: version %s, %s voters", result.package_id, result.version, result.voters)
         return result
 
-    def _undo_revocation_list(self, previous: bytes | None, package_id: str) -> None:
-        """The import failed after keys/commission.crl was replaced: put the previous list back (or remove the new
-        one when there was none), unless the package was committed after all."""
-        if previous is None:
+    def _undo_key_files(self, package_id: str, previous_key: bytes | None, previous_crl: bytes | None) -> None:
+        """The import failed after the voter key file or keys/commission.crl was replaced (``previous_*`` not None:
+        the content before, b"" when there was none): put each back, unless the package was committed after all (the
+        failure came after the commit). A voter key is never removed: a station always holds one."""
+        if previous_key is None and previous_crl is None:
             return
         try:
             with self._transaction() as s:
                 if s.scalar(select(AppliedPackage.package_id).where(AppliedPackage.package_id == package_id)):
                     return
-            if previous:
-                write_held(self._config.keys_dir, previous)
-            else:
+            if previous_key:
+                identity.install_voter_key(self._config.keys_dir, previous_key)
+            if previous_crl:
+                write_held(self._config.keys_dir, previous_crl)
+            elif previous_crl is not None:
                 held_path(self._config.keys_dir).unlink(missing_ok=True)
         except (StationError, SQLAlchemyError, OSError) as err:
-            log.error("could not check or restore the revocation list after a failed import: %s", err)
-
-    def _undo_voter_key(self, previous: bytes | None, package_id: str) -> None:
-        """The import failed after the voter key file was replaced: put the previous key back, unless the package was
-        committed after all (the failure came after the commit)."""
-        if previous is None:
-            return
-        try:
-            with self._transaction() as s:
-                if s.scalar(select(AppliedPackage.package_id).where(AppliedPackage.package_id == package_id)):
-                    return
-            if previous:
-                identity.install_voter_key(self._config.keys_dir, previous)
-        except (StationError, SQLAlchemyError, OSError) as err:
-            log.error("could not check or restore the voter-reference key after a failed import: %s", err)
+            log.error("could not check or restore the station's key files after a failed import: %s", err)
 
     def _check_formats(self, content: PackageContent) -> None:
         """Refuse a roll whose fingerprints this station's engine cannot match (never match them with the wrong
