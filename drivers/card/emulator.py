@@ -29,13 +29,15 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 class CardEmulator:
     """One virtual card in one vpcd slot. ``start()`` runs it in a thread; ``stop()`` pulls the card out.
 
-    ``remove_after_apdus``: the card is pulled while the command APDU of that number (counting from 1) is in
+    ``response_style``: how the card hands over response data (``virtual.RESPONSE_STYLES``: direct, or by 61xx/GET
+    RESPONSE, or by 6Cxx and a resent command). ``remove_after_apdus``: the card is pulled while the command APDU of that number (counting from 1) is in
     flight, unanswered, to test reads interrupted by a removal.
     """
 
     def __init__(self, card: bytes | VirtualCard, host: str = "127.0.0.1", port: int = VPCD_PORT, *,
-                 remove_after_apdus: int | None = None, connect_timeout_s: float = 10.0) -> None:
-        self.card = card if isinstance(card, VirtualCard) else VirtualCard(card)
+                 remove_after_apdus: int | None = None, connect_timeout_s: float = 10.0,
+                 response_style: str = "direct") -> None:
+        self.card = card if isinstance(card, VirtualCard) else VirtualCard(card, response_style=response_style)
         self.host, self.port = host, port
         self.remove_after_apdus = remove_after_apdus
         self.connect_timeout_s = connect_timeout_s
@@ -155,6 +157,6 @@ class CardEmulator:
 
 
 def run_emulator(card_bytes: bytes, host: str = "127.0.0.1", port: int = VPCD_PORT,
-                 stop_event: threading.Event | None = None) -> None:
+                 stop_event: threading.Event | None = None, *, response_style: str = "direct") -> None:
     """Serve one virtual card to vpcd in the calling thread until ``stop_event`` is set (or vpcd hangs up)."""
-    CardEmulator(card_bytes, host, port).run(stop_event or threading.Event())
+    CardEmulator(card_bytes, host, port, response_style=response_style).run(stop_event or threading.Event())

@@ -146,10 +146,24 @@ def _corrupt_signature(sod: bytes) -> bytes:
     return sod[:at] + bytes([sod[at] ^ 0x01]) + sod[at + 1:]
 
 
-class VirtualCard:
-    """A card answering ISO 7816-4 APDUs from a card file: SELECT, READ BINARY, INTERNAL AUTHENTICATE."""
+#: How the card hands over response data (ISO/IEC 7816-4, 5.1 and 5.6): "direct" answers with the data when the command
+#: asked for at least that many bytes (Ne), "6Cxx" ("wrong Le field, xx bytes available") when it asked for fewer,
+#: and "61xx" (then GET RESPONSE) when it asked for none; "get-response" always answers "61xx" and hands the data
+#: over by GET RESPONSE, as T=0 cards do; "wrong-length" answers "6Cxx" whenever Ne is not the exact length, so the
+#: reader must send the command again with the right Le. The last two make a reader's handling of 61xx/6Cxx run.
+RESPONSE_STYLES = ("direct", "get-response", "wrong-length")
+GET_RESPONSE = 0xC0
 
-    def __init__(self, card: bytes | VirtualCardFile) -> None:
+
+class VirtualCard:
+    """A card answering ISO 7816-4 APDUs from a card file: SELECT, READ BINARY, INTERNAL AUTHENTICATE and GET
+    RESPONSE, never answering with more than Ne bytes (see RESPONSE_STYLES)."""
+
+    def __init__(self, card: bytes | VirtualCardFile, *, response_style: str = "direct") -> None:
+        if response_style not in RESPONSE_STYLES:
+            raise ValueError(f"unknown response style {response_style!r}; use one of {', '.join(RESPONSE_STYLES)}")
+        self.response_style = response_style
+        self._pending = b""  # response data waiting for GET RESPONSE
         self.card = card if isinstance(card, VirtualCardFile) else VirtualCardFile.from_bytes(card)
         self._key = serialization.load_pem_private_key(self.card.private_key_pem, None)
         if not isinstance(self._key, ec.EllipticCurvePrivateKey):
@@ -164,7 +178,7 @@ class VirtualCard:
 
     def reset(self) -> None:
         with self._lock:
-            self._selected_app, self._current = False, None
+            self._selected_app, self._current, self._pending = False, None, b""
 
     def answer(self, apdu: bytes) -> bytes:
         """The response APDU (data + SW1 SW2) to one command APDU."""
@@ -173,6 +187,32 @@ class VirtualCard:
         return data + sw.to_bytes(2, "big")
 
     def _answer(self, apdu: bytes) -> tuple[bytes, int]:
+        if len(apdu) >= 4 and apdu[0] == 0x00 and apdu[1] == GET_RESPONSE:
+            return self._get_response(apdu)
+        self._pending = b""  # any other command ends a GET RESPONSE sequence
+        le = _le(apdu)
+        data, sw = self._command(apdu)
+        if not data or sw != 0x9000:
+            return data, sw
+        style = self.response_style
+        if style == "get-response" or le is None:
+            return self._hand_over_later(data)
+        if le < len(data) or (style == "wrong-length" and le != len(data)):
+            return b"", 0x6C00 | (len(data) & 0xFF)  # wrong Le field: xx bytes available (00 = 256)
+        return data, sw
+
+    def _hand_over_later(self, data: bytes) -> tuple[bytes, int]:
+        self._pending = data
+        return b"", 0x6100 | (min(len(data), 256) & 0xFF)
+
+    def _get_response(self, apdu: bytes) -> tuple[bytes, int]:
+        if not self._pending:
+            return b"", 0x6985  # conditions of use not satisfied: nothing to hand over
+        want = _le(apdu) or 256
+        data, self._pending = self._pending[:want], self._pending[want:]
+        return (data, 0x9000) if not self._pending else (data, 0x6100 | (min(len(self._pending), 256) & 0xFF))
+
+    def _command(self, apdu: bytes) -> tuple[bytes, int]:
         if len(apdu) < 4:
             return b"", 0x6700
         cla, ins, p1, p2 = apdu[:4]
@@ -231,6 +271,16 @@ class VirtualCard:
         r, s = decode_dss_signature(self._key.sign(challenge, ec.ECDSA(hashes.SHA256())))
         size = (self._key.curve.key_size + 7) // 8
         return r.to_bytes(size, "big") + s.to_bytes(size, "big"), 0x9000
+
+
+def _le(apdu: bytes) -> int | None:
+    """Ne of a short command APDU (00 = 256), or None when it has no Le field (cases 1 and 3)."""
+    body = apdu[4:]
+    if len(body) == 1:
+        return body[0] or 256
+    if len(body) > 1 and body[0] and len(body) == 2 + body[0]:
+        return body[-1] or 256
+    return None
 
 
 def card_fingerprint(card: bytes) -> str:

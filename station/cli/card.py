@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from drivers.card.virtual import RESPONSE_STYLES
+
 from station.cli.common import Context, ExitCode, db_ready, emit, handle_errors, json_option, pass_ctx
 from station.errors import StationError
 
@@ -37,8 +39,11 @@ def card_issue(ctx: Context, cnic: str, out: str, tamper: str | None) -> None:
 @click.option("--card", "card_file", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=35963, show_default=True)
+@click.option("--response-style", type=click.Choice(RESPONSE_STYLES), default="direct",
+              show_default=True, help="how the card hands over response data (ISO 7816-4): directly, by 61xx and "
+                                      "GET RESPONSE, or by 6Cxx and a resent command")
 @handle_errors
-def card_emulate(card_file: str, host: str, port: int) -> None:
+def card_emulate(card_file: str, host: str, port: int, response_style: str) -> None:
     """Present a virtual card to pcscd through vsmartcard-vpcd until interrupted (test and demo machines only:
     vpcd accepts cards from the network and must never be installed on a production station)."""
     import signal
@@ -56,7 +61,7 @@ def card_emulate(card_file: str, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"card {card_file} joining vpcd at {host}:{port}; Ctrl-C to remove it", err=True)
     try:
-        run_emulator(data, host, port, stop)
+        run_emulator(data, host, port, stop, response_style=response_style)
     except KeyboardInterrupt:
         stop.set()
 

@@ -34,6 +34,31 @@ def test_genuine_card_through_pcscd(reader, insert):
     assert emulator.apdus > 50 and result.read_ms < 2000
 
 
+@pytest.mark.parametrize("style", ["direct", "get-response", "wrong-length"])
+def test_a_card_answering_61xx_or_6cxx_reads_through_pcscd(reader, insert, style):
+    """The reader's handling of 61xx (GET RESPONSE) and 6Cxx (resend with the exact Le) through the real stack: the
+    card sees as many command APDUs as the same read makes against it in-process, GET RESPONSEs and the resent
+    INTERNAL AUTHENTICATE included (pcscd passes the status words through; the reader handles them)."""
+    from drivers.card.profiles import cnic_v1
+    from drivers.card.virtual import VirtualCard
+
+    card = make_card()
+    direct = VirtualCard(card, response_style=style)
+    in_process = []
+
+    def transmit(apdu):
+        in_process.append(apdu)
+        response = direct.answer(bytes(apdu))
+        return response[:-2], int.from_bytes(response[-2:], "big")
+
+    cnic_v1.read_card(transmit, trusted())
+    name, emulator = insert(card, response_style=style)
+    result = reader.read_card(trusted_issuers=trusted(), timeout_s=5, reader=name)
+    assert result.holder == HOLDER and (result.passive_auth, result.active_auth) == ("ok", "ok")
+    assert emulator.apdus == len(in_process)
+    assert any(a[1] == 0xC0 for a in in_process) == (style == "get-response")
+
+
 @pytest.mark.parametrize("tamper,error,words", [
     ("bad-signature", BadSignature, "signature does not verify"),
     ("altered-file", AlteredFile, "DG1 was altered"),
