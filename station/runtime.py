@@ -262,7 +262,7 @@ class Station:
         return created
 
     def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None,
-                        templates_file: Path | None = None) -> dict:
+                        templates_file: Path | None = None, progress=None) -> dict:
         """A synthetic roll with simulated fingerprints (and faces from ``faces_dir``): demo, tests, benchmarks.
         ``templates_file``: a cache of the fingerprint references (simulation.biometrics.fingerprint_references)."""
         from station.simulation.loader import load_synthetic_roll
@@ -271,7 +271,8 @@ class Station:
             if roll_store.voter_count(s):
                 raise Conflict("a roll is already loaded in this station (use a fresh STATION_HOME)")
         return load_synthetic_roll(self.transaction, self.config, self.cipher, self.face_tools.encoder, voters, seed,
-                                   faces_dir=faces_dir, workers=workers, templates_file=templates_file)
+                                   faces_dir=faces_dir, workers=workers, templates_file=templates_file,
+                                   progress=progress)
 
     def warm_up(self) -> threading.Thread:
         """In the background, at start: load the fingerprint engine's model (the first voter does not wait for it)

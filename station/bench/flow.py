@@ -22,9 +22,11 @@ def _percentiles(values: list[float]) -> dict | None:
             "p95_ms": round(float(np.percentile(arr, 95)), 1), "max_ms": round(float(arr.max()), 1)}
 
 
-def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None) -> dict:
+def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None, progress=None) -> dict:
     """Time per verified voter: identify, capture, match, decide, log and issue the ballot (``faces``: labelled photos
-    for the face path; default DEFAULT_FACES when it exists)."""
+    for the face path; default DEFAULT_FACES when it exists). ``progress(stage, done, total)``: the roll's fingers,
+    then the voters."""
+    report = progress or (lambda stage, done, total: None)
     from station.runtime import Station
 
     faces_dir = faces or (str(DEFAULT_FACES) if DEFAULT_FACES.is_dir() else None)
@@ -32,7 +34,7 @@ def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None) -> d
         station = Station(load_config("test", home=home, environ={}))
         station.init()
         started = time.perf_counter()
-        station.synthesize_roll(voters, seed, faces_dir=faces_dir)
+        station.synthesize_roll(voters, seed, faces_dir=faces_dir, progress=progress)
         setup_s = time.perf_counter() - started
         officer = Principal("bench", "polling_officer")
         here = station.roll.list_voters(polling_station=station.config.station.polling_station)
@@ -54,7 +56,8 @@ def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None) -> d
                 if view.state == "VERIFIED":
                     face_times.append((time.perf_counter() - t0) * 1000)
         fp_times, fp_attempts, not_verified = [], [], 0
-        for voter in here:
+        for done, voter in enumerate(here, 1):
+            report("voters", done, len(here))
             station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
             t0 = time.perf_counter()
             view = station.polling.start_verification(officer, voter.cnic)

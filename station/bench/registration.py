@@ -60,8 +60,10 @@ def _no_face_image(seed: int) -> str:
 
 
 def scripted_registration(station, *, people: int = 200, duplicates: int = 10, faces_dir: str | None = None,
-                          seed: int = 11) -> dict:
-    """Run the registrations through ``station.registration``; the station must hold a roll (polling stations)."""
+                          seed: int = 11, progress=None) -> dict:
+    """Run the registrations through ``station.registration``; the station must hold a roll (polling stations).
+    ``progress(stage, done, total)`` hears each registration."""
+    report = progress or (lambda stage, done, total: None)
     rng = random.Random(seed)
     service, settings = station.registration, station.registration.settings
     officer, registrar = Principal("bench-officer", "registration_officer"), Principal("bench-registrar", "registrar")
@@ -79,7 +81,8 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
     used: set[str] = set()
     blank = _no_face_image(seed)
     capture_ms, submit_ms, outcomes = [], [], []
-    for person, visit in order:
+    for done, (person, visit) in enumerate(order, 1):
+        report("registrations", done, len(order))
         cnic = _cnic(rng, person.gender, used)
         person.cnics.append(cnic)
         view = service.start(officer, cnic, _demographics(rng, person))
@@ -147,7 +150,7 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
 
 
 def bench_registration(people: int = 200, duplicates: int = 10, roll_voters: int = 100, seed: int = 11,
-                       faces: str | None = None) -> dict:
+                       faces: str | None = None, progress=None) -> dict:
     """Duplicate detection at registration: planted second registrations caught, honest ones sent to adjudication."""
     from station.runtime import Station
 
@@ -155,9 +158,10 @@ def bench_registration(people: int = 200, duplicates: int = 10, roll_voters: int
     with tempfile.TemporaryDirectory(prefix="station-bench-") as home:
         station = Station(load_config("test", home=home, environ={}))
         station.init()
-        station.synthesize_roll(roll_voters, seed)
+        station.synthesize_roll(roll_voters, seed, progress=progress)
         started = time.perf_counter()
-        result = scripted_registration(station, people=people, duplicates=duplicates, faces_dir=faces_dir, seed=seed)
+        result = scripted_registration(station, people=people, duplicates=duplicates, faces_dir=faces_dir, seed=seed,
+                                       progress=progress)
         result["seconds"] = round(time.perf_counter() - started, 1)
         result["roll_voters"] = roll_voters
         station.close()

@@ -76,7 +76,10 @@ def flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
     """Time per verified voter: identify, capture, match, decide, log and issue the ballot."""
     from station.bench.flow import bench_flow
 
-    _echo(bench_flow(voters, seed, _checked_faces(faces)), as_json)
+    faces = _checked_faces(faces)
+    with StderrProgress(min_total=1) as progress:
+        result = bench_flow(voters, seed, faces, progress=progress)
+    _echo(result, as_json)
 
 
 @bench.command("accuracy")
@@ -241,7 +244,10 @@ def registration(people: int, duplicates: int, roll_voters: int, seed: int, face
     """Duplicate detection at registration: planted second registrations caught, honest ones sent to adjudication."""
     from station.bench.registration import bench_registration
 
-    _echo(bench_registration(people, duplicates, roll_voters, seed, _checked_faces(faces)), json_wanted())
+    faces = _checked_faces(faces)
+    with StderrProgress(min_total=1) as progress:
+        result = bench_registration(people, duplicates, roll_voters, seed, faces, progress=progress)
+    _echo(result, json_wanted())
 
 
 @bench.command("roll-scale")

@@ -242,3 +242,9 @@ class StderrProgress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+    def __enter__(self) -> "StderrProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

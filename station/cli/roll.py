@@ -43,7 +43,8 @@ def roll_synth(ctx: Context, voters: int, seed: int, faces: str | None, workers:
     """Build a deterministic synthetic roll with synthetic fingerprints and load it into the station."""
     station = ctx.station()
     db_ready(station)
-    summary = station.synthesize_roll(voters, seed, faces_dir=faces, workers=workers)
+    with StderrProgress(min_total=1) as progress:
+        summary = station.synthesize_roll(voters, seed, faces_dir=faces, workers=workers, progress=progress)
     click.echo(json.dumps(summary, ensure_ascii=False))
     if not faces:
         say("note: no --faces folder given: face fallback is off for this roll (no face references)")
@@ -437,11 +438,8 @@ def import_(ctx: Context, package_file: str, operator: str) -> None:
     station = ctx.station()
     db_ready(station)
     data = Path(package_file).read_bytes()
-    progress = StderrProgress()
-    try:
+    with StderrProgress() as progress:
         result = station.packages.import_package(data, operator=operator, progress=progress)
-    finally:
-        progress.close()
     _echo_json(result.to_dict())
 
 

@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,7 +41,7 @@ from station.config import Config
 from station.db.models import AppliedPackage, BiometricReference, PollingStation, StationMeta, Voter, utcnow
 from station.db.transactions import TransactionFactory
 from station.errors import KeyMissing, StationError
-from station.packages.apply import apply_content
+from station.packages.apply import Progress, apply_content
 from station.packages.crypto import load_package_key
 from station.packages.format import PackageContent, PackageRejected
 from station.packages.revocations import CarriedList, check_carried
@@ -58,7 +57,6 @@ VERSION_KEY = "roll_version"
 PACKAGE_ID_KEY = "roll_package_id"
 POLLING_STATION_KEY = "roll_polling_station"
 CARRIED_META = ("synthetic_roll_seed", "sim_faces")
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

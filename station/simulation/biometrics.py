@@ -9,6 +9,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from drivers.fingerprint.simulated import MasterCache
 from drivers.fingerprint.synthetic import render_impression
@@ -43,15 +44,16 @@ def _enrol_finger(job: tuple[str, str, str]) -> EnrolledTemplate:
 
 
 def fingerprint_references(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, engine: str,
-                           ppi: int = 500, workers: int | None = None,
-                           templates_file: Path | None = None) -> list[EnrolledTemplate]:
+                           ppi: int = 500, workers: int | None = None, templates_file: Path | None = None,
+                           progress: Callable[[str, int, int], None] | None = None) -> list[EnrolledTemplate]:
     """Each voter's fingers enrolled by the fingerprint engine ``engine`` (its template format).
 
     ``templates_file``: a JSON file of the result, read when present and written otherwise (under an exclusive lock, so
     that parallel test workers building the same roll build it once). The caller names it so that it changes with
-    anything that changes the templates (the test suite hashes the generator's and the engine's code and versions)."""
+    anything that changes the templates (the test suite hashes the generator's and the engine's code and versions).
+    ``progress(stage, done, total)``: called as fingers are enrolled."""
     if templates_file is None:
-        return _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers)
+        return _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers, progress=progress)
     import fcntl
 
     templates_file.parent.mkdir(parents=True, exist_ok=True)
@@ -60,25 +62,34 @@ def fingerprint_references(roll: SynthRoll, fingers: tuple[str, ...], cache_dir:
         if templates_file.is_file():
             rows = json.loads(templates_file.read_text())
             return [EnrolledTemplate(c, "fingerprint", f, fmt, q, base64.b64decode(d)) for c, f, fmt, q, d in rows]
-        out = _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers)
+        out = _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers, progress=progress)
         rows = [[t.cnic, t.position, t.format, t.quality, base64.b64encode(t.data).decode()] for t in out]
         write_atomically(templates_file, json.dumps(rows).encode())
         return out
 
 
 def _enrol_all(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, engine: str, ppi: int,
-               workers: int | None) -> list[EnrolledTemplate]:
+               workers: int | None, progress: Callable[[str, int, int], None] | None = None) -> list[EnrolledTemplate]:
     jobs = [(v.cnic, f, finger_subject(roll.seed, v.cnic, f)) for v in roll.voters for f in fingers]
     workers = workers or min(os.cpu_count() or 1, 4)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    report = progress or (lambda stage, done, total: None)
+
+    def counted(results) -> list[EnrolledTemplate]:
+        out = []
+        for result in results:
+            out.append(result)
+            report("fingers", len(out), len(jobs))
+        return out
+
     if workers <= 1:
         _init_worker(str(cache_dir), ppi, engine)
-        return [_enrol_finger(j) for j in jobs]
+        return counted(_enrol_finger(j) for j in jobs)
     # spawned, not forked: the caller may run threads (the engine's mindtct thread, ONNX Runtime's pool, a server's
     # workers), and a forked child inherits their locks in whatever state they were (a child hung in make_engine)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(str(cache_dir), ppi, engine)) as pool:
-        return list(pool.map(_enrol_finger, jobs, chunksize=16))
+        return counted(pool.map(_enrol_finger, jobs, chunksize=16))
 
 
 def face_references(roll: SynthRoll, photos_dir: str | Path, polling_station: str,

@@ -21,12 +21,14 @@ from station.simulation.roll import SynthRoll, build_roll
 
 def load_synthetic_roll(transaction: TransactionFactory, config: Config, cipher: TemplateCipher,
                         encoder: DlibFaceEncoder, voters: int, seed: int, *, faces_dir: str | None = None,
-                        workers: int | None = None, templates_file=None) -> dict:
+                        workers: int | None = None, templates_file=None, progress=None) -> dict:
+    """Build the synthetic roll of ``voters`` and load it; ``progress(stage, done, total)`` hears the fingers'
+    enrolment (the long part: a print rendered and extracted per finger)."""
     polling_station = config.station.polling_station
     synthetic = build_roll(voters, seed, polling_station)
     templates = biometrics.fingerprint_references(synthetic, config.fingerprint.fingers, config.home / "sim" / "fingers",
                                                   engine=config.fingerprint.matcher, ppi=config.fingerprint.ppi,
-                                                  workers=workers, templates_file=templates_file)
+                                                  workers=workers, templates_file=templates_file, progress=progress)
     sim_faces: dict = {}
     if faces_dir:
         faces, sim_faces = biometrics.face_references(synthetic, faces_dir, polling_station, encoder)
