@@ -125,6 +125,7 @@ def test_language_switch_keeps_the_screen_and_turns_right_to_left(browser, serve
         page.click("#lang-ur")
         assert page.url.split("?")[0] == f"{server.base}{path.split('?')[0]}"
         assert page.get_attribute("html", "dir") == "rtl" and page.get_attribute("html", "lang") == "ur"
+        page.wait_for_load_state("load")  # the stylesheet applied (a loaded machine is slow to fetch it)
         font = page.evaluate("getComputedStyle(document.body).fontFamily")
         assert font.startswith('"Noto Nastaliq Urdu"') and "Amiri" in font  # Nastaliq first, Naskh to fall back on
         screenshot(page, f"ur-{name}")
