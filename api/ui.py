@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 
 from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file,
                    session, url_for)
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 
+from station.audit.report_text import REASONS as EXCEPTION_REASONS
 from station.config import FINGER_POSITIONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
@@ -165,9 +166,9 @@ def kind_label(kind: str | None) -> str:
 
 
 def reason_label(reason: str | None) -> str:
-    labels = {"worn_prints": _("worn fingerprints"), "no_biometrics_on_record": _("no biometrics on record"),
-              "device_failure": _("device failure"), "other": _("other (see the note)")}
-    return labels.get(reason or "", reason or "")
+    """An exception reason in the page's language: the words the auditor's report uses (written once there)."""
+    phrase = EXCEPTION_REASONS.get(reason or "")
+    return phrase.text(str(get_locale())) if phrase else reason or ""
 
 
 # --- signing in and out ---
