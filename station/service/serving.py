@@ -189,26 +189,25 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
         return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
-def add_file_logging(logs_dir: Path) -> RotatingFileHandler:
+def file_log_handler(logs_dir: Path) -> RotatingFileHandler:
     """The station's log file (rotated by size in-process; see the module's docstring)."""
     logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     make_private([logs_dir, *logs_dir.glob(f"{LOG_FILE}*")])  # files of an older release were 0644
     handler = PrivateRotatingFileHandler(logs_dir / LOG_FILE, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
                                          encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
     return handler
 
 
 def add_logging(config: Config) -> logging.Handler:
-    """The journal when the station runs as a systemd service, else the file log (see the module's docstring)."""
+    """The journal when the station runs as a systemd service, else the file log (see the module's docstring),
+    added to the root logger at INFO; returns the handler."""
     from station.service import journal
 
-    if not journal.stderr_is_journal():
-        return add_file_logging(config.home / "logs")
-    handler = journal.JournalHandler(config.station.id)
+    if journal.stderr_is_journal():
+        handler: logging.Handler = journal.JournalHandler(config.station.id)
+    else:
+        handler = file_log_handler(config.home / "logs")
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
