@@ -31,7 +31,12 @@ def test_genuine_voter_is_verified_and_gets_one_ballot(station, voters, officer)
 
 
 def test_impostor_is_not_verified_after_all_attempts(station, voters, officer, presiding):
-    victim, impostor = voters.take(), voters.take()
+    # the impostor is someone registered elsewhere (never handed out by the pool, so not drawn in an order that
+    # depends on which tests ran before): a different synthetic person, whose prints the engine falsely matches at
+    # about 0.05% per attempt (station bench policy), so the flow, not the engine's accuracy, is what this tests
+    victim = voters.take()
+    here = station.config.station.polling_station
+    impostor = next(v for v in station.roll.list_voters() if v.polling_station != here)
     view = station.polling.start_verification(officer, victim.cnic)
     for finger in victim.fingers:
         station.steering.present_fingerprint(officer, impostor.cnic, finger)
