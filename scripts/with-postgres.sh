@@ -25,7 +25,10 @@ $RUN_AS "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
 cleanup() { $RUN_AS "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 PGPASSWORD="$PASS" $RUN_AS env PGPASSWORD="$PASS" "$BIN/psql" -q -h "$DIR" -p "$PORT" -U pgadmin -d postgres \
-  -c "CREATE ROLE station LOGIN CREATEDB PASSWORD '$PASS'" >/dev/null
+  -c "CREATE ROLE station LOGIN CREATEDB PASSWORD '$PASS'" -c "CREATE DATABASE bench OWNER station" >/dev/null
+# the tests create a database of their own per station (from the server's "postgres" database, where "station" may
+# not create tables); benchmarks and manual runs take the empty database "bench", which "station" owns
 export STATION_TEST_DATABASE_URL="postgresql+psycopg://station:$PASS@127.0.0.1:$PORT/postgres"
+export STATION_BENCH_DATABASE_URL="postgresql+psycopg://station:$PASS@127.0.0.1:$PORT/bench"
 echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT for this run"
 "$@"

@@ -9,7 +9,7 @@ import click
 
 from drivers.card.virtual import RESPONSE_STYLES
 
-from station.cli.common import Context, ExitCode, db_ready, emit, handle_errors, json_option, pass_ctx
+from station.cli.common import Context, ExitCode, db_ready, emit, handle_errors, json_option, pass_ctx, say
 from station.errors import StationError
 
 
@@ -42,15 +42,19 @@ def card_issue(ctx: Context, cnic: str, out: str, tamper: str | None) -> None:
 @click.option("--response-style", type=click.Choice(RESPONSE_STYLES), default="direct",
               show_default=True, help="how the card hands over response data (ISO 7816-4): directly, by 61xx and "
                                       "GET RESPONSE, or by 6Cxx and a resent command")
+@click.option("--json", "as_json", is_flag=True,
+              help="once the card is in vpcd's slot, print one JSON document on standard output (card, vpcd "
+                   "address, pid); messages go to standard error")
 @handle_errors
-def card_emulate(card_file: str, host: str, port: int, response_style: str) -> None:
+def card_emulate(card_file: str, host: str, port: int, response_style: str, as_json: bool) -> None:
     """Present a virtual card to pcscd through vsmartcard-vpcd until interrupted (test and demo machines only:
     vpcd accepts cards from the network and must never be installed on a production station)."""
+    import os
     import signal
     import threading
 
-    from drivers.card.emulator import run_emulator
-    from drivers.card.virtual import VirtualCardFile
+    from drivers.card.emulator import CardEmulator
+    from drivers.card.virtual import VirtualCardFile, card_fingerprint
 
     data = open(card_file, "rb").read()
     try:
@@ -59,11 +63,28 @@ def card_emulate(card_file: str, host: str, port: int, response_style: str) -> N
         raise StationError(f"{card_file}: not a virtual card file ({exc})") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo(f"card {card_file} joining vpcd at {host}:{port}; Ctrl-C to remove it", err=True)
+    say(f"card {card_file} joining vpcd at {host}:{port}; Ctrl-C to remove it")
+    emulator = CardEmulator(data, host, port, response_style=response_style)
+    if as_json:
+        document = {"card": card_file, "card_fingerprint": card_fingerprint(data), "vpcd": f"{host}:{port}",
+                    "host": host, "port": port, "response_style": response_style, "pid": os.getpid()}
+
+        def announce() -> None:  # once vpcd has taken the card; nothing when it never did (the error says why)
+            while not emulator.connected.wait(0.05):
+                if emulator.finished.is_set():
+                    return
+            click.echo(json.dumps(document))
+            sys.stdout.flush()
+
+        announcer = threading.Thread(target=announce, name="announce", daemon=True)
+        announcer.start()
     try:
-        run_emulator(data, host, port, stop, response_style=response_style)
+        emulator.run(stop)
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        if as_json:
+            announcer.join(5)  # the document of a card vpcd took and already let go is still printed
 
 
 @card.command("read")

@@ -52,6 +52,8 @@ def keys_status(ctx: Context, as_json: bool) -> None:
         click.echo(json.dumps({"keys_dir": str(keys.store.keys_dir), "protection": keys.store.protection,
                                "required": keys.required, "ok": ok, "detail": detail,
                                "files": {f.name: f.state for f in files}}))
+        if not ok:
+            sys.exit(ExitCode.CHECK_FAILED)
         return
     click.echo(f"{keys.store.keys_dir}: {keys.announcement().removeprefix('keys: ')}")
     click.echo(f"keys.protection = {keys.required!r}: {'ok' if ok else 'FAIL'}: {detail}")

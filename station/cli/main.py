@@ -2,8 +2,10 @@
 exit code, never a traceback (station/cli/common.py, docs/cli.md); every command takes ``--json``."""
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 
 import click
 
@@ -29,6 +31,7 @@ from station.cli.common import (
     db_ready,
     handle_errors,
     pass_ctx,
+    say,
 )
 from station.errors import StationError
 from station.security import keystore
@@ -37,7 +40,8 @@ from station.security.files import PRIVATE_UMASK
 log = logging.getLogger("station")
 # Commands that lay out files other users must read (systemd units, /opt/station): they set each mode themselves.
 SHARED_OUTPUT_COMMANDS = ("install", "uninstall")
-# Commands that run until stopped and print a banner, not a result: no --json.
+# Commands that run until stopped: a banner for a person, or with --json one JSON document saying where they answer
+# once they do (scripts read its one line, then leave them running).
 RUN_UNTIL_STOPPED = ("serve", "demo", "emulate")
 
 
@@ -65,9 +69,12 @@ def main(ctx: click.Context, profile: str | None, home: str | None, verbose: boo
 @click.option("--profile", default=None, help="overrides the global --profile")
 @click.option("--host", default=None)
 @click.option("--port", type=click.IntRange(1, 65535), default=None)
+@click.option("--json", "as_json", is_flag=True,
+              help="once the server answers, print one JSON document on standard output (url, pid, home, profile, "
+                   "...); the banner goes to standard error")
 @pass_ctx
 @handle_errors
-def serve(ctx: Context, profile: str | None, host: str | None, port: int | None) -> None:
+def serve(ctx: Context, profile: str | None, host: str | None, port: int | None, as_json: bool) -> None:
     """Serve the API and the registrar UI (cheroot): HTTPS from the station CA on a LAN address, plain HTTP only on
     127.0.0.1/::1."""
     if profile:
@@ -75,12 +82,18 @@ def serve(ctx: Context, profile: str | None, host: str | None, port: int | None)
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     station = ctx.station(**({"server": overrides} if overrides else {}))
     db_ready(station)
-    run_server(station)
+    run_server(station, ready={} if as_json else None)
 
 
-def run_server(station) -> None:
+SERVING_ON = " serving on "  # in the banner's first line (station.service.serving.serve_app), before the URL
+
+
+def run_server(station, *, ready: dict | None = None) -> None:
     """Serve the app. The background work that signs or decrypts starts once the keys are usable: at once (plain,
-    systemd-creds), or when the presiding officer unlocks them (passphrase: api/routes/keys.py)."""
+    systemd-creds), or when the presiding officer unlocks them (passphrase: api/routes/keys.py).
+
+    Without ``ready`` the banner goes to standard output. With it (--json) the banner goes to standard error, and
+    standard output gets one JSON document, flushed, once the server listens: ``ready`` plus where it answers."""
     from api import create_app
     from station.service.serving import serve_app
 
@@ -92,16 +105,38 @@ def run_server(station) -> None:
     station.keys.when_unlocked(lambda: running.extend(_start_background(station)))
     pending = [station.keys.announcement()]
 
+    banner = click.echo if ready is None else say
+    printed: list = []
+
     def announce(line: str) -> None:  # the banner first (scripts wait for it), then how the keys are kept
-        click.echo(line)
+        if ready is not None and not printed:  # the first line: the server listens
+            url = line.rpartition(SERVING_ON)[2].strip() if SERVING_ON in line else None
+            printed.append(_print_ready(station, url, ready))
+        banner(line)
         while pending:
-            click.echo(pending.pop())
+            banner(pending.pop())
 
     try:
         serve_app(station.config, create_app(station), announce=announce)
     finally:
         for worker in reversed(running):
             worker.stop()
+
+
+def _print_ready(station, url: str | None, extra: dict) -> dict:
+    """The one JSON document of ``serve --json`` / ``demo --json``: where the server answers and what it serves."""
+    config = station.config
+    document = {"url": url, "pid": os.getpid(), "station": config.station.id, "profile": config.profile,
+                "home": str(config.home), "keys": station.keys.store.protection,
+                "keys_locked": station.keys.store.locked}
+    if url and url.startswith("https:"):
+        from station.security import tls
+
+        document["ca_sha256"] = tls.ca_info(config.keys_dir).sha256
+    document.update(extra)
+    click.echo(json.dumps(document, ensure_ascii=False))
+    sys.stdout.flush()
+    return document
 
 
 def _start_background(station) -> list:
@@ -127,19 +162,24 @@ def _start_background(station) -> list:
 @click.option("--faces", type=click.Path(file_okay=False), default=None)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="once the server answers, print one JSON document on standard output (url, pid, home, profile, "
+                   "the demo logins, ...); every message goes to standard error")
 @pass_ctx
 @handle_errors
-def demo(ctx: Context, voters: int, seed: int, faces: str | None, host: str, port: int) -> None:
+def demo(ctx: Context, voters: int, seed: int, faces: str | None, host: str, port: int, as_json: bool) -> None:
     """Initialise (if needed), load a synthetic roll and demo users (if empty), and serve."""
     from station.simulation.demo import prepare_demo
 
+    echo = say if as_json else click.echo
     station = ctx.station(server={"host": host, "port": port})
-    logins = prepare_demo(station, voters=voters, seed=seed, faces_dir=faces, echo=click.echo)
-    click.echo(f"\nStation ready at http://{host}:{port}")
-    click.echo("demo logins (simulated profile only):")
+    logins = prepare_demo(station, voters=voters, seed=seed, faces_dir=faces, echo=echo)
+    echo(f"\nStation ready at http://{host}:{port}")
+    echo("demo logins (simulated profile only):")
     for username, password, role in logins:
-        click.echo(f"  {username:<10} {password:<20} {role}")
-    run_server(station)
+        echo(f"  {username:<10} {password:<20} {role}")
+    run_server(station, ready={"logins": [{"username": username, "password": password, "role": role}
+                                          for username, password, role in logins]} if as_json else None)
 
 
 # Every command group of ``station``, assembled here and only here.
@@ -159,5 +199,4 @@ def _commands(group: click.Group):
 
 
 for _command in _commands(main):
-    if _command.name not in RUN_UNTIL_STOPPED:
-        add_json_option(_command)
+    add_json_option(_command)

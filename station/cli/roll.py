@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import (Context, StderrProgress, db_ready, emit_rows, handle_errors, json_option, pass_ctx,
-                                say)
+from station.cli.common import (Context, StderrProgress, db_ready, emit, emit_rows, handle_errors, json_option,
+                                json_wanted, pass_ctx, say)
 from station.cli.trust import (commission_cert_option, crl_option, held_commission_pem, held_revocations,
                                self_signed_ok_option)
 from station.security.files import write_atomically
@@ -256,14 +256,24 @@ def crl(ctx: Context, out: str, renew: bool, operator: str) -> None:
 @pass_ctx
 @handle_errors
 def certificates(ctx: Context) -> None:
-    """The certificates this commission issued, one JSON object per line: serial, subject, role, revoked or not."""
+    """The certificates this commission issued, oldest first: a line each (serial, subject, role, valid until,
+    revoked or not), or with --json one document {"certificates": [...]}."""
     from station.packages.certificates import issued
 
     station = ctx.station()
     db_ready(station)
     with station.transaction() as s:
-        for row in issued(s):
-            _echo_json(row)
+        rows = issued(s)
+    if rows or json_wanted():
+        emit({"certificates": rows}, [_certificate_line(row) for row in rows])
+    else:
+        say("no certificates issued yet")
+
+
+def _certificate_line(row: dict) -> str:
+    revoked = (f"REVOKED {row['revoked_at'][:19]} ({row['reason'] or 'unspecified'})" if row["revoked_at"]
+               else "valid")
+    return f"{row['serial']} {row['subject']:<16} {row['role']}, until {row['not_after'][:10]}: {revoked}"
 
 
 @click.command("stations")

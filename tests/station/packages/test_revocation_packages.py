@@ -114,7 +114,7 @@ def roll_version(st) -> int:
 def test_revoke_by_station_id_signs_the_next_list_logs_it_and_exports_it(commission, make_station, tmp_path):
     st = make_station("ST-REV-1")
     issued = certify(commission, st, tmp_path)
-    listed = [json.loads(line) for line in cli(commission, "roll", "certificates").stdout.splitlines()]
+    listed = json.loads(cli(commission, "roll", "certificates", "--json").stdout)["certificates"]
     row = next(r for r in listed if r["serial"] == issued["serial"])
     assert row["subject"] == "ST-REV-1" and row["revoked_at"] is None
 
