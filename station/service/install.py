@@ -50,6 +50,7 @@ DATA_DIR = "var/lib/station"
 ADMIN_UNIT = "etc/systemd/system/station.service"
 PACKAGE_UNIT = "lib/systemd/system/station.service"
 KEYS_DROPIN = "etc/systemd/system/station.service.d/keys.conf"
+LIBFPRINT_DROPIN = "etc/systemd/system/station.service.d/libfprint.conf"
 SYSUSERS = "usr/lib/sysusers.d/station.conf"
 TMPFILES = "usr/lib/tmpfiles.d/station.conf"
 PACKAGE_EXEC = "/opt/station/venv/bin/station"
@@ -72,6 +73,7 @@ class ServiceSettings:
     station_id: str = ""
     polling_station: str = ""
     writable_paths: tuple[str, ...] = ()  # more ReadWritePaths (a backup disk named in backup.dir)
+    libfprint: bool = False  # the fingerprint reader is a USB reader reached through libfprint (devices.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,14 @@ def render_keys_dropin() -> str:
             f"LoadCredentialEncrypted={keystore.CREDENTIAL_NAME}:{credential}\n")
 
 
+def render_libfprint_dropin() -> str:
+    """The unit's drop-in for a USB fingerprint reader through libfprint: libusb opens the reader's device node
+    (/dev/bus/usb/...) and watches hotplug on a netlink socket; both options add to the unit's lists."""
+    return ("# station.service.d/libfprint.conf: written by `station install --libfprint`. See "
+            "docs/fingerprint-readers.md.\n[Service]\nDeviceAllow=char-usb_device rw\n"
+            "RestrictAddressFamilies=AF_NETLINK\n")
+
+
 def keys_sealed_with_credential(root: Path) -> bool:
     """True when the service's keys under ``root`` are sealed with systemd-creds (their store says so; False when
     it cannot be read)."""
@@ -200,7 +210,14 @@ def render_site_config(settings: ServiceSettings) -> str:
 [server]
 host = "{settings.host}"      # 127.0.0.1: this laptop only (plain HTTP); a LAN address or 0.0.0.0: HTTPS (tls.mode)
 port = {settings.port}
-"""
+{_devices_section(settings)}"""
+
+
+def _devices_section(settings: ServiceSettings) -> str:
+    if not settings.libfprint:
+        return ""
+    return ('\n[devices]\nfingerprint = "libfprint"   # a USB reader through libfprint (station.service.d/libfprint.conf '
+            'lets the service reach it)\n')
 
 
 # --- doing it ------------------------------------------------------------------------------------------------------
@@ -428,6 +445,10 @@ def install_service(root: Path | str, settings: ServiceSettings, *, package: boo
     plan.write(PACKAGE_UNIT if package else ADMIN_UNIT, render_unit(settings), 0o644)
     if not package:
         _key_credential(plan, keys_sealed_with_credential(root))
+        if settings.libfprint:
+            plan.write(LIBFPRINT_DROPIN, render_libfprint_dropin(), 0o644)
+        else:
+            plan.remove(LIBFPRINT_DROPIN)
     plan.write(SYSUSERS, render_sysusers(), 0o644)
     plan.write(TMPFILES, render_tmpfiles(), 0o644)
     site = plan.path(SITE_CONFIG)
@@ -514,7 +535,7 @@ def uninstall_service(root: Path | str, *, purge: bool = False, dry_run: bool = 
             plan.command(["systemctl", "disable", "--now", UNIT_NAME])
         except InstallError as exc:
             plan.notes.append(f"could not stop the service: {exc}")
-    for rel in (ADMIN_UNIT, KEYS_DROPIN, SYSUSERS, TMPFILES, ETC_DIR):
+    for rel in (ADMIN_UNIT, KEYS_DROPIN, LIBFPRINT_DROPIN, SYSUSERS, TMPFILES, ETC_DIR):
         plan.remove(rel)
     dropins = plan.path(KEYS_DROPIN).parent
     if not dry_run and dropins.is_dir() and not any(dropins.iterdir()):

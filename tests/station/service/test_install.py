@@ -440,3 +440,26 @@ def test_station_serve_over_https_and_stops_cleanly_on_sigterm(tmp_path, make_da
             proc.stdout.close()
     assert code == 0
     assert "stopping on SIGTERM" in (home / "logs" / serving.LOG_FILE).read_text()
+
+
+def test_install_for_a_libfprint_reader_adds_the_usb_dropin_that_systemd_reads(tmp_path):
+    require_executable("systemd-analyze", SYSTEMD_HOW)
+    root = tmp_path / "root"
+    assert run_install(root, "--libfprint").exit_code == 0
+    dropin = root / install.LIBFPRINT_DROPIN
+    assert unit_settings(dropin) == {"DeviceAllow": "char-usb_device rw", "RestrictAddressFamilies": "AF_NETLINK"}
+    assert tomllib.loads((root / install.SITE_CONFIG).read_text())["devices"] == {"fingerprint": "libfprint"}
+    # systemd reads the drop-in with the unit: a good one draws no complaint naming it, a broken one does
+    good = subprocess.run(["systemd-analyze", "verify", f"--root={root}", install.UNIT_NAME],
+                          capture_output=True, text=True, timeout=60)
+    assert "libfprint.conf" not in good.stderr, good.stderr
+    dropin.write_text(dropin.read_text().replace("AF_NETLINK", "AF_NETLNK"))
+    broken = subprocess.run(["systemd-analyze", "verify", f"--root={root}", install.UNIT_NAME],
+                            capture_output=True, text=True, timeout=60)
+    assert "libfprint.conf" in broken.stderr and "AF_NETLNK" in broken.stderr
+    # a reinstall without the reader takes the drop-in away again, and so does uninstall
+    assert run_install(root).exit_code == 0 and not dropin.exists()
+    assert "devices" not in tomllib.loads((root / (install.SITE_CONFIG + ".new")).read_text())
+    assert run_install(root, "--libfprint").exit_code == 0 and dropin.exists()
+    assert run_uninstall(root).exit_code == 0
+    assert not dropin.exists()
