@@ -33,8 +33,8 @@ def _echo_report(report, as_json: bool) -> None:
 @click.option("--polling-station", default="", help="station.polling_station for /etc/station/station.toml")
 @click.option("--rw-path", "rw_paths", multiple=True, help="another writable path for the service (a backup disk)")
 @click.option("--libfprint", is_flag=True,
-              help="the fingerprint reader is a USB reader through libfprint: devices.fingerprint in the site settings, "
-                   "and a unit drop-in that lets the service open USB devices and netlink sockets")
+              help="the fingerprint reader is a USB reader through libfprint: devices.fingerprint in the site "
+                   "settings, and a unit drop-in that lets the service open USB devices and netlink sockets")
 @click.option("--package", is_flag=True,
               help="lay out only the files the Debian package ships (used by packaging/build-deb.sh)")
 @click.option("--no-init", is_flag=True, help="on /: do not run `station init` as the station user")
@@ -43,8 +43,8 @@ def _echo_report(report, as_json: bool) -> None:
 @json_option
 @handle_errors
 def install(root: str, exec_path: str | None, service_profile: str, host: str, port: int, station_id: str,
-            polling_station: str, rw_paths: tuple[str, ...], libfprint: bool, package: bool, no_init: bool, enable: bool,
-            dry_run: bool, as_json: bool) -> None:
+            polling_station: str, rw_paths: tuple[str, ...], libfprint: bool, package: bool, no_init: bool,
+            enable: bool, dry_run: bool, as_json: bool) -> None:
     """Install the station as a systemd service: system user `station`, /etc/station, /var/lib/station (0700),
     station.service with hardening. As root on /, or into --root DIR (no useradd there)."""
     from station.config import available_profiles

@@ -216,8 +216,8 @@ port = {settings.port}
 def _devices_section(settings: ServiceSettings) -> str:
     if not settings.libfprint:
         return ""
-    return ('\n[devices]\nfingerprint = "libfprint"   # a USB reader through libfprint (station.service.d/libfprint.conf '
-            'lets the service reach it)\n')
+    return ('\n[devices]\nfingerprint = "libfprint"   # a USB reader through libfprint '
+            '(station.service.d/libfprint.conf lets the service reach it)\n')
 
 
 # --- doing it ------------------------------------------------------------------------------------------------------
