@@ -19,15 +19,34 @@ from tests.support.require import (pytest_make_collect_report, pytest_runtest_ma
 from tests.support.stations import FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, build_station, roll_templates_file
 
 
+def touches_a_database(item) -> bool:
+    """Whether a test makes a database: its fixtures, followed to the end, reach `make_database_url` (the station
+    fixtures, the central database, the servers and the command-line runs on a station all take theirs from it)."""
+    return "make_database_url" in getattr(item, "fixturenames", ())
+
+
+# Started before everything else: a module that keeps one worker busy for minutes (the 1:N registration run: 8 minutes
+# of fingerprint extraction in its module fixture) runs while the other worker takes the rest. Collected in place,
+# near the end, it started when little was left and the other worker sat idle until it finished.
+RUN_FIRST = ("tests/station/registration/test_registration_dedup.py",)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked sqlite_only are not selected when the database tests run on PostgreSQL (not skipped: a skip would
-    be a failure under STATION_REQUIRE_ALL=1)."""
+    """The modules of RUN_FIRST go first (in their own order; with xdist, to one worker, their module fixture built
+    once). When the tests run on PostgreSQL (STATION_TEST_DATABASE_URL): tests marked sqlite_only are not selected,
+    and with STATION_TEST_DATABASE_ONLY=1 (make test's PostgreSQL pass) only the tests that touch a database are: no
+    list to keep up to date, a new test file that makes a database runs on both. Deselected, not skipped: a skip would
+    be a failure under STATION_REQUIRE_ALL=1."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in RUN_FIRST)  # stable: the order is kept otherwise
     if not os.environ.get("STATION_TEST_DATABASE_URL"):
         return
-    deselected = [item for item in items if item.get_closest_marker("sqlite_only")]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("sqlite_only")]
+    only_databases = os.environ.get("STATION_TEST_DATABASE_ONLY") == "1"
+    kept = [item for item in items if not item.get_closest_marker("sqlite_only")
+            and (touches_a_database(item) or not only_databases)]
+    if len(kept) < len(items):
+        kept_ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
+        items[:] = kept
 
 
 def _fresh_postgres_url(base_url: str, name: str) -> str:
@@ -57,6 +76,27 @@ def make_database_url(tmp_path_factory):
         return f"sqlite:///{tmp_path_factory.mktemp('db')}/station-{n}.db"
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cached_synthetic_rolls():
+    """Every synthetic roll a test builds in this process keeps its fingerprint references in .pytest_cache, one file
+    per seed (`roll_templates_file`: a smaller roll holds the first people of a larger one of its seed; the name hashes
+    the engine, the fingers, the resolution and the code and packages that decide the templates), so that a finger
+    enrolled once - by another roll of the seed, a module fixture on the other worker, the PostgreSQL pass, the next
+    run - is read instead of rendered and extracted again (half a second of CPU per finger). A caller that names its
+    own file, or listens to the build's progress, is left as it asked."""
+    original = Station.synthesize_roll
+
+    def synthesize_roll(self, voters, seed, *, templates_file=None, progress=None, **kwargs):
+        if templates_file is None and progress is None:
+            templates_file = roll_templates_file(self, voters, seed)
+        return original(self, voters, seed, templates_file=templates_file, progress=progress, **kwargs)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(Station, "synthesize_roll", synthesize_roll)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

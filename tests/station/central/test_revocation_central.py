@@ -70,8 +70,8 @@ def test_merge_refuses_a_revoked_station_s_export(files, make_database_url):
         database.close()
 
 
-def test_central_merge_and_verify_commands_take_the_list(files, tmp_path):
-    url = f"sqlite:///{tmp_path}/central.db"
+def test_central_merge_and_verify_commands_take_the_list(files, tmp_path, make_database_url):
+    url = make_database_url()
     out = run_central(tmp_path, "merge", "--db", url, "--commission-cert", str(files["crt"]), "--crl",
                       str(files["crl"]), str(files["sync"]))
     assert out.exit_code == 1, out.output

@@ -119,7 +119,7 @@ SERVER_REPORT = textwrap.dedent("""
     from tests.support.stations import build_station
 
     home = Path(tempfile.mkdtemp())
-    station = build_station(home, f"sqlite:///{home}/station.db")
+    station = build_station(home, sys.argv[1])  # the test's database: SQLite, or PostgreSQL in that pass
     station.init()
     station.accounts.add_user("auditor", "auditor-test-pass", "auditor")
     client = create_app(station).test_client()
@@ -132,10 +132,11 @@ SERVER_REPORT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_the_server_renders_the_audit_report_without_pyplot():
+def test_the_server_renders_the_audit_report_without_pyplot(make_database_url):
     """A fresh interpreter builds a station, serves /api/audit/report through the Flask app and reports what it
     imported: the plots were drawn (matplotlib.figure loaded, PNGs in the page) and pyplot never was."""
-    run = subprocess.run([sys.executable, "-c", SERVER_REPORT], cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", SERVER_REPORT, make_database_url()], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result == {"status": 200, "pngs": 2, "figure": True, "pyplot": False}

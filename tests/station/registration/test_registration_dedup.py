@@ -12,7 +12,11 @@ from tests.support.require import require_path
 from tests.support.stations import FACES, build_station
 from station.bench.registration import scripted_registration
 
-pytestmark = pytest.mark.slow
+# Not run again on PostgreSQL (make test's second pass): 8 minutes of fingerprint extraction on one worker, which
+# would take make test past 25 minutes on two cores; what it asks of the database (registrations, the duplicate search
+# index read from the roll, the adjudication queue) runs on PostgreSQL in test_registration.py,
+# test_registration_transfer.py and test_revocation_admit.py.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 
 @pytest.fixture(scope="module")

@@ -27,15 +27,16 @@ def new_process(monkeypatch):
 
 
 @pytest.fixture
-def run(tmp_path):
+def run(tmp_path, make_database_url):
     home = tmp_path / "home"
+    url = make_database_url()  # SQLite, or a fresh PostgreSQL database in that pass
 
     def invoke(*args, input=None, env=None):
         return CliRunner().invoke(main, ["--profile", "test", "--home", str(home), *args], input=input,
                                   env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_KEYS_PASSPHRASE": None,
-                                       **(env or {})})
+                                       "STATION_DATABASE__URL": url, **(env or {})})
 
-    invoke.home = home
+    invoke.home, invoke.url = home, url
     return invoke
 
 
@@ -53,7 +54,7 @@ def sealed(run, tmp_path, new_process):
 
 
 def station_of(run):
-    return build_station(run.home, f"sqlite:///{run.home / 'station.db'}")
+    return build_station(run.home, run.url)
 
 
 def test_protect_converts_the_keys_and_sets_the_configuration(sealed):
@@ -154,7 +155,7 @@ def test_the_server_refuses_keys_kept_otherwise_than_configured(sealed):
     assert served.output.startswith("error: refusing to serve: the keys in ") and "'passphrase'" in served.output
     back = sealed("keys", "protect", "--mode", "plain", env={"STATION_KEYS_PASSPHRASE": PASSPHRASE})
     assert back.exit_code == 0, back.output
-    station = build_station(sealed.home, f"sqlite:///{sealed.home / 'station.db'}", keys={"protection": "passphrase"})
+    station = build_station(sealed.home, sealed.url, keys={"protection": "passphrase"})
     try:
         with pytest.raises(StationError, match="refusing to serve: the keys .* are kept 'plain'"):
             run_server(station)
@@ -168,7 +169,7 @@ def test_station_serve_starts_locked_and_opens_on_the_unlock(sealed):
 
     from tests.support.stations import ServerProcess
 
-    server = ServerProcess(sealed.home, f"sqlite:///{sealed.home / 'station.db'}")
+    server = ServerProcess(sealed.home, sealed.url)
 
     def call(path, body, token=None):
         request = urllib.request.Request(f"{server.base}{path}", data=json.dumps(body).encode(), method="POST",
