@@ -15,8 +15,8 @@ PORT   ?= 8080
 # (tests/api/test_api_fuzz.py, 3 minutes; its one PostgreSQL-only finding, NUL in text, is planted in
 # test_hostile_inputs.py) and the 1:N registration acceptance run (test_registration_dedup.py, 8 minutes of
 # fingerprint extraction on one worker; its database work runs on PostgreSQL in test_registration.py and
-# test_registration_transfer.py). tests/station/cli/test_cli.py, test_json.py and test_bad_input.py run the commands on
-# their home's own SQLite file and are not chosen. Every test roll's fingerprint references are enrolled once per run
+# test_registration_transfer.py). The command-line tests run on the pass's database too (tests/support/cli.py
+# database_env); test_bad_input.py's home is never initialised and makes no database. Every test roll's fingerprint references are enrolled once per run
 # (.pytest_cache, tests/support/stations.py roll_templates_file): this pass reads them. The slowest tests of each pass
 # are listed at the end.
 DB_TESTS ?= tests

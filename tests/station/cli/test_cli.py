@@ -7,15 +7,17 @@ import pytest
 from click.testing import CliRunner
 
 from station.cli.main import main
+from tests.support.cli import database_env
 
 
 @pytest.fixture
-def run(tmp_path):
+def run(tmp_path, make_database_url):
     home = tmp_path / "home"
+    database = database_env(make_database_url)
 
     def invoke(*args, input=None):
         result = CliRunner().invoke(main, ["--profile", "test", "--home", str(home), *args], input=input,
-                                    env={"STATION_HOME": None, "STATION_PROFILE": None})
+                                    env={"STATION_HOME": None, "STATION_PROFILE": None, **database})
         return result
 
     invoke.home = home

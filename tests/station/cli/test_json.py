@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from station.cli.main import main
 from tests.station.cli.test_bad_input import ALL, Deadline
+from tests.support.cli import database_env
 from tests.support.stations import free_port
 
 NAMES = {" ".join(path) for path, _ in ALL}
@@ -60,16 +61,18 @@ NOT_RUN = {
 
 
 @pytest.fixture
-def station_cli(tmp_path):
+def station_cli(tmp_path, make_database_url):
     home = tmp_path / "home"
+    database = database_env(make_database_url)
 
-    def invoke(*args: str, input: str | None = None):
+    def invoke(*args: str, input: str | None = None, env: dict | None = None):
         with Deadline(120):
             return CliRunner().invoke(main, ["--profile", "test", "--home", str(home), *args], input=input,
                                       env={"STATION_HOME": None, "STATION_PROFILE": None,
                                            "STATION_BACKUP_PASSPHRASE": None, "STATION_KEYS_PASSPHRASE": None,
-                                           "STATION_CENTRAL_DB_URL": None})
+                                           "STATION_CENTRAL_DB_URL": None, **database, **(env or {})})
     invoke.home = home
+    invoke.other_database = lambda: database_env(make_database_url)  # for a second home (a restore)
     return invoke
 
 
@@ -82,11 +85,11 @@ def test_json_is_one_document_on_every_command_that_runs_quickly(station_cli, tm
     problems: list[str] = []
     results: dict[str, object] = {}
 
-    def run(*argv: str, words: int = 1, input: str | None = None, codes=(0,)):
+    def run(*argv: str, words: int = 1, input: str | None = None, codes=(0,), env: dict | None = None):
         """``station ARGV --json``: exit code in ``codes``, standard output one JSON document (returned)."""
         name = " ".join(argv[:words])
         ran.add(name)
-        result = station_cli(*argv, "--json", input=input)
+        result = station_cli(*argv, "--json", input=input, env=env)
         where = f"station {' '.join(argv)} --json (exit {result.exit_code})"
         if "Traceback" in result.output or (result.exception and not isinstance(result.exception, SystemExit)):
             problems.append(f"{where}: {result.exception!r}\n{result.output}")
@@ -167,7 +170,8 @@ def test_json_is_one_document_on_every_command_that_runs_quickly(station_cli, tm
     run("backup", "verify", str(f / "station.backup"), "--passphrase-file", str(f / "passphrase"),
         "--commission-cert", str(f / "commission.crt"), words=2, codes=checks)
     run("backup", "restore", str(f / "station.backup"), "--home", str(tmp_path / "restored"),
-        "--passphrase-file", str(f / "passphrase"), "--commission-cert", str(f / "commission.crt"), words=2)
+        "--passphrase-file", str(f / "passphrase"), "--commission-cert", str(f / "commission.crt"), words=2,
+        env=station_cli.other_database())
     run("sync", "export", "--out", str(f / "results.export"), words=2)
     run("central", "verify", str(f / "results.export"), "--commission-cert", str(f / "commission.crt"), words=2,
         codes=checks)
