@@ -252,17 +252,27 @@ class McCylinderFusionMatcher:
     def lssr(self, a2: np.ndarray, b2: np.ndarray, cross: np.ndarray, a: MccTemplate, b: MccTemplate) -> float:
         """LSS-R score from the per-cell squared norms of the cylinders (``a2``: (na, ncell)), their dot products
         (``cross``: (na, nb)) and the two templates' cell validity and minutiae (cylinders themselves not used)."""
+        if len(a.valid) == 0 or len(b.valid) == 0:
+            return 0.0
+        return self.lssr_from_products(a2 @ b.cell_valid.T, a.cell_valid @ b2.T, cross,
+                                       a.cell_valid @ b.cell_valid.T, a, b)
+
+    def lssr_from_products(self, norm_a: np.ndarray, norm_b: np.ndarray, cross: np.ndarray, matchable: np.ndarray,
+                           a: MccTemplate, b: MccTemplate, geometry_a: np.ndarray | None = None,
+                           geometry_b: np.ndarray | None = None) -> float:
+        """LSS-R score from the (na, nb) products ``lssr`` computes: ``norm_a`` = ||ca|b||^2 (``a2 @ b.cell_valid.T``),
+        ``norm_b`` = ||cb|a||^2, ``cross`` = ca . cb and ``matchable`` = cells valid in both. A caller holding binary
+        cylinders computes them its own way (all are small integers there, exact in float32): the same values give
+        the same score. ``geometry_a``/``_b``: ``valid_geometry`` of a template kept from an earlier comparison (the
+        relaxation then picks its pairs from it instead of recomputing them: the same numbers)."""
         p = self.params
         na, nb = len(a.valid), len(b.valid)
         if na == 0 or nb == 0:
             return 0.0
-        norm_a = a2 @ b.cell_valid.T  # ||ca|b||^2
-        norm_b = a.cell_valid @ b2.T  # ||cb|a||^2
         dist = np.sqrt(np.maximum(norm_a + norm_b - 2 * cross, 0.0))
         denom = np.sqrt(norm_a) + np.sqrt(norm_b)
         with np.errstate(invalid="ignore", divide="ignore"):
             sim = np.where(denom > 0, 1.0 - dist / denom, 0.0)
-        matchable = a.cell_valid @ b.cell_valid.T
         ta = a.minutiae[a.valid, 2]
         tb = b.minutiae[b.valid, 2]
         ok = (matchable >= p.min_matchable * self._geometry.inside_r.sum()) & \
@@ -280,8 +290,7 @@ class McCylinderFusionMatcher:
         lam0 = flat[top].astype(np.float64)
         if top.size == 1:
             return float(lam0.sum() / n_p)
-        ma, mb = a.minutiae[a.valid[ia]].astype(np.float64), b.minutiae[b.valid[ib]].astype(np.float64)
-        rho = self._compatibility(ma, mb)
+        rho = self._compatibility(_pairs_geometry(a, ia, geometry_a), _pairs_geometry(b, ib, geometry_b))
         lam = lam0.copy()
         k = len(lam)
         for _ in range(p.n_rel):
@@ -290,23 +299,40 @@ class McCylinderFusionMatcher:
         best = np.argsort(-eff)[:n_p]
         return float(lam[best].sum() / n_p)
 
-    def _compatibility(self, ma: np.ndarray, mb: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def valid_geometry(t: MccTemplate) -> np.ndarray:
+        """``_pair_geometry`` of the minutiae of the template's valid cylinders: (3, n_valid, n_valid)."""
+        return _pair_geometry(t.minutiae[t.valid].astype(np.float64))
+
+    def _compatibility(self, geometry_a: np.ndarray, geometry_b: np.ndarray) -> np.ndarray:
+        """LSS-R compatibility of k pairs from the ``_pair_geometry`` of their a-side and b-side minutiae."""
         p = self.params
-
-        def geometry(m):
-            d = m[None, :, :2] - m[:, None, :2]  # from t to k
-            dist = np.hypot(d[..., 0], d[..., 1])
-            dtheta = _angle_diff(m[:, None, 2], m[None, :, 2])
-            radial = _angle_diff(m[:, None, 2], np.arctan2(d[..., 1], d[..., 0]))
-            return dist, dtheta, radial
-
-        da, ta, ra = geometry(ma)
-        db, tb, rb = geometry(mb)
+        da, ta, ra = geometry_a
+        db, tb, rb = geometry_b
         rho = (_sigmoid(np.abs(da - db), p.mu_p1, p.tau_p1)
                * _sigmoid(np.abs(_angle_diff(ta, tb)), p.mu_p2, p.tau_p2)
                * _sigmoid(np.abs(_angle_diff(ra, rb)), p.mu_p3, p.tau_p3))
         np.fill_diagonal(rho, 0.0)
         return rho
+
+
+def _pair_geometry(m: np.ndarray) -> np.ndarray:
+    """(3, k, k) float64 of k minutiae (columns x, y, theta, ...): distance from t to k, theta_t - theta_k, and
+    theta_t against the direction from t to k. Elementwise: the pairs of a subset are the same numbers as its rows and
+    columns in the whole set's."""
+    d = m[None, :, :2] - m[:, None, :2]  # from t to k
+    dist = np.hypot(d[..., 0], d[..., 1])
+    dtheta = _angle_diff(m[:, None, 2], m[None, :, 2])
+    radial = _angle_diff(m[:, None, 2], np.arctan2(d[..., 1], d[..., 0]))
+    return np.stack([dist, dtheta, radial])
+
+
+def _pairs_geometry(t: MccTemplate, picked: np.ndarray, geometry: np.ndarray | None) -> np.ndarray:
+    """``_pair_geometry`` of the template's valid minutiae at indexes ``picked`` (repeats allowed): taken from its
+    whole ``geometry`` when given, else computed."""
+    if geometry is None:
+        return _pair_geometry(t.minutiae[t.valid[picked]].astype(np.float64))
+    return geometry[:, picked[:, None], picked[None, :]]
 
 
 def _hull_distance(hull: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> np.ndarray:

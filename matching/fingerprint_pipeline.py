@@ -33,6 +33,16 @@ negated back and the cylinders rebuilt; the mindtct record was always right and 
 
 Extraction runs mindtct on a second thread while LEADER runs (both release the GIL): the two take the two cores of a
 small station machine instead of one after the other.
+
+Comparison speed. A decoded template is kept per thread (``FusionParams.decoded_cache_size``, keyed by its bytes): a
+reference compared again (the cross-check's last voters, a second attempt, 1:N) is not decoded again, and from its
+second use it also keeps its minutiae pairs' geometry (distances and angles LSS-R's relaxation picks from). The
+cylinder products are popcounts and small blocked matrix products that never wake OpenBLAS's threads (``_products``).
+None of this changes a score: every product is of small integers (exact in float32) and the geometry is elementwise,
+so the numbers are those of the straightforward computation (tests/matching/test_mcc_fast_paths.py). bozorth3 is most
+of a comparison now; nbis-py's bozorth3 keeps state between calls, so a score can differ by one point of bozorth3
+(0.005 fused) with the history of calls in the process (seen on the first call of a process and in about one
+comparison in 400 with reused records).
 """
 from __future__ import annotations
 
@@ -82,6 +92,7 @@ class _Decoded:
     cell_counts: np.ndarray  # float32 (n_valid, ns*ns): bits set per cell (= squared norm per cell)
     mindtct_iso: bytes
     bozorth: object = field(default=None)  # nbis loaded template, per thread
+    geometry: np.ndarray | None = None  # McCylinderFusionMatcher.valid_geometry, once the template is cached
 
 
 _BYTE_POPCOUNT = np.array([bin(v).count("1") for v in range(256)], np.uint8)
@@ -92,6 +103,43 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(words)
     return _BYTE_POPCOUNT[words.view(np.uint8)].reshape(*words.shape, 8).sum(-1, dtype=np.int32)
+
+
+_SINGLE_THREAD_PRODUCT = 1 << 18  # multiply-adds above which OpenBLAS hands a product to its threads
+
+
+def _products(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y.T`` in row blocks small enough for OpenBLAS to run each on the calling thread. Above ~2^18
+    multiply-adds it wakes its threads, which on a two-core station busy with LEADER and mindtct costs ten times the
+    product (measured: 0.6 against 0.03 ms of CPU per comparison under load). Here every operand holds small
+    integers (bits per cell, cell validity), so each sum is exact in float32 whatever the blocking: the same values
+    as one product."""
+    rows = max(1, (_SINGLE_THREAD_PRODUCT - 1) // max(1, y.shape[0] * x.shape[1]))
+    if rows >= x.shape[0]:
+        return x @ y.T
+    return np.concatenate([x[r:r + rows] @ y.T for r in range(0, x.shape[0], rows)])
+
+
+def _cylinder_words(packed: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """uint64 (n, words) rows of the (n, ncell, nd) cylinder ``bits``, zero-padded to whole words. When a cylinder is
+    a whole number of words (16 x 16 x 6 = 24 words) its rows are the stored bytes themselves."""
+    n, row_bits = bits.shape[0], bits.shape[1] * bits.shape[2]
+    if row_bits % 64 == 0:
+        return packed[:n * row_bits // 8].reshape(n, row_bits // 8).copy().view(np.uint64)
+    words = np.packbits(bits.reshape(n, row_bits), axis=1)  # row-aligned bytes (n may be 0)
+    pad = (-words.shape[1]) % 8
+    if pad:
+        words = np.pad(words, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(words).view(np.uint64)
+
+
+def _cell_counts(bits: np.ndarray) -> np.ndarray:
+    """float32 (n, ncell): bits set per cell of (n, ncell, nd) bits. The nd slices are added (numpy's sum over a short
+    last axis takes five times as long); small integers, the same values either way."""
+    counts = bits[..., 0].astype(np.int32)
+    for k in range(1, bits.shape[-1]):
+        counts += bits[..., k]
+    return counts.astype(np.float32)
 
 
 # ------------------------------------------------------------------------ ISO 19794-2:2005 (matching/iso19794.py)
@@ -230,12 +278,7 @@ class LeaderFusionMatcher:
         mcc = MccTemplate(iso=b"", minutiae=m, cylinders=np.zeros((n, 0), np.float32),
                           cell_valid=vbits.reshape(n, ncell).astype(np.float32), valid=valid,
                           minutiae_count=len(minutiae))
-        words = np.packbits(bits.reshape(n, ncell * p.nd), axis=1)  # row-aligned bytes (n may be 0)
-        pad = (-words.shape[1]) % 8
-        if pad:
-            words = np.pad(words, ((0, 0), (0, pad)))
-        words = np.ascontiguousarray(words).view(np.uint64)
-        return _Decoded(mcc=mcc, words=words, cell_counts=bits.sum(-1, dtype=np.int32).astype(np.float32),
+        return _Decoded(mcc=mcc, words=_cylinder_words(packed, bits), cell_counts=_cell_counts(bits),
                         mindtct_iso=mindtct_iso)
 
     def _decoded(self, data) -> _Decoded:
@@ -250,6 +293,8 @@ class LeaderFusionMatcher:
         hit = cache.get(data)
         if hit is not None:
             cache.move_to_end(data)
+            if hit.geometry is None:  # compared again: its minutiae pairs' geometry is worth keeping
+                hit.geometry = self._mcc.valid_geometry(hit.mcc)
             return hit
         decoded = self.decode(data)
         if self.fusion.decoded_cache_size > 0:
@@ -257,6 +302,15 @@ class LeaderFusionMatcher:
             while len(cache) > self.fusion.decoded_cache_size:
                 cache.popitem(last=False)
         return decoded
+
+    def forget(self, data) -> None:
+        """Drop a template from this thread's decoded cache (``station bench speed`` times a new probe against a
+        kept reference this way)."""
+        if isinstance(data, LeaderFusionTemplate):
+            data = data.data
+        cache = getattr(self._local, "cache", None)
+        if cache is not None:
+            cache.pop(bytes(data), None)
 
     # -------------------------------------------------------------- comparison
     def compare_mcc(self, probe, reference) -> float:
@@ -268,7 +322,10 @@ class LeaderFusionMatcher:
             return 0.0
         # dot products of binary cylinders = popcount of AND (no BLAS call: small matrices, no thread overhead)
         cross = _popcount(a.words[:, None, :] & b.words[None, :, :]).sum(-1, dtype=np.int32)
-        return float(self._mcc.lssr(a.cell_counts, b.cell_counts, cross.astype(np.float32), a.mcc, b.mcc))
+        va, vb = a.mcc.cell_valid, b.mcc.cell_valid
+        return float(self._mcc.lssr_from_products(
+            _products(a.cell_counts, vb), _products(va, b.cell_counts), cross.astype(np.float32), _products(va, vb),
+            a.mcc, b.mcc, a.geometry, b.geometry))
 
     def compare_bozorth3(self, probe, reference) -> float:
         a, b = self._decoded(probe), self._decoded(reference)

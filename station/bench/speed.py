@@ -6,10 +6,13 @@ that both see the same machine load; then ``pairs`` pairs (genuine and impostor,
 engine and by bozorth3, alternately. The model is loaded and both engines warmed up on the first image before any
 timing (the load time is reported apart).
 
-Comparison times:
-  ``engine``        one 1:1 comparison from template bytes (both templates decoded, as a verification does; the same
-                    work as bozorth3 here, which loads both ISO records every time);
-  ``engine_cached`` decoded templates kept (what ``station bench accuracy`` and a 1:N search see).
+Comparison times ("one comparison" depends on what was compared before, so all three are reported):
+  ``engine``                  cold: both templates decoded from their bytes (the same work as bozorth3 here, which
+                              loads both ISO records every time): a first verification on a thread;
+  ``engine_reference_cached`` a new probe against a reference this thread decoded before (a second attempt on the
+                              same finger);
+  ``engine_cached``           both decoded templates kept (the shared-finger cross-check: one probe against the last
+                              voters' references, kept from voter to voter; ``station bench accuracy``; 1:N).
 
 Ratios are engine / NBIS medians measured in the same run: on a shared machine they move less than absolute times.
 Nothing here is asserted; ``targets`` says where the figures stand against issue 15's goals.
@@ -81,7 +84,7 @@ def speed_of_set(sample_set, engine, nbis, cold_engine, *, limit: int | None = N
             (engine_t if name == "engine" else nbis_t).append(data)
     pairs = _pairs(sample_set, n_pairs, n, seed)
     say(f"{sample_set.name}: comparing {len(pairs)} pairs")
-    cmp_engine, cmp_cached, cmp_boz = [], [], []
+    cmp_engine, cmp_half, cmp_cached, cmp_boz = [], [], [], []
     for i, j in pairs[:1]:  # untimed: the per-thread NBIS handles of the comparers are created at first use
         for matcher, templates in ((cold_engine, engine_t), (nbis, nbis_t)):
             if templates[i] is not None and templates[j] is not None:
@@ -92,7 +95,12 @@ def speed_of_set(sample_set, engine, nbis, cold_engine, *, limit: int | None = N
             t0 = time.perf_counter()
             cold_engine.compare(a, b)
             cmp_engine.append((time.perf_counter() - t0) * 1000)
-            engine.compare(a, b)  # fills the decoded cache: the cached time below is the second call
+            engine.compare(b, b)  # the reference is kept (decoded before)...
+            engine.forget(a)  # ...the probe is new
+            t0 = time.perf_counter()
+            engine.compare(a, b)
+            cmp_half.append((time.perf_counter() - t0) * 1000)
+            engine.compare(a, b)  # both kept now, as a template compared more than once is
             t0 = time.perf_counter()
             engine.compare(a, b)
             cmp_cached.append((time.perf_counter() - t0) * 1000)
@@ -104,16 +112,19 @@ def speed_of_set(sample_set, engine, nbis, cold_engine, *, limit: int | None = N
     extract = {"engine": _stats(ext_engine), "mindtct": _stats(ext_nbis)}
     extract["ratio_median"] = _ratio(extract["engine"], extract["mindtct"])
     extract["ratio_p95"] = _ratio({"median": extract["engine"]["p95"]}, {"median": extract["mindtct"]["p95"]})
-    compare = {"engine": _stats(cmp_engine), "engine_cached": _stats(cmp_cached), "bozorth3": _stats(cmp_boz)}
+    compare = {"engine": _stats(cmp_engine), "engine_reference_cached": _stats(cmp_half),
+               "engine_cached": _stats(cmp_cached), "bozorth3": _stats(cmp_boz)}
     compare["ratio_median"] = _ratio(compare["engine"], compare["bozorth3"])
+    compare["ratio_reference_cached_median"] = _ratio(compare["engine_reference_cached"], compare["bozorth3"])
     compare["ratio_cached_median"] = _ratio(compare["engine_cached"], compare["bozorth3"])
+    compare["target_met"] = {name: compare[name]["median"] is not None and compare[name]["median"] <= COMPARE_TARGET_MS
+                             for name in ("engine", "engine_reference_cached", "engine_cached")}
     return {"dataset": sample_set.name, "images": n, "pairs": len(pairs), "failures": failures,
             "extract_ms": extract, "compare_ms": compare,
             "meets_targets": {
                 "extract": extract["engine"]["median"] is not None
                 and extract["engine"]["median"] <= EXTRACT_TARGET_MS,
-                "compare": compare["engine"]["median"] is not None
-                and compare["engine"]["median"] <= COMPARE_TARGET_MS}}
+                "compare": compare["target_met"]["engine"]}}  # the cold comparison: the strict reading
 
 
 def bench_speed(datasets: Sequence[str | Path], *, limit: int | None = None, n_pairs: int = 200, seed: int = 0,
