@@ -20,13 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from station.config import load_config
+from station.errors import InvalidInput
 
 PER_CONSTITUENCY = 20
 FINGERS = ("right_thumb", "left_thumb")
 
 
 def _load_roll(commission, voters: int, stations: int, seed: int, bases: list[dict]) -> list[str]:
-    """The roll, in chunks of one constituency (the bulk path a station's import uses); returns the station codes."""
+    """The roll, in chunks of one constituency (the bulk path a station's import uses: a delta per constituency,
+    which reads only the rows it touches, so the load is linear in the roll); returns the station codes."""
     from matching.face import ENCODING_FORMAT
 
     from station.bench import dedup as gallery
@@ -79,6 +81,8 @@ def bench_packages(voters: int, stations: int, workers: int, scheduler: str = "l
     from station.roll.changes import start_revisions
     from station.runtime import Station
 
+    if stations > voters:
+        raise InvalidInput(f"--stations {stations} is more than --voters {voters}: every polling station needs a voter")
     say = say or (lambda _m: None)
     bases = cached_bases(default_cache_dir())
     with tempfile.TemporaryDirectory(prefix="station-bench-packages-") as tmp:

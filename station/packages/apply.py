@@ -48,15 +48,27 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+def _ids_by_code(session: Session, table, codes: set[str]) -> dict[str, int]:
+    """id by code of the rows of ``table`` (constituencies, polling stations) with those codes: only what the package
+    names is read, not the whole scheme."""
+    out: dict[str, int] = {}
+    for chunk in _chunks(sorted(codes), IN_CHUNK):
+        out.update((code, rid) for rid, code in session.execute(select(table.c.id, table.c.code)
+                                                                .where(table.c.code.in_(chunk))))
+    return out
+
+
 def _upsert_scheme(session: Session, content: PackageContent) -> dict[str, int]:
-    constituencies = {code: cid for cid, code in session.execute(select(C.c.id, C.c.code))}
+    constituencies = _ids_by_code(session, C, {c[0] for c in content.constituencies}
+                                  | {p[1] for p in content.polling_stations})
     for code, name_en, name_ur, district in content.constituencies:
         values = {"name_en": name_en, "name_ur": name_ur, "district": district}
         if code in constituencies:
             session.execute(update(C).where(C.c.id == constituencies[code]).values(**values))
         else:
             constituencies[code] = session.execute(insert(C).values(code=code, **values)).inserted_primary_key[0]
-    stations = {code: sid for sid, code in session.execute(select(PS.c.id, PS.c.code))}
+    stations = _ids_by_code(session, PS, {p[0] for p in content.polling_stations}
+                            | {v.polling_station for v in content.voters})
     for code, constituency, name_en, name_ur, kind, booths in content.polling_stations:
         values = {"constituency_id": constituencies[constituency], "name_en": name_en, "name_ur": name_ur,
                   "kind": kind, "booths": booths}
@@ -96,14 +108,36 @@ def _drop(session: Session, ids: list[int]) -> None:
         session.execute(update(V).where(V.c.id.in_(chunk)).values(status="removed"))
 
 
+_EXISTING = select(V.c.id, V.c.cnic, V.c.status, V.c.voted_at, V.c.polling_station_id, V.c.serial_number)
+
+
+def _existing(session: Session, content: PackageContent, stations: dict[str, int], *, full: bool) -> dict:
+    """The rows already in the database that the package touches, by CNIC.
+
+    A full package replaces the whole roll: every row is read (an active voter it does not name leaves). A delta
+    reads only the rows it can touch: its voters' and its removals' CNICs, and the local ``pending`` registrations at
+    its polling stations (a delta may give one's provisional serial to another voter). What a delta reads so grows
+    with the delta, not with the roll already loaded: loading a master roll a constituency at a time this way is
+    linear (it read every voter already loaded for each constituency, quadratic, before)."""
+    if full:
+        return {row.cnic: row for row in session.execute(_EXISTING)}
+    out = {}
+    for chunk in _chunks(sorted({v.cnic for v in content.voters} | {c for c, _ in content.removals}), IN_CHUNK):
+        out.update((row.cnic, row) for row in session.execute(_EXISTING.where(V.c.cnic.in_(chunk))))
+    for chunk in _chunks(sorted({stations[v.polling_station] for v in content.voters}), IN_CHUNK):
+        out.update((row.cnic, row) for row in session.execute(
+            _EXISTING.where(V.c.status == "pending", V.c.polling_station_id.in_(chunk))))
+    return out
+
+
 def apply_content(session: Session, cipher: TemplateCipher, content: PackageContent, *, full: bool,
                   progress: Progress | None = None) -> ApplyResult:
     """Apply a checked package content (PackageRejected when the roll cannot take it; the caller rolls back)."""
     report = progress or (lambda stage, done, total: None)
     total = len(content.voters) + len(content.references)
     stations = _upsert_scheme(session, content)
-    existing = {row.cnic: row for row in session.execute(
-        select(V.c.id, V.c.cnic, V.c.status, V.c.voted_at, V.c.polling_station_id, V.c.serial_number))}
+    existing = _existing(session, content, stations, full=full)
+    was_empty = not existing if full else session.scalar(select(V.c.id).limit(1)) is None
     incoming = {v.cnic: v for v in content.voters}
     if full:
         leaving = sorted(c for c, row in existing.items() if row.status == "active" and c not in incoming)
@@ -144,7 +178,7 @@ def apply_content(session: Session, cipher: TemplateCipher, content: PackageCont
         done += len(batch)
         report("applying", done, total)
     ids = {r.cnic: r.id for r in updates}
-    if new and not existing:
+    if new and was_empty:  # every row is one just inserted: one read instead of IN lists
         ids.update(session.execute(select(V.c.cnic, V.c.id)).all())
     else:
         for chunk in _chunks([v.cnic for v in new], IN_CHUNK):
