@@ -78,6 +78,7 @@ class Station:
         self.config = config
         self.engine = db.make_engine(config.database_url)
         self.sessions = db.make_sessionmaker(self.engine)
+        self.read_sessions = db.make_sessionmaker(self.engine.execution_options(**{db.READ_ONLY: True}))
         self.devices = DeviceOpener(config.devices, home=config.home, fixtures_root=repo_root())
         self.card_reader = CardReader(self.devices, config.card, home=config.home,
                                       reader_name=config.devices.card_reader)
@@ -129,6 +130,16 @@ class Station:
         appended = session.info.pop(matchlog.HEAD_KEY, None)
         if appended:
             bundle.maybe_checkpoint(self.config, self.log_signer, *appended)
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Session]:
+        """A transaction that only reads (rolled back at the end): on SQLite it takes no write lock, so long reads
+        (building a roll package) run beside each other and beside writers."""
+        with self.read_sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     @functools.cached_property
     def cipher(self) -> TemplateCipher:

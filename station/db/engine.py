@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+READ_ONLY = "station_read_only"  # execution option of the engine behind Station.read_transaction
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -33,7 +36,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # Take the write lock at the start: no deferred read-then-write upgrade that fails under concurrency.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A transaction that only reads (READ_ONLY below) begins deferred: under WAL it never waits for a writer
+            # and no writer waits for it.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -1,6 +1,7 @@
 """Roll packages for every registered station in parallel on Dask: the commission's stations split into groups, one
 task per group on a worker, each package built by ``station.packages.build.build_package`` (the code of
-``station roll package``) in its own transaction and written by the worker to the output folder.
+``station roll package``) in a transaction that only reads (on SQLite: no write lock, so workers build side by
+side), written by the worker to the output folder and recorded as issued in a short write transaction.
 
 A worker opens the commission's station from its configuration (a frozen dataclass, sent with the task): it reads
 the roll from the commission's database and uses the commission's keys folder, so on many machines the database is
@@ -27,7 +28,7 @@ class BuiltSummary:
 def build_group(config: Config, station_ids: list[str], out_dir: str, voter_key: bytes | None,
                 crl: bytes | None) -> list[BuiltSummary]:
     """Run on a worker: the full package of each station of the group, written to ``out_dir/<station>.pkg``."""
-    from station.packages.build import build_package
+    from station.packages.build import build_package, record_issued
     from station.packages.crypto import load_commission_key
     from station.runtime import Station  # the worker's own composition root
     from station.security.files import write_atomically
@@ -38,10 +39,14 @@ def build_group(config: Config, station_ids: list[str], out_dir: str, voter_key:
         out = []
         for station_id in station_ids:
             path = Path(out_dir) / f"{station_id}.pkg"
-            with commission.transaction() as s:
+            # built in a transaction that only reads (on SQLite it takes no write lock, so the workers build side by
+            # side), then recorded as issued in a short write of its own
+            with commission.read_transaction() as s:
                 built = build_package(s, commission.cipher, signing_key, station_id, voter_key=voter_key,
-                                      revocation_list=crl)
-                write_atomically(path, built.data)  # inside the transaction, as `station roll package`
+                                      revocation_list=crl, record=False)
+            write_atomically(path, built.data)
+            with commission.transaction() as s:
+                record_issued(s, built, voter_key=voter_key, revocation_list=crl)
             out.append(BuiltSummary(station_id, str(path), built.summary()))
         return out
     finally:

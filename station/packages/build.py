@@ -110,13 +110,14 @@ def _carried_meta(session: Session, cnics: set[str]) -> dict:
 def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519PrivateKey, station_id: str, *,
                   base: int | None = None, log_signer: LogSigner | None = None,
                   operator: str = "commission", voter_key: bytes | None = None,
-                  revocation_list: bytes | None = None) -> BuiltPackage:
+                  revocation_list: bytes | None = None, record: bool = True) -> BuiltPackage:
     """A full package (``base`` None) or a delta from revision ``base`` to the current revision, for one registered
     station, encrypted for its package key and signed with the commission's key. ``voter_key``: the election's
     voter-reference key (identity.load_election_voter_key), carried inside the encrypted payload only (the station
     installs it on import); without it the station keeps the key it has. ``revocation_list``: the commission's signed
     revocation list (PEM, certificates.current_list), installed by the station when it verifies under the commission
-    certificate or key the station holds and is not older than its own."""
+    certificate or key the station holds and is not older than its own. ``record=False``: only read (the caller
+    records it with ``record_issued`` in a write transaction of its own)."""
     version = require_commission(session)
     target = get_target(session, station_id)
     if base is not None:
@@ -151,18 +152,29 @@ def build_package(session: Session, cipher: TemplateCipher, signing_key: Ed25519
     crypto, ciphertext = seal(target.public_key, payload, MAGIC + header_bytes)
     signed = assemble(header_bytes, crypto, ciphertext)
     built = BuiltPackage(with_signature(signed, sign(signing_key, signed)), header)
-    session.add(IssuedPackage(package_id=header["package_id"], station_id=target.station_id,
-                              polling_station=target.polling_station, kind=header["kind"], version=version,
-                              base_version=base, voters=len(records), removals=len(removals),
-                              payload_sha256=header["payload_sha256"], created_at=utcnow()))
+    if record:
+        record_issued(session, built, log_signer=log_signer, operator=operator, voter_key=voter_key,
+                      revocation_list=revocation_list)
+    return built
+
+
+def record_issued(session: Session, built: BuiltPackage, *, log_signer: LogSigner | None = None,
+                  operator: str = "commission", voter_key: bytes | None = None,
+                  revocation_list: bytes | None = None) -> None:
+    """Record a built package as issued (and, with ``log_signer``, log it): the only write of building one."""
+    header = built.header
+    counts = header["counts"]
+    session.add(IssuedPackage(package_id=header["package_id"], station_id=header["station"],
+                              polling_station=header["polling_station"], kind=header["kind"], version=header["version"],
+                              base_version=header["base_version"], voters=counts["voters"],
+                              removals=counts["removals"], payload_sha256=header["payload_sha256"], created_at=utcnow()))
     if log_signer is not None:
         matchlog.append(session, log_signer, event="roll_package", operator=operator, outcome="built",
                         details={k: header[k] for k in ("package_id", "station", "polling_station", "kind", "version",
-                                                        "base_version")} | {"voters": len(records),
-                                                                            "removals": len(removals),
+                                                        "base_version")} | {"voters": counts["voters"],
+                                                                            "removals": counts["removals"],
                                                                             "voter_key": voter_key and
                                                                             voter_key_id(voter_key),
                                                                             "crl_number": revocation_list and
                                                                             crl_number(revocation_list)})
     session.flush()
-    return built
