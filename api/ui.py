@@ -508,9 +508,9 @@ def _decision_page(session_id: str, problem: dict | None = None, note: str = "")
     except StationError as exc:
         return error_page(_status(exc), str(exc))
     entries = s.roll.entries(g.principal, [c["cnic"] for c in view.candidates])
-    config = s.config.enrollment
+    # face evidence carries the distance its search used (for the roll's size); older evidence was searched at the 1:1 one
     return render_template("decide.html", v=view, entries=entries, problem=problem, note=note,
-                           face_threshold=config.face_duplicate_distance), (problem or {}).get("status", 200)
+                           face_threshold=s.config.face.match_threshold), (problem or {}).get("status", 200)
 
 
 @bp.get("/adjudication/<session_id>")

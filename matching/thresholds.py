@@ -11,6 +11,11 @@ use (``station calibrate``): ``score_at_fmr_1e3`` is the score that 0.1% of cali
 log10(FMR) through the empirical tail, from FMR 1% down to the smallest rate the calibration resolves: at least
 ten impostor scores above it). Beyond what the calibration resolved the line is an extrapolation; the calibration
 reports how far down it was measured (``min_fmr_measured``).
+
+Faces are on a distance scale (lower = more similar): ``DistanceTail`` is the same line read the other way,
+``distance_at_fmr_1e3`` (0.1% of calibration impostor pairs are at or below it) minus ``distance_per_decade`` per
+tenfold lower false match rate, fitted by ``fit_distance_tail`` (``fit_tail`` on the negated finite distances), and
+``distance_for`` never goes above ``cap`` (the 1:1 distance), as ``threshold_for`` never goes below its floor.
 """
 from __future__ import annotations
 
@@ -85,3 +90,67 @@ def fit_tail_envelope(impostor_sets: list[np.ndarray]) -> TailFit:
     fits += [fit_tail(s) for s in sets if len(s) * _TAIL_FMR >= MIN_TAIL_COUNT]
     tail = ImpostorTail(max(f.tail.score_at_fmr_1e3 for f in fits), max(f.tail.score_per_decade for f in fits))
     return TailFit(tail, fits[0].impostor_count, fits[0].min_fmr_measured)
+
+
+@dataclass(frozen=True)
+class DistanceTail:
+    """An impostor tail on a distance scale, where a LOWER distance is more similar (faces)."""
+
+    distance_at_fmr_1e3: float  # calibration impostor pairs at or below this distance: 0.1%
+    distance_per_decade: float  # distance removed per tenfold lower false match rate (> 0)
+
+    def distance_at(self, fmr: float) -> float:
+        """The distance whose per-comparison false match rate is ``fmr`` on the calibrated tail."""
+        return self.distance_at_fmr_1e3 - self.distance_per_decade * math.log10(_TAIL_FMR / fmr)
+
+
+def distance_for(tail: DistanceTail, comparisons: int, alarm_rate: float, *, cap: float) -> float:
+    """The distance threshold (a match at or below it) of a decision over ``comparisons`` impostor comparisons, never
+    above ``cap`` (the 1:1 one): at most ``alarm_rate`` of decisions raise a false alarm."""
+    return min(float(cap), tail.distance_at(fmr_per_comparison(alarm_rate, comparisons)))
+
+
+@dataclass(frozen=True)
+class DistanceTailFit:
+    tail: DistanceTail
+    impostor_count: int
+    min_fmr_measured: float  # the smallest false match rate the fit rests on
+
+
+def _negated(distances: np.ndarray) -> np.ndarray:
+    """Negated finite distances: a pair without a distance (a photo with no face found) is no comparison a 1:N search
+    makes (roll faces and probes are encodings), so it neither matches nor dilutes the tail's rates."""
+    d = np.asarray(distances, dtype=np.float64)
+    return -d[np.isfinite(d)]
+
+
+def _as_distance(fit: TailFit) -> DistanceTailFit:
+    t = fit.tail
+    return DistanceTailFit(DistanceTail(round(-t.score_at_fmr_1e3, 4), t.score_per_decade), fit.impostor_count,
+                           fit.min_fmr_measured)
+
+
+def fit_distance_tail(impostor_distances: np.ndarray) -> DistanceTailFit:
+    """Fit ``DistanceTail`` to impostor distances (lower = more similar); ValueError as ``fit_tail``."""
+    return _as_distance(fit_tail(_negated(impostor_distances)))
+
+
+def fit_distance_tail_envelope(impostor_sets: list[np.ndarray]) -> DistanceTailFit:
+    """``fit_tail_envelope`` for distances: the lowest distance at FMR 0.1% and the steepest decade of the pooled
+    fit and of each set's own."""
+    return _as_distance(fit_tail_envelope([_negated(s) for s in impostor_sets]))
+
+
+def empirical_distance_tail(impostor_distances: np.ndarray, fmrs=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)) -> list[dict]:
+    """The measured tail for a report: per false match rate, the distance that fraction of impostor pairs is at or
+    below and how many pairs that is (None where fewer than ``MIN_TAIL_COUNT`` pairs would resolve it). Finite
+    distances only, as the fit."""
+    d = np.asarray(impostor_distances, dtype=np.float64)
+    d = np.sort(d[np.isfinite(d)])
+    n = len(d)
+    out = []
+    for fmr in fmrs:
+        k = int(math.floor(fmr * n))
+        out.append({"fmr": fmr, "pairs": k,
+                    "distance": round(float(d[k - 1]), 4) if k >= MIN_TAIL_COUNT else None})
+    return out

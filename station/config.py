@@ -9,8 +9,9 @@ are strings). ``STATION_HOME`` is the data directory (database, keys, logs); ``S
 
 Every unknown key, missing key or value of the wrong type raises ConfigError naming the key.
 
-A value is written once: a key in ``DERIVED_KEYS`` has no value in ``default.toml``; unless a profile, the site file,
-``station.toml``, the environment or an override sets it, it takes the (final) value of the key it derives from.
+A value is written once: every threshold has one key, and a decision that needs another value computes it from
+those keys (the 1:N fingerprint threshold and face distance for a number of comparisons: ``threshold_for``,
+``distance_for``).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from matching.engine import ENGINES
-from matching.thresholds import ImpostorTail, threshold_for
+from matching.thresholds import DistanceTail, ImpostorTail, distance_for, threshold_for
 from station.errors import ConfigError
 from station.security.files import write_atomically
 from station.security.keystore import PROTECTIONS
@@ -121,13 +122,25 @@ class FingerprintSection:
 @dataclass(frozen=True)
 class FaceSection:
     enabled: bool
-    match_threshold: float  # face distance at or below which a face matches (calibrated, not the library's 0.6)
+    match_threshold: float  # 1:1: face distance at or below which a face matches (calibrated, not the library's 0.6)
+    distance_at_fmr_1e3: float  # impostor tail: the distance 0.1% of calibration impostor pairs are at or below
+    distance_per_decade: float  # impostor tail: distance removed per tenfold lower false match rate
     attempts: int
     min_face_px: int
     max_image_px: int  # captures are downscaled to this longest side before detection
     upsample: int
     fallback: str  # when HOG finds no face: "cnn" (a padded, contrast-evened HOG pass, then dlib's CNN), "hog", "none"
     fallback_cnn_px: int  # the CNN pass runs on the frame scaled to about this many pixels square
+
+    @property
+    def tail(self) -> DistanceTail:
+        return DistanceTail(self.distance_at_fmr_1e3, self.distance_per_decade)
+
+    def distance_for(self, comparisons: int, alarm_rate: float) -> float:
+        """The face distance for a decision over ``comparisons`` impostor comparisons (one face against a roll of
+        that many): false alarms at most ``alarm_rate`` (``fingerprint.max_false_alarm_rate``) of decisions, never
+        looser than the 1:1 ``match_threshold``."""
+        return distance_for(self.tail, comparisons, alarm_rate, cap=self.match_threshold)
 
 
 @dataclass(frozen=True)
@@ -182,8 +195,7 @@ class EnrollmentSection:
     finger_attempts: int  # captures per finger before the operator must record an exception; the best one is kept
     face_attempts: int
     min_finger_quality: int  # NFIQ2 (1-100) a finger capture must reach; 0 from NFIQ2 means "unknown" and fails
-    face_duplicate_distance: float  # face distance at or below which a roll face is a candidate (DERIVED_KEYS)
-    shortlist: int  # per probe finger, candidates from the 1:N index re-scored with bozorth3
+    shortlist: int  # per probe finger, candidates from the 1:N index re-scored by the engine
     exception_reasons: tuple[str, ...]  # reasons a finger may be recorded as missing or unusable
 
 
@@ -278,12 +290,6 @@ class Config:
 LOCAL_FILE = "station.toml"
 _SECTIONS = {name: typ for name, typ in typing.get_type_hints(Config).items() if name not in ("profile", "home")}
 
-# (section, key) -> the (section, key) whose value it takes when nothing sets it. These keys have no value in
-# default.toml, so the threshold is written once (and `station calibrate` moves both).
-DERIVED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
-    ("enrollment", "face_duplicate_distance"): ("face", "match_threshold"),
-}
-
 
 def config_dir() -> Path:
     return Path(os.environ.get("STATION_CONFIG_DIR") or Path(__file__).resolve().parent.parent / "config")
@@ -322,7 +328,6 @@ def load_config(
     _merge(data, _environment_overrides(env), origin="environment", known=known)
     if overrides:
         _merge(data, {k: dict(v) for k, v in overrides.items()}, origin="override", known=known)
-    _fill_derived(data)
     sections = {name: _build(typ, data.get(name, {}), name) for name, typ in _SECTIONS.items()}
     config = Config(profile=profile, home=home_path, **sections)
     _validate(config)
@@ -330,21 +335,10 @@ def load_config(
 
 
 def _known_keys(defaults: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, set[str] | None]]:
-    """The keys a file may set: those of default.toml and the derived ones; for a key that is a sub-table, its keys
-    (None for a plain key)."""
-    known = {section: {key: (set(value) if isinstance(value, Mapping) else None) for key, value in values.items()}
-             for section, values in defaults.items()}
-    for section, key in DERIVED_KEYS:
-        known.setdefault(section, {})[key] = None
-    return known
-
-
-def _fill_derived(data: dict[str, dict[str, Any]]) -> None:
-    """Give each derived key that nothing set the value of its source key (after every layer is merged)."""
-    for (section, key), (source_section, source_key) in DERIVED_KEYS.items():
-        values = data.setdefault(section, {})
-        if key not in values and source_key in data.get(source_section, {}):
-            values[key] = data[source_section][source_key]
+    """The keys a file may set: those of default.toml; for a key that is a sub-table, its keys (None for a plain
+    key)."""
+    return {section: {key: (set(value) if isinstance(value, Mapping) else None) for key, value in values.items()}
+            for section, values in defaults.items()}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -453,6 +447,8 @@ def _validate(config: Config) -> None:
         require(section.score_per_decade > 0, f"fingerprint.{name}.score_per_decade", "must be > 0")
     require(0 <= config.fingerprint.min_quality <= 100, "fingerprint.min_quality", "must be 0-100")
     require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
+    require(0 < config.face.distance_at_fmr_1e3 < 2, "face.distance_at_fmr_1e3", "must be between 0 and 2")
+    require(config.face.distance_per_decade > 0, "face.distance_per_decade", "must be > 0")
     require(config.face.attempts >= 1, "face.attempts", "must be >= 1")
     require(config.face.upsample in (0, 1, 2), "face.upsample", "must be 0, 1 or 2")
     require(config.face.fallback in ("none", "hog", "cnn"), "face.fallback", "must be none, hog or cnn")
@@ -464,7 +460,6 @@ def _validate(config: Config) -> None:
     require(en.finger_attempts >= 1 and en.face_attempts >= 1, "enrollment.finger_attempts",
             "attempts must be >= 1")
     require(0 <= en.min_finger_quality <= 100, "enrollment.min_finger_quality", "must be 0-100")
-    require(0 < en.face_duplicate_distance < 1, "enrollment.face_duplicate_distance", "must be between 0 and 1")
     require(en.shortlist >= 1, "enrollment.shortlist", "must be >= 1")
     require(config.backup.interval_minutes >= 0, "backup.interval_minutes", "must be >= 0 (0 = off)")
     require(config.backup.keep >= 1, "backup.keep", "must be >= 1")

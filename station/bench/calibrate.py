@@ -23,7 +23,12 @@ Fingerprints (any engine of matching/engine.py; each has its own section ``[fing
   per-comparison rate instead.
 Face: ``face.match_threshold`` = :func:`matching.metrics.threshold_at_fmr` on the pooled calibration distances at
 ``fmr_per_comparison(max_false_alarm_rate, face.attempts)`` (or ``--target-fmr``): the most permissive observed
-distance whose FMR on these impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`).
+distance whose FMR on these impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`);
+and the face impostor tail (``distance_at_fmr_1e3``, ``distance_per_decade``:
+:func:`matching.thresholds.fit_distance_tail_envelope`, a LOWER distance is more similar) from which every 1:N face
+search takes its distance for the roll's size (``face.distance_for``). The JSON gives the measured tail beside the fit
+(``tail_points``: the distance reached by each fraction of impostor pairs, with counts) and the distance for a few
+roll sizes, marked ``extrapolated`` below the smallest rate the calibration resolved (``min_fmr_measured``).
 
 Every achieved rate is reported with its counts and a 95% Wilson interval. ``--template-cache DIR`` keeps extracted
 templates on disk (keyed by the engine's template format and the image's bytes) so that a later ``station bench
@@ -213,7 +218,8 @@ def face_contender(config):
                               cnn_px=config.face.fallback_cnn_px)
 
     class _Extract:  # encode() under the common extract() name
-        template_format = f"{encoder.name}/{config.face.max_image_px}/{config.face.upsample}/{config.face.min_face_px}"
+        template_format = (f"{encoder.name}/{config.face.max_image_px}/{config.face.upsample}/"
+                           f"{config.face.min_face_px}/{config.face.fallback}/{config.face.fallback_cnn_px}")
 
         def extract(self, image):
             return encoder.encode(image)
@@ -423,6 +429,41 @@ def calibrate_fingerprint(config, specs: list[DataSpec], *, matcher: str | None 
     return out
 
 
+FACE_ROLL_SIZES = (1, 1_000, 25_000, 2_670_000, 130_000_000)  # reported: a station, the dedup bench, AJK, Pakistan
+
+
+def face_tail(impostor: np.ndarray, genuine: np.ndarray, *, match_threshold: float, alarm_rate: float,
+              impostor_sets: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """The face impostor tail and the 1:N distances it gives (pure; the core of the face tail calibration). Distances:
+    lower is more similar. A pair with a photo where no face was found has no distance and is left out of the tail
+    and of the rates here (a 1:N search compares encoded faces only; the 1:1 threshold counts it as a non-match)."""
+    from matching.thresholds import (distance_for, empirical_distance_tail, fit_distance_tail,
+                                     fit_distance_tail_envelope, fmr_per_comparison)
+
+    i_all = np.asarray(impostor, dtype=np.float64)
+    g_all = np.asarray(genuine, dtype=np.float64)
+    i, g = i_all[np.isfinite(i_all)], g_all[np.isfinite(g_all)]
+    try:
+        fit = fit_distance_tail_envelope(impostor_sets) if impostor_sets else fit_distance_tail(i)
+    except ValueError as exc:
+        raise click.UsageError(f"calibration data too small: {exc}") from None
+    if fit.tail.distance_per_decade <= 0 or fit.tail.distance_at_fmr_1e3 <= 0:
+        raise click.UsageError(f"the face impostor tail {fit.tail} cannot set a distance")
+    rolls = []
+    for n in FACE_ROLL_SIZES:
+        d = distance_for(fit.tail, n, alarm_rate, cap=match_threshold)
+        fmr = fmr_per_comparison(alarm_rate, n)
+        rolls.append({"roll_faces": n, "fmr_per_comparison": fmr, "distance": round(d, 4),
+                      "capped_at_1_to_1": d >= match_threshold, "extrapolated": fmr < fit.min_fmr_measured,
+                      "impostor_pairs_at_or_below": rate(int(np.sum(i <= d)), int(i.size)),
+                      "genuine_pairs_above": rate(int(np.sum(g > d)), int(g.size))})
+    return {"tail": {"distance_at_fmr_1e3": fit.tail.distance_at_fmr_1e3,
+                     "distance_per_decade": fit.tail.distance_per_decade},
+            "impostor_count": fit.impostor_count, "min_fmr_measured": fit.min_fmr_measured,
+            "pairs_without_a_face_left_out": {"impostor": int(i_all.size - i.size), "genuine": int(g_all.size - g.size)},
+            "tail_points": empirical_distance_tail(i), "max_false_alarm_rate": alarm_rate, "roll_distances": rolls}
+
+
 def calibrate_face(config, specs: list[DataSpec], *, target_fmr: float | None = None,
                    cache: TemplateCache | None = None, progress=None, contender=None) -> dict[str, Any]:
     from matching.thresholds import fmr_per_comparison
@@ -432,11 +473,15 @@ def calibrate_face(config, specs: list[DataSpec], *, target_fmr: float | None = 
     contender = contender or face_contender(config)
     started = time.perf_counter()
     scored = score_sets(specs, "face", contender, cache=cache, progress=progress)
-    target = target_fmr if target_fmr is not None else \
-        fmr_per_comparison(config.fingerprint.max_false_alarm_rate, config.face.attempts)
+    alarm_rate = config.fingerprint.max_false_alarm_rate
+    target = target_fmr if target_fmr is not None else fmr_per_comparison(alarm_rate, config.face.attempts)
     out = calibrate_scores(scored["genuine"], scored["impostor"], target, higher_is_better=False)
     out.update({"modality": "face", "matcher": contender.name, "calibration": scored["sets"],
-                "match_threshold": out["threshold"], "seconds": round(time.perf_counter() - started, 1)})
+                "match_threshold": out["threshold"]})
+    if out["threshold"] is not None:
+        out.update(face_tail(scored["impostor"], scored["genuine"], match_threshold=round(out["threshold"], 4),
+                             alarm_rate=alarm_rate, impostor_sets=scored["impostor_sets"]))
+    out["seconds"] = round(time.perf_counter() - started, 1)
     return out
 
 
@@ -453,13 +498,16 @@ def calibrate_threshold(config, modality: str, specs: list[DataSpec] | None = No
         if matcher:
             raise click.UsageError("--matcher is for fingerprints")
         specs = limited(specs or default_specs(DEFAULT_FACE_CALIBRATION), limit)
+        check_disjoint(specs, [folder_spec(SHARED / DEFAULT_FACE_EVALUATION)], "face ")  # the evaluation set: never
         result = calibrate_face(config, specs, target_fmr=target_fmr,
                                 cache=cache, progress=progress)
         if result["threshold"] is None:
             raise StationError(f"no finite face threshold reaches FMR {result['target_fmr']:g} on the calibration "
                                "data: nothing written")
-        section, values = "face", {"match_threshold": round(result["threshold"], 4)}
-        previous = {"match_threshold": config.face.match_threshold}
+        section, values = "face", {"match_threshold": round(result["threshold"], 4), **result["tail"]}
+        previous = {"match_threshold": config.face.match_threshold,
+                    "distance_at_fmr_1e3": config.face.distance_at_fmr_1e3,
+                    "distance_per_decade": config.face.distance_per_decade}
         overrides = {"face": values}
         if not result["resolvable"]:
             result["note"] = (f"only {result['pairs']['impostor']} impostor pairs: FMR {result['target_fmr']:g} "

@@ -226,7 +226,9 @@ def bench_dedup(templates: int, planted: int, fresh: int | None, workers: int, s
                                                       / max(1, sum(s.compares for s in stats)), 3)},
         "build_s": round(build_s, 1), "search_s": round(search_s, 2), "batch": batch, "matcher": matcher,
         "shortlist": thresholds.shortlist, "fingerprint_threshold": round(thresholds.fingerprint_score(
-            people * len(FINGERS) * len(FINGERS)), 2), "face_distance": thresholds.face_distance,
+            people * len(FINGERS) * len(FINGERS)), 2),
+        "face_distance": round(thresholds.face_distance(sum(s.faces for s in stats)), 4),
+        "face_distance_1_to_1": config.face.match_threshold,
         "scheduler": scheduler, "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "data": "fingers: FVC2000 B mindtct layouts with fresh directions per finger, impressions by "

@@ -141,7 +141,8 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
         "thresholds": {"fingerprint_matcher": station.config.fingerprint.matcher,
                        "fingerprint_score_per_search": sorted({e["threshold"] for o in outcomes for e in o["evidence"]
                                                                if e.get("modality") == "fingerprint"}),
-                       "face_distance": station.config.enrollment.face_duplicate_distance,
+                       "face_distance_per_search": sorted({e["threshold"] for o in outcomes for e in o["evidence"]
+                                                           if e.get("modality") == "face"}),
                        "shortlist": station.config.enrollment.shortlist},
         "finger_capture": _percentiles(capture_ms), "submit_search": _percentiles(submit_ms),
         "duplicate_best_fingerprint_scores": sorted(max((e.get("score", 0) for e in o["evidence"]), default=0) for o in seconds),

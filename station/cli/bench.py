@@ -403,8 +403,8 @@ def speed(datasets: tuple[str, ...], limit: int | None, n_pairs: int, seed: int,
 def calibrate(ctx, modality: str, datasets: tuple[str, ...], synthetic: tuple[str, ...],
               calibration_limit: int | None, target_fmr: float | None, matcher: str | None, cache_dir: str | None,
               dry_run: bool, as_json: bool, quiet: bool) -> None:
-    """Calibrate an engine's impostor tail and 1:1 threshold (or the face threshold) on calibration data and write
-    them to STATION_HOME/station.toml."""
+    """Calibrate an engine's impostor tail and 1:1 threshold (or the face's 1:1 distance and impostor tail) on
+    calibration data and write them to STATION_HOME/station.toml."""
     from station.bench.calibrate import calibrate_threshold, folder_spec, synthetic_spec
     from station.config import load_config
 

@@ -17,7 +17,7 @@ registrants of a batch once per shard, the answers once back; the workers need n
 Search (two gathers, so that the answer is the single-process one whatever the number of shards):
   1. the probe fingers' triangle keys are computed here once (they do not depend on the shard); every shard
      returns, for each, its ``shortlist`` best roll fingers by triangle votes, and its 10 nearest faces within the
-     face threshold;
+     face distance for the WHOLE roll's number of faces (``SearchThresholds.face_distance``);
   2. here the shortlists are merged into the global ``shortlist`` (the votes are per template, so the global best
      are among the shards' best), and each shard re-scores the pairs it holds with the engine;
   3. the scores, against the threshold for the WHOLE roll's number of comparisons, and the 10 nearest faces overall
@@ -276,9 +276,10 @@ class ShardedRollIndex:
         with_face = [r for r, reg in enumerate(registrants) if reg.face is not None]
         faces = (np.vstack([np.asarray(registrants[r].face, dtype=np.float32).reshape(1, -1) for r in with_face])
                  if with_face else None)
-        # 1. every shard's shortlists and nearest faces
+        # 1. every shard's shortlists and nearest faces, within the face distance for the whole roll's faces
+        face_threshold = thresholds.face_distance(self.faces)
         answers = [p.result() for p in [a.candidates(batch.keys, thresholds.shortlist, faces,
-                                                     thresholds.face_distance) for a in self._actors]]
+                                                     face_threshold) for a in self._actors]]
         # 2. the global shortlist of each probe, re-scored by the shards holding its candidates
         chosen: list[list[tuple[int, str]]] = []  # per probe: (shard, key), best votes first
         for j in range(len(batch.keys)):
@@ -305,7 +306,7 @@ class ShardedRollIndex:
             merged_faces = sorted((hit for _, near in answers for hit in near[row]), key=lambda t: t[1])
             nearest[r] = merged_faces[:FACE_K]
         return [collect_hits(finger_scores[r], thresholds.fingerprint_score(total * len(reg.fingers)),
-                             nearest.get(r, []))
+                             nearest.get(r, []), face_threshold)
                 for r, reg in enumerate(registrants)]
 
     def close(self) -> None:

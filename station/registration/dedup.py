@@ -7,8 +7,9 @@ under (a person enrolling twice may present other fingers, in another order): th
 re-scores the shortlist. Faces: the faiss index of ``matching.search_face`` (exact below 100,000 faces). A roll voter
 is a candidate when any finger pair scores at or above the engine's threshold for this search's number of comparisons
 (roll fingers x probe fingers: ``fingerprint.threshold_for``, so that at most ``fingerprint.max_false_alarm_rate`` of
-honest registrants meet a false candidate, whatever the roll's size) or the face distance is at or below
-``face_duplicate_distance``.
+honest registrants meet a false candidate, whatever the roll's size) or the face distance is at or below the face
+distance for this search's number of comparisons (roll faces: ``face.distance_for``, from the calibrated face impostor
+tail, at the same false alarm rate, and never looser than the 1:1 ``face.match_threshold``).
 
 The indexes hold decrypted templates in memory (the search needs them); they are built on the first search, from the
 database, and extended with the references added since (by id), so a registration centre pays the build once.
@@ -31,7 +32,7 @@ from matching.engine import FingerprintEngine
 from matching.search_face import FaceIndex
 from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
-from station.config import Config, FingerprintSection
+from station.config import Config, FaceSection, FingerprintSection
 from station.db.models import BiometricReference, Voter
 from station.security.keys import TemplateCipher, template_context
 
@@ -41,17 +42,21 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SearchThresholds:
     fingerprint: FingerprintSection  # the engine's calibrated tail and the false alarm rate
-    face_distance: float
+    face: FaceSection  # the 1:1 face distance and the face impostor tail
     shortlist: int
 
     @classmethod
     def from_config(cls, config: Config) -> "SearchThresholds":
         """The 1:N search's thresholds (the centre's search and the commission's admission)."""
-        return cls(fingerprint=config.fingerprint, face_distance=config.enrollment.face_duplicate_distance,
-                   shortlist=config.enrollment.shortlist)
+        return cls(fingerprint=config.fingerprint, face=config.face, shortlist=config.enrollment.shortlist)
 
     def fingerprint_score(self, comparisons: int) -> float:
+        """The fingerprint score threshold over ``comparisons`` (roll fingers x probe fingers)."""
         return self.fingerprint.threshold_for(comparisons)
+
+    def face_distance(self, comparisons: int) -> float:
+        """The face distance threshold over ``comparisons`` (the faces on the whole roll)."""
+        return self.face.distance_for(comparisons, self.fingerprint.max_false_alarm_rate)
 
 
 @dataclass
@@ -135,16 +140,17 @@ class RollBiometricIndex:
                     continue
                 for key, _votes in self._fingers.candidates(minutiae, shortlist=thresholds.shortlist):
                     scores.append((probe_position, key, self._matcher.compare(template, self._templates[key])))
+            face_threshold = thresholds.face_distance(len(self._faces))
             if face is not None:
-                faces = self._faces.search(face, k=10, max_distance=thresholds.face_distance)
-        return collect_hits(scores, threshold, faces)
+                faces = self._faces.search(face, k=10, max_distance=face_threshold)
+        return collect_hits(scores, threshold, faces, face_threshold)
 
 
 def collect_hits(finger_scores: Iterable[tuple[str, str, float]], threshold: float,
-                 faces: Iterable[tuple[str, float]]) -> list[DuplicateHit]:
+                 faces: Iterable[tuple[str, float]], face_threshold: float) -> list[DuplicateHit]:
     """The candidates of one registrant, strongest first: from the engine's scores of (probe position, roll key
     "cnic|position", score), in search order, those at or above ``threshold``, and the roll faces (cnic, distance)
-    already within the face threshold. One code path for the single-process index and the sharded one
+    within ``face_threshold`` (the search asked the index for those; a farther one is dropped here too). One code path for the single-process index and the sharded one
     (station/national/dedup.py), so that both send the same candidates to adjudication."""
     hits: dict[str, DuplicateHit] = {}
     matched_fingers: dict[str, set[str]] = defaultdict(set)
@@ -158,9 +164,12 @@ def collect_hits(finger_scores: Iterable[tuple[str, str, float]], threshold: flo
         hit.evidence.append({"modality": "fingerprint", "probe": probe_position, "roll": roll_position,
                              "score": round(score, 3), "threshold": round(threshold, 3)})
     for cnic, distance in faces:
+        if distance > face_threshold:
+            continue
         hit = hits.setdefault(cnic, DuplicateHit(cnic))
         hit.face_distance = round(distance, 4)
-        hit.evidence.append({"modality": "face", "distance": round(distance, 4)})
+        hit.evidence.append({"modality": "face", "distance": round(distance, 4),
+                             "threshold": round(face_threshold, 4)})
     for cnic, hit in hits.items():
         hit.fingers_matched = len(matched_fingers[cnic])
     return sorted(hits.values(), key=lambda h: (-(h.fingers_matched + (h.face_distance is not None)),

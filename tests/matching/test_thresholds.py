@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from matching.thresholds import ImpostorTail, fit_tail, fit_tail_envelope, fmr_per_comparison, threshold_for
+from matching.thresholds import (DistanceTail, ImpostorTail, distance_for, empirical_distance_tail,
+                                 fit_distance_tail, fit_distance_tail_envelope, fit_tail, fit_tail_envelope,
+                                 fmr_per_comparison, threshold_for)
 
 
 def test_per_comparison_rate_keeps_the_decision_rate():
@@ -51,3 +53,70 @@ def test_the_envelope_bounds_each_population_not_only_the_mixture():
     assert (heavy >= t_pooled).mean() > 0.002
     assert (heavy >= t_env).mean() <= 0.0013 and (light >= t_env).mean() <= 0.001
     assert envelope.tail.score_per_decade >= max(pooled.tail.score_per_decade, fit_tail(heavy).tail.score_per_decade)
+
+
+# ------------------------------------------------------------------ faces: distances, where LOWER is more similar
+
+def test_distance_tail_of_a_hand_built_set():
+    """100,000 impostor distances whose k-th smallest is 0.9 + 0.1 log10(k / 100,000): a fraction f of them is at or
+    below 0.9 + 0.1 log10(f), so 0.6 at FMR 0.1% and 0.1 less per tenfold lower rate."""
+    k = np.arange(1, 100_001)
+    distances = np.random.default_rng(1).permutation(0.9 + 0.1 * np.log10(k / 100_000))
+    fit = fit_distance_tail(distances)
+    assert fit.tail.distance_at_fmr_1e3 == pytest.approx(0.6, abs=0.001)
+    assert fit.tail.distance_per_decade == pytest.approx(0.1, abs=0.001)
+    assert fit.impostor_count == 100_000 and fit.min_fmr_measured == pytest.approx(1e-4)
+    assert fit.tail.distance_at(1e-5) == pytest.approx(0.4, abs=0.002)
+    # the report's measured points: the distance reached by each fraction, with its count; none below 10 pairs
+    points = {p["fmr"]: p for p in empirical_distance_tail(distances)}
+    assert points[1e-3]["pairs"] == 100 and points[1e-3]["distance"] == pytest.approx(0.6, abs=1e-9)
+    assert points[1e-4]["pairs"] == 10 and points[1e-5]["distance"] is None
+
+
+def test_distance_fit_recovers_a_known_quantile():
+    """Distances 1.5 - Exponential(b): P(D <= x) = exp(-(1.5 - x) / b), so the distance at FMR f is 1.5 + b ln f, and
+    each decade removes b ln 10. The fit must find that, and extrapolate two decades below what it measured."""
+    b = 0.05
+    distances = 1.5 - np.random.default_rng(3).exponential(b, 400_000)
+    fit = fit_distance_tail(distances)
+    assert fit.tail.distance_at_fmr_1e3 == pytest.approx(1.5 + b * math.log(1e-3), abs=0.01)
+    assert fit.tail.distance_per_decade == pytest.approx(b * math.log(10), rel=0.08)
+    assert fit.tail.distance_at(1e-7) == pytest.approx(1.5 + b * math.log(1e-7), abs=0.03)
+    # on the same data as a higher-is-better score (the negated distance), the fingerprint fit is its mirror image
+    mirror = fit_tail(-distances).tail
+    assert (mirror.score_at_fmr_1e3, mirror.score_per_decade) == (-fit.tail.distance_at_fmr_1e3,
+                                                                  fit.tail.distance_per_decade)
+
+
+def test_a_pair_without_a_distance_is_no_comparison():
+    """A photo with no face found gives no distance: the 1:N search never compares it, so it must not dilute the
+    rates (counted as 100,000 far non-matches it would halve them and loosen the 0.1% point to 0.63)."""
+    k = np.arange(1, 100_001)
+    distances = 0.9 + 0.1 * np.log10(k / 100_000)
+    fit = fit_distance_tail(np.concatenate([distances, np.full(100_000, np.inf), [np.nan]]))
+    assert fit.impostor_count == 100_000
+    assert fit.tail.distance_at_fmr_1e3 == pytest.approx(0.6, abs=0.001)
+    points = {p["fmr"]: p for p in empirical_distance_tail(np.concatenate([distances, [np.inf] * 50]))}
+    assert points[1e-3]["pairs"] == 100
+
+
+def test_face_distance_shrinks_with_the_roll_and_never_exceeds_the_1_to_1_one():
+    tail = DistanceTail(distance_at_fmr_1e3=0.53, distance_per_decade=0.04)
+    sizes = [1, 2, 10, 100, 1_000, 25_000, 1_000_000, 2_670_000, 130_000_000]
+    distances = [distance_for(tail, n, 0.001, cap=0.5189) for n in sizes]
+    assert distances[0] == 0.5189  # one comparison at FMR 0.1%: the tail's 0.53 is looser than 1:1, so the cap
+    assert all(a >= b for a, b in zip(distances, distances[1:]))  # more faces on the roll: never looser
+    assert distances[-1] < distances[-2] < distances[-3]
+    # 1,000 faces: each comparison may false-match at ~1e-6, three decades below 1e-3: 0.53 - 3 x 0.04
+    assert distance_for(tail, 1_000, 0.001, cap=0.5189) == pytest.approx(0.41, abs=0.001)
+    # a looser cap is never exceeded either; a roll with no face is one comparison, not a division by zero
+    assert distance_for(tail, 0, 0.001, cap=0.45) == 0.45
+
+
+def test_the_distance_envelope_bounds_each_population():
+    rng = np.random.default_rng(5)
+    wide, narrow = 1.2 - rng.exponential(0.06, 200_000), 1.2 - rng.exponential(0.09, 20_000)  # narrow: a heavier tail
+    envelope = fit_distance_tail_envelope([wide, narrow])
+    d = envelope.tail.distance_at(1e-3)
+    assert (narrow <= d).mean() <= 0.0013 and (wide <= d).mean() <= 0.001
+    assert envelope.tail.distance_per_decade >= fit_distance_tail(narrow).tail.distance_per_decade

@@ -114,31 +114,22 @@ def test_a_decision_over_more_comparisons_takes_a_stricter_threshold(tmp_path):
     assert fp.threshold_for(1_000_000) == pytest.approx(66.0, abs=0.01)
 
 
-def test_face_duplicate_distance_follows_the_face_threshold_unless_set(tmp_path):
-    from station.config import write_local_overrides
-
-    config = load_config("test", home=tmp_path, environ={})
-    assert config.enrollment.face_duplicate_distance == config.face.match_threshold
-    # what `station calibrate --modality face` writes moves the duplicate search with the verification threshold
-    write_local_overrides(tmp_path, "face", {"match_threshold": 0.47})
-    assert load_config("test", home=tmp_path, environ={}).enrollment.face_duplicate_distance == 0.47
-    env = {"STATION_FACE__MATCH_THRESHOLD": "0.44"}
-    assert load_config("test", home=tmp_path, environ=env).enrollment.face_duplicate_distance == 0.44
-    # set anywhere, the key keeps its own value (and is validated as before)
-    env = {"STATION_ENROLLMENT__FACE_DUPLICATE_DISTANCE": "0.55"}
-    config = load_config("test", home=tmp_path, environ=env)
-    assert (config.enrollment.face_duplicate_distance, config.face.match_threshold) == (0.55, 0.47)
-    write_local_overrides(tmp_path, "enrollment", {"face_duplicate_distance": 0.52})
-    assert load_config("test", home=tmp_path, environ={}).enrollment.face_duplicate_distance == 0.52
-    with pytest.raises(ConfigError, match="bad value for enrollment.face_duplicate_distance"):
-        load_config("test", home=tmp_path, environ={"STATION_ENROLLMENT__FACE_DUPLICATE_DISTANCE": "1.5"})
+def test_a_face_search_over_more_faces_takes_a_stricter_distance(tmp_path):
+    env = {"STATION_FACE__MATCH_THRESHOLD": "0.52", "STATION_FACE__DISTANCE_AT_FMR_1E3": "0.55",
+           "STATION_FACE__DISTANCE_PER_DECADE": "0.04"}
+    face = load_config("test", home=tmp_path, environ=env).face
+    # one face at FMR 0.1%: the tail's 0.55 is looser than the 1:1 distance, which caps it
+    assert face.distance_for(1, 0.001) == 0.52
+    # 1,000 roll faces: ~1e-6 per comparison, three decades below 1e-3: 0.55 - 3 x 0.04; a million: six decades
+    assert face.distance_for(1000, 0.001) == pytest.approx(0.43, abs=0.001)
+    assert face.distance_for(1_000_000, 0.001) == pytest.approx(0.31, abs=0.001)
 
 
-def test_the_face_threshold_is_written_once_in_default_toml():
-    import tomllib
-
-    from station.config import DERIVED_KEYS, config_dir
-
-    defaults = tomllib.loads((config_dir() / "default.toml").read_text())
-    for (section, key), (source_section, source_key) in DERIVED_KEYS.items():
-        assert key not in defaults[section] and source_key in defaults[source_section]
+def test_the_face_tail_is_validated_and_the_old_duplicate_distance_key_is_gone(tmp_path):
+    with pytest.raises(ConfigError, match="face.distance_per_decade"):
+        load_config("test", home=tmp_path, environ={"STATION_FACE__DISTANCE_PER_DECADE": "0"})
+    with pytest.raises(ConfigError, match="face.distance_at_fmr_1e3"):
+        load_config("test", home=tmp_path, environ={"STATION_FACE__DISTANCE_AT_FMR_1E3": "-0.1"})
+    # the 1:N face distance is computed for each search (face.distance_for), never set on its own
+    with pytest.raises(ConfigError, match="unknown key enrollment.face_duplicate_distance"):
+        load_config("test", home=tmp_path, environ={"STATION_ENROLLMENT__FACE_DUPLICATE_DISTANCE": "0.5"})

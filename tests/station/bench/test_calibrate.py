@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from station.bench.calibrate import calibrate_scores, fingerprint_thresholds
+from station.bench.calibrate import calibrate_scores, face_tail, fingerprint_thresholds
 from station.cli.bench import calibrate
 from station.config import load_config
 from tests.support.cli import cli_for
@@ -181,14 +181,110 @@ def face_set(folder: Path, picks: dict[str, list[str]]) -> Path:
 
 
 @pytest.mark.slow
-def test_face_calibration_on_a_tiny_labelled_set(tmp_path):
+def test_face_calibration_on_a_tiny_labelled_set_is_refused(tmp_path):
+    """The station's real encoder on 7 photos: 16 impostor pairs set a 1:1 distance but cannot resolve the impostor
+    tail the 1:N searches take their distances from, so nothing is written."""
     picks = {"a": ["img1.jpg", "img2.jpg", "img4.jpg"], "b": ["img3.jpg", "img12.jpg"], "c": ["img8.jpg", "img9.jpg"]}
     data = face_set(tmp_path / "faces", picks)
     home = tmp_path / "home"
     result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "face", "--calibration-dataset", str(data),
                                             "--target-fmr", "0", "--json", "--quiet"])
+    assert result.exit_code == 2 and "too small" in result.output and "16 impostor" in result.output
+    assert not (home / "station.toml").exists()
+
+
+def test_face_tail_by_hand():
+    """100,000 impostor distances whose k-th smallest is 0.9 + 0.1 log10(k / 100,000): 0.6 at FMR 0.1%, 0.1 less per
+    decade. With the 1:1 distance 0.52 and at most 0.1% false alarms: one roll face is capped at 0.52; 1,000 faces
+    (~1e-6 per comparison) 0.3, an extrapolation (the 10 closest of 100,000 pairs resolve FMR 1e-4, no lower)."""
+    k = np.arange(1, 100_001)
+    impostor = np.concatenate([0.9 + 0.1 * np.log10(k / 100_000), np.full(5, np.inf)])  # 5 pairs: a photo, no face
+    genuine = np.array([0.1, 0.35, 0.5, np.inf])
+    out = face_tail(impostor, genuine, match_threshold=0.52, alarm_rate=0.001)
+    assert out["pairs_without_a_face_left_out"] == {"impostor": 5, "genuine": 1}
+    assert out["tail"] == {"distance_at_fmr_1e3": pytest.approx(0.6, abs=0.001),
+                           "distance_per_decade": pytest.approx(0.1, abs=0.001)}
+    assert out["impostor_count"] == 100_000 and out["min_fmr_measured"] == pytest.approx(1e-4)
+    rolls = {r["roll_faces"]: r for r in out["roll_distances"]}
+    assert rolls[1]["distance"] == 0.52 and rolls[1]["capped_at_1_to_1"] and not rolls[1]["extrapolated"]
+    assert rolls[1_000]["distance"] == pytest.approx(0.3, abs=0.002) and rolls[1_000]["extrapolated"]
+    assert rolls[1_000]["genuine_pairs_above"]["counts"] == {"errors": 2, "trials": 3}
+    assert rolls[1]["impostor_pairs_at_or_below"]["counts"]["errors"] == 15  # 0.9 + 0.1 log10(k / 1e5) <= 0.52
+    distances = [r["distance"] for r in out["roll_distances"]]
+    assert distances == sorted(distances, reverse=True)
+
+
+class _FakeFaceEncoder:
+    """An 'encoder' reading a person and photo number from the image's first pixels: a 128-d vector per person and
+    a small change per photo (deterministic)."""
+
+    template_format = "fake-face"
+
+    def extract(self, image):
+        from types import SimpleNamespace
+
+        person, photo = int(image[0, 0, 0]) * 256 + int(image[0, 1, 0]), int(image[0, 2, 0])
+        base = np.random.default_rng([7, person]).normal(0, 0.04, 128)
+        return SimpleNamespace(vector=base + np.random.default_rng([8, person, photo]).normal(0, 0.02, 128))
+
+
+@pytest.fixture
+def fake_face_shared(tmp_path, monkeypatch):
+    """A stand-in for ../shared/datasets holding ``lfw_devtrain`` (150 people x 2 photos: 44,700 impostor pairs) and
+    the evaluation set ``deepface_faces``; every folder the calibration loads is recorded."""
+    from station.bench import calibrate as cal
+    from station.bench.accuracy import Contender, _template_payload  # noqa: F401
+
+    shared = tmp_path / "shared"
+    for name, people in (("lfw_devtrain", 150), ("deepface_faces", 3)):
+        for p in range(people):
+            (shared / name / f"person{p:03d}").mkdir(parents=True)
+            for photo in range(2):
+                image = np.zeros((8, 8, 3), np.uint8)
+                image[0, 0], image[0, 1], image[0, 2] = p // 256, p % 256, photo
+                cv2.imwrite(str(shared / name / f"person{p:03d}" / f"{photo}.png"), image)
+    monkeypatch.setattr(cal, "SHARED", shared)
+    monkeypatch.setattr(cal, "face_contender", lambda config: Contender(
+        "fake-face", _FakeFaceEncoder(), lambda a, b: float(np.linalg.norm(np.asarray(a) - np.asarray(b))), False))
+    loaded = []
+    real_load = cal.load_set
+    monkeypatch.setattr(cal, "load_set", lambda spec, modality: (loaded.append(spec.folder.resolve()),
+                                                                  real_load(spec, modality))[1])
+    return shared, loaded
+
+
+def test_face_calibration_writes_the_1_to_1_distance_and_the_tail(fake_face_shared, tmp_path):
+    shared, loaded = fake_face_shared
+    home = tmp_path / "home"
+    result = CliRunner().invoke(cli(home), ["calibrate", "--modality", "face", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert out["higher_is_better"] is False and out["achieved_fmr"] == 0.0 and out["pairs"]["impostor"] == 16
-    assert out["achieved_fmr_ci"][0] == 0.0 and out["section"] == "face"
-    assert load_config("test", home=home, environ={}).face.match_threshold == round(out["threshold"], 4)
+    assert loaded == [(shared / "lfw_devtrain").resolve()]  # the default calibration data, and nothing else
+    assert out["pairs"] == {"genuine": 150, "impostor": 44_700} and out["impostor_count"] == 44_700
+    tail = out["tail"]
+    assert 0 < tail["distance_per_decade"] and tail["distance_at_fmr_1e3"] < 2
+    assert out["values"] == {"match_threshold": round(out["threshold"], 4), **tail}
+    face = load_config("test", home=home, environ={}).face
+    assert (face.match_threshold, face.distance_at_fmr_1e3, face.distance_per_decade) == (
+        out["values"]["match_threshold"], tail["distance_at_fmr_1e3"], tail["distance_per_decade"])
+    # what the station computes from the written values is what the calibration reported
+    for r in out["roll_distances"]:
+        assert face.distance_for(r["roll_faces"], 0.001) == pytest.approx(r["distance"], abs=1e-4)
+    # the fit against what it was fitted on: 0.1% of the impostor pairs at or below its 0.1% point, within counting
+    at_1e3 = next(p for p in out["tail_points"] if p["fmr"] == 1e-3)
+    assert at_1e3["pairs"] == 44 and at_1e3["distance"] == pytest.approx(tail["distance_at_fmr_1e3"], abs=0.01)
+
+
+def test_face_calibration_never_reads_the_evaluation_set(fake_face_shared, tmp_path):
+    shared, loaded = fake_face_shared
+    for data in ([], ["--calibration-dataset", str(shared / "lfw_devtrain")]):
+        result = CliRunner().invoke(cli(tmp_path / "home"), ["calibrate", "--modality", "face", "--dry-run",
+                                                             "--quiet", *data])
+        assert result.exit_code == 0, result.output
+    # asked for the evaluation set (alone or beside the calibration set), it refuses before reading a photo
+    for data in ([shared / "deepface_faces"], [shared / "lfw_devtrain", shared / "deepface_faces"]):
+        args = [a for d in data for a in ("--calibration-dataset", str(d))]
+        result = CliRunner().invoke(cli(tmp_path / "home"), ["calibrate", "--modality", "face", "--dry-run",
+                                                             "--quiet", *args])
+        assert result.exit_code == 2 and "must be disjoint" in result.output, result.output
+    assert set(loaded) == {(shared / "lfw_devtrain").resolve()}
