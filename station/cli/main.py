@@ -85,9 +85,6 @@ def serve(ctx: Context, profile: str | None, host: str | None, port: int | None,
     run_server(station, ready={} if as_json else None)
 
 
-SERVING_ON = " serving on "  # in the banner's first line (station.service.serving.serve_app), before the URL
-
-
 def run_server(station, *, ready: dict | None = None) -> None:
     """Serve the app. The background work that signs or decrypts starts once the keys are usable: at once (plain,
     systemd-creds), or when the presiding officer unlocks them (passphrase: api/routes/keys.py).
@@ -106,18 +103,15 @@ def run_server(station, *, ready: dict | None = None) -> None:
     pending = [station.keys.announcement()]
 
     banner = click.echo if ready is None else say
-    printed: list = []
 
     def announce(line: str) -> None:  # the banner first (scripts wait for it), then how the keys are kept
-        if ready is not None and not printed:  # the first line: the server listens
-            url = line.rpartition(SERVING_ON)[2].strip() if SERVING_ON in line else None
-            printed.append(_print_ready(station, url, ready))
         banner(line)
         while pending:
             banner(pending.pop())
 
     try:
-        serve_app(station.config, create_app(station), announce=announce)
+        serve_app(station.config, create_app(station), announce=announce,
+                  listening=None if ready is None else lambda url: _print_ready(station, url, ready))
     finally:
         for worker in reversed(running):
             worker.stop()
@@ -152,8 +146,20 @@ def _start_background(station) -> list:
     checkpoints = CheckpointScheduler(station.transparency)
     checkpoints.start()  # the opening checkpoint when due, then one every audit.checkpoint_interval_minutes
     station.power.start()  # reads the battery now, then every power.poll_seconds (backup + checkpoint on battery)
-    station.warm_up()  # the fingerprint model and the duplicate-search index, in the background
-    return [scheduler, checkpoints, station.power]
+    warm_up = station.warm_up()  # the fingerprint model and the duplicate-search index, in the background
+    return [scheduler, checkpoints, station.power, _JoinOnStop(warm_up, seconds=20)]
+
+
+class _JoinOnStop:
+    """Waits for a background thread when the server stops: a process that exits while the warm-up thread is still
+    loading the ONNX model aborts in C++ ("terminate called without an active exception", exit -6, a core dump
+    under systemd) instead of stopping cleanly on SIGTERM."""
+
+    def __init__(self, thread, *, seconds: float) -> None:
+        self.thread, self.seconds = thread, seconds
+
+    def stop(self) -> None:
+        self.thread.join(self.seconds)
 
 
 @main.command()

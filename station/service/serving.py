@@ -214,9 +214,11 @@ def add_logging(config: Config) -> logging.Handler:
     return handler
 
 
-def serve_app(config: Config, app, *, announce: Callable[[str], None] = log.info) -> None:
+def serve_app(config: Config, app, *, announce: Callable[[str], None] = log.info,
+              listening: Callable[[str], None] | None = None) -> None:
     """Serve ``app`` (``api.create_app(station)``) as ``config`` says until SIGTERM or Ctrl-C. ``announce`` gets the
-    lines a person starting the server wants to see (the CLI passes click.echo)."""
+    lines a person starting the server wants to see (the CLI passes click.echo); ``listening`` the URL it answers
+    on, once the socket is bound (before the banner)."""
     cfg, tcfg = config.server, config.tls
     listener = prepare_listener(cfg.host, cfg.port, mode=tcfg.mode, keys_dir=config.keys_dir,
                                 hostnames=tcfg.hostnames, ips=tcfg.ips, cert_days=tcfg.server_cert_days)
@@ -227,6 +229,8 @@ def serve_app(config: Config, app, *, announce: Callable[[str], None] = log.info
     server.prepare()  # binds now: a port in use is reported before the banner
     try:
         listener = dataclasses.replace(listener, port=server.bind_addr[1])  # the real port when 0 was asked
+        if listening is not None:
+            listening(listener.url)
         announce(f"station {config.station.id} ({config.profile} profile) serving on {listener.url}")
         if listener.certificate is not None:
             ca = tls.ca_info(config.keys_dir)
