@@ -54,7 +54,7 @@ def threshold_for(tail: ImpostorTail, comparisons: int, alarm_rate: float, *, fl
 
 @dataclass(frozen=True)
 class TailFit:
-    tail: ImpostorTail
+    tail: ImpostorTail | DistanceTail  # a score tail (fingerprints) or a distance tail (faces)
     impostor_count: int
     min_fmr_measured: float  # the smallest false match rate the fit rests on
 
@@ -110,13 +110,6 @@ def distance_for(tail: DistanceTail, comparisons: int, alarm_rate: float, *, cap
     return min(float(cap), tail.distance_at(fmr_per_comparison(alarm_rate, comparisons)))
 
 
-@dataclass(frozen=True)
-class DistanceTailFit:
-    tail: DistanceTail
-    impostor_count: int
-    min_fmr_measured: float  # the smallest false match rate the fit rests on
-
-
 def _negated(distances: np.ndarray) -> np.ndarray:
     """Negated finite distances: a pair without a distance (a photo with no face found) is no comparison a 1:N search
     makes (roll faces and probes are encodings), so it neither matches nor dilutes the tail's rates."""
@@ -124,18 +117,18 @@ def _negated(distances: np.ndarray) -> np.ndarray:
     return -d[np.isfinite(d)]
 
 
-def _as_distance(fit: TailFit) -> DistanceTailFit:
+def _as_distance(fit: TailFit) -> TailFit:
     t = fit.tail
-    return DistanceTailFit(DistanceTail(round(-t.score_at_fmr_1e3, 4), t.score_per_decade), fit.impostor_count,
+    return TailFit(DistanceTail(round(-t.score_at_fmr_1e3, 4), t.score_per_decade), fit.impostor_count,
                            fit.min_fmr_measured)
 
 
-def fit_distance_tail(impostor_distances: np.ndarray) -> DistanceTailFit:
+def fit_distance_tail(impostor_distances: np.ndarray) -> TailFit:
     """Fit ``DistanceTail`` to impostor distances (lower = more similar); ValueError as ``fit_tail``."""
     return _as_distance(fit_tail(_negated(impostor_distances)))
 
 
-def fit_distance_tail_envelope(impostor_sets: list[np.ndarray]) -> DistanceTailFit:
+def fit_distance_tail_envelope(impostor_sets: list[np.ndarray]) -> TailFit:
     """``fit_tail_envelope`` for distances: the lowest distance at FMR 0.1% and the steepest decade of the pooled
     fit and of each set's own."""
     return _as_distance(fit_tail_envelope([_negated(s) for s in impostor_sets]))
