@@ -281,12 +281,15 @@ class LeaderFusionMatcher:
         return _Decoded(mcc=mcc, words=_cylinder_words(packed, bits), cell_counts=_cell_counts(bits),
                         mindtct_iso=mindtct_iso)
 
+    @staticmethod
+    def _cache_key(data) -> bytes:
+        """The decoded cache's key of a template (a LeaderFusionTemplate or its bytes)."""
+        return bytes(data.data if isinstance(data, LeaderFusionTemplate) else data)
+
     def _decoded(self, data) -> _Decoded:
         """Decoded template, from a small per-thread cache keyed by the bytes (a 1:N search or a benchmark decodes
         each stored template once)."""
-        if isinstance(data, LeaderFusionTemplate):
-            data = data.data
-        data = bytes(data)
+        data = self._cache_key(data)
         cache = getattr(self._local, "cache", None)
         if cache is None:
             cache = self._local.cache = OrderedDict()
@@ -306,11 +309,9 @@ class LeaderFusionMatcher:
     def forget(self, data) -> None:
         """Drop a template from this thread's decoded cache (``station bench speed`` times a new probe against a
         kept reference this way)."""
-        if isinstance(data, LeaderFusionTemplate):
-            data = data.data
         cache = getattr(self._local, "cache", None)
         if cache is not None:
-            cache.pop(bytes(data), None)
+            cache.pop(self._cache_key(data), None)
 
     # -------------------------------------------------------------- comparison
     def compare_mcc(self, probe, reference) -> float:

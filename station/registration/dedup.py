@@ -150,8 +150,9 @@ def collect_hits(finger_scores: Iterable[tuple[str, str, float]], threshold: flo
                  faces: Iterable[tuple[str, float]], face_threshold: float) -> list[DuplicateHit]:
     """The candidates of one registrant, strongest first: from the engine's scores of (probe position, roll key
     "cnic|position", score), in search order, those at or above ``threshold``, and the roll faces (cnic, distance)
-    within ``face_threshold`` (the search asked the index for those; a farther one is dropped here too). One code path for the single-process index and the sharded one
-    (station/national/dedup.py), so that both send the same candidates to adjudication."""
+    within ``face_threshold`` (the search asked the index for those; a farther one is dropped here too). One code
+    path for the single-process index and the sharded one (station/national/dedup.py), so that both send the same
+    candidates to adjudication."""
     hits: dict[str, DuplicateHit] = {}
     matched_fingers: dict[str, set[str]] = defaultdict(set)
     for probe_position, key, score in finger_scores:
