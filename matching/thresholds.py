@@ -52,6 +52,17 @@ def threshold_for(tail: ImpostorTail, comparisons: int, alarm_rate: float, *, fl
     return max(float(floor), tail.score_at(fmr_per_comparison(alarm_rate, comparisons)))
 
 
+def pair_threshold_for(tail: ImpostorTail, pairs: int, alarm_rate: float, *, floor: float) -> float:
+    """The score threshold of a decision that alarms when BOTH comparisons of any of ``pairs`` pairs reach it (two
+    different fingers of a registrant against two different fingers of one roll person), never below ``floor``;
+    infinite when there is no pair. Comparisons of different fingers are independent impostor trials, so a pair
+    false-matches at the square of the per-comparison rate: the rate whose square keeps ``pairs`` pairs within
+    ``alarm_rate``."""
+    if pairs <= 0:
+        return math.inf
+    return max(float(floor), tail.score_at(math.sqrt(fmr_per_comparison(alarm_rate, pairs))))
+
+
 @dataclass(frozen=True)
 class TailFit:
     tail: ImpostorTail | DistanceTail  # a score tail (fingerprints) or a distance tail (faces)

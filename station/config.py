@@ -196,6 +196,7 @@ class EnrollmentSection:
     face_attempts: int
     min_finger_quality: int  # NFIQ2 (1-100) a finger capture must reach; 0 from NFIQ2 means "unknown" and fails
     shortlist: int  # per probe finger, candidates from the 1:N index re-scored by the engine
+    voter_shortlist: int  # roll voters with most votes over all probe fingers: every probe finger against all theirs
     exception_reasons: tuple[str, ...]  # reasons a finger may be recorded as missing or unusable
 
 
@@ -461,6 +462,7 @@ def _validate(config: Config) -> None:
             "attempts must be >= 1")
     require(0 <= en.min_finger_quality <= 100, "enrollment.min_finger_quality", "must be 0-100")
     require(en.shortlist >= 1, "enrollment.shortlist", "must be >= 1")
+    require(en.voter_shortlist >= 0, "enrollment.voter_shortlist", "must be >= 0")
     require(config.backup.interval_minutes >= 0, "backup.interval_minutes", "must be >= 0 (0 = off)")
     require(config.backup.keep >= 1, "backup.keep", "must be >= 1")
     require(config.power.poll_seconds >= 0, "power.poll_seconds", "must be >= 0 (0 = not watched)")

@@ -225,8 +225,9 @@ def bench_dedup(templates: int, planted: int, fresh: int | None, workers: int, s
                              "compare_ms_each": round(1000 * sum(s.compare_s for s in stats)
                                                       / max(1, sum(s.compares for s in stats)), 3)},
         "build_s": round(build_s, 1), "search_s": round(search_s, 2), "batch": batch, "matcher": matcher,
-        "shortlist": thresholds.shortlist, "fingerprint_threshold": round(thresholds.fingerprint_score(
-            people * len(FINGERS) * len(FINGERS)), 2),
+        "shortlist": thresholds.shortlist,
+        "fingerprint_rule": {name: round(value, 2) for name, value in vars(thresholds.fingerprint_rule(
+            people * len(FINGERS), len(FINGERS), len(FINGERS))).items()},
         "face_distance": round(thresholds.face_distance(sum(s.faces for s in stats)), 4),
         "face_distance_1_to_1": config.face.match_threshold,
         "scheduler": scheduler, "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],

@@ -16,12 +16,13 @@ registrants of a batch once per shard, the answers once back; the workers need n
 
 Search (two gathers, so that the answer is the single-process one whatever the number of shards):
   1. the probe fingers' triangle keys are computed here once (they do not depend on the shard); every shard
-     returns, for each, its ``shortlist`` best roll fingers by triangle votes, and its 10 nearest faces within the
+     returns, for each, its ``vote_depth`` best roll fingers by triangle votes, and its 10 nearest faces within the
      face distance for the WHOLE roll's number of faces (``SearchThresholds.face_distance``);
-  2. here the shortlists are merged into the global ``shortlist`` (the votes are per template, so the global best
-     are among the shards' best), and each shard re-scores the pairs it holds with the engine;
-  3. the scores, against the threshold for the WHOLE roll's number of comparisons, and the 10 nearest faces overall
-     go through ``station.registration.dedup.collect_hits``, the code the single-process search uses.
+  2. here the lists are merged into each probe's global list (the votes are per template, so the global best are
+     among the shards' best), ``comparisons_to_score`` picks the pairs the single-process search scores (each probe's
+     shortlist, and all fingers of the voters with the highest summed votes), and each shard scores those it holds;
+  3. the scores, against the fingerprint rule for the WHOLE roll (its number of fingers and the most fingers of one
+     voter, ``SearchThresholds.fingerprint_rule``), and the 10 nearest faces overall go through ``station.registration.dedup.collect_hits``, the code the single-process search uses.
 The candidates go to the adjudication queue through the same admission (``registration.transfer``).
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ import hashlib
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -45,7 +47,7 @@ from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
 from station.db.models import BiometricReference, Voter
 from station.national.cluster import worker_addresses
-from station.registration.dedup import DuplicateHit, SearchThresholds, collect_hits
+from station.registration.dedup import DuplicateHit, SearchThresholds, collect_hits, comparisons_to_score
 from station.security.keys import TemplateCipher, template_context
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,15 @@ class Registrant:
 
     fingers: tuple[tuple[str, bytes], ...]
     face: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a shard holds: fingerprint templates, faces, and the most fingers of one voter."""
+
+    fingerprints: int = 0
+    faces: int = 0
+    most_fingers: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,12 +115,14 @@ class RollShard:
         self._engine = make_engine(matcher, ppi=ppi)  # nothing heavy until the first template
         self._fingers = FingerprintIndex()
         self._templates: dict[str, bytes] = {}
+        self._per_voter: Counter[str] = Counter()  # fingers indexed per voter (a voter's fingers are all here)
+        self._most_fingers = 0
         self._faces = FaceIndex(exact_below=face_exact_below, threads=1)
         self._work = {"probes": 0, "candidates_s": 0.0, "compares": 0, "compare_s": 0.0}
 
-    def add(self, part: ShardPartition) -> tuple[int, int]:
-        """Index a partition; returns (fingerprints, faces) now held. A template the engine cannot read is logged and
-        left out, as in RollBiometricIndex."""
+    def add(self, part: ShardPartition) -> Held:
+        """Index a partition; returns what the shard now holds. A template the engine cannot read is logged and left
+        out, as in RollBiometricIndex."""
         for key, template_format, plain in part.fingers:
             if key in self._templates:
                 continue
@@ -120,15 +133,18 @@ class RollShard:
                 log.warning("roll fingerprint %s not indexed: %s", key.split("|")[-1], exc)
                 continue
             self._templates[key] = template
+            cnic = key.split("|")[0]
+            self._per_voter[cnic] += 1
+            self._most_fingers = max(self._most_fingers, self._per_voter[cnic])
         if part.face_ids:
             fresh = [i for i, cnic in enumerate(part.face_ids) if cnic not in self._faces]
             if fresh:
                 self._faces.add([part.face_ids[i] for i in fresh], np.asarray(part.face_vectors)[fresh])
-        return len(self._templates), len(self._faces)
+        return Held(len(self._templates), len(self._faces), self._most_fingers)
 
-    def load(self, source: Callable[[], Iterable[ShardPartition]]) -> tuple[int, int]:
+    def load(self, source: Callable[[], Iterable[ShardPartition]]) -> Held:
         """Run ``source`` here, on the worker, and index what it yields (a partition read or generated locally)."""
-        held = (len(self._templates), len(self._faces))
+        held = Held(len(self._templates), len(self._faces), self._most_fingers)
         for part in source():
             held = self.add(part)
         self._fingers.memory_bytes()  # sorts the triplet table now rather than at the first search
@@ -151,11 +167,13 @@ class RollShard:
                 if faces is not None and len(faces) else [])
         return fingers, near
 
-    def score(self, pairs: list[tuple[int, str]], probes: dict[int, bytes]) -> list[float]:
-        """Step 2: the engine's score of each (probe number, roll key) pair."""
+    def score(self, pairs: list[tuple[int, str]], probes: dict[int, bytes]) -> list[float | None]:
+        """Step 2: the engine's score of each (probe number, roll key) pair; None for a key this shard does not hold
+        (a finger position the voter has not enrolled)."""
         t0 = time.perf_counter()
-        scores = [self._engine.compare(probes[j], self._templates[key]) for j, key in pairs]
-        self._work["compares"] += len(pairs)
+        scores = [self._engine.compare(probes[j], self._templates[key]) if key in self._templates else None
+                  for j, key in pairs]
+        self._work["compares"] += sum(s is not None for s in scores)
         self._work["compare_s"] += time.perf_counter() - t0
         return scores
 
@@ -185,16 +203,21 @@ class ShardedRollIndex:
         self._futures = futures  # keep the actors alive
         self._actors = [f.result() for f in futures]
         self.placement = [workers[i % len(workers)] for i in range(self.shards)]
-        self._held = [(0, 0)] * self.shards
+        self._held = [Held()] * self.shards
         self._last_id = 0
         self._keys = FingerprintIndex()  # keys the probes once here (the shards' index parameters are the default)
 
     def __len__(self) -> int:
-        return sum(f for f, _ in self._held)
+        return sum(h.fingerprints for h in self._held)
 
     @property
     def faces(self) -> int:
-        return sum(f for _, f in self._held)
+        return sum(h.faces for h in self._held)
+
+    @property
+    def most_fingers(self) -> int:
+        """The most fingers one voter has on the roll (a voter's fingers are on one shard)."""
+        return max(h.most_fingers for h in self._held)
 
     # ------------------------------------------------------------------ feeding
     def add(self, shard: int, part: ShardPartition) -> None:
@@ -278,34 +301,38 @@ class ShardedRollIndex:
                  if with_face else None)
         # 1. every shard's shortlists and nearest faces, within the face distance for the whole roll's faces
         face_threshold = thresholds.face_distance(self.faces)
-        answers = [p.result() for p in [a.candidates(batch.keys, thresholds.shortlist, faces,
+        answers = [p.result() for p in [a.candidates(batch.keys, thresholds.vote_depth, faces,
                                                      face_threshold) for a in self._actors]]
-        # 2. the global shortlist of each probe, re-scored by the shards holding its candidates
-        chosen: list[list[tuple[int, str]]] = []  # per probe: (shard, key), best votes first
+        # 2. each probe's global list, the pairs the single-process search would score, scored by their shards
+        home: dict[str, int] = {}  # the shard of each voter found (a voter's fingers are all on one shard)
+        lists: list[list[tuple[str, list[tuple[str, float]]]]] = [[] for _ in registrants]
         for j in range(len(batch.keys)):
             merged = [(votes, shard, key) for shard, (fingers, _) in enumerate(answers) for key, votes in fingers[j]]
             merged.sort(key=lambda t: -t[0])
-            chosen.append([(shard, key) for _votes, shard, key in merged[:thresholds.shortlist]])
+            for _votes, shard, key in merged:
+                home[key.split("|")[0]] = shard
+            r, position = batch.owner[j]
+            lists[r].append((position, [(key, votes) for votes, _shard, key in merged[:thresholds.vote_depth]]))
+        probe_of = {batch.owner[j]: j for j in range(len(batch.keys))}
         asks: dict[int, list[tuple[int, str]]] = {s: [] for s in range(self.shards)}
-        for j, picks in enumerate(chosen):
-            for shard, key in picks:
-                asks[shard].append((j, key))
+        planned = [comparisons_to_score(lists[r], thresholds) for r in range(len(registrants))]
+        for r, pairs in enumerate(planned):
+            for position, key in pairs:
+                asks[home[key.split("|")[0]]].append((probe_of[r, position], key))
         pending = {s: self._actors[s].score(pairs, {j: batch.templates[j] for j in {j for j, _ in pairs}})
                    for s, pairs in asks.items() if pairs}
-        scored: dict[tuple[int, str], float] = {}
+        scored: dict[tuple[int, str], float | None] = {}
         for s, p in pending.items():
             scored.update(zip(asks[s], p.result()))
         # 3. per registrant: the single-process hit rules
-        total = len(self)
-        finger_scores: list[list[tuple[str, str, float]]] = [[] for _ in registrants]
-        for j, picks in enumerate(chosen):
-            r, position = batch.owner[j]
-            finger_scores[r] += [(position, key, scored[(j, key)]) for _shard, key in picks]
+        total, most = len(self), self.most_fingers
+        finger_scores = [[(position, key, scored[probe_of[r, position], key]) for position, key in pairs
+                          if scored[probe_of[r, position], key] is not None] for r, pairs in enumerate(planned)]
         nearest: dict[int, list[tuple[str, float]]] = {}
         for row, r in enumerate(with_face):
             merged_faces = sorted((hit for _, near in answers for hit in near[row]), key=lambda t: t[1])
             nearest[r] = merged_faces[:FACE_K]
-        return [collect_hits(finger_scores[r], thresholds.fingerprint_score(total * len(reg.fingers)),
+        return [collect_hits(finger_scores[r], thresholds.fingerprint_rule(total, len(reg.fingers), most),
                              nearest.get(r, []), face_threshold)
                 for r, reg in enumerate(registrants)]
 

@@ -5,11 +5,15 @@ Fingerprints: every probe finger is searched against EVERY finger on the roll, w
 under (a person enrolling twice may present other fingers, in another order): the minutia-triplet index of
 ``matching.search_fingerprint`` shortlists roll fingers, the station's fingerprint engine (matching/engine.py)
 re-scores the shortlist. Faces: the faiss index of ``matching.search_face`` (exact below 100,000 faces). A roll voter
-is a candidate when any finger pair scores at or above the engine's threshold for this search's number of comparisons
-(roll fingers x probe fingers: ``fingerprint.threshold_for``, so that at most ``fingerprint.max_false_alarm_rate`` of
-honest registrants meet a false candidate, whatever the roll's size) or the face distance is at or below the face
-distance for this search's number of comparisons (roll faces: ``face.distance_for``, from the calibrated face impostor
-tail, at the same false alarm rate, and never looser than the 1:1 ``face.match_threshold``).
+is a candidate by fingerprint under either of two rules (``FingerprintRule``), each given half of
+``fingerprint.max_false_alarm_rate`` (so that at most that share of honest registrants meet a false candidate, whatever
+the roll's size): one finger pair scores at or above the engine's threshold for this search's number of comparisons
+(roll fingers x probe fingers), or two different probe fingers each score at or above the lower two-finger threshold
+against two different fingers of the same voter (``matching.thresholds.pair_threshold_for``: the comparisons of
+different fingers are independent, so such a pair false-matches at the square of one comparison's rate). A voter is
+also a candidate when the face distance is at or below the face distance for this search's number of comparisons
+(roll faces: ``face.distance_for``, from the calibrated face impostor tail, at the whole false alarm rate, and never
+looser than the 1:1 ``face.match_threshold``).
 
 The indexes hold decrypted templates in memory (the search needs them); they are built on the first search, from the
 database, and extended with the references added since (by id), so a registration centre pays the build once.
@@ -17,8 +21,9 @@ database, and extended with the references added since (by id), so a registratio
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
@@ -31,32 +36,57 @@ from matching.face import encoding_from_bytes
 from matching.engine import FingerprintEngine
 from matching.search_face import FaceIndex
 from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
+from matching.thresholds import pair_threshold_for, threshold_for
 
-from station.config import Config, FaceSection, FingerprintSection
+from station.config import FINGER_POSITIONS, Config, FaceSection, FingerprintSection
 from station.db.models import BiometricReference, Voter
 from station.security.keys import TemplateCipher, template_context
 
 log = logging.getLogger(__name__)
 
 
+VOTE_DEPTH = 200  # roll fingers per probe finger whose votes count towards a voter's sum
+
+
 @dataclass(frozen=True)
 class SearchThresholds:
     fingerprint: FingerprintSection  # the engine's calibrated tail and the false alarm rate
     face: FaceSection  # the 1:1 face distance and the face impostor tail
-    shortlist: int
+    shortlist: int  # per probe finger
+    voter_shortlist: int = 0  # voters by votes over all probe fingers
 
     @classmethod
     def from_config(cls, config: Config) -> "SearchThresholds":
         """The 1:N search's thresholds (the centre's search and the commission's admission)."""
-        return cls(fingerprint=config.fingerprint, face=config.face, shortlist=config.enrollment.shortlist)
+        return cls(fingerprint=config.fingerprint, face=config.face, shortlist=config.enrollment.shortlist,
+                   voter_shortlist=config.enrollment.voter_shortlist)
 
-    def fingerprint_score(self, comparisons: int) -> float:
-        """The fingerprint score threshold over ``comparisons`` (roll fingers x probe fingers)."""
-        return self.fingerprint.threshold_for(comparisons)
+    @property
+    def vote_depth(self) -> int:
+        """How many roll fingers, by votes, each probe finger's list holds (its shortlist, and what the voters'
+        summed votes are read from)."""
+        return max(self.shortlist, VOTE_DEPTH) if self.voter_shortlist else self.shortlist
+
+    def fingerprint_rule(self, roll_fingers: int, probe_fingers: int, fingers_per_person: int) -> "FingerprintRule":
+        """The fingerprint thresholds of one registrant's search: ``probe_fingers`` searched against ``roll_fingers``
+        templates of people with at most ``fingers_per_person`` fingers each; each rule gets half the alarm rate."""
+        e, rate = self.fingerprint.engine, self.fingerprint.max_false_alarm_rate / 2
+        pairs = math.comb(probe_fingers, 2) * max(0, fingers_per_person - 1) * roll_fingers
+        return FingerprintRule(threshold_for(e.tail, roll_fingers * probe_fingers, rate, floor=e.match_threshold),
+                               pair_threshold_for(e.tail, pairs, rate, floor=e.match_threshold))
 
     def face_distance(self, comparisons: int) -> float:
         """The face distance threshold over ``comparisons`` (the faces on the whole roll)."""
         return self.face.distance_for(comparisons, self.fingerprint.max_false_alarm_rate)
+
+
+@dataclass(frozen=True)
+class FingerprintRule:
+    """When fingerprints make a roll voter a candidate: one comparison at or above ``one_finger``, or two different
+    probe fingers at or above ``two_fingers`` against two different fingers of the voter (infinite: no such rule)."""
+
+    one_finger: float
+    two_fingers: float
 
 
 @dataclass
@@ -91,6 +121,8 @@ class RollBiometricIndex:
         self._fingers = FingerprintIndex()
         self._faces = FaceIndex()
         self._templates: dict[str, bytes] = {}  # "cnic|position" -> the engine's template
+        self._per_voter: Counter[str] = Counter()  # fingers indexed per voter
+        self._most_fingers = 0  # of one voter
         self._last_id = 0
         self._lock = threading.Lock()
 
@@ -118,6 +150,8 @@ class RollBiometricIndex:
                         log.warning("roll fingerprint %s of one voter not indexed: %s", position, exc)
                         continue
                     self._templates[key] = template
+                    self._per_voter[cnic] += 1
+                    self._most_fingers = max(self._most_fingers, self._per_voter[cnic])
                 elif modality == "face" and cnic not in self._faces:
                     face_ids.append(cnic)
                     face_vectors.append(encoding_from_bytes(plain))
@@ -131,39 +165,82 @@ class RollBiometricIndex:
         scores: list[tuple[str, str, float]] = []
         faces: list[tuple[str, float]] = []
         with self._lock:
-            threshold = thresholds.fingerprint_score(len(self._templates) * len(fingers))
+            rule = thresholds.fingerprint_rule(len(self._templates), len(fingers), self._most_fingers)
+            lists, probes = [], dict(fingers)
             for probe_position, template in fingers:
                 try:
                     minutiae = minutiae_from_iso(self._matcher.minutiae_iso(template))
                 except MatchingError as exc:
                     log.warning("probe %s not searchable: %s", probe_position, exc)
                     continue
-                for key, _votes in self._fingers.candidates(minutiae, shortlist=thresholds.shortlist):
-                    scores.append((probe_position, key, self._matcher.compare(template, self._templates[key])))
+                lists.append((probe_position, self._fingers.candidates(minutiae, shortlist=thresholds.vote_depth)))
+            for probe_position, key in comparisons_to_score(lists, thresholds):
+                if key in self._templates:
+                    scores.append((probe_position, key, self._matcher.compare(probes[probe_position],
+                                                                              self._templates[key])))
             face_threshold = thresholds.face_distance(len(self._faces))
             if face is not None:
                 faces = self._faces.search(face, k=10, max_distance=face_threshold)
-        return collect_hits(scores, threshold, faces, face_threshold)
+        return collect_hits(scores, rule, faces, face_threshold)
 
 
-def collect_hits(finger_scores: Iterable[tuple[str, str, float]], threshold: float,
+def comparisons_to_score(lists: list[tuple[str, list[tuple[str, float]]]],
+                         thresholds: SearchThresholds) -> list[tuple[str, str]]:
+    """The (probe position, roll key "cnic|position") pairs the engine scores, from each probe finger's roll fingers
+    by triangle votes, best first: each probe finger's ``shortlist`` best, then every probe finger against every
+    finger position of the ``voter_shortlist`` voters with the highest summed votes (per probe finger, the votes of the
+    voter's best finger in its list). Keys the roll does not hold are the caller's to skip. In order, without
+    repeats."""
+    pairs = dict.fromkeys((position, key) for position, found in lists for key, _ in found[:thresholds.shortlist])
+    if thresholds.voter_shortlist:
+        best: dict[tuple[str, str], float] = {}
+        for position, found in lists:
+            for key, votes in found:
+                cnic = key.split("|")[0]
+                best[cnic, position] = max(best.get((cnic, position), 0.0), votes)
+        summed: dict[str, float] = defaultdict(float)
+        for (cnic, _position), votes in best.items():
+            summed[cnic] += votes
+        for cnic in sorted(summed, key=lambda c: (-summed[c], c))[:thresholds.voter_shortlist]:
+            pairs.update(dict.fromkeys((position, f"{cnic}|{finger}") for position, _ in lists
+                                       for finger in FINGER_POSITIONS))
+    return list(pairs)
+
+
+def _two_fingers(found: list[tuple[str, str, float]]) -> bool:
+    """Whether two of (probe position, roll position, score) pair two different probe fingers with two different
+    roll fingers."""
+    return any(p1 != p2 and r1 != r2 for k, (p1, r1, _) in enumerate(found) for p2, r2, _ in found[k + 1:])
+
+
+def collect_hits(finger_scores: Iterable[tuple[str, str, float]], rule: FingerprintRule,
                  faces: Iterable[tuple[str, float]], face_threshold: float) -> list[DuplicateHit]:
     """The candidates of one registrant, strongest first: from the engine's scores of (probe position, roll key
-    "cnic|position", score), in search order, those at or above ``threshold``, and the roll faces (cnic, distance)
-    within ``face_threshold`` (the search asked the index for those; a farther one is dropped here too). One code
-    path for the single-process index and the sharded one (station/national/dedup.py), so that both send the same
-    candidates to adjudication."""
-    hits: dict[str, DuplicateHit] = {}
-    matched_fingers: dict[str, set[str]] = defaultdict(set)
+    "cnic|position", score), in search order, the voters ``rule`` makes candidates (evidence: the comparisons that
+    did it, each with its rule and threshold), and the roll faces (cnic, distance) within ``face_threshold`` (the
+    search asked the index for those; a farther one is dropped here too). One code path for the single-process index
+    and the sharded one (station/national/dedup.py), so that both send the same candidates to adjudication."""
+    low = min(rule.one_finger, rule.two_fingers)
+    by_voter: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
     for probe_position, key, score in finger_scores:
-        if score < threshold:
+        if score >= low:
+            cnic, roll_position = key.split("|")
+            by_voter[cnic].append((probe_position, roll_position, score))
+    hits: dict[str, DuplicateHit] = {}
+    for cnic, found in by_voter.items():
+        pairs = [f for f in found if f[2] >= rule.two_fingers]
+        two = _two_fingers(pairs)
+        evidence = [(f, "one finger", rule.one_finger) if f[2] >= rule.one_finger else (f, "two fingers",
+                                                                                         rule.two_fingers)
+                    for f in found if f[2] >= rule.one_finger or (two and f[2] >= rule.two_fingers)]
+        if not evidence:
             continue
-        cnic, roll_position = key.split("|")
-        hit = hits.setdefault(cnic, DuplicateHit(cnic))
-        hit.fingerprint_score = max(hit.fingerprint_score or 0.0, score)
-        matched_fingers[cnic].add(probe_position)
-        hit.evidence.append({"modality": "fingerprint", "probe": probe_position, "roll": roll_position,
-                             "score": round(score, 3), "threshold": round(threshold, 3)})
+        hit = hits[cnic] = DuplicateHit(cnic)
+        hit.fingerprint_score = max(score for (_, _, score), _, _ in evidence)
+        hit.fingers_matched = len({probe for (probe, _, _), _, _ in evidence})
+        hit.evidence = [{"modality": "fingerprint", "probe": probe, "roll": roll, "score": round(score, 3),
+                         "rule": name, "threshold": round(threshold, 3)}
+                        for (probe, roll, score), name, threshold in evidence]
     for cnic, distance in faces:
         if distance > face_threshold:
             continue
@@ -171,7 +248,5 @@ def collect_hits(finger_scores: Iterable[tuple[str, str, float]], threshold: flo
         hit.face_distance = round(distance, 4)
         hit.evidence.append({"modality": "face", "distance": round(distance, 4),
                              "threshold": round(face_threshold, 4)})
-    for cnic, hit in hits.items():
-        hit.fingers_matched = len(matched_fingers[cnic])
     return sorted(hits.values(), key=lambda h: (-(h.fingers_matched + (h.face_distance is not None)),
                                                 -(h.fingerprint_score or 0.0), h.face_distance or 1.0))

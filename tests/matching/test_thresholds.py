@@ -6,7 +6,7 @@ import pytest
 
 from matching.thresholds import (DistanceTail, ImpostorTail, distance_for, empirical_distance_tail,
                                  fit_distance_tail, fit_distance_tail_envelope, fit_tail, fit_tail_envelope,
-                                 fmr_per_comparison, threshold_for)
+                                 fmr_per_comparison, pair_threshold_for, threshold_for)
 
 
 def test_per_comparison_rate_keeps_the_decision_rate():
@@ -120,3 +120,27 @@ def test_the_distance_envelope_bounds_each_population():
     d = envelope.tail.distance_at(1e-3)
     assert (narrow <= d).mean() <= 0.0013 and (wide <= d).mean() <= 0.001
     assert envelope.tail.distance_per_decade >= fit_distance_tail(narrow).tail.distance_per_decade
+
+
+def test_two_fingers_need_only_the_square_root_of_the_rate():
+    """A pair alarms when both of its comparisons reach the threshold: with independent comparisons at rate f that is
+    f^2, so 1,000 pairs within 0.1% need f^2 ~ 1e-6, f ~ 1e-3: the tail's own 0.1% point, three decades below the
+    one-comparison rule's 1e-6 point over 1,000 comparisons."""
+    tail = ImpostorTail(score_at_fmr_1e3=30.0, score_per_decade=6.0)
+    assert pair_threshold_for(tail, 1000, 0.001, floor=0.0) == pytest.approx(30.0, abs=0.01)
+    assert threshold_for(tail, 1000, 0.001, floor=0.0) == pytest.approx(48.0, abs=0.01)
+    # a million pairs: f^2 ~ 1e-9, f ~ 3.16e-5: 1.5 decades below 1e-3
+    assert pair_threshold_for(tail, 1_000_000, 0.001, floor=0.0) == pytest.approx(39.0, abs=0.01)
+    assert pair_threshold_for(tail, 1000, 0.001, floor=35.0) == 35.0
+    assert pair_threshold_for(tail, 0, 0.001, floor=35.0) == math.inf
+
+
+def test_the_pair_rate_holds_when_scores_are_independent():
+    """Simulated: exponential impostor scores (their tail is known), independent per comparison; among many
+    'registrants' each with `pairs` pairs, the share with a pair both at or above the threshold is about the target."""
+    b, pairs, target = 5.0, 50, 0.01
+    tail = ImpostorTail(score_at_fmr_1e3=b * math.log(1000), score_per_decade=b * math.log(10))
+    t = pair_threshold_for(tail, pairs, target, floor=0.0)
+    scores = np.random.default_rng(8).exponential(b, (200_000, pairs, 2))
+    alarms = (scores >= t).all(axis=2).any(axis=1).mean()
+    assert 0.8 * target <= alarms <= 1.2 * target

@@ -1,0 +1,81 @@
+"""When fingerprints make a roll voter a duplicate candidate (station/registration/dedup.py): one finger at the
+one-finger threshold, or two different fingers at the lower two-finger threshold; hand-built scores."""
+import math
+
+import pytest
+
+from station.config import load_config
+from station.registration.dedup import (VOTE_DEPTH, FingerprintRule, SearchThresholds, collect_hits,
+                                       comparisons_to_score)
+
+RULE = FingerprintRule(one_finger=80.0, two_fingers=50.0)
+
+
+def candidates(scores):
+    return {h.cnic: h for h in collect_hits(scores, RULE, [], 0.3)}
+
+
+def test_one_finger_above_the_one_finger_threshold_is_enough():
+    hits = candidates([("right_thumb", "A|left_index", 81.0), ("left_thumb", "B|left_thumb", 79.0)])
+    assert set(hits) == {"A"}
+    assert hits["A"].fingers_matched == 1 and hits["A"].fingerprint_score == 81.0
+    assert hits["A"].evidence == [{"modality": "fingerprint", "probe": "right_thumb", "roll": "left_index",
+                                   "score": 81.0, "rule": "one finger", "threshold": 80.0}]
+
+
+def test_two_different_fingers_above_the_two_finger_threshold():
+    hits = candidates([("right_thumb", "A|left_index", 55.0), ("left_thumb", "A|right_thumb", 51.0),
+                       ("right_index", "A|left_thumb", 49.0)])  # the third is under both thresholds
+    assert set(hits) == {"A"} and hits["A"].fingers_matched == 2 and hits["A"].fingerprint_score == 55.0
+    assert [(e["probe"], e["rule"], e["threshold"]) for e in hits["A"].evidence] == [
+        ("right_thumb", "two fingers", 50.0), ("left_thumb", "two fingers", 50.0)]
+
+
+def test_two_fingers_must_be_two_on_each_side_and_of_one_voter():
+    # one probe finger against two roll fingers, two probe fingers against one roll finger, two voters: no candidate
+    assert candidates([("right_thumb", "A|left_index", 60.0), ("right_thumb", "A|right_thumb", 60.0)]) == {}
+    assert candidates([("right_thumb", "A|left_index", 60.0), ("left_thumb", "A|left_index", 60.0)]) == {}
+    assert candidates([("right_thumb", "A|left_index", 60.0), ("left_thumb", "B|right_thumb", 60.0)]) == {}
+
+
+def test_a_strong_finger_keeps_its_rule_beside_a_second_finger():
+    hits = candidates([("right_thumb", "A|right_thumb", 90.0), ("left_thumb", "A|left_thumb", 60.0)])
+    assert [(e["rule"], e["threshold"]) for e in hits["A"].evidence] == [("one finger", 80.0),
+                                                                           ("two fingers", 50.0)]
+    assert hits["A"].fingers_matched == 2
+
+
+def test_each_rule_takes_half_the_alarm_rate(tmp_path):
+    env = {"STATION_FINGERPRINT__MATCHER": "bozorth3",
+           "STATION_FINGERPRINT__BOZORTH3": "{match_threshold = 40, score_at_fmr_1e3 = 30, score_per_decade = 6}",
+           "STATION_FINGERPRINT__MAX_FALSE_ALARM_RATE": "0.002"}
+    thresholds = SearchThresholds.from_config(load_config("test", home=tmp_path, environ=env))
+    # 250,000 roll fingers of voters with 4 fingers each, 4 probe fingers; each rule at 0.001
+    rule = thresholds.fingerprint_rule(250_000, 4, 4)
+    # one finger: 1,000,000 comparisons at 1e-9 each: six decades below 1e-3
+    assert rule.one_finger == pytest.approx(30 + 6 * 6, abs=0.01)
+    # two fingers: 6 probe pairs x 3 other roll fingers x 250,000 = 4.5e6 pairs at 2.22e-10: per comparison
+    # sqrt(2.22e-10) = 1.49e-5, 1.83 decades below 1e-3
+    assert rule.two_fingers == pytest.approx(30 + 6 * math.log10(1e-3 / math.sqrt(0.001 / 4.5e6)), abs=0.01)
+    # one finger per voter, or one probe finger: there is no second finger to pair
+    assert thresholds.fingerprint_rule(250_000, 4, 1).two_fingers == math.inf
+    assert thresholds.fingerprint_rule(250_000, 1, 4).two_fingers == math.inf
+    # a small roll: both at the 1:1 floor
+    assert thresholds.fingerprint_rule(2, 2, 2) == FingerprintRule(40.0, 40.0)
+
+
+def test_the_voters_with_most_summed_votes_get_every_finger_scored(tmp_path):
+    """Each probe's shortlist (2 here), then every probe finger against every finger position of the best voter by
+    votes summed over the probe fingers (its best finger per probe): B (3 + 3.5) beats A (5 + 0.5) and C (4 + 0.4)."""
+    thresholds = SearchThresholds.from_config(load_config("test", home=tmp_path, environ={}))
+    thresholds = SearchThresholds(thresholds.fingerprint, thresholds.face, shortlist=2, voter_shortlist=1)
+    lists = [("right_thumb", [("A|left_index", 5.0), ("C|left_thumb", 4.0), ("B|right_thumb", 3.0),
+                              ("B|left_thumb", 2.5)]),
+             ("left_thumb", [("B|left_thumb", 3.5), ("A|right_thumb", 0.5), ("C|right_index", 0.4)])]
+    pairs = comparisons_to_score(lists, thresholds)
+    assert pairs[:4] == [("right_thumb", "A|left_index"), ("right_thumb", "C|left_thumb"),
+                         ("left_thumb", "B|left_thumb"), ("left_thumb", "A|right_thumb")]
+    rest = pairs[4:]
+    assert {key.split("|")[0] for _, key in rest} == {"B"} and len(rest) == 2 * 10 - 1  # B|left_thumb was listed
+    assert SearchThresholds(thresholds.fingerprint, thresholds.face, shortlist=2, voter_shortlist=0).vote_depth == 2
+    assert thresholds.vote_depth == VOTE_DEPTH
