@@ -20,7 +20,7 @@ Search (two gathers, so that the answer is the single-process one whatever the n
      face distance for the WHOLE roll's number of faces (``SearchThresholds.face_distance``);
   2. here the lists are merged into each probe's global list (the votes are per template, so the global best are
      among the shards' best), ``comparisons_to_score`` picks the pairs the single-process search scores (each probe's
-     shortlist, and all fingers of the voters with the highest summed votes), and each shard scores those it holds;
+     shortlist, and all fingers of the voters ranked first by fused rank), and each shard scores those it holds;
   3. the scores, against the fingerprint rule for the WHOLE roll (its number of fingers and the most fingers of one
      voter, ``SearchThresholds.fingerprint_rule``), and the 10 nearest faces overall go through ``station.registration.dedup.collect_hits``, the code the single-process search uses.
 The candidates go to the adjudication queue through the same admission (``registration.transfer``).

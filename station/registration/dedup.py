@@ -45,7 +45,8 @@ from station.security.keys import TemplateCipher, template_context
 log = logging.getLogger(__name__)
 
 
-VOTE_DEPTH = 200  # roll fingers per probe finger whose votes count towards a voter's sum
+VOTE_DEPTH = 200  # roll fingers per probe finger whose ranks count towards a voter's fused rank
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack, Clarke and Buettcher, SIGIR 2009)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class SearchThresholds:
     @property
     def vote_depth(self) -> int:
         """How many roll fingers, by votes, each probe finger's list holds (its shortlist, and what the voters'
-        summed votes are read from)."""
+        fused ranks are read from)."""
         return max(self.shortlist, VOTE_DEPTH) if self.voter_shortlist else self.shortlist
 
     def fingerprint_rule(self, roll_fingers: int, probe_fingers: int, fingers_per_person: int) -> "FingerprintRule":
@@ -188,20 +189,21 @@ def comparisons_to_score(lists: list[tuple[str, list[tuple[str, float]]]],
                          thresholds: SearchThresholds) -> list[tuple[str, str]]:
     """The (probe position, roll key "cnic|position") pairs the engine scores, from each probe finger's roll fingers
     by triangle votes, best first: each probe finger's ``shortlist`` best, then every probe finger against every
-    finger position of the ``voter_shortlist`` voters with the highest summed votes (per probe finger, the votes of the
-    voter's best finger in its list). Keys the roll does not hold are the caller's to skip. In order, without
-    repeats."""
+    finger position of the ``voter_shortlist`` voters ranked first by reciprocal rank fusion over the probe fingers
+    (the sum of 1 / (RRF_K + rank of the voter's best finger in each probe's list); ranks, not votes, so that one
+    finger with many votes does not outweigh several fingers each listed high). Keys the roll does not hold are the
+    caller's to skip. In order, without repeats."""
     pairs = dict.fromkeys((position, key) for position, found in lists for key, _ in found[:thresholds.shortlist])
     if thresholds.voter_shortlist:
-        best: dict[tuple[str, str], float] = {}
+        fused: dict[str, float] = defaultdict(float)
         for position, found in lists:
-            for key, votes in found:
+            seen: set[str] = set()
+            for rank, (key, _votes) in enumerate(found, 1):
                 cnic = key.split("|")[0]
-                best[cnic, position] = max(best.get((cnic, position), 0.0), votes)
-        summed: dict[str, float] = defaultdict(float)
-        for (cnic, _position), votes in best.items():
-            summed[cnic] += votes
-        for cnic in sorted(summed, key=lambda c: (-summed[c], c))[:thresholds.voter_shortlist]:
+                if cnic not in seen:  # the voter's best finger in this probe's list
+                    seen.add(cnic)
+                    fused[cnic] += 1.0 / (RRF_K + rank)
+        for cnic in sorted(fused, key=lambda c: (-fused[c], c))[:thresholds.voter_shortlist]:
             pairs.update(dict.fromkeys((position, f"{cnic}|{finger}") for position, _ in lists
                                        for finger in FINGER_POSITIONS))
     return list(pairs)

@@ -64,17 +64,20 @@ def test_each_rule_takes_half_the_alarm_rate(tmp_path):
     assert thresholds.fingerprint_rule(2, 2, 2) == FingerprintRule(40.0, 40.0)
 
 
-def test_the_voters_with_most_summed_votes_get_every_finger_scored(tmp_path):
-    """Each probe's shortlist (2 here), then every probe finger against every finger position of the best voter by
-    votes summed over the probe fingers (its best finger per probe): B (3 + 3.5) beats A (5 + 0.5) and C (4 + 0.4)."""
+def test_the_voters_ranked_first_over_all_probe_fingers_get_every_finger_scored(tmp_path):
+    """Each probe's shortlist (2 here), then every probe finger against every finger position of the voter first by
+    reciprocal rank fusion, sum of 1 / (60 + rank) over the probes of its best-ranked finger: B (ranks 3 and 1:
+    1/63 + 1/61) beats A (1 and 4: 1/61 + 1/64) and C (2 and 2: 1/62 + 1/62 = 0.03226 < B's 0.03227), though A has
+    the most votes and C's fingers are both in the shortlists."""
     thresholds = SearchThresholds.from_config(load_config("test", home=tmp_path, environ={}))
     thresholds = SearchThresholds(thresholds.fingerprint, thresholds.face, shortlist=2, voter_shortlist=1)
-    lists = [("right_thumb", [("A|left_index", 5.0), ("C|left_thumb", 4.0), ("B|right_thumb", 3.0),
+    lists = [("right_thumb", [("A|left_index", 50.0), ("C|left_thumb", 4.0), ("B|right_thumb", 3.0),
                               ("B|left_thumb", 2.5)]),
-             ("left_thumb", [("B|left_thumb", 3.5), ("A|right_thumb", 0.5), ("C|right_index", 0.4)])]
+             ("left_thumb", [("B|left_thumb", 3.5), ("C|right_index", 3.4), ("C|left_index", 3.0),
+                             ("A|right_thumb", 0.5)])]
     pairs = comparisons_to_score(lists, thresholds)
     assert pairs[:4] == [("right_thumb", "A|left_index"), ("right_thumb", "C|left_thumb"),
-                         ("left_thumb", "B|left_thumb"), ("left_thumb", "A|right_thumb")]
+                         ("left_thumb", "B|left_thumb"), ("left_thumb", "C|right_index")]
     rest = pairs[4:]
     assert {key.split("|")[0] for _, key in rest} == {"B"} and len(rest) == 2 * 10 - 1  # B|left_thumb was listed
     assert SearchThresholds(thresholds.fingerprint, thresholds.face, shortlist=2, voter_shortlist=0).vote_depth == 2
