@@ -114,6 +114,10 @@ class DistanceTail:
         """The distance whose per-comparison false match rate is ``fmr`` on the calibrated tail."""
         return self.distance_at_fmr_1e3 - self.distance_per_decade * math.log10(_TAIL_FMR / fmr)
 
+    def fmr_at(self, distance: float) -> float:
+        """The per-comparison false match rate at ``distance`` on the calibrated tail (at most 1)."""
+        return min(1.0, _TAIL_FMR * 10 ** ((distance - self.distance_at_fmr_1e3) / self.distance_per_decade))
+
 
 def distance_for(tail: DistanceTail, comparisons: int, alarm_rate: float, *, cap: float) -> float:
     """The distance threshold (a match at or below it) of a decision over ``comparisons`` impostor comparisons, never

@@ -14,15 +14,17 @@ worker turns them into its engine's templates and indexes them. The roll crosses
 registrants of a batch once per shard, the answers once back; the workers need neither the database nor a key.
 ``RollShard.load`` instead runs a partition source on the worker itself (the benchmark's generated gallery).
 
-Search (two gathers, so that the answer is the single-process one whatever the number of shards):
+Search (three gathers, so that the answer is the single-process one whatever the number of shards):
   1. the probe fingers' triangle keys are computed here once (they do not depend on the shard); every shard
      returns, for each, its ``vote_depth`` best roll fingers by triangle votes, and its 10 nearest faces within the
      face distance for the WHOLE roll's number of faces (``SearchThresholds.face_distance``);
   2. here the lists are merged into each probe's global list (the votes are per template, so the global best are
      among the shards' best), ``comparisons_to_score`` picks the pairs the single-process search scores (each probe's
      shortlist, and all fingers of the voters ranked first by fused rank), and each shard scores those it holds;
-  3. the scores, against the fingerprint rule for the WHOLE roll (its number of fingers and the most fingers of one
-     voter, ``SearchThresholds.fingerprint_rule``), and the 10 nearest faces overall go through ``station.registration.dedup.collect_hits``, the code the single-process search uses.
+  3. the shards give the registrant's face distance to each voter a finger-and-face rule could make a candidate;
+  4. the scores and distances, against the rules for the WHOLE roll (its number of fingers and the most fingers of
+     one voter, ``SearchThresholds.fingerprint_rule``), and the 10 nearest faces overall go through
+     ``station.registration.dedup.collect_hits``, the code the single-process search uses.
 The candidates go to the adjudication queue through the same admission (``registration.transfer``).
 """
 from __future__ import annotations
@@ -47,7 +49,8 @@ from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
 from station.db.models import BiometricReference, Voter
 from station.national.cluster import worker_addresses
-from station.registration.dedup import DuplicateHit, SearchThresholds, collect_hits, comparisons_to_score
+from station.registration.dedup import (DuplicateHit, SearchThresholds, collect_hits, comparisons_to_score,
+                                       face_distance)
 from station.security.keys import TemplateCipher, template_context
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,7 @@ class RollShard:
         self._per_voter: Counter[str] = Counter()  # fingers indexed per voter (a voter's fingers are all here)
         self._most_fingers = 0
         self._faces = FaceIndex(exact_below=face_exact_below, threads=1)
+        self._face_vectors: dict[str, np.ndarray] = {}  # for the finger-and-face rule
         self._work = {"probes": 0, "candidates_s": 0.0, "compares": 0, "compare_s": 0.0}
 
     def add(self, part: ShardPartition) -> Held:
@@ -139,7 +143,9 @@ class RollShard:
         if part.face_ids:
             fresh = [i for i, cnic in enumerate(part.face_ids) if cnic not in self._faces]
             if fresh:
-                self._faces.add([part.face_ids[i] for i in fresh], np.asarray(part.face_vectors)[fresh])
+                vectors = np.asarray(part.face_vectors, dtype=np.float32)[fresh]
+                self._faces.add([part.face_ids[i] for i in fresh], vectors)
+                self._face_vectors.update(zip((part.face_ids[i] for i in fresh), vectors))
         return Held(len(self._templates), len(self._faces), self._most_fingers)
 
     def load(self, source: Callable[[], Iterable[ShardPartition]]) -> Held:
@@ -176,6 +182,13 @@ class RollShard:
         self._work["compares"] += sum(s is not None for s in scores)
         self._work["compare_s"] += time.perf_counter() - t0
         return scores
+
+
+    def face_distances(self, asks: list[tuple[int, str]], faces: dict[int, np.ndarray]) -> list[float | None]:
+        """Step 3: the distance of registrant r's face to voter cnic's, for each (r, cnic); None when this shard
+        holds no face of the voter."""
+        return [face_distance(self._face_vectors[cnic], faces[r]) if cnic in self._face_vectors else None
+                for r, cnic in asks]
 
 
 @dataclass
@@ -324,17 +337,30 @@ class ShardedRollIndex:
         scored: dict[tuple[int, str], float | None] = {}
         for s, p in pending.items():
             scored.update(zip(asks[s], p.result()))
-        # 3. per registrant: the single-process hit rules
         total, most = len(self), self.most_fingers
         finger_scores = [[(position, key, scored[probe_of[r, position], key]) for position, key in pairs
                           if scored[probe_of[r, position], key] is not None] for r, pairs in enumerate(planned)]
+        rules = [thresholds.fingerprint_rule(total, len(reg.fingers), most) for reg in registrants]
+        # 3. the registrant's face against the voters a finger-and-face rule could make candidates
+        near: dict[int, list[tuple[int, str]]] = {s: [] for s in range(self.shards)}
+        for r in with_face:
+            for cnic in dict.fromkeys(key.split("|")[0] for _, key, score in finger_scores[r]
+                                      if score >= rules[r].finger_with_face):
+                near[home[cnic]].append((r, cnic))
+        pending = {s: self._actors[s].face_distances(asks_, {r: registrants[r].face for r in {r for r, _ in asks_}})
+                   for s, asks_ in near.items() if asks_}
+        distances: list[dict[str, float]] = [{} for _ in registrants]
+        for s, p in pending.items():
+            for (r, cnic), d in zip(near[s], p.result()):
+                if d is not None:
+                    distances[r][cnic] = d
+        # 4. per registrant: the single-process hit rules
         nearest: dict[int, list[tuple[str, float]]] = {}
         for row, r in enumerate(with_face):
             merged_faces = sorted((hit for _, near in answers for hit in near[row]), key=lambda t: t[1])
             nearest[r] = merged_faces[:FACE_K]
-        return [collect_hits(finger_scores[r], thresholds.fingerprint_rule(total, len(reg.fingers), most),
-                             nearest.get(r, []), face_threshold)
-                for r, reg in enumerate(registrants)]
+        return [collect_hits(finger_scores[r], rules[r], nearest.get(r, []), face_threshold, distances[r])
+                for r in range(len(registrants))]
 
     def close(self) -> None:
         """Release the shards (their workers free the memory)."""

@@ -5,12 +5,15 @@ Fingerprints: every probe finger is searched against EVERY finger on the roll, w
 under (a person enrolling twice may present other fingers, in another order): the minutia-triplet index of
 ``matching.search_fingerprint`` shortlists roll fingers, the station's fingerprint engine (matching/engine.py)
 re-scores the shortlist. Faces: the faiss index of ``matching.search_face`` (exact below 100,000 faces). A roll voter
-is a candidate by fingerprint under either of two rules (``FingerprintRule``), each given half of
+is a candidate by fingerprint under any of three rules (``FingerprintRule``), each given a third of
 ``fingerprint.max_false_alarm_rate`` (so that at most that share of honest registrants meet a false candidate, whatever
 the roll's size): one finger pair scores at or above the engine's threshold for this search's number of comparisons
-(roll fingers x probe fingers), or two different probe fingers each score at or above the lower two-finger threshold
+(roll fingers x probe fingers); two different probe fingers each score at or above the lower two-finger threshold
 against two different fingers of the same voter (``matching.thresholds.pair_threshold_for``: the comparisons of
-different fingers are independent, so such a pair false-matches at the square of one comparison's rate). A voter is
+different fingers are independent, so such a pair false-matches at the square of one comparison's rate); or one
+finger scores at or above the finger-and-face threshold and the voter's face is within the 1:1 face distance (the
+face and the fingers are independent: the finger may be as many times likelier to false-match as the face is
+unlikely to). A voter is
 also a candidate when the face distance is at or below the face distance for this search's number of comparisons
 (roll faces: ``face.distance_for``, from the calibrated face impostor tail, at the whole false alarm rate, and never
 looser than the 1:1 ``face.match_threshold``).
@@ -70,11 +73,16 @@ class SearchThresholds:
 
     def fingerprint_rule(self, roll_fingers: int, probe_fingers: int, fingers_per_person: int) -> "FingerprintRule":
         """The fingerprint thresholds of one registrant's search: ``probe_fingers`` searched against ``roll_fingers``
-        templates of people with at most ``fingers_per_person`` fingers each; each rule gets half the alarm rate."""
-        e, rate = self.fingerprint.engine, self.fingerprint.max_false_alarm_rate / 2
+        templates of people with at most ``fingers_per_person`` fingers each; each of the three rules gets a third
+        of the alarm rate. The finger-and-face rule: a face within the 1:1 distance false-matches at the face tail's
+        rate there, independently of the fingers, so the finger beside it may be that many times likelier."""
+        e, rate = self.fingerprint.engine, self.fingerprint.max_false_alarm_rate / 3
+        comparisons = roll_fingers * probe_fingers
         pairs = math.comb(probe_fingers, 2) * max(0, fingers_per_person - 1) * roll_fingers
-        return FingerprintRule(threshold_for(e.tail, roll_fingers * probe_fingers, rate, floor=e.match_threshold),
-                               pair_threshold_for(e.tail, pairs, rate, floor=e.match_threshold))
+        beside_face = min(1.0, rate / (self.face.tail.fmr_at(self.face.match_threshold) * max(1, comparisons)))
+        return FingerprintRule(threshold_for(e.tail, comparisons, rate, floor=e.match_threshold),
+                               pair_threshold_for(e.tail, pairs, rate, floor=e.match_threshold),
+                               max(e.match_threshold, e.tail.score_at(beside_face)), self.face.match_threshold)
 
     def face_distance(self, comparisons: int) -> float:
         """The face distance threshold over ``comparisons`` (the faces on the whole roll)."""
@@ -83,11 +91,14 @@ class SearchThresholds:
 
 @dataclass(frozen=True)
 class FingerprintRule:
-    """When fingerprints make a roll voter a candidate: one comparison at or above ``one_finger``, or two different
-    probe fingers at or above ``two_fingers`` against two different fingers of the voter (infinite: no such rule)."""
+    """When fingerprints make a roll voter a candidate: one comparison at or above ``one_finger``; or two different
+    probe fingers at or above ``two_fingers`` against two different fingers of the voter (infinite: no such rule);
+    or one comparison at or above ``finger_with_face`` with the voter's face within ``face_with_finger``."""
 
     one_finger: float
     two_fingers: float
+    finger_with_face: float = math.inf
+    face_with_finger: float = -math.inf
 
 
 @dataclass
@@ -124,6 +135,7 @@ class RollBiometricIndex:
         self._templates: dict[str, bytes] = {}  # "cnic|position" -> the engine's template
         self._per_voter: Counter[str] = Counter()  # fingers indexed per voter
         self._most_fingers = 0  # of one voter
+        self._face_vectors: dict[str, np.ndarray] = {}  # for the finger-and-face rule
         self._last_id = 0
         self._lock = threading.Lock()
 
@@ -158,6 +170,7 @@ class RollBiometricIndex:
                     face_vectors.append(encoding_from_bytes(plain))
             if face_ids:
                 self._faces.add(face_ids, np.vstack(face_vectors))
+                self._face_vectors.update(zip(face_ids, face_vectors))
             return len(rows)
 
     def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,
@@ -180,9 +193,12 @@ class RollBiometricIndex:
                     scores.append((probe_position, key, self._matcher.compare(probes[probe_position],
                                                                               self._templates[key])))
             face_threshold = thresholds.face_distance(len(self._faces))
+            distances: dict[str, float] = {}
             if face is not None:
                 faces = self._faces.search(face, k=10, max_distance=face_threshold)
-        return collect_hits(scores, rule, faces, face_threshold)
+                near = {key.split("|")[0] for _, key, score in scores if score >= rule.finger_with_face}
+                distances = {c: face_distance(self._face_vectors[c], face) for c in near if c in self._face_vectors}
+        return collect_hits(scores, rule, faces, face_threshold, distances)
 
 
 def comparisons_to_score(lists: list[tuple[str, list[tuple[str, float]]]],
@@ -215,14 +231,23 @@ def _two_fingers(found: list[tuple[str, str, float]]) -> bool:
     return any(p1 != p2 and r1 != r2 for k, (p1, r1, _) in enumerate(found) for p2, r2, _ in found[k + 1:])
 
 
+def face_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The Euclidean distance of two face encodings (as the face index measures it)."""
+    return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))
+
+
 def collect_hits(finger_scores: Iterable[tuple[str, str, float]], rule: FingerprintRule,
-                 faces: Iterable[tuple[str, float]], face_threshold: float) -> list[DuplicateHit]:
+                 faces: Iterable[tuple[str, float]], face_threshold: float,
+                 face_distances: dict[str, float] | None = None) -> list[DuplicateHit]:
     """The candidates of one registrant, strongest first: from the engine's scores of (probe position, roll key
     "cnic|position", score), in search order, the voters ``rule`` makes candidates (evidence: the comparisons that
-    did it, each with its rule and threshold), and the roll faces (cnic, distance) within ``face_threshold`` (the
-    search asked the index for those; a farther one is dropped here too). One code path for the single-process index
-    and the sharded one (station/national/dedup.py), so that both send the same candidates to adjudication."""
-    low = min(rule.one_finger, rule.two_fingers)
+    did it, each with its rule and threshold; ``face_distances`` are the registrant's face's distances to the voters
+    with a finger at or above ``rule.finger_with_face``), and the roll faces (cnic, distance) within
+    ``face_threshold`` (the search asked the index for those; a farther one is dropped here too). One code path for
+    the single-process index and the sharded one (station/national/dedup.py), so that both send the same candidates
+    to adjudication."""
+    face_distances = face_distances or {}
+    low = min(rule.one_finger, rule.two_fingers, rule.finger_with_face)
     by_voter: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
     for probe_position, key, score in finger_scores:
         if score >= low:
@@ -230,11 +255,16 @@ def collect_hits(finger_scores: Iterable[tuple[str, str, float]], rule: Fingerpr
             by_voter[cnic].append((probe_position, roll_position, score))
     hits: dict[str, DuplicateHit] = {}
     for cnic, found in by_voter.items():
-        pairs = [f for f in found if f[2] >= rule.two_fingers]
-        two = _two_fingers(pairs)
-        evidence = [(f, "one finger", rule.one_finger) if f[2] >= rule.one_finger else (f, "two fingers",
-                                                                                         rule.two_fingers)
-                    for f in found if f[2] >= rule.one_finger or (two and f[2] >= rule.two_fingers)]
+        two = _two_fingers([f for f in found if f[2] >= rule.two_fingers])
+        with_face = face_distances.get(cnic, math.inf) <= rule.face_with_finger
+        evidence = []
+        for f in found:
+            if f[2] >= rule.one_finger:
+                evidence.append((f, "one finger", rule.one_finger))
+            elif two and f[2] >= rule.two_fingers:
+                evidence.append((f, "two fingers", rule.two_fingers))
+            elif with_face and f[2] >= rule.finger_with_face:
+                evidence.append((f, "finger and face", rule.finger_with_face))
         if not evidence:
             continue
         hit = hits[cnic] = DuplicateHit(cnic)
@@ -243,12 +273,18 @@ def collect_hits(finger_scores: Iterable[tuple[str, str, float]], rule: Fingerpr
         hit.evidence = [{"modality": "fingerprint", "probe": probe, "roll": roll, "score": round(score, 3),
                          "rule": name, "threshold": round(threshold, 3)}
                         for (probe, roll, score), name, threshold in evidence]
+        if any(name == "finger and face" for _, name, _ in evidence):
+            hit.face_distance = round(face_distances[cnic], 4)
+            hit.evidence.append({"modality": "face", "distance": hit.face_distance, "rule": "finger and face",
+                                 "threshold": round(rule.face_with_finger, 4)})
     for cnic, distance in faces:
         if distance > face_threshold:
             continue
         hit = hits.setdefault(cnic, DuplicateHit(cnic))
+        if hit.face_distance is not None:  # already in as finger and face: the face alone is the stronger rule
+            hit.evidence = [e for e in hit.evidence if e["modality"] != "face"]
         hit.face_distance = round(distance, 4)
-        hit.evidence.append({"modality": "face", "distance": round(distance, 4),
+        hit.evidence.append({"modality": "face", "distance": round(distance, 4), "rule": "face",
                              "threshold": round(face_threshold, 4)})
     return sorted(hits.values(), key=lambda h: (-(h.fingers_matched + (h.face_distance is not None)),
                                                 -(h.fingerprint_score or 0.0), h.face_distance or 1.0))

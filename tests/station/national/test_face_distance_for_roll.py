@@ -83,7 +83,7 @@ def test_registration_search_uses_the_roll_size_distance(commission):
     assert [h.cnic for h in hits] == ([cnic] if candidate else [])
     if candidate:  # the evidence names the distance this search used
         assert hits[0].evidence == [{"modality": "face", "distance": pytest.approx(NEAR, abs=1e-4),
-                                     "threshold": round(distance, 4)}]
+                                     "rule": "face", "threshold": round(distance, 4)}]
 
 
 def test_national_search_uses_the_whole_rolls_size(commission):
