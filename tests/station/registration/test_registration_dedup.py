@@ -3,29 +3,34 @@ other fingers in another order (two of their enrolled fingers, swapped, and two 
 photo. At least 9 of the 10 must reach the adjudication queue naming their first CNIC; fewer than 2% of the honest
 registrations may be sent there. Fingers from the project's synthetic generator; faces from the labelled photo set
 beside the repository (13 people: the duplicates get two photos of one person, three honest registrants one photo,
-everybody else a face exception)."""
+everybody else a face exception).
+
+Runs on both databases (make test's PostgreSQL pass too: registrations, the duplicate search and the adjudication
+queue on each). The captures' synthetic masters, templates and qualities, and the search's 1:1 scores, are
+kept in .pytest_cache (tests/support/fingerprint_cache.py: by the exact pixels and template bytes, in a folder keyed by
+the code and packages that decide them): the first pass computes them (10 minutes on one worker), the second reads
+them and repeats the database work, the candidate search and its decisions, and the faces."""
 from __future__ import annotations
 
 import pytest
 
+from tests.support.fingerprint_cache import cache_fingerprint_captures
 from tests.support.require import require_path
 from tests.support.stations import FACES, build_station
 from station.bench.registration import scripted_registration
 
-# Not run again on PostgreSQL (make test's second pass): 8 minutes of fingerprint extraction on one worker, which
-# would take make test past 25 minutes on two cores; what it asks of the database (registrations, the duplicate search
-# index read from the roll, the adjudication queue) runs on PostgreSQL in test_registration.py,
-# test_registration_transfer.py and test_revocation_admit.py.
-pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def registration_day(tmp_path_factory, make_database_url):
     require_path(FACES, what=f"{FACES} (the face half of the duplicate search)")
     st = build_station(tmp_path_factory.mktemp("registration-day"), make_database_url())
+    cache = cache_fingerprint_captures(st)
     st.init()
     st.synthesize_roll(40, 17, workers=1)  # people already on the roll are searched too
     result = scripted_registration(st, people=200, duplicates=10, faces_dir=str(FACES), seed=23)
+    cache.save()
     st.close()
     return result
 
