@@ -204,6 +204,11 @@ def bench_dedup(templates: int, planted: int, fresh: int | None, workers: int, s
                   for p, hits in zip(chosen, results))
     by_finger = sum(any(h.cnic == person_id(p) and h.fingers_matched for h in hits)
                     for p, hits in zip(chosen, results))
+    rules = ("one finger", "two fingers", "finger and face", "face")
+    found_by_rule = {rule: sum(any(h.cnic == person_id(p) and any(e["rule"] == rule for e in h.evidence) for h in hits)
+                               for p, hits in zip(chosen, results)) for rule in rules}
+    fresh_by_rule = {rule: sum(any(e["rule"] == rule for h in hits for e in h.evidence)
+                               for hits in results[len(chosen):]) for rule in rules}
     recall = found / len(chosen) if chosen else None
     return {
         "registrants_per_s": round(len(regs) / search_s, 3), "recall": round(recall, 4) if chosen else None,
@@ -216,7 +221,8 @@ def bench_dedup(templates: int, planted: int, fresh: int | None, workers: int, s
                                                  for i in fresh_flagged),
         "fresh_with_face_candidates": sum(any(h.face_distance is not None for h in results[len(chosen) + i])
                                           for i in fresh_flagged),
-        "found_by_fingerprint": by_finger, "found_by_face": by_face,
+        "found_by_fingerprint": by_finger, "found_by_face": by_face, "found_by_rule": found_by_rule,
+        "fresh_with_candidates_by_rule": fresh_by_rule,
         "meets_recall_0_99": recall is None or recall >= 0.99,
         "shard_search_cpu": {"probes": sum(s.probes for s in stats),
                              "candidates_ms_per_shard_probe": round(1000 * sum(s.candidates_s for s in stats)
