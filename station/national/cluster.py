@@ -17,14 +17,23 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 
 
+LOCAL_MEMORY_SHARE = 0.9  # of the machine's memory, shared by a local cluster's workers (the rest: the client)
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str, *, workers: int = 2, threads_per_worker: int = 1,
-                memory_limit: str | int = "auto") -> Iterator[object]:
-    """A connected ``distributed.Client``; closed (and a local cluster shut down) on exit."""
+                memory_limit: str | int | None = None) -> Iterator[object]:
+    """A connected ``distributed.Client``; closed (and a local cluster shut down) on exit. A local cluster's workers
+    share LOCAL_MEMORY_SHARE of the machine's memory unless ``memory_limit`` says otherwise (Dask's "auto" gives a
+    single-threaded worker only its share of the cores' memory: one worker on two cores got half, and a one-worker
+    shard of 1,000,000 templates was restarted at 95% of that)."""
     import dask
     from distributed import Client, LocalCluster
+    from distributed.system import MEMORY_LIMIT
 
     if scheduler == LOCAL:
+        if memory_limit is None:
+            memory_limit = int(MEMORY_LIMIT * LOCAL_MEMORY_SHARE / max(1, workers))
         with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                                    dashboard_address=":0", memory_limit=memory_limit, silence_logs=logging.WARNING)
