@@ -13,8 +13,7 @@ against two different fingers of the same voter (``matching.thresholds.pair_thre
 different fingers are independent, so such a pair false-matches at the square of one comparison's rate); or one
 finger scores at or above the finger-and-face threshold and the voter's face is within the 1:1 face distance (the
 face and the fingers are independent: the finger may be as many times likelier to false-match as the face is
-unlikely to). A voter is
-also a candidate when the face distance is at or below the face distance for this search's number of comparisons
+unlikely to). A voter is also a candidate when the face distance is at or below the face distance for this search's number of comparisons
 (roll faces: ``face.distance_for``, from the calibrated face impostor tail, at the whole false alarm rate, and never
 looser than the 1:1 ``face.match_threshold``).
 
@@ -57,7 +56,7 @@ class SearchThresholds:
     fingerprint: FingerprintSection  # the engine's calibrated tail and the false alarm rate
     face: FaceSection  # the 1:1 face distance and the face impostor tail
     shortlist: int  # per probe finger
-    voter_shortlist: int = 0  # voters by votes over all probe fingers
+    voter_shortlist: int = 0  # voters ranked first over all probe fingers (reciprocal rank fusion)
 
     @classmethod
     def from_config(cls, config: Config) -> "SearchThresholds":
