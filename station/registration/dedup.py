@@ -13,9 +13,9 @@ against two different fingers of the same voter (``matching.thresholds.pair_thre
 different fingers are independent, so such a pair false-matches at the square of one comparison's rate); or one
 finger scores at or above the finger-and-face threshold and the voter's face is within the 1:1 face distance (the
 face and the fingers are independent: the finger may be as many times likelier to false-match as the face is
-unlikely to). A voter is also a candidate when the face distance is at or below the face distance for this search's number of comparisons
-(roll faces: ``face.distance_for``, from the calibrated face impostor tail, at the whole false alarm rate, and never
-looser than the 1:1 ``face.match_threshold``).
+unlikely to). A voter is also a candidate when the face distance is at or below the face distance for this search's
+number of comparisons (roll faces: ``face.distance_for``, from the calibrated face impostor tail, at the whole false
+alarm rate, and never looser than the 1:1 ``face.match_threshold``).
 
 The indexes hold decrypted templates in memory (the search needs them); they are built on the first search, from the
 database, and extended with the references added since (by id), so a registration centre pays the build once.
