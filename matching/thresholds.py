@@ -135,7 +135,7 @@ def _negated(distances: np.ndarray) -> np.ndarray:
 def _as_distance(fit: TailFit) -> TailFit:
     t = fit.tail
     return TailFit(DistanceTail(round(-t.score_at_fmr_1e3, 4), t.score_per_decade), fit.impostor_count,
-                           fit.min_fmr_measured)
+                   fit.min_fmr_measured)
 
 
 def fit_distance_tail(impostor_distances: np.ndarray) -> TailFit:

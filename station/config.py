@@ -196,7 +196,7 @@ class EnrollmentSection:
     face_attempts: int
     min_finger_quality: int  # NFIQ2 (1-100) a finger capture must reach; 0 from NFIQ2 means "unknown" and fails
     shortlist: int  # per probe finger, candidates from the 1:N index re-scored by the engine
-    voter_shortlist: int  # roll voters with most votes over all probe fingers: every probe finger against all theirs
+    voter_shortlist: int  # roll voters ranked first over all probe fingers: every probe finger against all theirs
     exception_reasons: tuple[str, ...]  # reasons a finger may be recorded as missing or unusable
 
 

@@ -33,7 +33,6 @@ import hashlib
 import logging
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -49,8 +48,8 @@ from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
 from station.db.models import BiometricReference, Voter
 from station.national.cluster import worker_addresses
-from station.registration.dedup import (DuplicateHit, SearchThresholds, collect_hits, comparisons_to_score,
-                                       face_distance)
+from station.registration.dedup import (DuplicateHit, FingersPerVoter, SearchThresholds, collect_hits,
+                                       comparisons_to_score, face_distance)
 from station.security.keys import TemplateCipher, template_context
 
 log = logging.getLogger(__name__)
@@ -118,8 +117,7 @@ class RollShard:
         self._engine = make_engine(matcher, ppi=ppi)  # nothing heavy until the first template
         self._fingers = FingerprintIndex()
         self._templates: dict[str, bytes] = {}
-        self._per_voter: Counter[str] = Counter()  # fingers indexed per voter (a voter's fingers are all here)
-        self._most_fingers = 0
+        self._per_voter = FingersPerVoter()  # a voter's fingers are all on one shard
         self._faces = FaceIndex(exact_below=face_exact_below, threads=1)
         self._face_vectors: dict[str, np.ndarray] = {}  # for the finger-and-face rule
         self._work = {"probes": 0, "candidates_s": 0.0, "compares": 0, "compare_s": 0.0}
@@ -137,20 +135,18 @@ class RollShard:
                 log.warning("roll fingerprint %s not indexed: %s", key.split("|")[-1], exc)
                 continue
             self._templates[key] = template
-            cnic = key.split("|")[0]
-            self._per_voter[cnic] += 1
-            self._most_fingers = max(self._most_fingers, self._per_voter[cnic])
+            self._per_voter.add(key.split("|")[0])
         if part.face_ids:
             fresh = [i for i, cnic in enumerate(part.face_ids) if cnic not in self._faces]
             if fresh:
                 vectors = np.asarray(part.face_vectors, dtype=np.float32)[fresh]
                 self._faces.add([part.face_ids[i] for i in fresh], vectors)
                 self._face_vectors.update(zip((part.face_ids[i] for i in fresh), vectors))
-        return Held(len(self._templates), len(self._faces), self._most_fingers)
+        return Held(len(self._templates), len(self._faces), self._per_voter.most)
 
     def load(self, source: Callable[[], Iterable[ShardPartition]]) -> Held:
         """Run ``source`` here, on the worker, and index what it yields (a partition read or generated locally)."""
-        held = Held(len(self._templates), len(self._faces), self._most_fingers)
+        held = Held(len(self._templates), len(self._faces), self._per_voter.most)
         for part in source():
             held = self.add(part)
         self._fingers.memory_bytes()  # sorts the triplet table now rather than at the first search
@@ -182,7 +178,6 @@ class RollShard:
         self._work["compares"] += sum(s is not None for s in scores)
         self._work["compare_s"] += time.perf_counter() - t0
         return scores
-
 
     def face_distances(self, asks: list[tuple[int, str]], faces: dict[int, np.ndarray]) -> list[float | None]:
         """Step 3: the distance of registrant r's face to voter cnic's, for each (r, cnic); None when this shard
@@ -344,8 +339,7 @@ class ShardedRollIndex:
         # 3. the registrant's face against the voters a finger-and-face rule could make candidates
         near: dict[int, list[tuple[int, str]]] = {s: [] for s in range(self.shards)}
         for r in with_face:
-            for cnic in dict.fromkeys(key.split("|")[0] for _, key, score in finger_scores[r]
-                                      if score >= rules[r].finger_with_face):
+            for cnic in rules[r].voters_beside_face(finger_scores[r]):
                 near[home[cnic]].append((r, cnic))
         pending = {s: self._actors[s].face_distances(asks_, {r: registrants[r].face for r in {r for r, _ in asks_}})
                    for s, asks_ in near.items() if asks_}

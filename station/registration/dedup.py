@@ -99,6 +99,24 @@ class FingerprintRule:
     finger_with_face: float = math.inf
     face_with_finger: float = -math.inf
 
+    def voters_beside_face(self, finger_scores: Iterable[tuple[str, str, float]]) -> list[str]:
+        """The voters (in search order) whose face distance the finger-and-face rule needs: those with a score of
+        (probe position, roll key "cnic|position", score) at or above ``finger_with_face``."""
+        return list(dict.fromkeys(key.split("|")[0] for _, key, score in finger_scores
+                                  if score >= self.finger_with_face))
+
+
+class FingersPerVoter:
+    """How many fingers each voter has in an index, and the most of one voter (the two-finger rule's count)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self.most = 0
+
+    def add(self, cnic: str) -> None:
+        self._counts[cnic] += 1
+        self.most = max(self.most, self._counts[cnic])
+
 
 @dataclass
 class DuplicateHit:
@@ -132,8 +150,7 @@ class RollBiometricIndex:
         self._fingers = FingerprintIndex()
         self._faces = FaceIndex()
         self._templates: dict[str, bytes] = {}  # "cnic|position" -> the engine's template
-        self._per_voter: Counter[str] = Counter()  # fingers indexed per voter
-        self._most_fingers = 0  # of one voter
+        self._per_voter = FingersPerVoter()
         self._face_vectors: dict[str, np.ndarray] = {}  # for the finger-and-face rule
         self._last_id = 0
         self._lock = threading.Lock()
@@ -162,8 +179,7 @@ class RollBiometricIndex:
                         log.warning("roll fingerprint %s of one voter not indexed: %s", position, exc)
                         continue
                     self._templates[key] = template
-                    self._per_voter[cnic] += 1
-                    self._most_fingers = max(self._most_fingers, self._per_voter[cnic])
+                    self._per_voter.add(cnic)
                 elif modality == "face" and cnic not in self._faces:
                     face_ids.append(cnic)
                     face_vectors.append(encoding_from_bytes(plain))
@@ -178,7 +194,7 @@ class RollBiometricIndex:
         scores: list[tuple[str, str, float]] = []
         faces: list[tuple[str, float]] = []
         with self._lock:
-            rule = thresholds.fingerprint_rule(len(self._templates), len(fingers), self._most_fingers)
+            rule = thresholds.fingerprint_rule(len(self._templates), len(fingers), self._per_voter.most)
             lists, probes = [], dict(fingers)
             for probe_position, template in fingers:
                 try:
@@ -195,8 +211,8 @@ class RollBiometricIndex:
             distances: dict[str, float] = {}
             if face is not None:
                 faces = self._faces.search(face, k=10, max_distance=face_threshold)
-                near = {key.split("|")[0] for _, key, score in scores if score >= rule.finger_with_face}
-                distances = {c: face_distance(self._face_vectors[c], face) for c in near if c in self._face_vectors}
+                distances = {c: face_distance(self._face_vectors[c], face) for c in rule.voters_beside_face(scores)
+                             if c in self._face_vectors}
         return collect_hits(scores, rule, faces, face_threshold, distances)
 
 

@@ -34,7 +34,6 @@ import os
 import secrets
 import shutil
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +42,7 @@ from matching.errors import ExtractionFailed
 from matching.fingerprint import FingerprintTemplate
 from station.runtime import Station
 from tests.support.paths import REPO
+from tests.support.stations import deciding_code_digest
 
 SOURCES = ("drivers/fingerprint/synthetic.py", "drivers/fingerprint/simulated.py", "matching/engine.py",
            "matching/fingerprint.py", "matching/fingerprint_pipeline.py", "matching/fingerprint_mcc.py",
@@ -56,14 +56,7 @@ def capture_cache_dir(station: Station) -> Path:
     """The cache folder of this station's engine and resolution, at this code and these packages."""
     engine, fp = station.fingerprint_matcher, station.config.fingerprint
     h = hashlib.sha256(repr(("captures", engine.name, engine.template_format, fp.ppi)).encode())
-    for source in SOURCES:
-        h.update((REPO / source).read_bytes())
-    for package in PACKAGES:
-        try:
-            h.update(f"{package}={version(package)}".encode())
-        except PackageNotFoundError:
-            h.update(f"{package} absent".encode())
-    return REPO / ".pytest_cache" / "fingerprint-captures" / h.hexdigest()[:32]
+    return REPO / ".pytest_cache" / "fingerprint-captures" / deciding_code_digest(h, SOURCES, PACKAGES)
 
 
 def image_key(image: np.ndarray) -> str:

