@@ -45,7 +45,7 @@ class FaceIndex:
         self.threads = threads
         self.seed = seed
         self._faiss = None
-        self._index = None  # IndexIDMap(IndexFlatL2) or IndexIVFFlat
+        self._index = None  # IndexIDMap2(IndexFlatL2) or IndexIVFFlat with a hashtable direct map (see vectors())
         self._ids: list = []  # label -> caller id (None once removed)
         self._labels: dict = {}  # caller id -> label
         self._lock = threading.Lock()
@@ -92,11 +92,12 @@ class FaceIndex:
         return id_ in self._labels
 
     def memory_bytes(self) -> int:
-        """Approximate size of the faiss index (vectors, ids, centroids); the id table is extra."""
+        """Approximate size of the faiss index (vectors, ids, the id -> place hash map vectors() reads, about 40
+        bytes an entry, centroids); the id table is extra."""
         if self._index is None:
             return 0
         n = len(self)
-        size = n * (self.dim * 4 + 8)
+        size = n * (self.dim * 4 + 8 + 40)
         if self._is_ivf():
             size += self._index.nlist * self.dim * 4
         return size
@@ -138,7 +139,7 @@ class FaceIndex:
                 self._index.add_with_ids(all_v, all_l)
             else:
                 if self._index is None:
-                    self._index = faiss.IndexIDMap(faiss.IndexFlatL2(self.dim))
+                    self._index = faiss.IndexIDMap2(faiss.IndexFlatL2(self.dim))
                 self._index.add_with_ids(v, labels)
             self._ids.extend(ids)
             self._labels.update(zip(ids, range(start, start + len(ids))))
@@ -165,6 +166,7 @@ class FaceIndex:
         index.cp.seed = self.seed
         index.cp.max_points_per_centroid = max(39, sample_n // nlist + 1)
         index.train(np.ascontiguousarray(sample))
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # vectors(): an encoding back by its label
         index.nprobe = self._nprobe_override or max(1, min(nlist, int(round(nlist / 50))))
         log.info("face index: IVF with %d lists trained on %d encodings, nprobe %d", nlist, sample_n, index.nprobe)
         return index
@@ -178,7 +180,36 @@ class FaceIndex:
         with self._lock:
             for lab in labels:
                 self._ids[lab] = None
-            return int(self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(labels, dtype=np.int64))))
+            labels = np.asarray(labels, dtype=np.int64)  # an array selector: IVF's hashtable map removes by no other
+            return int(self._index.remove_ids(faiss.IDSelectorArray(len(labels), faiss.swig_ptr(labels))))
+
+    def vectors(self, ids: Iterable[Hashable]) -> dict:
+        """The stored encoding of each id this index holds (ids it does not hold are left out), read back from the
+        faiss index itself (the exact index maps ids in both directions, IVF keeps a hashtable direct map), so that a
+        caller needing a face's distance to named voters keeps no second copy of the encodings."""
+        wanted = [(i, self._labels[i]) for i in ids if i in self._labels]
+        if not wanted:
+            return {}
+        with self._lock:
+            return {i: self._index.reconstruct(int(label)) for i, label in wanted}
+
+    def _with_lookup(self, index):
+        """``index`` able to give back an encoding by label (vectors()): an index saved before it could is
+        rebuilt (exact) or given its direct map (IVF)."""
+        faiss = self._lib()  # ``index`` as faiss.deserialize_index gives it: already its own class (a second
+        # downcast_index wrapper would not own it, and the C++ index would be freed under it)
+        if hasattr(index, "nprobe"):
+            if index.direct_map.type != faiss.DirectMap.Hashtable:
+                index.set_direct_map_type(faiss.DirectMap.Hashtable)
+            return index
+        if isinstance(index, faiss.IndexIDMap2):
+            return index
+        self._index = index
+        vectors, labels = self._flat_contents()
+        rebuilt = faiss.IndexIDMap2(faiss.IndexFlatL2(self.dim))
+        if len(labels):
+            rebuilt.add_with_ids(vectors, labels)
+        return rebuilt
 
     # ------------------------------------------------------------------ searching
     def search_many(self, vectors, k: int, *, max_distance: float | None = None,
@@ -265,7 +296,7 @@ class FaceIndex:
                    seed=header["seed"])
         faiss = self._lib()
         if body:
-            self._index = faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8))
+            self._index = self._with_lookup(faiss.deserialize_index(np.frombuffer(body, dtype=np.uint8)))
         self._ids = header["ids"]
         self._labels = {i: lab for lab, i in enumerate(self._ids) if i is not None}
         return self

@@ -119,7 +119,6 @@ class RollShard:
         self._templates: dict[str, bytes] = {}
         self._per_voter = FingersPerVoter()  # a voter's fingers are all on one shard
         self._faces = FaceIndex(exact_below=face_exact_below, threads=1)
-        self._face_vectors: dict[str, np.ndarray] = {}  # for the finger-and-face rule
         self._work = {"probes": 0, "candidates_s": 0.0, "compares": 0, "compare_s": 0.0}
 
     def add(self, part: ShardPartition) -> Held:
@@ -141,7 +140,6 @@ class RollShard:
             if fresh:
                 vectors = np.asarray(part.face_vectors, dtype=np.float32)[fresh]
                 self._faces.add([part.face_ids[i] for i in fresh], vectors)
-                self._face_vectors.update(zip((part.face_ids[i] for i in fresh), vectors))
         return Held(len(self._templates), len(self._faces), self._per_voter.most)
 
     def load(self, source: Callable[[], Iterable[ShardPartition]]) -> Held:
@@ -182,8 +180,8 @@ class RollShard:
     def face_distances(self, asks: list[tuple[int, str]], faces: dict[int, np.ndarray]) -> list[float | None]:
         """Step 3: the distance of registrant r's face to voter cnic's, for each (r, cnic); None when this shard
         holds no face of the voter."""
-        return [face_distance(self._face_vectors[cnic], faces[r]) if cnic in self._face_vectors else None
-                for r, cnic in asks]
+        held = self._faces.vectors({cnic for _, cnic in asks})
+        return [face_distance(held[cnic], faces[r]) if cnic in held else None for r, cnic in asks]
 
 
 @dataclass

@@ -151,7 +151,6 @@ class RollBiometricIndex:
         self._faces = FaceIndex()
         self._templates: dict[str, bytes] = {}  # "cnic|position" -> the engine's template
         self._per_voter = FingersPerVoter()
-        self._face_vectors: dict[str, np.ndarray] = {}  # for the finger-and-face rule
         self._last_id = 0
         self._lock = threading.Lock()
 
@@ -185,7 +184,6 @@ class RollBiometricIndex:
                     face_vectors.append(encoding_from_bytes(plain))
             if face_ids:
                 self._faces.add(face_ids, np.vstack(face_vectors))
-                self._face_vectors.update(zip(face_ids, face_vectors))
             return len(rows)
 
     def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,
@@ -211,8 +209,8 @@ class RollBiometricIndex:
             distances: dict[str, float] = {}
             if face is not None:
                 faces = self._faces.search(face, k=10, max_distance=face_threshold)
-                distances = {c: face_distance(self._face_vectors[c], face) for c in rule.voters_beside_face(scores)
-                             if c in self._face_vectors}
+                distances = {c: face_distance(v, face)
+                             for c, v in self._faces.vectors(rule.voters_beside_face(scores)).items()}
         return collect_hits(scores, rule, faces, face_threshold, distances)
 
 

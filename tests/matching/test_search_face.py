@@ -65,3 +65,34 @@ def test_save_load_round_trip_and_remove():
         assert all(i != "id5" for i, _ in copy.search(x[5], 3))
         with pytest.raises(ValueError):
             copy.add(["id6"], x[:1])
+
+
+def test_vectors_give_back_the_stored_encodings_exact_ivf_saved_and_after_remove():
+    x = _data(1500, seed=3)
+    ids = [f"id{i}" for i in range(1500)]
+    for exact_below in (10_000, 1000):
+        index = FaceIndex(exact_below=exact_below, nlist=16)
+        index.add(ids[:600], x[:600])
+        index.add(ids[600:], x[600:])  # with exact_below 1000 this rebuilds as IVF
+        got = index.vectors(["id3", "id1200", "missing"])
+        assert set(got) == {"id3", "id1200"}
+        assert np.array_equal(got["id3"], x[3]) and np.array_equal(got["id1200"], x[1200])
+        index.remove(["id3"])
+        assert index.vectors(["id3", "id4"]).keys() == {"id4"}
+        copy = FaceIndex.from_bytes(index.to_bytes())
+        assert copy.kind == index.kind
+        assert np.array_equal(copy.vectors(["id1499"])["id1499"], x[1499])
+        copy.add(["new"], x[:1] + 1)
+        assert np.array_equal(copy.vectors(["new"])["new"], x[0] + 1)
+
+
+def test_an_exact_index_saved_without_the_reverse_map_is_rebuilt_on_load():
+    x = _data(50, seed=4)
+    index = FaceIndex()
+    index.add(list(range(50)), x)
+    old = faiss.IndexIDMap(faiss.IndexFlatL2(128))  # how the exact index was kept before vectors() existed
+    old.add_with_ids(x, np.arange(50, dtype=np.int64))
+    index._index = old
+    copy = FaceIndex.from_bytes(index.to_bytes())
+    assert np.array_equal(copy.vectors([7])[7], x[7])
+    assert copy.search(x[7], 2) == index.search(x[7], 2)
