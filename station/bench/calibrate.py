@@ -57,7 +57,9 @@ from station.bench import SHARED_DATASETS
 
 SHARED = SHARED_DATASETS
 DEFAULT_FP_CALIBRATION = ("fvc2000_db1_b", "fvc2000_db2_b", "uareu_sample")  # under SHARED
-DEFAULT_FP_CALIBRATION_SYNTHETIC = ("40x4@1",)
+DEFAULT_FP_CALIBRATION_SYNTHETIC = ("200x4@1",)  # 800 prints, 318,000 impostor pairs: enough to resolve the synthetic
+# tail at the 1:1 rate (2.5e-4) on its own; 40x4 (12,480 pairs) left it to the pooled fit, and synthetic seed 2's
+# impostors then matched at 0.045% per attempt against the 0.025% promised (bench policy, issue 15)
 DEFAULT_FP_EVALUATION = ("fvc2000_db3_b", "fvc2000_db4_b")
 DEFAULT_FP_EVALUATION_SYNTHETIC = ("500x9@2",)  # 250 voters of 2 fingers x 4 sessions = 1,000 genuine visits
 DEFAULT_FACE_CALIBRATION = ("lfw_devtrain",)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from station.bench.calibrate import DEFAULT_FP_CALIBRATION_SYNTHETIC
 from station.bench.flow import DEFAULT_FACES
 from station.bench.search import DEFAULT_DATASETS
 from station.cli.common import ExitCode, StderrProgress, handle_errors, json_option, json_wanted, say
@@ -171,7 +172,7 @@ def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist,
 @bench.command("policy")
 @click.option("--calibration-dataset", "cal_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="fingerprint calibration folder (FVC-style); repeat for several (default protocol: FVC2000 "
-                   "DB1_B, DB2_B, uareu_sample + --calibration-synthetic 40x4@1)")
+                   f"DB1_B, DB2_B, uareu_sample + --calibration-synthetic {DEFAULT_FP_CALIBRATION_SYNTHETIC[0]})")
 @click.option("--calibration-synthetic", "cal_synthetic", multiple=True, metavar="NxM@SEED",
               help="a synthetic calibration set of the project's generator; repeatable")
 @click.option("--evaluation-dataset", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
@@ -384,7 +385,7 @@ def speed(datasets: tuple[str, ...], limit: int | None, n_pairs: int, seed: int,
               type=click.Path(exists=True, file_okay=False),
               help="FVC-style folder (<finger>_<impression>.tif) or labelled photos (<identity>/<image> or labels.csv); "
                    "repeat for several (default protocol: fingerprints FVC2000 DB1_B, DB2_B, uareu_sample + "
-                   "synthetic 40x4@1; faces lfw_devtrain)")
+                   f"synthetic {DEFAULT_FP_CALIBRATION_SYNTHETIC[0]}; faces lfw_devtrain)")
 @click.option("--calibration-synthetic", "--synthetic", "synthetic", multiple=True, metavar="NxM@SEED",
               help="fingerprints: a synthetic calibration set of the project's generator; repeatable")
 @click.option("--calibration-limit", type=click.IntRange(2, None), default=None,
