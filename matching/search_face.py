@@ -132,7 +132,7 @@ class FaceIndex:
             labels = np.arange(start, start + len(ids), dtype=np.int64)
             total = len(self) + len(v)
             if total >= self.exact_below and not self._is_ivf():
-                held, held_labels = self._flat_contents()
+                held, held_labels = self._flat_contents(self._index)
                 all_v = np.concatenate([held, v]) if len(held) else v
                 all_l = np.concatenate([held_labels, labels]) if len(held) else labels
                 self._index = self._train_ivf(all_v)
@@ -144,13 +144,14 @@ class FaceIndex:
             self._ids.extend(ids)
             self._labels.update(zip(ids, range(start, start + len(ids))))
 
-    def _flat_contents(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._index is None or len(self) == 0:
+    def _flat_contents(self, index) -> tuple[np.ndarray, np.ndarray]:
+        """The encodings and labels an exact index (an id map over ``IndexFlatL2``) holds."""
+        if index is None or index.ntotal == 0:
             return np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
         faiss = self._lib()
-        flat = faiss.downcast_index(self._index.index)
+        flat = faiss.downcast_index(index.index)
         vectors = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * self.dim).copy().reshape(-1, self.dim)
-        labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        labels = faiss.vector_to_array(index.id_map).astype(np.int64)
         return vectors, labels
 
     def _train_ivf(self, vectors: np.ndarray):
@@ -204,8 +205,7 @@ class FaceIndex:
             return index
         if isinstance(index, faiss.IndexIDMap2):
             return index
-        self._index = index
-        vectors, labels = self._flat_contents()
+        vectors, labels = self._flat_contents(index)
         rebuilt = faiss.IndexIDMap2(faiss.IndexFlatL2(self.dim))
         if len(labels):
             rebuilt.add_with_ids(vectors, labels)
