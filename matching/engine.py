@@ -16,6 +16,10 @@ format is refused with ``TemplateFormatError`` naming it; never matched with the
 engine's own format that can be re-extracted without the image (``leader_mcc_bozorth3/v1``: fingerprint_pipeline's
 ``upgrade_v1``) is converted the same way.
 
+1:N search (``new_index``): each engine indexes its own representation. ``leader_mcc_bozorth3``: locality-sensitive
+hashing of its binary cylinders (matching/search_cylinders.py); ``bozorth3``: minutia triplets of its mindtct record
+(matching/search_fingerprint.py). Either way the index only shortlists; the engine's ``compare`` decides.
+
 Quality (NFIQ2) is a separate call (``quality``): it costs about as much as a mindtct extraction, so the polling
 station computes it only when a print did not match (to tell the officer why), and registration for every capture.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable, Protocol
 
 import numpy as np
 
@@ -42,19 +46,67 @@ class EngineInfo:
     description: str
 
 
+class _KeyIndex(Protocol):
+    """What ``FingerIndex`` wraps (matching/search_cylinders.py ``CylinderIndex``, matching/search_fingerprint.py
+    ``FingerprintIndex``): an index of some features of a template."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, id_: Hashable) -> bool: ...
+    def add(self, id_: Hashable, features: np.ndarray) -> int: ...
+    def remove(self, id_: Hashable) -> bool: ...
+    def probe_keys(self, features: np.ndarray) -> np.ndarray: ...
+    def candidates_for_keys(self, keys: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]: ...
+    def memory_bytes(self) -> int: ...
+
+
+class FingerIndex:
+    """An engine's 1:N candidate filter over its own templates: ``add(id, template)``, ``candidates(template,
+    shortlist)`` (best first, (id, votes)); ``probe_keys(template)`` + ``candidates_for_keys`` when one probe is looked
+    up in several indexes (shards). The engine's ``compare`` re-ranks what it returns."""
+
+    def __init__(self, inner: _KeyIndex, features: Callable[[bytes], np.ndarray]) -> None:
+        self._inner, self._features = inner, features
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def __contains__(self, id_: Hashable) -> bool:
+        return id_ in self._inner
+
+    def add(self, id_: Hashable, template: bytes) -> int:
+        """Returns how many keys were indexed (0: the template cannot be found by this index)."""
+        return self._inner.add(id_, self._features(bytes(template)))
+
+    def remove(self, id_: Hashable) -> bool:
+        return self._inner.remove(id_)
+
+    def probe_keys(self, template: bytes) -> np.ndarray:
+        return self._inner.probe_keys(self._features(bytes(template)))
+
+    def candidates_for_keys(self, keys: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]:
+        return self._inner.candidates_for_keys(keys, shortlist)
+
+    def candidates(self, template: bytes, shortlist: int = 500) -> list[tuple[Hashable, float]]:
+        return self.candidates_for_keys(self.probe_keys(template), shortlist)
+
+    def memory_bytes(self) -> int:
+        """Bytes the index holds (sorting what was added since the last search, so a build can finish up front)."""
+        return self._inner.memory_bytes()
+
+
 class FingerprintEngine:
     """``extract(image) -> FingerprintTemplate`` (quality 0: see ``quality``); ``compare(probe, reference) -> score``
     on this engine's template bytes (higher = more similar); ``reference(format, data)`` turns a stored reference into
-    this engine's template; ``minutiae_iso(template)`` is the NBIS-layout ISO record the 1:N candidate index reads."""
+    this engine's template; ``new_index()`` an empty 1:N candidate filter over its templates."""
 
     def __init__(self, info: EngineInfo, *, extract: Callable[[np.ndarray], FingerprintTemplate],
                  compare: Callable[[bytes, bytes], float], converters: dict[str, Callable[[bytes], bytes]],
-                 minutiae_iso: Callable[[bytes], bytes], exchange: Callable[[bytes], bytes],
+                 new_index: Callable[[], FingerIndex], exchange: Callable[[bytes], bytes],
                  check_available: Callable[[], None], ppi: int) -> None:
         self.info = info
         self._exchange = exchange
         self._extract, self._compare = extract, compare
-        self._converters, self._minutiae_iso = converters, minutiae_iso
+        self._converters, self._new_index = converters, new_index
         self._check_available = check_available
         self._quality = NbisFingerprintMatcher(ppi=ppi, compute_quality=True)
         self._converted: dict[bytes, bytes] = {}
@@ -112,8 +164,8 @@ class FingerprintEngine:
                 self._converted[key] = hit
         return hit
 
-    def minutiae_iso(self, template: bytes) -> bytes:
-        return self._minutiae_iso(bytes(template))
+    def new_index(self) -> FingerIndex:
+        return self._new_index()
 
     def exchange_record(self, template: bytes, *, finger_position: int = 0) -> bytes:
         """The ISO/IEC 19794-2:2005 record (the standard's layout) of this template's minutiae, with the finger's
@@ -132,9 +184,14 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
     def check() -> None:
         m._nbis()
 
+    def new_index() -> FingerIndex:
+        from .search_fingerprint import FingerprintIndex, minutiae_from_iso
+
+        return FingerIndex(FingerprintIndex(), minutiae_from_iso)
+
     return FingerprintEngine(
         EngineInfo("bozorth3", EXCHANGE_FORMAT, "NIST NBIS: mindtct minutiae, bozorth3 score"),
-        extract=m.extract, compare=m.compare, converters={EXCHANGE_FORMAT: iso19794.to_nbis}, minutiae_iso=bytes,
+        extract=m.extract, compare=m.compare, converters={EXCHANGE_FORMAT: iso19794.to_nbis}, new_index=new_index,
         exchange=bytes,
         check_available=check,
         ppi=ppi)
@@ -149,8 +206,10 @@ def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
         t = m.extract(image, ppi=ppi)
         return FingerprintTemplate(data=t.data, minutiae_count=t.minutiae_count, quality=0)
 
-    def minutiae_iso(template: bytes) -> bytes:
-        return m.decode(template).mindtct_iso
+    def new_index() -> FingerIndex:
+        from .search_cylinders import CylinderIndex
+
+        return FingerIndex(CylinderIndex(), m.cylinder_bits)
 
     def from_exchange(iso: bytes) -> bytes:
         return m.template_from_iso(iso).data
@@ -168,7 +227,7 @@ def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
     return FingerprintEngine(
         EngineInfo(m.name, fmt,
                    "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)"),
-        extract=extract, compare=m.compare, converters=converters, minutiae_iso=minutiae_iso,
+        extract=extract, compare=m.compare, converters=converters, new_index=new_index,
         exchange=exchange, check_available=m.check_available, ppi=ppi)
 
 

@@ -328,6 +328,13 @@ class LeaderFusionMatcher:
             _products(a.cell_counts, vb), _products(va, b.cell_counts), cross.astype(np.float32), _products(va, vb),
             a.mcc, b.mcc, a.geometry, b.geometry))
 
+    def cylinder_bits(self, data) -> np.ndarray:
+        """uint8 0/1 (n_cylinders, ns*ns*nd) bits of a template's valid cylinders, cell-major (what the 1:N index
+        of matching/search_cylinders.py hashes). ExtractionFailed when ``data`` is not a template."""
+        p = self._mcc.params
+        words = self.decode(self._cache_key(data)).words
+        return np.unpackbits(words.view(np.uint8), axis=1)[:, :p.ns * p.ns * p.nd]
+
     def compare_bozorth3(self, probe, reference) -> float:
         a, b = self._decoded(probe), self._decoded(reference)
         return float(self._bozorth(a).compare(self._bozorth(b)))
@@ -410,6 +417,12 @@ class LeaderFusionMatcher:
         m[:, iso19794.ANGLE] = (-m[:, iso19794.ANGLE]) % 256
         leader_iso = iso19794.write_standard(m, old.width, old.height, 500)
         return LeaderFusionTemplate(data=self._template(leader_iso, mindtct_iso), minutiae_count=int(len(m)))
+
+    def template_from_records(self, leader_iso: bytes, mindtct_iso: bytes) -> LeaderFusionTemplate:
+        """A template from its two minutiae records as extract() would have made them (a standard-layout record of
+        the engine's minutiae, an nbis-layout one for bozorth3): the 1:N benchmark's synthesised fingers."""
+        data = self._template(leader_iso, mindtct_iso)
+        return LeaderFusionTemplate(data=data, minutiae_count=len(pixel_minutiae(leader_iso)))
 
     def _template(self, leader_iso: bytes, mindtct_iso: bytes, *, require_cylinders: bool = False) -> bytes:
         """Template bytes from the two minutiae records; the cylinders are built from the stored (ISO-rounded) LEADER

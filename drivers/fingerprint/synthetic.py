@@ -28,6 +28,8 @@ import numpy as np
 __all__ = [
     "DEFAULT_SIZE",
     "PATTERN_CLASSES",
+    "CLASS_WEIGHTS",
+    "orientation_field",
     "QUALITY_PROFILES",
     "FingerPattern",
     "generate_master",
@@ -41,7 +43,7 @@ PATTERN_CLASSES: tuple[str, ...] = ("loop_left", "loop_right", "whorl", "arch", 
 DEFAULT_SIZE: tuple[int, int] = (400, 320)  # (H, W) at 500 dpi
 
 # Approximate natural class frequencies (Wilson et al.), in PATTERN_CLASSES order.
-_CLASS_WEIGHTS = (0.32, 0.30, 0.28, 0.05, 0.05)
+CLASS_WEIGHTS = (0.32, 0.30, 0.28, 0.05, 0.05)
 
 _N_ORIENTATIONS = 12
 _N_PASSES = 12
@@ -146,7 +148,7 @@ def _arch_orientation(rng: np.random.Generator, shape: tuple[int, int]) -> np.nd
     return np.arctan(slope).astype(np.float32)
 
 
-def _orientation_field(cls: str, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+def orientation_field(cls: str, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Local ridge direction (radians, image coordinates) for every pixel."""
     if cls == "arch":
         alpha = _arch_orientation(rng, shape)
@@ -248,9 +250,9 @@ def generate_master(subject: str, seed: int = 0, *, size: tuple[int, int] = DEFA
     if h < 64 or w < 64:
         raise ValueError(f"size too small: {size!r}")
     rng = _rng(f"{seed}:{subject}")
-    cls = PATTERN_CLASSES[int(rng.choice(len(PATTERN_CLASSES), p=_CLASS_WEIGHTS))]
+    cls = PATTERN_CLASSES[int(rng.choice(len(PATTERN_CLASSES), p=CLASS_WEIGHTS))]
     period = float(rng.uniform(8.6, 9.6))
-    alpha = _orientation_field(cls, rng, (h, w))
+    alpha = orientation_field(cls, rng, (h, w))
     ridges = _grow_ridges(alpha, period, rng)
     ridges = _vary_period(ridges, rng)
     return FingerPattern(subject=subject, seed=int(seed), ridges=_quantize(ridges), pattern_class=cls)

@@ -5,13 +5,11 @@ Face: synthetic 128-d encodings shaped like face_recognition's (a common mean, p
 with a decaying spectrum; impostor distances around 0.85, genuine around 0.35); the probes are perturbed copies of
 enrolled encodings. Recall is against exact L2 search over all N (faiss brute force).
 
-Fingerprint: real minutiae layouts. Base templates are extracted with NBIS mindtct from the FVC2000 B sets in
-``../shared/datasets`` (320 impressions of 40 fingers); the gallery is N perturbed copies of them (rotation,
-translation, jitter of position and direction, dropped and spurious minutiae), the probes fresh perturbed copies.
-Search = minutia-triplet shortlist re-ranked by bozorth3; the exhaustive reference is bozorth3 of the probe against
-all N, which costs about 0.4 ms a comparison, so at large N it is computed on a subset of the probes
-(``--exhaustive-queries``; the JSON says how many). Recall is tie-aware: a returned id counts when its exhaustive score
-reaches the tenth best exhaustive score.
+Fingerprint: station/bench/search_fingerprint.py (the station's engine and its own index, a gallery of distinct
+fingers with the real ones planted, real probes).
+
+The mindtct layouts of the FVC2000 B sets and their perturbed copies (``base_templates``, ``perturb_minutiae``) stay
+here: the national duplicate-search benchmark (station/bench/dedup.py) builds its people from them.
 """
 from __future__ import annotations
 
@@ -201,82 +199,8 @@ def perturb_minutiae(base: dict, rng: np.random.Generator) -> np.ndarray:
     return m[np.lexsort((m[:, 1], m[:, 0]))]  # mindtct's order (bozorth3 is sensitive to it)
 
 
-def bench_fingerprint(n: int, queries: int, k: int, seed: int, shortlist: int, exhaustive_queries: int,
-                      datasets: Path, bases_limit: int | None) -> dict:
-    from matching.search_fingerprint import FingerprintIndex
-
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    bases = base_templates(datasets, bases_limit)
-    extract_s = time.perf_counter() - t0
-    ex = _nbis_extractor()
-    rss0 = _rss_mb()
-    t0 = time.perf_counter()
-    index = FingerprintIndex()
-    gallery_base = rng.integers(len(bases), size=n)
-    gallery = []  # loaded bozorth3 templates, by id (= position)
-    for i, b in enumerate(gallery_base):
-        m = perturb_minutiae(bases[b], rng)
-        index.add(i, m[:, :3])
-        gallery.append(ex.load_iso_19794_2_2005(_write_iso(bases[b]["prefix"], m)))
-    index.memory_bytes()  # sorts the table
-    build_s = time.perf_counter() - t0
-    rss1 = _rss_mb()
-    q_base = rng.integers(len(bases), size=queries)
-    probes = [perturb_minutiae(bases[b], rng) for b in q_base]
-    loaded = [ex.load_iso_19794_2_2005(_write_iso(bases[b]["prefix"], m)) for b, m in zip(q_base, probes)]
-    times, filter_times, results = [], [], []
-    for m, probe in zip(probes, loaded):
-        t = time.perf_counter()
-        index.candidates(m[:, :3], shortlist=shortlist)
-        filter_times.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        results.append(index.search(m[:, :3], k, rerank=lambda i, p=probe: p.compare(gallery[i]),
-                                    shortlist=shortlist))
-        times.append((time.perf_counter() - t) * 1000)
-    n_exh = min(queries, exhaustive_queries)
-    t0 = time.perf_counter()
-    recalls = []
-    for qi in range(n_exh):
-        probe = loaded[qi]
-        scores = np.fromiter((probe.compare(g) for g in gallery), dtype=np.float64, count=n)
-        kth = np.sort(scores)[-k] if n >= k else scores.min()
-        got = [i for i, _ in results[qi]]
-        recalls.append(min(k, sum(scores[i] >= kth for i in got)) / min(k, n))
-    exh_s = time.perf_counter() - t0
-    mates = float(np.mean([any(gallery_base[i] == b for i, _ in r) for b, r in zip(q_base, results)]))
-    n_min = [len(b["m"]) for b in bases]
-    return {
-        "modality": "fingerprint", "n": n, "queries": queries, "k": k, **_pct(times),
-        "recall_at_10" if k == 10 else f"recall_at_{k}": round(float(np.mean(recalls)), 4) if recalls else None,
-        "recall_queries": n_exh,
-        "memory_mb": round(index.memory_bytes() / 2 ** 20, 1),
-        "rss_delta_mb": round(rss1 - rss0, 1),
-        "build_s": round(build_s, 2),
-        "filter_p50_ms": _pct(filter_times)["p50_ms"], "filter_p95_ms": _pct(filter_times)["p95_ms"],
-        "shortlist": shortlist, "mate_in_top10": round(mates, 4),
-        "exhaustive_s_per_query": round(exh_s / n_exh, 2) if n_exh else None,
-        "base_templates": len(bases), "base_minutiae_median": int(np.median(n_min)),
-        "base_extract_s": round(extract_s, 1), "rerank": "bozorth3 (nbis-py)",
-        "data": "gallery and probes = perturbed copies of mindtct templates of FVC2000 DB1-4_B; build_s includes "
-                "perturbing and loading the bozorth3 templates; memory_mb = the triplet index alone",
-    }
-
-
-def bench_search(modality: str, n: int | None = None, queries: int = 200, k: int = 10, seed: int = 7,
-                 exact_below: int = 100_000, target_recall: float = 0.995, shortlist: int | None = None,
-                 exhaustive_queries: int | None = None, bases_limit: int | None = None,
-                 datasets: Path = DEFAULT_DATASETS) -> dict:
-    """1:N search: p50/p95 latency per probe, memory, build time and recall@k against exhaustive search."""
-    if modality == "face":
-        n = n or 20_000
-        result = bench_face(n, min(queries, n), k, seed, exact_below, target_recall)
-    else:
-        if n is None:
-            n, bases_limit = 500, bases_limit or 80
-        if shortlist is None:
-            shortlist = min(200, max(20, n // 20))
-        if exhaustive_queries is None:
-            exhaustive_queries = min(queries, max(4, 20_000 // n))
-        result = bench_fingerprint(n, queries, k, seed, shortlist, exhaustive_queries, datasets, bases_limit)
-    return result
+def bench_search(n: int | None = None, queries: int = 200, k: int = 10, seed: int = 7, exact_below: int = 100_000,
+                 target_recall: float = 0.995) -> dict:
+    """1:N face search: p50/p95 latency per probe, memory, build time and recall@k against exact search."""
+    n = n or 20_000
+    return bench_face(n, min(queries, n), k, seed, exact_below, target_recall)

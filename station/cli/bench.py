@@ -144,29 +144,44 @@ def merkle(entries: int, sample: int, as_json: bool, quiet: bool) -> None:
 @bench.command("search")
 @click.option("--modality", type=click.Choice(["face", "fingerprint"]), required=True)
 @click.option("--n", "n", type=click.IntRange(20, 10_000_000), default=None,
-              help="templates in the index (default: 20,000 faces / 500 fingerprints, a run of under a minute)")
+              help="templates in the index (default: 20,000 faces / 2,000 fingers)")
 @click.option("--queries", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option("--k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--exact-below", type=int, default=100_000, show_default=True, help="face: exact search under this N")
 @click.option("--target-recall", type=float, default=0.995, show_default=True, help="face: nprobe tuning target")
-@click.option("--shortlist", type=int, default=None,
-              help="fingerprint: candidates re-ranked by bozorth3 (default: min(200, max(20, N/20)))")
-@click.option("--exhaustive-queries", type=int, default=None,
-              help="fingerprint: probes scored against all N for recall (default: 20,000 comparisons' worth, at least 4)")
-@click.option("--bases", "bases_limit", type=int, default=None,
-              help="fingerprint: use only the first FVC images (default: all, or 80 when --n is not given)")
+@click.option("--shortlist", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="fingerprint: candidates the engine re-ranks")
+@click.option("--exhaustive-queries", type=click.IntRange(0, 100_000), default=None,
+              help="fingerprint: probes scored against all N for recall@k (default: 400,000 comparisons' worth, "
+                   "at least 4, at most --queries)")
+@click.option("--matcher", default=None, help="fingerprint engine (default: the station's)")
+@click.option("--workers", type=click.IntRange(1, 512), default=2, show_default=True,
+              help="fingerprint: processes generating the gallery and scoring exhaustively")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="fingerprint: keep the generated gallery, the real prints' templates and the exhaustive scores in "
+                   "DIR for later runs")
 @click.option("--datasets", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATASETS,
               show_default=True)
 @json_option
+@click.pass_obj
 @handle_errors
-def search(modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries, bases_limit,
-           datasets, as_json) -> None:
+def search(ctx, modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries, matcher,
+           workers, cache_dir, datasets, as_json) -> None:
     """1:N search: p50/p95 latency per probe, memory, build time and recall@k against exhaustive search."""
-    from station.bench.search import bench_search
+    if modality == "face":
+        from station.bench.search import bench_search
 
-    _echo(bench_search(modality, n, queries, k, seed, exact_below, target_recall, shortlist, exhaustive_queries,
-                       bases_limit, datasets), as_json)
+        _echo(bench_search(n, queries, k, seed, exact_below, target_recall), as_json)
+        return
+    from station.bench.search_fingerprint import bench_fingerprint
+    from station.config import load_config
+
+    if matcher is None:
+        profile, home = (ctx.profile, ctx.home) if ctx is not None else (None, None)
+        matcher = load_config(profile, home=home).fingerprint.matcher
+    _echo(bench_fingerprint(matcher, n, queries, k, seed, shortlist, exhaustive_queries, datasets,
+                            Path(cache_dir) if cache_dir else None, workers), as_json)
 
 
 @bench.command("policy")

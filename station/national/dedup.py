@@ -2,8 +2,8 @@
 batch scattered to every shard, the answers gathered and re-ranked here.
 
 Shards. A ``RollShard`` is a Dask actor: it lives on one worker for as long as the client keeps it, and holds the
-engine's minutia-triplet index (``matching.search_fingerprint.FingerprintIndex``) with the engine's templates for
-re-scoring, and a faiss face index (``matching.search_face.FaceIndex``) for its share of the roll. A person's four
+engine's 1:N candidate index (``FingerprintEngine.new_index``: cylinder hashing for ``leader_mcc_bozorth3``, minutia
+triplets for ``bozorth3``) with the engine's templates for re-scoring, and a faiss face index (``matching.search_face.FaceIndex``) for its share of the roll. A person's four
 fingers and face go to one shard, chosen by a hash of the CNIC. Calls to an actor go from the client straight to
 its worker (never through the scheduler), and run one at a time on the worker's actor thread.
 
@@ -15,8 +15,8 @@ registrants of a batch once per shard, the answers once back; the workers need n
 ``RollShard.load`` instead runs a partition source on the worker itself (the benchmark's generated gallery).
 
 Search (three gathers, so that the answer is the single-process one whatever the number of shards):
-  1. the probe fingers' triangle keys are computed here once (they do not depend on the shard); every shard
-     returns, for each, its ``vote_depth`` best roll fingers by triangle votes, and its 10 nearest faces within the
+  1. the probe fingers' index keys are computed here once (they do not depend on the shard); every shard
+     returns, for each, its ``vote_depth`` best roll fingers by index votes, and its 10 nearest faces within the
      face distance for the WHOLE roll's number of faces (``SearchThresholds.face_distance``);
   2. here the lists are merged into each probe's global list (the votes are per template, so the global best are
      among the shards' best), ``comparisons_to_score`` picks the pairs the single-process search scores (each probe's
@@ -44,7 +44,6 @@ from matching.engine import FingerprintEngine, make_engine
 from matching.errors import MatchingError
 from matching.face import encoding_from_bytes
 from matching.search_face import FaceIndex
-from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 
 from station.db.models import BiometricReference, Voter
 from station.national.cluster import worker_addresses
@@ -89,7 +88,7 @@ class Held:
 class ShardStats:
     fingerprints: int
     faces: int
-    held_bytes: int  # triplet index + templates + face index
+    held_bytes: int  # finger index + templates + face index
     worker_rss_bytes: int  # the whole worker process
     probes: int = 0  # searched so far: probe fingers, their shortlist time, engine comparisons and their time
     candidates_s: float = 0.0
@@ -115,7 +114,7 @@ class RollShard:
 
     def __init__(self, matcher: str, ppi: int = 500, face_exact_below: int = 100_000) -> None:
         self._engine = make_engine(matcher, ppi=ppi)  # nothing heavy until the first template
-        self._fingers = FingerprintIndex()
+        self._fingers = self._engine.new_index()
         self._templates: dict[str, bytes] = {}
         self._per_voter = FingersPerVoter()  # a voter's fingers are all on one shard
         self._faces = FaceIndex(exact_below=face_exact_below, threads=1)
@@ -129,7 +128,7 @@ class RollShard:
                 continue
             try:
                 template = self._engine.reference(template_format, plain)
-                self._fingers.add(key, minutiae_from_iso(self._engine.minutiae_iso(template)))
+                self._fingers.add(key, template)
             except MatchingError as exc:
                 log.warning("roll fingerprint %s not indexed: %s", key.split("|")[-1], exc)
                 continue
@@ -147,7 +146,7 @@ class RollShard:
         held = Held(len(self._templates), len(self._faces), self._per_voter.most)
         for part in source():
             held = self.add(part)
-        self._fingers.memory_bytes()  # sorts the triplet table now rather than at the first search
+        self._fingers.memory_bytes()  # sorts the index's table now rather than at the first search
         return held
 
     def stats(self) -> ShardStats:
@@ -157,7 +156,7 @@ class RollShard:
 
     def candidates(self, probes: list[np.ndarray], shortlist: int, faces: np.ndarray | None,
                    max_distance: float) -> tuple[list[list[tuple[str, float]]], list[list[tuple[str, float]]]]:
-        """Step 1: per probe finger (its triangle keys, ``FingerprintIndex.probe_keys``) its ``shortlist`` best
+        """Step 1: per probe finger (its index keys, ``FingerIndex.probe_keys``) its ``shortlist`` best
         (key, votes); per face its FACE_K nearest within ``max_distance``."""
         t0 = time.perf_counter()
         fingers = [self._fingers.candidates_for_keys(keys, shortlist=shortlist) for keys in probes]
@@ -186,7 +185,7 @@ class RollShard:
 
 @dataclass
 class _Batch:
-    keys: list[np.ndarray] = field(default_factory=list)  # per probe finger: its triangle keys
+    keys: list[np.ndarray] = field(default_factory=list)  # per probe finger: its index keys
     templates: list[bytes] = field(default_factory=list)
     owner: list[tuple[int, str]] = field(default_factory=list)  # probe -> (registrant, probe position)
 
@@ -211,7 +210,7 @@ class ShardedRollIndex:
         self.placement = [workers[i % len(workers)] for i in range(self.shards)]
         self._held = [Held()] * self.shards
         self._last_id = 0
-        self._keys = FingerprintIndex()  # keys the probes once here (the shards' index parameters are the default)
+        self._keys = matcher.new_index()  # keys the probes once here (the shards' index parameters are the default)
 
     def __len__(self) -> int:
         return sum(h.fingerprints for h in self._held)
@@ -295,11 +294,11 @@ class ShardedRollIndex:
         for r, reg in enumerate(registrants):
             for position, template in reg.fingers:
                 try:
-                    m = minutiae_from_iso(self.matcher.minutiae_iso(template))
+                    keys = self._keys.probe_keys(template)
                 except MatchingError as exc:
                     log.warning("probe %s not searchable: %s", position, exc)
                     continue
-                batch.keys.append(self._keys.probe_keys(m))
+                batch.keys.append(keys)
                 batch.templates.append(bytes(template))
                 batch.owner.append((r, position))
         with_face = [r for r, reg in enumerate(registrants) if reg.face is not None]

@@ -2,9 +2,9 @@
 on the roll (or registered earlier) under another CNIC?
 
 Fingerprints: every probe finger is searched against EVERY finger on the roll, whatever position it was enrolled
-under (a person enrolling twice may present other fingers, in another order): the minutia-triplet index of
-``matching.search_fingerprint`` shortlists roll fingers, the station's fingerprint engine (matching/engine.py)
-re-scores the shortlist. Faces: the faiss index of ``matching.search_face`` (exact below 100,000 faces). A roll voter
+under (a person enrolling twice may present other fingers, in another order): the engine's own 1:N index
+(``FingerprintEngine.new_index``: hashing of binary cylinders for ``leader_mcc_bozorth3``, minutia triplets for
+``bozorth3``) shortlists roll fingers, the station's fingerprint engine (matching/engine.py) re-scores the shortlist. Faces: the faiss index of ``matching.search_face`` (exact below 100,000 faces). A roll voter
 is a candidate by fingerprint under any of three rules (``FingerprintRule``), each given a third of
 ``fingerprint.max_false_alarm_rate`` (so that at most that share of honest registrants meet a false candidate, whatever
 the roll's size): one finger pair scores at or above the engine's threshold for this search's number of comparisons
@@ -17,8 +17,9 @@ unlikely to). A voter is also a candidate when the face distance is at or below 
 number of comparisons (roll faces: ``face.distance_for``, from the calibrated face impostor tail, at the whole false
 alarm rate, and never looser than the 1:1 ``face.match_threshold``).
 
-The indexes hold decrypted templates in memory (the search needs them); they are built on the first search, from the
-database, and extended with the references added since (by id), so a registration centre pays the build once.
+The indexes hold decrypted templates in memory (the search needs them); the station builds them from the database at
+start (``RegistrationService.prepare_index``, in the warm-up thread of station/runtime.py), and each search first adds
+the references added since (by id), so a registration centre pays the build once, before its first registrant.
 """
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ from matching.errors import MatchingError
 from matching.face import encoding_from_bytes
 from matching.engine import FingerprintEngine
 from matching.search_face import FaceIndex
-from matching.search_fingerprint import FingerprintIndex, minutiae_from_iso
 from matching.thresholds import pair_threshold_for, threshold_for
 
 from station.config import FINGER_POSITIONS, Config, FaceSection, FingerprintSection
@@ -147,7 +147,7 @@ class RollBiometricIndex:
 
     def __init__(self, matcher: FingerprintEngine) -> None:
         self._matcher = matcher
-        self._fingers = FingerprintIndex()
+        self._fingers = matcher.new_index()
         self._faces = FaceIndex()
         self._templates: dict[str, bytes] = {}  # "cnic|position" -> the engine's template
         self._per_voter = FingersPerVoter()
@@ -173,7 +173,7 @@ class RollBiometricIndex:
                 if modality == "fingerprint" and key not in self._templates:
                     try:
                         template = self._matcher.reference(template_format or "", plain)
-                        self._fingers.add(key, minutiae_from_iso(self._matcher.minutiae_iso(template)))
+                        self._fingers.add(key, template)
                     except MatchingError as exc:
                         log.warning("roll fingerprint %s of one voter not indexed: %s", position, exc)
                         continue
@@ -196,11 +196,11 @@ class RollBiometricIndex:
             lists, probes = [], dict(fingers)
             for probe_position, template in fingers:
                 try:
-                    minutiae = minutiae_from_iso(self._matcher.minutiae_iso(template))
+                    found = self._fingers.candidates(template, shortlist=thresholds.vote_depth)
                 except MatchingError as exc:
                     log.warning("probe %s not searchable: %s", probe_position, exc)
                     continue
-                lists.append((probe_position, self._fingers.candidates(minutiae, shortlist=thresholds.vote_depth)))
+                lists.append((probe_position, found))
             for probe_position, key in comparisons_to_score(lists, thresholds):
                 if key in self._templates:
                     scores.append((probe_position, key, self._matcher.compare(probes[probe_position],
@@ -217,7 +217,7 @@ class RollBiometricIndex:
 def comparisons_to_score(lists: list[tuple[str, list[tuple[str, float]]]],
                          thresholds: SearchThresholds) -> list[tuple[str, str]]:
     """The (probe position, roll key "cnic|position") pairs the engine scores, from each probe finger's roll fingers
-    by triangle votes, best first: each probe finger's ``shortlist`` best, then every probe finger against every
+    by index votes, best first: each probe finger's ``shortlist`` best, then every probe finger against every
     finger position of the ``voter_shortlist`` voters ranked first by reciprocal rank fusion over the probe fingers
     (the sum of 1 / (RRF_K + rank of the voter's best finger in each probe's list); ranks, not votes, so that one
     finger with many votes does not outweigh several fingers each listed high). Keys the roll does not hold are the

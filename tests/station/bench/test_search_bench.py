@@ -1,10 +1,13 @@
 """``station bench search`` runs at small N and prints the contract keys."""
 import json
 
+import numpy as np
+
 import faiss  # noqa: F401  (a dependency of the project: missing, the module fails)
 from click.testing import CliRunner
 
 from station.bench.search import DEFAULT_DATASETS
+from station.bench.search_fingerprint import recall_against
 from station.cli.bench import search
 from tests.support.require import require_path
 
@@ -20,11 +23,28 @@ def test_face_bench_small():
     assert result["recall_at_10"] >= 0.9
 
 
-def test_fingerprint_bench_small():
-    require_path(DEFAULT_DATASETS, pattern="fvc2000_db*_b/*.tif")
-    out = CliRunner().invoke(search, ["--modality", "fingerprint", "--n", "100", "--queries", "8", "--bases", "12",
-                                      "--shortlist", "20", "--exhaustive-queries", "3", "--json"])
+def test_fingerprint_bench_small(tmp_path):
+    """The station's engine and index on a small gallery: one real set's first impressions planted among synthetic
+    fingers, its later impressions searched; each finds its own finger (FVC2000 DB4_B: 10 fingers)."""
+    require_path(DEFAULT_DATASETS, pattern="fvc2000_db4_b/*.tif")
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "fvc2000_db4_b").symlink_to(DEFAULT_DATASETS / "fvc2000_db4_b")
+    out = CliRunner().invoke(search, ["--modality", "fingerprint", "--n", "300", "--queries", "20",
+                                      "--shortlist", "30", "--exhaustive-queries", "3", "--workers", "1",
+                                      "--datasets", str(tmp_path / "sets"), "--json"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     assert CONTRACT <= result.keys() and result["recall_queries"] == 3
+    assert result["engine"] == "leader_mcc_bozorth3" and result["planted_real"] == 10 and result["synthetic"] == 290
+    assert result["queries"] == 20 and result["mate_in_top10_by_set"] == {"fvc2000_db4_b": f"{result['mate_hits']}/20"}
+    assert result["mate_hits"] >= 18
     assert 0.0 <= result["recall_at_10"] <= 1.0
+
+
+def test_recall_against_exhaustive_counts_ties_and_nothing_twice():
+    scores = np.array([0.1, 0.9, 0.5, 0.5, 0.2, 0.8])
+    assert recall_against(scores, [1, 5, 2], 3) == 1.0  # 0.9, 0.8 and one of the two 0.5s
+    assert recall_against(scores, [1, 5, 3], 3) == 1.0  # the other 0.5: a tie counts
+    assert recall_against(scores, [1, 0, 4], 3) == 1 / 3
+    assert recall_against(scores, [1, 5, 2, 3], 3) == 1.0  # only the first k returned count
+    assert recall_against(scores[:2], [1], 3) == 0.5  # fewer than k in the gallery
