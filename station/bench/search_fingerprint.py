@@ -17,7 +17,10 @@ fingers, the engine's ``compare`` re-ranks them, the best ``k`` are returned. Ti
 Two recalls:
 - ``mate_in_top10``: the share of probes with a reference of their own finger among the k returned;
 - ``recall_at_10`` against exhaustive scoring: the engine's score of the probe against all ``n`` fingers; a returned
-  finger counts when its exhaustive score reaches the k-th best (ties count). Exhaustive scoring costs about 2 ms a
+  finger counts when its exhaustive score reaches the k-th best (ties count). Beside a probe's mate, that top k holds
+  the gallery's highest-scoring impostors, far below any decision threshold; ``recall_of_decisive`` counts only the
+  exhaustive pairs at or above the engine's 1:1 threshold (the lowest score any duplicate rule counts): the ones a
+  duplicate search must not miss. Exhaustive scoring costs about 2 ms a
   comparison, so it runs on the first ``exhaustive_queries`` probes (spread over the sets), in ``workers``
   processes, and each probe's scores are cached beside the gallery. ``exhaustive_mate_in_top10`` is the mate recall
   of exhaustive search itself: what any index can at best give back.
@@ -167,9 +170,11 @@ def exhaustive(probe: bytes, size: int, gallery_key: str, cache_dir: Path | None
 
 def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k: int = 10, seed: int = 7,
                       shortlist: int = 200, exhaustive_queries: int | None = None, datasets: Path = SHARED_DATASETS,
-                      cache_dir: Path | None = None, workers: int = 2) -> dict:
+                      cache_dir: Path | None = None, workers: int = 2, decisive_score: float | None = None) -> dict:
     """1:N fingerprint search with ``matcher``'s index and comparison (module docstring). ``n`` defaults to 2,000;
-    ``exhaustive_queries`` to 400,000 comparisons' worth (at least 4, at most ``queries``)."""
+    ``exhaustive_queries`` to 400,000 comparisons' worth (at least 4, at most ``queries``). ``decisive_score``: the
+    lowest score any duplicate rule counts (the engine's 1:1 threshold); the exhaustive pairs at or above it are the
+    ones a search must not miss (``recall_of_decisive``)."""
     from matching.engine import make_engine
 
     n = n or 2_000
@@ -209,7 +214,7 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
     mates = [any(owner[i] == p.identity for i, _ in r) for p, r in zip(probes, results)]
     n_exh = min(exhaustive_queries, len(probes))
     picked = sorted({int(round(j * len(probes) / n_exh)) for j in range(n_exh)}) if n_exh else []
-    recalls, exh_mates = [], []
+    recalls, exh_mates, decisive, decisive_found = [], [], 0, 0
     t0 = time.perf_counter()
     if picked:
         key = f"{engine.template_format}|{n}|{seed}|{len(planted)}"
@@ -218,7 +223,12 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
         with ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
             for j in picked:
                 scores = exhaustive(probes[j].template, len(gallery), key, cache_dir, pool, max(1, workers) * 4)
-                recalls.append(recall_against(scores, [i for i, _ in results[j]], k))
+                returned = [i for i, _ in results[j]]
+                recalls.append(recall_against(scores, returned, k))
+                if decisive_score is not None:
+                    above = set(np.nonzero(scores >= decisive_score)[0].tolist())
+                    decisive += len(above)
+                    decisive_found += len(above & set(returned))
                 top = np.argsort(-scores)[:k]
                 exh_mates.append(any(owner[i] == probes[j].identity for i in top))
         _FORKED.clear()
@@ -232,6 +242,8 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
         "recall_at_10" if k == 10 else f"recall_at_{k}": round(float(np.mean(recalls)), 4) if recalls else None,
         "recall_queries": len(picked),
         "exhaustive_mate_in_top10": round(float(np.mean(exh_mates)), 4) if exh_mates else None,
+        "decisive_score": decisive_score,
+        "recall_of_decisive": f"{decisive_found}/{decisive}" if decisive_score is not None and picked else None,
         "mate_in_top10": round(float(np.mean(mates)), 4), "mate_hits": int(sum(mates)),
         "mate_in_top10_by_set": {s: f"{sum(v)}/{len(v)}" for s, v in by_set.items()},
         "shortlist": shortlist, "memory_mb": round(memory / 2 ** 20, 1), "rss_delta_mb": round(rss1 - rss0, 1),

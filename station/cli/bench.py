@@ -177,11 +177,13 @@ def search(ctx, modality, n, queries, k, seed, exact_below, target_recall, short
     from station.bench.search_fingerprint import bench_fingerprint
     from station.config import load_config
 
-    if matcher is None:
-        profile, home = (ctx.profile, ctx.home) if ctx is not None else (None, None)
-        matcher = load_config(profile, home=home).fingerprint.matcher
+    profile, home = (ctx.profile, ctx.home) if ctx is not None else (None, None)
+    config = load_config(profile, home=home)
+    matcher = matcher or config.fingerprint.matcher
+    section = getattr(config.fingerprint, matcher, None)
     _echo(bench_fingerprint(matcher, n, queries, k, seed, shortlist, exhaustive_queries, datasets,
-                            Path(cache_dir) if cache_dir else None, workers), as_json)
+                            Path(cache_dir) if cache_dir else None, workers,
+                            decisive_score=section.match_threshold if section is not None else None), as_json)
 
 
 @bench.command("policy")

@@ -39,6 +39,9 @@ def test_fingerprint_bench_small(tmp_path):
     assert result["queries"] == 20 and result["mate_in_top10_by_set"] == {"fvc2000_db4_b": f"{result['mate_hits']}/20"}
     assert result["mate_hits"] >= 18
     assert 0.0 <= result["recall_at_10"] <= 1.0
+    assert result["decisive_score"] > 0  # the engine's configured 1:1 threshold
+    found, total = map(int, result["recall_of_decisive"].split("/"))
+    assert 0 <= found <= total
 
 
 def test_recall_against_exhaustive_counts_ties_and_nothing_twice():
