@@ -3,8 +3,7 @@
 Every template is cut into triangles of minutiae (each minutia with pairs of its ``neighbours`` nearest minutiae).
 A triangle's key is invariant to rotation and translation: its three side lengths (sorted, quantised), its handedness
 and the direction of each vertex's minutia relative to the side leaving that vertex (quantised). The index is an
-inverted file from key to the templates holding a triangle with that key (keys sorted once, looked up by binary
-search; re-sorted lazily after adds). A probe's triangles are looked up with multi-probing (the two nearest bins of every feature, so that noise
+inverted file from key to the templates holding a triangle with that key (matching/search_votes.py). A probe's triangles are looked up with multi-probing (the two nearest bins of every feature, so that noise
 at a bin edge does not lose the triangle); each template gets one vote per hit, normalised by the square root of its
 triangle count. The ``shortlist`` templates with most votes are re-ranked by a callable the caller passes (for
 instance bozorth3 of the probe against the stored ISO template), and the best k returned.
@@ -16,18 +15,16 @@ re-ranker's (higher = more similar); the decision threshold is the caller's.
 """
 from __future__ import annotations
 
-import io
-import json
 import logging
 import math
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Callable, Hashable
+from typing import Hashable
 
 import numpy as np
 
 from . import iso19794
-from .errors import MatchingError
+from .search_votes import VoteIndex
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +142,8 @@ class TripletKeys:
         return keys
 
 
-class FingerprintIndex:
-    """Minutia-triplet candidate filter with caller-supplied re-ranking."""
+class FingerprintIndex(VoteIndex):
+    """Minutia-triplet candidate filter (matching/search_votes.py) with caller-supplied re-ranking."""
 
     def __init__(self, params: TripletParams | None = None, *, dense_lookup_above: int = 20_000_000) -> None:
         """``dense_lookup_above``: from this many indexed triangles on, a table of where each key's entries start
@@ -154,144 +151,45 @@ class FingerprintIndex:
         cost hardly falls with the index's size (a shard of a large roll would pay it whole)."""
         self.params = params or TripletParams()
         self.dense_lookup_above = dense_lookup_above
+        self._triplets = TripletKeys(self.params)
         self._starts: np.ndarray | None = None  # key -> first entry (key_space + 1 values) when dense
-        self._norm: np.ndarray | None = None
-        self._keys = TripletKeys(self.params)
-        self._ids: list = []  # label -> id (None once removed)
-        self._labels: dict = {}
-        self._chunks_keys: list[np.ndarray] = []  # pending (not yet in the CSR table)
-        self._chunks_labels: list[np.ndarray] = []
-        self._n_keys: list[int] = []  # triangles per label
-        self._sorted_labels = np.zeros(0, dtype=np.int32)
-        self._offsets: bool | None = None  # True once the sorted (CSR) table is built
-        self._sorted_keys = np.zeros(0, dtype=np.int32)  # kept to rebuild after further adds
-        self._removed: set[int] = set()  # labels removed (their triangles stay in the table, masked)
-
-    def __len__(self) -> int:
-        return len(self._labels)
-
-    def __contains__(self, id_: Hashable) -> bool:
-        return id_ in self._labels
+        super().__init__(np.int32)
 
     def add(self, id_: Hashable, minutiae: np.ndarray) -> int:
-        """Enrols one template; returns the number of triangles indexed (0: too few minutiae to be found)."""
-        if id_ in self._labels:
-            raise ValueError(f"id {id_!r} is already in the index")
-        if not isinstance(id_, (int, str)) or isinstance(id_, bool):
-            raise TypeError("ids must be int or str")
-        keys = self._keys.enrol_keys(minutiae).astype(np.int32)
-        label = len(self._ids)
-        self._ids.append(id_)
-        self._labels[id_] = label
-        self._n_keys.append(len(keys))
-        self._chunks_keys.append(keys)
-        self._chunks_labels.append(np.full(len(keys), label, dtype=np.int32))
-        return len(keys)
-
-    def remove(self, id_: Hashable) -> bool:
-        label = self._labels.pop(id_, None)
-        if label is None:
-            return False
-        self._ids[label] = None
-        self._removed.add(label)
-        return True
-
-    def _table(self) -> None:
-        if self._offsets is not None and not self._chunks_keys:
-            return
-        keys = np.concatenate([self._sorted_keys, *self._chunks_keys])
-        labels = np.concatenate([self._sorted_labels, *self._chunks_labels])
-        self._chunks_keys, self._chunks_labels = [], []
-        order = np.argsort(keys, kind="stable")
-        self._sorted_keys = keys[order]
-        self._sorted_labels = labels[order]
-        self._offsets = True
-        self._starts = None
-        if len(self._sorted_keys) >= self.dense_lookup_above:
-            dtype = np.int32 if len(self._sorted_keys) < 2 ** 31 else np.int64
-            self._starts = np.searchsorted(self._sorted_keys, np.arange(self._keys.key_space + 1,
-                                                                        dtype=self._sorted_keys.dtype)).astype(dtype)
-
-    def memory_bytes(self) -> int:
-        self._table()
-        dense = 0 if self._starts is None else self._starts.nbytes
-        return int(self._sorted_keys.nbytes + self._sorted_labels.nbytes + 8 * len(self._n_keys) + dense)
-
-    def candidates(self, minutiae: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]:
-        """The ``shortlist`` templates with most (normalised) triangle votes, best first: (id, votes)."""
-        return self.candidates_for_keys(self.probe_keys(minutiae), shortlist)
+        """Enrols one template; returns the number of triangles indexed (0: too few minutiae to be found). Its votes
+        are normalised by its number of triangles."""
+        keys = self._triplets.enrol_keys(minutiae)
+        return self._enrol(id_, keys, len(keys))
 
     def probe_keys(self, minutiae: np.ndarray) -> np.ndarray:
         """The probe's distinct multi-probed triangle keys (what ``candidates_for_keys`` looks up): they depend on
         the parameters only, so a probe searched in several indexes (shards) is keyed once."""
-        probe = self._keys.probe_keys(minutiae)
+        probe = self._triplets.probe_keys(minutiae)
         return np.unique(probe[probe >= 0])
 
-    def candidates_for_keys(self, keys: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]:
-        """``candidates`` of a probe given by its ``probe_keys``."""
-        self._table()
-        n = len(self._ids)
-        if n == 0 or not self._labels:
-            return []
-        if keys.size == 0:
-            return []
-        if self._starts is not None:
-            starts = self._starts[keys].astype(np.int64)
-            lengths = self._starts[keys + 1] - starts
-        else:
-            starts = np.searchsorted(self._sorted_keys, keys, side="left")
-            lengths = np.searchsorted(self._sorted_keys, keys, side="right") - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return []
-        nz = lengths > 0
-        starts, lengths = starts[nz], lengths[nz]
-        shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        hit_labels = self._sorted_labels[shift + np.arange(total)]
-        votes = np.bincount(hit_labels, minlength=n).astype(np.float64)
-        if self._norm is None or len(self._norm) != n:  # 1 / sqrt(triangles) per label, kept between probes
-            self._norm = 1.0 / np.sqrt(np.maximum(np.asarray(self._n_keys, dtype=np.float64), 1.0))
-        score = votes * self._norm
-        if self._removed:
-            score[np.fromiter(self._removed, dtype=np.int64)] = -1.0
-        c = min(shortlist, n)
-        top = np.argpartition(-score, c - 1)[:c] if c < n else np.arange(n)
-        top = top[np.argsort(-score[top], kind="stable")]
-        return [(self._ids[t], float(score[t])) for t in top if score[t] > 0]
+    def _sort(self) -> bool:
+        if not super()._sort():
+            return False
+        self._starts = None
+        if len(self._keys) >= self.dense_lookup_above:
+            dtype = np.int32 if len(self._keys) < 2 ** 31 else np.int64
+            self._starts = np.searchsorted(self._keys, np.arange(self._triplets.key_space + 1,
+                                                                 dtype=self._keys.dtype)).astype(dtype)
+        return True
 
-    def search(self, minutiae: np.ndarray, k: int = 10, *, rerank: Callable[[Hashable], float] | None = None,
-               shortlist: int = 500) -> list[tuple[Hashable, float]]:
-        """Top k (id, score), best first: the shortlist by triangle votes re-ranked by ``rerank(id) -> score``
-        (higher = more similar). Without ``rerank`` the scores are the normalised votes."""
-        cands = self.candidates(minutiae, shortlist=shortlist)
-        if rerank is None:
-            return cands[:k]
-        scored = [(cid, float(rerank(cid))) for cid, _ in cands]
-        scored.sort(key=lambda t: -t[1])
-        return scored[:k]
+    def _ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._starts is None:
+            return super()._ranges(keys)
+        starts = self._starts[keys].astype(np.int64)
+        return starts, self._starts[keys + 1] - starts
 
-    # ------------------------------------------------------------------ persistence
-    def to_bytes(self) -> bytes:
-        self._table()
-        buf = io.BytesIO()
-        header = json.dumps({"params": self.params.__dict__, "ids": self._ids}).encode()
-        np.savez(buf, header=np.frombuffer(header, dtype=np.uint8), keys=self._sorted_keys,
-                 labels=self._sorted_labels, n_keys=np.asarray(self._n_keys, dtype=np.int64))
-        return buf.getvalue()
+    def memory_bytes(self) -> int:
+        held = super().memory_bytes()
+        return held + (0 if self._starts is None else self._starts.nbytes)
+
+    def _params(self) -> dict:
+        return self.params.__dict__
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "FingerprintIndex":
-        try:
-            z = np.load(io.BytesIO(data), allow_pickle=False)
-            header = json.loads(z["header"].tobytes())
-        except Exception as exc:  # noqa: BLE001 - any decoding failure means "not an index"
-            raise MatchingError(f"not a fingerprint index: {exc!r}") from None
-        self = cls(TripletParams(**header["params"]))
-        self._ids = header["ids"]
-        self._labels = {i: lab for lab, i in enumerate(self._ids) if i is not None}
-        self._removed = {lab for lab, i in enumerate(self._ids) if i is None}
-        self._n_keys = z["n_keys"].tolist()
-        self._sorted_keys = z["keys"]
-        self._sorted_labels = z["labels"]
-        self._offsets = True
-        return self
+        return cls._load(data, lambda params: cls(TripletParams(**params)))
