@@ -62,7 +62,7 @@ def identity_of(set_name: str, finger: str) -> str:
 
 def real_fingers(datasets: Path, matcher: str, cache: TemplateCache) -> list[RealFinger]:
     """Every impression of the real sets under ``datasets``, extracted with the engine (a failed extraction is left
-    out)."""
+    out). The sets found are named in the benchmark's JSON (``real_sets``); none at all is an error."""
     from matching.datasets import fvc_folder
     from matching.engine import make_engine
     from matching.errors import MatchingError
@@ -250,6 +250,7 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
         "build_s": round(build_s, 2), "generate_s": round(generate_s, 1), "real_extract_s": round(real_s, 1),
         "exhaustive_s": round(exh_s, 1), "unfindable": unfindable,
         "planted_real": len(planted), "synthetic": len(synthetic), "workers": workers,
+        "real_sets": sorted({f.name.split("/")[0] for f in real}),
         "data": "gallery = first impressions of FVC2000 DB1-4_B and uareu_sample (planted) + distinct synthetic "
                 "layouts (station/bench/finger_layouts.py); probes = later real impressions; one thread per probe",
     }

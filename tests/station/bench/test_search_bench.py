@@ -36,6 +36,7 @@ def test_fingerprint_bench_small(tmp_path):
     result = json.loads(out.output)
     assert CONTRACT <= result.keys() and result["recall_queries"] == 3
     assert result["engine"] == "leader_mcc_bozorth3" and result["planted_real"] == 10 and result["synthetic"] == 290
+    assert result["real_sets"] == ["fvc2000_db4_b"]
     assert result["queries"] == 20 and result["mate_in_top10_by_set"] == {"fvc2000_db4_b": f"{result['mate_hits']}/20"}
     assert result["mate_hits"] >= 18
     assert 0.0 <= result["recall_at_10"] <= 1.0
