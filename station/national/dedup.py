@@ -3,8 +3,9 @@ batch scattered to every shard, the answers gathered and re-ranked here.
 
 Shards. A ``RollShard`` is a Dask actor: it lives on one worker for as long as the client keeps it, and holds the
 engine's 1:N candidate index (``FingerprintEngine.new_index``: cylinder hashing for ``leader_mcc_bozorth3``, minutia
-triplets for ``bozorth3``) with the engine's templates for re-scoring, and a faiss face index (``matching.search_face.FaceIndex``) for its share of the roll. A person's four
-fingers and face go to one shard, chosen by a hash of the CNIC. Calls to an actor go from the client straight to
+triplets for ``bozorth3``) with the engine's templates for re-scoring, and a faiss face index
+(``matching.search_face.FaceIndex``) for its share of the roll. A person's four fingers and face go to one shard,
+chosen by a hash of the CNIC. Calls to an actor go from the client straight to
 its worker (never through the scheduler), and run one at a time on the worker's actor thread.
 
 Feeding the shards. ``ShardedRollIndex.refresh`` reads the roll's references from the commission's database once
