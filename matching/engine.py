@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Hashable, Protocol
+from typing import Callable, Hashable
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from . import iso19794
 from .errors import MatchingError, TemplateFormatError
 from .fingerprint import TEMPLATE_FORMAT as EXCHANGE_FORMAT
 from .fingerprint import FingerprintTemplate, NbisFingerprintMatcher
+from .search_votes import VoteIndex
 
 DEFAULT_ENGINE = "leader_mcc_bozorth3"
 
@@ -46,25 +47,13 @@ class EngineInfo:
     description: str
 
 
-class _KeyIndex(Protocol):
-    """What ``FingerIndex`` wraps (matching/search_cylinders.py ``CylinderIndex``, matching/search_fingerprint.py
-    ``FingerprintIndex``): an index of some features of a template."""
-
-    def __len__(self) -> int: ...
-    def __contains__(self, id_: Hashable) -> bool: ...
-    def add(self, id_: Hashable, features: np.ndarray) -> int: ...
-    def remove(self, id_: Hashable) -> bool: ...
-    def probe_keys(self, features: np.ndarray) -> np.ndarray: ...
-    def candidates_for_keys(self, keys: np.ndarray, shortlist: int = 500) -> list[tuple[Hashable, float]]: ...
-    def memory_bytes(self) -> int: ...
-
-
 class FingerIndex:
     """An engine's 1:N candidate filter over its own templates: ``add(id, template)``, ``candidates(template,
     shortlist)`` (best first, (id, votes)); ``probe_keys(template)`` + ``candidates_for_keys`` when one probe is looked
-    up in several indexes (shards). The engine's ``compare`` re-ranks what it returns."""
+    up in several indexes (shards). The engine's ``compare`` re-ranks what it returns. It wraps an index of some
+    features of a template (matching/search_votes.py: ``CylinderIndex``, ``FingerprintIndex``)."""
 
-    def __init__(self, inner: _KeyIndex, features: Callable[[bytes], np.ndarray]) -> None:
+    def __init__(self, inner: VoteIndex, features: Callable[[bytes], np.ndarray]) -> None:
         self._inner, self._features = inner, features
 
     def __len__(self) -> int:
@@ -89,8 +78,11 @@ class FingerIndex:
     def candidates(self, template: bytes, shortlist: int = 500) -> list[tuple[Hashable, float]]:
         return self.candidates_for_keys(self.probe_keys(template), shortlist)
 
+    def prepare(self) -> None:
+        """Finishes the build now (``VoteIndex.prepare``) rather than at the next search."""
+        self._inner.prepare()
+
     def memory_bytes(self) -> int:
-        """Bytes the index holds (sorting what was added since the last search, so a build can finish up front)."""
         return self._inner.memory_bytes()
 
 

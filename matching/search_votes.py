@@ -61,6 +61,11 @@ class VoteIndex:
         self._removed.add(label)
         return True
 
+    def prepare(self) -> None:
+        """Sorts what was added since into the table now, so that the next search does not pay for it (a station
+        builds its index at start)."""
+        self._sort()
+
     def _sort(self) -> bool:
         """Sorts the templates added since into the table; True when the table changed."""
         if not self._pending_keys:
@@ -73,8 +78,8 @@ class VoteIndex:
         return True
 
     def memory_bytes(self) -> int:
-        """Bytes the table holds (sorting what was added since, so that a build can finish up front)."""
-        self._sort()
+        """Bytes the table holds (what was added since sorted in first)."""
+        self.prepare()
         return int(self._keys.nbytes + self._key_labels.nbytes + 8 * len(self._sizes))
 
     def _ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -117,6 +117,8 @@ def synthetic_gallery(matcher: str, template_format: str, count: int, seed: int,
             out[i] = pickle.loads(path.read_bytes())
         else:
             todo.append(i)
+    if not todo:
+        return [t for chunk in out for t in chunk]
     with ProcessPoolExecutor(max(1, workers)) as pool:
         for i, chunk in zip(todo, pool.map(_synthetic_chunk, [jobs[i] for i in todo])):
             out[i] = chunk
@@ -200,7 +202,8 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
     t0 = time.perf_counter()
     index = engine.new_index()
     unfindable = sum(index.add(i, t) == 0 for i, t in enumerate(gallery))
-    memory = index.memory_bytes()  # sorts the table
+    index.prepare()
+    memory = index.memory_bytes()
     build_s = time.perf_counter() - t0
     rss1 = _rss_mb()
     totals, filters, results = [], [], []

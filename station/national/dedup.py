@@ -147,7 +147,7 @@ class RollShard:
         held = Held(len(self._templates), len(self._faces), self._per_voter.most)
         for part in source():
             held = self.add(part)
-        self._fingers.memory_bytes()  # sorts the index's table now rather than at the first search
+        self._fingers.prepare()  # sorts the index's table now rather than at the first search
         return held
 
     def stats(self) -> ShardStats:

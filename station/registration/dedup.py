@@ -184,6 +184,7 @@ class RollBiometricIndex:
                     face_vectors.append(encoding_from_bytes(plain))
             if face_ids:
                 self._faces.add(face_ids, np.vstack(face_vectors))
+            self._fingers.prepare()  # the build finishes here (at start, prepare_index), not in the next search
             return len(rows)
 
     def search(self, fingers: list[tuple[str, bytes]], face: np.ndarray | None,

@@ -67,10 +67,11 @@ def test_synthetic_impostors_score_like_real_ones(real_fvc):
     rng = np.random.default_rng(0)
     synthetic, random_directions = [], []
     for k in range(200):
-        template = engine.template_from_records(*layout_records(9, k)).data
+        records = layout_records(9, k)
+        template = engine.template_from_records(*records).data
         layout = synth_layout(9, k)
         layout[:, 2] = rng.uniform(-math.pi, math.pi, len(layout))  # no ridge flow: a control the bound must reject
-        flowless = engine.template_from_records(iso_from_minutiae(layout, 330, 360), layout_records(9, k)[1]).data
+        flowless = engine.template_from_records(iso_from_minutiae(layout, 330, 360), records[1]).data
         for j in rng.choice(len(real), 4, replace=False):
             synthetic.append(engine.compare(real[j][1], template))
             random_directions.append(engine.compare(real[j][1], flowless))
