@@ -103,6 +103,36 @@ def fit_tail_envelope(impostor_sets: list[np.ndarray]) -> TailFit:
     return TailFit(tail, fits[0].impostor_count, fits[0].min_fmr_measured)
 
 
+def demonstrated_score(impostor_sets: list[np.ndarray], fmr: float, confidence: float = 0.95) -> float | None:
+    """The lowest score threshold that the calibration impostors show to keep the false match rate at most ``fmr``:
+    in the pooled scores and in each population's own, the impostor comparisons reaching it are so few that the upper
+    end of their two-sided ``confidence`` Wilson interval (matching/metrics.py) is at most ``fmr``. A threshold at
+    the tail's point estimate meets the rate only on average: an evaluation on other impostors then exceeds it about
+    half the time. A population too small to show ``fmr`` even with no impostor above the threshold is left out;
+    None when none can. The value lies strictly above the highest impostor score not allowed to reach it (rounded up
+    to 4 decimals, as configured thresholds are)."""
+    from .metrics import wilson_interval
+
+    sets = [np.asarray(s, dtype=np.float64) for s in impostor_sets]
+    if len(sets) > 1:
+        sets.insert(0, np.concatenate(sets))
+    best = None
+    for scores in sets:
+        n = len(scores)
+        if n == 0 or wilson_interval(0, n, confidence)[1] > fmr:
+            continue
+        allowed, above = 0, n + 1  # the most impostors that may reach the threshold, found by bisection (the
+        while above - allowed > 1:  # upper bound grows with the count); ``above`` is the least that may not
+            mid = (allowed + above) // 2
+            allowed, above = (mid, above) if wilson_interval(mid, n, confidence)[1] <= fmr else (allowed, mid)
+        if allowed >= n:
+            continue  # every impostor may match: this population sets no bound
+        kept_below = np.partition(scores, n - allowed - 1)[n - allowed - 1]  # the (allowed + 1)-th highest
+        score = math.ceil(float(np.nextafter(kept_below, np.inf)) * 1e4) / 1e4
+        best = score if best is None else max(best, score)
+    return best
+
+
 @dataclass(frozen=True)
 class DistanceTail:
     """An impostor tail on a distance scale, where a LOWER distance is more similar (faces)."""

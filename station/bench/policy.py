@@ -48,7 +48,10 @@ Protocol
 Output: every rate with ``<rate>_ci`` (95% Wilson interval, matching/metrics.py) and ``<rate>_counts`` ({errors,
 trials}): ``voter_false_reject``, ``voter_false_accept`` (with the face fallback unless ``--no-face``),
 ``voter_false_reject_fingerprint_only``, ``voter_false_accept_fingerprint_only``, ``cross_check_false_alarm``;
-per-stage counts, per set, the attempt-level rates at the thresholds, the calibration used and the targets.
+per-stage counts, per set (with its false rejects and false accepts: which presenter passed as which voter, and
+``false_accept_pairs``, the distinct presenter-voter pairs among them: an impostor pair that passes in one session
+tends to pass in others, so false accepts are not independent trials), the attempt-level rates at the thresholds, the
+calibration used and the targets.
 """
 from __future__ import annotations
 
@@ -244,6 +247,7 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
 
     genuine, impostor = Counter(), Counter()
     fr_voters: list[dict] = []
+    fa_voters: list[dict] = []  # impostor visits accepted: which presenter passed as which voter
     visits: list[dict] = []  # genuine visits, for the cross-check
     progress(f"{fp.set.name}: replaying {n_voters} voters x {sessions} sessions (+ impostors: the first {len(pool)} "
              "voters claim every other voter's identity in each session)")
@@ -264,7 +268,10 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
                     continue
                 photos = impostor_face(v, b)
                 face = face_scorer(v, photos, s, False) if photos is not None else None
-                impostor[replay_voter(policy, enrolled(v), fp_scorer(v, b, s), face).stage] += 1
+                out = replay_voter(policy, enrolled(v), fp_scorer(v, b, s), face)
+                impostor[out.stage] += 1
+                if out.verified:
+                    fa_voters.append({"voter": v + 1, "presenter": b + 1, "session": s + 1, "stage": out.stage})
     return {
         "voters": n_voters, "sessions_per_voter": sessions, "voters_with_face": sum(f is not None for f in voter_face),
         "impostor_presenters": len(pool),
@@ -273,6 +280,8 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
         "genuine_stages": dict(sorted(genuine.items())), "impostor_stages": dict(sorted(impostor.items())),
         "images_extracted": fp.extracted, "extraction_failures": fp.extract_failures,
         "false_rejects": fr_voters,
+        "false_accepts": fa_voters,
+        "false_accept_pairs": len({(a["voter"], a["presenter"]) for a in fa_voters}),
         "_counts": (genuine, impostor),
         "_voters": [(fp, voters[v]) for v in range(n_voters)],
         "_visits": visits,

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from matching.thresholds import (DistanceTail, ImpostorTail, distance_for, empirical_distance_tail,
-                                 fit_distance_tail, fit_distance_tail_envelope, fit_tail, fit_tail_envelope,
+from matching.thresholds import (DistanceTail, ImpostorTail, demonstrated_score, distance_for,
+                                 empirical_distance_tail, fit_distance_tail, fit_distance_tail_envelope, fit_tail, fit_tail_envelope,
                                  fmr_per_comparison, pair_threshold_for, threshold_for)
 
 
@@ -53,6 +53,21 @@ def test_the_envelope_bounds_each_population_not_only_the_mixture():
     assert (heavy >= t_pooled).mean() > 0.002
     assert (heavy >= t_env).mean() <= 0.0013 and (light >= t_env).mean() <= 0.001
     assert envelope.tail.score_per_decade >= max(pooled.tail.score_per_decade, fit_tail(heavy).tail.score_per_decade)
+
+
+def test_demonstrated_threshold_by_hand():
+    """Upper end of the 95% Wilson interval, z = 1.96: (p + z^2/2n + z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n).
+    By hand, at FMR 0.001: n = 20,000 allows 11 impostors at or above the threshold (9.847e-4; 12 give 1.049e-3);
+    n = 40,000 allows 27 (9.819e-4; 28 give 1.012e-3)."""
+    light = np.arange(1, 20_001, dtype=float)  # the k-th highest is 20,001 - k
+    assert demonstrated_score([light], 0.001) == 19_989.0001  # above the 12th highest
+    # a population whose 100 highest scores are 50,000..50,099: on its own it allows 11 (above 50,088, its 12th
+    # highest); pooled with ``light`` (40,000 scores) 27 (above 50,072): the heavier population decides
+    heavy = np.concatenate([np.zeros(19_900), 50_000.0 + np.arange(100)])
+    assert demonstrated_score([light, heavy], 0.001) == 50_088.0001
+    # a population of 1,000 cannot show 0.1% even with no impostor above (upper bound 3.8e-3): it sets nothing
+    assert demonstrated_score([np.arange(1_000.0)], 0.001) is None
+    assert demonstrated_score([np.arange(1_000.0) + 1e6, light], 0.001) > 1e6  # ...but counts in the pooled scores
 
 
 # ------------------------------------------------------------------ faces: distances, where LOWER is more similar

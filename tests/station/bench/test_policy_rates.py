@@ -130,6 +130,10 @@ def test_every_rate_on_a_hand_built_case_fingerprint_only():
     out = _run(face=False)
     assert out["voter_false_reject_counts"] == {"errors": 1, "trials": 8}
     assert out["voter_false_accept_counts"] == {"errors": 1, "trials": 18}
+    # the one false accept: voter 2 (subjects 2, 3) presenting his session-2 print of subject 2 as voter 3 (4, 5)
+    prints = out["datasets"]["prints"]
+    assert prints["false_accepts"] == [{"voter": 3, "presenter": 2, "session": 2, "stage": "fingerprint_attempt_1"}]
+    assert prints["false_accept_pairs"] == 1
     assert out["cross_check_false_alarm_counts"] == {"errors": 2, "trials": 7}
     # attempt level: genuine comparisons = 7 visits x 1 + voter 0's two failed attempts = 9, of which 2 missed;
     # impostor comparisons = 17 visits x 2 attempts + the accepted one's single attempt = 35, of which 1 matched

@@ -43,6 +43,9 @@ def test_fingerprint_bench_small(tmp_path):
     assert result["decisive_score"] > 0  # the engine's configured 1:1 threshold
     found, total = map(int, result["recall_of_decisive"].split("/"))
     assert 0 <= found <= total
+    found, total = map(int, result["decisive_mates_found"].split("/"))
+    assert 15 <= total <= 20  # one reference per DB4_B finger: at most one decisive mate pair per probe
+    assert total - 2 <= found <= result["mate_hits"]  # a decisive mate returned is a probe whose mate was returned
 
 
 def test_recall_against_exhaustive_counts_ties_and_nothing_twice():
