@@ -14,7 +14,7 @@ parameters were chosen on impressions 3 and 6 of the U.are.U sample against a 20
 fingers, the engine's ``compare`` re-ranks them, the best ``k`` are returned. Timed per probe: the shortlist alone
 (``filter_*``) and the whole search (``p50_ms``, ``p95_ms``), one probe at a time on one thread.
 
-Two recalls:
+Recalls:
 - ``mate_in_top10``: the share of probes with a reference of their own finger among the k returned;
 - ``recall_at_10`` against exhaustive scoring: the engine's score of the probe against all ``n`` fingers; a returned
   finger counts when its exhaustive score reaches the k-th best (ties count). Beside a probe's mate, that top k holds
