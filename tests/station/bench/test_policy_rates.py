@@ -206,6 +206,8 @@ def test_calibration_never_sees_evaluation_data(tmp_path, monkeypatch):
     out = json.loads(result.stdout)
     fp = out["calibration"]["fingerprint"]
     assert fp["impostor_count"] == 10080 and fp["calibration"][0]["source"] == str(cal_dir)
+    # 10,080 impostors cannot show 0.025% per comparison (none above: upper bound 3.8e-4): the tail's point decides
+    assert fp["demonstrated_threshold"] is None and fp["match_threshold"] == fp["tail_threshold"]
     assert out["policy"]["fingerprint_threshold"] == fp["match_threshold"] <= 100  # every genuine attempt matches
     assert out["voter_false_reject"] == 0.0 and out["genuine_verifications"] == 4  # 2 voters x 2 sessions
 
