@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from matching.thresholds import (DistanceTail, ImpostorTail, demonstrated_score, distance_for,
-                                 empirical_distance_tail, fit_distance_tail, fit_distance_tail_envelope, fit_tail, fit_tail_envelope,
-                                 fmr_per_comparison, pair_threshold_for, threshold_for)
+                                 empirical_distance_tail, fit_distance_tail, fit_distance_tail_envelope, fit_tail,
+                                 fit_tail_envelope, fmr_per_comparison, pair_threshold_for, threshold_for)
 
 
 def test_per_comparison_rate_keeps_the_decision_rate():
