@@ -157,15 +157,15 @@ def summary(genuine, impostor, *, higher_is_better: bool = True) -> dict:
     }
 
 
-def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(errors: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval (Wilson 1927; Newcombe 1998, method 3, no continuity correction) of a proportion
     ``errors / trials``: the two-sided ``confidence`` interval, as fractions. With no trials: ``(0.0, 1.0)``.
 
     Unlike the normal approximation it stays inside [0, 1] and is informative at 0 errors (0 of 3,000 gives an
     upper bound of about 0.13%), which is where biometric error rates live."""
-    k, n = int(errors), int(trials)
+    k, n = float(errors), float(trials)  # whole counts, or effective ones (a share of clustered trials)
     if n < 0 or not 0 <= k <= max(n, 0):
-        raise ValueError(f"need 0 <= errors <= trials, got {k} of {n}")
+        raise ValueError(f"need 0 <= errors <= trials, got {k:g} of {n:g}")
     if not 0 < confidence < 1:
         raise ValueError("confidence must be between 0 and 1")
     if n == 0:

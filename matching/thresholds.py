@@ -103,31 +103,54 @@ def fit_tail_envelope(impostor_sets: list[np.ndarray]) -> TailFit:
     return TailFit(tail, fits[0].impostor_count, fits[0].min_fmr_measured)
 
 
-def demonstrated_score(impostor_sets: list[np.ndarray], fmr: float, confidence: float = 0.95) -> float | None:
+def demonstrated_score(impostor_sets: list[np.ndarray], fmr: float, confidence: float = 0.95,
+                       clusters: list[np.ndarray] | None = None) -> float | None:
     """The lowest score threshold that the calibration impostors show to keep the false match rate at most ``fmr``:
     in the pooled scores and in each population's own, the impostor comparisons reaching it are so few that the upper
     end of their two-sided ``confidence`` Wilson interval (matching/metrics.py) is at most ``fmr``. A threshold at
     the tail's point estimate meets the rate only on average: an evaluation on other impostors then exceeds it about
     half the time. A population too small to show ``fmr`` even with no impostor above the threshold is left out;
     None when none can. The value lies strictly above the highest impostor score not allowed to reach it (rounded up
-    to 4 decimals, as configured thresholds are)."""
+    to 4 decimals, as configured thresholds are).
+
+    ``clusters``: for each population, the id of each comparison's pair of fingers. Comparisons of the same two
+    fingers are not independent trials (a pair that matches once tends to match again, in every session), so with
+    clusters each pair is one trial and a comparison reaching the threshold counts as its share of its pair's
+    comparisons: the trials are the pairs, the errors the pairs' mean share reaching it (a mean of values in [0, 1],
+    for which the Wilson bound stays conservative). Identical copies of a comparison then add no evidence."""
     from .metrics import wilson_interval
 
     sets = [np.asarray(s, dtype=np.float64) for s in impostor_sets]
+    weights, trials = [], []
+    for k, scores in enumerate(sets):
+        if clusters is None:
+            weights.append(np.ones(len(scores)))
+            trials.append(len(scores))
+            continue
+        _ids, inverse, counts = np.unique(np.asarray(clusters[k]), return_inverse=True, return_counts=True)
+        weights.append(1.0 / counts[inverse])
+        trials.append(len(counts))
     if len(sets) > 1:
         sets.insert(0, np.concatenate(sets))
+        weights.insert(0, np.concatenate(weights))
+        trials.insert(0, sum(trials))
     best = None
-    for scores in sets:
-        n = len(scores)
+    for scores, weight, n in zip(sets, weights, trials):
         if n == 0 or wilson_interval(0, n, confidence)[1] > fmr:
             continue
-        allowed, above = 0, n + 1  # the most impostors that may reach the threshold, found by bisection (the
-        while above - allowed > 1:  # upper bound grows with the count); ``above`` is the least that may not
+        order = np.argsort(-scores, kind="stable")
+        reached = np.concatenate([[0.0], np.cumsum(weight[order])])  # reached[k]: errors if the k highest reach it
+
+        def shown(k: int) -> bool:
+            return wilson_interval(min(float(reached[k]), n), n, confidence)[1] <= fmr
+
+        allowed, above = 0, len(scores) + 1  # the most comparisons that may reach the threshold, found by bisection
+        while above - allowed > 1:  # (the upper bound grows with them); ``above`` is the least that may not
             mid = (allowed + above) // 2
-            allowed, above = (mid, above) if wilson_interval(mid, n, confidence)[1] <= fmr else (allowed, mid)
-        if allowed >= n:
+            allowed, above = (mid, above) if shown(mid) else (allowed, mid)
+        if allowed >= len(scores):
             continue  # every impostor may match: this population sets no bound
-        kept_below = np.partition(scores, n - allowed - 1)[n - allowed - 1]  # the (allowed + 1)-th highest
+        kept_below = scores[order[allowed]]  # the (allowed + 1)-th highest
         score = math.ceil(float(np.nextafter(kept_below, np.inf)) * 1e4) / 1e4
         best = score if best is None else max(best, score)
     return best

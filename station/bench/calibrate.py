@@ -24,7 +24,10 @@ Fingerprints (any engine of matching/engine.py; each has its own section ``[fing
   impostors *demonstrate* ``f`` at (``demonstrated_threshold``, :func:`matching.thresholds.demonstrated_score`: in the
   pooled scores and in each set's, so few impostors reach it that the upper end of their 95% Wilson interval is at
   most ``f``). The tail's point meets ``f`` only on average, so new impostors exceed it about half the time (the
-  synthetic evaluation set did: 0.12% of impostor voters at the tail's threshold, 0.319).
+  synthetic evaluation set did: 0.12% of impostor voters at the tail's threshold, 0.319). The trials of that interval
+  are the pairs of fingers (``impostor_finger_pairs``), not the comparisons: the impressions of two fingers compared
+  with each other are one piece of evidence, since a pair that matches once tends to match in every session (the
+  evaluation's false accepts did: 22 from 15 pairs at 0.3214, when every comparison counted as a trial).
 Face: ``face.match_threshold`` = :func:`matching.metrics.threshold_at_fmr` on the pooled calibration distances at
 ``fmr_per_comparison(max_false_alarm_rate, face.attempts)`` (or ``--target-fmr``): the most permissive observed
 distance whose FMR on these impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`);
@@ -324,7 +327,7 @@ def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: Templa
     """Genuine and impostor scores of every set (pairs within a set), pooled; per-set counts."""
     say = progress or (lambda _m: None)
     extractor = (cache or TemplateCache(None)).wrap(contender.extractor, contender.name)
-    genuine, impostor, per_set = [], [], []
+    genuine, impostor, clusters, per_set = [], [], [], []
     for spec in specs:
         sample_set = load_set(spec, modality)
         payloads, failed = _payloads(sample_set, extractor, say)
@@ -332,13 +335,22 @@ def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: Templa
         say(f"{sample_set.name}: scoring {len(g_pairs)} genuine + {len(i_pairs)} impostor pairs")
         genuine.append(_score(contender, payloads, g_pairs))
         impostor.append(_score(contender, payloads, i_pairs))
+        clusters.append(subject_pairs(sample_set.subjects, i_pairs))
         per_set.append({"name": sample_set.name, "source": spec.label, "samples": len(sample_set),
                         "subjects": len({s.subject for s in sample_set.samples}),
                         "extraction_failures": failed,
                         "pairs": {"genuine": len(g_pairs), "impostor": len(i_pairs)}})
     return {"genuine": np.concatenate(genuine) if genuine else np.empty(0),
             "impostor": np.concatenate(impostor) if impostor else np.empty(0), "impostor_sets": impostor,
-            "sets": per_set}
+            "impostor_clusters": clusters, "sets": per_set}
+
+
+def subject_pairs(subjects, pairs: np.ndarray) -> np.ndarray:
+    """For each (i, j) sample pair, the id of its unordered pair of subjects (fingers): the comparisons that are not
+    independent of each other."""
+    _ids, subject = np.unique(np.asarray(subjects), return_inverse=True)
+    a, b = subject[pairs[:, 0]], subject[pairs[:, 1]]
+    return np.minimum(a, b).astype(np.int64) * (len(_ids) + 1) + np.maximum(a, b)
 
 
 def rate(errors: int, trials: int) -> dict[str, Any]:
@@ -379,10 +391,12 @@ def calibrate_scores(genuine: np.ndarray, impostor: np.ndarray, target_fmr: floa
 
 def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, comparisons: int, alarm_rate: float,
                            target_fmr: float | None = None, cross_check_last: int = 200,
-                           impostor_sets: list[np.ndarray] | None = None) -> dict[str, Any]:
+                           impostor_sets: list[np.ndarray] | None = None,
+                           impostor_clusters: list[np.ndarray] | None = None) -> dict[str, Any]:
     """The tail and the 1:1 threshold from calibration scores (pure; the core of the fingerprint calibration). With
     ``impostor_sets`` (the pooled impostors split by calibration set) the tail bounds each set's as well as the pooled
-    one (matching.thresholds.fit_tail_envelope)."""
+    one (matching.thresholds.fit_tail_envelope). ``impostor_clusters`` (per set, each comparison's pair of fingers:
+    ``subject_pairs``) make each pair of fingers one trial of the demonstrated threshold."""
     from matching.thresholds import demonstrated_score, fit_tail, fit_tail_envelope, fmr_per_comparison, threshold_for
 
     i = np.asarray(impostor, dtype=np.float64)
@@ -393,7 +407,8 @@ def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, compari
         raise click.UsageError(f"calibration data too small: {exc}") from None
     per_comparison = float(target_fmr) if target_fmr is not None else fmr_per_comparison(alarm_rate, comparisons)
     on_tail = round(float(fit.tail.score_at(per_comparison)), 4)
-    demonstrated = demonstrated_score(impostor_sets or [i], per_comparison)
+    demonstrated = demonstrated_score(impostor_sets or [i], per_comparison,
+                                      clusters=impostor_clusters if impostor_sets else None)
     threshold = on_tail if demonstrated is None else max(on_tail, demonstrated)
     if threshold <= 0:
         raise click.UsageError(f"calibrated match_threshold {threshold} is not positive: the calibration data "
@@ -405,6 +420,8 @@ def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, compari
         "comparisons_per_voter": int(comparisons), "max_false_alarm_rate": alarm_rate,
         "fmr_per_comparison": per_comparison, "extrapolated": per_comparison < fit.min_fmr_measured,
         "tail_threshold": on_tail, "demonstrated_threshold": demonstrated, "match_threshold": threshold,
+        "impostor_finger_pairs": None if not (impostor_sets and impostor_clusters) else
+        int(sum(len(np.unique(c)) for c in impostor_clusters)),
         "at_match_threshold": {"fmr": rate(int(np.sum(i >= threshold)), int(i.size)),
                                "fnmr": rate(int(np.sum(g < threshold)), int(g.size))},
         "cross_check": {"comparisons": cross_check_last, "threshold": round(float(cross), 4)},
@@ -428,6 +445,7 @@ def calibrate_fingerprint(config, specs: list[DataSpec], *, matcher: str | None 
     scored = score_sets(specs, "fingerprint", contender, cache=cache, progress=progress)
     fp = config.fingerprint
     out = fingerprint_thresholds(scored["impostor"], scored["genuine"], impostor_sets=scored["impostor_sets"],
+                                 impostor_clusters=scored["impostor_clusters"],
                                  comparisons=len(fp.fingers) * fp.attempts_per_finger,
                                  alarm_rate=fp.max_false_alarm_rate, target_fmr=target_fmr,
                                  cross_check_last=config.audit.cross_check_last)

@@ -70,6 +70,26 @@ def test_demonstrated_threshold_by_hand():
     assert demonstrated_score([np.arange(1_000.0) + 1e6, light], 0.001) > 1e6  # ...but counts in the pooled scores
 
 
+def test_comparisons_of_one_pair_of_fingers_are_one_trial():
+    """Comparisons of the same two fingers are not independent trials: a pair that matches once tends to match again.
+    With ``clusters`` (each comparison's pair of fingers) a pair is one trial, and a comparison reaching the
+    threshold counts as its share of the pair's comparisons. Wilson upper end by hand (z = 1.96, n = 20,000 pairs):
+    11 allowed (9.847e-4), 11.25 not (1.0007e-3), so at FMR 0.001 a quarter-pair step stops at 11."""
+    light = np.arange(1, 20_001, dtype=float)
+    # four identical comparisons of each of 20,000 pairs show what the 20,000 alone show, not what 80,000 would
+    copies, pairs = np.repeat(light, 4), np.repeat(np.arange(20_000), 4)
+    assert demonstrated_score([copies], 0.001, clusters=[pairs]) == 19_989.0001
+    assert demonstrated_score([copies], 0.001) < 19_989  # as 80,000 independent comparisons: too permissive
+    # 80,000 comparisons 0..79,999 of 20,000 pairs, the highest 20,000 one in each pair (a quarter each): 44 may reach
+    # the threshold (11 pairs' worth), so it lies above the 45th highest, 79,955; counted as independent (n =
+    # 80,000 allows 62: 9.933e-4, 63 give 1.0073e-3) it would lie above the 63rd highest, 79,937
+    spread = np.arange(80_000, dtype=float)
+    assert demonstrated_score([spread], 0.001, clusters=[np.arange(80_000) % 20_000]) == 79_955.0001
+    assert demonstrated_score([spread], 0.001) == 79_937.0001
+    # 2,000 pairs cannot show 0.1% even with no comparison above (upper bound 1.9e-3), however often each was compared
+    assert demonstrated_score([np.arange(80_000.0)], 0.001, clusters=[np.arange(80_000) % 2_000]) is None
+
+
 # ------------------------------------------------------------------ faces: distances, where LOWER is more similar
 
 def test_distance_tail_of_a_hand_built_set():

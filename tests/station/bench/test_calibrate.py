@@ -139,6 +139,7 @@ def test_fingerprint_calibration_written_into_the_engine_sub_table(big_fake_fold
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["section"] == "fingerprint.bozorth3" and out["impostor_count"] == 10_080
+    assert out["impostor_finger_pairs"] == 36 * 35 // 2  # the trials of the demonstrated threshold
     assert out["pairs"] == {"genuine": 216, "impostor": 10_080}
     assert out["written"] == str(home / "station.toml")
     after = load_config("test", home=home, environ={}).fingerprint
