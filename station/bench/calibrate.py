@@ -348,9 +348,9 @@ def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: Templa
 def subject_pairs(subjects, pairs: np.ndarray) -> np.ndarray:
     """For each (i, j) sample pair, the id of its unordered pair of subjects (fingers): the comparisons that are not
     independent of each other."""
-    _ids, subject = np.unique(np.asarray(subjects), return_inverse=True)
+    ids, subject = np.unique(np.asarray(subjects), return_inverse=True)
     a, b = subject[pairs[:, 0]], subject[pairs[:, 1]]
-    return np.minimum(a, b).astype(np.int64) * (len(_ids) + 1) + np.maximum(a, b)
+    return np.minimum(a, b).astype(np.int64) * (len(ids) + 1) + np.maximum(a, b)
 
 
 def rate(errors: int, trials: int) -> dict[str, Any]:
