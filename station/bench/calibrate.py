@@ -407,8 +407,8 @@ def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, compari
         raise click.UsageError(f"calibration data too small: {exc}") from None
     per_comparison = float(target_fmr) if target_fmr is not None else fmr_per_comparison(alarm_rate, comparisons)
     on_tail = round(float(fit.tail.score_at(per_comparison)), 4)
-    demonstrated = demonstrated_score(impostor_sets or [i], per_comparison,
-                                      clusters=impostor_clusters if impostor_sets else None)
+    clusters = impostor_clusters if impostor_sets else None  # ids that belong to the split scores
+    demonstrated = demonstrated_score(impostor_sets or [i], per_comparison, clusters=clusters)
     threshold = on_tail if demonstrated is None else max(on_tail, demonstrated)
     if threshold <= 0:
         raise click.UsageError(f"calibrated match_threshold {threshold} is not positive: the calibration data "
@@ -420,8 +420,7 @@ def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, compari
         "comparisons_per_voter": int(comparisons), "max_false_alarm_rate": alarm_rate,
         "fmr_per_comparison": per_comparison, "extrapolated": per_comparison < fit.min_fmr_measured,
         "tail_threshold": on_tail, "demonstrated_threshold": demonstrated, "match_threshold": threshold,
-        "impostor_finger_pairs": None if not (impostor_sets and impostor_clusters) else
-        int(sum(len(np.unique(c)) for c in impostor_clusters)),
+        "impostor_finger_pairs": None if clusters is None else int(sum(len(np.unique(c)) for c in clusters)),
         "at_match_threshold": {"fmr": rate(int(np.sum(i >= threshold)), int(i.size)),
                                "fnmr": rate(int(np.sum(g < threshold)), int(g.size))},
         "cross_check": {"comparisons": cross_check_last, "threshold": round(float(cross), 4)},

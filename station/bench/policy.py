@@ -520,7 +520,8 @@ def bench_policy(profile: str | None = None, home: str | None = None, *,
         calibrated["fingerprint"] = {k: fp_cal[k] for k in ("matcher", "tail", "match_threshold", "impostor_count",
                                                             "min_fmr_measured", "fmr_per_comparison", "extrapolated",
                                                             "at_match_threshold", "cross_check", "calibration")}
-        calibrated["fingerprint"].update({k: fp_cal.get(k) for k in ("tail_threshold", "demonstrated_threshold")})
+        calibrated["fingerprint"].update({k: fp_cal.get(k) for k in ("tail_threshold", "demonstrated_threshold",
+                                                                        "impostor_finger_pairs")})
         if face_on:
             face_cal = face_calibration_result or calibrate_face(config, face_calibration, cache=cache, progress=say)
             if face_cal["threshold"] is None:

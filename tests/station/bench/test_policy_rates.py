@@ -208,6 +208,7 @@ def test_calibration_never_sees_evaluation_data(tmp_path, monkeypatch):
     assert fp["impostor_count"] == 10080 and fp["calibration"][0]["source"] == str(cal_dir)
     # 10,080 impostors cannot show 0.025% per comparison (none above: upper bound 3.8e-4): the tail's point decides
     assert fp["demonstrated_threshold"] is None and fp["match_threshold"] == fp["tail_threshold"]
+    assert fp["impostor_finger_pairs"] == 36 * 35 // 2  # its trials: the calibration's pairs of fingers
     assert out["policy"]["fingerprint_threshold"] == fp["match_threshold"] <= 100  # every genuine attempt matches
     assert out["voter_false_reject"] == 0.0 and out["genuine_verifications"] == 4  # 2 voters x 2 sessions
 
