@@ -387,8 +387,9 @@ def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_f
     run = polling_run(st)
     assert st.authority.wait_idle(60)
     assert run.outcomes == baseline
-    assert max(run.call_s) < FAST_TIMEOUT_S  # the officer never waited for the link
-    assert_checks_started(run)
+    assert_checks_started(run)  # every view came back with its check pending: the officer never waited for the link
+    if failure == "slow":  # and no call lasted the link's timeout (a refusing or garbling link costs no time to wait)
+        assert max(run.call_s) < FAST_TIMEOUT_S
     assert not authority_entries(st, "authority_answer")
     event = "authority_refused" if failure == "garbage" else "authority_unavailable"
     logged = authority_entries(st, event)
