@@ -377,7 +377,7 @@ def test_the_authoritys_fingerprint_no_match_is_a_signal_next_to_the_stations_de
 
 @pytest.mark.parametrize("failure", ["stopped", "slow", "garbage"])
 def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_flushed(stations, sim, baseline,
-                                                                                       failure):
+                                                                                       failure, monkeypatch):
     st = stations(sim, timeout_s=FAST_TIMEOUT_S)
     if failure == "stopped":
         sim.set_mode("down")  # the service's port refuses connections
@@ -387,10 +387,10 @@ def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_f
         sim.set_mode("garbage")
     warm_up(st)
     asked_on, ask = [], st.authority._ask
-    st.authority._ask = lambda *a: asked_on.append(threading.get_ident()) or ask(*a)  # who waits for the link
+    monkeypatch.setattr(st.authority, "_ask",  # who waits for the link
+                        lambda *a: asked_on.append(threading.get_ident()) or ask(*a))
     run = polling_run(st)
     assert st.authority.wait_idle(60)
-    st.authority._ask = ask
     assert run.outcomes == baseline
     # the officer never waited for the link: it was asked on the background workers only, and every view came back
     # with its check pending
