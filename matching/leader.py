@@ -16,10 +16,11 @@ whose grey-level spread is above a fixed fraction of the image's), (2) if the lo
 
 The fused model (``LeaderParams.model_variant = "fused"``, the default): the packaged export spells every GELU as
 eight elementwise nodes and every channel LayerNorm as thirteen (TensorFlow's ``moments``), which onnxruntime does not
-fuse; together they cost about as much as the convolutions. ``fuse_leader_graph`` rewrites them into onnxruntime's
-``FastGelu`` (the same tanh formula) and ``LayerNormalization`` (same epsilon, gamma, beta) and drops the dead nodes:
-the same function in fewer passes over memory (outputs equal to ~1e-5; checked on a test input before the model is
-used, else the packaged model is used as is). The fused model is built locally from the packaged LEADER.onnx (needs
+fuse; together they cost about as much as the convolutions. ``fuse_leader_graph`` rewrites each GELU into
+onnxruntime's ``FastGelu`` (the same tanh formula) and each LayerNorm into fewer NCHW passes with its centring folded
+into the convolution before it (same epsilon, gamma, beta), and drops the dead nodes: the same function in fewer passes
+over memory (outputs equal to ~1e-5; checked on a test input before the model is used, else the packaged model is
+used as is). The fused model is built locally from the packaged LEADER.onnx (needs
 the ``onnx`` package), at first use, into a cache directory (``STATION_MODEL_CACHE``, else
 ``$XDG_CACHE_HOME/voter-station/models``, else ``~/.cache/voter-station/models``), written atomically under a name
 keyed by the source model's SHA-256 and the rewrite's version; when the directory cannot be written the fused model
@@ -74,7 +75,7 @@ def packaged_model_path() -> Path:
     return path
 
 
-FUSED_REWRITE_VERSION = 1  # bump when fuse_leader_graph changes: the cache key includes it
+FUSED_REWRITE_VERSION = 2  # bump when fuse_leader_graph changes: the cache key includes it
 
 
 def model_cache_dir() -> Path:
@@ -94,8 +95,12 @@ def fused_model_name(source_sha256: str) -> str:
 def fuse_leader_graph(model_bytes: bytes) -> bytes:
     """The packaged LEADER graph with every TensorFlow-exported GELU (``.../Gelu/mul .. mul_3``) replaced by one
     ``com.microsoft.FastGelu`` node and every channel LayerNorm (``.../moments/mean .. add_2``, over axis 1 of NCHW)
-    by Transpose -> ``LayerNormalization(axis=-1)`` -> Transpose; dead nodes and initializers dropped. ValueError when
-    the graph does not have the expected patterns (another export)."""
+    by the same function in fewer passes, staying in NCHW: the centring is a linear map of the channels, folded into
+    the Conv that makes the LayerNorm's input (or a 1x1 Conv when another node also reads it), then ``ReduceMean`` of
+    the square over the channels, ``1 / sqrt(var + eps)``, gamma and beta. (Version 1 used Transpose ->
+    ``LayerNormalization(axis=-1)`` -> Transpose: ORT's NHWC LayerNorm over 4-219 channels and the transposes cost
+    more than the rest.) Dead nodes and initializers dropped. ValueError when the graph does not have the expected
+    patterns (another export)."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -116,6 +121,32 @@ def fuse_leader_graph(model_bytes: bytes) -> bytes:
 
     replaced: dict[str, list] = {}
     new_inits = []
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def constant(name: str, value) -> str:
+        new_inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+        return name
+
+    def centred(x: str, base: str, channels: int) -> tuple[list, str]:
+        """``x`` minus its mean over the channels, as a linear map: folded into the Conv that makes ``x`` when only
+        this LayerNorm reads it (new weights ``(I - J/C) W`` and bias ``(I - J/C) b``), else a 1x1 Conv. Returns the
+        nodes to add and the centred tensor's name."""
+        p = producer.get(x)
+        only_here = all(c.name.startswith(base + "/") for c in consumers.get(x, []))
+        if (p is not None and p.op_type == "Conv" and len(p.input) == 3 and p.input[1] in inits
+                and p.input[2] in inits and only_here and x not in {o.name for o in g.output}):
+            w = const(p.input[1]).astype(np.float64)
+            centre = np.eye(w.shape[0]) - 1.0 / w.shape[0]
+            p.input[1] = constant(base + "/fused_ln_centred_w", np.tensordot(centre, w, axes=([1], [0])))
+            p.input[2] = constant(base + "/fused_ln_centred_b", centre @ const(p.input[2]).astype(np.float64))
+            return [], x
+        centre = (np.eye(channels) - 1.0 / channels)[:, :, None, None]
+        return [helper.make_node("Conv", [x, constant(base + "/fused_ln_centre", centre)], [base + "/fused_ln_centred"],
+                                 name=base + "/fused_ln_centre")], base + "/fused_ln_centred"
     n_gelu = n_ln = 0
     for n in g.node:
         if n.op_type == "Mul" and n.name.endswith("/Gelu/mul_3"):
@@ -143,15 +174,25 @@ def fuse_leader_graph(model_bytes: bytes) -> bytes:
             if gamma.shape != beta.shape:
                 raise ValueError(f"unexpected LayerNorm parameters at {base}")
             out = node(base + "/add_2").output[0]
-            gname, bname = base + "/fused_ln_gamma", base + "/fused_ln_beta"
-            new_inits += [numpy_helper.from_array(gamma, gname), numpy_helper.from_array(beta, bname)]
-            replaced[out] = [
-                helper.make_node("Transpose", [x], [base + "/fused_ln_nhwc"], perm=[0, 2, 3, 1],
-                                 name=base + "/fused_ln_to_nhwc"),
-                helper.make_node("LayerNormalization", [base + "/fused_ln_nhwc", gname, bname],
-                                 [base + "/fused_ln_out"], axis=-1, epsilon=eps, name=base + "/fused_LayerNorm"),
-                helper.make_node("Transpose", [base + "/fused_ln_out"], [out], perm=[0, 3, 1, 2],
-                                 name=base + "/fused_ln_to_nchw")]
+            centring, d = centred(x, base, gamma.size)
+            replaced[out] = centring + [
+                helper.make_node("Mul", [d, d], [base + "/fused_ln_sq"], name=base + "/fused_ln_square"),
+                helper.make_node("ReduceMean", [base + "/fused_ln_sq"], [base + "/fused_ln_var"], axes=[1], keepdims=1,
+                                 name=base + "/fused_ln_variance"),
+                helper.make_node("Add", [base + "/fused_ln_var", constant(base + "/fused_ln_eps", [eps])],
+                                 [base + "/fused_ln_var_eps"], name=base + "/fused_ln_add_eps"),
+                helper.make_node("Sqrt", [base + "/fused_ln_var_eps"], [base + "/fused_ln_sd"],
+                                 name=base + "/fused_ln_sqrt"),
+                helper.make_node("Reciprocal", [base + "/fused_ln_sd"], [base + "/fused_ln_rsd"],
+                                 name=base + "/fused_ln_reciprocal"),
+                helper.make_node("Mul", [d, base + "/fused_ln_rsd"], [base + "/fused_ln_norm"],
+                                 name=base + "/fused_ln_normalise"),
+                helper.make_node("Mul", [base + "/fused_ln_norm",
+                                         constant(base + "/fused_ln_gamma", gamma.reshape(1, -1, 1, 1))],
+                                 [base + "/fused_ln_scaled"], name=base + "/fused_ln_gamma_mul"),
+                helper.make_node("Add", [base + "/fused_ln_scaled",
+                                         constant(base + "/fused_ln_beta", beta.reshape(1, -1, 1, 1))],
+                                 [out], name=base + "/fused_ln_beta_add")]
             n_ln += 1
     if n_gelu == 0 or n_ln == 0:
         raise ValueError("no GELU or LayerNorm pattern found: not the expected LEADER export")
