@@ -65,6 +65,34 @@ def test_fused_minutiae_match_the_float_model_on_synthetic_prints(built, cache_d
     assert plain.model_source == str(packaged_model_path())
 
 
+@pytest.mark.parametrize("height, width", [(320, 320), (224, 288), (64, 96)])
+def test_fused_graph_computes_the_packaged_maps_in_fewer_passes(built, height, width):
+    """The rewritten graph: no LayerNormalization between transposes, no SpaceToDepth/DepthToSpace emulation of a
+    dilated convolution; its four maps equal the packaged graph's on a ridge-like image of any size the network takes
+    (the dilated convolutions' padding depends on the size)."""
+    import onnx
+    import onnxruntime as ort
+
+    ops = {n.op_type for n in onnx.load(str(built)).graph.node}
+    assert not ops & {"LayerNormalization", "SpaceToDepth", "DepthToSpace"}
+    assert {"FastGelu", "Conv", "ReduceMean"} <= ops
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    noise = np.random.default_rng(height + width).normal(0, 5, (height, width))
+    image = (128 + 90 * np.sin(0.7 * xx + 0.3 * yy + 0.002 * xx * yy) + noise).astype(np.float32)[None, :, :, None]
+    maps = []
+    for model in (built, packaged_model_path()):
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        maps.append(session.run(None, {session.get_inputs()[0].name: image})[0])
+    fused, packaged = maps
+    assert fused.shape == packaged.shape == (1, height, width, 4)
+    assert np.abs(fused - packaged)[..., [0, 2, 3]].max() < 1e-3  # position, type, quality
+    where = packaged[..., 0] > 0.1
+    turn = np.abs((fused[..., 1] - packaged[..., 1] + np.pi) % (2 * np.pi) - np.pi)[where]
+    assert where.any() and turn.max() < 1e-2  # direction (radians) where a minutia is likely
+
+
 def test_cache_name_is_keyed_by_the_source_hash_and_rebuilt_when_absent(built, cache_dir):
     assert built.name == fused_model_name(_source_digest())
     first = built.read_bytes()
