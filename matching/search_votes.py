@@ -5,7 +5,10 @@ Each enrolled template is a label with its integer keys (triangles, cylinder has
 are normalised by). The keys of every template are kept sorted once, with their labels beside them, and looked up by
 binary search; templates added since are sorted in lazily at the next lookup. A probe's distinct keys each give one
 vote to every template holding that key; a template's score is its votes over the square root of its size (a template
-with more keys collides more by chance). Removed templates stay in the table, masked.
+with more keys collides more by chance). With ``idf`` a vote weighs ``log(1 + N / df)``, N the templates enrolled and
+df those holding the key (tf-idf's inverse document frequency, smoothed so that a key every template holds still
+counts): a key common to thousands of templates says less about a probe's mate than a rare one. Removed templates
+stay in the table, masked.
 """
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ from .errors import MatchingError
 class VoteIndex:
     """Labels, keys and the sorted table; the subclass turns its input into keys (``add``, ``probe_keys``)."""
 
-    def __init__(self, key_dtype: type) -> None:
+    def __init__(self, key_dtype: type, *, idf: bool = False) -> None:
         self._key_dtype = key_dtype
+        self._idf = idf
         self._ids: list = []  # label -> id (None once removed)
         self._labels: dict = {}
         self._sizes: list[int] = []  # per label: what its votes are normalised by
@@ -101,7 +105,11 @@ class VoteIndex:
         if total == 0:
             return []
         shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        votes = np.bincount(self._key_labels[shift + np.arange(total)], minlength=n).astype(np.float64)
+        labels = self._key_labels[shift + np.arange(total)]
+        if self._idf:
+            votes = np.bincount(labels, weights=np.repeat(np.log1p(n / lengths), lengths), minlength=n)
+        else:
+            votes = np.bincount(labels, minlength=n).astype(np.float64)
         if self._norm is None or len(self._norm) != n:  # kept between probes
             self._norm = 1.0 / np.sqrt(np.maximum(np.asarray(self._sizes, np.float64), 1.0))
         score = votes * self._norm

@@ -84,3 +84,31 @@ def test_remove_persist_and_reject():
     with pytest.raises(MatchingError):
         CylinderIndex.from_bytes(b"not an index")
     assert CylinderIndex().candidates(probe) == []
+
+
+def test_a_rare_collision_outweighs_collisions_every_template_shares():
+    """Votes weigh log(1 + N / df): a probe sharing one rare cylinder with its mate and three cylinders with 41 other
+    templates ranks the mate first; counting collisions alone ranks the 41 first."""
+    rng = np.random.default_rng(3)
+    common, rare = _template(rng, 3), _template(rng, 1)
+    gallery = {f"other{i}": np.vstack([common, _template(rng, 27)]) for i in range(41)}
+    gallery["mate"] = np.vstack([rare, _template(rng, 29)])
+    weighted, counted = CylinderIndex(), CylinderIndex(CylinderHashParams(idf=False))
+    for key, bits in gallery.items():
+        weighted.add(key, bits)
+        counted.add(key, bits)
+    probe = np.vstack([rare, common])
+    assert weighted.candidates(probe, shortlist=5)[0][0] == "mate"
+    assert "mate" not in [k for k, _ in counted.candidates(probe, shortlist=5)]
+    assert CylinderIndex.from_bytes(weighted.to_bytes()).candidates(probe, shortlist=1)[0][0] == "mate"
+
+
+def test_a_key_every_template_holds_still_counts():
+    """One template enrolled (a new registration centre's roll): every key it holds is held by all (df = N), and the
+    smoothed weight keeps its votes above zero, so it is still found."""
+    rng = np.random.default_rng(4)
+    only = _template(rng)
+    index = CylinderIndex()
+    index.add("only", only)
+    found = index.candidates(_noisy(only, rng))
+    assert [k for k, _ in found] == ["only"] and found[0][1] > 0
