@@ -150,6 +150,7 @@ def fuse_leader_graph(model_bytes: bytes) -> bytes:
         centre = (np.eye(channels) - 1.0 / channels)[:, :, None, None]
         return [helper.make_node("Conv", [x, constant(base + "/fused_ln_centre", centre)], [base + "/fused_ln_centred"],
                                  name=base + "/fused_ln_centre")], base + "/fused_ln_centred"
+
     def native_dilated(depth_to_space) -> tuple[str, list]:
         """TensorFlow's export of a dilated convolution (Pad -> SpaceToDepth -> Conv -> DepthToSpace -> Slice, with
         transposes that put the channels in the batch axis) as one ``Conv`` with ``dilations`` and symmetric zero
