@@ -35,14 +35,16 @@ def pytest_collection_modifyitems(config, items):
     """The modules of RUN_FIRST go first (in their own order; with xdist, to one worker, their module fixture built
     once). When the tests run on PostgreSQL (STATION_TEST_DATABASE_URL): tests marked sqlite_only are not selected,
     and with STATION_TEST_DATABASE_ONLY=1 (make test's PostgreSQL pass) only the tests that touch a database are: no
-    list to keep up to date, a new test file that makes a database runs on both. Deselected, not skipped: a skip would
-    be a failure under STATION_REQUIRE_ALL=1."""
+    list to keep up to date, a new test file that makes a database runs on both. Except those marked
+    sqlite_pass_only(why): the browser, the fuzzer, the card reader and the authority's link, whose database work goes
+    through services that other tests run on PostgreSQL (each marker names them), and which would double the pass's
+    time. Deselected, not skipped: a skip would be a failure under STATION_REQUIRE_ALL=1."""
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in RUN_FIRST)  # stable: the order is kept otherwise
     if not os.environ.get("STATION_TEST_DATABASE_URL"):
         return
     only_databases = os.environ.get("STATION_TEST_DATABASE_ONLY") == "1"
     kept = [item for item in items if not item.get_closest_marker("sqlite_only")
-            and (touches_a_database(item) or not only_databases)]
+            and (touches_a_database(item) and not item.get_closest_marker("sqlite_pass_only") or not only_databases)]
     if len(kept) < len(items):
         kept_ids = {id(item) for item in kept}
         config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])

@@ -11,7 +11,8 @@ from station.security.keys import template_context
 from station.db.models import BiometricReference, Voter
 from station.security.users import Principal
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_pass_only(
+    "the rendered report in a browser; the audit it reads runs on PostgreSQL in tests/station/audit")]
 
 # Widths of an Urdu word as the page sets it, and of the same letters kept apart (ZERO WIDTH NON-JOINER between
 # them): a face that shapes Nastaliq joins the word into a much narrower one.

@@ -10,7 +10,8 @@ from tests.support.browser import Browser, login, screenshot  # playwright, a te
 from tests.support.stations import PASSWORDS, ServerProcess
 from tests.support.webclient import Client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_pass_only(
+    "the browser and the pages; the API behind them runs on PostgreSQL in tests/api and tests/station/polling")]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,9 @@ PERSON = {"name_en": "Saima Bibi", "name_ur": "صائمہ بی بی", "relation"
 FIRST_CNIC, SECOND_CNIC = "82101-4455667-2", "82101-7788990-4"  # even last digits: female
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_pass_only(
+    "the browser and the registration pages; registration and adjudication run on PostgreSQL in "
+    "tests/station/registration and tests/api/test_ui_registration_pages.py")]
 
 
 @pytest.fixture(scope="module")
