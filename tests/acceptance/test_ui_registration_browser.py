@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support.browser import Browser, login, screenshot
-from tests.support.stations import ServerProcess, build_station
+from tests.support.stations import ROLL_SEED, ServerProcess, build_station
 from tests.support.webclient import Client
 from station.config import write_local_overrides
 
@@ -43,7 +43,7 @@ def server(tmp_path_factory, make_database_url):
     database_url = make_database_url()
     st = build_station(home, database_url)
     st.init()
-    st.synthesize_roll(6, 43, workers=1)
+    st.synthesize_roll(6, ROLL_SEED, workers=1)
     for username, (role, password) in USERS.items():
         st.accounts.add_user(username, password, role)
     st.close()

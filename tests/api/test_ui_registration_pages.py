@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.stations import PASSWORDS, build_station
+from tests.support.stations import PASSWORDS, ROLL_SEED, build_station
 from station.security.users import Principal
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def reg_station(tmp_path_factory, make_database_url):
     st = build_station(tmp_path_factory.mktemp("ui-registration"), make_database_url(),
                        enrollment={"fingers": FINGERS})
     st.init()
-    st.synthesize_roll(8, 31, workers=1)
+    st.synthesize_roll(8, ROLL_SEED, workers=1)
     for username, (role, password) in USERS.items():
         st.accounts.add_user(username, password, role)
     yield st

@@ -5,7 +5,7 @@ import pytest
 
 from station.errors import Conflict
 from station.security.users import Principal
-from tests.support.stations import build_station
+from tests.support.stations import ROLL_SEED, build_station
 
 pytestmark = pytest.mark.slow  # each test builds a station of its own and closes its poll
 
@@ -17,7 +17,7 @@ PRESIDING = Principal("presiding", "presiding_officer")
 def closing_station(tmp_path, make_database_url):
     st = build_station(tmp_path / "home", make_database_url())
     st.init()
-    st.synthesize_roll(8, 5, workers=1)
+    st.synthesize_roll(8, ROLL_SEED, workers=1)
     yield st
     st.close()
 

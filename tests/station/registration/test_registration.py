@@ -16,7 +16,7 @@ from station.db.models import BiometricReference, MatchLogEntry, Voter
 from station.db.models import EnrollmentCapture
 from station.security.users import Principal
 
-from tests.support.stations import build_station
+from tests.support.stations import ROLL_SEED, build_station
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def reg_station(tmp_path_factory, make_database_url):
     home = tmp_path_factory.mktemp("registration")
     st = build_station(home, make_database_url(), enrollment={"face_required": False})
     st.init()
-    st.synthesize_roll(12, 21, workers=1)
+    st.synthesize_roll(12, ROLL_SEED, workers=1)
     st.accounts.add_user("regofficer", "regofficer-test-pass", "registration_officer")
     st.accounts.add_user("registrar", "registrar-test-pass", "registrar")
     st.accounts.add_user("officer", "officer-test-pass", "polling_officer")
@@ -90,7 +90,7 @@ def test_a_capture_below_the_gate_is_retried_and_the_best_one_kept(tmp_path, mak
     st = build_station(tmp_path, make_database_url(),
                        enrollment={"face_required": False, "fingers": ["right_thumb"], "min_finger_quality": 100})
     st.init()
-    st.synthesize_roll(3, 4, workers=1)
+    st.synthesize_roll(3, ROLL_SEED, workers=1)
     service = st.registration
     view = service.start(OFFICER, next(CNICS), person_data())
     qualities = []

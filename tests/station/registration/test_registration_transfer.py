@@ -23,7 +23,7 @@ from station.roll.content_hash import roll_content_hash
 from station.packages.build import build_package
 from station.packages.verify import install_trust
 from station.security.users import Principal
-from tests.support.stations import build_station
+from tests.support.stations import ROLL_SEED, build_station
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def commission(tmp_path_factory, make_database_url):
     st = build_station(tmp_path_factory.mktemp("commission"), make_database_url(), station={"id": "COMMISSION"},
                        enrollment={"face_required": False})
     st.init()
-    st.synthesize_roll(10, 31, workers=1)
+    st.synthesize_roll(10, ROLL_SEED, workers=1)
     create_commission_key(st.config.keys_dir)
     create_commission_certificate(st.config.keys_dir)  # keys/commission.crt: the anchor `roll admit` holds
     with st.transaction() as s:
