@@ -11,16 +11,17 @@ PORT   ?= 8080
 # The tests that touch the database run a second time on a private PostgreSQL server: every test whose fixtures make
 # a database (they reach make_database_url in tests/conftest.py: the station fixtures, the central database, the
 # servers, the command line run on a station), chosen at collection (STATION_TEST_DATABASE_ONLY=1), so that a new test
-# file joins by itself; only a test marked sqlite_only is left out (test_store.py's check of SQLite's WAL mode). The
-# command-line tests run on the pass's database too (tests/support/cli.py database_env); test_bad_input.py's home is
-# never initialised and makes no database. What the first pass computes and the second would only repeat is kept in
-# .pytest_cache, under names that hash the code and packages deciding it: every test roll's fingerprint references
-# (tests/support/stations.py roll_templates_file), and the fingerprint work of the 1:N registration run
-# (test_registration_dedup.py, 10 minutes on one worker in the first pass): its captures' masters, templates and
-# qualities and its search's 1:1 scores, looked up by their exact inputs (tests/support/fingerprint_cache.py), so that
-# this pass repeats its database work, candidate search, decisions and faces (2 minutes). The schemathesis run
-# (tests/api/test_api_fuzz.py, 3 minutes) sends a fifth of its examples here: the dialect is what this pass is for
-# (its docstring). The slowest tests of each pass are listed at the end.
+# file joins by itself; left out are a test marked sqlite_only (test_store.py's check of SQLite's WAL mode) and those
+# marked sqlite_pass_only(why), whose subject is not the database (the browser, the API fuzzer, the authority's link:
+# the marker names the tests that run their database work on PostgreSQL). The command-line tests run on the pass's
+# database too (tests/support/cli.py database_env); test_bad_input.py's home is never initialised and makes no
+# database. What the first pass computes and the second would only repeat is kept in .pytest_cache, under names that
+# hash the code and packages deciding it: the test rolls' fingerprint references (tests/support/stations.py
+# roll_templates_file; the rolls share one seed), and the fingerprint work of the 1:N registration test
+# (test_registration_dedup.py): its captures' masters, templates and qualities and its search's 1:1 scores, looked
+# up by their exact inputs (tests/support/fingerprint_cache.py), so that this pass repeats its database work,
+# candidate search, decisions and faces. The slowest tests of each pass are listed at the end. Both passes together
+# must stay well inside CI's 30 minutes on a 2-core machine.
 DB_TESTS ?= tests
 
 .PHONY: install demo test quick bench deb clean

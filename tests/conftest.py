@@ -25,8 +25,8 @@ def touches_a_database(item) -> bool:
     return "make_database_url" in getattr(item, "fixturenames", ())
 
 
-# Started before everything else: a module that keeps one worker busy for minutes (the 1:N registration run: 8 minutes
-# of fingerprint extraction in its module fixture) runs while the other worker takes the rest. Collected in place,
+# Started before everything else: a module that keeps one worker busy for minutes (the 1:N registration run: its
+# fingerprint captures and search in its module fixture) runs while the other worker takes the rest. Collected in place,
 # near the end, it started when little was left and the other worker sat idle until it finished.
 RUN_FIRST = ("tests/station/registration/test_registration_dedup.py",)
 
@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
     once). When the tests run on PostgreSQL (STATION_TEST_DATABASE_URL): tests marked sqlite_only are not selected,
     and with STATION_TEST_DATABASE_ONLY=1 (make test's PostgreSQL pass) only the tests that touch a database are: no
     list to keep up to date, a new test file that makes a database runs on both. Except those marked
-    sqlite_pass_only(why): the browser, the fuzzer, the card reader and the authority's link, whose database work goes
+    sqlite_pass_only(why): the browser, the fuzzer and the authority's link, whose database work goes
     through services that other tests run on PostgreSQL (each marker names them), and which would double the pass's
     time. Deselected, not skipped: a skip would be a failure under STATION_REQUIRE_ALL=1."""
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in RUN_FIRST)  # stable: the order is kept otherwise

@@ -12,12 +12,11 @@ verification or registration id, CNIC, device kind or position, and the body's C
 replaced by live values of that station (verifications of voters on and off this station's roll, a registration
 being captured, one waiting for adjudication with an exception photo).
 
-On PostgreSQL (make test's second pass) the same run, with MAX_EXAMPLES 10 instead of 25 and DENIED_EXAMPLES 2
-instead of 3: the handlers, the validation and the roles do not change with the database, and the SQLite pass has
-already sent all the examples; what the second pass is for is the dialect (text PostgreSQL refuses, such as U+0000,
-which the live values plant; types, constraints and transactions that differ) on every operation of every role, in
-about half the time (the stations and their live values cost the same on both). test_hostile_inputs.py sends NUL to
-the text fields deliberately, on both databases."""
+make test runs it on SQLite only (sqlite_pass_only: its PostgreSQL pass would take as long again, and what that
+pass is for - the dialect - is sent there deliberately: test_hostile_inputs.py puts NUL, which PostgreSQL's text
+refuses, into the text fields, and test_api_roles.py calls every operation as every role). Run by hand on PostgreSQL
+(STATION_TEST_DATABASE_URL), it sends MAX_EXAMPLES 10 instead of 25 and DENIED_EXAMPLES 2 instead of 3: the
+handlers, the validation and the roles do not change with the database; the live values still plant U+0000."""
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,5 @@
 """A disk cache of a station's simulated fingerprint captures, for the long registration runs (the 1:N acceptance run
-of tests/station/registration/test_registration_dedup.py: about 1,000 captures), so that make test's PostgreSQL pass
+of tests/station/registration/test_registration_dedup.py: about 300 captures), so that make test's PostgreSQL pass
 - a separate pytest process after the SQLite pass - and the next run read what the first one computed, and repeat only
 the database and the duplicate search.
 
