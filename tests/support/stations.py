@@ -15,9 +15,8 @@ from tests.support.paths import FACES, REPO  # noqa: F401  (re-exported for the 
 ROLL_VOTERS = 160
 # The seed of the session station's roll and of every module's own roll that needs no other people: a roll of n
 # voters is the first n people of any larger roll of its seed, so they all read their fingerprint references from the
-# one file the session station fills (roll_templates_file) instead of enrolling fingers of their own (half a second
-# of CPU a finger). Rolls whose seed decides what a test checks (a constituency, who is on which
-# station) keep their own.
+# one file the session station fills (roll_templates_file) instead of enrolling fingers of their own (half a second of
+# CPU a finger). Rolls whose seed decides what a test checks (a constituency, who is on which station) keep their own.
 ROLL_SEED = 3
 PASSWORDS = {
     "officer": ("polling_officer", "officer-test-pass"),
