@@ -86,15 +86,13 @@ def cached_synthetic_rolls():
     per seed (`roll_templates_file`: a smaller roll holds the first people of a larger one of its seed; the name hashes
     the engine, the fingers, the resolution and the code and packages that decide the templates), so that a finger
     enrolled once - by another roll of the seed, a module fixture on the other worker, the PostgreSQL pass, the next
-    run - is read instead of rendered and extracted again (half a second of CPU per finger). The fingers a file lacks
-    are enrolled on both cores, whatever the caller asked: the other worker may be waiting on the file's lock. A caller
-    that names its own file, or listens to the build's progress, is left as it asked."""
+    run - is read instead of rendered and extracted again (half a second of CPU per finger). A caller that names its
+    own file, or listens to the build's progress, is left as it asked."""
     original = Station.synthesize_roll
 
     def synthesize_roll(self, voters, seed, *, templates_file=None, progress=None, **kwargs):
         if templates_file is None and progress is None:
             templates_file = roll_templates_file(self, voters, seed)
-            kwargs["workers"] = 2
         return original(self, voters, seed, templates_file=templates_file, progress=progress, **kwargs)
 
     patch = pytest.MonkeyPatch()

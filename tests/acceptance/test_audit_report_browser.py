@@ -34,7 +34,7 @@ def test_planted_anomalies_show_in_the_rendered_report(tmp_path, make_database_u
     browser = Browser()  # before the polling run: without chromium the test fails at once (require_path)
     st = build_station(tmp_path / "home", make_database_url(), audit={"min_seconds_per_voter": 20.0})
     st.init()
-    st.synthesize_roll(44, ROLL_SEED, workers=1)
+    st.synthesize_roll(44, ROLL_SEED)
     here = st.roll.list_voters(polling_station=st.config.station.polling_station)
     amina, bilal = Principal("amina", "polling_officer"), Principal("bilal", "polling_officer")
     presiding = Principal("presiding", "presiding_officer")

@@ -73,7 +73,7 @@ def test_kill_9_loses_no_committed_event(station, make_database_url, tmp_path):
     url = make_database_url()
     victim = build_station(home, url)
     victim.init()
-    victim.synthesize_roll(16, ROLL_SEED, workers=1)
+    victim.synthesize_roll(16, ROLL_SEED)
     victim.accounts.add_user("officer", PASSWORDS["officer"][1], "polling_officer")
     here = victim.roll.list_voters(polling_station=victim.config.station.polling_station)
     victim.close()

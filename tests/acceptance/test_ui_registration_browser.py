@@ -43,7 +43,7 @@ def server(tmp_path_factory, make_database_url):
     database_url = make_database_url()
     st = build_station(home, database_url)
     st.init()
-    st.synthesize_roll(6, ROLL_SEED, workers=1)
+    st.synthesize_roll(6, ROLL_SEED)
     for username, (role, password) in USERS.items():
         st.accounts.add_user(username, password, role)
     st.close()

@@ -42,7 +42,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.sqlite_pass_only(
     "the fuzzer against the document; the text PostgreSQL refuses (U+0000) is sent on both databases by "
     "tests/api/test_hostile_inputs.py, every operation and role on PostgreSQL by tests/api/test_api_roles.py")]
 
-# make test's PostgreSQL pass (STATION_TEST_DATABASE_URL names the server) runs fewer examples: see the docstring
+# on PostgreSQL (STATION_TEST_DATABASE_URL names a server; make test's PostgreSQL pass leaves this module out) it
+# runs fewer examples: see the docstring
 ON_POSTGRESQL = bool(os.environ.get("STATION_TEST_DATABASE_URL"))
 MAX_EXAMPLES = 10 if ON_POSTGRESQL else 25  # per allowed operation, per generation mode
 DENIED_EXAMPLES = 2 if ON_POSTGRESQL else 3  # per operation a role may not call, per generation mode: sees the 403

@@ -43,7 +43,7 @@ def reg_station(tmp_path_factory, make_database_url):
     st = build_station(tmp_path_factory.mktemp("ui-registration"), make_database_url(),
                        enrollment={"fingers": FINGERS})
     st.init()
-    st.synthesize_roll(8, ROLL_SEED, workers=1)
+    st.synthesize_roll(8, ROLL_SEED)
     for username, (role, password) in USERS.items():
         st.accounts.add_user(username, password, role)
     yield st

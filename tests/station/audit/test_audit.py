@@ -70,7 +70,7 @@ def small_station(tmp_path_factory, make_database_url):
     home = tmp_path_factory.mktemp("audit-home")
     st = build_station(home, make_database_url(), audit={"checkpoint_every": 4})
     st.init()
-    st.synthesize_roll(16, ROLL_SEED, workers=1)
+    st.synthesize_roll(16, ROLL_SEED)
     from station.security.users import Principal
 
     officer, presiding = Principal("officer", "polling_officer"), Principal("presiding", "presiding_officer")
@@ -190,7 +190,7 @@ def test_merge_finds_voters_given_ballots_at_two_stations(small_station, tmp_pat
     (home2 / "keys" / "voter-ref.key").chmod(0o600)
     other = build_station(home2, make_database_url(), station={"id": "AJK-DEMO-02"})
     other.init()
-    other.synthesize_roll(16, ROLL_SEED, workers=1)
+    other.synthesize_roll(16, ROLL_SEED)
     from station.security.users import Principal
     officer = Principal("officer", "polling_officer")
     voter = other.roll.list_voters(polling_station=other.config.station.polling_station)[0]

@@ -68,7 +68,7 @@ def source(tmp_path_factory, make_database_url):
     home = tmp_path_factory.mktemp("source") / "home"
     st = build_station(home, make_database_url())
     st.init()
-    st.synthesize_roll(24, ROLL_SEED, workers=1)
+    st.synthesize_roll(24, ROLL_SEED)
     st.accounts.add_user("officer", "officer-test-pass", "polling_officer")
     st.accounts.add_user("presiding", "presiding-test-pass", "presiding_officer")
     init_backup_key(st.config, PASSPHRASE, scrypt_n=FAST_SCRYPT)

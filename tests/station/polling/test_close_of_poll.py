@@ -17,7 +17,7 @@ PRESIDING = Principal("presiding", "presiding_officer")
 def closing_station(tmp_path, make_database_url):
     st = build_station(tmp_path / "home", make_database_url())
     st.init()
-    st.synthesize_roll(8, ROLL_SEED, workers=1)
+    st.synthesize_roll(8, ROLL_SEED)
     yield st
     st.close()
 

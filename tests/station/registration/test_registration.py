@@ -42,7 +42,7 @@ def reg_station(tmp_path_factory, make_database_url):
     home = tmp_path_factory.mktemp("registration")
     st = build_station(home, make_database_url(), enrollment={"face_required": False})
     st.init()
-    st.synthesize_roll(12, ROLL_SEED, workers=1)
+    st.synthesize_roll(12, ROLL_SEED)
     st.accounts.add_user("regofficer", "regofficer-test-pass", "registration_officer")
     st.accounts.add_user("registrar", "registrar-test-pass", "registrar")
     st.accounts.add_user("officer", "officer-test-pass", "polling_officer")
@@ -90,7 +90,7 @@ def test_a_capture_below_the_gate_is_retried_and_the_best_one_kept(tmp_path, mak
     st = build_station(tmp_path, make_database_url(),
                        enrollment={"face_required": False, "fingers": ["right_thumb"], "min_finger_quality": 100})
     st.init()
-    st.synthesize_roll(3, ROLL_SEED, workers=1)
+    st.synthesize_roll(3, ROLL_SEED)
     service = st.registration
     view = service.start(OFFICER, next(CNICS), person_data())
     qualities = []

@@ -36,7 +36,7 @@ def registration_day(tmp_path_factory, make_database_url):
     st = build_station(tmp_path_factory.mktemp("registration-day"), make_database_url())
     cache = cache_fingerprint_captures(st)
     st.init()
-    st.synthesize_roll(40, ROLL_SEED, workers=1)  # people already on the roll are searched too
+    st.synthesize_roll(40, ROLL_SEED)  # people already on the roll are searched too
     result = scripted_registration(st, people=PEOPLE, duplicates=10, faces_dir=str(FACES), seed=23)
     cache.save()
     st.close()

@@ -40,7 +40,7 @@ def commission(tmp_path_factory, make_database_url):
     st = build_station(tmp_path_factory.mktemp("commission"), make_database_url(), station={"id": "COMMISSION"},
                        enrollment={"face_required": False})
     st.init()
-    st.synthesize_roll(10, ROLL_SEED, workers=1)
+    st.synthesize_roll(10, ROLL_SEED)
     create_commission_key(st.config.keys_dir)
     create_commission_certificate(st.config.keys_dir)  # keys/commission.crt: the anchor `roll admit` holds
     with st.transaction() as s:
