@@ -2,6 +2,8 @@
 any SQLAlchemy URL."""
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
@@ -13,21 +15,37 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 READ_ONLY = "station_read_only"  # execution option of the engine behind Station.read_transaction
+BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another's lock
+
+
+def _turn_to_wal(cursor) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to the busy timeout. On a database still in the rollback journal the
+    switch needs the exclusive lock, and SQLite refuses it at once ("database is locked", busy handler not called)
+    while another connection holds the write lock: two processes opening a new database together must not fail."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             # Let SQLAlchemy's events manage transactions (pysqlite's own handling defers BEGIN).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _turn_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")  # a committed decision survives a power cut
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             # REPLACE deletes the row it replaces without firing delete triggers unless this is on: with it, the
             # match log's no-delete trigger refuses INSERT OR REPLACE too (doctor checks it is on).
             cursor.execute("PRAGMA recursive_triggers=ON")
