@@ -88,16 +88,18 @@ class FingerIndex:
 
 class FingerprintEngine:
     """``extract(image) -> FingerprintTemplate`` (quality 0: see ``quality``); ``compare(probe, reference) -> score``
-    on this engine's template bytes (higher = more similar); ``reference(format, data)`` turns a stored reference into
-    this engine's template; ``new_index()`` an empty 1:N candidate filter over its templates."""
+    on this engine's template bytes (higher = more similar); ``features(template)`` the number of local features its
+    score rests on (what the capture gate counts); ``reference(format, data)`` turns a stored reference into this
+    engine's template; ``new_index()`` an empty 1:N candidate filter over its templates."""
 
     def __init__(self, info: EngineInfo, *, extract: Callable[[np.ndarray], FingerprintTemplate],
-                 compare: Callable[[bytes, bytes], float], converters: dict[str, Callable[[bytes], bytes]],
+                 compare: Callable[[bytes, bytes], float], features: Callable[[bytes], int],
+                 converters: dict[str, Callable[[bytes], bytes]],
                  new_index: Callable[[], FingerIndex], exchange: Callable[[bytes], bytes],
                  check_available: Callable[[], None], ppi: int) -> None:
         self.info = info
         self._exchange = exchange
-        self._extract, self._compare = extract, compare
+        self._extract, self._compare, self._features = extract, compare, features
         self._converters, self._new_index = converters, new_index
         self._check_available = check_available
         self._quality = NbisFingerprintMatcher(ppi=ppi, compute_quality=True)
@@ -124,6 +126,12 @@ class FingerprintEngine:
 
     def compare(self, probe: bytes, reference: bytes) -> float:
         return float(self._compare(bytes(probe), bytes(reference)))
+
+    def features(self, template: bytes) -> int:
+        """How many local features of ``template`` this engine's score rests on (valid MCC cylinders; minutiae for
+        bozorth3): a capture with too few is retaken (``fingerprint.<engine>.min_features``), since on so little a
+        score is not the one the thresholds were calibrated on."""
+        return int(self._features(bytes(template)))
 
     @property
     def read_formats(self) -> tuple[str, ...]:
@@ -183,7 +191,9 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
 
     return FingerprintEngine(
         EngineInfo("bozorth3", EXCHANGE_FORMAT, "NIST NBIS: mindtct minutiae, bozorth3 score"),
-        extract=m.extract, compare=m.compare, converters={EXCHANGE_FORMAT: iso19794.to_nbis}, new_index=new_index,
+        extract=m.extract, compare=m.compare,
+        features=lambda template: len(iso19794.read_minutiae(template, iso19794.AUTO).minutiae),
+        converters={EXCHANGE_FORMAT: iso19794.to_nbis}, new_index=new_index,
         exchange=bytes,
         check_available=check,
         ppi=ppi)
@@ -219,8 +229,8 @@ def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
     return FingerprintEngine(
         EngineInfo(m.name, fmt,
                    "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)"),
-        extract=extract, compare=m.compare, converters=converters, new_index=new_index,
-        exchange=exchange, check_available=m.check_available, ppi=ppi)
+        extract=extract, compare=m.compare, features=m.valid_cylinders, converters=converters,
+        new_index=new_index, exchange=exchange, check_available=m.check_available, ppi=ppi)
 
 
 ENGINES: dict[str, Callable[[int], FingerprintEngine]] = {

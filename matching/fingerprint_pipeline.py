@@ -281,6 +281,11 @@ class LeaderFusionMatcher:
         return _Decoded(mcc=mcc, words=_cylinder_words(packed, bits), cell_counts=_cell_counts(bits),
                         mindtct_iso=mindtct_iso)
 
+    def valid_cylinders(self, data: bytes) -> int:
+        """The number of valid MCC cylinders of a template (from its header, after the whole template is checked)."""
+        self.decode(data)
+        return _HEADER.unpack_from(bytes(data), 0)[3]
+
     @staticmethod
     def _cache_key(data) -> bytes:
         """The decoded cache's key of a template (a LeaderFusionTemplate or its bytes)."""

@@ -90,6 +90,7 @@ class MatcherSection:
     match_threshold: float  # 1:1 at polling: score at or above which a print matches
     score_at_fmr_1e3: float  # impostor tail: the score 0.1% of calibration impostor comparisons reach
     score_per_decade: float  # impostor tail: score added per tenfold lower false match rate
+    min_features: int  # capture gate: fewer local features (engine.features) than this is an unusable capture
 
     @property
     def tail(self) -> ImpostorTail:
@@ -446,6 +447,7 @@ def _validate(config: Config) -> None:
         section = getattr(fp, name)
         require(section.match_threshold > 0, f"fingerprint.{name}.match_threshold", "must be > 0")
         require(section.score_per_decade > 0, f"fingerprint.{name}.score_per_decade", "must be > 0")
+        require(section.min_features >= 0, f"fingerprint.{name}.min_features", "must be >= 0")
     require(0 <= config.fingerprint.min_quality <= 100, "fingerprint.min_quality", "must be 0-100")
     require(0 < config.face.match_threshold < 1, "face.match_threshold", "must be between 0 and 1")
     require(0 < config.face.distance_at_fmr_1e3 < 2, "face.distance_at_fmr_1e3", "must be between 0 and 2")

@@ -115,7 +115,8 @@ class Station:
         return FlowSettings(
             polling_station=config.station.polling_station,
             fingers=config.fingerprint.fingers, attempts_per_finger=config.fingerprint.attempts_per_finger,
-            fingerprint_threshold=config.fingerprint.engine.match_threshold, min_quality=config.fingerprint.min_quality,
+            fingerprint_threshold=config.fingerprint.engine.match_threshold,
+            min_features=config.fingerprint.engine.min_features, min_quality=config.fingerprint.min_quality,
             face_enabled=config.face.enabled, face_threshold=config.face.match_threshold,
             face_attempts=config.face.attempts, exception_reasons=config.policy.exception_reasons,
             log=self.log_signer,

@@ -28,6 +28,9 @@ Fingerprints (any engine of matching/engine.py; each has its own section ``[fing
   are the pairs of fingers (``impostor_finger_pairs``), not the comparisons: the impressions of two fingers compared
   with each other are one piece of evidence, since a pair that matches once tends to match in every session (the
   evaluation's false accepts did: 22 from 15 pairs at 0.3214, when every comparison counted as a trial).
+- ``min_features``, the capture gate (:func:`capture_gate`): the largest count of the engine's local features
+  (``engine.features``: valid MCC cylinders, mindtct minutiae) that at most ``GATE_SHARE`` (0.5%) of the calibration
+  captures fall below. The station treats a live print with fewer as an unusable attempt.
 Face: ``face.match_threshold`` = :func:`matching.metrics.threshold_at_fmr` on the pooled calibration distances at
 ``fmr_per_comparison(max_false_alarm_rate, face.attempts)`` (or ``--target-fmr``): the most permissive observed
 distance whose FMR on these impostors is at most the target (ties are matches, as in :mod:`station.polling.policy`);
@@ -327,10 +330,13 @@ def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: Templa
     """Genuine and impostor scores of every set (pairs within a set), pooled; per-set counts."""
     say = progress or (lambda _m: None)
     extractor = (cache or TemplateCache(None)).wrap(contender.extractor, contender.name)
-    genuine, impostor, clusters, per_set = [], [], [], []
+    genuine, impostor, clusters, per_set, features = [], [], [], [], []
+    count_features = getattr(contender.extractor, "features", None)  # a fingerprint engine's (not faces')
     for spec in specs:
         sample_set = load_set(spec, modality)
         payloads, failed = _payloads(sample_set, extractor, say)
+        if count_features is not None:
+            features.extend(count_features(p) for p in payloads if p is not None)
         g_pairs, i_pairs = sample_set.genuine_pairs(), sample_set.impostor_pairs_all()
         say(f"{sample_set.name}: scoring {len(g_pairs)} genuine + {len(i_pairs)} impostor pairs")
         genuine.append(_score(contender, payloads, g_pairs))
@@ -342,7 +348,7 @@ def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: Templa
                         "pairs": {"genuine": len(g_pairs), "impostor": len(i_pairs)}})
     return {"genuine": np.concatenate(genuine) if genuine else np.empty(0),
             "impostor": np.concatenate(impostor) if impostor else np.empty(0), "impostor_sets": impostor,
-            "impostor_clusters": clusters, "sets": per_set}
+            "impostor_clusters": clusters, "sets": per_set, "features": np.asarray(features, dtype=np.int64)}
 
 
 def subject_pairs(subjects, pairs: np.ndarray) -> np.ndarray:
@@ -427,6 +433,24 @@ def fingerprint_thresholds(impostor: np.ndarray, genuine: np.ndarray, *, compari
     }
 
 
+GATE_SHARE = 0.005  # the capture gate refuses at most this share of the calibration captures
+
+
+def capture_gate(features: np.ndarray, share: float = GATE_SHARE) -> dict[str, Any]:
+    """``min_features``: the largest gate that refuses at most ``share`` of the calibration captures (their counts of
+    the engine's local features, ``engine.features``). The thresholds are demonstrated on captures of the sizes the
+    calibration held; a live print smaller than all but the smallest ``share`` of them is outside that evidence (a
+    3-cylinder print matched 76 of 100,000 synthetic fingers at the 1:1 threshold) and is retaken instead."""
+    f = np.sort(np.asarray(features, dtype=np.int64))
+    if f.size == 0:
+        raise click.UsageError("calibration data too small: no template to set the capture gate from")
+    allowed = int(math.floor(share * f.size))  # captures the gate may refuse
+    gate = int(f[allowed])  # refuses f[:allowed] at most (fewer when f[allowed] ties with those before it)
+    return {"min_features": gate, "share": share,
+            "refused": rate(int(np.sum(f < gate)), int(f.size)),
+            "features_percentiles": {p: int(np.percentile(f, p, method="lower")) for p in (1, 5, 50)}}
+
+
 def _round(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
@@ -448,6 +472,7 @@ def calibrate_fingerprint(config, specs: list[DataSpec], *, matcher: str | None 
                                  comparisons=len(fp.fingers) * fp.attempts_per_finger,
                                  alarm_rate=fp.max_false_alarm_rate, target_fmr=target_fmr,
                                  cross_check_last=config.audit.cross_check_last)
+    out["capture_gate"] = capture_gate(scored["features"])
     out.update({"modality": "fingerprint", "matcher": contender.name, "calibration": scored["sets"],
                 "pairs": {"genuine": int(scored["genuine"].size), "impostor": int(scored["impostor"].size)},
                 "seconds": round(time.perf_counter() - started, 1)})
@@ -542,11 +567,12 @@ def calibrate_threshold(config, modality: str, specs: list[DataSpec] | None = No
         result = calibrate_fingerprint(config, specs, matcher=matcher, target_fmr=target_fmr, cache=cache,
                                        progress=progress)
         name = result["matcher"]
-        values = {"match_threshold": result["match_threshold"], **result["tail"]}
+        values = {"match_threshold": result["match_threshold"], **result["tail"],
+                  "min_features": result["capture_gate"]["min_features"]}
         current = getattr(config.fingerprint, name)
         section = f"fingerprint.{name}"
         previous = {"match_threshold": current.match_threshold, "score_at_fmr_1e3": current.score_at_fmr_1e3,
-                    "score_per_decade": current.score_per_decade}
+                    "score_per_decade": current.score_per_decade, "min_features": current.min_features}
         overrides = {"fingerprint": {name: values}}
     result.update({"section": section, "values": values, "previous": previous, "home": str(config.home),
                    "written": None})

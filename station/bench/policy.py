@@ -24,7 +24,9 @@ Protocol
 - Enrolled template = impression 1; live attempts = impressions 2, 3, ... in order. A voter's verification uses
   ``attempts_per_finger`` consecutive impressions of each finger; the remaining impressions give further, disjoint
   verifications of the same voter ("sessions"). An attempt whose template cannot be extracted is a failed attempt
-  (the station's "unusable" capture); a finger whose enrolled impression cannot be extracted is not enrolled.
+  (the station's "unusable" capture), and so is one the capture gate refuses (fewer of the engine's features than
+  the calibrated ``min_features``; reported as ``capture_gate_refused`` with counts); a finger whose enrolled
+  impression cannot be extracted is not enrolled (enrolment captures are not gated here: registration retakes them).
   Templates are extracted when the replay first needs them (an attempt after a match is never made), so results
   equal an extraction of everything.
 - Synthetic voters: the project's generator, masters of the seed, live impressions in the condition mix
@@ -82,7 +84,7 @@ from station.bench.calibrate import (
     rate,
     spec_from_label,
 )
-from station.polling.policy import FingerPlan, face_matches, fingerprint_matches
+from station.polling.policy import FingerPlan, face_matches, feature_retry_reason, fingerprint_matches
 
 # issue 15's voter-level targets on the evaluation split
 TARGET_FALSE_REJECT_FINGERPRINT_ONLY = 0.02
@@ -102,12 +104,13 @@ class PolicyValues:
     face_enabled: bool
     face_threshold: float
     face_attempts: int
+    min_features: int = 0  # the capture gate: a live print with fewer of the engine's features is unusable
 
     @classmethod
     def from_config(cls, config, matcher: str | None = None) -> PolicyValues:
         section = getattr(config.fingerprint, matcher) if matcher else config.fingerprint.engine
         return cls(config.fingerprint.fingers, config.fingerprint.attempts_per_finger, section.match_threshold,
-                   config.face.enabled, config.face.match_threshold, config.face.attempts)
+                   config.face.enabled, config.face.match_threshold, config.face.attempts, section.min_features)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ class _Templates:
         self.extract_failures = 0
         self._cache: dict[tuple[int, int], float | None] = {}
         self._say = progress
+        self.gated: dict[int, bool] = {}  # live captures the gate looked at: refused or not
 
     @property
     def extracted(self) -> int:
@@ -181,6 +185,15 @@ class _Templates:
         except Exception:  # noqa: BLE001 - a comparison that fails is a non-match
             return None
         return None if math.isnan(s) else s
+
+    def live_score(self, probe: int, reference: int, min_features: int) -> float | None:
+        """The score of a live capture, None when it is unusable: not extracted, or refused by the station's capture
+        gate (fewer than ``min_features`` of the engine's features: policy.feature_retry_reason)."""
+        if probe not in self.gated:
+            payload = self.payload(probe)
+            self.gated[probe] = payload is not None and feature_retry_reason(
+                self.c.extractor.features(payload), min_features) is not None
+        return None if self.gated[probe] else self.score(probe, reference)
 
     def score(self, probe: int, reference: int) -> float | None:
         key = (probe, reference)
@@ -224,7 +237,8 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
 
     def fp_scorer(claimed: int, presenter: int, session: int):
         def score(finger: str, j: int) -> float | None:
-            return fp.score(probe_index(presenter, finger, session, j), voters[claimed][finger][0])
+            return fp.live_score(probe_index(presenter, finger, session, j), voters[claimed][finger][0],
+                                 policy.min_features)
         return score
 
     def face_scorer(claimed: int, photos: list[int], session: int, genuine: bool):
@@ -279,6 +293,7 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
         **_rates(genuine, impostor),
         "genuine_stages": dict(sorted(genuine.items())), "impostor_stages": dict(sorted(impostor.items())),
         "images_extracted": fp.extracted, "extraction_failures": fp.extract_failures,
+        **_gate_rate(fp),
         "false_rejects": fr_voters,
         "false_accepts": fa_voters,
         "false_accept_pairs": len({(a["voter"], a["presenter"]) for a in fa_voters}),
@@ -286,6 +301,14 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
         "_voters": [(fp, voters[v]) for v in range(n_voters)],
         "_visits": visits,
     }
+
+
+def _gate_rate(*sets: _Templates) -> dict[str, Any]:
+    """``capture_gate_refused``: of the extracted live captures the replay presented, those the capture gate refused."""
+    out: dict[str, Any] = {}
+    looked = [refused for t in sets for k, refused in t.gated.items() if t.payload(k) is not None]
+    _put(out, "capture_gate_refused", sum(looked), len(looked))
+    return out
 
 
 def _put(out: dict, key: str, errors: int, trials: int) -> None:
@@ -428,8 +451,10 @@ def run_policy_bench(config, fingerprint_sets: list, face_set, *, policy: Policy
         "genuine_stages": dict(sorted(total_g.items())),
         "impostor_stages": dict(sorted(total_i.items())),
         "attempt_level": _attempt_rates(templates, faces, policy),
+        **_gate_rate(*templates),
         "policy": {"fingers": list(policy.fingers), "attempts_per_finger": policy.attempts_per_finger,
                    "fingerprint_matcher": fp_contender.name, "fingerprint_threshold": policy.fingerprint_threshold,
+                   "min_features": policy.min_features,
                    "face_enabled": face_on, "face_threshold": policy.face_threshold,
                    "face_attempts": policy.face_attempts, "profile": config.profile},
         "face_dataset": None if faces is None else {"name": face_set.name, "photos": len(face_set),
@@ -515,9 +540,11 @@ def bench_policy(profile: str | None = None, home: str | None = None, *,
     if thresholds == "calibrated":
         fp_cal = fingerprint_calibration or calibrate_fingerprint(config, calibration, contender=fp_contender,
                                                                   cache=cache, progress=say)
-        policy = replace(policy, fingerprint_threshold=fp_cal["match_threshold"])
+        policy = replace(policy, fingerprint_threshold=fp_cal["match_threshold"],
+                         min_features=fp_cal["capture_gate"]["min_features"])
         cross = fp_cal["cross_check"]["threshold"]
-        calibrated["fingerprint"] = {k: fp_cal[k] for k in ("matcher", "tail", "match_threshold", "impostor_count",
+        calibrated["fingerprint"] = {k: fp_cal[k] for k in ("matcher", "tail", "match_threshold", "capture_gate",
+                                                            "impostor_count",
                                                             "min_fmr_measured", "fmr_per_comparison", "extrapolated",
                                                             "at_match_threshold", "cross_check", "calibration")}
         calibrated["fingerprint"].update({k: fp_cal.get(k) for k in ("tail_threshold", "demonstrated_threshold",
@@ -535,7 +562,8 @@ def bench_policy(profile: str | None = None, home: str | None = None, *,
                               floor=section.match_threshold)
         calibrated["fingerprint"] = {"tail": {"score_at_fmr_1e3": section.score_at_fmr_1e3,
                                               "score_per_decade": section.score_per_decade},
-                                     "match_threshold": section.match_threshold, "source": "configuration"}
+                                     "match_threshold": section.match_threshold,
+                                     "min_features": section.min_features, "source": "configuration"}
     if fingerprint_threshold is not None:
         policy = replace(policy, fingerprint_threshold=float(fingerprint_threshold))
         cross = max(cross, float(fingerprint_threshold))

@@ -41,6 +41,7 @@ class FlowSettings:
     fingers: tuple[str, ...]
     attempts_per_finger: int
     fingerprint_threshold: float
+    min_features: int  # a capture with fewer of the engine's local features is unusable (policy.feature_retry_reason)
     min_quality: int
     face_enabled: bool
     face_threshold: float
@@ -225,9 +226,10 @@ def _settle_after_failure(vs: VerificationSession, settings: FlowSettings) -> No
 
 
 def record_fingerprint(session: Session, settings: FlowSettings, task: BiometricTask, *, operator: str, device_id: str,
-                       score: float, quality: int, minutiae: int,
+                       score: float, quality: int, minutiae: int, features: int = 0,
                        unusable: str | None = None) -> tuple[VerificationSession, AttemptView]:
-    """Record one fingerprint attempt; ``unusable`` says why no template could be made from the capture."""
+    """Record one fingerprint attempt; ``features``: the engine's count the capture gate judged (0: none made);
+    ``unusable`` says why the capture was not compared (no template, or too few features)."""
     vs = _load_for_record(session, task)
     vs.fingerprint_attempts = task.attempt
     matched = unusable is None and fingerprint_matches(score, settings.fingerprint_threshold)
@@ -241,7 +243,7 @@ def record_fingerprint(session: Session, settings: FlowSettings, task: Biometric
     matchlog.append(session, settings.log, event="fingerprint_attempt", operator=operator,
                     outcome=outcome, session_id=vs.id, voter=vs.voter, modality="fingerprint", position=task.position,
                     device_id=device_id, attempt=task.attempt, score=score, threshold=settings.fingerprint_threshold,
-                    quality=quality, details={"minutiae": minutiae, "state": vs.state,
+                    quality=quality, details={"minutiae": minutiae, "features": features, "state": vs.state,
                                               "reference": task.reference_source})
     return vs, AttemptView("fingerprint", task.position, task.attempt, outcome, score,
                            settings.fingerprint_threshold, quality, reason)

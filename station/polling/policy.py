@@ -35,5 +35,15 @@ def quality_retry_reason(quality: int, min_quality: int) -> str | None:
     return None
 
 
+def feature_retry_reason(features: int, min_features: int) -> str | None:
+    """Why a capture is too small to decide on, or None: fewer local features (valid cylinders, minutiae) than the
+    engine's calibrated ``min_features``. Such a capture is an unusable attempt, not a comparison: on so little, a
+    score is not the one the thresholds were calibrated on (a 3-cylinder print matched 76 of 100,000 others)."""
+    if features < min_features:
+        return (f"too little of the print was read ({features} features, at least {min_features} needed): place "
+                "the finger flat and centred, a little further onto the scanner")
+    return None
+
+
 def gender_mismatch(cnic_gender: str, roll_gender: str) -> bool:
     return cnic_gender != roll_gender

@@ -30,7 +30,7 @@ from station.errors import CardRejected, Conflict, DeviceUnavailable, InvalidInp
 from station.polling import flow as verification
 from station.polling.cards import CardReader
 from station.polling.cross_check import CrossChecker
-from station.polling.policy import fingerprint_matches
+from station.polling.policy import feature_retry_reason, fingerprint_matches
 from station.polling.face_check import FaceTools, judge_face
 from station.polling.summary import day_summary
 from station.polling.views import VerificationView
@@ -163,10 +163,13 @@ class PollingService:
             capture = scanner.capture(task.position)
         except DeviceError as exc:
             raise self._capture_failed(principal, task, scanner.info().device_id, exc) from None
-        score, quality, minutiae, unusable = 0.0, 0, 0, None
+        score, quality, minutiae, features, unusable = 0.0, 0, 0, 0, None
         try:
             probe = self.fingerprints.extract(capture.image)
-            score, minutiae = self.fingerprints.compare(probe.data, reference), probe.minutiae_count
+            minutiae, features = probe.minutiae_count, self.fingerprints.features(probe.data)
+            unusable = feature_retry_reason(features, self.flow.min_features)
+            if unusable is None:
+                score = self.fingerprints.compare(probe.data, reference)
         except MatchingError as exc:
             unusable = f"no usable print ({exc}): clean the scanner and place the finger again"
         if unusable is None and not fingerprint_matches(score, self.flow.fingerprint_threshold):
@@ -174,7 +177,7 @@ class PollingService:
         with self.transaction() as s:
             vs, attempt = verification.record_fingerprint(
                 s, self.flow, task, operator=principal.username, device_id=capture.device_id, score=score,
-                quality=quality, minutiae=minutiae, unusable=unusable)
+                quality=quality, minutiae=minutiae, features=features, unusable=unusable)
             view = self._view(s, vs, attempt)
         if view.state == "VERIFIED":
             self.cross_check.submit(task, probe.data)  # one finger, two identities? (background, off when last = 0)

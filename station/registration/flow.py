@@ -48,6 +48,7 @@ class EnrollmentSettings:
     finger_attempts: int
     face_attempts: int
     min_finger_quality: int
+    min_features: int  # the fingerprint engine's capture gate (polling.policy.feature_retry_reason)
     exception_reasons: tuple[str, ...]
     log: LogSigner
 
@@ -57,7 +58,8 @@ class EnrollmentSettings:
         en = config.enrollment
         return cls(polling_station=config.station.polling_station, fingers=en.fingers, face_required=en.face_required,
                    finger_attempts=en.finger_attempts, face_attempts=en.face_attempts,
-                   min_finger_quality=en.min_finger_quality, exception_reasons=en.exception_reasons, log=signer)
+                   min_finger_quality=en.min_finger_quality,
+                   min_features=config.fingerprint.engine.min_features, exception_reasons=en.exception_reasons, log=signer)
 
     def positions(self) -> tuple[str, ...]:
         return (*self.fingers, FACE) if self.face_required else self.fingers

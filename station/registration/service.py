@@ -28,6 +28,7 @@ from station.devices.opener import DeviceOpener
 from station.errors import DeviceUnavailable, InvalidInput, NotFound
 from station.polling.cards import CardReader
 from station.polling.face_check import FaceTools
+from station.polling.policy import feature_retry_reason
 from station.registration import flow as enrollment
 from station.registration.dedup import RollBiometricIndex, SearchThresholds
 from station.registration.flow import EnrollmentSettings
@@ -185,7 +186,8 @@ class RegistrationService:
             template = self.fingerprints.extract(capture.image).data
             quality = self.fingerprints.quality(capture.image)
             gate = self.settings.min_finger_quality
-            if quality < gate:
+            feedback = feature_retry_reason(self.fingerprints.features(template), self.settings.min_features)
+            if feedback is None and quality < gate:
                 feedback = (f"quality {quality} below {gate}: clean the finger and the scanner, press flat and "
                             "a little firmer" if quality else "quality could not be measured: place the finger again")
         except MatchingError as exc:

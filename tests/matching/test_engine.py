@@ -47,3 +47,18 @@ def test_quality_is_nfiq2_and_separate_from_extraction(prints):
     engine = make_engine("leader_mcc_bozorth3")
     assert engine.extract(prints[(0, 0)]).quality == 0  # not computed by extraction (costs a mindtct pass)
     assert 1 <= engine.quality(prints[(0, 0)]) <= 100
+
+
+@pytest.mark.parametrize("name", ["leader_mcc_bozorth3", "bozorth3"])
+def test_features_count_what_the_score_rests_on_and_shrink_with_the_contact_area(name, prints):
+    from matching.fingerprint_pipeline import LeaderFusionMatcher
+
+    engine = make_engine(name)
+    full = engine.extract(prints[(0, 0)])
+    if name == "bozorth3":
+        assert engine.features(full.data) == full.minutiae_count  # mindtct's minutiae
+    else:
+        assert engine.features(full.data) == len(LeaderFusionMatcher().cylinder_bits(full.data))  # valid cylinders
+    h, w = prints[(0, 0)].shape
+    tip = prints[(0, 0)][h // 2 - 60:h // 2 + 60, w // 2 - 60:w // 2 + 60].copy()  # a fingertip barely touching
+    assert engine.features(engine.extract(tip).data) < engine.features(full.data) // 2

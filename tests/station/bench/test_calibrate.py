@@ -108,6 +108,9 @@ class _FakeEngine:
 
         return SimpleNamespace(data=bytes([int(image[0, 0]), int(image[0, 1])]), minutiae_count=1)
 
+    def features(self, data: bytes) -> int:
+        return 10 + data[0]  # finger f has 10 + f features: the smallest, 10, is the gate (0.5% of 144 is 0)
+
 
 def _fake_compare(a: bytes, b: bytes) -> float:
     return 100.0 if a[0] == b[0] else float((a[0] * 7 + b[0] * 13 + a[1] * 3 + b[1]) % 30)
@@ -146,6 +149,8 @@ def test_fingerprint_calibration_written_into_the_engine_sub_table(big_fake_fold
     assert after.bozorth3.match_threshold == out["match_threshold"] == out["values"]["match_threshold"]
     assert after.bozorth3.score_at_fmr_1e3 == out["tail"]["score_at_fmr_1e3"]
     assert after.bozorth3.score_per_decade == out["tail"]["score_per_decade"]
+    assert after.bozorth3.min_features == out["capture_gate"]["min_features"] == 10
+    assert out["capture_gate"]["refused"]["counts"] == {"errors": 0, "trials": 144}
     assert after.leader_mcc_bozorth3 == before.leader_mcc_bozorth3  # the other engine's section is untouched
     assert "[fingerprint]" in (home / "station.toml").read_text()
     # every impostor score is below 30 and every genuine one 100: the calibrated threshold separates them
@@ -165,6 +170,18 @@ def test_dry_run_writes_nothing(big_fake_folder, tmp_path):
                                             str(big_fake_folder), "--dry-run", "--quiet"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["written"] is None and not (home / "station.toml").exists()
+
+
+def test_the_capture_gate_refuses_at_most_its_share_of_the_calibration_captures():
+    from station.bench.calibrate import capture_gate
+
+    small = capture_gate(np.array([3, 5, 5] + [20] * 997))  # 0.5% of 1,000 = 5 may be refused: all 3 small ones are
+    assert small["min_features"] == 20 and small["refused"]["counts"] == {"errors": 3, "trials": 1000}
+    many = capture_gate(np.array([3] * 10 + [20] * 990))  # 10 small ones are more than 5: the gate cannot rise to 20
+    assert many["min_features"] == 3 and many["refused"]["counts"]["errors"] == 0
+    assert capture_gate(np.array([4, 9, 30, 31]), share=0.25)["min_features"] == 9  # one of four may be refused
+    with pytest.raises(click.UsageError, match="no template"):
+        capture_gate(np.array([], dtype=np.int64))
 
 
 @pytest.mark.slow

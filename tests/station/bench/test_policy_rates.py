@@ -86,6 +86,12 @@ class _Bytes:
     def extract(self, image):
         return SimpleNamespace(data=bytes(image.ravel()[:2]), minutiae_count=1)
 
+    def features(self, data: bytes) -> int:
+        return 5 if tuple(data) == SMALL_PRINT else 50
+
+
+SMALL_PRINT = (2, 2)  # subject 2's impression 2: the print of the one fingerprint false accept, and 5 features
+
 
 def _set(subjects: int, impressions: int, modality: str, name: str):
     images = [[np.array([[s, i]], np.uint8) for i in range(impressions)] for s in range(subjects)]
@@ -97,9 +103,9 @@ def _config(last: int):
                            fingerprint=SimpleNamespace(max_false_alarm_rate=0.001))
 
 
-def _run(face: bool, **kwargs):
+def _run(face: bool, min_features: int = 0, **kwargs):
     policy = PolicyValues(fingers=("right_thumb", "left_thumb"), attempts_per_finger=1, fingerprint_threshold=50.0,
-                          face_enabled=face, face_threshold=0.5, face_attempts=2)
+                          face_enabled=face, face_threshold=0.5, face_attempts=2, min_features=min_features)
     fp = Contender("fake", _Bytes(), _fp_scores, True)
     fc = Contender("fake-face", _Bytes(), _face_distance, False)
     faces = _set(2, 3, "face", "faces") if face else None
@@ -142,6 +148,21 @@ def test_every_rate_on_a_hand_built_case_fingerprint_only():
     assert out["target"]["voter_false_reject"] == 0.02 and not out["meets_target"]["genuine_visits"]
 
 
+def test_the_capture_gate_makes_a_small_print_an_unusable_attempt():
+    """With the gate at 10 features, subject 2's impression 2 (5 features) is never compared: the false accept it gave
+    (voter 2 presenting it as voter 3) is gone, and voter 2's own session-2 visit goes on to his left thumb."""
+    out = _run(face=False, min_features=10)
+    assert out["voter_false_accept_counts"] == {"errors": 0, "trials": 18}
+    assert out["voter_false_reject_counts"] == {"errors": 1, "trials": 8}  # voter 0, session 1, as without the gate
+    assert out["genuine_stages"] == {"fingerprint_attempt_1": 6, "fingerprint_attempt_2": 1, "not_verified": 1}
+    # live captures presented: presenters 0-2's impressions 1 and 2 of both fingers (12) and voter 3's right thumb
+    # at impressions 1 and 2; voter 3's left thumb is never reached
+    assert out["capture_gate_refused_counts"] == {"errors": 1, "trials": 14}
+    assert out["datasets"]["prints"]["capture_gate_refused_counts"] == {"errors": 1, "trials": 14}
+    assert out["policy"]["min_features"] == 10
+    assert _run(face=False, min_features=5)["voter_false_accept_counts"]["errors"] == 1  # 5 features pass a gate of 5
+
+
 def test_cross_check_sample_is_evenly_spaced_along_the_queue():
     # print-verified visits in queue order: s1 v1, s1 v2, s1 v3, s2 v0, s2 v1, s2 v2, s2 v3 (s1 v0 verified by face);
     # 3 of 7 evenly spaced: positions 0, 2, 4 -> s1 v1, s1 v3 (an alarm), s2 v1
@@ -175,6 +196,9 @@ class _Recording:
         self.seen[self.phase].add(int(image[1, 1]))
         return SimpleNamespace(data=bytes([int(image[1, 1]), int(image[0, 0]), int(image[0, 1])]), minutiae_count=1)
 
+    def features(self, data: bytes) -> int:
+        return 10 + data[1]  # the calibration set's smallest finger (0) has 10: the gate its 144 captures set
+
 
 def _score(a: bytes, b: bytes) -> float:
     if a[:2] == b[:2]:
@@ -206,6 +230,7 @@ def test_calibration_never_sees_evaluation_data(tmp_path, monkeypatch):
     out = json.loads(result.stdout)
     fp = out["calibration"]["fingerprint"]
     assert fp["impostor_count"] == 10080 and fp["calibration"][0]["source"] == str(cal_dir)
+    assert fp["capture_gate"]["min_features"] == out["policy"]["min_features"] == 10
     # 10,080 impostors cannot show 0.025% per comparison (none above: upper bound 3.8e-4): the tail's point decides
     assert fp["demonstrated_threshold"] is None and fp["match_threshold"] == fp["tail_threshold"]
     assert fp["impostor_finger_pairs"] == 36 * 35 // 2  # its trials: the calibration's pairs of fingers

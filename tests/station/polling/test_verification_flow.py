@@ -1,4 +1,6 @@
 """The verification flow through the station's services, on simulated devices."""
+import dataclasses
+import json
 import threading
 
 import pytest
@@ -111,6 +113,30 @@ def test_poor_quality_capture_asks_for_a_retry_or_matches(station, voters, offic
     assert attempt.outcome in ("match", "no_match", "poor_quality")
     if attempt.outcome == "poor_quality":
         assert "NFIQ2" in attempt.reason
+
+
+def test_a_print_with_too_few_features_is_an_unusable_attempt_not_a_comparison(station, voters, officer,
+                                                                             monkeypatch):
+    from sqlalchemy import select
+
+    from station.db.models import MatchLogEntry
+
+    configured = station.polling.flow.min_features
+    assert configured == station.config.fingerprint.engine.min_features > 0  # the live station gates its captures
+    voter = voters.take()
+    monkeypatch.setattr(station.polling, "flow", dataclasses.replace(station.polling.flow, min_features=10_000))
+    view = verify_by_fingerprint(station, officer, voter)  # the genuine voter's own normal print
+    attempt = view.last_attempt
+    assert view.state != "VERIFIED" and attempt.outcome == "poor_quality" and attempt.score == 0
+    assert "at least 10000 needed" in attempt.reason and "place the finger flat" in attempt.reason
+    assert view.fingerprint_attempts_left == len(voter.fingers) * station.config.fingerprint.attempts_per_finger - 1
+    with station.transaction() as s:
+        entry = s.scalars(select(MatchLogEntry).where(MatchLogEntry.session_id == view.id)
+                          .order_by(MatchLogEntry.seq.desc())).first()
+    features = json.loads(entry.details)["features"]
+    assert entry.event == "fingerprint_attempt" and configured <= features < 10_000  # logged: what the gate judged
+    monkeypatch.undo()  # the configured gate: the same finger, placed again, is compared and matches
+    assert station.polling.capture_fingerprint(officer, view.id).state == "VERIFIED"
 
 
 def test_of_two_concurrent_ballots_exactly_one_succeeds(station, voters, officer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import cv2
 import numpy as np
@@ -109,6 +110,21 @@ def test_a_capture_below_the_gate_is_retried_and_the_best_one_kept(tmp_path, mak
         service.capture_finger(OFFICER, view.id, "right_thumb")
     assert service.submit(OFFICER, view.id).state == "ENROLLED"
     st.close()
+
+
+def test_a_print_with_too_few_features_is_retaken_at_registration(reg_station, monkeypatch):
+    service = reg_station.registration
+    label = service.settings.fingers[0]
+    view = service.start(OFFICER, next(CNICS), person_data())
+    reg_station.steering.present_person_finger(OFFICER, "small-print", label)
+    monkeypatch.setattr(service, "settings", dataclasses.replace(service.settings, min_features=10_000))
+    capture = service.capture_finger(OFFICER, view.id, label).captures[0]
+    assert capture["status"] == "retry" and "at least 10000 needed" in capture["feedback"]
+    monkeypatch.undo()  # the configured gate (the engine's, from config) passes the same finger
+    assert service.settings.min_features == reg_station.config.fingerprint.engine.min_features > 0
+    capture = service.capture_finger(OFFICER, view.id, label).captures[0]
+    assert capture["status"] == "accepted" and not capture["feedback"]
+    service.cancel(OFFICER, view.id)
 
 
 def test_an_exception_needs_a_known_reason_and_keeps_an_encrypted_photo(reg_station):
