@@ -481,6 +481,9 @@ def _check_result(result: dict, modality: str, matcher: str | None) -> None:
                                f"{modality} --json)")
     if matcher and result.get("matcher") != matcher:
         raise click.UsageError(f"the calibration result is {result.get('matcher')}'s, not {matcher}'s")
+    if modality == "fingerprint" and "capture_gate" not in result:
+        raise click.UsageError("the fingerprint calibration result has no capture_gate (an older station calibrate "
+                               "made it): calibrate again")
 
 
 def bench_policy(profile: str | None = None, home: str | None = None, *,

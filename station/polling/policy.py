@@ -37,8 +37,8 @@ def quality_retry_reason(quality: int, min_quality: int) -> str | None:
 
 def feature_retry_reason(features: int, min_features: int) -> str | None:
     """Why a capture is too small to decide on, or None: fewer local features (valid cylinders, minutiae) than the
-    engine's calibrated ``min_features``. Such a capture is an unusable attempt, not a comparison: on so little, a
-    score is not the one the thresholds were calibrated on (a 3-cylinder print matched 76 of 100,000 others)."""
+    engine's calibrated ``min_features`` (station/bench/calibrate.py capture_gate). Such a capture is an unusable
+    attempt, not a comparison: on so little, a score is not the one the thresholds were calibrated on."""
     if features < min_features:
         return (f"too little of the print was read ({features} features, at least {min_features} needed): place "
                 "the finger flat and centred, a little further onto the scanner")

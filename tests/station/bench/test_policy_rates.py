@@ -257,6 +257,15 @@ def test_overlapping_calibration_and_evaluation_sets_are_refused(tmp_path, args)
     assert "must be disjoint" in result.output and "is in both" in result.output
 
 
+def test_a_calibration_result_without_the_capture_gate_is_refused_in_one_line(tmp_path):
+    older = tmp_path / "cal.json"  # what station calibrate --json wrote before the capture gate
+    older.write_text(json.dumps({"modality": "fingerprint", "matcher": "bozorth3", "match_threshold": 45.0,
+                                 "calibration": [{"source": str(tmp_path / "cal")}]}))
+    result = CliRunner().invoke(cli_for(_policy(), tmp_path / "home"), [
+        "policy", "--calibration-result", str(older), "--matcher", "bozorth3", "--no-face", "--quiet"])
+    assert result.exit_code == 2 and "has no capture_gate" in result.output and "Traceback" not in result.output
+
+
 def test_a_missing_default_dataset_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(cal, "SHARED", tmp_path / "nowhere")
     monkeypatch.setattr("station.bench.policy.SHARED", tmp_path / "nowhere")
