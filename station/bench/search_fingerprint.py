@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import multiprocessing
+import os
 import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -170,7 +171,10 @@ def exhaustive(probe: bytes, size: int, gallery_key: str, cache_dir: Path | None
                                                               for lo in range(0, size, step)])))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, scores)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a run stopped while writing leaves no torn file
+        with open(tmp, "wb") as fh:
+            np.save(fh, scores)
+        tmp.replace(path)
     return scores
 
 
