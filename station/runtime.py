@@ -317,15 +317,17 @@ class Station:
 
     # --- health ---
     def _engine_check(self, formats: dict[str, int]) -> tuple[str, bool, str]:
-        """The fingerprint engine, its template format, whether it is installed, and whether it reads the roll's."""
-        engine = self.fingerprint_matcher
+        """The fingerprint engine, its template format, its 1:1 threshold and capture gate, whether it is installed,
+        and whether it reads the roll's."""
+        engine, section = self.fingerprint_matcher, self.config.fingerprint.engine
         try:
             engine.check_available()
         except MatchingError as exc:
             return "fingerprint engine", False, f"{engine.name}: {exc}"
         unreadable = {f: n for f, n in formats.items() if not engine.reads(f)}
         held = ", ".join(f"{n} {f or 'unknown'}" for f, n in sorted(formats.items())) or "no fingerprints"
-        detail = f"{engine.name}, templates {engine.template_format}; roll holds {held}"
+        detail = (f"{engine.name}, templates {engine.template_format}, 1:1 at {section.match_threshold}, captures of "
+                  f"fewer than {section.min_features} features retaken; roll holds {held}")
         if unreadable:
             detail += f": {sum(unreadable.values())} cannot be matched by this engine (import a roll made for it)"
         return "fingerprint engine", not unreadable, detail

@@ -323,6 +323,8 @@ def test_a_station_refuses_a_roll_its_engine_cannot_match(commission, make_stati
     assert event["details"]["reason"] == "template_format"
     [check] = [c for c in st.doctor() if c[0] == "fingerprint engine"]
     assert check[1] and check[2].startswith("bozorth3, templates ISO19794-2:2005")
+    gate = st.config.fingerprint.bozorth3
+    assert f"1:1 at {gate.match_threshold}, captures of fewer than {gate.min_features} features retaken" in check[2]
 
 
 def test_a_verification_against_a_reference_in_a_foreign_format_is_refused(commission, make_station):
