@@ -58,8 +58,8 @@ class EnrollmentSettings:
         en = config.enrollment
         return cls(polling_station=config.station.polling_station, fingers=en.fingers, face_required=en.face_required,
                    finger_attempts=en.finger_attempts, face_attempts=en.face_attempts,
-                   min_finger_quality=en.min_finger_quality,
-                   min_features=config.fingerprint.engine.min_features, exception_reasons=en.exception_reasons, log=signer)
+                   min_finger_quality=en.min_finger_quality, min_features=config.fingerprint.engine.min_features,
+                   exception_reasons=en.exception_reasons, log=signer)
 
     def positions(self) -> tuple[str, ...]:
         return (*self.fingers, FACE) if self.face_required else self.fingers
