@@ -155,7 +155,7 @@ class _Templates:
         self.extract_failures = 0
         self._cache: dict[tuple[int, int], float | None] = {}
         self._say = progress
-        self.gated: dict[int, bool] = {}  # live captures the gate looked at: refused or not
+        self.gated: dict[int, bool] = {}  # extracted live captures the gate looked at: refused or not
 
     @property
     def extracted(self) -> int:
@@ -189,11 +189,10 @@ class _Templates:
     def live_score(self, probe: int, reference: int, min_features: int) -> float | None:
         """The score of a live capture, None when it is unusable: not extracted, or refused by the station's capture
         gate (fewer than ``min_features`` of the engine's features: policy.feature_retry_reason)."""
-        if probe not in self.gated:
-            payload = self.payload(probe)
-            self.gated[probe] = payload is not None and feature_retry_reason(
-                self.c.extractor.features(payload), min_features) is not None
-        return None if self.gated[probe] else self.score(probe, reference)
+        payload = self.payload(probe)
+        if payload is not None and probe not in self.gated:
+            self.gated[probe] = feature_retry_reason(self.c.extractor.features(payload), min_features) is not None
+        return None if self.gated.get(probe) else self.score(probe, reference)
 
     def score(self, probe: int, reference: int) -> float | None:
         key = (probe, reference)
@@ -306,7 +305,7 @@ def replay_set(policy: PolicyValues, fp: _Templates, faces: _Templates | None, f
 def _gate_rate(*sets: _Templates) -> dict[str, Any]:
     """``capture_gate_refused``: of the extracted live captures the replay presented, those the capture gate refused."""
     out: dict[str, Any] = {}
-    looked = [refused for t in sets for k, refused in t.gated.items() if t.payload(k) is not None]
+    looked = [refused for t in sets for refused in t.gated.values()]
     _put(out, "capture_gate_refused", sum(looked), len(looked))
     return out
 

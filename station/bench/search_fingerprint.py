@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import math
 import multiprocessing
-import os
 import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +45,7 @@ import numpy as np
 from station.bench import SHARED_DATASETS
 from station.bench.calibrate import TemplateCache
 from station.bench.search import _pct, _rss_mb
+from station.security.files import atomic_file, write_atomically
 
 REAL_SETS = ("fvc2000_db1_b", "fvc2000_db2_b", "fvc2000_db3_b", "fvc2000_db4_b", "uareu_sample")
 SAME_FINGERS = ("fvc2000_db1_b", "fvc2000_db2_b")  # finger k of one is finger k of the other
@@ -128,10 +128,7 @@ def synthetic_gallery(matcher: str, template_format: str, count: int, seed: int,
         for i, chunk in zip(todo, pool.map(_synthetic_chunk, [jobs[i] for i in todo])):
             out[i] = chunk
             if folder is not None:
-                path = folder / f"{jobs[i][2]}-{jobs[i][3]}.pkl"
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(pickle.dumps(chunk))
-                tmp.replace(path)
+                write_atomically(folder / f"{jobs[i][2]}-{jobs[i][3]}.pkl", pickle.dumps(chunk))
     return [t for chunk in out for t in chunk]
 
 
@@ -171,10 +168,8 @@ def exhaustive(probe: bytes, size: int, gallery_key: str, cache_dir: Path | None
                                                               for lo in range(0, size, step)])))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a run stopped while writing leaves no torn file
-        with open(tmp, "wb") as fh:
+        with atomic_file(path) as fh:  # a run stopped while writing leaves no torn file
             np.save(fh, scores)
-        tmp.replace(path)
     return scores
 
 
