@@ -10,7 +10,8 @@ and cached on disk (``gallery_cache``; never in the repository).
 
 Probes: later impressions of the real fingers (impression 2 of every finger, then 5, then 4, 7, 8; the index's
 parameters were chosen on impressions 3 and 6 of the U.are.U sample against a 20,000-finger gallery), the first
-``queries`` in that order. Search = the engine's index (``FingerprintEngine.new_index``) shortlists ``shortlist``
+``queries`` in that order that pass the engine's capture gate (``min_features``: the station refuses a smaller capture
+at polling and registration, so it is never searched; the refused ones are named). Search = the engine's index (``FingerprintEngine.new_index``) shortlists ``shortlist``
 fingers, the engine's ``compare`` re-ranks them, the best ``k`` are returned. Timed per probe: the shortlist alone
 (``filter_*``) and the whole search (``p50_ms``, ``p95_ms``), one probe at a time on one thread.
 
@@ -175,12 +176,16 @@ def exhaustive(probe: bytes, size: int, gallery_key: str, cache_dir: Path | None
 
 def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k: int = 10, seed: int = 7,
                       shortlist: int = 200, exhaustive_queries: int | None = None, datasets: Path = SHARED_DATASETS,
-                      cache_dir: Path | None = None, workers: int = 2, decisive_score: float | None = None) -> dict:
+                      cache_dir: Path | None = None, workers: int = 2, decisive_score: float | None = None,
+                      min_features: int = 0) -> dict:
     """1:N fingerprint search with ``matcher``'s index and comparison (module docstring). ``n`` defaults to 2,000;
     ``exhaustive_queries`` to 400,000 comparisons' worth (at least 4, at most ``queries``). ``decisive_score``: the
     lowest score any duplicate rule counts (the engine's 1:1 threshold); the exhaustive pairs at or above it are the
-    ones a search must not miss (``recall_of_decisive``)."""
+    ones a search must not miss (``recall_of_decisive``). ``min_features``: the engine's capture gate; a later
+    impression below it is not searched (the station refuses such a capture), the next one in the order is, and the
+    refused ones are named (``probes_refused_by_gate``)."""
     from matching.engine import make_engine
+    from station.polling.policy import feature_retry_reason
 
     n = n or 2_000
     if exhaustive_queries is None:
@@ -192,8 +197,14 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
     real_s = time.perf_counter() - t0
     planted = [f for f in real if f.impression == 1]
     by_round = {imp: [f for f in real if f.impression == imp] for imp in PROBE_IMPRESSIONS}
-    probes = [f for imp in PROBE_IMPRESSIONS for f in by_round[imp]
-              if any(p.identity == f.identity for p in planted)][:queries]
+    probes, refused = [], []
+    for f in (f for imp in PROBE_IMPRESSIONS for f in by_round[imp] if any(p.identity == f.identity for p in planted)):
+        if len(probes) == queries:
+            break
+        if feature_retry_reason(engine.features(f.template), min_features) is None:
+            probes.append(f)
+        else:
+            refused.append(f.name)
     if n < len(planted) + 1:
         raise ValueError(f"--n must exceed the {len(planted)} planted real fingers")
     t0 = time.perf_counter()
@@ -259,7 +270,7 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
         "recall_at_10" if k == 10 else f"recall_at_{k}": round(float(np.mean(recalls)), 4) if recalls else None,
         "recall_queries": len(picked),
         "exhaustive_mate_in_top10": round(float(np.mean(exh_mates)), 4) if exh_mates else None,
-        "decisive_score": decisive_score,
+        "decisive_score": decisive_score, "min_features": min_features, "probes_refused_by_gate": refused,
         "recall_of_decisive": f"{decisive_found}/{decisive}" if decisive_score is not None and picked else None,
         "decisive_mates_found": f"{mates_found}/{decisive_mates}" if decisive_score is not None else None,
         "mate_in_top10": round(float(np.mean(mates)), 4), "mate_hits": int(sum(mates)),

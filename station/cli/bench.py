@@ -183,7 +183,8 @@ def search(ctx, modality, n, queries, k, seed, exact_below, target_recall, short
     section = getattr(config.fingerprint, matcher, None)
     _echo(bench_fingerprint(matcher, n, queries, k, seed, shortlist, exhaustive_queries, datasets,
                             Path(cache_dir) if cache_dir else None, workers,
-                            decisive_score=section.match_threshold if section is not None else None), as_json)
+                            decisive_score=section.match_threshold if section is not None else None,
+                            min_features=section.min_features if section is not None else 0), as_json)
 
 
 @bench.command("policy")
