@@ -58,3 +58,28 @@ def test_recall_against_exhaustive_counts_ties_and_nothing_twice():
     assert recall_against(scores, [1, 0, 4], 3) == 1 / 3
     assert recall_against(scores, [1, 5, 2, 3], 3) == 1.0  # only the first k returned count
     assert recall_against(scores[:2], [1], 3) == 0.5  # fewer than k in the gallery
+
+
+def test_exhaustive_scores_are_the_engines_own_and_come_back_from_the_cache(tmp_path, monkeypatch):
+    """Probes scored in batches, reference by reference, in forked workers: every score is the engine's compare of that
+    probe with that reference, and a second call reads them all from the cache without scoring anything."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from matching.datasets import fvc_folder
+    from matching.engine import make_engine
+    from station.bench import search_fingerprint as sf
+
+    require_path(DEFAULT_DATASETS, pattern="fvc2000_db4_b/*.tif")
+    engine = make_engine("leader_mcc_bozorth3")
+    s = fvc_folder(DEFAULT_DATASETS / "fvc2000_db4_b")
+    templates = [bytes(engine.extract(s.image(k)).data) for k in (0, 1, 8, 9, 16)]
+    probes, gallery = templates[:3], templates[1:]
+    expected = np.array([[engine.compare(p, g) for g in gallery] for p in probes])
+    monkeypatch.setattr(sf, "EXHAUSTIVE_BATCH", 2)  # three probes: two batches
+    monkeypatch.setattr(sf, "_FORKED", {"matcher": "leader_mcc_bozorth3", "gallery": gallery})
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        scored = sf.exhaustive(probes, len(gallery), "key", tmp_path, pool, parts=3)
+    assert np.array_equal(np.stack(scored), expected)
+    assert expected[0, 0] > expected[0, 1]  # impression 1 against its own impression 2, then another finger
+    assert np.array_equal(np.stack(sf.exhaustive(probes, len(gallery), "key", tmp_path, None, parts=3)), expected)
