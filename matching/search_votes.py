@@ -96,8 +96,9 @@ class VoteIndex:
     def _packed(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """One 64-bit word per entry, its key (offset to be unsigned, so signed keys keep their order) above its
         label. Sorted in place, the words give the keys in order and, within a key, the labels in enrolment order
-        (the stable order): no index array and no gathered copies, so a million fingers' table (about 450 million
-        entries) peaks at 7 GB instead of 11 GB, and sorts about four times faster than a stable argsort."""
+        (the stable order), with no index array and no gathered copies. Measured with ``station bench search --n
+        1000000``: the benchmark's peak RSS fell from 22.6 to 19.1 GB and the build from 260 to 205-208 s (50 million
+        random keys: 2.5 s against 10.5 s for the stable argsort and its gathers)."""
         packed = np.empty(sum(len(k) for k, _ in parts), np.uint64)
         at = 0
         for k, lab in parts:
