@@ -13,8 +13,8 @@ parameters were chosen on impressions 3 and 6 of the U.are.U sample against a 20
 ``queries`` in that order that pass the engine's capture gate (``min_features``: the station refuses a smaller capture
 at polling and registration, so it is never searched; the refused ones are named). Search = the engine's index
 (``FingerprintEngine.new_index``) shortlists ``shortlist`` fingers, the engine's ``compare`` re-ranks them, the best
-``k`` are returned. Timed per probe: the shortlist alone
-(``filter_*``) and the whole search (``p50_ms``, ``p95_ms``), one probe at a time on one thread.
+``k`` are returned. Timed per probe: the shortlist alone (``filter_*``) and the whole search (``p50_ms``, ``p95_ms``),
+one probe at a time on one thread.
 
 Recalls:
 - ``mate_in_top10``: the share of probes with a reference of their own finger among the k returned;
@@ -22,10 +22,10 @@ Recalls:
   finger counts when its exhaustive score reaches the k-th best (ties count). Beside a probe's mate, that top k holds
   the gallery's highest-scoring impostors, far below any decision threshold; ``recall_of_decisive`` counts only the
   exhaustive pairs at or above the engine's 1:1 threshold (the lowest score any duplicate rule counts): the ones a
-  duplicate search must not miss. Exhaustive scoring costs about 1.2-1.7 ms a
-  comparison, so it runs on the first ``exhaustive_queries`` probes (spread over the sets), in ``workers``
-  processes, and each probe's scores are cached beside the gallery. ``exhaustive_mate_in_top10`` is the mate recall
-  of exhaustive search itself: what any index can at best give back.
+  duplicate search must not miss. Exhaustive scoring costs about 1.2-1.7 ms a comparison, so it runs on the first
+  ``exhaustive_queries`` probes (spread over the sets), in ``workers`` processes, and each probe's scores are cached
+  beside the gallery. ``exhaustive_mate_in_top10`` is the mate recall of exhaustive search itself: what any index
+  can at best give back.
 - ``decisive_mates_found``: over every probe (not only the exhaustively scored ones), its pairs with its own planted
   references (two for an FVC2000 DB1/DB2 finger) that score at or above the 1:1 threshold, and how many of them the
   search returned. On the exhaustively scored probes every decisive pair was a mate pair, so this is the decisive
