@@ -102,17 +102,21 @@ class VoteIndex:
         packed = np.empty(sum(len(k) for k, _ in parts), np.uint64)
         at = 0
         for k, lab in parts:
-            word = (k.astype(np.int64) - int(np.iinfo(self._key_dtype).min)).astype(np.uint64) << np.uint64(32)
+            word = (k.astype(np.int64) + self._key_offset()).astype(np.uint64) << np.uint64(32)
             packed[at:at + len(k)] = word | lab.astype(np.uint64)
             at += len(k)
         return packed
+
+    def _key_offset(self) -> int:
+        """What a key is shifted by in a packed word so that it is unsigned (0 for unsigned keys)."""
+        return -int(np.iinfo(self._key_dtype).min)
 
     def _unpacked(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The keys and labels of sorted ``_packed`` words, split a chunk at a time (no word-sized temporaries)."""
         keys, labels = np.empty(len(packed), self._key_dtype), np.empty(len(packed), np.int32)
         for a in range(0, len(packed), _UNPACK_CHUNK):
             part = packed[a:a + _UNPACK_CHUNK]
-            keys[a:a + len(part)] = (part >> np.uint64(32)).astype(np.int64) + int(np.iinfo(self._key_dtype).min)
+            keys[a:a + len(part)] = (part >> np.uint64(32)).astype(np.int64) - self._key_offset()
             labels[a:a + len(part)] = part & np.uint64(0xFFFFFFFF)
         return keys, labels
 

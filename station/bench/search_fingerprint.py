@@ -168,15 +168,13 @@ def exhaustive(probes: list[bytes], size: int, gallery_key: str, cache_dir: Path
                parts: int) -> list[np.ndarray]:
     """The engine's scores of each of ``probes`` against every gallery template (the pool's processes hold the
     gallery; cached by probe and gallery, each probe's file written once its scores are complete)."""
-    paths: list[Path | None] = [None] * len(probes)
-    out: list[np.ndarray | None] = [None] * len(probes)
-    for j, probe in enumerate(probes):
-        if cache_dir is not None:
-            key = hashlib.sha256(gallery_key.encode() + probe).hexdigest()[:24]
-            paths[j] = cache_dir / "exhaustive" / f"{key}.npy"
-            if paths[j].is_file():
-                out[j] = np.load(paths[j])
+    folder = cache_dir / "exhaustive" if cache_dir is not None else None
+    paths = [folder / f"{hashlib.sha256(gallery_key.encode() + p).hexdigest()[:24]}.npy" if folder else None
+             for p in probes]
+    out = [np.load(path) if path is not None and path.is_file() else None for path in paths]
     todo = [j for j in range(len(probes)) if out[j] is None]
+    if folder is not None and todo:
+        folder.mkdir(parents=True, exist_ok=True)
     step = math.ceil(size / parts)
     for b in range(0, len(todo), EXHAUSTIVE_BATCH):
         batch = todo[b:b + EXHAUSTIVE_BATCH]
@@ -185,7 +183,6 @@ def exhaustive(probes: list[bytes], size: int, gallery_key: str, cache_dir: Path
         for j, row in zip(batch, scores):
             out[j] = row
             if paths[j] is not None:
-                paths[j].parent.mkdir(parents=True, exist_ok=True)
                 with atomic_file(paths[j]) as fh:  # a run stopped while writing leaves no torn file
                     np.save(fh, row)
     return out
