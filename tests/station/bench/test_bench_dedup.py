@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from station.cli.main import main
 
 
+@pytest.mark.slow  # a Dask cluster and 2,000 templates: about 30 s
 def test_a_small_national_search_keeps_its_contract(tmp_path):
     result = CliRunner().invoke(main, ["bench", "dedup", "--templates", "2000", "--registrants", "10", "--workers", "2",
                                        "--cache-dir", str(tmp_path / "cache"), "--json"])

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 import faiss  # noqa: F401  (a dependency of the project: missing, the module fails)
 from click.testing import CliRunner
@@ -23,6 +24,7 @@ def test_face_bench_small():
     assert result["recall_at_10"] >= 0.9
 
 
+@pytest.mark.slow  # synthesises and indexes a gallery: about 25 s
 def test_fingerprint_bench_small(tmp_path):
     """The station's engine and index on a small gallery: one real set's first impressions planted among synthetic
     fingers, its later impressions searched; each finds its own finger (FVC2000 DB4_B: 10 fingers)."""
