@@ -195,6 +195,10 @@ def test_bench_speed_prints_json_with_the_figures(built, cache_dir, monkeypatch)
     for side in ("engine", "engine_cached", "bozorth3"):
         assert s["compare_ms"][side]["median"] > 0 and s["compare_ms"][side]["p95"] is not None
     assert s["extract_ms"]["ratio_median"] > 0 and s["compare_ms"]["ratio_median"] > 0
+    by_pair = s["compare_ms"]["by_pair"]  # the first 4 images are one finger's: every pair is genuine
+    for side in ("engine", "engine_reference_cached", "engine_cached", "bozorth3"):
+        assert by_pair["genuine"][side]["n"] == s["compare_ms"][side]["n"] == s["pairs"]
+        assert by_pair["impostor"][side] == {"n": 0, "median": None, "p95": None}
     assert set(s["meets_targets"]) == {"extract", "compare"}
 
 
