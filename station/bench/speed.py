@@ -120,10 +120,9 @@ def speed_of_set(sample_set, engine, nbis, cold_engine, *, limit: int | None = N
     extract = {"engine": _stats(ext_engine), "mindtct": _stats(ext_nbis)}
     extract["ratio_median"] = _ratio(extract["engine"], extract["mindtct"])
     extract["ratio_p95"] = _ratio({"median": extract["engine"]["p95"]}, {"median": extract["mindtct"]["p95"]})
-    compare = {"engine": _stats(cmp_engine), "engine_reference_cached": _stats(cmp_half),
-               "engine_cached": _stats(cmp_cached), "bozorth3": _stats(cmp_boz)}
     timed = {"engine": (cmp_engine, kind_engine), "engine_reference_cached": (cmp_half, kind_engine),
              "engine_cached": (cmp_cached, kind_engine), "bozorth3": (cmp_boz, kind_boz)}
+    compare: dict[str, Any] = {name: _stats(times) for name, (times, _kinds) in timed.items()}
     compare["by_pair"] = {kind: {name: _stats([t for t, g in zip(times, kinds) if g == genuine])
                                  for name, (times, kinds) in timed.items()}
                           for kind, genuine in (("genuine", True), ("impostor", False))}
