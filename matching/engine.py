@@ -45,6 +45,7 @@ class EngineInfo:
     name: str
     template_format: str  # what the engine writes into BiometricReference.format
     description: str
+    extraction_settings: str = ""  # what else decides a template's contents within its format (caches key on it)
 
 
 class FingerIndex:
@@ -113,6 +114,10 @@ class FingerprintEngine:
     @property
     def template_format(self) -> str:
         return self.info.template_format
+
+    @property
+    def extraction_settings(self) -> str:
+        return self.info.extraction_settings
 
     def extract(self, image: np.ndarray) -> FingerprintTemplate:
         return self._extract(image)
@@ -190,7 +195,7 @@ def _bozorth3(ppi: int) -> FingerprintEngine:
         return FingerIndex(FingerprintIndex(), minutiae_from_iso)
 
     return FingerprintEngine(
-        EngineInfo("bozorth3", EXCHANGE_FORMAT, "NIST NBIS: mindtct minutiae, bozorth3 score"),
+        EngineInfo("bozorth3", EXCHANGE_FORMAT, "NIST NBIS: mindtct minutiae, bozorth3 score", f"ppi={ppi}"),
         extract=m.extract, compare=m.compare,
         features=lambda template: len(iso19794.read_minutiae(template, iso19794.AUTO).minutiae),
         converters={EXCHANGE_FORMAT: iso19794.to_nbis}, new_index=new_index,
@@ -228,7 +233,8 @@ def _leader_mcc_bozorth3(ppi: int) -> FingerprintEngine:
     converters = {EXCHANGE_FORMAT: from_exchange, **{f"{m.name}/v{v}": from_v1 for v in UPGRADABLE_VERSIONS}}
     return FingerprintEngine(
         EngineInfo(m.name, fmt,
-                   "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)"),
+                   "LEADER minutiae + binary MCC fused with mindtct + bozorth3 (matching/fingerprint_pipeline.py)",
+                   f"ppi={ppi}|{m.extraction_settings}"),
         extract=extract, compare=m.compare, features=m.valid_cylinders, converters=converters,
         new_index=new_index, exchange=exchange, check_available=m.check_available, ppi=ppi)
 

@@ -1,7 +1,7 @@
 """The project's fingerprint pipeline: LEADER minutiae + MCC (LSS-R), fused with mindtct minutiae + bozorth3.
 
 Extraction (``LeaderFusionMatcher.extract``):
-  1. LEADER minutiae (matching/leader.py: onnxruntime, foreground crop, input capped at ``max_side`` pixels), the
+  1. LEADER minutiae (matching/leader.py: onnxruntime at 500 ppi on the foreground crop), the
      ``max_minutiae`` most confident ones;
   2. their Minutia Cylinder-Codes (matching/fingerprint_mcc.py), binarised (the "MCC bit" variant of Cappelli et
      al. 2010: a cell is 1 when its contribution sum is above mu_psi, i.e. its sigmoid above 0.5) and stored in
@@ -44,7 +44,8 @@ of a comparison now; nbis-py's bozorth3 keeps state between calls, so a score ca
 (0.005 fused) with the history of calls in the process (seen on the first call of a process and in about one
 comparison in 400 with reused records).
 
-Why bozorth3 keeps 80 minutiae (``bozorth3_max_minutiae``), measured on the four FVC2000 B sets: bozorth3's time
+Why bozorth3 keeps 80 minutiae (``bozorth3_max_minutiae``), measured on the four FVC2000 B sets in session 35
+(before LEADER's scale floor, matching/leader.py, so DB3_B's fused figures are of that extraction): bozorth3's time
 grows fast with the count (DB3_B, random pairs: 1.06 ms at 80, 0.71 at 60, 0.50 at 50, 0.24 at 40). At 40, a
 comparison with both templates cached would take 0.74-0.88 ms instead of 0.89-2.04 ms (cold: 1.12-1.39 instead of
 1.53-2.44 ms; one run of each on the same machine). But bozorth3 alone then loses accuracy on the larger images: EER
@@ -61,7 +62,7 @@ import struct
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -221,6 +222,14 @@ class LeaderFusionMatcher:
         img = at500
         data = self._template(iso_from_minutiae(minutiae, img.shape[1], img.shape[0]), mindtct_iso)
         return LeaderFusionTemplate(data=data, minutiae_count=int(len(minutiae)))
+
+    @property
+    def extraction_settings(self) -> str:
+        """The settings that decide a template's contents within its format version (LEADER's scale and thresholds,
+        the cylinders, the mindtct minutiae kept): a template cache keys on them, so a changed extraction is never
+        read from it stale."""
+        leader = replace(self.leader.params, intra_op_threads=0, cache_dir=None)  # these change speed, not content
+        return f"{leader!r}|{self._mcc.params!r}|bozorth3_max_minutiae={self.fusion.bozorth3_max_minutiae}"
 
     def _mindtct_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -41,8 +41,9 @@ search takes its distance for the roll's size (``face.distance_for``). The JSON 
 roll sizes, marked ``extrapolated`` below the smallest rate the calibration resolved (``min_fmr_measured``).
 
 Every achieved rate is reported with its counts and a 95% Wilson interval. ``--template-cache DIR`` keeps extracted
-templates on disk (keyed by the engine's template format and the image's bytes) so that a later ``station bench
-policy`` run does not extract the same calibration images again. The command line is station/cli/bench.py.
+templates on disk (keyed by the engine's template format and extraction settings, and the image's bytes) so that a
+later ``station bench policy`` run does not extract the same calibration images again. The command line is
+station/cli/bench.py.
 """
 from __future__ import annotations
 
@@ -240,8 +241,9 @@ def face_contender(config):
 
 
 class TemplateCache:
-    """Extracted templates on disk, keyed by the extractor's template format and the image's bytes (so a changed
-    image or engine version never reads a stale template). A failed extraction is cached as a failure."""
+    """Extracted templates on disk, keyed by the extractor's template format, its extraction settings and the image's
+    bytes (so a changed image, engine version or extraction never reads a stale template). A failed extraction is
+    cached as a failure."""
 
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = Path(folder) if folder else None
@@ -256,7 +258,8 @@ class _CachedExtractor:
     def __init__(self, inner: Any, folder: Path, namespace: str) -> None:
         self.inner, self.folder = inner, folder
         fmt = getattr(inner, "template_format", None) or type(inner).__name__
-        self.namespace = hashlib.sha256(f"{namespace}|{fmt}".encode()).hexdigest()[:16]
+        settings = getattr(inner, "extraction_settings", "")  # an engine's extraction changed within one format
+        self.namespace = hashlib.sha256(f"{namespace}|{fmt}|{settings}".encode()).hexdigest()[:16]
 
     def extract(self, image: np.ndarray):
         image = np.ascontiguousarray(image)

@@ -259,7 +259,9 @@ def bench_fingerprint(matcher: str, n: int | None = None, queries: int = 200, k:
     recalls, exh_mates, decisive, decisive_found = [], [], 0, 0
     t0 = time.perf_counter()
     if picked:
-        key = f"{engine.template_format}|{n}|{seed}|{len(planted)}"
+        # the planted real references' own bytes: a changed extraction of them never reads stale cached scores
+        planted_digest = hashlib.sha256(b"".join(gallery[len(synthetic):])).hexdigest()[:16]
+        key = f"{engine.template_format}|{n}|{seed}|{len(planted)}|{planted_digest}"
         _FORKED.update(matcher=matcher, gallery=gallery)
         context = multiprocessing.get_context("fork")  # the workers inherit the gallery instead of receiving it
         with ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:

@@ -131,3 +131,43 @@ def test_blank_image_is_an_extraction_failure(matcher):
         matcher.extract(np.full((300, 300), 200, np.uint8))
     with pytest.raises(ExtractionFailed):
         matcher.extract(np.zeros((300, 300), np.float32))
+
+
+class _RecordingSession:
+    """Stands in for the onnxruntime session of a LeaderMinutiaeExtractor: records the network input and returns maps
+    with one detection at a chosen input pixel (what the scale and the mapping back are tested on)."""
+
+    def __init__(self, at: tuple[int, int]) -> None:
+        self.at, self.inputs = at, []
+
+    def get_inputs(self):
+        class _Input:
+            name = "input"
+        return [_Input()]
+
+    def run(self, _outputs, feed):
+        x = feed["input"]
+        self.inputs.append(x.shape)
+        out = np.zeros((1, x.shape[1], x.shape[2], 4), np.float32)
+        row, col = self.at
+        out[0, row, col] = (1.0, 0.0, 1.0, 0.9)  # position, direction, type (ending), NMS'd quality
+        return [out]
+
+
+@pytest.mark.parametrize("height, width, ppi, scale", [
+    (300, 300, 500, 1.0),  # within max_side: as it is
+    (400, 320, 500, 0.8),  # 320/400: the cap alone
+    (478, 448, 500, 0.8),  # FVC2000 DB3_B's size: the cap would give 0.67; the floor keeps 0.8
+    (700, 600, 1000, 320 / 700),  # 1000 ppi: resampled to 500 ppi (0.5), then the cap (0.46 of the image)...
+    (1000, 900, 1000, 0.4),  # ...but never below 0.8 of the 500 ppi size
+])
+def test_a_long_print_is_shrunk_to_max_side_but_not_below_min_scale(height, width, ppi, scale):
+    from matching.leader import LeaderMinutiaeExtractor, LeaderParams
+
+    ex = LeaderMinutiaeExtractor(LeaderParams(crop_to_foreground=False, max_side=320, min_scale=0.8))
+    rh, rw = round(height * scale), round(width * scale)
+    top, left = (-rh % 32) // 2, (-rw % 32) // 2  # the padding to multiples of 32 is centred
+    ex._session = _RecordingSession(at=(top + 40, left + 24))
+    m = ex.extract(np.full((height, width), 128, np.uint8), ppi=ppi)
+    assert ex._session.inputs == [(1, rh + (-rh % 32), rw + (-rw % 32), 1)]
+    assert m[0, :2] == pytest.approx((24 / scale, 40 / scale), abs=1.5 / scale)  # back in the image's pixels

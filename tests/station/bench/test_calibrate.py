@@ -312,3 +312,33 @@ def test_face_calibration_never_reads_the_evaluation_set(fake_face_shared, tmp_p
                                                              "--quiet", *args])
         assert result.exit_code == 2 and "must be disjoint" in result.output, result.output
     assert set(loaded) == {(shared / "lfw_devtrain").resolve()}
+
+
+def test_the_template_cache_is_not_read_across_a_changed_extraction(tmp_path):
+    """A template cached by one extraction is never served to another with the same template format (session 37
+    changed LEADER's scale within leader_mcc_bozorth3/v2), but is served to the same extraction again."""
+    from matching.engine import make_engine
+    from station.bench.calibrate import TemplateCache
+
+    class Counting:
+        template_format = "same/v1"
+
+        def __init__(self, settings: str) -> None:
+            self.extraction_settings, self.calls = settings, 0
+
+        def extract(self, image):
+            self.calls += 1
+            return type("T", (), {"data": f"{self.extraction_settings}:{int(image.sum())}".encode(),
+                                  "minutiae_count": 1})()
+
+    image = np.arange(64 * 64, dtype=np.uint8).reshape(64, 64)
+    cache = TemplateCache(tmp_path)
+    old, new, again = Counting("scale floor none"), Counting("scale floor 0.8"), Counting("scale floor 0.8")
+    assert cache.wrap(old, "engine").extract(image).data.startswith(b"scale floor none")
+    assert cache.wrap(new, "engine").extract(image).data.startswith(b"scale floor 0.8")
+    assert cache.wrap(again, "engine").extract(image).data.startswith(b"scale floor 0.8")
+    assert (old.calls, new.calls, again.calls) == (1, 1, 0)
+    # the engines say what their extraction is: every LEADER setting that decides a template is in it
+    settings = make_engine("leader_mcc_bozorth3").extraction_settings
+    assert "min_scale=0.8" in settings and "max_side=320" in settings and "ppi=500" in settings
+    assert make_engine("leader_mcc_bozorth3", ppi=1000).extraction_settings != settings
