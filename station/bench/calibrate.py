@@ -259,7 +259,8 @@ class _CachedExtractor:
         self.inner, self.folder = inner, folder
         fmt = getattr(inner, "template_format", None) or type(inner).__name__
         settings = getattr(inner, "extraction_settings", "")  # an engine's extraction changed within one format
-        self.namespace = hashlib.sha256(f"{namespace}|{fmt}|{settings}".encode()).hexdigest()[:16]
+        key = f"{namespace}|{fmt}|{settings}" if settings else f"{namespace}|{fmt}"  # (older caches stay valid)
+        self.namespace = hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def extract(self, image: np.ndarray):
         image = np.ascontiguousarray(image)
