@@ -54,6 +54,12 @@ comparison with both templates cached would take 0.74-0.88 ms instead of 0.89-2.
 prints LEADER reads poorly, so its accuracy is not traded for speed. Keeping only the mindtct minutiae near LEADER's
 minutiae (inside their convex hull, 16 pixels of margin) to drop background ones was worse: fused EER 1.78 -> 2.15%
 on DB3_B, 3.56 -> 3.93% on DB4_B.
+
+Session 38 cut, at comparison time, only the record bozorth3 reads (the same templates) to its K most reliable
+minutiae. At 30, a cached comparison's median fell from 1.0-1.8 to 0.45-0.82 ms on FVC2000 DB1-4_B (genuine pairs
+3-6x faster), and the calibration sets' fused EER was equal or lower (DB1_B, DB2_B, U.are.U). But the held-out sets'
+rose (DB3_B 0.51 -> 0.70%, DB4_B 3.56 -> 3.93%), more than the 0.2 points a speed measure may cost; 40-60 lost
+accuracy on DB3_B (40-50 on DB1-2_B too) for at most a third less time. So 80 stays.
 """
 from __future__ import annotations
 
@@ -85,12 +91,8 @@ class FusionParams:
     bozorth3_scale: float = 60.0  # typical genuine bozorth3 score
     bozorth3_cap: float = 200.0  # a very high bozorth3 score should not drown MCC
     bozorth3_max_minutiae: int = 80  # the mindtct record keeps its most reliable minutiae: large images (FVC2000 DB3_B,
-    # median 138 minutiae) hold many spurious ones, which cost bozorth3 time (O(n^2) pair tables) and accuracy.
-    # Fewer (session 38, the same templates cut at comparison time): at 30, a cached comparison's median fell from
-    # 1.0-1.8 to 0.45-0.82 ms on FVC2000 DB1-4_B (genuine pairs 3-6x faster) with the calibration sets' EER equal or
-    # lower (DB1_B, DB2_B, U.are.U), but the held-out sets' EER rose (DB3_B 0.51 -> 0.70%, DB4_B 3.56 -> 3.93%), more
-    # than the 0.2 points a speed measure may cost; 40-60 lost accuracy on DB3_B (40-50 on DB1-2_B too) for at most a
-    # third less time. So 80 stays.
+    # median 138 minutiae) hold many spurious ones, which cost bozorth3 time (O(n^2) pair tables) and accuracy (why
+    # 80 and not fewer: the module docstring)
     decoded_cache_size: int = 256  # decoded templates kept per thread (~250 kB each)
 
 
