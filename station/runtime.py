@@ -185,9 +185,10 @@ class Station:
             write_seal=self._seal_and_checkpoint,
             after_close=self._backup_at_close if self.config.backup.at_poll_close and self.config.backup.dir else None)
 
-    def _seal_and_checkpoint(self, seq: int, entry_hash: str, counts: dict, closed_at: str) -> Path:
+    def _seal_and_checkpoint(self, seq: int, entry_hash: str, counts: dict, closed_at: str,
+                             roll_digest: str | None) -> Path:
         """The close of poll's signed seal, then its Merkle-tree checkpoint (a failure of the latter is logged)."""
-        path = bundle.write_seal(self.config, self.log_signer, seq, entry_hash, counts, closed_at)
+        path = bundle.write_seal(self.config, self.log_signer, seq, entry_hash, counts, closed_at, roll_digest)
         self.transparency.take_quietly("close")
         return path
 

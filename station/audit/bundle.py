@@ -6,7 +6,7 @@
       station.crt            the station's log certificate (Ed25519), self-signed or countersigned by the commission
       commission.crt         the commission's certificate, when the station has one: information only, never a
                              trust anchor (the verifier brings its own: docs/commission-pki.md)
-      roll.json              digest of the roll the station served
+      roll.json              digest of the roll the station served: a copy of the seal's, which alone is signed
       checkpoints/<seq>.json signed statements "entry <seq> has hash <h>", written outside the database as the log grew
       tree/<size>.note       signed checkpoints of the log's Merkle tree (RFC 9162 root in a C2SP signed note:
                              note.py, transparency.py): entries 1..size must hash to the root each one signed
@@ -72,9 +72,12 @@ def maybe_checkpoint(config: Config, signer: LogSigner, seq: int, entry_hash: st
 
 
 def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, counts: dict[str, int],
-               closed_at: str) -> Path:
+               closed_at: str, roll_digest: str | None) -> Path:
+    """The closing seal: the last entry, the counts, and the digest of the roll the station served (a bundle's
+    roll.json is only a copy of it, checked against it)."""
     statement = signed_statement(signer, {"kind": "seal", "station": signer.station_id, "seq": seq,
-                                          "hash": entry_hash, "closed_at": closed_at, "counts": counts})
+                                          "hash": entry_hash, "closed_at": closed_at, "counts": counts,
+                                          "roll_digest": roll_digest})
     path = audit_dir(config) / "seal.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(statement).encode())
@@ -114,6 +117,7 @@ class Verification:
     sealed: bool = False
     countersigned: bool | None = None  # None: no commission certificate was given by the verifier
     roll_digest: str | None = None
+    roll_digest_signed: bool = False  # the digest is the closing seal's (signed), not only roll.json's claim
     tree_checkpoints: int = 0  # Merkle-tree checkpoints (the bundle's and the verifier's) the log matches
 
     @property
@@ -146,6 +150,7 @@ class Verification:
                 "entries": self.entries, "sealed": self.sealed,
                 "countersigned": self.countersigned, "authenticated": self.authenticated,
                 "signer": self.signer_status(), "roll_digest": self.roll_digest,
+                "roll_digest_signed": self.roll_digest_signed,
                 "tree_checkpoints": self.tree_checkpoints,
                 "breaks": [b.__dict__ for b in self.breaks], "warnings": self.warnings}
 
@@ -165,15 +170,23 @@ def read_bundle(path) -> dict[str, bytes]:
         raise BundleError(f"{path}: not an audit bundle ({exc})") from None
 
 
-def _statement(raw: bytes, public_key) -> tuple[dict | None, str | None]:
+def _statement(raw: bytes, public_key, kind: str, station: str | None) -> tuple[dict | None, str | None]:
+    """The fields of a statement signed by ``public_key`` that says it is a ``kind`` of ``station`` (checkpoints and
+    the seal are signed by the same key: each must say which it is), or the problem."""
     try:
         statement = json.loads(raw)
         body = statement["body"].encode()
         fields = json.loads(body)
+        if not isinstance(fields, dict) or not isinstance(fields.get("seq"), int):
+            raise ValueError
     except (ValueError, KeyError, TypeError, AttributeError):
         return None, "not a signed statement"
     if not verify_signature(public_key, body, statement.get("sig", "")):
         return fields, "signature does not verify"
+    if fields.get("kind") != kind:
+        return fields, f"not a {'closing seal' if kind == 'seal' else kind} (it says {fields.get('kind')!r})"
+    if fields.get("station") != station:
+        return fields, "from another station"
     return fields, None
 
 
@@ -271,9 +284,9 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
             pass
     last_seq = max(by_seq, default=0)
     for name in sorted(n for n in files if n.startswith("checkpoints/")):
-        fields, problem = _statement(files[name], public_key)
-        if problem or fields.get("station") != result.station:
-            result.breaks.append(Break(None, "checkpoint", f"{name}: {problem or 'from another station'}"))
+        fields, problem = _statement(files[name], public_key, "checkpoint", result.station)
+        if problem:
+            result.breaks.append(Break(None, "checkpoint", f"{name}: {problem}"))
             continue
         seq = fields["seq"]
         if seq > last_seq:
@@ -284,8 +297,9 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
     _tree_checks(result, entries, public_key,
                  [(name, files[name]) for name in sorted(files) if name.startswith(f"{TREE_FOLDER}/")]
                  + list(held_checkpoints))
+    sealed_roll = None
     if "seal.json" in files:
-        fields, problem = _statement(files["seal.json"], public_key)
+        fields, problem = _statement(files["seal.json"], public_key, "seal", result.station)
         if problem:
             result.breaks.append(Break(None, "seal", f"closing seal: {problem}"))
         elif fields["seq"] != last_seq or by_seq.get(fields["seq"]) != fields["hash"]:
@@ -295,14 +309,32 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
                                                               f"log ends at entry {last_seq}: it does not match"))
         else:
             result.sealed = True
+            sealed_roll = fields.get("roll_digest")
     else:
         result.warnings.append("no closing seal (polls not closed when exported): entries after the last "
                                "checkpoint could have been cut off undetected")
-    try:
-        result.roll_digest = json.loads(files.get("roll.json", b"{}")).get("roll_digest")
-    except ValueError:
-        result.warnings.append("roll.json is unreadable")
+    _roll_digest(result, files.get("roll.json", b"{}"), sealed_roll)
     return result
+
+
+def _roll_digest(result: Verification, raw: bytes, sealed: str | None) -> None:
+    """The roll digest the bundle reports: the seal's when it signed one (roll.json must then agree with it), else
+    roll.json's, reported as not signed."""
+    try:
+        claimed = json.loads(raw).get("roll_digest")
+    except (ValueError, AttributeError):
+        claimed = None
+        result.warnings.append("roll.json is unreadable")
+    if sealed is not None:
+        result.roll_digest, result.roll_digest_signed = sealed, True
+        if claimed != sealed:
+            result.breaks.append(Break(None, "roll", f"roll.json names the roll {str(claimed)[:16]}... but the "
+                                                     f"closing seal signed {sealed[:16]}...: roll.json was changed"))
+        return
+    result.roll_digest = claimed
+    if claimed is not None:
+        result.warnings.append("the roll digest is roll.json's claim, not signed (no closing seal names it: polls "
+                               "open, or a seal of an older version)")
 
 
 def entries_from_bundle(path: str | Path) -> list[dict]:

@@ -77,6 +77,7 @@ class Break:
     seq: int | None
     kind: str  # altered | bad-signature | foreign | removed | inserted | reordered | truncated | seal | malformed
     #            | columns (a live row's column differs from its signed body: audit/integrity.py)
+    #            | roll (a bundle's roll.json differs from the digest its seal signed: bundle.py)
     message: str
 
 

@@ -253,7 +253,8 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 <body><h1>{t(text.HEADING, station=f.station)}</h1>
 <p>{t(text.CHAIN, entries=f.entries)} <b class="{'ok' if ok else 'bad'}">{status}</b>
 {t(text.SEALED if verification.get('sealed') else text.NOT_SEALED)} {t(text.ROLL_DIGEST)}
-<code dir="ltr">{html.escape(str(verification.get('roll_digest')))}</code></p>
+<code dir="ltr">{html.escape(str(verification.get('roll_digest')))}</code>
+{'' if verification.get('roll_digest_signed') else t(text.ROLL_DIGEST_UNSIGNED)}</p>
 {signer}
 {problems}
 <h2>{t(text.ANOMALIES)}</h2><ul>{anomalies or f'<li>{t(text.NONE)}</li>'}</ul>

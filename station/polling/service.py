@@ -42,7 +42,7 @@ from station.security.users import Principal
 log = logging.getLogger(__name__)
 
 # Writes the signed seal over the log at the close of poll: (last seq, last hash, counts by event, closing time).
-SealWriter = Callable[[int, str, dict, str], Path]
+SealWriter = Callable[[int, str, dict, str, str | None], Path]  # seq, hash, counts, closed at, roll digest
 # Runs after the seal (the automatic backup at poll close); returns what it produced, or None. Never raises.
 AfterClose = Callable[[], Path | None]
 
@@ -241,9 +241,10 @@ class PollingService:
                                .order_by(MatchLogEntry.seq.desc()).limit(1))
             last_seq, last_hash = matchlog.head(s)
             counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
+            roll_digest = roll.get_meta(s, "roll_digest")
         if closing.seq != last_seq:
             raise Conflict(f"the log grew after polls closed (entry {last_seq} after the closing entry {closing.seq})")
-        path = self.write_seal(last_seq, last_hash, counts, closing.at.isoformat())
+        path = self.write_seal(last_seq, last_hash, counts, closing.at.isoformat(), roll_digest)
         result = {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts}
         if self.after_close is not None:
             taken = self.after_close()  # never raises; a failure is logged

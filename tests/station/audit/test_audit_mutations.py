@@ -32,13 +32,13 @@ def build_log(signer: LogSigner, n: int) -> list[SignedEntry]:
     return entries
 
 
-def pack(entries, cert_pem, seal, checkpoints) -> bytes:
+def pack(entries, cert_pem, seal, checkpoints, roll_digest="x") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("manifest.json", "{}")
         z.writestr("log.jsonl", "".join(e.to_json() + "\n" for e in entries))
         z.writestr("station.crt", cert_pem)
-        z.writestr("roll.json", json.dumps({"roll_digest": "x"}))
+        z.writestr("roll.json", json.dumps({"roll_digest": roll_digest}))
         for seq, statement in checkpoints.items():
             z.writestr(f"checkpoints/{seq:09d}.json", json.dumps(statement))
         if seal is not None:
