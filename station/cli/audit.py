@@ -122,7 +122,7 @@ def audit_verify(click_ctx: click.Context, bundle: str, commission_cert: str | N
     else:
         click.echo(f"station {result.station}: {result.entries} entries, "
                    f"{'sealed' if result.sealed else 'not sealed'}: "
-                   f"{'CHAIN HOLDS' if result.ok else f'BROKEN from entry {result.first_broken_seq}'}; "
+                   f"{_chain_status(result)}; "
                    f"{result.signer_status()}")
         for b in result.breaks:
             click.echo(f"  break{'' if b.seq is None else f' at entry {b.seq}'}: {b.message}")
@@ -130,6 +130,12 @@ def audit_verify(click_ctx: click.Context, bundle: str, commission_cert: str | N
             if w != result.signer_status():  # already said on the first line
                 click.echo(f"  warning: {w}")
     sys.exit(ExitCode.DONE if accepted else ExitCode.CHECK_FAILED)
+
+
+def _chain_status(result) -> str:
+    if result.ok:
+        return "CHAIN HOLDS"
+    return "BROKEN" if result.first_broken_seq is None else f"BROKEN from entry {result.first_broken_seq}"
 
 
 def _home(click_ctx: click.Context) -> str | None:
