@@ -1,7 +1,9 @@
 """Restoring a backup into a station home: check everything first (as ``verify`` does), then build the new state
 beside the old one and switch over at the end: SQLite into a temporary file renamed into place, PostgreSQL in one
 transaction. Whatever the target held before (``--force``) is moved aside into ``before-restore-<time>``, never
-deleted (a PostgreSQL database is replaced when the transaction commits).
+deleted (a PostgreSQL database is replaced when the transaction commits). Trust anchors (the commission's
+certificate, roll-signing key and revocation list) are never taken from the backup: the restored home keeps those the
+verifier holds (``_held_anchors``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from cryptography import x509
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, make_url
 
@@ -23,10 +26,12 @@ from station.backup import format as fmt
 from station.backup import snapshot as snap
 from station.db import engine as db
 from station.backup.archive import BackupContents, check_backup, known_schema_revision
-from station.audit.revocation import RevocationList
+from station.audit.revocation import CRL_FILE, RevocationError, RevocationList, load_revocation_list
 from station.config import Config
+from station.packages.crypto import COMMISSION_CERT_FILE, TRUSTED_COMMISSION_FILE, key_id, load_signing_public
+from station.packages.revocations import held_list
 from station.security.files import create_private, fsync_dir
-from station.errors import Conflict, StationError
+from station.errors import Conflict, InvalidInput, StationError
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +50,12 @@ class RestoreResult:
         return {**asdict(self), "moved_aside": list(self.moved_aside), "warnings": list(self.warnings)}
 
 
-def _settings_station_id(data: bytes | None) -> str | None:
+def _setting(data: bytes | None, section: str, key: str):
+    """``[section] key`` of a station.toml's bytes (None when absent or unreadable)."""
     if not data:
         return None
     try:
-        return tomllib.loads(data.decode()).get("station", {}).get("id")
+        return tomllib.loads(data.decode()).get(section, {}).get(key)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
         return None
 
@@ -167,6 +173,102 @@ def _write_staging(staging: Path, files: dict[str, bytes]) -> None:
         fsync_dir(folder)
 
 
+# --- trust anchors: held by the verifier, never taken from the backup (docs/backups.md) ---
+ROLL_KEY, ROOT, CRL = "roll-signing key", "commission certificate", "revocation list"
+
+
+def _anchor_paths(target: Config, settings: bytes | None) -> dict[str, str]:
+    """The trust anchors of a home, by path relative to it: keys/trusted-commission.pub, keys/commission.crt,
+    keys/commission.crl, and the files the target's settings, or the backup's station.toml when it is restored
+    (``settings``), name as roll.commission_key / audit.commission_certificate."""
+    paths = {f"keys/{TRUSTED_COMMISSION_FILE}": ROLL_KEY, f"keys/{COMMISSION_CERT_FILE}": ROOT, f"keys/{CRL_FILE}": CRL}
+    named = [(target.roll.commission_key, ROLL_KEY), (target.audit.commission_certificate, ROOT),
+             (_setting(settings, "roll", "commission_key"), ROLL_KEY),
+             (_setting(settings, "audit", "commission_certificate"), ROOT)]
+    home = target.home.absolute()
+    for value, kind in named:
+        if isinstance(value, str) and value:
+            path = Path(os.path.normpath(home / Path(value).expanduser()))
+            if path.is_relative_to(home):
+                paths.setdefault(path.relative_to(home).as_posix(), kind)
+    return paths
+
+
+def _same_certificate(a: bytes, b: bytes) -> bool:
+    try:
+        return x509.load_pem_x509_certificate(a) == x509.load_pem_x509_certificate(b)
+    except ValueError:
+        return False
+
+
+def _roll_key_id(pem: bytes) -> str | None:
+    try:
+        return key_id(load_signing_public(pem))
+    except InvalidInput:
+        return None
+
+
+def _held_anchor(name: str, kind: str, carried: bytes | None, current: Path,
+                 commission_pem: bytes | None) -> tuple[bytes | None, str | None]:
+    """What the restored home holds at ``name`` (None: nothing), and a warning when the backup's copy is left out.
+    The home's own file stays (of two revocation lists, the newer under the commission certificate wins); on a home
+    without one: the commission certificate the backup was checked against (``commission_pem``), the backup's
+    roll-signing key only when it is that certificate's key, its revocation list only when it verifies under it."""
+    held = current.read_bytes() if current.is_file() else None
+    not_taken = f"{name} of the backup is not restored (a restore never takes trust anchors from the backup)"
+    if kind == CRL:
+        if carried is None:
+            return held, None
+        if commission_pem is None:
+            return held, f"{not_taken}: no commission certificate to check it under (--commission-cert)"
+        root = x509.load_pem_x509_certificate(commission_pem)
+        try:
+            listed = load_revocation_list(carried, root, what=f"the backup's {name}")
+        except RevocationError as exc:
+            return held, f"{not_taken}: {exc}"
+        mine = held_list(current.parent, root) if held is not None else None  # verified under the root, else none
+        if mine is not None and listed.number <= mine.number:
+            return held, (None if listed.number == mine.number else
+                          f"kept this home's {name} (number {mine.number}): the backup's is older (number "
+                          f"{listed.number}) and a revocation list is never rolled back")
+        return carried, None
+    if held is not None:
+        if carried is None or (_same_certificate(carried, held) if kind == ROOT else
+                               _roll_key_id(held) is not None and _roll_key_id(carried) == _roll_key_id(held)):
+            return held, None
+        return held, f"kept this home's {name}; the {kind} in the backup differs: {not_taken}"
+    if carried is None:
+        return None, None
+    if kind == ROOT:
+        if commission_pem is None:
+            return None, f"{not_taken}: no commission certificate was given (--commission-cert)"
+        return commission_pem, (None if _same_certificate(carried, commission_pem) else
+                                f"{not_taken}: it differs from the commission certificate the backup was checked "
+                                "against, which is installed instead")
+    wanted = _roll_key_id(commission_pem) if commission_pem else None
+    if wanted is not None and _roll_key_id(carried) == wanted:
+        return carried, None
+    return None, (f"{not_taken}: it is not the key of the commission certificate the backup was checked against; "
+                  "install the commission's key with `station roll trust FILE`")
+
+
+def _held_anchors(target: Config, files: dict[str, bytes], commission_pem: bytes | None,
+                  settings: bytes | None) -> list[str]:
+    """Replace in ``files`` (what the restore stages) every trust anchor by the one the verifier holds
+    (``_held_anchor``); the warnings for what of the backup's is left out."""
+    staged = {name.split("/")[0] for name in files}
+    warnings = []
+    for name, kind in _anchor_paths(target, settings).items():
+        if name.split("/")[0] not in staged:
+            continue  # nothing staged replaces it: the home's own stays where it is
+        data, warning = _held_anchor(name, kind, files.pop(name, None), target.home / name, commission_pem)
+        if data is not None:
+            files[name] = data
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
 def _clean_leftovers(home: Path, sqlite_path: Path | None) -> None:
     """Remove what an interrupted restore left (staging folders, temporary database files)."""
     for stale in home.glob(".restore-*"):
@@ -245,7 +347,7 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
     home = target.home
     own_settings = (home / "station.toml").is_file()
     station_id = target.station.id if own_settings else (
-        _settings_station_id(contents.files.get("station.toml")) or target.station.id)
+        _setting(contents.files.get("station.toml"), "station", "id") or target.station.id)
     if station_id != container.station:
         raise Conflict(f"the backup is of station {container.station!r} but {home} would run as {station_id!r}: "
                        f"set [station] id = \"{container.station}\" in {home / 'station.toml'} "
@@ -255,6 +357,9 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
     if not force and _has_database(url, sqlite_path):
         raise Conflict(f"{home} already has a database ({sqlite_path or make_url(url).render_as_string()}): "
                        "restore into a new home, or add --force (the old state is moved aside, not deleted)")
+    files = dict(contents.files)
+    anchor_warnings = _held_anchors(target, files, commission_pem,
+                                    None if own_settings else contents.files.get("station.toml"))
     created_home = not home.exists()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(home, 0o700)
@@ -264,7 +369,7 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
     switch = _Switch(home, staging, stamp)
     staged_db = None
     try:
-        _write_staging(staging, contents.files)
+        _write_staging(staging, files)
         if sqlite_path is not None:
             staged_db = sqlite_path.with_name(f".{sqlite_path.name}.restore-{secrets.token_hex(4)}")
             _build_sqlite(staged_db, path, passphrase, container, contents)
@@ -300,8 +405,8 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
             home.rmdir()
         raise
     shutil.rmtree(staging, ignore_errors=True)
-    warnings = [*summary.warnings, *switch.warnings]
-    toml = _settings_toml_database(contents.files.get("station.toml")) if not own_settings else None
+    warnings = [*summary.warnings, *switch.warnings, *anchor_warnings]
+    toml = _setting(contents.files.get("station.toml"), "database", "url") if not own_settings else None
     if toml:
         warnings.append(f"the restored station.toml sets database.url = {toml!r}, but the data went to {url}")
     log.info("backup %s of %s restored into %s (log entry %d)", path, container.station, home,
@@ -310,11 +415,3 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
                          log_head_seq=summary.log_head_seq, tables=dict(summary.tables),
                          moved_aside=tuple(switch.moved_aside()), warnings=tuple(warnings))
 
-
-def _settings_toml_database(data: bytes | None) -> str | None:
-    if not data:
-        return None
-    try:
-        return tomllib.loads(data.decode()).get("database", {}).get("url") or None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
-        return None
