@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from .base import CardHolder
+from .errors import MalformedCard
 from .profiles import cnic_v1
 
 FORMAT = "voter-station/virtual-card"
@@ -116,6 +117,7 @@ def issue_card(holder: CardHolder, *, face_jpeg: bytes | None, fingerprints: Ite
     """
     if tamper not in TAMPERS:
         raise ValueError(f"unknown tamper {tamper!r}; use one of: {', '.join(str(t) for t in TAMPERS)}")
+    check_holder(holder)
     key = _load_key(issuer_key)
     cert = issuer_cert if isinstance(issuer_cert, x509.Certificate) else x509.load_pem_x509_certificate(issuer_cert)
     card_key, card_key_pem = _new_card_key()
@@ -132,6 +134,28 @@ def issue_card(holder: CardHolder, *, face_jpeg: bytes | None, fingerprints: Ite
         _, card_key_pem = _new_card_key()
     label = f"{holder.cnic} ({tamper or 'genuine'})"
     return VirtualCardFile(files=files, private_key_pem=card_key_pem, label=label).to_bytes()
+
+
+def check_holder(holder: CardHolder) -> None:
+    """ValueError naming the field when the cnic-v1 reader would refuse ``holder`` as DG1 (docs/card-profile.md: each
+    field exactly once, none empty, printable, at most 200 characters; ASCII where the profile says so): an issuer
+    writes no card that its reader refuses (as ``encode_dg3`` refuses a record an outside reader would misread)."""
+    for attr, kind in cnic_v1.DG1_FIELDS.values():
+        value, name = getattr(holder, attr), attr.replace("_", " ")
+        allowed = {"relation": cnic_v1.RELATIONS, "gender": cnic_v1.GENDERS}.get(kind)
+        if allowed is not None and value not in allowed.values():
+            raise ValueError(f"DG1: the {name} must be one of {', '.join(allowed.values())}, not {value!r}")
+        if kind == "date" and not isinstance(value, dt.date):
+            raise ValueError(f"DG1: the {name} must be a date")
+        if kind == "ascii" and not (isinstance(value, str) and value.isascii()):
+            raise ValueError(f"DG1: the {name} must be ASCII text")
+        if kind == "text" and not isinstance(value, str):
+            raise ValueError(f"DG1: the {name} must be text")
+    try:
+        cnic_v1.parse_dg1(cnic_v1.encode_dg1(holder))  # the reader's own rules
+    except MalformedCard as exc:
+        raise ValueError(f"the cnic-v1 reader would refuse this card: {exc} (every DG1 field is required, not "
+                         "empty, printable and at most 200 characters)") from None
 
 
 def _corrupt_signature(sod: bytes) -> bytes:

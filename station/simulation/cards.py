@@ -20,6 +20,10 @@ from station.security.files import create_private, write_atomically
 
 TEST_ISSUER_NAME = "AJK Station Test Issuing Authority (NOT NADRA)"
 TAMPERS = ("bad-signature", "altered-file", "clone")
+# The roll's text fields that every card carries in DG1 (docs/card-profile.md: each field exactly once, none empty)
+# although a registration may leave them blank (Demographics.REQUIRED): a voter without one gets no card.
+CARD_NAMES = {"name_en": "English name", "name_ur": "Urdu name", "relative_name_en": "relative's English name",
+              "relative_name_ur": "relative's Urdu name"}
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,18 @@ def virtual_card(config: Config, voter: VoterView, fingerprints: list[tuple[str,
     DG3 as standard ISO/IEC 19794-2:2005 records (``card_record``)."""
     if tamper is not None and tamper not in TAMPERS:
         raise InvalidInput(f"unknown tamper {tamper!r}; use one of: {', '.join(TAMPERS)}")
+    for field, label in CARD_NAMES.items():
+        if not getattr(voter, field):
+            raise InvalidInput(f"no card can be issued for {voter.cnic}: the roll entry has no {label} ({field}), "
+                               "which every CNIC card carries (DG1), so the card reader would refuse the card; "
+                               "verify this voter by the typed CNIC")
     issuer = test_issuer(config, create=True)
     ppi = config.fingerprint.ppi
     fingerprints = [(finger, card_record(finger, template, ppi)) for finger, template in fingerprints]
-    return issue_card(holder_for(voter), face_jpeg=face_jpeg, fingerprints=fingerprints,
-                      issuer_key=issuer.key_pem, issuer_cert=issuer.cert_pem, tamper=tamper)
+    try:
+        return issue_card(holder_for(voter), face_jpeg=face_jpeg, fingerprints=fingerprints,
+                          issuer_key=issuer.key_pem, issuer_cert=issuer.cert_pem, tamper=tamper)
+    except ValueError as exc:  # holder data or a record the card reader would refuse: no card is issued
+        raise InvalidInput(f"no card can be issued for {voter.cnic}: {exc}") from None
 
 

@@ -9,11 +9,12 @@ import threading
 
 import numpy as np
 
+from drivers.errors import DeviceError
 from station.cnic import parse_cnic
 from station.config import Config
 from station.db.transactions import TransactionFactory
 from station.devices.opener import DeviceOpener
-from station.errors import Conflict, InvalidInput, NotFound, StationError
+from station.errors import Conflict, DeviceUnavailable, InvalidInput, NotFound, StationError
 from station.roll import store as roll
 from station.security.keys import TemplateCipher, template_context
 from station.security.roles import SIM_ROLES
@@ -106,7 +107,8 @@ class DeviceSteering:
         return {"removed": True}
 
     def set_power(self, principal: Principal, on_battery: object = None, percentage: object = None) -> dict:
-        """Pull or restore the simulated mains, and/or set the simulated battery's charge (0-100)."""
+        """Pull or restore the simulated mains, and/or set the simulated battery's charge (0-100). A scripted fault is
+        DeviceUnavailable (503, the operator may retry) and the battery is left as it was."""
         if on_battery is not None and not isinstance(on_battery, bool):
             raise InvalidInput("on_battery must be true or false")
         if percentage is not None and (isinstance(percentage, bool) or not isinstance(percentage, (int, float))):
@@ -116,6 +118,8 @@ class DeviceSteering:
             reading = source.set(on_battery=on_battery, percentage=percentage)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
+        except DeviceError as exc:
+            raise DeviceUnavailable(str(exc)) from None
         return {"power": reading.to_dict()}
 
     def fault(self, principal: Principal, kind: object, fault: object, count: object = 1) -> dict:
