@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -16,6 +15,7 @@ from flask import Flask, request, session
 from flask_babel import Babel, get_locale
 
 from station.i18n.languages import LANGUAGES, RTL
+from station.security.files import private_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def init_i18n(app: Flask, home: Path) -> None:
     try:
         compiled = compile_catalogues(SOURCE, home / "cache" / "translations")
     except OSError:
-        compiled = compile_catalogues(SOURCE, Path(tempfile.gettempdir()) / "voter-station-translations")
+        compiled = compile_catalogues(SOURCE, private_cache_dir("translations"))
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compiled)
     app.config["BABEL_DEFAULT_LOCALE"] = "en"
     Babel(app, locale_selector=_select_locale)

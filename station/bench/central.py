@@ -24,7 +24,6 @@ import logging
 import os
 import random
 import shutil
-import tempfile
 import time
 import uuid
 import zipfile
@@ -45,6 +44,7 @@ from station.audit.identity import ROLE_STATION
 from station.central import findings
 from station.central.db import CentralDatabase
 from station.central.merge import ALREADY_IMPORTED, IMPORTED, merge_file
+from station.security.files import private_cache_dir
 from station.central.results_export import FORMAT as SYNC_FORMAT, build_sync_file
 from station.errors import InvalidInput
 from station.packages.crypto import commission_root, issue_certificate
@@ -213,7 +213,7 @@ def generate(plan: ElectionPlan, *, cache_root: Path | None = None, workers: int
              progress: Callable[[str], None] | None = None) -> GeneratedElection:
     """The plan's signed files, from the cache when a complete set is there, otherwise made now (in ``workers``
     spawned processes) by a fresh throw-away commission."""
-    folder = Path(cache_root or tempfile.gettempdir()) / CACHE_FOLDER / plan.cache_key
+    folder = (Path(cache_root) / CACHE_FOLDER if cache_root else private_cache_dir(CACHE_FOLDER)) / plan.cache_key
     planted = planted_double_votes(plan)
     names = [folder / f"{station_id(i)}.sync" for i in range(plan.stations)]
     if (folder / COMPLETE).is_file() and all(p.is_file() for p in names):

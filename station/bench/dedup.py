@@ -29,6 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
+from station.security.files import private_cache_dir
 from station.bench.search import (DEFAULT_DATASETS, _write_iso, base_templates, perturb_face, perturb_minutiae,
                                   synthetic_face_encodings)
 
@@ -39,7 +40,7 @@ TEMPLATE_FORMAT = "ISO19794-2:2005"  # matching.fingerprint.TEMPLATE_FORMAT (the
 
 
 def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "station-bench-dedup"
+    return private_cache_dir("bench-dedup")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -276,8 +276,9 @@ def registration(people: int, duplicates: int, roll_voters: int, seed: int, face
               help="real synthetic fingerprint templates the voters' templates are derived from")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="processes for the base templates")
 @click.option("--lookups", type=click.IntRange(10, 100_000), default=2000, show_default=True)
-@click.option("--database-url", default=None, help="an empty database for the importing station (default: SQLite "
-                                                   "in its home)")
+@click.option("--database-url", default=None, envvar="STATION_BENCH_DATABASE_URL",
+              help="an empty database for the importing station (default: SQLite in its home); a password is better "
+                   "given in STATION_BENCH_DATABASE_URL than on the command line, where `ps` shows it")
 @json_option
 @handle_errors
 def roll_scale(voters: int, seed: int, base_templates: int, workers: int | None, lookups: int,
@@ -365,7 +366,7 @@ def authority(voters: int, seed: int, timeout_s: float, as_json: bool) -> None:
 @click.option("--mergers", type=click.IntRange(1, 64), default=1, show_default=True, help="concurrent processes")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--cache", "cache_root", type=click.Path(file_okay=False), default=None,
-              help="where generated files are kept (default: the system's temporary folder)")
+              help="where generated files are kept (default: ~/.cache/voter-station, the user's own)")
 @json_option
 @handle_errors
 def central(stations: int, ballots: int, double_votes: int, db_url: str, mergers: int, seed: int,

@@ -76,3 +76,17 @@ def make_private(paths) -> list[Path]:
             os.chmod(path, stat.S_IMODE(st.st_mode) & target)
             changed.append(path)
     return changed
+
+
+def private_cache_dir(name: str) -> Path:
+    """This user's folder for derived data a command can rebuild (benchmark caches, compiled translations):
+    ``$XDG_CACHE_HOME/voter-station/<name>``, else ``~/.cache/voter-station/<name>``, made 0700. Never a fixed folder
+    in the shared /tmp: another local user could make it first and plant what the command then loads (a pickle, a
+    catalogue). OSError (one line) when the folder belongs to another user or others may write in it."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    folder = (Path(xdg) if xdg else Path.home() / ".cache") / "voter-station" / name
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = folder.stat()
+    if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o022:
+        raise OSError(f"{folder} belongs to another user or others may write in it: not used as a cache")
+    return folder
