@@ -19,6 +19,7 @@ from station.central import findings, store
 from station.central.db import CentralDatabase
 from station.central.errors import SyncFileRejected
 from station.central.models import CentralImport
+from station.central.register import Register
 from station.central.verify import MAX_FILE_BYTES, verify_export
 from station.audit.identity import UNAUTHENTICATED
 from station.audit.revocation import RevocationList
@@ -37,7 +38,8 @@ def _known_station(database: CentralDatabase, file_sha256: str) -> str | None | 
 
 
 def merge_file(database: CentralDatabase, path: Path, *, commission_pem: bytes | None = None,
-               self_signed_ok: bool = False, revocations: RevocationList | None = None) -> dict:
+               self_signed_ok: bool = False, revocations: RevocationList | None = None,
+               register: Register | None = None) -> dict:
     result = {"file": str(path), "status": REFUSED, "station": None, "sha256": None}
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -53,7 +55,7 @@ def merge_file(database: CentralDatabase, path: Path, *, commission_pem: bytes |
         return {**result, "status": ALREADY_IMPORTED, "station": known}
     try:
         export = verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok,
-                               revocations=revocations)
+                               revocations=revocations, register=register)
         result["station"] = export.station_id
         with database.transaction() as s:
             outcome = store.import_export(s, export)
@@ -82,13 +84,15 @@ def summary(database: CentralDatabase, *, expected: Iterable[str] = ()) -> dict:
 
 def merge_files(database: CentralDatabase, paths: Iterable[str | Path], *, commission_pem: bytes | None = None,
                 self_signed_ok: bool = False, expected: Iterable[str] = (),
-                revocations: RevocationList | None = None) -> dict:
+                revocations: RevocationList | None = None, register: Register | None = None) -> dict:
     """Merge each file (in the order given), then summarise the central database. Every station must be certified
-    by ``commission_pem`` (the commission certificate the centre holds); without one, nothing is merged unless
-    ``self_signed_ok`` (demos: integrity only, the first key seen for a station is pinned)."""
+    by ``commission_pem`` (the commission certificate the centre holds) as a polling station; without one, nothing is
+    merged unless ``self_signed_ok`` (demos: integrity only, the first key seen for a station is pinned). With
+    ``register`` (the commission's register of stations the centre holds: register.py) a file counts only for the
+    polling station the commission registered its station at."""
     if not commission_pem and not self_signed_ok:
         raise InvalidInput(UNAUTHENTICATED + ": nothing was merged")
     files = [merge_file(database, Path(p), commission_pem=commission_pem, self_signed_ok=self_signed_ok,
-                        revocations=revocations) for p in paths]
+                        revocations=revocations, register=register) for p in paths]
     counts = {status: sum(f["status"] == status for f in files) for status in (IMPORTED, ALREADY_IMPORTED, REFUSED)}
     return {**counts, **summary(database, expected=expected), "files": files}

@@ -4,8 +4,12 @@
  2. results.json names the station and carries its certificate (an Ed25519 key whose common name is the station id);
  3. the signature verifies under that key over every byte of the file before the signature;
  4. the station certificate must be issued by the commission certificate the CENTRE holds (``commission_pem``;
-    a certificate carried by the file is never a trust anchor); without one, only ``self_signed_ok`` (demos)
-    accepts the file, integrity only;
+    a certificate carried by the file is never a trust anchor), for a polling station (its role: a registration
+    centre's certificate does not sign results); without one, only ``self_signed_ok`` (demos) accepts the file,
+    integrity only;
+ 4b. the polling station results.json claims must be the one the commission registered for that station id, when
+    the verifier holds the commission's register (``register``: register.py); the claim is the station's own word
+    (its configuration) under its own key, so without a register it is accepted with a warning saying so;
  5. the audit bundle verifies (station/audit/bundle.py verify_bundle: chain, signatures, checkpoints, seal) under
     the same key and the same station;
  6. every field of results.json is well-formed (records.py);
@@ -32,12 +36,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.audit.bundle import BundleError, read_bundle, verify_bundle
 from station.audit.chain import verify_signature
-from station.audit.identity import (UNAUTHENTICATED, certificate_key, certificate_station, certification_problem,
-                                    load_certificate)
+from station.audit.identity import (ROLE_STATION, UNAUTHENTICATED, certificate_key, certificate_station,
+                                    certification_problem, load_certificate)
 from station.audit.revocation import RevocationList
 from station.central.results_export import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
 from station.central.errors import SyncFileRejected
 from station.central.records import Results, parse_results
+from station.central.register import Register
 
 MAX_FILE_BYTES = 2_000_000_000
 _BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>:? ?")
@@ -107,10 +112,13 @@ def _certificate(pem: str):
 
 
 def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | None = None,
-                  self_signed_ok: bool = False, revocations: RevocationList | None = None) -> VerifiedExport:
+                  self_signed_ok: bool = False, revocations: RevocationList | None = None,
+                  register: Register | None = None) -> VerifiedExport:
     """Check a sync file's bytes; raises SyncFileRejected saying what failed. ``commission_pem``: the commission
     certificate the verifier holds; without it the file is refused unless ``self_signed_ok``; ``revocations``: the
-    commission's revocation list the verifier holds (a revoked station is refused)."""
+    commission's revocation list the verifier holds (a revoked station is refused); ``register``: the commission's
+    register of stations the verifier holds (station id -> polling station: a file claiming another polling station
+    than its station's, or of a station not registered, is refused)."""
     commission = _commission(commission_pem) if commission_pem else None
     if commission is None and not self_signed_ok:
         raise SyncFileRejected(UNAUTHENTICATED)
@@ -132,7 +140,12 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
             raise SyncFileRejected(f"{problem} (not countersigned by the commission's certificate)"
                                    if revocations is None or revocations.revocation(cert.serial_number) is None
                                    else problem)
+        problem = certification_problem(cert, commission, revoked=revocations, role=ROLE_STATION)
+        if problem:  # certified, but not as a polling station (a registration centre's key signs registrations)
+            raise SyncFileRejected(f"{problem}: only a polling station's certificate (`station roll add-station "
+                                   "--request`) signs results")
         countersigned = True
+    _check_registered(station, register)
     try:
         bundle_files = read_bundle(io.BytesIO(members[AUDIT_BUNDLE]))
         audit = verify_bundle(io.BytesIO(members[AUDIT_BUNDLE]), commission_cert_pem=commission_pem,
@@ -150,11 +163,30 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
         first = audit.breaks[0]
         raise SyncFileRejected(f"the audit log does not verify ({len(audit.breaks)} break(s); first: {first.message})")
     _require_agreement(results, audit)
+    warnings = _warnings(results, audit)
+    if register is None:
+        warnings.append(f"polling station {station.polling_station} is the station's own claim, not checked against "
+                        "the commission's register of stations (the verifier holds none)")
     return VerifiedExport(
         name=name, file_sha256=hashlib.sha256(data).hexdigest(), results=results,
         public_key_sha256=hashlib.sha256(_raw_key(public_key)).hexdigest(), audit_bundle=members[AUDIT_BUNDLE],
         audit_entries=audit.entries, audit_sealed=audit.sealed, countersigned=countersigned,
-        warnings=tuple(_warnings(results, audit)))
+        warnings=tuple(warnings))
+
+
+def _check_registered(station, register: Register | None) -> None:
+    """The polling station the file claims must be the one the commission registered for the signing station id
+    (the certificate's common name, checked equal to results.json's station id above)."""
+    if register is None:
+        return
+    registered = register.get(station.station_id)
+    if registered is None:
+        raise SyncFileRejected(f"station {station.station_id} is not in the commission's register of stations: its "
+                               f"results cannot count for polling station {station.polling_station}")
+    if registered != station.polling_station:
+        raise SyncFileRejected(f"the file claims polling station {station.polling_station}, but the commission "
+                               f"registered station {station.station_id} at {registered}: refused (a station reports "
+                               "only for its own polling station)")
 
 
 def _require_agreement(results: Results, audit) -> None:
@@ -185,7 +217,8 @@ def _commission(pem: bytes) -> x509.Certificate:
 
 
 def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None,
-                       self_signed_ok: bool = False, revocations: RevocationList | None = None) -> VerifiedExport:
+                       self_signed_ok: bool = False, revocations: RevocationList | None = None,
+                       register: Register | None = None) -> VerifiedExport:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -194,7 +227,7 @@ def verify_export_file(path: str | Path, *, commission_pem: bytes | None = None,
     except OSError as exc:
         raise SyncFileRejected(f"cannot read it ({exc.strerror or exc})") from None
     return verify_export(data, name=str(path), commission_pem=commission_pem, self_signed_ok=self_signed_ok,
-                         revocations=revocations)
+                         revocations=revocations, register=register)
 
 
 def _raw_key(key) -> bytes:

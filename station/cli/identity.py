@@ -6,7 +6,9 @@
 3. at the station: ``station identity install ps001.crt --commission-cert commission.crt``: checked against the
    commission certificate the STATION holds (the option, else ``audit.commission_certificate``, else
    keys/commission.crt) before it replaces keys/station.crt; the commission certificate given is kept as
-   keys/commission.crt.
+   keys/commission.crt. The anchor a home already holds is never replaced silently: a different certificate given
+   with --commission-cert is refused unless --replace (as `roll trust --replace` for the packages' key); the same
+   certificate again, or a first one on a home that holds none, is simply installed.
 """
 from __future__ import annotations
 
@@ -64,14 +66,18 @@ def _load_cert(path: str, what: str):
 @click.argument("cert_file", type=click.Path(dir_okay=False))
 @click.option("--commission-cert", type=click.Path(dir_okay=False), default=None,
               help="the commission's certificate (default: audit.commission_certificate, else keys/commission.crt)")
+@click.option("--replace", is_flag=True,
+              help="replace a different commission certificate this station holds with --commission-cert's")
 @trust.crl_option("the certificate")
 @click.option("--operator", default="technician", show_default=True)
 @pass_ctx
 @handle_errors
-def install(ctx: Context, cert_file: str, commission_cert: str | None, crl: str | None, operator: str) -> None:
+def install(ctx: Context, cert_file: str, commission_cert: str | None, replace: bool, crl: str | None,
+            operator: str) -> None:
     """Install the certificate the commission issued for this station's log key, after checking it against the
-    commission certificate this station holds (never one that came with the file)."""
-    from cryptography.hazmat.primitives import serialization
+    commission certificate this station holds (never one that came with the file); a different commission
+    certificate replaces the one held only with --replace."""
+    from cryptography.hazmat.primitives import hashes, serialization
 
     from station.audit import log as matchlog
     from station.audit.bundle import COMMISSION_CERT_FILE, held_commission_certificate
@@ -87,6 +93,7 @@ def install(ctx: Context, cert_file: str, commission_cert: str | None, crl: str 
         raise KeyMissing("no commission certificate held: give --commission-cert FILE (from the commission) or set "
                          "audit.commission_certificate")
     anchor = _load_cert(str(anchor_path), "the commission certificate")
+    replaced = _held_anchor_replaced(config, anchor, commission_cert, replace) if commission_cert else None
     cert = _load_cert(cert_file, "the station certificate")
     signer = load_signer(config.keys_dir, config.station.id)
     raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -108,10 +115,48 @@ def install(ctx: Context, cert_file: str, commission_cert: str | None, crl: str 
         matchlog.append(s, station.log_signer, event="identity_installed", operator=operator, outcome="certified",
                         details={"role": certificate_role(cert), "serial": format(cert.serial_number, "x"),
                                  "issuer": anchor.subject.rfc4514_string(),
-                                 "certificate_sha256": hashlib.sha256(pem).hexdigest()})
+                                 "certificate_sha256": hashlib.sha256(pem).hexdigest(),
+                                 **({"commission_certificate_replaced": replaced,
+                                     "commission_certificate_sha256": anchor.fingerprint(hashes.SHA256()).hex()}
+                                    if replaced else {})})
+    held = held_commission_certificate(config)
+    if commission_cert and held is not None and held != config.keys_dir / COMMISSION_CERT_FILE:
+        click.echo(f"note: audit.commission_certificate names {held}; that certificate, not {commission_cert}, is "
+                   "this station's anchor for every other check", err=True)
     click.echo(json.dumps({"station": config.station.id, "installed": str(config.keys_dir / CERTIFICATE_FILE),
                            "role": certificate_role(cert), "issuer": anchor.subject.rfc4514_string(),
                            "not_after": cert.not_valid_after_utc.isoformat()}))
+
+
+def _held_anchor_replaced(config, given, given_path: str, replace: bool) -> str | None:
+    """The SHA-256 fingerprint (hex) of the commission certificate this home holds when ``given`` is a different one
+    and ``replace`` allows replacing it; None when the home holds none or the same. Conflict (one line) when it
+    holds a different one and ``replace`` is not given: the anchor of every verification at this home is never
+    changed by an install that only meant to add the station's certificate."""
+    from cryptography.hazmat.primitives import hashes
+
+    from station.audit.bundle import COMMISSION_CERT_FILE, held_commission_certificate
+    from station.errors import Conflict
+
+    sha256 = hashes.SHA256()
+    wanted = given.fingerprint(sha256).hex()
+    # the anchor in force (audit.commission_certificate, else keys/commission.crt) and the file install writes
+    for held_path in dict.fromkeys(filter(None, (held_commission_certificate(config),
+                                                 config.keys_dir / COMMISSION_CERT_FILE))):
+        if not held_path.is_file():
+            continue  # a fresh home: the first commission certificate is installed
+        try:
+            held = _load_cert(str(held_path), "the commission certificate held").fingerprint(sha256).hex()
+        except InvalidInput:
+            held = "unreadable"  # not a certificate: replaced only with --replace too
+        if held == wanted:
+            continue
+        if not replace:
+            raise Conflict(f"this station already holds commission certificate {held[:16]} ({held_path}); "
+                           f"{given_path} is a different one ({wanted[:16]}): use --replace to make it this "
+                           "station's trust anchor")
+        return held
+    return None
 
 
 @identity.command("show")

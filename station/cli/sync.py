@@ -51,6 +51,18 @@ def _commission_pem(ctx: Context, option: str | None, self_signed_ok: bool = Fal
 commission_cert_option = trust.commission_cert_option("every station file")
 crl_option = trust.crl_option("every station file")
 self_signed_ok_option = trust.self_signed_ok_option("files")
+register_option = click.option(
+    "--register", "register_file", type=click.Path(dir_okay=False), default=None,
+    help="the commission's register of stations (`station roll stations --json` at the commission): a file counts "
+         "only for the polling station its station is registered at (default: the home's own register, when the "
+         "home is the commission's)")
+
+
+def _register(ctx: Context, option: str | None):
+    """The commission's register of stations the verifier holds (station/central/register.py), or None."""
+    from station.central.register import held_register
+
+    return held_register(option, ctx.config())
 
 
 def _expected_codes(path: str | None) -> list[str]:
@@ -83,11 +95,13 @@ def _require_files(files: tuple[str, ...]) -> None:
               help="a file listing the station ids or polling station codes that must report")
 @commission_cert_option
 @crl_option
+@register_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors
 def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str | None,
-                  commission_cert: str | None, crl: str | None, self_signed_ok: bool) -> None:
+                  commission_cert: str | None, crl: str | None, register_file: str | None,
+                  self_signed_ok: bool) -> None:
     """Verify and import sync files into the central database, then print a JSON summary: double votes,
     enrollment duplicates, stations not reported, per-file results. Exit 0 when no file was refused, 1 otherwise
     (each refusal also on standard error), 2 for a usage error (a file that does not exist), 3 for a database it
@@ -99,9 +113,10 @@ def central_merge(ctx: Context, files: tuple[str, ...], db_url: str, expect: str
     expected = _expected_codes(expect)
     commission_pem = _commission_pem(ctx, commission_cert, self_signed_ok)
     revocations = trust.held_revocations(crl, commission_pem, ctx.config())
+    register = _register(ctx, register_file)
     with CentralDatabase(db_url) as database:
         result = merge_files(database, files, commission_pem=commission_pem, self_signed_ok=self_signed_ok,
-                             expected=expected, revocations=revocations)
+                             expected=expected, revocations=revocations, register=register)
     click.echo(json.dumps(result, indent=1, ensure_ascii=False))
     for f in result["files"]:
         if f["status"] == REFUSED:
@@ -167,11 +182,12 @@ def central_dedup(ctx: Context, file: str, scheduler: str, workers: int, shards:
 @click.argument("file", type=click.Path(dir_okay=False))
 @commission_cert_option
 @crl_option
+@register_option
 @self_signed_ok_option
 @pass_ctx
 @handle_errors
 def central_verify(ctx: Context, file: str, commission_cert: str | None, crl: str | None,
-                   self_signed_ok: bool) -> None:
+                   register_file: str | None, self_signed_ok: bool) -> None:
     """Check one sync file as the merge would, with no database; exit 0 only if it would be accepted."""
     from station.central.errors import SyncFileRejected
     from station.central.verify import verify_export_file
@@ -180,7 +196,8 @@ def central_verify(ctx: Context, file: str, commission_cert: str | None, crl: st
     commission_pem = _commission_pem(ctx, commission_cert, self_signed_ok)
     try:
         export = verify_export_file(file, commission_pem=commission_pem, self_signed_ok=self_signed_ok,
-                                    revocations=trust.held_revocations(crl, commission_pem, ctx.config()))
+                                    revocations=trust.held_revocations(crl, commission_pem, ctx.config()),
+                                    register=_register(ctx, register_file))
     except SyncFileRejected as exc:
         click.echo(json.dumps({"file": file, "ok": False, "reason": str(exc)}))
         click.echo(f"error: {file}: refused: {exc}", err=True)
