@@ -408,7 +408,8 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
     warnings = [*summary.warnings, *switch.warnings, *anchor_warnings]
     toml = _setting(contents.files.get("station.toml"), "database", "url") if not own_settings else None
     if toml:
-        warnings.append(f"the restored station.toml sets database.url = {toml!r}, but the data went to {url}")
+        warnings.append(f"the restored station.toml sets database.url = {db.masked(toml)!r}, but the data went to "
+                        f"{db.masked(url)}")
     log.info("backup %s of %s restored into %s (log entry %d)", path, container.station, home,
              summary.log_head_seq)
     return RestoreResult(home=str(home), database=make_url(url).render_as_string(), station=container.station,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session
 
 from station.db import engine as station_db
+from station.db.engine import masked
 from station.central import dialect
 from station.central.errors import CentralDatabaseError
 from station.central.models import SCHEMA_VERSION, VERSION_TABLE, CentralMeta
@@ -25,14 +26,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 EXAMPLE_URLS = "postgresql+psycopg://user:password@host/dbname or sqlite:///central.db"
-
-
-def masked(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -49,7 +42,7 @@ class CentralDatabase:
         try:
             backend = make_url(url).get_backend_name()
         except ArgumentError:
-            raise CentralDatabaseError(f"--db: {url!r} is not a database URL (use {EXAMPLE_URLS})") from None
+            raise CentralDatabaseError(f"--db: {masked(url)!r} is not a database URL (use {EXAMPLE_URLS})") from None
         if backend not in dialect.SUPPORTED:
             raise CentralDatabaseError(f"--db: {backend!r} databases are not supported for the central store "
                                        f"(use {EXAMPLE_URLS})")

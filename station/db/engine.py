@@ -2,13 +2,14 @@
 any SQLAlchemy URL."""
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -31,6 +32,15 @@ def _turn_to_wal(cursor) -> None:
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
+
+
+def masked(url: str) -> str:
+    """The URL without its password, for messages (one that does not parse: whatever stands between a ':' and an
+    '@' is hidden, so a mistyped URL is shown without its password too)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r":[^:@/]*@", ":***@", url)
 
 
 def make_engine(url: str) -> Engine:

@@ -82,3 +82,11 @@ def test_mergers_opening_an_empty_database_at_once_migrate_it_once(make_database
     url = make_database_url()
     with ProcessPoolExecutor(max_workers=3, mp_context=get_context("spawn")) as pool:
         assert list(pool.map(_open, [url] * 3)) == [SCHEMA_VERSION] * 3
+
+
+def test_a_mistyped_url_is_refused_without_its_password():
+    from station.central.db import CentralDatabase, CentralDatabaseError
+
+    with pytest.raises(CentralDatabaseError) as refused:
+        CentralDatabase("postgresql//user:SECRETPW2@127.0.0.1:1/x")  # "://" mistyped: not a URL
+    assert "SECRETPW2" not in str(refused.value) and "user:***@127.0.0.1" in str(refused.value)
