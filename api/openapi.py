@@ -160,7 +160,7 @@ def _int_query(name: str, spec: dict) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return spec.get("default")
-    if not raw.isdigit() or len(raw) > 10:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:  # isdigit alone: also ² and Arabic-Indic digits
         raise InvalidInput(f"{name} must be a non-negative integer")
     value = int(raw)
     lo, hi = spec.get("minimum", 0), spec.get("maximum", MAX_INT)

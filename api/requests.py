@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import re
 import secrets
 from typing import TYPE_CHECKING
 
@@ -46,28 +47,35 @@ def json_body(*, required: bool = True) -> dict:
         raise InvalidInput("request body must be a JSON object")
     if _depth(body) > MAX_JSON_DEPTH:
         raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
-    if _holds_nul(body):
-        raise InvalidInput(f"request body: text must not contain {NUL_NAME}")
+    refused = _refused_character(body)
+    if refused:
+        raise InvalidInput(f"request body: text must not contain {refused}")
     return body
 
 
 NUL_NAME = "the NUL character (U+0000)"
+# JSON's \ud800-\udfff escapes that do not pair up into one character: no UTF-8 text (nor any database) can hold them
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE_NAME = "a lone surrogate (an unpaired \\ud800-\\udfff escape)"
 
 
-def _holds_nul(value: object) -> bool:
-    """Whether a string of a parsed JSON value (keys included) holds U+0000, iteratively."""
+def _refused_character(value: object) -> str | None:
+    """What a string of a parsed JSON value (keys included) holds that the station cannot store - U+0000 or a lone
+    surrogate (json.loads pairs the others into one character) - by name, or None; iteratively."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return NUL_NAME
+            if _LONE_SURROGATE.search(item):
+                return LONE_SURROGATE_NAME
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+    return None
 
 
 def refuse_nul_characters(*, form: bool = False) -> None:

@@ -32,6 +32,8 @@ from .errors import FaceNotFound, FaceTooSmall, MatcherUnavailable, SeveralFaces
 
 ENCODING_FORMAT = "dlib-resnet-128-f32"
 FALLBACKS = ("none", "hog", "cnn")  # none: HOG only; hog: + the enhanced HOG pass; cnn: + the CNN pass
+DETECTOR_WINDOW_PX = 80  # dlib's HOG and CNN face detectors find faces of about 80 x 80 pixels and larger
+CNN_MAX_ENLARGE = 2.0  # the CNN pass enlarges a small frame at most this much
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left
 
@@ -160,8 +162,26 @@ class FaceDetector:
                                                           interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(small), scale
 
+    @property
+    def min_image_px(self) -> int:
+        """The shortest side of a frame that any pass can find a face in: the detectors' window, shrunk by HOG's
+        upsampling or the CNN pass's enlargement, whichever is larger."""
+        enlarge = max(2 ** self.upsample, CNN_MAX_ENLARGE if self.fallback == "cnn" else 1)
+        return int(DETECTOR_WINDOW_PX / enlarge)
+
     def locate(self, image_rgb: np.ndarray, *, fallback: bool = True) -> FoundFaces:
-        """Faces in an 8-bit RGB image (``fallback=False``: the HOG pass only)."""
+        """Faces in an 8-bit RGB image (``fallback=False``: the HOG pass only). Raises FaceNotFound for a frame too
+        small to hold a face (``min_image_px``: on a few pixels dlib's CNN raises) and for an error of dlib's."""
+        h, w = image_rgb.shape[:2]
+        if min(h, w) < self.min_image_px:
+            raise FaceNotFound(f"no face found: the camera gave a {w} x {h} pixel image, smaller than the "
+                               f"{self.min_image_px} x {self.min_image_px} a face needs")
+        try:
+            return self._locate(image_rgb, fallback)
+        except RuntimeError as exc:  # dlib's errors (a failed check of its own on the image)
+            raise FaceNotFound("no face found: the face detector could not read this image") from exc
+
+    def _locate(self, image_rgb: np.ndarray, fallback: bool) -> FoundFaces:
         t0 = time.perf_counter()
         hog, _cnn = self._load()
         small, scale = self.downscaled(image_rgb)
@@ -198,7 +218,7 @@ class FaceDetector:
             passes.append("cnn")
             h, w = small.shape[:2]
             bright = bright_padded[pad:pad + h, pad:pad + w]
-            cs = min(2.0, self.cnn_px / np.sqrt(h * w))  # about cnn_px x cnn_px pixels, at most twice as large
+            cs = min(CNN_MAX_ENLARGE, self.cnn_px / np.sqrt(h * w))  # about cnn_px x cnn_px pixels, enlarged 2x at most
             view = bright if abs(cs - 1.0) < 1e-3 else cv2.resize(
                 bright, None, fx=cs, fy=cs, interpolation=cv2.INTER_AREA if cs < 1 else cv2.INTER_LINEAR)
             with self._cnn_lock:

@@ -2,6 +2,7 @@
 from flask import Blueprint, Response, g, jsonify
 from flask_babel import get_locale
 
+from station.audit.service import MAX_LOG_READ
 from station.audit.transparency import REASONS
 from station.i18n.languages import LANGUAGES
 from station.security.roles import AUDIT_ROLES, REPORT_ROLES
@@ -15,7 +16,7 @@ bp = Blueprint("audit", __name__, url_prefix="/api/audit")
 @bp.get("/log")
 @endpoint(summary="Signed entries of the match log after `after`, at most `limit`", roles=AUDIT_ROLES,
           query={"after": {"type": "integer", "minimum": 0, "maximum": MAX_INT, "default": 0},
-                 "limit": {"type": "integer", "minimum": 0, "maximum": MAX_INT, "default": 200}},
+                 "limit": {"type": "integer", "minimum": 0, "maximum": MAX_LOG_READ, "default": 200}},
           responses={200: {"type": "array", "items": {"type": "object", "required": ["body", "hash", "sig"]}}})
 def log():
     return jsonify(station().audit.entries(g.principal, g.query["after"], g.query["limit"]))

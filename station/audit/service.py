@@ -18,6 +18,8 @@ from station.roll import store as roll
 from station.security.roles import AUDIT_ROLES, REPORT_ROLES
 from station.security.users import Principal
 
+MAX_LOG_READ = 1000  # the most entries one read of the log returns (GET /api/audit/log's largest limit)
+
 
 class AuditService:
     def __init__(self, *, transaction: TransactionFactory, config: Config) -> None:
@@ -65,9 +67,11 @@ class AuditService:
 
     def entries(self, principal: Principal, after: int = 0, limit: int = 200) -> list[dict]:
         principal.require(*AUDIT_ROLES)
+        if limit <= 0:  # signed_entries reads a limit of 0 as no limit
+            return []
         with self.transaction() as s:
             return [{"body": json.loads(e.body), "hash": e.hash, "sig": e.signature}
-                    for e in matchlog.signed_entries(s, after=after, limit=min(max(limit, 1), 1000))]
+                    for e in matchlog.signed_entries(s, after=after, limit=min(limit, MAX_LOG_READ))]
 
     def verification(self, principal: Principal) -> dict:
         principal.require(*AUDIT_ROLES)

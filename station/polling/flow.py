@@ -20,7 +20,7 @@ from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import gender_from_cnic, parse_cnic
 from station.errors import Conflict, InvalidInput, NotFound
-from station.db.models import CardReference, PollingStation, Voter, VerificationSession, utcnow
+from station.db.models import CardReference, PollingStation, Voter, VerificationSession, as_utc, utcnow
 from station.polling.policy import (FingerPlan, face_matches, fingerprint_matches, gender_mismatch, quality_retry_reason)
 from station.polling.views import AttemptView, VerificationView
 from station.roll.records import VoterView
@@ -364,7 +364,8 @@ def view(session: Session, vs: VerificationSession, settings: FlowSettings,
         id=vs.id, state=vs.state, cnic=vs.cnic, voter=voter, registered_at=registered_at,
         gender_mismatch=bool(vs.gender_mismatch), next_step=next_step, next_finger=next_finger,
         fingerprint_attempts_left=fp_left, face_attempts_left=face_left, decided_by=vs.decided_by,
-        exception_reason=vs.exception_reason, last_attempt=last_attempt, message=message, created_at=vs.created_at,
+        exception_reason=vs.exception_reason, last_attempt=last_attempt, message=message,
+        created_at=as_utc(vs.created_at),
     )
 
 

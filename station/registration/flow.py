@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass
 
@@ -38,6 +39,7 @@ CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED = "CAPTURING", "ADJUDICA
 STATES = (CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED)
 DECISIONS = ("duplicate", "not_duplicate")
 FACE = "face"
+DATE_OF_BIRTH = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")  # YYYY-MM-DD, ASCII digits
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,16 @@ class Demographics:
         if fields["gender"] != gender_from_cnic(cnic):
             raise InvalidInput(f"gender {fields['gender']} does not match the CNIC's gender digit "
                                f"({gender_from_cnic(cnic)}): check the CNIC and the card")
-        try:
+        try:  # fromisoformat alone also reads 19800101 and week dates (1980-W01-1)
+            if not DATE_OF_BIRTH.fullmatch(fields["date_of_birth"]):
+                raise ValueError
             born = dt.date.fromisoformat(fields["date_of_birth"])
         except ValueError:
             raise InvalidInput("date_of_birth must be a date as YYYY-MM-DD") from None
         age = (dt.date.today() - born).days / 365.2425
         if not 18 <= age < 130:
             raise InvalidInput(f"date_of_birth {born}: a voter must be at least 18 years old")
+        fields["date_of_birth"] = born.isoformat()  # the date the roll gets (_enroll), as stored
         return cls(**fields)
 
 
@@ -196,6 +201,17 @@ def check_capture(es: EnrollmentSession, settings: EnrollmentSettings, position:
     if row is not None and row.attempts >= settings.attempts(position):
         raise Conflict(f"{position}: all {row.attempts} attempts used (best kept: quality {row.quality})")
     return position
+
+
+def next_finger(es: EnrollmentSession, settings: EnrollmentSettings) -> str:
+    """The finger a capture that names none is for: the first missing position (raises when that is not a finger)."""
+    _require_state(es, CAPTURING, action="capture")
+    missing = missing_positions(es, settings)
+    if not missing:
+        raise Conflict("no finger is next: every capture is done, submit the registration")
+    if missing[0] == FACE:
+        raise Conflict("no finger is next: capture the face")
+    return missing[0]
 
 
 def record_capture(session: Session, settings: EnrollmentSettings, cipher: TemplateCipher, session_id: str, *,

@@ -22,7 +22,7 @@ from matching.face_quality import assess_face_quality
 from matching.engine import FingerprintEngine
 
 from station.config import FINGER_POSITIONS
-from station.db.models import EnrollmentSession, Voter
+from station.db.models import EnrollmentSession, Voter, as_utc
 from station.db.transactions import TransactionFactory
 from station.devices.opener import DeviceOpener
 from station.errors import DeviceUnavailable, InvalidInput, NotFound
@@ -116,7 +116,7 @@ def _view(session, es: EnrollmentSession, settings: EnrollmentSettings) -> Enrol
         id=es.id, state=es.state, cnic=es.cnic, polling_station=es.polling_station, operator=es.operator,
         demographics=json.loads(es.demographics), captures=captures, missing=missing, next_step=next_step,
         next_position=next_position, message=message, candidates=candidates, decision=es.decision,
-        decided_by=es.decided_by, decision_note=es.decision_note, created_at=es.created_at)
+        decided_by=es.decided_by, decision_note=es.decision_note, created_at=as_utc(es.created_at))
 
 
 class RegistrationService:
@@ -172,7 +172,8 @@ class RegistrationService:
     def capture_finger(self, principal: Principal, session_id: str, finger: object) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
         if finger is None:
-            finger = self.get(principal, session_id).next_position
+            with self.transaction() as s:
+                finger = enrollment.next_finger(enrollment.load(s, session_id), self.settings)
         if finger not in FINGER_POSITIONS:
             raise InvalidInput(f"unknown finger {finger!r}; use one of: {', '.join(FINGER_POSITIONS)}")
         position = self._check(session_id, finger)

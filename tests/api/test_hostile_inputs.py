@@ -1,12 +1,16 @@
 """Inputs built to hurt the server answer 400 with a readable detail, never a 500 or a decoded bomb: JSON nested
 far deeper than any request needs, and images whose header declares more pixels than a camera frame has."""
 import base64
+import json
 import struct
 import time
 import zlib
 
 import pytest
+from sqlalchemy import func, select
 
+from station.audit.service import MAX_LOG_READ
+from station.db.models import EnrollmentCapture, EnrollmentSession, MatchLogEntry, VerificationSession
 from tests.support.stations import PASSWORDS
 
 
@@ -76,3 +80,135 @@ def test_a_nul_character_is_a_400_never_a_database_error(client, tokens, what, m
     r = client.open(url, method=method, headers=headers, **kwargs)
     assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
     assert r.mimetype == "application/problem+json" and "NUL character" in r.json["detail"]
+
+
+def table_counts(station) -> tuple[int, ...]:
+    """Rows of every table a refused request could have written to: the match log, verifications, registrations and
+    their captures (equal before and after: the request lost nothing and left nothing half-written)."""
+    with station.transaction() as s:
+        return tuple(s.scalar(select(func.count()).select_from(table))
+                     for table in (MatchLogEntry, VerificationSession, EnrollmentSession, EnrollmentCapture))
+
+
+# A lone UTF-16 surrogate (U+D800 to U+DFFF), written as a JSON escape: json.loads accepts it, but no database can
+# store it (UTF-8 cannot encode it): it was a 500 (UnicodeEncodeError) at the first query. A 400 at the body parser.
+PERSON = {"name_en": "Test Person", "relation": "father", "relative_name_en": "Test Father", "gender": "male",
+          "date_of_birth": "1985-04-12", "address_en": "Chattar, Muzaffarabad"}
+NEW_CNIC = "83901-0000001-1"  # on no roll: odd last digit, male
+SURROGATE_REQUESTS = [
+    ("login", "/api/auth/login", {"username": "\ud800off", "password": "x" * 12}, None),
+    ("a JSON key", "/api/verifications", {"cnic\udfff": "12345-1234567-1"}, "officer"),
+    ("registration demographics", "/api/registrations",
+     {"cnic": NEW_CNIC, "demographics": {**PERSON, "name_en": "Ali \udc00"}}, "regofficer"),
+    ("registration polling station", "/api/registrations",
+     {"cnic": NEW_CNIC, "demographics": PERSON, "polling_station": "PS-\ud83d"}, "regofficer"),
+    ("an adjudication note", "/api/adjudications/no-such-registration", {"decision": "duplicate", "note": "\ud800"},
+     "registrar"),
+]
+
+
+def post_json_text(client, url: str, body: dict, headers: dict):
+    """POST ``body`` as JSON text written with escapes (json.dumps writes a lone surrogate as the escape \\udXXX)."""
+    return client.post(url, data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def assert_lone_surrogate_refused(r) -> None:
+    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
+    assert r.mimetype == "application/problem+json" and "lone surrogate" in r.json["detail"]
+
+
+@pytest.mark.parametrize("what, url, body, who", SURROGATE_REQUESTS, ids=[r[0] for r in SURROGATE_REQUESTS])
+def test_a_lone_surrogate_is_a_400_never_a_database_error(client, tokens, station, what, url, body, who):
+    before = table_counts(station)
+    r = post_json_text(client, url, body, {"Authorization": f"Bearer {tokens[who]}"} if who else {})
+    assert_lone_surrogate_refused(r)
+    assert table_counts(station) == before
+
+
+def test_a_lone_surrogate_in_the_exception_note_is_a_400_and_the_verification_unchanged(client, tokens, station,
+                                                                                        voters):
+    officer, presiding = ({"Authorization": f"Bearer {tokens[who]}"} for who in ("officer", "presiding"))
+    started = client.post("/api/verifications", json={"cnic": voters.take().cnic}, headers=officer)
+    assert started.status_code == 201, started.json
+    before = table_counts(station)
+    r = post_json_text(client, f"/api/verifications/{started.json['id']}/exception",
+                       {"reason": "other", "note": "prints worn \udbff"}, presiding)
+    assert_lone_surrogate_refused(r)
+    assert table_counts(station) == before
+    assert client.get(f"/api/verifications/{started.json['id']}", headers=officer).json == started.json
+
+
+# Digits outside ASCII: str.isdigit() accepts superscripts (int() then raised: a 500) and reads Arabic-Indic and
+# full-width digits as numbers; a query integer is ASCII digits only.
+@pytest.mark.parametrize("value", ["%C2%B2", "%D9%A1", "%EF%BC%91", "1%C2%B9", "%E0%A5%A7"],
+                         ids=["superscript two", "Arabic-Indic one", "full-width one", "one and superscript one",
+                              "Devanagari one"])
+@pytest.mark.parametrize("name", ["limit", "after"])
+def test_an_integer_query_of_non_ascii_digits_is_a_400(client, tokens, name, value):
+    r = client.get(f"/api/audit/log?{name}={value}", headers={"Authorization": f"Bearer {tokens['auditor']}"})
+    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
+    assert r.mimetype == "application/problem+json"
+    assert r.json["detail"] == f"{name} must be a non-negative integer"
+
+
+def test_the_audit_log_limit_is_what_the_document_says(client, tokens):
+    """limit=0 is no entries (it was one); the most one read returns is the document's maximum, and a larger limit is
+    a 400 naming it (it was silently cut to 1000 under a documented maximum of 2^31-1)."""
+    auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
+    assert len(client.get("/api/audit/log?limit=1", headers=auditor).json) == 1  # the log is not empty
+    r = client.get("/api/audit/log?limit=0", headers=auditor)
+    assert r.status_code == 200 and r.json == []
+    spec = client.get("/api/openapi.json").json["paths"]["/api/audit/log"]["get"]
+    limit = next(p for p in spec["parameters"] if p["name"] == "limit")["schema"]
+    assert limit["minimum"] == 0 and limit["maximum"] == MAX_LOG_READ
+    assert client.get(f"/api/audit/log?limit={MAX_LOG_READ}", headers=auditor).status_code == 200
+    r = client.get(f"/api/audit/log?limit={MAX_LOG_READ + 1}", headers=auditor)
+    assert r.status_code == 400 and r.json["detail"] == f"limit must be between 0 and {MAX_LOG_READ}"
+
+
+# A frame smaller than a face detector can look at (1 x 1, 2 x 3 pixels) made dlib's CNN detector raise a
+# RuntimeError: a 500 on the registration's face capture. It is a capture with no face found: a counted attempt.
+@pytest.fixture
+def camera(station):
+    yield
+    station.devices.open("camera").withdraw()  # as the session station started: no one in front of the camera
+
+
+@pytest.mark.parametrize("width, height", [(1, 1), (2, 3), (300, 2)])
+def test_a_tiny_camera_frame_is_a_counted_face_capture_with_no_face_found(client, tokens, station, camera, width,
+                                                                          height):
+    regofficer = {"Authorization": f"Bearer {tokens['regofficer']}"}
+    image = base64.b64encode(png_declaring(width, height, rows=height)).decode()
+    assert client.post("/api/sim/face", json={"image": image}, headers=regofficer).status_code == 200
+    started = client.post("/api/registrations", headers=regofficer,
+                          json={"cnic": f"83902-{width:03d}{height:04d}-1", "demographics": PERSON})
+    assert started.status_code == 201, started.json
+    r = client.post(f"/api/registrations/{started.json['id']}/face", json={}, headers=regofficer)
+    assert r.status_code == 200, (r.status_code, r.get_data(as_text=True)[:300])
+    face = next(c for c in r.json["captures"] if c["position"] == "face")
+    assert face["attempts"] == 1 and face["status"] == "retry" and "no face found" in face["feedback"]
+    assert client.post(f"/api/registrations/{started.json['id']}/cancel", headers=regofficer).status_code == 200
+
+
+# A finger capture asked for when no finger is next - the face is, or the registration is no longer capturing - was
+# a 400 naming the face or None as an unknown finger. It is a 409 (the registration's state), which changes nothing.
+def test_a_finger_capture_when_no_finger_is_next_is_a_409(client, tokens, station, camera):
+    regofficer = {"Authorization": f"Bearer {tokens['regofficer']}"}
+    assert client.post("/api/sim/face", json={"image": base64.b64encode(png_declaring(64, 48, rows=48)).decode()},
+                       headers=regofficer).status_code == 200  # what the exception photos show
+    reg = client.post("/api/registrations", json={"cnic": "83903-0000001-1", "demographics": PERSON},
+                      headers=regofficer).json
+    while reg["next_position"] != "face":
+        reg = client.post(f"/api/registrations/{reg['id']}/exception",
+                          json={"position": reg["next_position"], "reason": "amputated"}, headers=regofficer).json
+    before = table_counts(station)
+    r = client.post(f"/api/registrations/{reg['id']}/fingerprint", json={}, headers=regofficer)
+    assert r.status_code == 409, (r.status_code, r.get_data(as_text=True)[:300])
+    assert r.mimetype == "application/problem+json" and r.json["detail"] == "no finger is next: capture the face"
+    assert table_counts(station) == before
+    assert client.get(f"/api/registrations/{reg['id']}", headers=regofficer).json == reg
+    reg = client.post(f"/api/registrations/{reg['id']}/cancel", headers=regofficer).json
+    r = client.post(f"/api/registrations/{reg['id']}/fingerprint", json={}, headers=regofficer)
+    assert r.status_code == 409, (r.status_code, r.get_data(as_text=True)[:300])
+    assert r.json["detail"] == "cannot capture: this registration is CANCELLED"
+    assert client.get(f"/api/registrations/{reg['id']}", headers=regofficer).json == reg

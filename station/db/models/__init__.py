@@ -1,7 +1,7 @@
 """The station database's tables (SQLAlchemy 2.0), one module per area; schema changes go through the Alembic
 migrations in station/db/migrations.
 
-    base          Base (the declarative base: Base.metadata holds every table below), utcnow
+    base          Base (the declarative base: Base.metadata holds every table below), utcnow, as_utc
     meta          StationMeta: the station's key/value facts (poll state, roll version and package, ...)
     roll          Constituency, PollingStation, Voter, BiometricReference, RollChange
     security      User, ApiToken
@@ -17,7 +17,7 @@ import only ``station.db.models.base``; relationships across modules name their 
 """
 from __future__ import annotations
 
-from station.db.models.base import Base, utcnow
+from station.db.models.base import Base, as_utc, utcnow
 from station.db.models.meta import StationMeta
 from station.db.models.roll import BiometricReference, Constituency, PollingStation, RollChange, Voter
 from station.db.models.security import ApiToken, User
@@ -28,7 +28,7 @@ from station.db.models.packages import AppliedPackage, IssuedCertificate, Issued
 from station.db.models.authority import QUEUE_STATES, AuthorityQueueItem
 
 __all__ = [
-    "Base", "utcnow",
+    "Base", "utcnow", "as_utc",
     "StationMeta",
     "Constituency", "PollingStation", "Voter", "BiometricReference", "RollChange",
     "User", "ApiToken",

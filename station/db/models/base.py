@@ -11,5 +11,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time in UTC, with its offset: SQLite gives the times back naive (they are UTC, from ``utcnow``)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+
+
 class Base(DeclarativeBase):
     pass

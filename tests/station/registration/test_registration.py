@@ -8,13 +8,13 @@ import dataclasses
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from station.registration import flow as enrollment
 from station.errors import Conflict, InvalidCnic, InvalidInput, NotPermitted
 from station.security.keys import template_context
 from station.db.models import BiometricReference, MatchLogEntry, Voter
-from station.db.models import EnrollmentCapture
+from station.db.models import EnrollmentCapture, EnrollmentSession
 from station.security.users import Principal
 
 from tests.support.stations import ROLL_SEED, build_station
@@ -282,6 +282,50 @@ def test_api_bad_registration_input_is_a_400_naming_the_problem(reg_client, payl
     r = client.post("/api/registrations", json=payload, headers=auth["regofficer"])
     assert r.status_code == 400 and detail in r.json["detail"]
     assert client.get("/api/registrations/nope", headers=auth["regofficer"]).status_code == 404
+
+
+@pytest.mark.parametrize("typed", ["19800101", "1980-W01-1", "1980W011", "1980-1-1", "1980-01-01T00:00",
+                                   "\u0661\u0669\u0668\u0660-\u0660\u0661-\u0660\u0661"])
+def test_api_a_date_of_birth_not_written_yyyy_mm_dd_is_a_400_and_starts_nothing(reg_client, reg_station, typed):
+    """date.fromisoformat (Python 3.11) also reads 19800101 and ISO week dates (1980-W01-1 is 1979-12-31): the
+    registration stored the text as typed while the roll got the parsed date. Only YYYY-MM-DD is a date of birth."""
+    client, auth = reg_client
+    cnic = next(CNICS)
+    r = client.post("/api/registrations", json={"cnic": cnic, "demographics": person_data(date_of_birth=typed)},
+                    headers=auth["regofficer"])
+    assert r.status_code == 400, (r.status_code, r.json)
+    assert r.mimetype == "application/problem+json"
+    assert r.json["detail"] == "date_of_birth must be a date as YYYY-MM-DD"
+    with reg_station.transaction() as s:
+        assert s.scalar(select(EnrollmentSession.id).where(EnrollmentSession.cnic == cnic)) is None
+
+
+def test_api_the_date_of_birth_is_stored_as_the_date_the_roll_gets(reg_client, reg_station):
+    client, auth = reg_client
+    r = client.post("/api/registrations", json={"cnic": next(CNICS),
+                                                "demographics": person_data(date_of_birth=" 1980-01-01 ")},
+                    headers=auth["regofficer"])
+    assert r.status_code == 201, r.json
+    assert r.json["demographics"]["date_of_birth"] == "1980-01-01"
+    assert client.post(f"/api/registrations/{r.json['id']}/cancel", headers=auth["regofficer"]).status_code == 200
+
+
+def test_api_a_finger_capture_on_an_enrolled_registration_is_a_409(reg_client, reg_station):
+    """With no finger named, the capture was for the view's next position: None once the registration is no longer
+    capturing, a 400 "unknown finger None". It is the registration's state: a 409 that changes nothing."""
+    client, auth = reg_client
+    enrolled = register(reg_station, next(PEOPLE))
+    assert enrolled.state == "ENROLLED"
+    url = f"/api/registrations/{enrolled.id}"
+    before = client.get(url, headers=auth["regofficer"]).json
+    with reg_station.transaction() as s:
+        entries = s.scalar(select(func.count()).select_from(MatchLogEntry))
+    r = client.post(f"{url}/fingerprint", json={}, headers=auth["regofficer"])
+    assert r.status_code == 409, (r.status_code, r.json)
+    assert r.json["detail"] == "cannot capture: this registration is ENROLLED"
+    assert client.get(url, headers=auth["regofficer"]).json == before
+    with reg_station.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(MatchLogEntry)) == entries
 
 
 def test_the_duplicate_search_index_is_built_at_start_not_on_the_first_submit(reg_station):
