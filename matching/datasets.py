@@ -191,12 +191,16 @@ def labelled_faces(folder: str | Path) -> SampleSet:
     return SampleSet(name=root.name, modality="face", samples=tuple(samples), _load=lambda k: _read_rgb(paths[k]))
 
 
+SYNTHETIC_MIN = 2  # fingers and impressions of a generated set: a genuine pair needs 2 impressions, an impostor 2 fingers
+SYNTHETIC_TOO_SMALL = f"a synthetic set needs at least {SYNTHETIC_MIN} fingers and {SYNTHETIC_MIN} impressions"
+
+
 def synthetic_fingerprints(n_fingers: int, n_impressions: int, render: Callable[[int, int], np.ndarray], *,
                            name: str = "synthetic") -> SampleSet:
     """A generated set: ``render(finger, impression)`` (0-based) returns a uint8 grey image. The caller supplies the
     generator (matching does not import drivers); images are rendered when loaded, so memory stays bounded."""
-    if n_fingers < 2 or n_impressions < 2:
-        raise ValueError("a synthetic set needs at least 2 fingers and 2 impressions")
+    if n_fingers < SYNTHETIC_MIN or n_impressions < SYNTHETIC_MIN:
+        raise ValueError(SYNTHETIC_TOO_SMALL)
     samples = tuple(Sample(subject=f"{f + 1:04d}", impression=i + 1, name=f"{f + 1:04d}_{i + 1}")
                     for f in range(n_fingers) for i in range(n_impressions))
 

@@ -354,6 +354,12 @@ class Station:
             checks.append(("station key", True, "sealed, locked in this process: not opened"))
         except StationError as exc:
             checks.append(("station key", False, str(exc)))
+        try:  # its key and keys/station.crt
+            checks.append(("log signing key", True, f"station {self.log_signer.station_id}"))
+        except KeysLocked:
+            checks.append(("log signing key", True, "sealed, locked in this process: not opened"))
+        except StationError as exc:
+            checks.append(("log signing key", False, str(exc)))
         try:
             breaks = self.audit.verify_live_log()
             more = f" (and {len(breaks) - 3} more)" if len(breaks) > 3 else ""

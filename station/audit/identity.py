@@ -71,7 +71,7 @@ def load_signer(keys_dir: Path, station_id: str) -> LogSigner:
         raise KeyMissing(f"{keys_dir / SIGNING_KEY_FILE} is not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyMissing(f"{keys_dir / SIGNING_KEY_FILE} is not an Ed25519 key")
-    cert = load_certificate((keys_dir / CERTIFICATE_FILE).read_bytes())
+    cert = read_certificate(keys_dir / CERTIFICATE_FILE)
     if certificate_station(cert) != station_id:
         raise KeyMissing(f"the station certificate names {certificate_station(cert)!r}, but this station is "
                          f"{station_id!r}: a station's log key belongs to one station id")
@@ -142,6 +142,18 @@ def load_election_voter_key(keys_dir: Path, *, create: bool = False) -> bytes:
 
 def load_certificate(pem: bytes) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem)
+
+
+def read_certificate(path: Path) -> x509.Certificate:
+    """The station's own certificate (keys/station.crt): KeyMissing naming the file when it is absent, empty, truncated
+    or not a PEM certificate."""
+    try:
+        return load_certificate(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise KeyMissing(f"no station certificate {path}: restore it from a backup") from None
+    except ValueError:
+        raise KeyMissing(f"the station certificate {path} is damaged (not a PEM certificate): restore it from a "
+                         f"backup") from None
 
 
 def certificate_station(cert: x509.Certificate) -> str:

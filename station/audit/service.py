@@ -27,7 +27,7 @@ class AuditService:
         self.config = config  # station id, keys folder, [audit] report settings, checkpoint folder
 
     def _certificate_key(self):
-        cert = identity.load_certificate((self.config.keys_dir / identity.CERTIFICATE_FILE).read_bytes())
+        cert = identity.read_certificate(self.config.keys_dir / identity.CERTIFICATE_FILE)
         return identity.certificate_key(cert)
 
     def export(self, out: Path) -> dict:

@@ -60,6 +60,8 @@ def create_key(path: Path, name: str) -> WitnessKey:
 def load_key(path: Path) -> WitnessKey:
     try:
         text = path.read_text().strip()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:  # not there: exit 2 (docs/cli.md)
+        raise type(exc)(exc.errno, f"witness key {path}: {exc.strerror}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WitnessFileError(f"witness key {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if not text.startswith(KEY_PREFIX) or text.count("+") < 4:

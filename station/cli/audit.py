@@ -15,8 +15,8 @@ import click
 
 from station.audit.transparency import REASONS
 from station.cli import trust
-from station.cli.common import (Context, ExitCode, db_ready, emit, exit_code_for, fail, handle_errors, json_option,
-                                json_wanted, pass_ctx)
+from station.cli.common import (POSITIVE_DB_INT, Context, ExitCode, db_ready, emit, exit_code_for, fail, handle_errors,
+                                json_option, json_wanted, pass_ctx)
 from station.errors import InvalidInput
 from station.i18n.languages import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -143,11 +143,29 @@ def _home(click_ctx: click.Context) -> str | None:
     return obj.home if obj is not None else None
 
 
+def _polling_hours(click_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from station.config import _hours_ok  # the rule of the configuration's audit.polling_hours
+
+    if not _hours_ok(value):
+        raise click.BadParameter(f"{value!r} is not opening and closing hours like 08:00-17:00")
+    return value
+
+
+def _time_zone(click_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; a malformed key a ValueError
+        raise click.BadParameter(f"{value!r} is not a time zone (an IANA name like Asia/Karachi)") from None
+    return value
+
+
 @audit.command("report")
 @click.argument("bundle", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
-@click.option("--polling-hours", default="08:00-17:00", show_default=True)
-@click.option("--timezone", default="Asia/Karachi", show_default=True)
+@click.option("--polling-hours", default="08:00-17:00", show_default=True, callback=_polling_hours)
+@click.option("--timezone", default="Asia/Karachi", show_default=True, callback=_time_zone)
 @click.option("--min-seconds", type=float, default=20.0, show_default=True, help="faster identify-to-ballot is flagged")
 @click.option("--lang", type=click.Choice(list(LANGUAGES)), default=DEFAULT_LANGUAGE, show_default=True,
               help="the report's language: English, or Urdu (right-to-left, in Nastaliq)")
@@ -161,18 +179,19 @@ def audit_report(click_ctx: click.Context, bundle: str, out: str, polling_hours:
                  self_signed_ok: bool) -> None:
     """The auditor's HTML report (self-contained) from a bundle whose signer is certified by the commission (or,
     with --self-signed-ok, any signer: the report then says it is not authenticated)."""
-    from station.audit.report import ReportSettings, analyse, render_html
+    from station.audit import report
+    from station.security.files import write_atomically
 
     result = _verified(bundle, commission_cert, _home(click_ctx), crl=crl)
     if result.countersigned is False or (result.countersigned is None and not self_signed_ok):
         problem = next((b.message for b in result.breaks if b.kind == "certificate"), result.signer_status())
         fail(f"{bundle}: {problem}: no report written", ExitCode.CHECK_FAILED)
     try:
-        findings = analyse(result.bodies, result.station, ReportSettings(timezone, polling_hours, min_seconds))
+        findings = report.analyse(result.bodies, result.station,
+                                  report.ReportSettings(timezone, polling_hours, min_seconds))
     except (ValueError, KeyError) as exc:
         fail(f"cannot analyse the bundle: {exc}")
-    with open(out, "w", encoding="utf-8") as fh:
-        fh.write(render_html(findings, result.to_dict(), lang))
+    write_atomically(Path(out), report.render_html(findings, result.to_dict(), lang).encode("utf-8"), mode=0o644)
     click.echo(json.dumps({"out": out, "chain_ok": result.ok, "authenticated": result.authenticated,
                            "anomalies": len(findings.anomalies)}))
 
@@ -248,8 +267,8 @@ def _write_proof(out: str, proof) -> None:
 
 
 @audit.command("prove")
-@click.argument("entry", type=click.IntRange(min=1))
-@click.option("--size", type=click.IntRange(min=1), default=None,
+@click.argument("entry", type=POSITIVE_DB_INT)
+@click.option("--size", type=POSITIVE_DB_INT, default=None,
               help="the checkpoint (tree size) to prove against; default: the oldest that holds the entry")
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 @pass_ctx
@@ -265,8 +284,8 @@ def audit_prove(ctx: Context, entry: int, size: int | None, out: str) -> None:
 
 
 @audit.command("consistency")
-@click.argument("old", type=click.IntRange(min=1))
-@click.argument("new", type=click.IntRange(min=1))
+@click.argument("old", type=POSITIVE_DB_INT)
+@click.argument("new", type=POSITIVE_DB_INT)
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 @pass_ctx
 @handle_errors
@@ -401,11 +420,12 @@ def audit_witness(click_ctx: click.Context, checkpoint: str, key_file: str, stat
             click.echo("the checkpoint this witness cosigned before (keep it with this one as evidence):", err=True)
             click.echo(result.evidence, err=True, nl=False)
         sys.exit(ExitCode.CHECK_FAILED)
-    state.save(Path(state_file))
-    if out:
+    if out:  # the cosigned note first: the state says it was cosigned only once it is written
         from station.security.files import write_atomically
 
         write_atomically(Path(out), result.note.encode(), mode=0o644)
+    state.save(Path(state_file))
+    if out:
         emit({"out": out, "note": result.note, "message": result.message}, result.message)
     elif json_wanted():
         emit({"out": None, "note": result.note, "message": result.message})

@@ -21,6 +21,8 @@ from station.bench.flow import DEFAULT_FACES
 from station.bench.search import DEFAULT_DATASETS
 from station.cli.common import ExitCode, StderrProgress, handle_errors, json_option, json_wanted, say
 
+FMR = click.FloatRange(0.0, 1.0)  # a false match rate (per comparison): --fmr, --target-fmr
+
 
 def _echo(result: dict, as_json: bool, *, allow_nan: bool = True) -> None:
     """The result as one JSON document (indented, or on one line with --json); exit 1 when it missed a target."""
@@ -95,7 +97,7 @@ def flow(voters: int, seed: int, faces: str | None, as_json: bool) -> None:
 @click.option("--impostors", type=click.Choice(["all", "first"]), default="all", show_default=True,
               help="impostor pairs: all cross-subject pairs, or FVC's first impressions only (for large sets)")
 @click.option("--matchers", "only", default=None, help="comma-separated names to run (default: all)")
-@click.option("--fmr", "fmr_target", type=float, default=0.001, show_default=True,
+@click.option("--fmr", "fmr_target", type=FMR, default=0.001, show_default=True,
               help="FMR at which the FNMR and the threshold are reported")
 @click.option("--plot", type=click.Path(dir_okay=False, writable=True), default=None, help="write DET + histograms PNG")
 @click.option("--reference-extractor", type=click.Choice(["mindtct"]), default=None,
@@ -409,7 +411,7 @@ def speed(datasets: tuple[str, ...], limit: int | None, n_pairs: int, seed: int,
               help="fingerprints: a synthetic calibration set of the project's generator; repeatable")
 @click.option("--calibration-limit", type=click.IntRange(2, None), default=None,
               help="at most N samples of each folder (whole subjects, in order)")
-@click.option("--target-fmr", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--target-fmr", type=FMR, default=None,
               help="per-comparison false match rate (default: what keeps a voter's attempts within "
                    "fingerprint.max_false_alarm_rate)")
 @click.option("--matcher", default=None, help="fingerprint engine (default: the station's); each has its own section")

@@ -49,6 +49,10 @@ class ExitCode(enum.IntEnum):
 USER_ERRORS = (StationError, DeviceError, MatchingError, SQLAlchemyError, OSError)
 # A path named on the command line that is not there: the same code as click's own ``Path(exists=True)`` check.
 _MISSING_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+# A whole number from 1 that a command hands to the database (a log entry, a tree size, a limit, a roll version): at
+# most the largest 64-bit integer SQLite and PostgreSQL hold, so a larger one is a usage error, not an OverflowError.
+DB_INT_MAX = 2**63 - 1
+POSITIVE_DB_INT = click.IntRange(1, DB_INT_MAX)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
@@ -132,12 +136,47 @@ def json_option(fn):
     return click.option("--json", "as_json", is_flag=True, help=JSON_HELP, callback=_remember_json)(fn)
 
 
+def _someone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("name who does it (it is written to the log), not a blank")
+    return value
+
+
+def operator_option(default: str, help: str | None = None):
+    """``--operator NAME`` of a command that writes who did it to the log: never blank."""
+    return click.option("--operator", default=default, show_default=True, callback=_someone,
+                        help=help or "who does it (written to the log)")
+
+
 def add_json_option(command: click.Command) -> None:
     """Give ``command`` the ``--json`` option when it has none (main.py, for every command of the tree); the command
     then prints through ``emit``, which reads it."""
     if not any("--json" in getattr(p, "opts", ()) for p in command.params):
         command.params.append(click.Option(["--json", "as_json"], is_flag=True, expose_value=False, help=JSON_HELP,
                                            callback=_remember_json))
+
+
+# The options naming a file a command writes. Checked as the command line is read, before the command runs: an output
+# whose folder is not there is refused (exit 2, one line naming the path given) before anything is changed.
+OUTPUT_OPTIONS = ("--out", "--cert-out", "--plot")
+
+
+def _check_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from station.security.files import check_output
+
+    if value is not None:
+        with user_errors():
+            check_output(value, folder_ok=param.type.dir_okay)  # a folder there: `roll package --all --out DIR`
+    return value
+
+
+def add_output_check(command: click.Command) -> None:
+    """Check every output option of ``command`` (OUTPUT_OPTIONS) when the command line is read (main.py, for every
+    command of the tree)."""
+    for param in command.params:
+        if (isinstance(param, click.Option) and set(param.opts) & set(OUTPUT_OPTIONS)
+                and isinstance(param.type, click.Path) and param.callback is None):
+            param.callback = _check_output
 
 
 def json_wanted() -> bool:

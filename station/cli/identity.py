@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from station.cli import trust
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli.common import Context, db_ready, handle_errors, operator_option, pass_ctx
 from station.errors import InvalidInput, KeyMissing
 
 
@@ -69,7 +69,7 @@ def _load_cert(path: str, what: str):
 @click.option("--replace", is_flag=True,
               help="replace a different commission certificate this station holds with --commission-cert's")
 @trust.crl_option("the certificate")
-@click.option("--operator", default="technician", show_default=True)
+@operator_option("technician")
 @pass_ctx
 @handle_errors
 def install(ctx: Context, cert_file: str, commission_cert: str | None, replace: bool, crl: str | None,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from station.cli.common import Context, ExitCode, emit, handle_errors, pass_ctx
+from station.cli.common import Context, ExitCode, emit, handle_errors, operator_option, pass_ctx
 
 
 @click.command()
@@ -108,7 +108,7 @@ def doctor(ctx: Context) -> None:
 
 
 @click.command("close-poll")
-@click.option("--operator", default="presiding", show_default=True, help="who closes the poll (written to the log)")
+@operator_option("presiding", help="who closes the poll (written to the log)")
 @pass_ctx
 @handle_errors
 def close_poll(ctx: Context, operator: str) -> None:

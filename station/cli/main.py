@@ -28,6 +28,7 @@ from station.cli.common import (
     Context,
     StationGroup,
     add_json_option,
+    add_output_check,
     db_ready,
     handle_errors,
     pass_ctx,
@@ -206,3 +207,4 @@ def _commands(group: click.Group):
 
 for _command in _commands(main):
     add_json_option(_command)
+    add_output_check(_command)

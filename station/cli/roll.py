@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import (Context, StderrProgress, db_ready, emit, emit_rows, handle_errors, json_option,
-                                json_wanted, pass_ctx, say)
+from station.cli.common import (POSITIVE_DB_INT, Context, StderrProgress, db_ready, emit, emit_rows, handle_errors,
+                                json_option, json_wanted, operator_option, pass_ctx, say)
 from station.cli.trust import (commission_cert_option, crl_option, held_commission_pem, held_revocations,
                                self_signed_ok_option)
 from station.security.files import write_atomically
@@ -51,7 +51,7 @@ def roll_synth(ctx: Context, voters: int, seed: int, faces: str | None, workers:
 
 
 @roll_group.command("list")
-@click.option("--limit", type=click.IntRange(1), default=None)
+@click.option("--limit", type=POSITIVE_DB_INT, default=None)
 @click.option("--polling-station", default=None)
 @pass_ctx
 @handle_errors
@@ -133,7 +133,7 @@ cert_out_option = click.option("--out", "cert_out", type=click.Path(dir_okay=Fal
 @click.option("--replace", is_flag=True, help="change an already registered station")
 @request_option
 @cert_out_option
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def add_station(ctx: Context, station_id: str, key_file: str, polling_station: str, replace: bool,
@@ -169,7 +169,7 @@ def add_station(ctx: Context, station_id: str, key_file: str, polling_station: s
               help="the centre's certificate request (from `station identity request` at the centre)")
 @click.option("--out", "cert_out", type=click.Path(dir_okay=False), required=True,
               help="where to write the centre's certificate (installed there with `station identity install`)")
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, operator: str) -> None:
@@ -194,7 +194,7 @@ def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, o
 @click.option("--reason", type=click.Choice(["unspecified", "key-compromise", "superseded", "affiliation-changed",
                                              "cessation-of-operation", "privilege-withdrawn"]),
               default="unspecified", show_default=True)
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def revoke(ctx: Context, id_or_serial: str, reason: str, operator: str) -> None:
@@ -224,7 +224,7 @@ def revoke(ctx: Context, id_or_serial: str, reason: str, operator: str) -> None:
 @click.command("crl")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="where to write the revocation list (PEM)")
 @click.option("--renew", is_flag=True, help="sign a new list now (the next number), even if the held one is current")
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def crl(ctx: Context, out: str, renew: bool, operator: str) -> None:
@@ -248,7 +248,7 @@ def crl(ctx: Context, out: str, renew: bool, operator: str) -> None:
             matchlog.append(s, station.flow.log, event="roll_crl_issued", operator=operator, outcome="issued",
                             details={"crl_number": listed.number, "revoked": len(listed.revoked),
                                      "next_update": listed.next_update.isoformat()})
-    write_atomically(Path(out), pem, mode=0o644)
+        write_atomically(Path(out), pem, mode=0o644)  # inside the transaction: no log entry for a list not written
     _echo_json({"out": out, **listed.to_dict()})
 
 
@@ -293,7 +293,7 @@ def stations(ctx: Context) -> None:
 @click.command("remove")
 @click.argument("cnic")
 @click.option("--reason", type=click.Choice(["deceased", "blocked", "duplicate", "moved", "other"]), required=True)
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def remove(ctx: Context, cnic: str, reason: str, operator: str) -> None:
@@ -315,7 +315,7 @@ def remove(ctx: Context, cnic: str, reason: str, operator: str) -> None:
 @click.argument("cnic")
 @click.option("--set", "assignments", multiple=True, required=True, metavar="FIELD=VALUE",
               help="a roll field and its corrected value (repeatable), e.g. --set address_en='House 4, ...'")
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def correct(ctx: Context, cnic: str, assignments: tuple[str, ...], operator: str) -> None:
@@ -343,8 +343,8 @@ def correct(ctx: Context, cnic: str, assignments: tuple[str, ...], operator: str
 @click.command("package")
 @click.option("--station", "station_id", default=None, help="the target station's id (see `station roll stations`)")
 @click.option("--out", type=click.Path(), required=True, help="the package file; with --all, a folder")
-@click.option("--base", type=click.IntRange(1), default=None, help="build a delta from this version")
-@click.option("--operator", default="commission", show_default=True)
+@click.option("--base", type=POSITIVE_DB_INT, default=None, help="build a delta from this version")
+@operator_option("commission")
 @click.option("--all", "all_stations", is_flag=True,
               help="every registered station's full package, built in parallel on Dask (station/national/packages.py)")
 @click.option("--scheduler", default="local", show_default=True, help="with --all: local, or tcp://HOST:PORT")
@@ -412,7 +412,7 @@ def station_key(ctx: Context, out: str) -> None:
 @click.command("trust")
 @click.argument("key_file", type=click.Path(dir_okay=False))
 @click.option("--replace", is_flag=True, help="replace a different commission key trusted before")
-@click.option("--operator", default="technician", show_default=True)
+@operator_option("technician")
 @pass_ctx
 @handle_errors
 def trust(ctx: Context, key_file: str, replace: bool, operator: str) -> None:
@@ -439,7 +439,7 @@ def trust(ctx: Context, key_file: str, replace: bool, operator: str) -> None:
 
 @click.command("import")
 @click.argument("package_file", type=click.Path(dir_okay=False))
-@click.option("--operator", default="technician", show_default=True, help="who imports (written to the log)")
+@operator_option("technician", help="who imports (written to the log)")
 @pass_ctx
 @handle_errors
 def import_(ctx: Context, package_file: str, operator: str) -> None:
@@ -506,7 +506,7 @@ def status(ctx: Context) -> None:
 @commission_cert_option("the registrations file")
 @crl_option("the registrations file")
 @self_signed_ok_option("a registrations file")
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def admit(ctx: Context, file: str, commission_cert: str | None, crl: str | None, self_signed_ok: bool,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from station.cli import trust
-from station.cli.common import Context, db_ready, handle_errors, pass_ctx
+from station.cli.common import Context, db_ready, handle_errors, operator_option, pass_ctx
 from station.errors import InvalidInput
 
 
@@ -144,7 +144,7 @@ def _scheduler(_ctx, _param, value: str) -> str:
 @trust.commission_cert_option("the registrations file")
 @trust.crl_option("the registrations file")
 @trust.self_signed_ok_option("a registrations file")
-@click.option("--operator", default="commission", show_default=True)
+@operator_option("commission")
 @pass_ctx
 @handle_errors
 def central_dedup(ctx: Context, file: str, scheduler: str, workers: int, shards: int | None,

@@ -104,7 +104,18 @@ def schema_status(engine: Engine) -> tuple[str | None, str]:
     return current, head
 
 
+def _sqlite_file_missing(engine: Engine) -> bool:
+    """A SQLite database file that is not there yet: connecting would create it (and switch it to WAL)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" or url.query.get("uri"):
+        return False
+    return not Path(url.database).exists()
+
+
 def has_schema(engine: Engine) -> bool:
+    """Whether the station's tables are there; never creates the database (only `station init` and `demo` do)."""
+    if _sqlite_file_missing(engine):
+        return False
     try:
         return "voters" in inspect(engine).get_table_names()
     except OperationalError:

@@ -194,9 +194,15 @@ def parse_field_value(field: str, text: str) -> object:
         raise InvalidInput(f"field {field!r} cannot be corrected; use one of: {', '.join(CORRECTABLE)}")
     if field == "date_of_birth":
         try:
-            return dt.date.fromisoformat(text)
+            born = dt.date.fromisoformat(text)
         except ValueError:
             raise InvalidInput(f"date_of_birth must be YYYY-MM-DD, not {text!r}") from None
+        # registration's rule (station/registration/flow.py Demographics.parse): a voter of 18 to 130 years
+        if born > dt.date.today():
+            raise InvalidInput(f"date_of_birth {born} is in the future")
+        if not 18 <= (dt.date.today() - born).days / 365.2425 < 130:
+            raise InvalidInput(f"date_of_birth {born}: a voter must be at least 18 years old")
+        return born
     if field in ("serial_number", "booth"):
         try:
             return int(text)

@@ -7,6 +7,7 @@ of an older release into line."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import secrets
@@ -22,11 +23,28 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def check_output(path, *, folder_ok: bool = False) -> Path:
+    """``path`` when a file can be written there; else the error naming ``path`` (never a temporary file) and why:
+    its folder is not there or not a folder (FileNotFoundError, NotADirectoryError), it is a folder itself
+    (IsADirectoryError, unless ``folder_ok``): the command line's "a path that does not exist", exit 2. Commands
+    call it on their output before they change anything (station/cli/common.py checks every --out)."""
+    path = Path(path)
+    folder = path.parent
+    if folder.is_dir():
+        if path.is_dir() and not folder_ok:
+            raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder")
+    elif folder.exists():
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {folder} is not a folder")
+    else:
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder {folder}")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, *, mode: int = 0o600, suffix: str = ".tmp") -> Iterator[BinaryIO]:
     """An open file whose content replaces ``path`` when the block ends normally (fsync, rename, fsync of the
     folder); when the block raises, the temporary file is removed and ``path`` is untouched."""
-    path = Path(path)
+    path = check_output(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:

@@ -301,6 +301,8 @@ class KeyStore:
         and locked."""
         path = self.keys_dir / name
         mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise KeyMissing(f"key file {path} is not a file: restore the key from a backup")
         if stat.S_IMODE(mode) & 0o077:
             raise KeyMissing(f"key file {path} is readable by others (mode {oct(stat.S_IMODE(mode))}); chmod 600 it")
         data = path.read_bytes()

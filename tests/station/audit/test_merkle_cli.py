@@ -127,7 +127,7 @@ def test_bad_input_is_one_line(site):
     run("audit", "witness-key", "--out", tmp / "k", "--name", "w")
     one_line_error(run("audit", "witness-key", "--out", tmp / "k", "--name", "w", code=3), "keeps its key")
     one_line_error(run("audit", "witness", tmp / "junk", "--key", tmp / "nokey", "--state", tmp / "s",
-                       "--commission-cert", anchor, code=3), "witness key", "No such file")
+                       "--commission-cert", anchor, code=2), "witness key", "No such file")  # a path not there
     (tmp / "c.note").write_text(st.transparency.stored(8).note)
     one_line_error(run("audit", "witness", tmp / "c.note", "--key", tmp / "k", "--state", tmp / "s",
                        "--commission-cert", anchor, code=2), "--station-cert")
@@ -138,6 +138,14 @@ def test_bad_input_is_one_line(site):
                        "--proof", tmp / "p.json", "--commission-cert", anchor, code=3), "inclusion proof")
     one_line_error(run("audit", "verify", tmp / "junk", "--checkpoint", tmp / "missing.note", code=2),
                    "checkpoint", "No such file")
+    # a cosigned note that cannot be written: refused before the state says it was cosigned
+    cosign = ("audit", "witness", tmp / "c.note", "--key", tmp / "k", "--state", tmp / "s", "--station-cert",
+              st.config.keys_dir / "station.crt", "--commission-cert", anchor, "--out")
+    one_line_error(run(*cosign, tmp / "nodir" / "c.cosigned", code=2),
+                   f"cannot write {tmp / 'nodir' / 'c.cosigned'}: no such folder {tmp / 'nodir'}")
+    assert not (tmp / "s").exists() and not (tmp / "nodir").exists()
+    run(*cosign, tmp / "c.cosigned")
+    assert (tmp / "s").is_file() and (tmp / "c.cosigned").is_file()
 
 def test_verify_a_bundle_against_a_checkpoint_you_hold(site):
     st, run, anchor, tmp = site

@@ -609,6 +609,8 @@ def test_cli_backup_create_verify_restore(cli):
                    "truncated")
     assert not (tmp / "new").exists()
     one_line_error(cli("backup", "restore", "--self-signed-ok", str(tmp / "b.vsb"), *pw), "already has a database")
+    # a command refused on the new home ("not initialised") makes no database that would then block the restore
+    one_line_error(cli("roll", "list", home="new", url=cli.target_url), "not initialised")
 
     restored = cli("backup", "restore", "--self-signed-ok", str(tmp / "b.vsb"), "--home", str(tmp / "new"), *pw, url=cli.target_url)
     assert restored.exit_code == 0, restored.output

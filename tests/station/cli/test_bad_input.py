@@ -153,6 +153,23 @@ def test_a_missing_or_garbage_file_is_one_line(run, tmp_path, path, command, wha
     assert_one_error(result)
 
 
+WRITERS = [c for c in ALL if c[0][-1] not in SERVERS and any(p.name in OUTPUTS for p in c[1].params)]
+
+
+@pytest.mark.parametrize(("path", "command"), WRITERS, ids=[" ".join(p) for p, _ in WRITERS])
+def test_an_output_into_a_folder_that_does_not_exist_is_refused_first(run, tmp_path, path, command):
+    """Every file a command writes, in a folder that is not there: exit 2 (docs/cli.md) and one line naming the path
+    given, before anything else is looked at (the station here is not even initialised)."""
+    garbage = tmp_path / "junk.bin"
+    garbage.write_bytes(b"\x00not what you expected\xff")
+    folder = tmp_path / "no-such-folder"
+    output = next(p for p in command.params if p.name in OUTPUTS)  # first on the line: read before the rest
+    result = run(*path, *junk(output, str(folder / "out")), *bad_argv(command, str(garbage), str(garbage)))
+    assert_one_error(result, {ExitCode.USAGE})
+    assert f"error: cannot write {folder / 'out'}: no such folder {folder}" in result.stderr.splitlines(), \
+        result.stderr
+
+
 # Commands that take no value at all (besides --json): nothing they are given can be wrong; the unknown-option case
 # covers them.
 NO_INPUT = {"init", "devices list", "keys status"}

@@ -118,3 +118,42 @@ def test_devices_list_names_what_is_missing_on_the_hardware_profile(tmp_path):
     assert rows["card"]["status"] in ("Ready", "Unavailable")
     if rows["card"]["status"] == "Unavailable":
         assert "pcscd" in rows["card"]["error"] or "PC/SC" in rows["card"]["error"]
+
+
+def test_a_command_on_a_home_never_initialised_creates_nothing(run):
+    """A refused command on an empty home leaves it empty: no station.db, so a backup can still be restored there."""
+    run.home.mkdir()
+    refused = run("roll", "list")
+    assert refused.exit_code == 3 and "not initialised" in refused.stderr
+    assert list(run.home.iterdir()) == []
+
+
+def home_state(run) -> tuple:
+    """What a refused command must leave as it was: the home's files (the database aside), the roll's status and the
+    length of the match log."""
+    files = {str(p.relative_to(run.home)): p.read_bytes() for p in sorted(run.home.rglob("*"))
+             if p.is_file() and not p.name.startswith("station.db")}
+    checks = json.loads(run("doctor", "--json").stdout)["checks"]
+    return files, run("roll", "status").stdout, next(c["detail"] for c in checks if c["name"] == "match log")
+
+
+def refused_output(result, path, problem: str) -> None:
+    """Exit 2 (a path that is not there, docs/cli.md) and one line naming the path given, not a temporary file."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr == f"error: cannot write {path}: {problem}\n"
+
+
+def test_an_output_the_command_cannot_write_changes_nothing(run, tmp_path):
+    """roll commission-init --out/--cert-out and roll crl --out into a folder that is not there: refused before the
+    keys, the roll revision, the revocation list or a log entry is made."""
+    assert run("init").exit_code == 0
+    missing = tmp_path / "nodir"
+    before = home_state(run)
+    for option in ("--out", "--cert-out"):
+        refused_output(run("roll", "commission-init", option, str(missing / "c.pub")), missing / "c.pub",
+                       f"no such folder {missing}")
+        assert home_state(run) == before
+    assert run("roll", "commission-init").exit_code == 0
+    before = home_state(run)
+    refused_output(run("roll", "crl", "--out", str(missing / "c.crl")), missing / "c.crl", f"no such folder {missing}")
+    assert home_state(run) == before and not missing.exists()

@@ -70,6 +70,8 @@ def test_package_commands_end_to_end(cli):
               "PS-001"), "not an X25519")
     error(cli("com", "roll", "package", "--station", "NOPE", "--out", str(root / "x.pkg")), "no station 'NOPE'")
 
+    refused = error(cli("com", "roll", "package", "--station", "ST-CLI", "--out", str(root)), code=2)
+    assert refused == f"error: cannot write {root}: it is a folder"  # the path given, not a temporary file
     full = ok(cli("com", "roll", "package", "--station", "ST-CLI", "--out", str(root / "full.pkg")))
     assert full["kind"] == "full" and full["version"] == 1 and full["voters"] >= 2
     error(cli("st", "roll", "import", str(root / "full.pkg")), "no trusted commission key", "station roll trust")

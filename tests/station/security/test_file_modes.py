@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from drivers.fingerprint.simulated import MasterCache
-from station.security.files import make_private
+from station.security.files import make_private, write_atomically
 from tests.support.stations import PASSWORDS, ServerProcess
 
 
@@ -101,3 +101,21 @@ def test_init_makes_the_files_of_an_older_release_private(tmp_path):
     os.chmod(folder, 0o755)
     assert make_private([loose, folder, tmp_path / "missing"]) == [loose, folder]
     assert stat.S_IMODE(loose.stat().st_mode) == 0o600 and stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(("name", "error", "problem"), [
+    ("nodir/x.csr", FileNotFoundError, "no such folder {tmp}/nodir"),
+    ("a-file/x.csr", NotADirectoryError, "{tmp}/a-file is not a folder"),
+    ("a-folder", IsADirectoryError, "it is a folder"),
+])
+def test_the_shared_writer_names_the_path_given_not_its_temporary_file(tmp_path, name, error, problem):
+    """The error says which path cannot be written and why (the command line prints it: exit 2, a path not there);
+    nothing is left behind."""
+    (tmp_path / "a-file").write_bytes(b"")
+    (tmp_path / "a-folder").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(error) as refused:
+        write_atomically(tmp_path / name, b"data")
+    assert str(refused.value.strerror) == f"cannot write {tmp_path / name}: {problem.format(tmp=tmp_path)}"
+    assert sorted(tmp_path.rglob("*")) == before
+

@@ -1,0 +1,185 @@
+"""Values the command line must refuse in one line (found by an audit of the installed CLI): a number too large for
+the database, a damaged station certificate, a synthetic set too small to score, an FMR outside [0, 1], report
+settings that are not hours or a time zone, a key file that is a folder, a date of birth in the future, a blank
+operator. Never "internal error ... this is a bug" (70), never a traceback."""
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from station.cli.common import ExitCode
+from station.cli.main import main
+from tests.station.cli.test_bad_input import ALL, Deadline, assert_one_error
+from tests.support.cli import database_env
+
+HUGE = "99999999999999999999"  # > 2**63 - 1: no SQLite or PostgreSQL integer holds it
+
+
+def runner_for(home, database: dict):
+    def invoke(*args: str, input: str = ""):
+        with Deadline(120):
+            return CliRunner().invoke(main, ["--profile", "test", "--home", str(home), *args], input=input,
+                                      env={"STATION_HOME": None, "STATION_PROFILE": None, **database})
+    invoke.home = home
+    return invoke
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, make_database_url):
+    """An initialised station whose log holds one entry (the poll closed) and a checkpoint, and its bundle."""
+    folder = tmp_path_factory.mktemp("bad-values")
+    invoke = runner_for(folder / "home", database_env(make_database_url))
+    for argv in (["init"], ["close-poll"], ["audit", "checkpoint"],
+                 ["audit", "export", "--out", str(folder / "b1.bundle")]):
+        result = invoke(*argv)
+        assert result.exit_code == 0, (argv, result.output)
+    invoke.bundle = folder / "b1.bundle"
+    return invoke
+
+
+def test_a_bundle_whose_roll_is_not_an_object_is_one_line(run, tmp_path):
+    damaged = tmp_path / "roll-list.bundle"
+    with zipfile.ZipFile(run.bundle) as z, zipfile.ZipFile(damaged, "w") as out:
+        for name in z.namelist():
+            out.writestr(name, b"[1, 2, 3]" if name == "roll.json" else z.read(name))
+    result = run("audit", "verify", str(damaged))
+    assert_one_error(result, {ExitCode.CHECK_FAILED})
+    assert "roll.json" in result.output
+    for argv in (["audit", "verify", str(damaged), "--self-signed-ok"],
+                 ["audit", "merge", str(damaged), "--self-signed-ok"],
+                 ["audit", "report", str(damaged), "--self-signed-ok", "--out", str(tmp_path / "r.html")]):
+        result = run(*argv)
+        assert result.exit_code in (ExitCode.DONE, ExitCode.CHECK_FAILED), (argv, result.output)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+@pytest.mark.parametrize("argv", [
+    ("audit", "prove", HUGE, "--out", "{tmp}/p.json"),
+    ("audit", "prove", "1", "--size", HUGE, "--out", "{tmp}/p.json"),
+    ("audit", "consistency", "1", HUGE, "--out", "{tmp}/p.json"),
+    ("audit", "consistency", HUGE, HUGE, "--out", "{tmp}/p.json"),
+    ("roll", "list", "--limit", HUGE),
+    ("roll", "package", "--station", "X", "--base", HUGE, "--out", "{tmp}/x.pkg"),
+], ids=" ".join)
+def test_a_number_too_large_for_the_database_is_a_usage_error(run, tmp_path, argv):
+    result = run(*(a.format(tmp=tmp_path) for a in argv))
+    assert_one_error(result, {ExitCode.USAGE})
+    assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_a_damaged_station_certificate_is_named(run, tmp_path, damage):
+    cert = run.home / "keys" / "station.crt"
+    kept = tmp_path / "station.crt"
+    shutil.copy2(cert, kept)
+    pem = kept.read_bytes()
+    cert.write_bytes({"empty": b"", "truncated": pem[:len(pem) // 2], "garbage": b"\x00garbage\xff" * 9}[damage])
+    try:
+        doctor = run("doctor")
+        assert doctor.exit_code == ExitCode.CHECK_FAILED, doctor.output
+        assert "internal error" not in doctor.output
+        assert any(line.startswith("FAIL") and str(cert) in line for line in doctor.stdout.splitlines()), \
+            doctor.stdout
+        for argv in (["audit", "checkpoint"], ["sync", "export", "--out", str(tmp_path / "s.json")]):
+            result = run(*argv)
+            assert_one_error(result, {ExitCode.REFUSED})
+            assert str(cert) in result.stderr, (argv, result.stderr)
+    finally:
+        shutil.copy2(kept, cert)
+
+
+@pytest.mark.parametrize("argv", [
+    ("bench", "accuracy", "--synthetic", "1x1", "--quiet"),
+    ("bench", "accuracy", "--synthetic", "0x0", "--quiet"),
+    ("bench", "accuracy", "--synthetic", "5x1", "--quiet"),
+    ("calibrate", "--modality", "fingerprint", "--synthetic", "1x1@1", "--dry-run", "--quiet"),
+    ("calibrate", "--modality", "fingerprint", "--synthetic", "2x0@1", "--dry-run", "--quiet"),
+], ids=" ".join)
+def test_a_synthetic_set_below_2x2_is_a_usage_error(run, argv):
+    result = run(*argv)
+    assert_one_error(result, {ExitCode.USAGE})
+    assert "synthetic:" in result.stderr and "at least 2" in result.stderr  # --synthetic, --calibration-synthetic
+
+
+@pytest.mark.parametrize("fmr", ["5", "-1", "1.5"])
+def test_an_fmr_outside_0_1_is_refused_before_the_benchmark(run, fmr):
+    result = run("bench", "accuracy", "--synthetic", "2x2", "--fmr", fmr)
+    assert_one_error(result, {ExitCode.USAGE})
+    assert "--fmr" in result.stderr
+
+
+@pytest.mark.parametrize(("option", "value"), [("--polling-hours", "garbage"), ("--polling-hours", "08:00-25:00"),
+                                               ("--timezone", "Mars/Base"), ("--timezone", "")])
+def test_report_settings_are_usage_errors_naming_the_option(run, tmp_path, option, value):
+    out = tmp_path / "rep.html"
+    result = run("audit", "report", str(run.bundle), "--out", str(out), "--self-signed-ok", option, value)
+    assert_one_error(result, {ExitCode.USAGE})
+    assert option in result.stderr and "bundle" not in result.stderr
+    assert not out.exists()
+
+
+def test_a_report_that_fails_to_render_leaves_the_previous_one(run, tmp_path, monkeypatch):
+    from station.audit import report
+    from station.errors import InvalidInput
+
+    out = tmp_path / "rep.html"
+    out.write_text("the previous report")
+
+    def broken(*args, **kwargs):
+        raise InvalidInput("the report cannot be rendered")
+
+    monkeypatch.setattr(report, "render_html", broken)
+    result = run("audit", "report", str(run.bundle), "--out", str(out), "--self-signed-ok")
+    assert_one_error(result, {ExitCode.REFUSED})
+    assert out.read_text() == "the previous report"
+    monkeypatch.undo()
+    written = run("audit", "report", str(run.bundle), "--out", str(out), "--self-signed-ok")
+    assert written.exit_code == 0, written.output
+    assert json.loads(written.stdout)["out"] == str(out) and "<html" in out.read_text().lower()
+
+
+def test_a_key_file_that_is_a_folder_is_said_to_be_no_file(run, tmp_path):
+    key = run.home / "keys" / "template.key"
+    kept = tmp_path / "template.key"
+    shutil.copy2(key, kept)
+    key.unlink()
+    key.mkdir(mode=0o755)
+    try:
+        doctor = run("doctor")
+        assert doctor.exit_code == ExitCode.CHECK_FAILED, doctor.output
+        [line] = [line for line in doctor.stdout.splitlines() if line.startswith("FAIL station key")]
+        assert "not a file" in line and "readable by others" not in line, line
+    finally:
+        key.rmdir()
+        shutil.copy2(kept, key)
+
+
+def test_a_date_of_birth_in_the_future_is_refused(run):
+    result = run("roll", "correct", "12345-1234567-1", "--set", "date_of_birth=2099-01-01")
+    assert_one_error(result, {ExitCode.REFUSED})
+    assert "date_of_birth" in result.stderr and "2099-01-01" in result.stderr
+
+
+def test_a_blank_operator_is_a_usage_error(tmp_path, make_database_url):
+    invoke = runner_for(tmp_path / "home", database_env(make_database_url))
+    assert invoke("init").exit_code == 0
+    for blank in ("", "   "):
+        result = invoke("close-poll", "--operator", blank)
+        assert_one_error(result, {ExitCode.USAGE})
+        assert "--operator" in result.stderr
+    assert invoke("close-poll").exit_code == 0  # the blank ones closed nothing
+
+
+def test_every_operator_option_refuses_a_blank_name():
+    operators = [(path, p) for path, command in ALL for p in command.params if "--operator" in getattr(p, "opts", ())]
+    assert len(operators) >= 10
+    for path, param in operators:
+        ctx = click.Context(click.Command(path[-1]))
+        with pytest.raises(click.BadParameter):
+            param.process_value(ctx, " ")
+        assert param.process_value(ctx, "presiding") == "presiding"
