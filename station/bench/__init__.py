@@ -3,3 +3,14 @@ Fenced: only ``station.cli``, ``station.runtime`` and tests import this room."""
 from station.config import repo_root
 
 SHARED_DATASETS = repo_root().parent / "shared" / "datasets"  # benchmark data beside the repository (not shipped)
+
+
+def check_synthetic_size(fingers: int, impressions: int, option: str) -> None:
+    """Refuse (a usage error naming ``option``) a synthetic set too small to score (``bench accuracy --synthetic``,
+    ``calibrate --synthetic``, ``bench policy``)."""
+    import click
+
+    from matching.datasets import SYNTHETIC_MIN, SYNTHETIC_TOO_SMALL
+
+    if fingers < SYNTHETIC_MIN or impressions < SYNTHETIC_MIN:
+        raise click.BadParameter(f"{SYNTHETIC_TOO_SMALL}, not {fingers}x{impressions}", param_hint=option)

@@ -431,7 +431,7 @@ def _synthetic_set(spec: str, seed: int):
     if not match:
         raise click.BadParameter("expected N_FINGERSxM_IMPRESSIONS, e.g. 100x8", param_hint="--synthetic")
     n_fingers, n_impressions = int(match[1]), int(match[2])
-    from station.bench.calibrate import check_synthetic_size
+    from station.bench import check_synthetic_size
 
     check_synthetic_size(n_fingers, n_impressions, "--synthetic")
     from drivers.fingerprint.synthetic import generate_master, render_impression

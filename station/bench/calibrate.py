@@ -64,7 +64,7 @@ import numpy as np
 
 from matching.errors import ExtractionFailed
 
-from station.bench import SHARED_DATASETS
+from station.bench import SHARED_DATASETS, check_synthetic_size
 
 SHARED = SHARED_DATASETS
 DEFAULT_FP_CALIBRATION = ("fvc2000_db1_b", "fvc2000_db2_b", "uareu_sample")  # under SHARED
@@ -127,15 +127,6 @@ def synthetic_spec(text: str, *, default_size: str = "40x4", option: str = "--sy
         n, k = int(m[1]), int(m[2])
     check_synthetic_size(n, k, option)
     return DataSpec(fingers=n, impressions=k, seed=int(m[3] or 0))
-
-
-def check_synthetic_size(fingers: int, impressions: int, option: str) -> None:
-    """Refuse (a usage error naming ``option``) a synthetic set too small to score (``bench accuracy --synthetic``,
-    ``calibrate --synthetic``, ``bench policy``)."""
-    from matching.datasets import SYNTHETIC_MIN, SYNTHETIC_TOO_SMALL
-
-    if fingers < SYNTHETIC_MIN or impressions < SYNTHETIC_MIN:
-        raise click.BadParameter(f"{SYNTHETIC_TOO_SMALL}, not {fingers}x{impressions}", param_hint=option)
 
 
 def spec_from_label(label: str) -> DataSpec:
