@@ -15,7 +15,7 @@ from station.security.throttle import LoginThrottle
 
 from .errors import register_error_handlers
 from .i18n import init_i18n
-from .requests import refuse_nul_characters_in_the_ui
+from .requests import refuse_nul_characters_in_the_ui, set_csrf_cookie
 from .sessions import ServerSessionInterface
 
 # No inline script or style anywhere; every asset is served by the station itself; no framing.
@@ -36,11 +36,12 @@ def create_app(station, *, secret_key: bytes | None = None, login_throttle: Logi
     app.config["SECRET_KEY"] = secret_key or secrets.token_bytes(32)
     app.config.update(SESSION_COOKIE_NAME="station_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict")
-    app.session_interface = ServerSessionInterface(sessions or SessionStore())
+    app.session_interface = ServerSessionInterface(sessions if sessions is not None else SessionStore())  # empty: falsy
     app.extensions["station"] = station
     app.extensions["login_throttle"] = login_throttle or LoginThrottle()
     register_error_handlers(app)
     app.before_request(refuse_nul_characters_in_the_ui)  # U+0000: a 400 on SQLite and PostgreSQL alike
+    app.after_request(set_csrf_cookie)  # the sign-in form's signed double-submit cookie
     init_i18n(app, station.config.home)
 
     from . import ui

@@ -3,10 +3,13 @@
 Two ways in: API clients send ``Authorization: Bearer <token>``; the browser UI's session (server-side, behind an
 opaque HttpOnly SameSite=Strict cookie: ``api/sessions.py``) holds the same kind of token, which never reaches the
 browser, and must echo the session's CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``) on every unsafe
-method. Both go through ``station.accounts.authenticate`` (expiry, revocation, disabled users)."""
+method. Signed out (the sign-in form) the CSRF token is stateless instead: an HMAC of the browser's random
+``station_csrf`` cookie under the app's secret key (``csrf_token``). Both go through
+``station.accounts.authenticate`` (expiry, revocation, disabled users)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import json
 import re
@@ -104,17 +107,49 @@ def _depth(value: object) -> int:
     return deepest
 
 
+# Signed out, a visitor keeps nothing on the server: the sign-in form's CSRF token is a signed double-submit cookie,
+# so a flood of cookie-less visits cannot push anyone's sign-in out of the bounded session store.
+CSRF_COOKIE = "station_csrf"
+_CSRF_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+
+
+def _signed_csrf(nonce: str) -> str:
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, b"station sign-in csrf\x00" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
 def csrf_token() -> str:
-    """The browser session's CSRF token (created on first use)."""
+    """The CSRF token for this page's forms. Signed in: the session's (created on first use). Signed out: an HMAC of
+    the browser's random ``station_csrf`` cookie (made here, and set by ``set_csrf_cookie``, when the browser has
+    none) under the app's secret key, which only this server can compute and only that browser sends back."""
+    if not session.get("token"):
+        nonce = g.get("csrf_nonce") or request.cookies.get(CSRF_COOKIE, "")
+        if not _CSRF_NONCE.fullmatch(nonce):
+            nonce = g.csrf_nonce = secrets.token_urlsafe(32)
+        return _signed_csrf(nonce)
     token = session.get("csrf")
     if not token:
         token = session["csrf"] = secrets.token_urlsafe(32)
     return token
 
 
+def set_csrf_cookie(response):
+    """After a request: the ``station_csrf`` cookie that ``csrf_token`` made for this browser, if it made one."""
+    if g.get("csrf_nonce"):
+        response.set_cookie(CSRF_COOKIE, g.csrf_nonce, httponly=True, secure=request.is_secure, samesite="Strict",
+                            path=current_app.session_interface.get_cookie_path(current_app))
+        response.vary.add("Cookie")
+    return response
+
+
 def check_csrf() -> None:
     sent = request.headers.get("X-CSRF-Token") or (request.form.get("csrf_token") if request.form else None) or ""
-    expected = session.get("csrf") or ""
+    if session.get("token"):
+        expected = session.get("csrf") or ""
+    else:
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        expected = _signed_csrf(nonce) if _CSRF_NONCE.fullmatch(nonce) else ""
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise NotPermitted("CSRF token missing or wrong: reload the page and try again")
 

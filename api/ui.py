@@ -1,7 +1,8 @@
 """The registrar UI: server-rendered pages over the same station services as the JSON API. Signed in with a
 server-side session (the cookie holds an opaque id: ``api/sessions.py``) that holds an API token, so expiry,
-revocation and disabled users apply alike and signing out deletes the token; every form carries the session's CSRF
-token. Each screen is allowed to the roles in ``SCREENS`` (the role-matrix test reads it).
+revocation and disabled users apply alike and signing out deletes the token; every form carries a CSRF token (the
+session's, or signed out a stateless one bound to the browser: ``api.requests.csrf_token``). Each screen is allowed
+to the roles in ``SCREENS`` (the role-matrix test reads it).
 
 Screens: the officers' next voter / verification, roll search, summary, technician, auditor; and the registration
 centre's register / capture (registration officer, registrar) and adjudication queue / decision (registrar only)."""
@@ -95,10 +96,13 @@ def screen(name: str):
 
 
 def lang_url(lang: str) -> str:
-    """The current screen in another language (keeps the path and query)."""
-    args = {k: v for k, v in request.args.items() if k != "lang"}
-    args["lang"] = lang
-    return f"{request.path}?{urlencode(args)}"
+    """The current screen in another language (keeps its query). The path is built from the matched route, never
+    copied from the request: a 404's path such as /\\evil.example/x would be a link off the station (browsers read
+    /\\ and // as another host), so a page that matched no route links to the sign-in page instead."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"] + [("lang", lang)]
+    if request.url_rule is None:
+        return f"{url_for('ui.index')}?{urlencode([('lang', lang)])}"
+    return f"{url_for(request.endpoint, **(request.view_args or {}))}?{urlencode(args)}"
 
 
 @bp.app_context_processor

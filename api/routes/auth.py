@@ -1,7 +1,8 @@
 from flask import Blueprint, current_app, g, jsonify, session
 
 from station.security.roles import ROLES
-from station.security.throttle import login_throttled
+from station.security.throttle import (MAX_ADDRESS_FAILURES, MAX_FAILURES, MAX_USERNAME_FAILURES, WINDOW_S,
+                                        login_throttled)
 
 from ..openapi import PUBLIC, body, endpoint, ref
 from ..requests import bearer_token, client_address, station
@@ -13,8 +14,10 @@ LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": 6
 
 
 @bp.post("/api/auth/login")
-@endpoint(summary="Log in: a bearer token for the user's role (5 failures per username, or 20 from one address, in "
-                  "15 minutes lock it)", roles=PUBLIC, body=LOGIN, responses={200: ref("Login")})
+@endpoint(summary=f"Log in: a bearer token for the user's role (in {WINDOW_S // 60} minutes {MAX_FAILURES} failures for "
+                  f"one username from one address, {MAX_ADDRESS_FAILURES} from one address or {MAX_USERNAME_FAILURES} "
+                  "for one username from every address lock it: 429)", roles=PUBLIC, body=LOGIN,
+          responses={200: ref("Login")})
 def login():
     return jsonify(login_throttled(station().accounts, current_app.extensions["login_throttle"], g.body.get("username"),
                                    g.body.get("password"), client_address()))

@@ -33,13 +33,16 @@ from station.db.models import PollingStation, Voter, utcnow
 from station.db.models import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
 from station.roll.store import EnrolledTemplate
 from station.roll.changes import add_voter
-from station.roll.records import GENDERS, RELATIONS, VoterRecord
+from station.roll.records import GENDERS, RELATIONS, VoterRecord, voter_date_of_birth
 
 CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED = "CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"
 STATES = (CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED)
 DECISIONS = ("duplicate", "not_duplicate")
 FACE = "face"
-DATE_OF_BIRTH = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")  # YYYY-MM-DD, ASCII digits
+# Bidirectional embeddings, overrides (U+202A-U+202E) and isolates (U+2066-U+2069) reorder how text shows: "Ali
+# \u202enahK" reads "Ali Khan" but is stored, and searched, as something else. Refused in roll fields. The joiners
+# Urdu typing needs (U+200C, U+200D) and the direction marks (U+200E, U+200F), which reorder nothing, are allowed.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class Demographics:
             value = value.strip()
             if len(value) > 200:
                 raise InvalidInput(f"{name} is too long (at most 200 characters)")
+            if BIDI_CONTROLS.search(value):
+                raise InvalidInput(f"{name} must not contain bidirectional control characters (U+202A-U+202E, "
+                                   "U+2066-U+2069): type the text as it reads")
             if name in cls.REQUIRED and not value:
                 raise InvalidInput(f"{name} is required")
             fields[name] = value
@@ -117,16 +123,8 @@ class Demographics:
         if fields["gender"] != gender_from_cnic(cnic):
             raise InvalidInput(f"gender {fields['gender']} does not match the CNIC's gender digit "
                                f"({gender_from_cnic(cnic)}): check the CNIC and the card")
-        try:  # fromisoformat alone also reads 19800101 and week dates (1980-W01-1)
-            if not DATE_OF_BIRTH.fullmatch(fields["date_of_birth"]):
-                raise ValueError
-            born = dt.date.fromisoformat(fields["date_of_birth"])
-        except ValueError:
-            raise InvalidInput("date_of_birth must be a date as YYYY-MM-DD") from None
-        age = (dt.date.today() - born).days / 365.2425
-        if not 18 <= age < 130:
-            raise InvalidInput(f"date_of_birth {born}: a voter must be at least 18 years old")
-        fields["date_of_birth"] = born.isoformat()  # the date the roll gets (_enroll), as stored
+        # the date the roll gets (_enroll), as stored
+        fields["date_of_birth"] = voter_date_of_birth(fields["date_of_birth"]).isoformat()
         return cls(**fields)
 
 

@@ -11,7 +11,6 @@ Local registrations at a station are added with ``add_voter(..., pending=True)``
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from station.config import FINGER_POSITIONS
 from station.errors import Conflict, InvalidInput, NotFound
 from station.security.keys import TemplateCipher, template_context
 from station.db.models import BiometricReference, PollingStation, RollChange, StationMeta, Voter, utcnow
-from station.roll.records import TEXT_FIELDS, VoterRecord, record_of  # noqa: F401  (record_of: the package builder's)
+from station.roll.records import TEXT_FIELDS, VoterRecord, record_of, voter_date_of_birth  # noqa: F401  (record_of: the package builder's)
 from station.roll.store import EnrolledTemplate
 
 log = logging.getLogger(__name__)
@@ -193,16 +192,7 @@ def parse_field_value(field: str, text: str) -> object:
     if field not in CORRECTABLE:
         raise InvalidInput(f"field {field!r} cannot be corrected; use one of: {', '.join(CORRECTABLE)}")
     if field == "date_of_birth":
-        try:
-            born = dt.date.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(f"date_of_birth must be YYYY-MM-DD, not {text!r}") from None
-        # registration's rule (station/registration/flow.py Demographics.parse): a voter of 18 to 130 years
-        if born > dt.date.today():
-            raise InvalidInput(f"date_of_birth {born} is in the future")
-        if not 18 <= (dt.date.today() - born).days / 365.2425 < 130:
-            raise InvalidInput(f"date_of_birth {born}: a voter must be at least 18 years old")
-        return born
+        return voter_date_of_birth(text)
     if field in ("serial_number", "booth"):
         try:
             return int(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass
 
 from station.cnic import parse_cnic
@@ -12,10 +13,29 @@ from station.db.models import Voter
 from station.errors import InvalidInput
 
 GENDERS = ("male", "female")
+VOTING_AGE, OLDEST_AGE = 18, 130  # years: a date of birth outside them is a typing error, not a voter
+_DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")  # YYYY-MM-DD in ASCII digits (fromisoformat alone also reads
+#                                                   19800101 and week dates such as 1980-W01-1)
 RELATIONS = ("father", "husband")
 TEXT_FIELDS = ("name_en", "name_ur", "relation", "relative_name_en", "relative_name_ur", "gender", "census_block",
                "family_number", "address_en", "address_ur")
 _TEXT_LIMITS = tuple((name, Voter.__table__.c[name].type.length) for name in TEXT_FIELDS) + (("polling_station", 32),)
+
+
+def voter_date_of_birth(text: str) -> dt.date:
+    """A voter's date of birth typed as YYYY-MM-DD (registration, a roll correction); InvalidInput when it is not a
+    date so written, or not of someone of voting age."""
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError
+        born = dt.date.fromisoformat(text)
+    except (ValueError, TypeError):
+        raise InvalidInput("date_of_birth must be a date as YYYY-MM-DD") from None
+    if born > dt.date.today():
+        raise InvalidInput(f"date_of_birth {born} is in the future")
+    if not VOTING_AGE <= (dt.date.today() - born).days / 365.2425 < OLDEST_AGE:
+        raise InvalidInput(f"date_of_birth {born}: a voter must be at least {VOTING_AGE} years old")
+    return born
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ out deletes both the session and its token (``AccountService.logout``): a copy o
 Like the login throttle the store lives in the serving process (cheroot: one process, many threads), so a restart
 signs every browser out. Bounded: an idle session expires after ``idle_s``; past ``max_sessions`` the least recently
 used session without a signed-in user goes first, so a flood of anonymous visits cannot push out signed-in officers.
+A signed-out visitor gets no session for the sign-in form: its CSRF token is stateless (``api.requests.csrf_token``),
+so such a flood cannot push out a sign-in under way either.
 
     store = SessionStore()
     sid = store.new_id(); store.save(sid, {"csrf": "..."}); store.load(sid) -> dict | None; store.delete(sid)

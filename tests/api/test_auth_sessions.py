@@ -94,7 +94,7 @@ def test_old_cookie_after_ui_logout_is_signed_out(app):
 
 def test_the_session_id_changes_at_sign_in(app):
     client = app.test_client()
-    _csrf(client)
+    _csrf(client, "/?lang=ur")  # a choice of language: the first thing a signed-out visitor keeps on the server
     planted = client.get_cookie("station_session").value  # an anonymous session id an attacker could plant
     _ui_login(client)
     assert client.get_cookie("station_session").value != planted
@@ -171,3 +171,51 @@ def test_plain_http_session_cookie_is_httponly_strict_and_no_hsts(app):
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
     assert "Strict-Transport-Security" not in r.headers
+
+
+def test_an_attacker_cannot_lock_a_user_out_from_another_address(app):
+    attacker, user = app.test_client(), app.test_client()
+    for name in ("tech", " TECH", "tech", "Tech", "tech", "tech"):
+        r = attacker.post("/api/auth/login", json={"username": name, "password": "Summer2024!"},
+                          environ_base={"REMOTE_ADDR": "192.0.2.66"})
+        assert r.status_code in (401, 429)
+    assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 15 * 60  # the attacker's address is locked
+    r = attacker.post("/api/auth/login", json={"username": "tech", "password": PASSWORDS["tech"][1]},
+                      environ_base={"REMOTE_ADDR": "192.0.2.66"})
+    assert r.status_code == 429
+    r = user.post("/api/auth/login", json={"username": "tech", "password": PASSWORDS["tech"][1]},
+                  environ_base={"REMOTE_ADDR": "192.0.2.7"})  # the real user, at their own desk
+    assert r.status_code == 200
+    page = user.post("/login", data={"username": "tech", "password": PASSWORDS["tech"][1], "csrf_token": _csrf(user)},
+                     environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert page.status_code == 302
+
+
+def test_a_flood_of_anonymous_visits_does_not_break_a_sign_in_started_earlier(small_station):
+    from api import create_app
+    from station.security.sessions import SessionStore
+
+    store = SessionStore(max_sessions=50)  # the store's bound (5,000), made small
+    app = create_app(small_station, sessions=store)
+    user = app.test_client()
+    token = _csrf(user)  # the officer opens the sign-in page ...
+    for path in ("/", "/?lang=ur"):  # ... and one client sends more cookie-less visits than the store keeps
+        for _ in range(60):
+            assert app.test_client().get(path, environ_base={"REMOTE_ADDR": "192.0.2.66"}).status_code == 200
+        if path == "/":
+            assert len(store) == 0  # the sign-in page keeps nothing on the server
+    r = user.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1], "csrf_token": token},
+                  environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert r.status_code == 302 and user.get("/next").status_code == 200
+
+
+def test_the_sign_in_forms_csrf_token_is_bound_to_its_browser(app):
+    victim, attacker = app.test_client(), app.test_client()
+    attackers_token = _csrf(attacker)  # valid, but for the attacker's browser
+    for token in (attackers_token, "", "x" * 64):
+        r = victim.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1],
+                                        "csrf_token": token})
+        assert r.status_code == 403
+    _csrf(victim)
+    cookie = victim.get_cookie("station_csrf")
+    assert cookie.http_only and cookie.same_site == "Strict"

@@ -212,3 +212,29 @@ def test_a_finger_capture_when_no_finger_is_next_is_a_409(client, tokens, statio
     assert r.status_code == 409, (r.status_code, r.get_data(as_text=True)[:300])
     assert r.json["detail"] == "cannot capture: this registration is CANCELLED"
     assert client.get(f"/api/registrations/{reg['id']}", headers=regofficer).json == reg
+
+
+# Bidirectional overrides, embeddings and isolates (U+202A-U+202E, U+2066-U+2069) reorder what a name shows: "Ali
+# \u202enahK" displays as "Ali Khan" but is stored, and searched, as something else. A 400 naming the field. The
+# joiners Urdu typing uses (U+200C, U+200D) and the plain direction marks (U+200E, U+200F) reorder nothing: accepted.
+@pytest.mark.parametrize("field, text", [("name_en", "Ali \u202enahK"), ("address_en", "Chattar \u202aX\u202c"),
+                                         ("name_ur", "\u2067علی\u2069"), ("relative_name_en", "Test \u2066F\u2069"),
+                                         ("address_ur", "چھتر\u202b")])
+def test_a_bidirectional_control_in_a_roll_field_is_a_400_naming_the_field(client, tokens, station, field, text):
+    regofficer = {"Authorization": f"Bearer {tokens['regofficer']}"}
+    before = table_counts(station)
+    r = client.post("/api/registrations", json={"cnic": NEW_CNIC, "demographics": {**PERSON, field: text}},
+                    headers=regofficer)
+    assert r.status_code == 400, (r.status_code, r.get_data(as_text=True)[:300])
+    assert r.mimetype == "application/problem+json"
+    assert r.json["detail"].startswith(field) and "bidirectional" in r.json["detail"]
+    assert table_counts(station) == before
+
+
+def test_urdu_joiners_and_direction_marks_in_a_roll_field_are_accepted(client, tokens):
+    regofficer = {"Authorization": f"Bearer {tokens['regofficer']}"}
+    person = {**PERSON, "name_ur": "عل\u200cی\u200d", "address_en": "Chattar\u200e, Muzaffarabad\u200f"}
+    r = client.post("/api/registrations", json={"cnic": "83904-0000001-1", "demographics": person},
+                    headers=regofficer)
+    assert r.status_code == 201, r.json
+    assert client.post(f"/api/registrations/{r.json['id']}/cancel", headers=regofficer).status_code == 200

@@ -17,6 +17,8 @@ def _ui_login(client, username):
 
 
 def test_login_lockout_after_five_failures_is_429_with_retry_after(station):
+    """Five failures for one username lock that username from that address only (the test client's 127.0.0.1): the
+    same username from another address, and another username from this one, still sign in."""
     from api import create_app
 
     client = create_app(station).test_client()  # a throttle of its own: the shared app's users stay unlocked
@@ -29,6 +31,9 @@ def test_login_lockout_after_five_failures_is_429_with_retry_after(station):
                                                 "password": PASSWORDS["officer"][1]}).status_code == 200
     page = client.post("/login", data={"username": "auditor", "password": "x", "csrf_token": _csrf(client)})
     assert page.status_code == 429 and "Retry-After" in page.headers
+    r = client.post("/api/auth/login", json={"username": "auditor", "password": PASSWORDS["auditor"][1]},
+                    environ_base={"REMOTE_ADDR": "192.0.2.10"})
+    assert r.status_code == 200
 
 
 def test_throttle_window_expires():
@@ -145,3 +150,17 @@ def test_validation_errors_name_the_field(client, tokens):
     assert r.status_code == 400 and "count" in r.json["detail"]
     assert client.get("/api/audit/log?limit=99999999999999999999",
                       headers={"Authorization": f"Bearer {tokens['auditor']}"}).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/%5Cevil.example/x", "/%2F%2Fevil.example/x", "/%5C%5Cevil.example",
+                                  "/%5C/evil.example"])
+def test_the_language_link_of_a_404_never_leaves_the_station(client, path):
+    r = client.get(path)  # browsers read /\evil.example and //evil.example as http://evil.example
+    assert r.status_code == 404
+    link = re.search(r'<a href="([^"]*)" id="lang-ur"', r.get_data(as_text=True)).group(1)
+    assert link == "/?lang=ur"
+
+
+def test_the_language_link_keeps_the_screen_and_its_query(client):
+    page = client.get("/?lang=en&next=1").get_data(as_text=True)
+    assert re.search(r'<a href="([^"]*)" id="lang-ur"', page).group(1) == "/?next=1&amp;lang=ur"

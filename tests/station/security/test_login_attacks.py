@@ -53,3 +53,37 @@ def test_a_flood_of_made_up_usernames_does_not_clear_a_lockout():
         throttle.failed(f"junk-{i}")
     with pytest.raises(TooManyAttempts):
         throttle.check("officer")
+
+
+def test_an_attackers_failures_lock_that_username_from_their_address_only():
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=5, window_s=900, clock=lambda: now[0], max_address_failures=20,
+                             max_username_failures=50)
+    for name in ("tech", " TECH", "Tech ", "tech", "TECH"):  # one username however it is spelled
+        throttle.check(name, "192.0.2.66")
+        throttle.failed(name, "192.0.2.66")
+    with pytest.raises(TooManyAttempts, match="for 'tech' from 192.0.2.66") as err:
+        throttle.check("tech", "192.0.2.66")  # the attacker's own address is locked for that username ...
+    assert err.value.retry_after_s == 900
+    throttle.check("tech", "192.0.2.7")  # ... the real user's is not
+    throttle.check("officer", "192.0.2.66")  # nor another username from the attacker's address
+    now[0] = 901
+    throttle.check("tech", "192.0.2.66")
+
+
+def test_a_distributed_guesser_is_capped_per_username_across_addresses():
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=5, window_s=900, clock=lambda: now[0], max_address_failures=20,
+                             max_username_failures=50)
+    for i in range(10):  # ten addresses, each stopping just before its own lock
+        for _ in range(4):
+            throttle.check("tech", f"198.51.100.{i}")
+            throttle.failed("tech", f"198.51.100.{i}")
+    throttle.check("tech", "192.0.2.7")  # 40 failures in all: under the username's cap
+    for i in range(10, 20):
+        throttle.failed("tech", f"198.51.100.{i}")
+    with pytest.raises(TooManyAttempts, match="for 'tech'") as err:
+        throttle.check("tech", "192.0.2.7")  # 50: every address waits, the right password too
+    assert err.value.retry_after_s == 900
+    throttle.check("officer", "192.0.2.7")
+    assert throttle.state()["tech"] == {"failures": 50, "locked_for_s": 900}
