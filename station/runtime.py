@@ -41,9 +41,10 @@ from station.audit import bundle, identity
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.audit.service import AuditService
-from station.audit.transparency import TransparencyService, TreeSettings
+from station.audit.transparency import TransparencyService, TreeSettings, write_missing_files
 from station.authority.checks import AuthorityChecks
 from station.authority.settings import AuthoritySettings
+from station.backup.restore import restore_check
 from station.backup.schedule import backup_to_dir
 from station.config import Config, repo_root
 from station.db import engine as db
@@ -51,7 +52,7 @@ from station.devices.opener import DeviceOpener
 from station.devices.technician import TechnicianService
 from station.errors import Conflict, StationError
 from station.packages.crypto import create_package_key
-from station.packages.importing import PackageImporter
+from station.packages.importing import PackageImporter, key_files_check
 from station.polling.cards import CardReader
 from station.polling.cross_check import CrossChecker
 from station.polling.face_check import FaceTools
@@ -66,6 +67,7 @@ from station.security import tls
 from station.security.key_files import private_key_files
 from station.security.key_service import KeyService
 from station.security.keys import TemplateCipher, create_keys, load_template_cipher
+from station.security.files import remove_stale_temporaries
 from station.security.keystore import KeysLocked, key_store
 from station.security.users import AccountService
 from station.service.power import SAFEGUARDED, PowerWatch
@@ -125,7 +127,7 @@ class Station:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """One short transaction; after it commits, a checkpoint file is written when the log crossed a multiple of
-        audit.checkpoint_every."""
+        audit.checkpoint_every (one a kill skipped is written by ``recover``)."""
         with self.sessions.begin() as session:
             yield session
         appended = session.info.pop(matchlog.HEAD_KEY, None)
@@ -334,7 +336,7 @@ class Station:
         return "fingerprint engine", not unreadable, detail
 
     def doctor(self) -> list[tuple[str, bool, str]]:
-        checks: list[tuple[str, bool, str]] = []
+        checks: list[tuple[str, bool, str]] = [restore_check(self.config.home)]  # a restore cut off mid-switch
         try:
             current, head = db.schema_status(self.engine)
             checks.append(("database schema", current == head, f"revision {current}, newest {head}"))
@@ -347,6 +349,7 @@ class Station:
                 checks.append(self._engine_check(roll_store.template_formats(s, "fingerprint")))
         except SQLAlchemyError as exc:
             checks.append(("database", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
+        checks.append(key_files_check(self.transaction, self.config.keys_dir))  # settles an interrupted import
         checks.append(self.keys.health())
         try:
             checks.append(("station key", True, f"key id {self.cipher.key_id}"))
@@ -375,4 +378,90 @@ class Station:
             checks.append(self.authority.health())
         except (StationError, SQLAlchemyError) as exc:
             checks.append(("ID authority link", False, str(exc)[:200]))
+        checks.extend(self.recover())  # what a kill left undone, done now and reported
         return checks
+
+    # --- after a kill or a power cut ---
+    def recover(self) -> list[tuple[str, bool, str]]:
+        """Do again what a kill or a power cut left undone after a commit (files are written after the commit that
+        records them): the closing seal of a poll closed but not sealed (close-poll's own path), the checkpoint file
+        of every multiple of audit.checkpoint_every up to the log's head, the note and QR code of every tree
+        checkpoint stored in the database; and remove the temporary files killed writers left in those folders and
+        in keys/ (a key's bytes, never read, that a later sealing of the keys would not cover).
+        Run once at each start of the server, when the keys are usable (cli/main.py), and by doctor; doctor's checks
+        of what was found and done. Cheap on a long log: folder listings and the few rows missing, not every entry.
+        Nothing is written into a home a restore was cut off in (doctor's "interrupted restore" names it)."""
+        from station.backup.restore import interrupted_restore
+
+        if interrupted_restore(self.config.home):
+            return [("closing seal", True, "not checked: a restore into this home was interrupted"),
+                    ("audit files", True, "not repaired: a restore into this home was interrupted")]
+        return [self._recover_seal(), self._recover_audit_files()]
+
+    def _recover_seal(self) -> tuple[str, bool, str]:
+        name = "closing seal"
+        try:
+            with self.read_transaction() as s:
+                closed = roll_store.get_meta(s, matchlog.POLL_STATE) == matchlog.POLL_CLOSED
+        except SQLAlchemyError as exc:
+            return name, False, f"the poll's state cannot be read: {str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}"
+        if not closed:
+            return name, True, "polls open"
+        if bundle.seal_path(self.config).is_file():
+            return name, True, "polls closed and sealed"
+        try:  # closed already: close_poll appends nothing, it writes the seal (and the close's tree checkpoint)
+            sealed = self.polling.close_poll("station")
+        except (StationError, SQLAlchemyError, OSError) as exc:
+            log.error("polls closed but not sealed: %s", exc)
+            return name, False, f"polls closed but not sealed: {str(exc)[:200]}"
+        detail = (f"polls closed but not sealed (the close was cut short): sealed now, over entry "
+                  f"{sealed['sealed_seq']}")
+        log.warning("after an interrupted close of poll: %s", detail)
+        return name, True, detail
+
+    def _recover_audit_files(self) -> tuple[str, bool, str]:
+        config = self.config
+        done: list[str] = []
+        problems: list[str] = []
+        try:
+            with self.read_transaction() as s:
+                head = matchlog.head(s)
+                missing = bundle.missing_checkpoints(config, head[0] if head else 0)
+                entries = matchlog.signed_entries_at(s, missing) if missing else {}
+                notes = write_missing_files(s, bundle.tree_dir(config))
+            if missing:
+                try:
+                    signer = self.log_signer
+                except KeysLocked:
+                    signer = None
+                    done.append(f"checkpoint file(s) of entries {_numbers(missing)} missing: written once the keys "
+                                "are unlocked (at the server's start)")
+                if signer is not None:
+                    written = [seq for seq in missing
+                               if seq in entries and bundle.rewrite_checkpoint(config, signer, seq, entries[seq])]
+                    refused = [seq for seq in missing if seq not in written]
+                    if written:
+                        done.append(f"checkpoint file(s) of entries {_numbers(written)} written again")
+                    if refused:
+                        problems.append(f"no checkpoint file for entry {_numbers(refused)}: the entry is missing "
+                                        "from the log or does not verify under the station key (see match log chain)")
+            if notes:
+                done.append(f"tree checkpoint note(s) of size {_numbers(notes)} written again")
+            stale = [path for folder in (bundle.audit_dir(config), bundle.checkpoint_dir(config),
+                                         bundle.tree_dir(config), config.keys_dir)  # keys: an init cut short
+                     for path in remove_stale_temporaries(folder)]
+            if stale:
+                done.append(f"{len(stale)} stale temporary file(s) removed")
+        except (StationError, SQLAlchemyError, OSError) as exc:
+            problems.append(f"cannot repair the audit files: {str(exc)[:200]}")
+        if done:
+            log.warning("after an interrupted write: %s", "; ".join(done))
+        for problem in problems:
+            log.error("audit files: %s", problem)
+        return "audit files", not problems, "; ".join(problems + done) or "nothing to repair"
+
+
+def _numbers(items: list[int], shown: int = 10) -> str:
+    """"6, 9" (the first ``shown`` of a long list, then how many more)."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(map(str, items[:shown])) + more

@@ -32,7 +32,8 @@ from station.config import Config
 from station.errors import InvalidInput
 from station.security.files import write_atomically
 from station.audit import merkle
-from station.audit.chain import Break, LogSigner, SignedEntry, canonical, verify_entries, verify_signature
+from station.audit.chain import (Break, LogSigner, SignedEntry, canonical, sha256_hex, verify_entries,
+                                 verify_signature)
 from station.audit.identity import (CERTIFICATE_FILE, UNAUTHENTICATED, certificate_key, certificate_station,
                                     certification_problem, load_certificate)
 from station.audit.merkle_verify import log_problem
@@ -57,10 +58,15 @@ def signed_statement(signer: LogSigner, fields: dict) -> dict:
     return {"body": body.decode(), "sig": signer.signing_key.sign(body).hex()}
 
 
+def checkpoint_dir(config: Config) -> Path:
+    """Where the checkpoint statement of every audit.checkpoint_every-th entry is written as <seq>.json."""
+    return audit_dir(config) / "checkpoints"
+
+
 def write_checkpoint(config: Config, signer: LogSigner, seq: int, entry_hash: str) -> Path:
     statement = signed_statement(signer, {"kind": "checkpoint", "station": signer.station_id, "seq": seq,
                                           "hash": entry_hash})
-    path = audit_dir(config) / "checkpoints" / f"{seq:09d}.json"
+    path = checkpoint_dir(config) / f"{seq:09d}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(statement).encode())
     return path
@@ -71,6 +77,39 @@ def maybe_checkpoint(config: Config, signer: LogSigner, seq: int, entry_hash: st
         write_checkpoint(config, signer, seq, entry_hash)
 
 
+def missing_checkpoints(config: Config, head_seq: int) -> list[int]:
+    """The multiples of audit.checkpoint_every up to ``head_seq`` whose checkpoint file is not in the folder: each
+    is written after its entry's commit, so a kill between the two left it unwritten (one listing of the folder)."""
+    folder = checkpoint_dir(config)
+    present = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+    every = config.audit.checkpoint_every
+    return [seq for seq in range(every, head_seq + 1, every) if f"{seq:09d}.json" not in present]
+
+
+def rewrite_checkpoint(config: Config, signer: LogSigner, seq: int, entry: SignedEntry) -> bool:
+    """Write again the checkpoint file of entry ``seq`` that a kill left unwritten: the statement signed when the
+    entry was committed (Ed25519 signs deterministically: the same bytes). Only over an entry the station signed as
+    it is: its body names ``seq`` and this station, its hash is its body's and its signature verifies under the
+    station key; False (nothing written) otherwise: the station does not vouch for a changed row (doctor's chain
+    check names it)."""
+    raw = entry.body.encode()
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return False
+    if (not isinstance(fields, dict) or fields.get("seq") != seq or fields.get("station") != signer.station_id
+            or sha256_hex(raw) != entry.hash
+            or not verify_signature(signer.signing_key.public_key(), raw, entry.signature)):
+        return False
+    write_checkpoint(config, signer, seq, entry.hash)
+    return True
+
+
+def seal_path(config: Config) -> Path:
+    """The closing seal's file (written by `station close-poll`, after the commit that closes the poll)."""
+    return audit_dir(config) / "seal.json"
+
+
 def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, counts: dict[str, int],
                closed_at: str, roll_digest: str | None) -> Path:
     """The closing seal: the last entry, the counts, and the digest of the roll the station served (a bundle's
@@ -78,7 +117,7 @@ def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, cou
     statement = signed_statement(signer, {"kind": "seal", "station": signer.station_id, "seq": seq,
                                           "hash": entry_hash, "closed_at": closed_at, "counts": counts,
                                           "roll_digest": roll_digest})
-    path = audit_dir(config) / "seal.json"
+    path = seal_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(statement).encode())
     return path
@@ -96,7 +135,7 @@ def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str |
         if held is not None and held.is_file():  # information for the auditor, never a trust anchor
             z.write(held, "commission.crt")
         z.writestr("roll.json", json.dumps({"roll_digest": roll_digest}))
-        checkpoints = audit_dir(config) / "checkpoints"
+        checkpoints = checkpoint_dir(config)
         for path in sorted(checkpoints.glob("*.json")) if checkpoints.is_dir() else []:
             z.write(path, f"checkpoints/{path.name}")
         for path in sorted(tree_dir(config).glob("*.note")) if tree_dir(config).is_dir() else []:

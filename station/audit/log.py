@@ -95,6 +95,19 @@ def signed_entries(session: Session, *, after: int = 0, limit: int | None = None
     return [SignedEntry(body=b, hash=h, signature=s) for b, h, s in session.execute(query)]
 
 
+def signed_entries_at(session: Session, seqs) -> dict[int, SignedEntry]:
+    """The signed entries of the given sequence numbers (those present), read in chunks: a handful of rows, not
+    the whole log."""
+    seqs = sorted(set(seqs))
+    found: dict[int, SignedEntry] = {}
+    for start in range(0, len(seqs), 500):
+        query = select(MatchLogEntry.seq, MatchLogEntry.body, MatchLogEntry.hash, MatchLogEntry.signature).where(
+            MatchLogEntry.seq.in_(seqs[start:start + 500]))
+        for seq, b, h, s in session.execute(query):
+            found[seq] = SignedEntry(body=b, hash=h, signature=s)
+    return found
+
+
 def bodies(session: Session, *where) -> Iterator[dict]:
     """The signed bodies (parsed) of the entries, in order: what readers count and show. ``where``: conditions on
     the columns, to narrow the rows read (a column may lie: doctor names one that does; its body cannot, unnoticed);

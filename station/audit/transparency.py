@@ -123,6 +123,30 @@ class StoredCheckpoint:
                 "reason": self.reason, "taken_at": self.taken_at, "note": self.note}
 
 
+def write_checkpoint_files(folder: Path, taken: StoredCheckpoint) -> None:
+    """A stored checkpoint's note and QR code: <size>.note and <size>.png in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / f"{taken.tree_size:09d}.note", taken.note.encode())
+    write_atomically(folder / f"{taken.tree_size:09d}.png", qr.png(taken.note))
+
+
+def write_missing_files(session: Session, folder: Path) -> list[int]:
+    """The note and QR code of every stored checkpoint that has none in ``folder``: they are written after the
+    commit that stores the checkpoint, so a kill between the two left them unwritten (and bundles, which read the
+    notes from the folder, without it). Copies of what the database holds, signed when it was taken: no key is
+    needed. The tree sizes written."""
+    present = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+    missing = [size for size in session.scalars(select(LogCheckpoint.tree_size).order_by(LogCheckpoint.tree_size))
+               if f"{size:09d}.note" not in present or f"{size:09d}.png" not in present]
+    written = []
+    for start in range(0, len(missing), 500):
+        query = select(LogCheckpoint).where(LogCheckpoint.tree_size.in_(missing[start:start + 500]))
+        for row in session.scalars(query.order_by(LogCheckpoint.tree_size)):
+            write_checkpoint_files(folder, StoredCheckpoint.of(row))
+            written.append(row.tree_size)
+    return written
+
+
 class TransparencyService:
     def __init__(self, *, transaction: TransactionFactory, signer: LogSigner, settings: TreeSettings) -> None:
         self.transaction = transaction
@@ -169,10 +193,7 @@ class TransparencyService:
             return None
 
     def _write_files(self, taken: StoredCheckpoint) -> None:
-        folder = self.settings.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomically(folder / f"{taken.tree_size:09d}.note", taken.note.encode())
-        write_atomically(folder / f"{taken.tree_size:09d}.png", qr.png(taken.note))
+        write_checkpoint_files(self.settings.folder, taken)
 
     def stored(self, size: int) -> StoredCheckpoint:
         with self.transaction() as s:

@@ -4,11 +4,23 @@ transaction. Whatever the target held before (``--force``) is moved aside into `
 deleted (a PostgreSQL database is replaced when the transaction commits). Trust anchors (the commission's
 certificate, roll-signing key and revocation list) are never taken from the backup: the restored home keeps those the
 verifier holds (``_held_anchors``).
+
+The switch itself (files moved in, then the database) cannot be made atomic across a kill -9 or a power cut, so it
+is journalled: ``restore-in-progress.json`` is written in the home (fsync) before the first file moves and removed
+once the database is in place. A marker left behind means the home holds part of the backup and part of what was
+there before (e.g. the backup's keys beside the old, empty database). Every ``station`` command that opens the home
+then refuses with one line (``interrupted_restore``: run the same restore again with ``--force``, which completes it;
+what was there before stays in ``before-restore-*``), and ``station doctor`` FAILs naming it. Refusing is chosen over
+rolling back on its own: the operator still has the backup and its passphrase at hand and wants the restored
+station; an automatic roll-back could itself be cut by the next power failure, or undo a restore that had already
+reached its commit point; and a half-restored home must never verify voters or sign log entries (the backup's log key
+over another database would fork that station's log).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import secrets
@@ -30,10 +42,43 @@ from station.audit.revocation import CRL_FILE, RevocationError, RevocationList, 
 from station.config import Config
 from station.packages.crypto import COMMISSION_CERT_FILE, TRUSTED_COMMISSION_FILE, key_id, load_signing_public
 from station.packages.revocations import held_list
-from station.security.files import create_private, fsync_dir
+from station.security.files import create_private, fsync_dir, write_atomically
 from station.errors import Conflict, InvalidInput, StationError
 
 log = logging.getLogger(__name__)
+
+RESTORE_MARKER = "restore-in-progress.json"  # in the home, while a restore switches it over (see above)
+
+
+def interrupted_restore(home: Path) -> str | None:
+    """The one line refusing to open ``home`` when a restore into it was interrupted mid-switch, else None."""
+    marker = Path(home) / RESTORE_MARKER
+    if not marker.exists():
+        return None
+    try:
+        backup = json.loads(marker.read_text()).get("backup") or "FILE"
+    except (OSError, ValueError, AttributeError):
+        backup = "FILE"
+    return (f"a backup restore into {home} was interrupted ({marker} is left): this home holds part of the backup "
+            f"and part of the station before it; run it again: `station backup restore {backup} --home {home} "
+            "--force` (what was there before is kept in before-restore-*)")
+
+
+def restore_check(home: Path) -> tuple[str, bool, str]:
+    """``station doctor``'s line on an interrupted restore."""
+    problem = interrupted_restore(home)
+    return "interrupted restore", problem is None, problem or "none"
+
+
+def _mark_switch(home: Path, backup: Path, aside: Path) -> None:
+    write_atomically(home / RESTORE_MARKER, json.dumps({"backup": str(backup.absolute()),
+                                                        "aside": aside.name}).encode() + b"\n")
+    fsync_dir(home)
+
+
+def _unmark_switch(home: Path) -> None:
+    (home / RESTORE_MARKER).unlink(missing_ok=True)
+    fsync_dir(home)
 
 
 @dataclass(frozen=True)
@@ -286,6 +331,12 @@ class _Switch:
         self.moves: list[tuple[Path, Path]] = []
         self.aside_paths: list[Path] = []
         self.warnings: list[str] = []
+        self.inherited_marker = False  # the home was already half switched by an interrupted restore
+
+    def mark(self, backup: Path) -> None:
+        """Before the first move: the marker an interrupted switch leaves (module docstring)."""
+        self.inherited_marker = (self.home / RESTORE_MARKER).exists()
+        _mark_switch(self.home, backup, self.aside)
 
     def _move(self, src: Path, dst: Path, *, aside: bool = False) -> None:
         dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -318,15 +369,19 @@ class _Switch:
         fsync_dir(final.parent)
 
     def undo(self) -> None:
+        undone = True
         for src, dst in reversed(self.moves):
             try:
                 os.replace(dst, src)
             except OSError:
+                undone = False
                 log.exception("restore: could not move %s back to %s", dst, src)
         self.moves.clear()
         self.aside_paths.clear()
         if self.aside.is_dir() and not any(self.aside.iterdir()):
             self.aside.rmdir()
+        if undone and not self.inherited_marker:  # else the home is still half switched (interrupted_restore)
+            _unmark_switch(self.home)
 
     def moved_aside(self) -> list[str]:
         return sorted(str(p) for p in self.aside_paths)
@@ -365,6 +420,8 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
     os.chmod(home, 0o700)
     _clean_leftovers(home, sqlite_path)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if (home / f"before-restore-{stamp}").exists():  # a restore run again within the second: never mix the two
+        stamp += f"-{secrets.token_hex(2)}"
     staging = home / f".restore-{secrets.token_hex(4)}"
     switch = _Switch(home, staging, stamp)
     staged_db = None
@@ -374,11 +431,13 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
             staged_db = sqlite_path.with_name(f".{sqlite_path.name}.restore-{secrets.token_hex(4)}")
             _build_sqlite(staged_db, path, passphrase, container, contents)
             try:
+                switch.mark(path)
                 switch.files()
                 switch.database(staged_db, sqlite_path)  # the commit point
             except BaseException:
                 switch.undo()
                 raise
+            _unmark_switch(home)
         else:
             engine = db.make_engine(url)
             try:
@@ -388,12 +447,14 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
                         if force:
                             _wipe_database(conn)
                         _load_database(conn, path, passphrase, container, contents)
+                        switch.mark(path)
                         switch.files()
                         transaction.commit()  # the commit point
                     except BaseException:
                         transaction.rollback()
                         switch.undo()
                         raise
+                    _unmark_switch(home)
             finally:
                 engine.dispose()
     except BaseException:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from drivers.errors import DeviceError
 from matching.errors import MatchingError
 from station.config import load_config
-from station.errors import ConfigError, InvalidInput, StationError
+from station.errors import ConfigError, Conflict, InvalidInput, StationError
 
 log = logging.getLogger("station")
 
@@ -239,11 +239,28 @@ class Context:
     def config(self, **overrides):
         return load_config(self.profile, home=self.home, overrides=overrides or None)
 
-    def station(self, **overrides):
+    def station(self, *, interrupted_ok: bool = False, **overrides):
+        """The station of this home. Refused (one line) while a backup restore into it was cut off mid-switch;
+        what an interrupted roll import left in keys/ is settled first (both: crash consistency, see
+        station/backup/restore.py and station/packages/importing.py). ``interrupted_ok``: doctor, which reports
+        both instead."""
+        from station.backup.restore import interrupted_restore
+        from station.packages.importing import settle_key_files
         from station.runtime import Station
 
         if self._station is None:
-            self._station = Station(self.config(**overrides))
+            config = self.config(**overrides)
+            problem = None if interrupted_ok else interrupted_restore(config.home)
+            if problem:
+                raise Conflict(problem)
+            station = Station(config)
+            if not interrupted_ok:
+                try:
+                    settle_key_files(station.transaction, config.keys_dir)
+                except BaseException:
+                    station.close()
+                    raise
+            self._station = station
         return self._station
 
 

@@ -140,6 +140,7 @@ def _start_background(station) -> list:
     from station.backup.schedule import BackupScheduler
 
     station.cipher  # fail now, not on the first voter, if the key is missing
+    station.recover()  # what a kill or a power cut left undone: a seal, checkpoint files, tree notes (each logged)
     station.authority.start_flusher()  # sends queued ID-authority checks while serving (no-op without a link)
     scheduler = BackupScheduler(config=station.config, engine=station.engine, transaction=station.transaction,
                                 signer=station.log_signer)

@@ -20,14 +20,29 @@ The commission's revocation list may travel in the payload too (``crl``). It is 
 anything is applied, under the commission certificate (or key) the station holds, never under one the package
 brings (``untrusted_crl``), and refused when older than the station's (``crl_rollback``); a newer one replaces
 keys/commission.crl in the package's transaction with a ``crl_installed`` entry (station/packages/revocations.py).
+
+Key files and database agree after any kill (a power cut, kill -9). A file cannot join a database transaction, so the
+import keeps an undo record: before it replaces keys/voter-ref.key or keys/commission.crl, it writes what the file
+held (its bytes as on disk, sealed or not, or "absent") with the package's id to keys/roll-import-undo.json (0600,
+fsync); then it replaces the file, commits, and removes the record. A record left behind is settled
+(``settle_key_files``) under the write lock every import takes (SQLite: BEGIN IMMEDIATE; PostgreSQL: the roll_version
+row), so never under an import still running: when the package was committed (an ``applied_packages`` row), its files
+stay, its log entries name them; when not, every file is put back as the record holds it (the database never knew
+the new ones). It runs when any ``station`` command opens the station, at the start of every import, and in
+``station doctor``, which also compares keys/voter-ref.key with the log's last ``voter_key_installed`` entry.
+The files are still replaced before the commit, while the import's transaction holds the log's head (not renamed in
+after it): no entry can be appended under a key the log has not yet named, nor under the old key after the entry
+naming the new one.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -49,7 +64,9 @@ from station.packages.verify import (VerifiedPackage, check_order, check_target,
                                      verify_signature)
 from station.roll.content_hash import roll_content_hash
 from station.roll.store import get_meta, set_meta
+from station.security.files import write_atomically
 from station.security.keys import TemplateCipher
+from station.security.keystore import KeysLocked
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +74,81 @@ VERSION_KEY = "roll_version"
 PACKAGE_ID_KEY = "roll_package_id"
 POLLING_STATION_KEY = "roll_polling_station"
 CARRIED_META = ("synthetic_roll_seed", "sim_faces")
+UNDO_FILE = "roll-import-undo.json"  # in keys/, while an import replaces key files (module docstring)
+KEY_FILES_CHECK = "roll import key files"
+
+
+def _read_undo(keys_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(keys_dir) / UNDO_FILE).read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def keep_for_undo(keys_dir: Path, package_id: str, path: Path, mode: int) -> None:
+    """Before package ``package_id`` replaces ``path``: record what it holds (once per import) in the undo record."""
+    record = _read_undo(keys_dir)
+    if record is None or record.get("package_id") != package_id:
+        record = {"package_id": package_id, "files": {}}
+    if path.name not in record["files"]:
+        record["files"][path.name] = {"mode": mode, "data": base64.b64encode(path.read_bytes()).decode()
+                                      if path.is_file() else None}
+    write_atomically(Path(keys_dir) / UNDO_FILE, json.dumps(record).encode(), mode=0o600)
+
+
+def forget_undo_record(keys_dir: Path, package_id: str | None = None) -> None:
+    """The import committed (or was settled): its undo record goes (only package ``package_id``'s, when given)."""
+    record = _read_undo(keys_dir)
+    if record is not None and (package_id is None or record.get("package_id") == package_id):
+        (Path(keys_dir) / UNDO_FILE).unlink(missing_ok=True)
+
+
+def settle_key_files(transaction: TransactionFactory, keys_dir: Path) -> str | None:
+    """Settle what an interrupted import left (module docstring): None when there is no undo record, "committed"
+    when its package was committed (the new files stay), "undone" when not (the files it held are put back)."""
+    keys_dir = Path(keys_dir)
+    if not (keys_dir / UNDO_FILE).exists():
+        return None
+    with transaction() as s:
+        s.scalar(select(StationMeta).where(StationMeta.key == VERSION_KEY).with_for_update())  # imports' lock
+        record = _read_undo(keys_dir)
+        if record is None:
+            return None  # settled meanwhile, or the import finished
+        committed = s.scalar(select(AppliedPackage.package_id)
+                             .where(AppliedPackage.package_id == record["package_id"])) is not None
+        if not committed:
+            for name, kept in record["files"].items():
+                if kept["data"] is None:
+                    if name != identity.VOTER_KEY_FILE:  # a voter key is never removed: a station always holds one
+                        (keys_dir / name).unlink(missing_ok=True)
+                else:
+                    write_atomically(keys_dir / name, base64.b64decode(kept["data"]), mode=kept["mode"])
+            log.warning("roll package %s was never committed (the import was interrupted): %s put back as they were",
+                        record["package_id"], ", ".join(sorted(record["files"])))
+        forget_undo_record(keys_dir)
+    return "committed" if committed else "undone"
+
+
+def key_files_check(transaction: TransactionFactory, keys_dir: Path) -> tuple[str, bool, str]:
+    """``station doctor``: settle an interrupted import, then compare keys/voter-ref.key with the log's last
+    ``voter_key_installed`` entry."""
+    try:
+        settled = settle_key_files(transaction, keys_dir)
+        with transaction() as s:
+            named = [b["details"]["key_id"] for b in matchlog.bodies(s) if b.get("event") == "voter_key_installed"]
+        held = voter_key_id(identity.read_voter_key(Path(keys_dir) / identity.VOTER_KEY_FILE)) if named else None
+    except KeysLocked:
+        return KEY_FILES_CHECK, True, "sealed, locked in this process: not compared"
+    except (StationError, SQLAlchemyError, OSError, ValueError, KeyError) as exc:
+        return KEY_FILES_CHECK, False, f"could not be checked: {str(exc)[:200]}"
+    if named and held != named[-1]:
+        return KEY_FILES_CHECK, False, (f"keys/{identity.VOTER_KEY_FILE} holds key {held}, but the log's last "
+                                        f"voter_key_installed entry names {named[-1]}: import the roll package again")
+    return KEY_FILES_CHECK, True, {
+        None: "the voter-reference key is the one the log names last",
+        "committed": "an interrupted roll import had committed: its key files stay; its undo record was removed",
+        "undone": "an interrupted roll import never committed: the key files it had replaced were put back "
+                  "(import the package again)"}[settled]
 
 
 @dataclass(frozen=True)
@@ -173,6 +265,7 @@ def install_voter_key(session: Session, signer: LogSigner, keys_dir, content: Pa
                              "entries_with_voters_before": earlier, "package_id": header["package_id"],
                              "version": header["version"]})
     try:
+        keep_for_undo(keys_dir, header["package_id"], Path(keys_dir) / identity.VOTER_KEY_FILE, 0o600)
         identity.install_voter_key(keys_dir, new)
     except OSError as exc:
         raise PackageRejected("apply_failed", f"the package's voter-reference key could not be installed "
@@ -196,6 +289,7 @@ def install_revocation_list(session: Session, signer: LogSigner, keys_dir, carri
                              "this_update": new.this_update.isoformat(), "next_update": new.next_update.isoformat(),
                              "revoked": [r.serial_hex for r in new.revoked], "package_id": header["package_id"]})
     try:
+        keep_for_undo(keys_dir, header["package_id"], path, 0o644)
         write_held(keys_dir, new.pem)
     except OSError as exc:
         raise PackageRejected("apply_failed", f"the package's revocation list could not be installed "
@@ -228,6 +322,7 @@ class PackageImporter:
         (code, and the package's id and version when its signature held) and re-raised."""
         config = self._config
         verified = None
+        settle_key_files(self._transaction, config.keys_dir)  # what an interrupted import left
         try:
             try:
                 trusted = trusted_commission_key(config)
@@ -257,6 +352,8 @@ class PackageImporter:
                     previous_key = install_voter_key(s, self._signer, config.keys_dir, content, h, operator=operator)
                     previous_crl = install_revocation_list(s, self._signer, config.keys_dir, carried, h,
                                                            operator=operator)
+                if previous_key is not None or previous_crl is not None:
+                    forget_undo_record(config.keys_dir, h["package_id"])  # committed
             except SQLAlchemyError as exc:
                 self._undo_key_files(h["package_id"], previous_key, previous_crl)
                 raise PackageRejected("apply_failed", f"the package could not be applied (database error: "
@@ -279,22 +376,12 @@ class PackageImporter:
         return result
 
     def _undo_key_files(self, package_id: str, previous_key: bytes | None, previous_crl: bytes | None) -> None:
-        """The import failed after the voter key file or keys/commission.crl was replaced (``previous_*`` not None:
-        the content before, b"" when there was none): put each back, unless the package was committed after all (the
-        failure came after the commit). A voter key is never removed: a station always holds one."""
-        if previous_key is None and previous_crl is None:
-            return
+        """The import failed, possibly after the voter key file or keys/commission.crl was replaced: settle the undo
+        record now (put the files back unless the package was committed after all). A kill skips this; the next
+        command opening the station does it (``settle_key_files``)."""
         try:
-            with self._transaction() as s:
-                if s.scalar(select(AppliedPackage.package_id).where(AppliedPackage.package_id == package_id)):
-                    return
-            if previous_key:
-                identity.install_voter_key(self._config.keys_dir, previous_key)
-            if previous_crl:
-                write_held(self._config.keys_dir, previous_crl)
-            elif previous_crl is not None:
-                held_path(self._config.keys_dir).unlink(missing_ok=True)
-        except (StationError, SQLAlchemyError, OSError) as err:
+            settle_key_files(self._transaction, self._config.keys_dir)
+        except (StationError, SQLAlchemyError, OSError, ValueError) as err:
             log.error("could not check or restore the station's key files after a failed import: %s", err)
 
     def _check_formats(self, content: PackageContent) -> None:

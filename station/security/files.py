@@ -1,5 +1,8 @@
 """Writing files so that a power cut leaves either the old file or the whole new one, never half of either: a
-temporary file beside the target, fsync, rename, fsync of the folder. Key files are created mode 0600.
+temporary file beside the target, fsync, rename, fsync of the folder. Key files are created mode 0600, the same way
+but linked into place instead of renamed (``create_private``: never over an existing file), so that a power cut
+leaves either no key or the whole one. The temporary files are named ``.<name>.<random>.tmp``
+(``remove_stale_temporaries`` clears those a killed writer left behind).
 
 Every ``station`` command runs under umask 077 (``station/cli/main.py``), so whatever else the station writes (the
 SQLite database and its -wal/-shm files, logs, bundles) is 0600 and its folders 0700; ``make_private`` brings files
@@ -9,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import secrets
+import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -67,13 +72,51 @@ def write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 
 def create_private(path: Path, data: bytes) -> None:
-    """Create a new secret file, mode 0600; fails (FileExistsError) rather than overwrite one."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    fsync_dir(Path(path).parent)
+    """Create a new secret file, mode 0600; fails (FileExistsError) rather than overwrite one. All or nothing: the
+    bytes go to a temporary file beside it (fsync), which is then hard-linked to ``path`` (a link, unlike a rename,
+    never replaces an existing file) and removed, so a power cut or a kill leaves either no file at ``path`` or the
+    whole one, never an empty key that a re-run of ``station init`` would keep."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # exactly 0600, whatever the process umask
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # FileExistsError when ``path`` exists: it is left as it was
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # atomic_file's and create_private's temporary files
+STALE_AFTER_S = 60.0  # a live writer's temporary file lives for milliseconds: one this old was left by a kill
+
+
+def remove_stale_temporaries(folder: Path, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove from ``folder`` the temporary files of the writers above (``.<name>.<random>.tmp``) that a killed
+    process left behind: those unchanged for ``older_than_s`` seconds (a younger one may be another process's write
+    in progress); the paths removed. A folder that is not there has none."""
+    removed = []
+    try:
+        candidates = list(Path(folder).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    now = time.time()
+    for path in candidates:
+        if not _TEMPORARY.fullmatch(path.name):
+            continue
+        try:
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < older_than_s:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue  # its writer finished (or another cleaner was first)
+        removed.append(path)
+    return removed
 
 
 PRIVATE_UMASK = 0o077

@@ -260,3 +260,85 @@ def test_auditor_api(client, tokens, station, voters, officer):
     officer = {"Authorization": f"Bearer {tokens['officer']}"}
     assert client.get("/api/audit/report", headers=officer).status_code == 403
     assert PASSWORDS  # the shared logins are the ones conftest created
+
+
+def _age(path, seconds: float = 3600) -> None:
+    import os
+    import time
+
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_checkpoint_files_a_kill_left_unwritten_are_written_again_and_stale_temporaries_removed(tmp_path,
+                                                                                              make_database_url):
+    """A kill after the commit of a multiple of audit.checkpoint_every, before its file was written: the file never
+    appeared. At the next start (``recover``, run by the server and by doctor) it is written again, the same signed
+    statement (Ed25519 is deterministic), and the temporary files killed writers left behind are removed (a young one,
+    perhaps another process's write in progress, is kept)."""
+    from tests.support.transparency import append
+
+    st = build_station(tmp_path / "home", make_database_url(), audit={"checkpoint_every": 3})
+    try:
+        st.init()
+        append(st, 10)
+        folder = tmp_path / "home" / "audit" / "checkpoints"
+        originals = {p.name: p.read_bytes() for p in folder.glob("*.json")}
+        assert sorted(originals) == ["000000003.json", "000000006.json", "000000009.json"]
+        (folder / "000000006.json").unlink()
+        (folder / "000000009.json").unlink()
+        stale = folder / ".000000009.json.0badf00d.tmp"
+        stale.write_bytes(b'{"body": "half')
+        _age(stale)
+        young = folder / ".000000012.json.12345678.tmp"
+        young.write_bytes(b"")
+        sealed_stale = tmp_path / "home" / "audit" / ".seal.json.deadbeef.tmp"
+        sealed_stale.write_bytes(b"")
+        _age(sealed_stale)
+        key_stale = tmp_path / "home" / "keys" / ".template.key.0123abcd.tmp"  # `station init` killed mid-write
+        key_stale.write_bytes(b"\x00" * 16)
+        _age(key_stale)
+
+        checks = {name: (ok, detail) for name, ok, detail in st.recover()}
+        ok, detail = checks["audit files"]
+        assert ok and "6, 9" in detail and "3 stale temporary file" in detail, detail
+        assert {p.name: p.read_bytes() for p in folder.glob("*.json")} == originals
+        assert not stale.exists() and not sealed_stale.exists() and not key_stale.exists() and young.exists()
+        assert st.recover()[-1] == ("audit files", True, "nothing to repair")  # done once
+
+        out = tmp_path / "bundle.zip"
+        st.audit.export(out)
+        with zipfile.ZipFile(out) as z:
+            assert sorted(n for n in z.namelist() if n.startswith("checkpoints/")) == [
+                f"checkpoints/{name}" for name in sorted(originals)]
+        assert verify_bundle(out).ok
+    finally:
+        st.close()
+
+
+def test_a_missing_checkpoint_is_not_signed_over_an_entry_that_does_not_verify(tmp_path, make_database_url,
+                                                                               monkeypatch):
+    """The repair signs only what the station signed before: an entry whose signature does not verify under the
+    station key (changed in the database) gets no checkpoint; the break is named, the file stays missing."""
+    from station.audit import log as matchlog
+    from station.audit.chain import SignedEntry
+    from tests.support.transparency import append
+
+    st = build_station(tmp_path / "home", make_database_url(), audit={"checkpoint_every": 3})
+    try:
+        st.init()
+        append(st, 4)
+        folder = tmp_path / "home" / "audit" / "checkpoints"
+        (folder / "000000003.json").unlink()
+        real = matchlog.signed_entries_at
+
+        def altered(session, seqs):
+            return {seq: SignedEntry(e.body.replace("officer", "intruder"), e.hash, e.signature)
+                    for seq, e in real(session, seqs).items()}
+
+        monkeypatch.setattr(matchlog, "signed_entries_at", altered)
+        [(name, ok, detail)] = [c for c in st.recover() if c[0] == "audit files"]
+        assert not ok and "entry 3" in detail and "does not verify" in detail, detail
+        assert not (folder / "000000003.json").exists()
+    finally:
+        st.close()

@@ -156,3 +156,39 @@ def test_the_auditor_api_and_the_summary_screen_show_the_latest_checkpoint(st):
 
 def test_summary_before_the_first_checkpoint_says_so(st):
     assert st.transparency.summary_checkpoint(OFFICER) is None
+
+
+class _Killed(BaseException):
+    """The process killed at this point: nothing after it runs."""
+
+
+def test_a_tree_checkpoint_stored_but_whose_note_a_kill_left_unwritten_is_written_again_and_exported(st, tmp_path,
+                                                                                                   monkeypatch):
+    """``take`` stores and signs the checkpoint in the database, then writes its note and QR code: a kill between the
+    two left log_checkpoints holding it and audit/tree without it, so exported bundles lacked it. ``recover`` (the
+    server's start, doctor) writes the note and QR code of every stored checkpoint that has none."""
+    from station.audit import transparency
+    from station.audit.bundle import verify_bundle
+
+    append(st, 5)
+    with monkeypatch.context() as patch:
+        patch.setattr(transparency.TransparencyService, "_write_files", lambda self, taken: (_ for _ in ()).throw(_Killed))
+        with pytest.raises(_Killed):
+            st.transparency.take("manual")
+    [stored] = st.transparency.checkpoints()
+    folder = st.transparency.settings.folder
+    assert stored.tree_size == 5 and not (folder / "000000005.note").exists()
+    stale = folder / ".000000005.png.0123abcd.tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"\x89PNG half")
+    import os
+    os.utime(stale, (1, 1))
+
+    [(name, ok, detail)] = [c for c in st.recover() if c[0] == "audit files"]
+    assert ok and "tree checkpoint note(s) of size 5" in detail and "1 stale temporary file" in detail, detail
+    assert (folder / "000000005.note").read_text() == stored.note
+    assert read_qr((folder / "000000005.png").read_bytes()) == stored.note
+    assert not stale.exists()
+    out = tmp_path / "bundle.zip"
+    st.audit.export(out)
+    assert verify_bundle(out).tree_checkpoints == 1

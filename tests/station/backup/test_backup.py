@@ -573,7 +573,7 @@ def cli(tmp_path, make_database_url):
                                   env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_BACKUP_PASSPHRASE": None,
                                        "STATION_DATABASE__URL": url, **(env or {})})
 
-    run.tmp, run.target_url = tmp_path, target_url
+    run.tmp, run.target_url, run.source_url = tmp_path, target_url, source_url
     return run
 
 
@@ -616,4 +616,34 @@ def test_cli_backup_create_verify_restore(cli):
     assert restored.exit_code == 0, restored.output
     assert json.loads(restored.stdout)["station"] == "AJK-DEMO-01"
     doctor = cli("doctor", home="new", url=cli.target_url)
+    assert doctor.exit_code == 0, doctor.output
+
+
+def test_a_restore_killed_mid_switch_is_refused_until_run_again(cli, backup_file, monkeypatch):
+    """kill -9 after the backup's files moved in, before its database did: keys/ of the backup beside the old
+    database. Every command opening the home refuses with one line saying to run the restore again; doctor FAILs
+    naming it; the restore run again with --force completes."""
+    from station.backup import restore as backup_restore
+
+    tmp, pw = cli.tmp, ["--passphrase-file", str(cli.tmp / "pass")]
+    assert cli("init").exit_code == 0
+    real_files = backup_restore._Switch.files
+
+    def files_then_killed(self):
+        real_files(self)
+        raise KeyboardInterrupt  # stands for the kill: and a kill undoes nothing
+    monkeypatch.setattr(backup_restore._Switch, "files", files_then_killed)
+    monkeypatch.setattr(backup_restore._Switch, "undo", lambda self: None)
+    target = load_config("test", home=tmp / "home", overrides={"database": {"url": cli.source_url}}, environ={})
+    with pytest.raises(KeyboardInterrupt):
+        restore_backup(backup_file, PASSPHRASE, target, force=True, self_signed_ok=True)
+    monkeypatch.undo()
+
+    one_line_error(cli("roll", "list"), "station backup restore")
+    doctor = cli("doctor")
+    assert doctor.exit_code == 1 and "FAIL interrupted restore" in doctor.output, doctor.output
+    again = cli("backup", "restore", "--self-signed-ok", "--force", str(backup_file), *pw)
+    assert again.exit_code == 0, again.output
+    assert cli("roll", "list").exit_code == 0
+    doctor = cli("doctor")
     assert doctor.exit_code == 0, doctor.output

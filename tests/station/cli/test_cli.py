@@ -157,3 +157,26 @@ def test_an_output_the_command_cannot_write_changes_nothing(run, tmp_path):
     before = home_state(run)
     refused_output(run("roll", "crl", "--out", str(missing / "c.crl")), missing / "c.crl", f"no such folder {missing}")
     assert home_state(run) == before and not missing.exists()
+
+
+def test_doctor_repairs_and_reports_what_a_kill_left_undone(run, monkeypatch):
+    """`station doctor` on a home where a kill cut `close-poll` short (no seal.json) and a checkpoint file never
+    appeared: it seals the poll and writes the checkpoint file, says so, and exits 0."""
+    monkeypatch.setenv("STATION_AUDIT__CHECKPOINT_EVERY", "1")
+    assert run("init").exit_code == 0
+    closed = run("close-poll")
+    assert closed.exit_code == 0, closed.output
+    seal = run.home / "audit" / "seal.json"
+    checkpoint = run.home / "audit" / "checkpoints" / "000000001.json"
+    original = checkpoint.read_bytes()
+    seal.unlink()
+    checkpoint.unlink()
+    doctor = run("doctor")
+    assert doctor.exit_code == 0, doctor.output
+    lines = doctor.stdout.splitlines()
+    assert any(line.startswith("ok   closing seal: polls closed but not sealed") and "sealed now" in line
+               for line in lines), doctor.stdout
+    assert any(line.startswith("ok   audit files:") and "entries 1" in line for line in lines), doctor.stdout
+    assert seal.is_file() and checkpoint.read_bytes() == original
+    again = json.loads(run("doctor", "--json").stdout)["checks"]
+    assert {"name": "audit files", "ok": True, "detail": "nothing to repair"} in again

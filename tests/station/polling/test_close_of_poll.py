@@ -70,3 +70,71 @@ def test_no_registration_step_after_the_close(closing_station):
             "date_of_birth": "1990-01-01", "address_en": "Muzaffarabad"})
     assert st.registration.get(clerk, started.id).state == started.state
     assert st.audit.verify_live_log() == []
+
+
+class _Killed(BaseException):
+    """The process killed at this point: nothing after it runs."""
+
+
+def _killed(*args, **kwargs):
+    raise _Killed
+
+
+def _close_cut_short(st, monkeypatch) -> None:
+    """The state a kill during `station close-poll` leaves: the closing entry and the closed state committed, the
+    seal never written."""
+    from station.audit import bundle
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bundle, "write_seal", _killed)
+        with pytest.raises(_Killed):
+            st.polling.close_poll("presiding")
+    assert not (st.config.home / "audit" / "seal.json").exists()
+
+
+def test_a_close_of_poll_cut_short_before_its_seal_is_sealed_at_start_and_by_doctor(closing_station, monkeypatch,
+                                                                                   tmp_path):
+    from station.audit.bundle import verify_bundle
+
+    st = closing_station
+    _close_cut_short(st, monkeypatch)
+    checks = {name: (ok, detail) for name, ok, detail in st.doctor()}
+    ok, detail = checks["closing seal"]
+    assert ok and "polls closed but not sealed" in detail and "sealed now" in detail, detail
+    assert (st.config.home / "audit" / "seal.json").is_file()
+    assert {name: ok for name, ok, _ in st.doctor()}["closing seal"]  # and stays so, without sealing again
+    out = tmp_path / "bundle.zip"
+    st.audit.export(out)
+    result = verify_bundle(out)
+    assert result.ok and result.sealed and not any("no closing seal" in w for w in result.warnings)
+    assert st.transparency.checkpoints()[-1].reason == "close"  # the close's tree checkpoint, as close-poll takes it
+
+
+def test_a_closed_poll_that_cannot_be_sealed_fails_doctor(closing_station, monkeypatch):
+    from station.audit import bundle
+
+    st = closing_station
+    _close_cut_short(st, monkeypatch)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bundle, "write_seal", disk_full)
+    checks = {name: (ok, detail) for name, ok, detail in st.doctor()}
+    ok, detail = checks["closing seal"]
+    assert not ok and "polls closed but not sealed" in detail and "No space left" in detail, detail
+
+
+def test_the_server_start_seals_a_close_cut_short(closing_station, monkeypatch):
+    """What the server runs once at each start, when its keys are usable (cli/main.py _start_background), repairs
+    what a kill left: here the seal."""
+    from station.cli.main import _start_background
+
+    st = closing_station
+    _close_cut_short(st, monkeypatch)
+    workers = _start_background(st)
+    try:
+        assert (st.config.home / "audit" / "seal.json").is_file()
+    finally:
+        for worker in reversed(workers):
+            worker.stop()

@@ -52,3 +52,39 @@ def test_password_hashes_verify_and_differ():
     assert verify_password("correct horse", h1)
     assert not verify_password("correct horsf", h1)
     assert not verify_password("x", "garbage")
+
+
+class _Killed(BaseException):
+    """The process killed (kill -9, power cut) at this point: nothing after it runs."""
+
+
+def test_init_killed_while_writing_the_key_leaves_no_key_and_init_again_makes_a_whole_one(tmp_path, monkeypatch):
+    """A kill before the key's bytes reach the disk (its fsync) must not leave keys/template.key behind, empty or
+    partial: a re-run of init would keep it ("key created" skipped) and doctor would find it damaged."""
+    from station.security import files
+
+    keys = tmp_path / "keys"
+
+    def killed(fd):
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files.os, "fsync", killed)
+        with pytest.raises(_Killed):
+            create_keys(keys)
+    assert not (keys / "template.key").exists()  # no key at all, rather than one whose bytes never reached the disk
+    assert create_keys(keys) is True  # init run again makes it
+    assert len((keys / "template.key").read_bytes()) == 32 and load_template_cipher(keys)
+    assert stat.S_IMODE(os.stat(keys / "template.key").st_mode) == 0o600
+    assert [p.name for p in keys.iterdir()] == ["template.key"]  # no temporary file left beside it
+
+
+def test_create_private_never_replaces_a_file_and_leaves_no_temporary_file(tmp_path):
+    from station.security.files import create_private
+
+    path = tmp_path / "secret.key"
+    create_private(path, b"first")
+    with pytest.raises(FileExistsError):
+        create_private(path, b"second")
+    assert path.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["secret.key"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

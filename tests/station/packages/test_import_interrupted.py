@@ -1,0 +1,123 @@
+"""A roll import killed between replacing keys/voter-ref.key (and keys/commission.crl) and the database commit: the
+next command opening the station, the next import and doctor put the key files back to what the database records, so
+the match log always names the voter-reference key in force (a ``voter_key_installed`` entry per change)."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from station.audit import identity
+from station.audit.chain import voter_key_id
+from station.audit.revocation import CRL_FILE
+from station.cli.main import main
+from station.packages import importing
+from station.packages.build import build_package
+from station.packages.certificates import current_list
+from station.packages.crypto import load_commission_key
+from tests.station.packages import test_revocation_packages as revocation
+from tests.station.packages.test_revocation_packages import PS, events, roll_version
+
+commission, make_station = revocation.commission, revocation.make_station  # its fixtures, reused
+
+pytestmark = pytest.mark.slow
+
+
+def package(commission, station_id: str) -> bytes:
+    """A full package carrying the election's voter-reference key and a newly signed revocation list."""
+    keys = commission.config.keys_dir
+    with commission.transaction() as s:
+        return build_package(s, commission.cipher, load_commission_key(keys), station_id, log_signer=commission.flow.log,
+                             voter_key=identity.load_election_voter_key(keys, create=True),
+                             revocation_list=current_list(s, keys, renew=True)).data
+
+
+class Killed(BaseException):
+    """Stands for kill -9: not an Exception, and the import's clean-up is switched off (a kill runs none)."""
+
+
+def killed_before_the_commit(st, data: bytes, monkeypatch) -> None:
+    """Import ``data`` and die after both key files were replaced, before the transaction commits."""
+    real = importing.install_revocation_list
+
+    def then_killed(*args, **kwargs):
+        real(*args, **kwargs)
+        raise Killed()
+
+    monkeypatch.setattr(importing, "install_revocation_list", then_killed)
+    monkeypatch.setattr(importing.PackageImporter, "_undo_key_files", lambda *args, **kwargs: None)
+    with pytest.raises(Killed):
+        st.packages.import_package(data)
+    monkeypatch.undo()
+    assert roll_version(st) == 0 and not events(st, "voter_key_installed")  # the database never committed
+
+
+def cli(st, *args: str):
+    (st.config.home / "station.toml").write_text(
+        f'[station]\nid = "{st.config.station.id}"\npolling_station = "{PS}"\n')
+    return CliRunner().invoke(main, ["--profile", "test", "--home", str(st.config.home), *args],
+                              env={"STATION_HOME": None, "STATION_PROFILE": None,
+                                   "STATION_DATABASE__URL": st.config.database_url})
+
+
+def assert_reimport_logs_the_key(st, data: bytes, old_key: bytes) -> None:
+    result = st.packages.import_package(data)  # the operator runs the same import again
+    assert result.voter_key_installed and result.crl_installed
+    new_key = identity.read_voter_key(st.config.keys_dir / identity.VOTER_KEY_FILE)
+    [installed] = events(st, "voter_key_installed")
+    assert installed["details"]["key_id"] == voter_key_id(new_key) == result.voter_key
+    assert installed["details"]["previous_key_id"] == voter_key_id(old_key)
+    assert len(events(st, "crl_installed")) == 1
+
+
+def test_the_next_import_undoes_key_files_the_killed_import_never_committed(commission, make_station, monkeypatch):
+    st = make_station("ST-KILL-1")
+    keys = st.config.keys_dir
+    old_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
+    data = package(commission, "ST-KILL-1")
+    killed_before_the_commit(st, data, monkeypatch)
+    assert_reimport_logs_the_key(st, data, old_key)
+
+
+def test_a_command_opening_the_station_puts_the_key_files_back(commission, make_station, monkeypatch):
+    st = make_station("ST-KILL-2")
+    keys = st.config.keys_dir
+    old_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
+    data = package(commission, "ST-KILL-2")
+    killed_before_the_commit(st, data, monkeypatch)
+    opened = cli(st, "roll", "status")
+    assert opened.exit_code == 0, opened.output
+    assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) == old_key  # the key the database knows
+    assert not (keys / CRL_FILE).exists()
+    checks = {name: (ok, detail) for name, ok, detail in st.doctor()}
+    assert checks["roll import key files"][0], checks["roll import key files"]
+    assert_reimport_logs_the_key(st, data, old_key)
+
+
+def test_doctor_settles_and_names_an_interrupted_import(commission, make_station, monkeypatch):
+    st = make_station("ST-KILL-3")
+    keys = st.config.keys_dir
+    old_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
+    killed_before_the_commit(st, package(commission, "ST-KILL-3"), monkeypatch)
+    checks = {name: (ok, detail) for name, ok, detail in st.doctor()}
+    ok, detail = checks["roll import key files"]
+    assert ok and "interrupted" in detail and "put back" in detail, detail
+    assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) == old_key
+
+
+def test_a_kill_after_the_commit_keeps_the_new_key(commission, make_station, monkeypatch):
+    """The commit came first: the database names the new key, which stays; only the undo record goes."""
+    st = make_station("ST-KILL-4")
+    keys = st.config.keys_dir
+    real_finish = importing.forget_undo_record
+    monkeypatch.setattr(importing, "forget_undo_record", lambda *args: (_ for _ in ()).throw(Killed()))
+    monkeypatch.setattr(importing.PackageImporter, "_undo_key_files", lambda *args, **kwargs: None)
+    with pytest.raises(Killed):
+        st.packages.import_package(package(commission, "ST-KILL-4"))
+    monkeypatch.setattr(importing, "forget_undo_record", real_finish)
+    assert (keys / importing.UNDO_FILE).exists() and roll_version(st) > 0
+    new_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
+    assert importing.settle_key_files(st.transaction, keys) == "committed"
+    assert not (keys / importing.UNDO_FILE).exists()
+    assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) == new_key
+    assert [e["details"]["key_id"] for e in events(st, "voter_key_installed")] == [voter_key_id(new_key)]
+    assert (keys / CRL_FILE).exists()
