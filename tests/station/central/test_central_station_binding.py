@@ -15,14 +15,11 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
 
 from station.audit.identity import CERTIFICATE_FILE, ROLE_CENTRE, ROLE_STATION, signing_request
 from station.central import merge as central_merge
 from station.central import results_export as sync
-from station.central.db import CentralDatabase
 from station.central.errors import SyncFileRejected
-from station.central.models import TABLES
 from station.central.register import home_register, load_register
 from station.central.verify import verify_export
 from station.cli.sync import central
@@ -32,6 +29,7 @@ from station.packages.crypto import issue_certificate
 from tests.support.cli import cli_for
 from tests.support.pki import Commission
 from tests.support.stations import build_station
+from tests.station.central.test_sync_central import row_counts
 
 pytestmark = pytest.mark.slow
 
@@ -79,18 +77,6 @@ def files(tmp_path_factory, make_database_url):
                         + "]\n")
     return {"commission": commission, "genuine": genuine, "posing": posing, "centre": by_centre,
             "register": load_register(register), "register_file": register}
-
-
-@pytest.fixture
-def central_db(make_database_url):
-    database = CentralDatabase(make_database_url()).open()
-    yield database
-    database.close()
-
-
-def row_counts(database) -> dict[str, int]:
-    with database.transaction() as s:
-        return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in TABLES}
 
 
 def test_a_file_claiming_another_polling_station_than_the_registered_one_is_refused(files, central_db):

@@ -125,13 +125,6 @@ def sites(tmp_path_factory, make_database_url):
         site.station.close()
 
 
-@pytest.fixture
-def central_db(make_database_url):
-    database = CentralDatabase(make_database_url()).open()
-    yield database
-    database.close()
-
-
 def row_counts(database) -> dict[str, int]:
     with database.transaction() as s:
         return {m.__tablename__: s.scalar(select(func.count()).select_from(m)) for m in TABLES}
