@@ -236,7 +236,8 @@ def test_a_station_whose_log_does_not_verify_still_exports_but_is_told_and_refus
     assert merged["refused"] == 1 and "audit log does not verify" in merged["files"][0]["reason"]
     no_folder = CliRunner().invoke(cli_for(sync_group, site.home),
                                    ["sync", "export", "--out", str(tmp_path / "no" / "x.sync")], env=env)
-    assert no_folder.exit_code == 3 and no_folder.output == f"error: {tmp_path / 'no'}: no such folder\n"
+    assert no_folder.exit_code == 2 and no_folder.output == \
+        f"error: cannot write {tmp_path / 'no' / 'x.sync'}: no such folder {tmp_path / 'no'}\n"
 
 
 # --- the merge ---
