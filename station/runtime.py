@@ -404,7 +404,8 @@ class Station:
             with self.read_transaction() as s:
                 closed = roll_store.get_meta(s, matchlog.POLL_STATE) == matchlog.POLL_CLOSED
         except SQLAlchemyError as exc:
-            return name, False, f"the poll's state cannot be read: {str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}"
+            reason = str(exc.orig if hasattr(exc, "orig") else exc)[:200]
+            return name, False, f"the poll's state cannot be read: {reason}"
         if not closed:
             return name, True, "polls open"
         if bundle.seal_path(self.config).is_file():

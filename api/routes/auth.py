@@ -14,9 +14,10 @@ LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": 6
 
 
 @bp.post("/api/auth/login")
-@endpoint(summary=f"Log in: a bearer token for the user's role (in {WINDOW_S // 60} minutes {MAX_FAILURES} failures for "
-                  f"one username from one address, {MAX_ADDRESS_FAILURES} from one address or {MAX_USERNAME_FAILURES} "
-                  "for one username from every address lock it: 429)", roles=PUBLIC, body=LOGIN,
+@endpoint(summary=f"Log in: a bearer token for the user's role (in {WINDOW_S // 60} minutes {MAX_FAILURES} "
+                  f"failures for one username from one address, {MAX_ADDRESS_FAILURES} from one address or "
+                  f"{MAX_USERNAME_FAILURES} for one username from every address lock it: 429)",
+          roles=PUBLIC, body=LOGIN,
           responses={200: ref("Login")})
 def login():
     return jsonify(login_throttled(station().accounts, current_app.extensions["login_throttle"], g.body.get("username"),

@@ -22,7 +22,8 @@ from station.config import FINGER_POSITIONS
 from station.errors import Conflict, InvalidInput, NotFound
 from station.security.keys import TemplateCipher, template_context
 from station.db.models import BiometricReference, PollingStation, RollChange, StationMeta, Voter, utcnow
-from station.roll.records import TEXT_FIELDS, VoterRecord, record_of, voter_date_of_birth  # noqa: F401  (record_of: the package builder's)
+from station.roll.records import (TEXT_FIELDS, VoterRecord, record_of,  # noqa: F401  (record_of: the package builder's)
+                                   voter_date_of_birth)
 from station.roll.store import EnrolledTemplate
 
 log = logging.getLogger(__name__)

@@ -88,6 +88,7 @@ def register_through_the_api(client, headers, person: str, **demographics) -> st
     return cnic
 
 
+@pytest.mark.slow  # a registration through the API, with its captures
 @pytest.mark.parametrize("missing", ["name_ur", "relative_name_ur"])
 def test_no_card_is_issued_for_a_voter_whose_roll_entry_lacks_a_field_every_card_carries(
         reg_station, reg_client, missing):
@@ -110,6 +111,7 @@ def test_no_card_is_issued_for_a_voter_whose_roll_entry_lacks_a_field_every_card
     assert _log_size(reg_station) == logged  # and nothing was refused (no card_rejected entry)
 
 
+@pytest.mark.slow  # a registration through the API, with its captures
 def test_a_voter_registered_with_both_urdu_names_gets_a_card_the_reader_accepts(reg_station, reg_client):
     client = reg_client
     registrar, officer = bearer(client, "regofficer"), bearer(client, "officer")

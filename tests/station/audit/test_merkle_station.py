@@ -172,7 +172,8 @@ def test_a_tree_checkpoint_stored_but_whose_note_a_kill_left_unwritten_is_writte
 
     append(st, 5)
     with monkeypatch.context() as patch:
-        patch.setattr(transparency.TransparencyService, "_write_files", lambda self, taken: (_ for _ in ()).throw(_Killed))
+        patch.setattr(transparency.TransparencyService, "_write_files",
+                      lambda self, taken: (_ for _ in ()).throw(_Killed))
         with pytest.raises(_Killed):
             st.transparency.take("manual")
     [stored] = st.transparency.checkpoints()

@@ -26,7 +26,8 @@ def package(commission, station_id: str) -> bytes:
     """A full package carrying the election's voter-reference key and a newly signed revocation list."""
     keys = commission.config.keys_dir
     with commission.transaction() as s:
-        return build_package(s, commission.cipher, load_commission_key(keys), station_id, log_signer=commission.flow.log,
+        return build_package(s, commission.cipher, load_commission_key(keys), station_id,
+                             log_signer=commission.flow.log,
                              voter_key=identity.load_election_voter_key(keys, create=True),
                              revocation_list=current_list(s, keys, renew=True)).data
 
