@@ -70,21 +70,23 @@ def assert_reimport_logs_the_key(st, data: bytes, old_key: bytes) -> None:
     assert len(events(st, "crl_installed")) == 1
 
 
-def test_the_next_import_undoes_key_files_the_killed_import_never_committed(commission, make_station, monkeypatch):
-    st = make_station("ST-KILL-1")
-    keys = st.config.keys_dir
-    old_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
-    data = package(commission, "ST-KILL-1")
+def interrupted_import(commission, make_station, monkeypatch, station_id: str):
+    """A station whose import of a package for it was killed before the commit: (station, package, its old key)."""
+    st = make_station(station_id)
+    old_key = identity.read_voter_key(st.config.keys_dir / identity.VOTER_KEY_FILE)
+    data = package(commission, station_id)
     killed_before_the_commit(st, data, monkeypatch)
+    return st, data, old_key
+
+
+def test_the_next_import_undoes_key_files_the_killed_import_never_committed(commission, make_station, monkeypatch):
+    st, data, old_key = interrupted_import(commission, make_station, monkeypatch, "ST-KILL-1")
     assert_reimport_logs_the_key(st, data, old_key)
 
 
 def test_a_command_opening_the_station_puts_the_key_files_back(commission, make_station, monkeypatch):
-    st = make_station("ST-KILL-2")
+    st, data, old_key = interrupted_import(commission, make_station, monkeypatch, "ST-KILL-2")
     keys = st.config.keys_dir
-    old_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
-    data = package(commission, "ST-KILL-2")
-    killed_before_the_commit(st, data, monkeypatch)
     opened = cli(st, "roll", "status")
     assert opened.exit_code == 0, opened.output
     assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) == old_key  # the key the database knows
@@ -95,10 +97,8 @@ def test_a_command_opening_the_station_puts_the_key_files_back(commission, make_
 
 
 def test_doctor_settles_and_names_an_interrupted_import(commission, make_station, monkeypatch):
-    st = make_station("ST-KILL-3")
+    st, _, old_key = interrupted_import(commission, make_station, monkeypatch, "ST-KILL-3")
     keys = st.config.keys_dir
-    old_key = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
-    killed_before_the_commit(st, package(commission, "ST-KILL-3"), monkeypatch)
     checks = {name: (ok, detail) for name, ok, detail in st.doctor()}
     ok, detail = checks["roll import key files"]
     assert ok and "interrupted" in detail and "put back" in detail, detail
