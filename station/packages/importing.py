@@ -25,8 +25,9 @@ Key files and database agree after any kill (a power cut, kill -9). A file canno
 import keeps an undo record: before it replaces keys/voter-ref.key or keys/commission.crl, it writes what the file
 held (its bytes as on disk, sealed or not, or "absent") with the package's id to keys/roll-import-undo.json (0600,
 fsync); then it replaces the file, commits, and removes the record. A record left behind is settled
-(``settle_key_files``) under the write lock every import takes (SQLite: BEGIN IMMEDIATE; PostgreSQL: the roll_version
-row), so never under an import still running: when the package was committed (an ``applied_packages`` row), its files
+(``settle_key_files``) under the write lock every import takes (``lock_imports``: SQLite's BEGIN IMMEDIATE; on
+PostgreSQL a transaction-level advisory lock, which a station's first import holds too, when there is no roll_version
+row to lock yet), so never under an import still running: when the package was committed (an ``applied_packages`` row), its files
 stay, its log entries name them; when not, every file is put back as the record holds it (the database never knew
 the new ones). It runs when any ``station`` command opens the station, at the start of every import, and in
 ``station doctor``, which also compares keys/voter-ref.key with the log's last ``voter_key_installed`` entry.
@@ -44,7 +45,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -76,6 +77,16 @@ POLLING_STATION_KEY = "roll_polling_station"
 CARRIED_META = ("synthetic_roll_seed", "sim_faces")
 UNDO_FILE = "roll-import-undo.json"  # in keys/, while an import replaces key files (module docstring)
 KEY_FILES_CHECK = "roll import key files"
+IMPORT_LOCK = int.from_bytes(b"rollimpt", "big")  # pg_advisory_xact_lock key of this station's imports
+
+
+def lock_imports(session: Session) -> StationMeta | None:
+    """Take the imports' lock in ``session``'s transaction (held to its end) and return the roll_version row (None
+    before a first import). SQLite's write transactions (BEGIN IMMEDIATE) already exclude each other; PostgreSQL
+    waits on an advisory lock, as a row lock would lock nothing before the first import has made the row."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
+    return session.scalar(select(StationMeta).where(StationMeta.key == VERSION_KEY).with_for_update())
 
 
 def _read_undo(keys_dir: Path) -> dict | None:
@@ -110,7 +121,7 @@ def settle_key_files(transaction: TransactionFactory, keys_dir: Path) -> str | N
     if not (keys_dir / UNDO_FILE).exists():
         return None
     with transaction() as s:
-        s.scalar(select(StationMeta).where(StationMeta.key == VERSION_KEY).with_for_update())  # imports' lock
+        lock_imports(s)
         record = _read_undo(keys_dir)
         if record is None:
             return None  # settled meanwhile, or the import finished
@@ -202,8 +213,7 @@ def apply_package(session: Session, cipher: TemplateCipher, verified: VerifiedPa
     """Apply in the caller's transaction; PackageRejected (the caller rolls back) when the order or the result is
     wrong."""
     h = verified.header
-    lock = session.scalar(select(StationMeta).where(StationMeta.key == VERSION_KEY).with_for_update())
-    if lock is None:
+    if lock_imports(session) is None:
         session.add(StationMeta(key=VERSION_KEY, value="0"))
         session.flush()
     check_order(h, current_version(session), set(session.scalars(select(AppliedPackage.package_id))))

@@ -3,6 +3,8 @@ next command opening the station, the next import and doctor put the key files b
 the match log always names the voter-reference key in force (a ``voter_key_installed`` entry per change)."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from click.testing import CliRunner
 
@@ -122,3 +124,41 @@ def test_a_kill_after_the_commit_keeps_the_new_key(commission, make_station, mon
     assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) == new_key
     assert [e["details"]["key_id"] for e in events(st, "voter_key_installed")] == [voter_key_id(new_key)]
     assert (keys / CRL_FILE).exists()
+
+
+def test_settling_waits_for_a_first_import_still_running(commission, make_station, monkeypatch):
+    """A command opening the station while its first import runs in another process (a thread here) must wait for the
+    import's lock, not settle that import's undo record under it: putting the old key back while the import commits
+    the new one would leave a key file the log does not name. Found by an audit: on PostgreSQL a fresh station has no
+    roll_version row yet, and locking a missing row locks nothing (SQLite's BEGIN IMMEDIATE always waited)."""
+    st = make_station("ST-KILL-5")
+    keys = st.config.keys_dir
+    data = package(commission, "ST-KILL-5")
+    replaced, go, results = threading.Event(), threading.Event(), {}
+    real = importing.install_revocation_list
+
+    def replaced_then_paused(*args, **kwargs):
+        previous = real(*args, **kwargs)
+        replaced.set()
+        go.wait(60)
+        return previous
+
+    monkeypatch.setattr(importing, "install_revocation_list", replaced_then_paused)
+    importer = threading.Thread(target=lambda: results.update(imported=st.packages.import_package(data)))
+    importer.start()
+    try:
+        assert replaced.wait(120), "the import never reached its key files"
+        settler = threading.Thread(
+            target=lambda: results.update(settled=importing.settle_key_files(st.transaction, keys)))
+        settler.start()
+        settler.join(2)
+        waited = settler.is_alive()
+    finally:
+        go.set()
+        importer.join(120)
+    settler.join(120)
+    assert waited, f"settled under a running import: {results.get('settled')}"
+    assert results["imported"].voter_key_installed and results["settled"] in (None, "committed")
+    [installed] = events(st, "voter_key_installed")
+    held = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
+    assert voter_key_id(held) == installed["details"]["key_id"]  # the file holds the key the log names
