@@ -6,13 +6,17 @@ registrar UI at / (server-rendered, English/Urdu, a server-side session behind a
 Over HTTPS the session cookie is Secure and every response carries Strict-Transport-Security."""
 from __future__ import annotations
 
-import secrets
+import time
+from typing import Callable
 
 from flask import Flask, request
 
+from station.security.cookie_key import cookie_key
+from station.security.device_cookies import DeviceCookies
 from station.security.sessions import SessionStore
 from station.security.throttle import LoginThrottle
 
+from .device_cookie import set_device_cookie
 from .errors import register_error_handlers
 from .i18n import init_i18n
 from .requests import refuse_nul_characters_in_the_ui, set_csrf_cookie
@@ -25,23 +29,32 @@ HSTS = "max-age=31536000"  # a year; no includeSubDomains: the station's names a
 
 
 def create_app(station, *, secret_key: bytes | None = None, login_throttle: LoginThrottle | None = None,
-               sessions: SessionStore | None = None) -> Flask:
+               sessions: SessionStore | None = None, clock: Callable[[], float] = time.monotonic) -> Flask:
     """App factory; ``station`` is a built ``station.runtime.Station``. Browser sessions live in this process's
-    memory (``sessions``): a restart signs everyone out of the browser UI (API tokens stay valid until they expire
-    or are revoked)."""
+    memory (``sessions``; by default a store whose signed-in sessions end after ``server.session_idle_minutes``
+    without use): a restart signs everyone out of the browser UI (API tokens stay valid until they expire or are
+    revoked). ``clock`` times the sessions' idleness and the login throttle's window when this builds them.
+
+    The secret key signs the sign-in form's CSRF token and the device cookies. Unless given, it is the station's
+    cookie key (keys/cookie-signing.key, ``station.security.cookie_key``), kept over restarts."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = station.config.server.max_body_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
     app.config["JSON_SORT_KEYS"] = False
-    app.config["SECRET_KEY"] = secret_key or secrets.token_bytes(32)
+    app.config["SECRET_KEY"] = secret_key or cookie_key(station.config.keys_dir)
     app.config.update(SESSION_COOKIE_NAME="station_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict")
-    app.session_interface = ServerSessionInterface(sessions if sessions is not None else SessionStore())  # empty: falsy
+    if sessions is None:  # an empty store is falsy: compared with None
+        sessions = SessionStore(idle_s=station.config.server.session_idle_minutes * 60, clock=clock)
+    app.session_interface = ServerSessionInterface(sessions, revoke=station.accounts.logout)
     app.extensions["station"] = station
-    app.extensions["login_throttle"] = login_throttle or LoginThrottle()
+    app.extensions["login_throttle"] = login_throttle or LoginThrottle(clock=clock)
+    key = app.config["SECRET_KEY"]
+    app.extensions["device_cookies"] = DeviceCookies(key.encode() if isinstance(key, str) else key)
     register_error_handlers(app)
     app.before_request(refuse_nul_characters_in_the_ui)  # U+0000: a 400 on SQLite and PostgreSQL alike
     app.after_request(set_csrf_cookie)  # the sign-in form's signed double-submit cookie
+    app.after_request(set_device_cookie)  # after a successful sign-in: the device cookie (api/device_cookie.py)
     init_i18n(app, station.config.home)
 
     from . import ui

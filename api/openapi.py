@@ -10,6 +10,7 @@ the document show."""
 from __future__ import annotations
 
 import functools
+import typing
 from typing import Any, Callable
 
 from flask import Flask, g, request
@@ -18,6 +19,7 @@ from jsonschema import Draft202012Validator
 from station.config import FINGER_POSITIONS
 from station.errors import InvalidInput
 from station.security.roles import OFFICERS, REGISTRATION_STAFF, ROLES  # noqa: F401  (re-exported to the routes)
+from station.security.throttle import Scope as LOCKOUT_SCOPE
 
 from .requests import authenticate_request, json_body, refuse_nul_characters
 
@@ -110,6 +112,18 @@ SCHEMAS: dict[str, dict] = {
                        "expires_at": {"type": "string"}},
     },
     "Logout": {"type": "object", "required": ["logged_out"], "properties": {"logged_out": {"const": True}}},
+    "Lockouts": {
+        "type": "object", "required": ["window_s", "entries"],
+        "properties": {"window_s": {"type": "integer"}, "entries": {"type": "array", "items": {
+            "type": "object", "required": ["scope", "username", "address", "failures", "limit", "locked_for_s"],
+            "additionalProperties": False,
+            "properties": {"scope": {"enum": list(typing.get_args(LOCKOUT_SCOPE))},
+                           "username": _nullable_str, "address": _nullable_str,
+                           "failures": {"type": "integer", "minimum": 1}, "limit": {"type": "integer"},
+                           "locked_for_s": {"type": "integer", "minimum": 0}}}}},
+    },
+    "LockoutCleared": {"type": "object", "required": ["username", "cleared"], "additionalProperties": False,
+                       "properties": {"username": {"type": "string"}, "cleared": {"type": "boolean"}}},
 }
 
 

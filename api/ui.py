@@ -23,12 +23,15 @@ from station.config import FINGER_POSITIONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
 from station.i18n.fonts import FONT_LICENCES, FONTS, SYSTEM_FONT_DIRS
-from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, KEY_UNLOCK_ROLES, OFFICERS, REGISTRAR_ROLES,
-                                     REGISTRATION_STAFF, SUMMARY_ROLES)
-from station.security.throttle import login_throttled
+from station.security.lockouts import clear_lockout, lockouts
+from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, KEY_UNLOCK_ROLES, LOCKOUT_CLEAR_ROLES,
+                                     LOCKOUT_ROLES, OFFICERS, REGISTRAR_ROLES, REGISTRATION_STAFF, SUMMARY_ROLES)
+from station.security.throttle import MAX_USERNAME_CHARS, username_key
 
+from .device_cookie import sign_in
 from .errors import STATUS, error_page
-from .requests import check_csrf, client_address, csrf_token, station
+from .requests import check_csrf, csrf_token, station
+from .sessions import IDLE_ENDED
 
 bp = Blueprint("ui", __name__)
 
@@ -113,6 +116,7 @@ def _ui_context():
             "position_label": position_label, "capture_status_label": capture_status_label,
             "enrollment_reason_label": enrollment_reason_label, "field_label": field_label,
             "voter_status_label": voter_status_label, "role_label": role_label,
+            "lockout_scope_label": lockout_scope_label,
             "power": station().power.status() if principal else None,
             "flashes": session.pop("flash", []) if request.method == "GET" else []}
 
@@ -185,7 +189,9 @@ def index():
             return redirect(url_for(HOME[principal.role]))
         except AuthenticationFailed:
             session.pop("token", None)
-    return render_template("login.html")
+    idle = session.pop(IDLE_ENDED, None)  # the last session ended unattended (api/sessions.py): say so, once
+    notice = _("Your session ended after %(n)s minutes without use: please sign in again.", n=idle) if idle else None
+    return render_template("login.html", notice=notice)
 
 
 @bp.post("/login")
@@ -194,11 +200,10 @@ def login():
         check_csrf()
     except NotPermitted as exc:
         return error_page(403, str(exc))
-    username = request.form.get("username", "")[:64]
+    username = request.form.get("username", "")[:MAX_USERNAME_CHARS]
     password = request.form.get("password", "")[:256]
     try:
-        result = login_throttled(station().accounts, current_app.extensions["login_throttle"], username, password,
-                                 client_address())
+        result = sign_in(username, password)  # with this browser's device cookie, and a renewed one on success
     except StationError as exc:
         status = 429 if hasattr(exc, "retry_after_s") else 401 if isinstance(exc, AuthenticationFailed) else 400
         message = (_("Too many failed attempts: try again in %(s)s seconds.", s=exc.retry_after_s) if status == 429
@@ -362,8 +367,33 @@ def unlock_keys():
 def technician():
     result = session.pop("device_test", None)
     problem = session.pop("problem", None)
+    locks = (lockouts(current_app.extensions["login_throttle"], g.principal) if g.principal.role in LOCKOUT_ROLES
+             else None)
     return render_template("technician.html", devices=station().technician.screen_devices(g.principal), result=result,
-                           problem=problem, faults=("timeout", "busy", "not_ready", "disconnect", "none"))
+                           problem=problem, faults=("timeout", "busy", "not_ready", "disconnect", "none"),
+                           lockouts=locks, can_clear=g.principal.role in LOCKOUT_CLEAR_ROLES)
+
+
+@bp.post("/technician/lockouts/clear")
+@screen("technician")
+def technician_clear_lockout():
+    username = request.form.get("username", "")[:MAX_USERNAME_CHARS]
+    if not username.strip():
+        return error_page(400, _("Which username? None was given."))
+    try:
+        cleared = clear_lockout(current_app.extensions["login_throttle"], g.principal, username)
+    except NotPermitted as exc:
+        return error_page(403, str(exc))
+    name = username_key(username)
+    flash("ok", _("Sign-in lockout cleared for %(username)s.", username=name) if cleared
+          else _("No failed sign-ins were recorded for %(username)s: nothing to clear.", username=name))
+    return redirect(url_for("ui.technician"))
+
+
+def lockout_scope_label(scope: str | None) -> str:
+    return {"username": _("this username, from every address"), "address": _("this address, every username"),
+            "username_address": _("this username from this address"),
+            "device": _("a signed-in device of this username")}.get(scope or "", scope or "")
 
 
 @bp.post("/technician/test")

@@ -55,6 +55,7 @@ class ServerSection:
     threads: int
     max_body_bytes: int
     token_ttl_minutes: int
+    session_idle_minutes: int  # a browser session unused this long ends and its token is revoked
 
 
 @dataclass(frozen=True)
@@ -436,6 +437,7 @@ def _validate(config: Config) -> None:
     require(config.server.threads >= 1, "server.threads", "must be >= 1")
     require(config.server.max_body_bytes >= 1024, "server.max_body_bytes", "must be >= 1024")
     require(config.server.token_ttl_minutes >= 1, "server.token_ttl_minutes", "must be >= 1")
+    require(config.server.session_idle_minutes >= 1, "server.session_idle_minutes", "must be >= 1")
     bad = [f for f in config.fingerprint.fingers if f not in FINGER_POSITIONS]
     require(not bad and config.fingerprint.fingers, "fingerprint.fingers",
             f"unknown finger {bad[0] if bad else ''!r}; use {', '.join(FINGER_POSITIONS)}")

@@ -1,27 +1,34 @@
+import dataclasses
+
 from flask import Blueprint, current_app, g, jsonify, session
 
-from station.security.roles import ROLES
-from station.security.throttle import (MAX_ADDRESS_FAILURES, MAX_FAILURES, MAX_USERNAME_FAILURES, WINDOW_S,
-                                        login_throttled)
+from station.security.lockouts import clear_lockout, lockouts
+from station.security.roles import LOCKOUT_CLEAR_ROLES, LOCKOUT_ROLES, ROLES
+from station.security.throttle import (MAX_ADDRESS_FAILURES, MAX_FAILURES, MAX_USERNAME_CHARS, MAX_USERNAME_FAILURES,
+                                        WINDOW_S, username_key)
 
+from ..device_cookie import DEVICE_COOKIE, sign_in
 from ..openapi import PUBLIC, body, endpoint, ref
-from ..requests import bearer_token, client_address, station
+from ..requests import bearer_token, station
 
 bp = Blueprint("auth", __name__)
 
-LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": 64},
+LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": MAX_USERNAME_CHARS},
               "password": {"type": "string", "title": "password", "maxLength": 256}})
+CLEAR = body({"username": {"type": "string", "title": "username", "minLength": 1, "maxLength": MAX_USERNAME_CHARS}},
+             required=("username",))
 
 
 @bp.post("/api/auth/login")
 @endpoint(summary=f"Log in: a bearer token for the user's role (in {WINDOW_S // 60} minutes {MAX_FAILURES} "
                   f"failures for one username from one address, {MAX_ADDRESS_FAILURES} from one address or "
-                  f"{MAX_USERNAME_FAILURES} for one username from every address lock it: 429)",
+                  f"{MAX_USERNAME_FAILURES} for one username from every address lock it: 429). The response sets "
+                  f"the device cookie {DEVICE_COOKIE}: a client that sends it back when it logs in as the same user "
+                  f"passes those locks and is locked only by {MAX_FAILURES} failures of its own",
           roles=PUBLIC, body=LOGIN,
           responses={200: ref("Login")})
 def login():
-    return jsonify(login_throttled(station().accounts, current_app.extensions["login_throttle"], g.body.get("username"),
-                                   g.body.get("password"), client_address()))
+    return jsonify(sign_in(g.body.get("username"), g.body.get("password")))
 
 
 @bp.post("/api/auth/logout")
@@ -38,3 +45,22 @@ def logout():
         session["lang"] = lang or "en"
     station().accounts.logout(token)
     return jsonify({"logged_out": True})
+
+
+@bp.get("/api/auth/lockouts")
+@endpoint(summary="Login lockouts: each username, address, username from one address and device (by its username) "
+                  "with failed logins in the window, its failures, its limit and the seconds its lock has left (0: "
+                  "not locked); never a password", roles=LOCKOUT_ROLES, responses={200: ref("Lockouts")})
+def list_lockouts():
+    return jsonify(dataclasses.asdict(lockouts(current_app.extensions["login_throttle"], g.principal)))
+
+
+@bp.post("/api/auth/lockouts/clear")
+@endpoint(summary="Clear a username's login lockout: its failures over every address, from every address and from "
+                  "its devices are forgotten (an address's own count stays); \"cleared\": false when there were "
+                  "none. Written to the station's log with who cleared it", roles=LOCKOUT_CLEAR_ROLES, body=CLEAR,
+          responses={200: ref("LockoutCleared")})
+def clear():
+    username = g.body["username"]
+    cleared = clear_lockout(current_app.extensions["login_throttle"], g.principal, username)
+    return jsonify({"username": username_key(username), "cleared": cleared})

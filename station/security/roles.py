@@ -22,3 +22,5 @@ REGISTRATION_STAFF = (REGISTRATION_OFFICER, REGISTRAR)  # registrations and thei
 REGISTRAR_ROLES = (REGISTRAR,)  # the adjudication queue and decisions, exception photos
 SIM_ROLES = (*OFFICERS, *REGISTRATION_STAFF, TECHNICIAN)  # steer simulated devices (simulated profile only)
 KEY_UNLOCK_ROLES = (PRESIDING_OFFICER, REGISTRAR)  # unlock the station keys when the poll (or the centre) opens
+LOCKOUT_ROLES = (TECHNICIAN, AUDITOR)  # see the login lockouts (failure counts, never passwords)
+LOCKOUT_CLEAR_ROLES = (TECHNICIAN,)  # clear a username's login lockout

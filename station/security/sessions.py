@@ -4,13 +4,19 @@ this process's memory, keyed by a hash of the id. The bearer token therefore nev
 out deletes both the session and its token (``AccountService.logout``): a copy of the old cookie opens nothing.
 
 Like the login throttle the store lives in the serving process (cheroot: one process, many threads), so a restart
-signs every browser out. Bounded: an idle session expires after ``idle_s``; past ``max_sessions`` the least recently
-used session without a signed-in user goes first, so a flood of anonymous visits cannot push out signed-in officers.
-A signed-out visitor gets no session for the sign-in form: its CSRF token is stateless (``api.requests.csrf_token``),
+signs every browser out. Bounded: a signed-in session unused for ``idle_s`` (``server.session_idle_minutes``: a screen
+left unattended) expires, an anonymous one after ``anonymous_idle_s``; past ``max_sessions`` the least recently used
+session without a signed-in user goes first, so a flood of anonymous visits cannot push out signed-in officers. A
+signed-out visitor gets no session for the sign-in form: its CSRF token is stateless (``api.requests.csrf_token``),
 so such a flood cannot push out a sign-in under way either.
 
-    store = SessionStore()
+``open`` tells a signed-in session that has just expired for idleness apart from an unknown one, and hands back what
+it held: the caller revokes its token and tells the user why (``api.sessions``). One pushed out or swept while
+expired is forgotten without that; its token never left the server and nothing can reach it any more.
+
+    store = SessionStore(idle_s=30 * 60)
     sid = store.new_id(); store.save(sid, {"csrf": "..."}); store.load(sid) -> dict | None; store.delete(sid)
+    store.open(sid) -> Opened(data, idle_expired)
 """
 from __future__ import annotations
 
@@ -19,10 +25,10 @@ import hashlib
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 MAX_SESSIONS = 5_000
-IDLE_S = 10 * 60 * 60  # the token lifetime of a polling day; the token's own expiry still applies
 ANONYMOUS_IDLE_S = 60 * 60
 
 
@@ -30,8 +36,18 @@ def _key(sid: str) -> str:
     return hashlib.sha256(sid.encode("utf-8", "replace")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What ``SessionStore.open`` found: the session's data (a copy), or None for an unknown, deleted or expired id;
+    ``idle_expired`` is the data of a signed-in session that expired for idleness on this very call (the caller
+    revokes its token), else None."""
+
+    data: dict | None
+    idle_expired: dict | None = None
+
+
 class SessionStore:
-    def __init__(self, *, max_sessions: int = MAX_SESSIONS, idle_s: float = IDLE_S,
+    def __init__(self, *, idle_s: float, max_sessions: int = MAX_SESSIONS,
                  anonymous_idle_s: float = ANONYMOUS_IDLE_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_sessions, self.idle_s, self.anonymous_idle_s = max_sessions, idle_s, anonymous_idle_s
         self._clock = clock
@@ -47,20 +63,24 @@ class SessionStore:
 
     def load(self, sid: str | None) -> dict | None:
         """A copy of the session's data, or None for an unknown, deleted or expired id."""
+        return self.open(sid).data
+
+    def open(self, sid: str | None) -> Opened:
+        """The session's data (and now is its last use), or why there is none (``Opened``)."""
         if not sid or len(sid) > 128:
-            return None
+            return Opened(None)
         key, now = _key(sid), self._clock()
         with self._lock:
             entry = self._sessions.get(key)
             if entry is None:
-                return None
+                return Opened(None)
             used, data = entry
             if self._expired(used, data, now):
                 del self._sessions[key]
-                return None
+                return Opened(None, dict(data) if data.get("token") else None)
             self._sessions[key] = (now, data)
             self._sessions.move_to_end(key)
-            return dict(data)
+            return Opened(dict(data))
 
     def save(self, sid: str, data: dict) -> None:
         key, now = _key(sid), self._clock()

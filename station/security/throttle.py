@@ -10,14 +10,26 @@ oldest failure leaves the window:
 - ``max_username_failures`` for one username over every address, far above the first: it slows a guesser spread
   over many addresses, and only one with many addresses can reach it.
 
+A login from a trusted device (``device``: the nonce of a valid device cookie for that username,
+``station.security.device_cookies``; OWASP's "Slow Down Online Guessing Attacks with Device Cookies") passes those
+three: a guesser with many addresses who locks a username for everyone does not lock out the user's own browser or
+API client. It has a count of its own instead: ``max_failures`` failures of that device lock that device, and its
+failures count against the device only (a stolen cookie is worth 5 guesses per window, then nothing).
+
 The state lives in memory in the serving process (cheroot: one process, many threads), so a restart clears it; a
 lockout never touches the users table, so an attacker cannot disable an account for longer than the window. A
-successful login clears only the failures of that username from that address: not the address's (else an attacker
-with one account of their own could reset the count between guesses), nor the username's over every address (else
-each sign-in of the real user would give a distributed guesser a fresh allowance).
+successful login clears only the failures of that username from that address (and from a trusted device, that
+device's): not the address's (else an attacker with one account of their own could reset the count between guesses),
+nor the username's over every address (else each sign-in of the real user would give a distributed guesser a fresh
+allowance).
+
+``state()`` lists the counts (never a password nor a device's nonce) and ``clear(username)`` forgets one
+username's failures over every address and from every address, its devices' too: the technician's view
+(``GET /api/auth/lockouts``, ``POST /api/auth/lockouts/clear``).
 
     throttle = LoginThrottle()
     login_throttled(accounts, throttle, username, password, address)   # -> the login dict, or raises TooManyAttempts
+    login_throttled(..., device=nonce)                                  # a trusted device: its own count only
 """
 from __future__ import annotations
 
@@ -26,7 +38,8 @@ import ipaddress
 import math
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Literal
 
 from station.errors import AuthenticationFailed, StationError
 from station.security.users import AccountService
@@ -40,19 +53,49 @@ from station.security.users import AccountService
 MAX_FAILURES = 5  # one username from one address
 MAX_ADDRESS_FAILURES = 20  # one address, whatever the usernames
 MAX_USERNAME_FAILURES = 10 * MAX_FAILURES  # one username, whatever the addresses
-MAX_TRACKED = 10_000  # keys (username and address, address, username) with recent failures kept in memory, per count
+MAX_TRACKED = 10_000  # keys (username and address, address, username, device) with recent failures kept, per count
 WINDOW_S = 15 * 60
+MAX_USERNAME_CHARS = 64  # a username as the throttle keys it (and the login form takes it)
 
 
 class TooManyAttempts(StationError):
     """Too many failed logins for this username, from this address, or both: wait ``retry_after_s`` seconds (HTTP 429
     with Retry-After)."""
 
-    def __init__(self, username: str | None, retry_after_s: int, *, address: str | None = None) -> None:
-        who = " ".join(part for part in (f"for {username!r}" if username is not None else "",
-                                         f"from {address}" if address is not None else "") if part)
+    def __init__(self, username: str | None, retry_after_s: int, *, address: str | None = None,
+                 device: bool = False) -> None:
+        where = "from this device" if device else f"from {address}" if address is not None else ""
+        who = " ".join(part for part in (f"for {username!r}" if username is not None else "", where) if part)
         super().__init__(f"too many failed logins {who}: try again in {retry_after_s} seconds")
         self.retry_after_s = retry_after_s
+
+
+def username_key(username: str) -> str:
+    """A username as the throttle (and a device cookie) keys it: however it was spaced or capitalised."""
+    return username.strip().lower()[:MAX_USERNAME_CHARS]
+
+
+Scope = Literal["username_address", "address", "username", "device"]
+
+
+@dataclass(frozen=True)
+class Failures:
+    """One count of recent failed logins: ``failures`` of ``limit`` within the window; ``locked_for_s`` > 0 while it
+    refuses logins. ``username`` is None for an address's count, ``address`` None for a username's and a device's (a
+    device is shown by its username: its nonce is the cookie's secret)."""
+
+    scope: Scope
+    username: str | None
+    address: str | None
+    failures: int
+    limit: int
+    locked_for_s: int
+
+
+@dataclass(frozen=True)
+class Lockouts:
+    window_s: int
+    entries: tuple[Failures, ...]  # the locked ones first, then by most failures
 
 
 def address_key(address: str | None) -> str | None:
@@ -83,11 +126,10 @@ class LoginThrottle:
         self._failures: dict[tuple[str, str | None], collections.deque[float]] = {}  # (username, address)
         self._address_failures: dict[str, collections.deque[float]] = {}
         self._username_failures: dict[str, collections.deque[float]] = {}
+        self._device_failures: dict[tuple[str, str], collections.deque[float]] = {}  # (username, device nonce)
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _key(username: str) -> str:
-        return username.strip().lower()[:64]
+    _key = staticmethod(username_key)
 
     def _wait(self, table: dict, key, limit: int, now: float) -> int:
         """Seconds until ``key`` has fewer than ``limit`` failures in the window (0: now); forgets the failures that
@@ -135,7 +177,16 @@ class LoginThrottle:
         with self._lock:
             return self._wait(self._address_failures, key, self.max_address_failures, now)
 
-    def check(self, username: str, address: str | None = None) -> None:
+    def check(self, username: str, address: str | None = None, *, device: str | None = None) -> None:
+        """Raise TooManyAttempts if a login for ``username`` from ``address`` must wait. From a trusted ``device``
+        only that device's own count applies."""
+        if device is not None:
+            with self._lock:
+                wait = self._wait(self._device_failures, (self._key(username), device), self.max_failures,
+                                  self._clock())
+            if wait:
+                raise TooManyAttempts(username, wait, device=True)
+            return
         wait = self.address_retry_after(address)
         if wait:
             raise TooManyAttempts(None, wait, address=address)
@@ -148,43 +199,76 @@ class LoginThrottle:
         if everywhere:
             raise TooManyAttempts(username, everywhere)
 
-    def failed(self, username: str, address: str | None = None) -> None:
+    def failed(self, username: str, address: str | None = None, *, device: str | None = None) -> None:
+        """Count a failed login: against the trusted ``device`` only, else against the username from the address,
+        the address and the username."""
         name, where, now = self._key(username), address_key(address), self._clock()
         with self._lock:
+            if device is not None:
+                self._count(self._device_failures, (name, device), self.max_failures, now)
+                return
             self._count(self._failures, (name, where), self.max_failures, now)
             self._count(self._username_failures, name, self.max_username_failures, now)
             if where is not None:
                 self._count(self._address_failures, where, self.max_address_failures, now)
 
-    def succeeded(self, username: str, address: str | None = None) -> None:
+    def succeeded(self, username: str, address: str | None = None, *, device: str | None = None) -> None:
+        """A successful login clears that username's failures from that address (and the device's, which the caller
+        replaces with a new cookie)."""
+        name = self._key(username)
         with self._lock:
-            self._failures.pop((self._key(username), address_key(address)), None)
+            self._failures.pop((name, address_key(address)), None)
+            if device is not None:
+                self._device_failures.pop((name, device), None)
 
-    def state(self) -> dict[str, dict]:
-        """Usernames with recent failures over every address: {username: {"failures": n (at most the cap),
-        "locked_for_s": s (the lock over every address)}} (technician/auditor view)."""
-        now = self._clock()
-        out = {}
+    def clear(self, username: str) -> bool:
+        """Forget ``username``'s failures over every address, from every address and from its devices (the
+        technician's clear). An address's own count is left: it holds other usernames' failures too. False when
+        there was nothing to forget."""
+        name = self._key(username)
         with self._lock:
-            for key in list(self._username_failures):
-                wait = self._wait(self._username_failures, key, self.max_username_failures, now)
-                failures = self._username_failures.get(key)
-                if failures:
-                    out[key] = {"failures": len(failures), "locked_for_s": wait}
-        return out
+            found = self._username_failures.pop(name, None) is not None
+            for table in (self._failures, self._device_failures):
+                for key in [key for key in table if key[0] == name]:
+                    del table[key]
+                    found = True
+        return found
+
+    def state(self) -> Lockouts:
+        """Every count with recent failures (the technician's and auditor's view): the locked ones first."""
+        now = self._clock()
+        counts = (("username_address", self._failures, self.max_failures),
+                  ("address", self._address_failures, self.max_address_failures),
+                  ("username", self._username_failures, self.max_username_failures),
+                  ("device", self._device_failures, self.max_failures))
+        entries = []
+        with self._lock:
+            for scope, table, limit in counts:
+                for key in list(table):
+                    wait = self._wait(table, key, limit, now)
+                    failures = table.get(key)
+                    if not failures:
+                        continue
+                    username = key[0] if isinstance(key, tuple) else None if scope == "address" else key
+                    address = key[1] if scope == "username_address" else key if scope == "address" else None
+                    entries.append(Failures(scope, username, address, len(failures), limit, wait))
+        entries.sort(key=lambda e: (e.locked_for_s == 0, -e.failures / e.limit, e.scope, e.username or "",
+                                    e.address or ""))
+        return Lockouts(int(self.window_s), tuple(entries))
 
 
 def login_throttled(accounts: AccountService, throttle: LoginThrottle, username: object, password: object,
-                    address: str | None = None) -> dict:
+                    address: str | None = None, *, device: str | None = None) -> dict:
     """``AccountService.login`` behind the throttle: a username locked from this address or from every address, or an
-    address with too many recent failures, is refused before the password is checked."""
+    address with too many recent failures, is refused before the password is checked. ``device``: the nonce of the
+    request's device cookie, already checked valid for this username (``DeviceCookies.trusted``), or None."""
     name = username if isinstance(username, str) else ""
-    throttle.check(name, address)
+    throttle.check(name, address, device=device)
     try:
         result = accounts.login(username, password)
     except AuthenticationFailed:
         if name:
-            throttle.failed(name, address)
+            throttle.failed(name, address, device=device)
         raise
-    throttle.succeeded(result["username"], address)
+    throttle.succeeded(result["username"], address, device=device)
     return result

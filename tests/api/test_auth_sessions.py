@@ -195,7 +195,8 @@ def test_a_flood_of_anonymous_visits_does_not_break_a_sign_in_started_earlier(sm
     from api import create_app
     from station.security.sessions import SessionStore
 
-    store = SessionStore(max_sessions=50)  # the store's bound (5,000), made small
+    store = SessionStore(idle_s=small_station.config.server.session_idle_minutes * 60,
+                         max_sessions=50)  # the store's bound (5,000), made small
     app = create_app(small_station, sessions=store)
     user = app.test_client()
     token = _csrf(user)  # the officer opens the sign-in page ...

@@ -17,6 +17,11 @@ def test_default_database_is_sqlite_in_home(tmp_path):
     assert config.database_url == f"sqlite:///{tmp_path}/station.db"
 
 
+def test_a_signed_in_browser_session_ends_after_30_idle_minutes_by_default(tmp_path):
+    for profile in ("simulated", "hardware", "test"):  # an unattended screen: threat-model.md, "Sessions and tokens"
+        assert load_config(profile, home=tmp_path, environ={}).server.session_idle_minutes == 30
+
+
 def test_environment_overrides_single_keys(tmp_path):
     env = {"STATION_SERVER__PORT": "9123", "STATION_FINGERPRINT__FINGERS": '["left_index"]',
            "STATION_STATION__ID": "PS-XYZ", "STATION_HOME": str(tmp_path / "h")}
@@ -41,6 +46,8 @@ def test_explicit_overrides_win(tmp_path):
     ({"STATION_FACE__ENABLED": "1"}, "bad value for face.enabled"),
     ({"STATION_FINGERPRINT__FINGERS": '["right_toe"]'}, "bad value for fingerprint.fingers"),
     ({"STATION_FACE__MATCH_THRESHOLD": "1.5"}, "bad value for face.match_threshold"),
+    ({"STATION_SERVER__SESSION_IDLE_MINUTES": "0"}, "bad value for server.session_idle_minutes: must be >= 1"),
+    ({"STATION_SERVER__SESSION_IDLE_MINUTES": "half"}, "bad value for server.session_idle_minutes"),
 ])
 def test_bad_keys_and_values_name_the_key(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):

@@ -25,11 +25,15 @@ DEVICES = ("technician", "presiding_officer")  # "technician, presiding officer"
 SUMMARY = (*OFFICERS, "auditor")  # "officers, auditor"
 AUDIT_LOG = ("auditor", "presiding_officer")  # "auditor, presiding officer"
 KEYS = ("presiding_officer", "registrar")  # "presiding officer, registrar"
+LOCKOUTS = ("technician", "auditor")  # "technician, auditor"
+TECHNICIAN = ("technician",)  # "technician"
 
 # (method, path as the README writes it) -> roles allowed. Transcribed from README.md; keep the two in step.
 API_TABLE = {
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): ALL,
+    ("GET", "/api/auth/lockouts"): LOCKOUTS,
+    ("POST", "/api/auth/lockouts/clear"): TECHNICIAN,
     ("POST", "/api/verifications"): OFFICERS,
     ("POST", "/api/verifications/{id}/fingerprint"): OFFICERS,
     ("POST", "/api/verifications/{id}/face"): OFFICERS,

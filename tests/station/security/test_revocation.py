@@ -82,7 +82,7 @@ def test_ipv6_addresses_count_by_their_64():
 
 
 def test_a_flood_of_anonymous_sessions_does_not_push_out_signed_in_ones():
-    store = SessionStore(max_sessions=100)
+    store = SessionStore(idle_s=600, max_sessions=100)
     officer = store.new_id()
     store.save(officer, {"token": "t", "csrf": "c"})
     for _ in range(1000):
@@ -105,6 +105,19 @@ def test_sessions_expire_when_idle():
     assert store.load(signed_in) is not None  # loading it counted as use
     now[0] = 250
     assert store.load(signed_in) is None
+
+
+def test_opening_a_session_that_expired_for_idleness_hands_back_its_token_once():
+    now = [0.0]
+    store = SessionStore(idle_s=100, anonymous_idle_s=10, clock=lambda: now[0])
+    signed_in, anonymous = store.new_id(), store.new_id()
+    store.save(signed_in, {"token": "t", "lang": "ur"})
+    store.save(anonymous, {"lang": "ur"})
+    now[0] = 101
+    assert store.open(anonymous).idle_expired is None  # nothing to revoke, nothing to tell
+    opened = store.open(signed_in)
+    assert opened.data is None and opened.idle_expired == {"token": "t", "lang": "ur"}  # the caller revokes "t"
+    assert store.open(signed_in).idle_expired is None and store.open("no-such-id").data is None
 
 
 def test_cli_disable_enable_and_revoke(tmp_path, make_database_url):

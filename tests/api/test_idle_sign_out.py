@@ -1,0 +1,92 @@
+"""A signed-in screen left unattended: after ``server.session_idle_minutes`` without a request the browser session
+ends, the next page lands on the sign-in page saying why (English and Urdu), and the API token the session held is
+revoked on the server. The time is an injected clock, never a sleep. A station of its own, with an idle limit of 7
+minutes (not the default), so that the message's number comes from the configuration."""
+import re
+
+import pytest
+
+from station.errors import AuthenticationFailed
+from tests.support.stations import PASSWORDS, build_station
+
+IDLE_MINUTES = 7
+
+
+@pytest.fixture(scope="module")
+def idle_station(tmp_path_factory, make_database_url):
+    st = build_station(tmp_path_factory.mktemp("idle-home"), make_database_url(),
+                       server={"session_idle_minutes": IDLE_MINUTES})
+    st.init()
+    role, password = PASSWORDS["officer"]
+    st.accounts.add_user("officer", password, role)
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def clock():
+    return [1_000.0]
+
+
+@pytest.fixture
+def app(idle_station, clock):
+    from api import create_app
+
+    return create_app(idle_station, clock=lambda: clock[0])
+
+
+def _sign_in(client, lang="en"):
+    page = client.get(f"/?lang={lang}").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = client.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1], "csrf_token": csrf})
+    assert r.status_code == 302
+    return client.get_cookie("station_session").value
+
+
+def test_an_unattended_session_ends_after_the_idle_limit_and_its_token_is_revoked(app, idle_station, clock):
+    browser = app.test_client()
+    sid = _sign_in(browser)
+    token = app.session_interface.store.load(sid)["token"]  # what the session holds on the server
+    clock[0] += IDLE_MINUTES * 60 - 1
+    assert browser.get("/next").status_code == 200  # just under the limit: still signed in
+    clock[0] += IDLE_MINUTES * 60 + 1  # the screen left alone past the limit
+    r = browser.get("/next")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/")
+    page = browser.get("/").get_data(as_text=True)
+    assert f"{IDLE_MINUTES} minutes without use" in page and 'id="username"' in page
+    with pytest.raises(AuthenticationFailed):
+        idle_station.accounts.authenticate(token)  # revoked on the server, not merely forgotten by the browser
+    r = app.test_client().get("/api/voters/12345-1234567-1", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    assert f"{IDLE_MINUTES} minutes" not in browser.get("/").get_data(as_text=True)  # said once
+    attacker = app.test_client()  # a copy of the old cookie opens nothing either
+    attacker.set_cookie("station_session", sid)
+    assert attacker.get("/next").status_code == 302
+
+
+def test_the_idle_sign_out_message_is_in_urdu_for_an_urdu_screen(app, clock):
+    browser = app.test_client()
+    _sign_in(browser, lang="ur")
+    clock[0] += IDLE_MINUTES * 60 + 1
+    assert browser.get("/next").status_code == 302
+    page = browser.get("/").get_data(as_text=True)
+    assert '<html lang="ur" dir="rtl">' in page
+    message = re.search(r'<div class="banner[^"]*"[^>]*>([^<]*)</div>', page).group(1)
+    assert str(IDLE_MINUTES) in message and "منٹ" in message and "minutes" not in message
+
+
+def test_a_screen_in_use_stays_signed_in_past_the_idle_limit(app, clock):
+    browser = app.test_client()
+    _sign_in(browser)
+    for _ in range(4):  # a request every (limit - 1) minutes: four times the limit in all
+        clock[0] += (IDLE_MINUTES - 1) * 60
+        assert browser.get("/next").status_code == 200
+
+
+def test_an_api_call_of_an_idle_browser_session_is_refused_and_the_next_page_says_why(app, clock):
+    browser = app.test_client()
+    _sign_in(browser)
+    clock[0] += IDLE_MINUTES * 60 + 1
+    assert browser.get("/api/voters/12345-1234567-1").status_code == 401
+    page = browser.get("/").get_data(as_text=True)
+    assert f"{IDLE_MINUTES} minutes without use" in page
