@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from matching.errors import DatasetError
+from matching.errors import DatasetError, UnreadableImage
 
 # Every file format OpenCV's imread decodes (its documentation's list), written once: photos and prints are read
 # from any of them.
@@ -117,7 +117,7 @@ def _read_grey(path: Path) -> np.ndarray:
 
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise DatasetError(f"cannot read image {path}")
+        raise UnreadableImage(path)
     return image
 
 
@@ -126,7 +126,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise DatasetError(f"cannot read image {path}")
+        raise UnreadableImage(path)
     return np.ascontiguousarray(image[:, :, ::-1])
 
 

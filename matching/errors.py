@@ -8,6 +8,7 @@
      +-- MatcherUnavailable    the matching library or its model is not installed
      +-- TemplateFormatError   a stored template in a format the engine cannot read (matching/engine.py)
      +-- DatasetError          (also a ValueError) a benchmark folder with no usable images, an unreadable image
+          +-- UnreadableImage   an image file OpenCV cannot decode (empty, truncated, not an image): names its path
 """
 from __future__ import annotations
 
@@ -42,3 +43,11 @@ class TemplateFormatError(MatchingError):
 
 class DatasetError(MatchingError, ValueError):
     """A benchmark set that cannot be read: no images in the expected layout, an image OpenCV cannot decode."""
+
+
+class UnreadableImage(DatasetError):
+    """An image file of a benchmark set that cannot be decoded; ``path`` names it."""
+
+    def __init__(self, path) -> None:
+        super().__init__(f"cannot read image {path}")
+        self.path = path

@@ -23,6 +23,7 @@ import functools
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +42,7 @@ from station.audit import bundle, identity
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.audit.service import AuditService
+from station.audit.station_certificate import station_certificate_check
 from station.audit.transparency import TransparencyService, TreeSettings, write_missing_files
 from station.authority.checks import AuthorityChecks
 from station.authority.settings import AuthoritySettings
@@ -51,7 +53,7 @@ from station.db import engine as db
 from station.devices.opener import DeviceOpener
 from station.devices.technician import TechnicianService
 from station.errors import Conflict, StationError
-from station.packages.crypto import create_package_key
+from station.packages.crypto import create_package_key, own_commission_key
 from station.packages.importing import PackageImporter, key_files_check
 from station.polling.cards import CardReader
 from station.polling.cross_check import CrossChecker
@@ -64,15 +66,24 @@ from station.registration.service import RegistrationService
 from station.roll import store as roll_store
 from station.roll.service import RollService
 from station.security import tls
-from station.security.key_files import private_key_files
+from station.security.empty_keys import clear_empty_keys, empty_key_files, made_with
+from station.security.key_files import init_key_files, private_key_files
 from station.security.key_service import KeyService
 from station.security.keys import TemplateCipher, create_keys, load_template_cipher
-from station.security.files import remove_stale_temporaries
+from station.security.files import check_folder, remove_stale_temporaries
 from station.security.keystore import KeysLocked, key_store
 from station.security.users import AccountService
 from station.service.power import SAFEGUARDED, PowerWatch
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Initialised:
+    """What ``Station.init`` did: keys created now (any), empty key files made again (their paths)."""
+
+    created: bool
+    repaired: tuple[Path, ...] = ()
 
 
 class Station:
@@ -258,10 +269,14 @@ class Station:
                               cipher=self.cipher)
 
     # --- life cycle ---
-    def init(self) -> bool:
-        """Create the data directory, keys and schema; returns True if keys were created now."""
+    def init(self) -> Initialised:
+        """Create the data directory, keys and schema: which keys were created now, which empty key files (an older
+        release's) were made again (``security.empty_keys``: KeyMissing, nothing changed, when that would orphan
+        what the lost key made)."""
+        check_folder(self.config.home)  # one this user may not write in: named now, before anything is made
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.home.chmod(0o700)  # database, keys and logs: the station user only
+        repaired = self._clear_empty_keys()
         created = create_keys(self.config.keys_dir)
         created = create_package_key(self.config.keys_dir) or created
         created = identity.create_identity(self.config.keys_dir, self.config.station.id) or created
@@ -274,7 +289,17 @@ class Station:
         db.upgrade(self.engine)
         with self.transaction() as s:
             matchlog.ensure_head(s, self.config.station.id)
-        return created
+        return Initialised(created=created, repaired=tuple(repaired))
+
+    def _clear_empty_keys(self) -> list[Path]:
+        """Remove the empty key files init makes again (security.empty_keys), judged against this station's data."""
+        keys_dir, names = self.config.keys_dir, init_key_files()
+        if not empty_key_files(keys_dir, names):
+            return []
+        if not db.has_schema(self.engine):  # no database yet: nothing was made with any key
+            return clear_empty_keys(keys_dir, names, lambda name: made_with(None, keys_dir, name))
+        with self.read_transaction() as s:
+            return clear_empty_keys(keys_dir, names, lambda name: made_with(s, keys_dir, name))
 
     def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None,
                         templates_file: Path | None = None, progress=None) -> dict:
@@ -363,6 +388,9 @@ class Station:
             checks.append(("log signing key", True, "sealed, locked in this process: not opened"))
         except StationError as exc:
             checks.append(("log signing key", False, str(exc)))
+        checks.append(station_certificate_check(
+            self.config, lambda: self.log_signer.signing_key.public_key(),
+            commission_key=own_commission_key(self.config.keys_dir)))
         try:
             breaks = self.audit.verify_live_log()
             more = f" (and {len(breaks) - 3} more)" if len(breaks) > 3 else ""

@@ -62,7 +62,7 @@ from typing import Any
 import click
 import numpy as np
 
-from matching.errors import ExtractionFailed
+from matching.errors import DatasetError, ExtractionFailed, UnreadableImage
 
 from station.bench import SHARED_DATASETS, check_synthetic_size
 
@@ -290,21 +290,40 @@ class _CachedExtractor:
 
 # --------------------------------------------------------------------------------------------- scoring
 
-def _payloads(sample_set, extractor, progress) -> tuple[list[Any], int]:
+def _payloads(sample_set, extractor, progress) -> tuple[list[Any], int, list[Path]]:
+    """Each sample's template payload (None: a failure to acquire), how many failed, and the image files that could
+    not be read at all (never counted as failures to acquire: the data set is broken, not the capture)."""
     from station.bench.accuracy import _template_payload
 
     progress(f"{sample_set.name}: extracting {len(sample_set)} images")
-    out, failed = [], 0
+    out, failed, unreadable = [], 0, []
     for k in range(len(sample_set)):
         try:
-            t = extractor.extract(sample_set.image(k))
+            image = sample_set.image(k)
+        except UnreadableImage as exc:
+            unreadable.append(Path(exc.path))
+            out.append(None)
+            continue
+        try:
+            t = extractor.extract(image)
             if getattr(t, "minutiae_count", 1) == 0:
                 t = None
         except Exception:  # noqa: BLE001 - a failed extraction is a failure to acquire, counted
             t = None
         failed += t is None
         out.append(None if t is None else _template_payload(t))
-    return out, failed
+    return out, failed, unreadable
+
+
+def unreadable_images(spec: DataSpec, total: int, unreadable: list[Path]) -> DatasetError:
+    """The one-line error of a set with images that cannot be read: how many, and the first."""
+    first = unreadable[0]
+    try:
+        empty = ", 0 bytes" if first.stat().st_size == 0 else ""
+    except OSError:
+        empty = ""
+    return DatasetError(f"{len(unreadable)} of {total} images of {spec.label} could not be read (empty, damaged or "
+                        f"not in a format OpenCV decodes; the first: {first}{empty}): nothing calibrated")
 
 
 def _score(contender, payloads: list[Any], pairs: np.ndarray) -> np.ndarray:
@@ -339,7 +358,9 @@ def score_sets(specs: list[DataSpec], modality: str, contender, *, cache: Templa
     count_features = getattr(contender.extractor, "features", None)  # a fingerprint engine's (not faces')
     for spec in specs:
         sample_set = load_set(spec, modality)
-        payloads, failed = _payloads(sample_set, extractor, say)
+        payloads, failed, unreadable = _payloads(sample_set, extractor, say)
+        if unreadable:
+            raise unreadable_images(spec, len(sample_set), unreadable)
         if count_features is not None:
             features.extend(count_features(p) for p in payloads if p is not None)
         g_pairs, i_pairs = sample_set.genuine_pairs(), sample_set.impostor_pairs_all()

@@ -7,7 +7,8 @@ Exit codes (docs/cli.md), the same in every command:
     0  DONE            the command did what was asked
     1  CHECK_FAILED    a check found a problem: verify, doctor, check-proof, a benchmark below its target, ...
     2  USAGE           the command line is wrong: unknown option, bad value, a file or folder that does not exist,
-                       an unknown profile or a bad configuration value (click's usage errors exit 2 too)
+                       a folder to write in that the user may not write in, an unknown profile or a bad
+                       configuration value (click's usage errors exit 2 too)
     3  REFUSED         the input or the station's state was refused: a tampered package, a garbage file, a CNIC not
                        on the roll, a closed poll, missing keys, a device or database that failed; nothing was done
     70 INTERNAL        a bug: one line saying so (the traceback only with ``station -v``)
@@ -30,6 +31,7 @@ from drivers.errors import DeviceError
 from matching.errors import MatchingError
 from station.config import load_config
 from station.errors import ConfigError, Conflict, InvalidInput, StationError
+from station.security.files import UnwritableFolder
 
 log = logging.getLogger("station")
 
@@ -47,8 +49,9 @@ class ExitCode(enum.IntEnum):
 
 # Errors a user can cause; anything else escaping a command is a bug (INTERNAL).
 USER_ERRORS = (StationError, DeviceError, MatchingError, SQLAlchemyError, OSError)
-# A path named on the command line that is not there: the same code as click's own ``Path(exists=True)`` check.
-_MISSING_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+# A path named on the command line that is not there, or a folder this user may not write in (checked before the
+# command writes: security.files.check_output, check_folder): the same code as click's own ``Path(exists=True)`` check.
+_MISSING_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError, UnwritableFolder)
 # A whole number from 1 that a command hands to the database (a log entry, a tree size, a limit, a roll version): at
 # most the largest 64-bit integer SQLite and PostgreSQL hold, so a larger one is a usage error, not an OverflowError.
 DB_INT_MAX = 2**63 - 1
@@ -56,8 +59,8 @@ POSITIVE_DB_INT = click.IntRange(1, DB_INT_MAX)
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
-    """The exit code of an error a user can cause: USAGE for a bad configuration or a path that does not exist,
-    REFUSED for every other station, device, matching, database or file error."""
+    """The exit code of an error a user can cause: USAGE for a bad configuration, a path that does not exist or a
+    folder the user may not write in, REFUSED for every other station, device, matching, database or file error."""
     if isinstance(exc, (ConfigError, *_MISSING_PATH)):
         return ExitCode.USAGE
     return ExitCode.REFUSED

@@ -13,14 +13,19 @@ from station.cli.common import Context, ExitCode, emit, handle_errors, operator_
 @pass_ctx
 @handle_errors
 def init(ctx: Context) -> None:
-    """Create the data directory, the station key (mode 0600) and the database schema."""
-    station = ctx.station()
-    created = station.init()
+    """Create the data directory, the station keys (mode 0600) and the database schema; an empty key file (an older
+    release's) is made again when nothing was made with its key, else refused (restore it from a backup)."""
+    from station.security.empty_keys import remade
     from station.security.files import make_private
 
+    station = ctx.station()
+    done = station.init()
     make_private(_private_files(station.config))  # files of an older release may still be 0644
-    emit({"home": str(station.config.home), "key_created": created, "schema": "up to date"},
-         f"station home {station.config.home}: key {'created' if created else 'already present'}, schema up to date")
+    home = station.config.home
+    emit({"home": str(home), "key_created": done.created, "schema": "up to date",
+          "repaired": [str(path) for path in done.repaired]},
+         [f"station home {home}: key {'created' if done.created else 'already present'}, schema up to date",
+          *(remade(path) for path in done.repaired)])
 
 
 @click.group()

@@ -96,6 +96,15 @@ def load_commission_key(keys_dir: Path) -> Ed25519PrivateKey:
                          "run `station roll commission-init` on the commission's machine")
 
 
+def own_commission_key(keys_dir: Path) -> Ed25519PublicKey | None:
+    """The public half of the commission signing key this home made (keys/commission-signing.pub: the commission's
+    own home), None elsewhere or when it cannot be read."""
+    try:
+        return load_signing_public((Path(keys_dir) / COMMISSION_PUBLIC_FILE).read_bytes())
+    except (OSError, StationError):
+        return None
+
+
 # --- the commission's root certificate and the certificates it issues (docs/commission-pki.md) ---
 COMMISSION_CERT_FILE = "commission.crt"
 COMMISSION_NAME = "Election Commission voter-station root"

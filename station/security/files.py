@@ -28,20 +28,54 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class UnwritableFolder(PermissionError):
+    """A folder named on the command line (an output's, the home) that this user may not write in: the command line's
+    "a path that cannot be used", exit 2 like a folder that is not there. A failure while writing (a disk full, an I/O
+    error) is not one: the file system failed (exit 3)."""
+
+
+def writable(folder: Path) -> bool:
+    """Whether this process (its effective user) may create files in ``folder``."""
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
 def check_output(path, *, folder_ok: bool = False) -> Path:
     """``path`` when a file can be written there; else the error naming ``path`` (never a temporary file) and why:
-    its folder is not there or not a folder (FileNotFoundError, NotADirectoryError), it is a folder itself
-    (IsADirectoryError, unless ``folder_ok``): the command line's "a path that does not exist", exit 2. Commands
-    call it on their output before they change anything (station/cli/common.py checks every --out)."""
+    its folder is not there or not a folder (FileNotFoundError, NotADirectoryError), this user may not write in it
+    (UnwritableFolder), it is a folder itself (IsADirectoryError, unless ``folder_ok``): the command line's "a path
+    that does not exist", exit 2. Commands call it on their output before they change anything
+    (station/cli/common.py checks every --out)."""
     path = Path(path)
     folder = path.parent
     if folder.is_dir():
         if path.is_dir() and not folder_ok:
             raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder")
+        into = path if path.is_dir() else folder  # a folder given (folder_ok) is written into
+        if not writable(into):
+            raise UnwritableFolder(errno.EACCES, f"cannot write {path}: no permission to write in folder {into}")
     elif folder.exists():
         raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {folder} is not a folder")
     else:
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder {folder}")
+    return path
+
+
+def check_folder(path) -> Path:
+    """``path`` when this user can write in that folder, or make it: else the error naming ``path`` (as
+    ``check_output``): a file there or on the way (NotADirectoryError), no permission to write in it or in the
+    folder that would hold it (UnwritableFolder)."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"cannot write in {path}: it is not a folder")
+        if not writable(path):
+            raise UnwritableFolder(errno.EACCES, f"cannot write in {path}: no permission")
+        return path
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot make {path}: {parent} is not a folder")
+    if not writable(parent):
+        raise UnwritableFolder(errno.EACCES, f"cannot make {path}: no permission to write in folder {parent}")
     return path
 
 

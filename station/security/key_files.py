@@ -12,3 +12,13 @@ def private_key_files() -> tuple[str, ...]:
 
     return (keys.TEMPLATE_KEY_FILE, identity.SIGNING_KEY_FILE, identity.VOTER_KEY_FILE,
             identity.ELECTION_VOTER_KEY_FILE, crypto.PACKAGE_KEY_FILE, crypto.COMMISSION_KEY_FILE, tls.CA_KEY_FILE)
+
+
+def init_key_files() -> tuple[str, ...]:
+    """The private key files ``station init`` makes (the commission's are made by ``roll commission-init``)."""
+    from station.audit import identity
+    from station.packages import crypto
+    from station.security import keys, tls
+
+    return (keys.TEMPLATE_KEY_FILE, crypto.PACKAGE_KEY_FILE, identity.SIGNING_KEY_FILE, identity.VOTER_KEY_FILE,
+            tls.CA_KEY_FILE)

@@ -342,3 +342,67 @@ def test_the_template_cache_is_not_read_across_a_changed_extraction(tmp_path):
     settings = make_engine("leader_mcc_bozorth3").extraction_settings
     assert "min_scale=0.8" in settings and "max_side=320" in settings and "ppi=500" in settings
     assert make_engine("leader_mcc_bozorth3", ppi=1000).extraction_settings != settings
+
+
+PRINT_NAMES = ("1_1.tif", "1_2.tif", "2_1.png", "2_2.png", "3_1.tif", "3_2.tif")
+
+
+def calibrate_main(home: Path, *argv: str):
+    """`station calibrate` as the command line runs it (its error lines and exit codes: docs/cli.md)."""
+    from station.cli.main import main
+
+    return CliRunner().invoke(main, ["--profile", "test", "--home", str(home), "calibrate", "--dry-run", "--quiet",
+                                     *argv], env={"STATION_HOME": None, "STATION_PROFILE": None})
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all\n"], ids=["empty", "not-an-image"])
+def test_a_folder_of_unreadable_prints_says_how_many_and_names_one(tmp_path, content):
+    """It used to say "calibration data too small: 12 impostor scores cannot resolve FMR 0.1%" (each file counted
+    as a failed capture): the files are what is wrong, not the size of the set."""
+    from station.cli.common import ExitCode
+    from tests.station.cli.test_bad_input import assert_one_error
+
+    data = tmp_path / "prints"
+    data.mkdir()
+    for name in PRINT_NAMES:
+        (data / name).write_bytes(content)
+    result = calibrate_main(tmp_path / "home", "--modality", "fingerprint", "--dataset", str(data))
+    assert_one_error(result, {ExitCode.REFUSED})
+    [line] = result.stderr.splitlines()
+    assert "6 of 6 images" in line and "could not be read" in line and str(data / "1_1.tif") in line, line
+    assert "too small" not in line
+    assert not (tmp_path / "home" / "station.toml").exists()
+
+
+def test_one_unreadable_print_among_readable_ones_is_named(tmp_path):
+    """A calibration set with a file that is no image is refused, naming it: counted as a failed capture it would
+    move the thresholds."""
+    from station.cli.common import ExitCode
+    from tests.station.cli.test_bad_input import assert_one_error
+
+    data = tmp_path / "prints"
+    data.mkdir()
+    rng = np.random.default_rng(4)
+    for name in PRINT_NAMES[:4]:
+        assert cv2.imwrite(str(data / name), rng.integers(0, 255, (96, 96), dtype=np.uint8))
+    for name in PRINT_NAMES[4:]:
+        (data / name).write_bytes(b"")
+    result = calibrate_main(tmp_path / "home", "--modality", "fingerprint", "--dataset", str(data))
+    assert_one_error(result, {ExitCode.REFUSED})
+    [line] = result.stderr.splitlines()
+    assert "2 of 6 images" in line and str(data / "3_1.tif") in line, line
+
+
+def test_a_folder_of_unreadable_photos_says_how_many_and_names_one(tmp_path):
+    from station.cli.common import ExitCode
+    from tests.station.cli.test_bad_input import assert_one_error
+
+    data = tmp_path / "faces"
+    for identity in ("a", "b"):
+        (data / identity).mkdir(parents=True)
+        for n in (1, 2):
+            (data / identity / f"{n}.jpg").write_bytes(b"")
+    result = calibrate_main(tmp_path / "home", "--modality", "face", "--dataset", str(data))
+    assert_one_error(result, {ExitCode.REFUSED})
+    [line] = result.stderr.splitlines()
+    assert "4 of 4 images" in line and str(data / "a" / "1.jpg") in line, line
