@@ -16,7 +16,8 @@ from station.runtime import Station
 from station.security.users import Principal
 from tests.support.require import (pytest_make_collect_report, pytest_runtest_makereport,  # noqa: F401 (hooks)
                                    pytest_runtest_setup, pytest_terminal_summary)
-from tests.support.stations import FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, build_station, roll_templates_file
+from tests.support.stations import (FACES, PASSWORDS, ROLL_SEED, ROLL_VOTERS, add_users, build_station,
+                                    roll_templates_file)
 
 
 def touches_a_database(item) -> bool:
@@ -115,8 +116,7 @@ def station(station_home, make_database_url) -> Station:
     # builder may use both cores
     st.synthesize_roll(ROLL_VOTERS, ROLL_SEED, faces_dir=str(FACES) if FACES.is_dir() else None, workers=2,
                        templates_file=roll_templates_file(st))
-    for username, (role, password) in PASSWORDS.items():
-        st.accounts.add_user(username, password, role)
+    add_users(st, PASSWORDS)
     yield st
     st.close()
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support.browser import Browser, login, screenshot
-from tests.support.stations import ROLL_SEED, ServerProcess, build_station
+from tests.support.stations import ROLL_SEED, ServerProcess, add_users, build_station
 from tests.support.webclient import Client
 from station.config import write_local_overrides
 
@@ -44,8 +44,7 @@ def server(tmp_path_factory, make_database_url):
     st = build_station(home, database_url)
     st.init()
     st.synthesize_roll(6, ROLL_SEED)
-    for username, (role, password) in USERS.items():
-        st.accounts.add_user(username, password, role)
+    add_users(st, USERS)
     st.close()
     srv = ServerProcess(home, database_url)
     yield srv

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, negativ
                                                status_code_conformance)
 
 from tests.support.api_roles import PUBLIC, USERS, roles_allowed
-from tests.support.stations import PASSWORDS, build_station, roll_templates_file
+from tests.support.stations import PASSWORDS, add_users, build_station, roll_templates_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_pass_only(
     "the fuzzer against the document; the text PostgreSQL refuses (U+0000) is sent on both databases by "
@@ -104,8 +104,7 @@ def _new_station(home, database_url):
     st = build_station(home, database_url, enrollment={"fingers": ENROLLED_FINGERS})
     st.init()
     st.synthesize_roll(*ROLL, workers=1, templates_file=roll_templates_file(st, *ROLL))
-    for username, (role, password) in PASSWORDS.items():
-        st.accounts.add_user(username, password, role)
+    add_users(st, PASSWORDS)
     return st
 
 

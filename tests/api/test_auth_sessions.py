@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.support.stations import PASSWORDS, build_station
+from tests.support.stations import PASSWORDS, station_with_users
 
 USERS = ("officer", "auditor", "tech")
 VOTER = "/api/voters/12345-1234567-1"  # any authenticated GET: 404 (not on the roll) once past authentication
@@ -13,13 +13,7 @@ VOTER = "/api/voters/12345-1234567-1"  # any authenticated GET: 404 (not on the 
 
 @pytest.fixture(scope="module")
 def small_station(tmp_path_factory, make_database_url):
-    st = build_station(tmp_path_factory.mktemp("auth-home"), make_database_url())
-    st.init()
-    for username in USERS:
-        role, password = PASSWORDS[username]
-        st.accounts.add_user(username, password, role)
-    yield st
-    st.close()
+    yield from station_with_users(tmp_path_factory.mktemp("auth-home"), make_database_url(), USERS)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import re
 import jsonschema
 import pytest
 
-from tests.support.stations import PASSWORDS, build_station
+from tests.support.stations import PASSWORDS, station_with_users
 
 USERS = ("officer", "tech", "auditor", "presiding")
 DEVICE_COOKIE = "station_device"
@@ -22,13 +22,7 @@ WRONG = "Summer2024!"  # the password the attacker tries; never shown back
 
 @pytest.fixture(scope="module")
 def small_station(tmp_path_factory, make_database_url):
-    st = build_station(tmp_path_factory.mktemp("lockout-home"), make_database_url())
-    st.init()
-    for username in USERS:
-        role, password = PASSWORDS[username]
-        st.accounts.add_user(username, password, role)
-    yield st
-    st.close()
+    yield from station_with_users(tmp_path_factory.mktemp("lockout-home"), make_database_url(), USERS)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from station.db.models import MatchLogEntry
-from tests.support.stations import PASSWORDS, ROLL_SEED, build_station
+from tests.support.stations import PASSWORDS, ROLL_SEED, add_users, build_station
 
 
 def auth(tokens, user):
@@ -53,8 +53,7 @@ def reg_station(tmp_path_factory, make_database_url):
                        enrollment={"fingers": FINGERS, "face_required": False})
     st.init()
     st.synthesize_roll(8, ROLL_SEED)
-    for username, (role, password) in PASSWORDS.items():
-        st.accounts.add_user(username, password, role)
+    add_users(st, PASSWORDS)
     yield st
     st.close()
 

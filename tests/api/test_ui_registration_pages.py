@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.support.stations import PASSWORDS, ROLL_SEED, build_station
+from tests.support.stations import PASSWORDS, ROLL_SEED, add_users, build_station
 from station.security.users import Principal
 
 pytestmark = pytest.mark.slow
@@ -44,8 +44,7 @@ def reg_station(tmp_path_factory, make_database_url):
                        enrollment={"fingers": FINGERS})
     st.init()
     st.synthesize_roll(8, ROLL_SEED)
-    for username, (role, password) in USERS.items():
-        st.accounts.add_user(username, password, role)
+    add_users(st, USERS)
     yield st
     st.close()
 

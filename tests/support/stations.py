@@ -70,6 +70,24 @@ def build_station(home: Path, database_url: str, **overrides) -> Station:
     return Station(load_config("test", home=home, overrides=sections, environ={}))
 
 
+def add_users(st: Station, users: dict[str, tuple[str, str]]) -> None:
+    """Add each user of ``users`` ({username: (role, password)}: PASSWORDS or a part of it) to the station."""
+    for username, (role, password) in users.items():
+        st.accounts.add_user(username, password, role)
+
+
+def station_with_users(folder: Path, database_url: str, usernames):
+    """A station of its own (initialised, no roll) with these users of PASSWORDS, for tests whose logouts, revocations
+    and lockouts must not touch the shared one; a generator for a fixture to ``yield from`` (closed afterwards)."""
+    st = build_station(folder, database_url)
+    st.init()
+    add_users(st, {username: PASSWORDS[username] for username in usernames})
+    try:
+        yield st
+    finally:
+        st.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
