@@ -36,6 +36,8 @@ a module has several, its docstring draws its part of the tree); every other cla
      |                            Unavailable (Timeout), ResponseInvalid (SignatureInvalid, CertificateUntrusted),
      |                            ErrorAnswer
      +-- InstallError             (station.service.install) installing or removing the system service failed
+     +-- UnwritableFolder         (station.security.files; also a PermissionError) a folder named on the command line
+                                  that this user may not write in: exit 2, like one that is not there
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from station.errors import StationError
+
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -28,7 +30,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class UnwritableFolder(PermissionError):
+class UnwritableFolder(StationError, PermissionError):
     """A folder named on the command line (an output's, the home) that this user may not write in: the command line's
     "a path that cannot be used", exit 2 like a folder that is not there. A failure while writing (a disk full, an I/O
     error) is not one: the file system failed (exit 3)."""
