@@ -44,7 +44,7 @@ from station.audit.chain import LogSigner
 from station.audit.service import AuditService
 from station.audit.station_certificate import station_certificate_check
 from station.audit.transparency import TransparencyService, TreeSettings, write_missing_files
-from station.authority.checks import AuthorityChecks
+from station.authority.checks import NOT_CONFIGURED, AuthorityChecks
 from station.authority.settings import AuthoritySettings
 from station.backup.restore import restore_check
 from station.backup.schedule import backup_to_dir
@@ -66,6 +66,7 @@ from station.registration.service import RegistrationService
 from station.roll import store as roll_store
 from station.roll.service import RollService
 from station.security import tls
+from station.security.cookie_key import cookie_key_check
 from station.security.empty_keys import clear_empty_keys, empty_key_files, made_with
 from station.security.key_files import init_key_files, private_key_files
 from station.security.key_service import KeyService
@@ -293,13 +294,13 @@ class Station:
 
     def _clear_empty_keys(self) -> list[Path]:
         """Remove the empty key files init makes again (security.empty_keys), judged against this station's data."""
-        keys_dir, names = self.config.keys_dir, init_key_files()
-        if not empty_key_files(keys_dir, names):
+        config, names = self.config, init_key_files()
+        if not empty_key_files(config.keys_dir, names):
             return []
-        if not db.has_schema(self.engine):  # no database yet: nothing was made with any key
-            return clear_empty_keys(keys_dir, names, lambda name: made_with(None, keys_dir, name))
+        if not db.has_schema(self.engine):  # no database yet: nothing was made in it with any key
+            return clear_empty_keys(config.keys_dir, names, lambda name: made_with(None, config, name))
         with self.read_transaction() as s:
-            return clear_empty_keys(keys_dir, names, lambda name: made_with(s, keys_dir, name))
+            return clear_empty_keys(config.keys_dir, names, lambda name: made_with(s, config, name))
 
     def synthesize_roll(self, voters: int, seed: int, *, faces_dir: str | None = None, workers: int | None = None,
                         templates_file: Path | None = None, progress=None) -> dict:
@@ -376,6 +377,7 @@ class Station:
             checks.append(("database", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
         checks.append(key_files_check(self.transaction, self.config.keys_dir))  # settles an interrupted import
         checks.append(self.keys.health())
+        checks.append(cookie_key_check(self.config.keys_dir))  # the web server's, never sealed
         try:
             checks.append(("station key", True, f"key id {self.cipher.key_id}"))
         except KeysLocked:
@@ -404,6 +406,9 @@ class Station:
             checks.append(("match log triggers", False, str(exc.orig if hasattr(exc, "orig") else exc)[:200]))
         try:
             checks.append(self.authority.health())
+        except KeysLocked:  # the link needs the opened keys; none configured needs none
+            checks.append(NOT_CONFIGURED if AuthoritySettings.from_config(self.config).backend == "none" else
+                          ("ID authority link", True, "sealed, locked in this process: not checked"))
         except (StationError, SQLAlchemyError) as exc:
             checks.append(("ID authority link", False, str(exc)[:200]))
         checks.extend(self.recover())  # what a kill left undone, done now and reported

@@ -54,6 +54,7 @@ from station.packages.importing import PackageImporter
 from station.security.keys import TemplateCipher, TemplateDecryptError, template_context
 
 log = logging.getLogger(__name__)
+NOT_CONFIGURED = ("ID authority link", True, "not configured (offline decisions only)")  # doctor's line, no link
 
 PROBE_MODALITY = "authority_probe"  # template_context of a queued probe: never decrypts as a roll reference
 __all__ = ["AuthorityChecks", "AuthorityNote", "CheckOutcome", "FlushReport", "EVENTS", "ANSWER", "UNAVAILABLE",
@@ -395,7 +396,7 @@ class AuthorityChecks:
     def health(self) -> tuple[str, bool, str]:
         """A line for ``station doctor``."""
         if not self.client.online:
-            return "ID authority link", True, "not configured (offline decisions only)"
+            return NOT_CONFIGURED
         pending = self.pending_count()
         down = self._link_down()
         detail = f"{self.client.backend} {self.settings.url}; {pending} checks queued"

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
 from station.security.files import write_atomically
-from station.security.keystore import key_store
+from station.security.keystore import KeysLocked, key_store
 from station.errors import InvalidInput, KeyMissing, StationError
 
 COMMISSION_KEY_FILE = "commission-signing.key"
@@ -97,10 +97,26 @@ def load_commission_key(keys_dir: Path) -> Ed25519PrivateKey:
 
 
 def own_commission_key(keys_dir: Path) -> Ed25519PublicKey | None:
-    """The public half of the commission signing key this home made (keys/commission-signing.pub: the commission's
-    own home), None elsewhere or when it cannot be read."""
+    """The public half of the commission signing key this home holds (the commission's own home), None elsewhere or
+    when it cannot be read. Only the PRIVATE key (keys/commission-signing.key, in this home's key store) makes a home
+    the commission's: keys/commission-signing.pub is public, handed to every station, and copied into a station's
+    keys/ it proves nothing. The public half is taken from the private key when it can be read; only when the store is
+    sealed and locked in this process (a sealed file there, not opened) from the .pub file beside it. The caller still
+    compares it with the commission certificate the home holds."""
+    keys_dir = Path(keys_dir)
+    store = key_store(keys_dir)
+    if not store.exists(COMMISSION_KEY_FILE):
+        return None
     try:
-        return load_signing_public((Path(keys_dir) / COMMISSION_PUBLIC_FILE).read_bytes())
+        return load_commission_key(keys_dir).public_key()
+    except KeysLocked:
+        pass  # sealed, not opened in this process: the private key is held, its public half is beside it
+    except (OSError, StationError):
+        return None
+    if [state.state for state in store.file_states([COMMISSION_KEY_FILE])] != ["sealed"]:
+        return None
+    try:
+        return load_signing_public((keys_dir / COMMISSION_PUBLIC_FILE).read_bytes())
     except (OSError, StationError):
         return None
 

@@ -9,7 +9,10 @@ made with each key (``made_with``):
     template.key         templates and photos encrypted with it (roll, card references, registration captures,
                          ID-authority probes): they would no longer decrypt
     station-signing.key  match log entries (every append signs with it; they would no longer verify under a new key),
-                         or keys/station.crt issued by someone else for it (the key signed the request)
+                         signed checkpoints of the log's tree (every station signs one at its server's first start),
+                         their note files, the log's checkpoint files or the closing seal in the audit folder (they
+                         would fail doctor for good, "not signed by this station's key"), or keys/station.crt issued
+                         by someone else for it (the key signed the request)
     voter-ref.key        match log entries (every append loads it: voters are keyed with it), or a roll package
                          applied (it installs the commission's election key)
     package.key          a roll package applied (decrypted with it: the commission encrypts to its public half)
@@ -22,12 +25,16 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from station.errors import KeyMissing
 from station.security.files import fsync_dir
+
+if TYPE_CHECKING:
+    from station.config import Config
 
 
 def empty_key_files(keys_dir: Path, names: Iterable[str]) -> list[Path]:
@@ -49,15 +56,38 @@ def _count(session: Session, tables: set[str], model, *where) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def made_with(session: Session | None, keys_dir: Path, name: str) -> str | None:
+def _signed_files(config: Config) -> str | None:
+    """The audit folder's files signed with the station's log key, the first kind found (None: none): they outlive
+    a database that was lost or made anew."""
+    from station.audit import bundle
+
+    def count(folder: Path, suffix: str) -> int:
+        try:
+            return sum(1 for path in folder.iterdir() if path.name.endswith(suffix))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+
+    if bundle.seal_path(config).is_file():
+        return f"{bundle.seal_path(config)} (the closing seal) was signed with the key it held"
+    for folder, suffix, what in ((bundle.tree_dir(config), ".note", "checkpoint note(s) of the log's tree"),
+                                 (bundle.checkpoint_dir(config), ".json", "checkpoint file(s) of the log")):
+        found = count(folder, suffix)
+        if found:
+            return f"{folder} holds {found} {what} signed with the key it held"
+    return None
+
+
+def made_with(session: Session | None, config: Config, name: str) -> str | None:
     """What this station holds that was made with the key ``name`` was meant to hold (None: nothing). ``session``:
-    a read of the station's database, None when it has no schema yet (nothing was made)."""
+    a read of the station's database, None when it has no schema yet (nothing was made in it); ``config``: the
+    station's, for its keys and audit folders."""
     from station.audit import identity
     from station.db.models import (AppliedPackage, AuthorityQueueItem, BiometricReference, CardReference,
-                                   EnrollmentCapture, MatchLogEntry)
+                                   EnrollmentCapture, LogCheckpoint, MatchLogEntry)
     from station.packages.crypto import PACKAGE_KEY_FILE
     from station.security.keys import TEMPLATE_KEY_FILE
 
+    keys_dir = config.keys_dir
     tables = set(inspect(session.connection()).get_table_names()) if session is not None else set()
     entries = _count(session, tables, MatchLogEntry) if session is not None else 0
     packages = _count(session, tables, AppliedPackage) if session is not None else 0
@@ -71,6 +101,13 @@ def made_with(session: Session | None, keys_dir: Path, name: str) -> str | None:
     if name in (identity.SIGNING_KEY_FILE, identity.VOTER_KEY_FILE) and entries:
         return f"the match log holds {entries} entr{'y' if entries == 1 else 'ies'} made with the key it held"
     if name == identity.SIGNING_KEY_FILE:
+        checkpoints = _count(session, tables, LogCheckpoint) if session is not None else 0
+        if checkpoints:
+            return (f"the database holds {checkpoints} signed checkpoint(s) of the log's tree made with the key it "
+                    "held")
+        signed = _signed_files(config)
+        if signed:
+            return signed
         try:
             cert = identity.read_certificate(Path(keys_dir) / identity.CERTIFICATE_FILE)
         except KeyMissing:

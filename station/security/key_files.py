@@ -1,7 +1,8 @@
 """The station's private key files: those ``station keys protect`` seals and ``station doctor`` checks, each name
-written once, by the module that uses the key. Not here: the TLS server key (never sealed: ``tls``), the backup key
-(already under the backup passphrase: ``backup/format.py``) and the ID-authority client key (a path in
-``authority.client_key``, loaded by ``ssl`` from its file)."""
+written once, by the module that uses the key. Not here: the TLS server key (never sealed: ``tls``), the web server's
+cookie key (never sealed, like the TLS server key, and made by the server, not by init: ``cookie_key``, which doctor
+checks on a line of its own), the backup key (already under the backup passphrase: ``backup/format.py``) and the
+ID-authority client key (a path in ``authority.client_key``, loaded by ``ssl`` from its file)."""
 from __future__ import annotations
 
 

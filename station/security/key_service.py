@@ -92,7 +92,8 @@ class KeyService:
             return ("key protection", False, f"{protection}, but {', '.join(plain)} still plain: run "
                     f"`station keys protect --mode {protection}`")
         state = "locked in this process" if self.store.locked else "unlocked"
-        return "key protection", True, f"{DESCRIPTIONS[protection]}; {state}; the TLS server key is plain by design"
+        return ("key protection", True, f"{DESCRIPTIONS[protection]}; {state}; the TLS server key and the cookie key "
+                "are plain by design")
 
     def announcement(self) -> str:
         """What the server prints at start about the keys."""

@@ -22,7 +22,10 @@ from station.audit.identity import ROLE_STATION, SIGNING_KEY_FILE
 from station.audit.revocation import CRL_FILE, Revocation, issue_revocation_list
 from station.cli.common import ExitCode
 from station.cli.main import main
-from station.packages.crypto import create_commission_certificate, create_commission_key
+from station.packages.crypto import (COMMISSION_KEY_FILE, COMMISSION_PUBLIC_FILE, create_commission_certificate,
+                                     create_commission_key, public_pem)
+from station.security.keystore import PASSPHRASE, key_store
+from tests.support.keystore import fresh_process
 from tests.support.pki import PEM, Commission, self_signed
 from tests.support.stations import build_station
 
@@ -169,6 +172,38 @@ def test_the_commission_s_own_home_with_its_self_signed_log_certificate_is_ok_an
     stays self-signed, and that is not a station waiting for certification."""
     create_commission_key(keys)
     create_commission_certificate(keys)
+    ok, detail = doctor_line(home)
+    assert ok and "commission's own home" in detail, detail
+
+
+def test_the_commission_s_public_key_planted_on_a_station_does_not_make_it_the_commission_s_home(home, keys):
+    """keys/commission-signing.pub is public (the commission hands it to every station): copied into a station's
+    keys/ it used to turn the FAIL of a self-signed certificate into "ok ... the commission's own home"."""
+    commission = home["commission"]
+    holds(keys, commission=commission)
+    (keys / COMMISSION_PUBLIC_FILE).write_bytes(public_pem(commission.key.public_key()))
+    ok, detail = doctor_line(home)
+    assert not ok and "self-signed" in detail and "station identity request" in detail, detail
+
+
+def test_the_commission_s_home_without_its_public_key_file_is_still_its_own_home(home, keys):
+    """The private key shows it; the public file beside it is not needed (it used to be a false FAIL)."""
+    create_commission_key(keys)
+    create_commission_certificate(keys)
+    (keys / COMMISSION_PUBLIC_FILE).unlink()
+    ok, detail = doctor_line(home)
+    assert ok and "commission's own home" in detail, detail
+
+
+def test_the_commission_s_home_with_its_key_sealed_and_locked_is_its_own_home(home, keys, monkeypatch):
+    """Sealed under the passphrase and locked in this process (doctor without the passphrase): the private key is held
+    but cannot be opened, so its public half is read from the file beside it."""
+    new_process = fresh_process(monkeypatch)
+    create_commission_key(keys)
+    create_commission_certificate(keys)
+    key_store(keys).protect(PASSPHRASE, [COMMISSION_KEY_FILE], passphrase="commission only", scrypt_n=2 ** 12)
+    new_process()
+    assert key_store(keys).locked
     ok, detail = doctor_line(home)
     assert ok and "commission's own home" in detail, detail
 

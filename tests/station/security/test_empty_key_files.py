@@ -9,7 +9,9 @@ file and the way out (its backup), and changes nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 import stat
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -27,9 +29,10 @@ MADE_BY_INIT = ["template.key", "station-signing.key", "voter-ref.key", "package
 def run(tmp_path, make_database_url):
     home, url = tmp_path / "home", make_database_url()
 
-    def invoke(*args: str):
+    def invoke(*args: str, env: dict[str, str] | None = None):
         return CliRunner().invoke(main, ["--profile", "test", "--home", str(home), *args],
-                                  env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_DATABASE__URL": url})
+                                  env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_DATABASE__URL": url,
+                                       **(env or {})})
 
     invoke.home, invoke.keys, invoke.url = home, home / "keys", url
     assert invoke("init").exit_code == 0
@@ -71,6 +74,17 @@ def make_roll(run) -> None:
         st.close()
 
 
+def take_checkpoint(run) -> None:
+    """A signed tree checkpoint and no log entry: what every station holds after the server's first start (the
+    opening checkpoint, signed with keys/station-signing.key)."""
+    st = build_station(run.home, run.url)
+    try:
+        st.transparency.take("open")
+    finally:
+        st.close()
+    shutil.rmtree(run.home / "audit" / "tree")  # its note file too: the database alone shows it here
+
+
 def record_applied_package(run) -> None:
     st = build_station(run.home, run.url)
     try:
@@ -84,9 +98,10 @@ def record_applied_package(run) -> None:
 @pytest.mark.parametrize(("name", "make", "what"), [
     ("template.key", make_roll, "encrypted"),
     ("station-signing.key", make_log_entry, "log"),
+    ("station-signing.key", take_checkpoint, "checkpoint"),
     ("voter-ref.key", make_log_entry, "log"),
     ("package.key", record_applied_package, "roll package"),
-], ids=["template-roll", "signing-log", "voter-ref-log", "package-imported"])
+], ids=["template-roll", "signing-log", "signing-checkpoint", "voter-ref-log", "package-imported"])
 def test_an_empty_key_the_database_depends_on_is_refused_and_nothing_changes(run, name, make, what):
     make(run)
     key, other = run.keys / name, run.keys / "tls-ca.key"
@@ -119,3 +134,23 @@ def test_an_empty_signing_key_of_a_certified_station_is_refused(run):
     assert_one_error(result, {ExitCode.REFUSED})
     assert "station-signing.key" in result.stderr and "certificate" in result.stderr, result.stderr
     assert (run.keys / "station-signing.key").stat().st_size == 0
+
+
+@pytest.mark.parametrize(("kept", "what"), [("seal.json", "closing seal"), ("tree", "checkpoint note"),
+                                            ("checkpoints", "checkpoint file")])
+def test_an_empty_signing_key_whose_signed_files_outlive_the_database_is_refused(run, make_database_url, kept, what):
+    """The audit folder's signed files show the key existed even when the database does not (a new, empty one): the
+    closing seal, the tree checkpoints' notes, the log's checkpoint files."""
+    closed = run("close-poll", env={"STATION_AUDIT__CHECKPOINT_EVERY": "1"})  # a checkpoint file for entry 1 too
+    assert closed.exit_code == 0, closed.output
+    audit = run.home / "audit"
+    for name in {"seal.json", "tree", "checkpoints"} - {kept}:
+        (shutil.rmtree if (audit / name).is_dir() else Path.unlink)(audit / name)
+    assert sorted(path.name for path in audit.iterdir()) == [kept]
+    key = run.keys / "station-signing.key"
+    key.write_bytes(b"")
+    result = run("init", env={"STATION_DATABASE__URL": make_database_url()})
+    assert_one_error(result, {ExitCode.REFUSED})
+    [line] = result.stderr.splitlines()
+    assert str(key) in line and what in line and "backup" in line, line
+    assert key.stat().st_size == 0
