@@ -6,11 +6,11 @@ registrar UI at / (server-rendered, English/Urdu, a server-side session behind a
 Over HTTPS the session cookie is Secure and every response carries Strict-Transport-Security."""
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from flask import Flask, request
 
+from station.security.clock import boottime
 from station.security.cookie_key import cookie_key
 from station.security.device_cookies import DeviceCookies
 from station.security.sessions import SessionStore
@@ -29,11 +29,12 @@ HSTS = "max-age=31536000"  # a year; no includeSubDomains: the station's names a
 
 
 def create_app(station, *, secret_key: bytes | None = None, login_throttle: LoginThrottle | None = None,
-               sessions: SessionStore | None = None, clock: Callable[[], float] = time.monotonic) -> Flask:
+               sessions: SessionStore | None = None, clock: Callable[[], float] = boottime) -> Flask:
     """App factory; ``station`` is a built ``station.runtime.Station``. Browser sessions live in this process's
     memory (``sessions``; by default a store whose signed-in sessions end after ``server.session_idle_minutes``
     without use): a restart signs everyone out of the browser UI (API tokens stay valid until they expire or are
-    revoked). ``clock`` times the sessions' idleness and the login throttle's window when this builds them.
+    revoked). ``clock`` times the sessions' idleness and the login throttle's window when this builds them (by default
+    ``boottime``: the time the laptop lay suspended counts).
 
     The secret key signs the sign-in form's CSRF token and the device cookies. Unless given, it is the station's
     cookie key (keys/cookie-signing.key, ``station.security.cookie_key``), kept over restarts."""

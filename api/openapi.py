@@ -113,17 +113,20 @@ SCHEMAS: dict[str, dict] = {
     },
     "Logout": {"type": "object", "required": ["logged_out"], "properties": {"logged_out": {"const": True}}},
     "Lockouts": {
-        "type": "object", "required": ["window_s", "entries"],
-        "properties": {"window_s": {"type": "integer"}, "entries": {"type": "array", "items": {
-            "type": "object", "required": ["scope", "username", "address", "failures", "limit", "locked_for_s"],
+        "type": "object", "required": ["window_s", "entries", "more"], "additionalProperties": False,
+        "properties": {"window_s": {"type": "integer"}, "more": {"type": "integer", "minimum": 0},
+                       "entries": {"type": "array", "items": {
+            "type": "object",
+            "required": ["scope", "username", "unknown_username", "address", "failures", "limit", "locked_for_s"],
             "additionalProperties": False,
             "properties": {"scope": {"enum": list(typing.get_args(LOCKOUT_SCOPE))},
-                           "username": _nullable_str, "address": _nullable_str,
-                           "failures": {"type": "integer", "minimum": 1}, "limit": {"type": "integer"},
-                           "locked_for_s": {"type": "integer", "minimum": 0}}}}},
+                           "username": _nullable_str, "unknown_username": {"type": "boolean"},
+                           "address": _nullable_str, "failures": {"type": "integer", "minimum": 1},
+                           "limit": {"type": "integer"}, "locked_for_s": {"type": "integer", "minimum": 0}}}}},
     },
-    "LockoutCleared": {"type": "object", "required": ["username", "cleared"], "additionalProperties": False,
-                       "properties": {"username": {"type": "string"}, "cleared": {"type": "boolean"}}},
+    "LockoutCleared": {"type": "object", "required": ["username", "address", "cleared"], "additionalProperties": False,
+                       "properties": {"username": _nullable_str, "address": _nullable_str,
+                                      "cleared": {"type": "boolean"}}},
 }
 
 
@@ -157,6 +160,10 @@ def _message(error) -> str:
         return f"{error.message} (see /api/openapi.json)"
     if error.validator == "enum":
         return f"{name} must be one of: {', '.join(str(v) for v in error.validator_value)}"
+    if error.validator in ("minProperties", "maxProperties"):
+        fields = ", ".join(error.schema.get("properties", {}))
+        most = "at least" if error.validator == "minProperties" else "at most"
+        return f"{name}: give {most} {error.validator_value} of {fields}"
     if error.validator == "maxLength":
         return f"{name} is too long (at most {error.validator_value} characters)"
     if error.validator in ("minimum", "maximum"):

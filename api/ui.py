@@ -8,6 +8,7 @@ Screens: the officers' next voter / verification, roll search, summary, technici
 centre's register / capture (registration officer, registrar) and adjudication queue / decision (registrar only)."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import time
@@ -23,10 +24,10 @@ from station.config import FINGER_POSITIONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
 from station.i18n.fonts import FONT_LICENCES, FONTS, SYSTEM_FONT_DIRS
-from station.security.lockouts import clear_lockout, lockouts
+from station.security.lockouts import Lockout, LockoutsView, clear_lockout, lockouts
 from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, KEY_UNLOCK_ROLES, LOCKOUT_CLEAR_ROLES,
                                      LOCKOUT_ROLES, OFFICERS, REGISTRAR_ROLES, REGISTRATION_STAFF, SUMMARY_ROLES)
-from station.security.throttle import MAX_USERNAME_CHARS, username_key
+from station.security.throttle import MAX_ADDRESS_CHARS, MAX_USERNAME_CHARS
 
 from .device_cookie import sign_in
 from .errors import STATUS, error_page
@@ -367,26 +368,57 @@ def unlock_keys():
 def technician():
     result = session.pop("device_test", None)
     problem = session.pop("problem", None)
-    locks = (lockouts(current_app.extensions["login_throttle"], g.principal) if g.principal.role in LOCKOUT_ROLES
-             else None)
+    locks = (lockouts(current_app.extensions["login_throttle"], g.principal, station().accounts)
+             if g.principal.role in LOCKOUT_ROLES else None)
     return render_template("technician.html", devices=station().technician.screen_devices(g.principal), result=result,
                            problem=problem, faults=("timeout", "busy", "not_ready", "disconnect", "none"),
-                           lockouts=locks, can_clear=g.principal.role in LOCKOUT_CLEAR_ROLES)
+                           lockouts=locks, lockout_rows=lockout_rows(locks) if locks else (),
+                           can_clear=g.principal.role in LOCKOUT_CLEAR_ROLES)
+
+
+@dataclasses.dataclass(frozen=True)
+class LockoutRow:
+    """A row of the technician's lockouts table; ``clear``: the (field, value) its Clear button posts, or None."""
+
+    entry: Lockout
+    clear: tuple[str, str] | None
+
+
+def lockout_rows(view: LockoutsView) -> list[LockoutRow]:
+    """The view's entries, a Clear on each address's count and on the first row of each username shown (a username
+    that is no account's is not shown: it locks out nobody)."""
+    rows, named = [], set()
+    for entry in view.entries:
+        clear = None
+        if entry.scope == "address":
+            clear = ("address", entry.address)
+        elif entry.username is not None and entry.username not in named:
+            named.add(entry.username)
+            clear = ("username", entry.username)
+        rows.append(LockoutRow(entry, clear))
+    return rows
 
 
 @bp.post("/technician/lockouts/clear")
 @screen("technician")
 def technician_clear_lockout():
-    username = request.form.get("username", "")[:MAX_USERNAME_CHARS]
-    if not username.strip():
-        return error_page(400, _("Which username? None was given."))
+    username = request.form.get("username", "")[:MAX_USERNAME_CHARS].strip()
+    address = request.form.get("address", "")[:MAX_ADDRESS_CHARS].strip()
+    if bool(username) == bool(address):
+        return error_page(400, _("Which username or address? Give one of them."))
     try:
-        cleared = clear_lockout(current_app.extensions["login_throttle"], g.principal, username)
+        cleared = clear_lockout(current_app.extensions["login_throttle"], g.principal, username=username or None,
+                                address=address or None)
     except NotPermitted as exc:
         return error_page(403, str(exc))
-    name = username_key(username)
-    flash("ok", _("Sign-in lockout cleared for %(username)s.", username=name) if cleared
-          else _("No failed sign-ins were recorded for %(username)s: nothing to clear.", username=name))
+    if cleared.username is not None:
+        flash("ok", _("Sign-in lockout cleared for %(username)s.", username=cleared.username) if cleared.cleared
+              else _("No failed sign-ins were recorded for %(username)s: nothing to clear.",
+                     username=cleared.username))
+    else:
+        flash("ok", _("Sign-in lockout cleared for the address %(address)s.", address=cleared.address)
+              if cleared.cleared
+              else _("No failed sign-ins were recorded from %(address)s: nothing to clear.", address=cleared.address))
     return redirect(url_for("ui.technician"))
 
 

@@ -2,10 +2,10 @@ import dataclasses
 
 from flask import Blueprint, current_app, g, jsonify, session
 
-from station.security.lockouts import clear_lockout, lockouts
+from station.security.lockouts import MAX_SHOWN, clear_lockout, lockouts
 from station.security.roles import LOCKOUT_CLEAR_ROLES, LOCKOUT_ROLES, ROLES
-from station.security.throttle import (MAX_ADDRESS_FAILURES, MAX_FAILURES, MAX_USERNAME_CHARS, MAX_USERNAME_FAILURES,
-                                        WINDOW_S, username_key)
+from station.security.throttle import (MAX_ADDRESS_CHARS, MAX_ADDRESS_FAILURES, MAX_FAILURES, MAX_USERNAME_CHARS,
+                                        MAX_USERNAME_FAILURES, WINDOW_S)
 
 from ..device_cookie import DEVICE_COOKIE, sign_in
 from ..openapi import PUBLIC, body, endpoint, ref
@@ -15,8 +15,9 @@ bp = Blueprint("auth", __name__)
 
 LOGIN = body({"username": {"type": "string", "title": "username", "maxLength": MAX_USERNAME_CHARS},
               "password": {"type": "string", "title": "password", "maxLength": 256}})
-CLEAR = body({"username": {"type": "string", "title": "username", "minLength": 1, "maxLength": MAX_USERNAME_CHARS}},
-             required=("username",))
+CLEAR = {**body({"username": {"type": "string", "title": "username", "minLength": 1, "maxLength": MAX_USERNAME_CHARS},
+                 "address": {"type": "string", "title": "address", "minLength": 1, "maxLength": MAX_ADDRESS_CHARS}}),
+         "minProperties": 1, "maxProperties": 1}  # exactly one; not blank (station.security.lockouts)
 
 
 @bp.post("/api/auth/login")
@@ -50,17 +51,23 @@ def logout():
 @bp.get("/api/auth/lockouts")
 @endpoint(summary="Login lockouts: each username, address, username from one address and device (by its username) "
                   "with failed logins in the window, its failures, its limit and the seconds its lock has left (0: "
-                  "not locked); never a password", roles=LOCKOUT_ROLES, responses={200: ref("Lockouts")})
+                  f"not locked); every locked count, then the {MAX_SHOWN} others nearest their limit (\"more\": how "
+                  "many are left out). A username is shown only when it is a user's: else null and "
+                  "\"unknown_username\": true (a password typed into the username field is never shown)",
+          roles=LOCKOUT_ROLES, responses={200: ref("Lockouts")})
 def list_lockouts():
-    return jsonify(dataclasses.asdict(lockouts(current_app.extensions["login_throttle"], g.principal)))
+    view = lockouts(current_app.extensions["login_throttle"], g.principal, station().accounts)
+    return jsonify(dataclasses.asdict(view))
 
 
 @bp.post("/api/auth/lockouts/clear")
-@endpoint(summary="Clear a username's login lockout: its failures over every address, from every address and from "
-                  "its devices are forgotten (an address's own count stays); \"cleared\": false when there were "
-                  "none. Written to the station's log with who cleared it", roles=LOCKOUT_CLEAR_ROLES, body=CLEAR,
-          responses={200: ref("LockoutCleared")})
+@endpoint(summary="Clear a login lockout, of exactly one username or address (a blank one: 400). A username: its "
+                  "failures over every address, from every address and from its devices are forgotten (an "
+                  "address's own count stays). An address (an IPv6 one: its /64): its failures over every username "
+                  "and each username's from it are forgotten (a username's count over every address stays). "
+                  "\"cleared\": false when there were none. Written to the station's log with who cleared it",
+          roles=LOCKOUT_CLEAR_ROLES, body=CLEAR, responses={200: ref("LockoutCleared")})
 def clear():
-    username = g.body["username"]
-    cleared = clear_lockout(current_app.extensions["login_throttle"], g.principal, username)
-    return jsonify({"username": username_key(username), "cleared": cleared})
+    cleared = clear_lockout(current_app.extensions["login_throttle"], g.principal, username=g.body.get("username"),
+                            address=g.body.get("address"))
+    return jsonify(dataclasses.asdict(cleared))

@@ -8,7 +8,8 @@ signs every browser out. Bounded: a signed-in session unused for ``idle_s`` (``s
 left unattended) expires, an anonymous one after ``anonymous_idle_s``; past ``max_sessions`` the least recently used
 session without a signed-in user goes first, so a flood of anonymous visits cannot push out signed-in officers. A
 signed-out visitor gets no session for the sign-in form: its CSRF token is stateless (``api.requests.csrf_token``),
-so such a flood cannot push out a sign-in under way either.
+so such a flood cannot push out a sign-in under way either. Idleness is timed by ``station.security.clock.boottime``,
+which counts the time a laptop lies suspended: a lid closed for longer than ``idle_s`` opens signed out.
 
 ``open`` tells a signed-in session that has just expired for idleness apart from an unknown one, and hands back what
 it held: the caller revokes its token and tells the user why (``api.sessions``). One pushed out or swept while
@@ -24,9 +25,10 @@ import collections
 import hashlib
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable
+
+from station.security.clock import boottime
 
 MAX_SESSIONS = 5_000
 ANONYMOUS_IDLE_S = 60 * 60
@@ -48,7 +50,7 @@ class Opened:
 
 class SessionStore:
     def __init__(self, *, idle_s: float, max_sessions: int = MAX_SESSIONS,
-                 anonymous_idle_s: float = ANONYMOUS_IDLE_S, clock: Callable[[], float] = time.monotonic) -> None:
+                 anonymous_idle_s: float = ANONYMOUS_IDLE_S, clock: Callable[[], float] = boottime) -> None:
         self.max_sessions, self.idle_s, self.anonymous_idle_s = max_sessions, idle_s, anonymous_idle_s
         self._clock = clock
         self._sessions: collections.OrderedDict[str, tuple[float, dict]] = collections.OrderedDict()

@@ -16,20 +16,30 @@ three: a guesser with many addresses who locks a username for everyone does not 
 API client. It has a count of its own instead: ``max_failures`` failures of that device lock that device, and its
 failures count against the device only (a stolen cookie is worth 5 guesses per window, then nothing).
 
+A login is let through and counted as a failure in one step under the throttle's lock (``attempt``), before its
+password is checked (a key derivation: slow); a success takes its own count back. So attempts in flight together
+take their places in a count one by one: no more than its limit of them are ever let through in a window, whatever
+their number (checking first and counting after the password let 12 of 30 parallel guesses through a limit of 5).
+
 The state lives in memory in the serving process (cheroot: one process, many threads), so a restart clears it; a
-lockout never touches the users table, so an attacker cannot disable an account for longer than the window. A
-successful login clears only the failures of that username from that address (and from a trusted device, that
-device's): not the address's (else an attacker with one account of their own could reset the count between guesses),
-nor the username's over every address (else each sign-in of the real user would give a distributed guesser a fresh
+lockout never touches the users table, so an attacker cannot disable an account for longer than the window. The
+window is timed by ``station.security.clock.boottime``: the time a laptop lies suspended counts. A successful login
+clears only the failures of that username from that address (and from a trusted device, that device's): not the
+address's (else an attacker with one account of their own could reset the count between guesses), nor the
+username's over every address (else each sign-in of the real user would give a distributed guesser a fresh
 allowance).
 
-``state()`` lists the counts (never a password nor a device's nonce) and ``clear(username)`` forgets one
-username's failures over every address and from every address, its devices' too: the technician's view
-(``GET /api/auth/lockouts``, ``POST /api/auth/lockouts/clear``).
+``state()`` lists the counts (never a device's nonce; a username as typed: the technician's view,
+``station.security.lockouts``, shows only those of accounts); ``clear(username)`` forgets one username's failures
+over every address and from every address, its devices' too, and ``clear_address(address)`` the failures from one
+address, over every username and each username's from it (``GET /api/auth/lockouts``,
+``POST /api/auth/lockouts/clear``).
 
     throttle = LoginThrottle()
     login_throttled(accounts, throttle, username, password, address)   # -> the login dict, or raises TooManyAttempts
     login_throttled(..., device=nonce)                                  # a trusted device: its own count only
+    attempt = throttle.attempt(username, address)   # raises TooManyAttempts, or counts the attempt as a failure
+    attempt.succeeded() | attempt.cancel()          # a success, or no guess at all: the count taken back
 """
 from __future__ import annotations
 
@@ -37,11 +47,11 @@ import collections
 import ipaddress
 import math
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 from station.errors import AuthenticationFailed, StationError
+from station.security.clock import boottime
 from station.security.users import AccountService
 
 # Why these numbers. Someone who mistypes a password tries again a few times: 5 failures for one username from one
@@ -56,6 +66,7 @@ MAX_USERNAME_FAILURES = 10 * MAX_FAILURES  # one username, whatever the addresse
 MAX_TRACKED = 10_000  # keys (username and address, address, username, device) with recent failures kept, per count
 WINDOW_S = 15 * 60
 MAX_USERNAME_CHARS = 64  # a username as the throttle keys it (and the login form takes it)
+MAX_ADDRESS_CHARS = 64  # an address the throttle cannot read as one, as it keys it (and the clear of one takes it)
 
 
 class TooManyAttempts(StationError):
@@ -95,7 +106,7 @@ class Failures:
 @dataclass(frozen=True)
 class Lockouts:
     window_s: int
-    entries: tuple[Failures, ...]  # the locked ones first, then by most failures
+    entries: tuple[Failures, ...]  # the locked ones first, then the nearest their limit
 
 
 def address_key(address: str | None) -> str | None:
@@ -105,7 +116,7 @@ def address_key(address: str | None) -> str | None:
     try:
         ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
     except ValueError:
-        return address[:64]
+        return address[:MAX_ADDRESS_CHARS]
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
@@ -113,9 +124,38 @@ def address_key(address: str | None) -> str | None:
     return str(ip)
 
 
+class _Stamp:
+    """One failure in a count, or an attempt still in flight: when it was counted. Compared by identity (no
+    ``__eq__``), so that an attempt takes back its own stamp and never another counted at the same time."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
+@dataclass(frozen=True, eq=False)
+class Reservation:
+    """A login attempt that ``LoginThrottle.attempt`` let through and counted as a failure before its password is
+    checked. A failure needs nothing more; ``succeeded()`` takes it back and clears that username's failures from that
+    address (and the device's); ``cancel()`` only takes it back (no guess: a username or password missing)."""
+
+    throttle: LoginThrottle
+    username: str  # the throttle's keys
+    address: str | None
+    device: str | None
+    stamp: _Stamp
+
+    def succeeded(self) -> None:
+        self.throttle._take_back(self, succeeded=True)
+
+    def cancel(self) -> None:
+        self.throttle._take_back(self, succeeded=False)
+
+
 class LoginThrottle:
     def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic,
+                 clock: Callable[[], float] = boottime,
                  max_address_failures: int = MAX_ADDRESS_FAILURES,
                  max_username_failures: int = MAX_USERNAME_FAILURES) -> None:
         self.max_failures = max_failures
@@ -123,13 +163,23 @@ class LoginThrottle:
         self.max_username_failures = max_username_failures
         self.window_s = window_s
         self._clock = clock
-        self._failures: dict[tuple[str, str | None], collections.deque[float]] = {}  # (username, address)
-        self._address_failures: dict[str, collections.deque[float]] = {}
-        self._username_failures: dict[str, collections.deque[float]] = {}
-        self._device_failures: dict[tuple[str, str], collections.deque[float]] = {}  # (username, device nonce)
+        self._failures: dict[tuple[str, str | None], collections.deque[_Stamp]] = {}  # (username, address)
+        self._address_failures: dict[str, collections.deque[_Stamp]] = {}
+        self._username_failures: dict[str, collections.deque[_Stamp]] = {}
+        self._device_failures: dict[tuple[str, str], collections.deque[_Stamp]] = {}  # (username, device nonce)
         self._lock = threading.Lock()
 
     _key = staticmethod(username_key)
+
+    def _counts(self, name: str, where: str | None, device: str | None) -> list[tuple[dict, object, int]]:
+        """The counts a login of the keys ``name`` from ``where`` (with ``device``) belongs to: (table, key, limit)."""
+        if device is not None:
+            return [(self._device_failures, (name, device), self.max_failures)]
+        counts = [(self._failures, (name, where), self.max_failures),
+                  (self._username_failures, name, self.max_username_failures)]
+        if where is not None:
+            counts.append((self._address_failures, where, self.max_address_failures))
+        return counts
 
     def _wait(self, table: dict, key, limit: int, now: float) -> int:
         """Seconds until ``key`` has fewer than ``limit`` failures in the window (0: now); forgets the failures that
@@ -137,18 +187,18 @@ class LoginThrottle:
         failures = table.get(key)
         if failures is None:
             return 0
-        while failures and failures[0] <= now - self.window_s:
+        while failures and failures[0].at <= now - self.window_s:
             failures.popleft()
         if not failures:
             del table[key]
             return 0
         if len(failures) < limit:
             return 0
-        return max(1, math.ceil(failures[-limit] + self.window_s - now))
+        return max(1, math.ceil(failures[-limit].at + self.window_s - now))
 
-    def _count(self, table: dict, key, limit: int, now: float) -> None:
-        self._wait(table, key, limit, now)
-        table.setdefault(key, collections.deque(maxlen=limit)).append(now)
+    def _count(self, table: dict, key, limit: int, stamp: _Stamp) -> None:
+        self._wait(table, key, limit, stamp.at)
+        table.setdefault(key, collections.deque(maxlen=limit)).append(stamp)
         if len(table) > MAX_TRACKED:  # bound the memory a flood of made-up usernames or addresses can take ...
             self._evict_one(table, key, limit)
 
@@ -158,68 +208,73 @@ class LoginThrottle:
         tracked key is locked)."""
         unlocked = [k for k, f in table.items() if len(f) < limit and k != keep]
         candidates = unlocked or [k for k in table if k != keep]
-        del table[min(candidates, key=lambda k: table[k][-1])]
+        del table[min(candidates, key=lambda k: table[k][-1].at)]
 
-    def retry_after(self, username: str, address: str | None = None) -> int:
-        """Seconds until a login for ``username`` from ``address`` is allowed again as far as that username goes (0:
-        allowed now): the longer of its lock from that address and its lock over every address."""
-        name, now = self._key(username), self._clock()
-        with self._lock:
-            return max(self._wait(self._failures, (name, address_key(address)), self.max_failures, now),
-                       self._wait(self._username_failures, name, self.max_username_failures, now))
+    def _refusal(self, username: str, address: str | None, device: str | None,
+                 now: float) -> TooManyAttempts | None:
+        """Why a login for ``username`` from ``address`` (with ``device``) must wait now, or None. Called with the lock
+        held."""
+        name, where = self._key(username), address_key(address)
+        if device is not None:
+            wait = self._wait(self._device_failures, (name, device), self.max_failures, now)
+            return TooManyAttempts(username, wait, device=True) if wait else None
+        if where is not None and (wait := self._wait(self._address_failures, where, self.max_address_failures, now)):
+            return TooManyAttempts(None, wait, address=address)
+        if wait := self._wait(self._failures, (name, where), self.max_failures, now):
+            return TooManyAttempts(username, wait, address=address)
+        if wait := self._wait(self._username_failures, name, self.max_username_failures, now):
+            return TooManyAttempts(username, wait)
+        return None
 
-    def address_retry_after(self, address: str | None) -> int:
-        """Seconds until a login from ``address`` is allowed again (0: allowed now)."""
-        key = address_key(address)
-        if key is None:
-            return 0
-        now = self._clock()
+    def attempt(self, username: str, address: str | None = None, *, device: str | None = None) -> Reservation:
+        """Let a login for ``username`` from ``address`` through, counted as a failure in each of its counts (from a
+        trusted ``device``: that device's only) in the same step as the check, or raise TooManyAttempts. The caller
+        then checks the password and settles the ``Reservation``: attempts in flight together take their places in
+        the counts one by one, so no more than a limit of them are ever let through."""
+        name, where = self._key(username), address_key(address)
         with self._lock:
-            return self._wait(self._address_failures, key, self.max_address_failures, now)
+            stamp = _Stamp(self._clock())
+            refused = self._refusal(username, address, device, stamp.at)
+            if refused is None:
+                for table, key, limit in self._counts(name, where, device):
+                    self._count(table, key, limit, stamp)
+        if refused is not None:
+            raise refused
+        return Reservation(self, name, where, device, stamp)
+
+    def _take_back(self, reservation: Reservation, *, succeeded: bool) -> None:
+        """Remove the reservation's own stamp from its counts (gone already when they were cleared or its failures
+        left the window: nothing else is taken); after a success, clear that username's failures from that address
+        and from the device."""
+        name, where, device = reservation.username, reservation.address, reservation.device
+        with self._lock:
+            for table, key, _ in self._counts(name, where, device):
+                failures = table.get(key)
+                if failures is not None and reservation.stamp in failures:
+                    failures.remove(reservation.stamp)
+                    if not failures:
+                        del table[key]
+            if succeeded:
+                self._failures.pop((name, where), None)
+                if device is not None:
+                    self._device_failures.pop((name, device), None)
 
     def check(self, username: str, address: str | None = None, *, device: str | None = None) -> None:
-        """Raise TooManyAttempts if a login for ``username`` from ``address`` must wait. From a trusted ``device``
-        only that device's own count applies."""
-        if device is not None:
-            with self._lock:
-                wait = self._wait(self._device_failures, (self._key(username), device), self.max_failures,
-                                  self._clock())
-            if wait:
-                raise TooManyAttempts(username, wait, device=True)
-            return
-        wait = self.address_retry_after(address)
-        if wait:
-            raise TooManyAttempts(None, wait, address=address)
-        name, where, now = self._key(username), address_key(address), self._clock()
+        """Raise TooManyAttempts if a login for ``username`` from ``address`` must wait (from a trusted ``device``: if
+        that device must). It counts nothing: a login goes through ``attempt``."""
         with self._lock:
-            pair = self._wait(self._failures, (name, where), self.max_failures, now)
-            everywhere = self._wait(self._username_failures, name, self.max_username_failures, now)
-        if pair:
-            raise TooManyAttempts(username, pair, address=address)
-        if everywhere:
-            raise TooManyAttempts(username, everywhere)
+            refused = self._refusal(username, address, device, self._clock())
+        if refused is not None:
+            raise refused
 
     def failed(self, username: str, address: str | None = None, *, device: str | None = None) -> None:
-        """Count a failed login: against the trusted ``device`` only, else against the username from the address,
-        the address and the username."""
-        name, where, now = self._key(username), address_key(address), self._clock()
+        """Count a failed login outright, whatever the limits (a login's own failure is its ``Reservation``): against
+        the trusted ``device`` only, else against the username from the address, the address and the username."""
+        name, where = self._key(username), address_key(address)
         with self._lock:
-            if device is not None:
-                self._count(self._device_failures, (name, device), self.max_failures, now)
-                return
-            self._count(self._failures, (name, where), self.max_failures, now)
-            self._count(self._username_failures, name, self.max_username_failures, now)
-            if where is not None:
-                self._count(self._address_failures, where, self.max_address_failures, now)
-
-    def succeeded(self, username: str, address: str | None = None, *, device: str | None = None) -> None:
-        """A successful login clears that username's failures from that address (and the device's, which the caller
-        replaces with a new cookie)."""
-        name = self._key(username)
-        with self._lock:
-            self._failures.pop((name, address_key(address)), None)
-            if device is not None:
-                self._device_failures.pop((name, device), None)
+            stamp = _Stamp(self._clock())
+            for table, key, limit in self._counts(name, where, device):
+                self._count(table, key, limit, stamp)
 
     def clear(self, username: str) -> bool:
         """Forget ``username``'s failures over every address, from every address and from its devices (the
@@ -234,8 +289,25 @@ class LoginThrottle:
                     found = True
         return found
 
+    def clear_address(self, address: str) -> bool:
+        """Forget the failures from ``address`` (an IPv6 one by its /64; the form ``state()`` shows is taken too): its
+        count over every username and each username's count from it (the technician's clear of a desk's lock). Each
+        username's count over every address is left: it holds failures from other addresses too. False when there
+        was nothing to forget."""
+        where = address_key(address)
+        if where is None:
+            return False
+        with self._lock:
+            found = self._address_failures.pop(where, None) is not None
+            for key in [key for key in self._failures if key[1] == where]:
+                del self._failures[key]
+                found = True
+        return found
+
     def state(self) -> Lockouts:
-        """Every count with recent failures (the technician's and auditor's view): the locked ones first."""
+        """Every count with recent failures (attempts in flight included): the locked ones first, then by most
+        failures for their limit. Usernames as they were typed: the view (``station.security.lockouts``) shows
+        only those of accounts."""
         now = self._clock()
         counts = (("username_address", self._failures, self.max_failures),
                   ("address", self._address_failures, self.max_address_failures),
@@ -260,15 +332,16 @@ class LoginThrottle:
 def login_throttled(accounts: AccountService, throttle: LoginThrottle, username: object, password: object,
                     address: str | None = None, *, device: str | None = None) -> dict:
     """``AccountService.login`` behind the throttle: a username locked from this address or from every address, or an
-    address with too many recent failures, is refused before the password is checked. ``device``: the nonce of the
-    request's device cookie, already checked valid for this username (``DeviceCookies.trusted``), or None."""
-    name = username if isinstance(username, str) else ""
-    throttle.check(name, address, device=device)
+    address with too many recent failures, is refused before the password is checked, and an attempt let through
+    counts as a failure until it succeeds (``LoginThrottle.attempt``). ``device``: the nonce of the request's device
+    cookie, already checked valid for this username (``DeviceCookies.trusted``), or None."""
+    attempt = throttle.attempt(username if isinstance(username, str) else "", address, device=device)
     try:
         result = accounts.login(username, password)
     except AuthenticationFailed:
-        if name:
-            throttle.failed(name, address, device=device)
+        raise  # counted already: the reservation is the failure
+    except BaseException:
+        attempt.cancel()  # no guess: a username or password missing (or the station's own fault)
         raise
-    throttle.succeeded(result["username"], address, device=device)
+    attempt.succeeded()
     return result

@@ -150,6 +150,11 @@ class AccountService:
         return {"token": token, "role": principal.role, "username": principal.username,
                 "expires_at": expires.isoformat()}
 
+    def usernames(self) -> frozenset[str]:
+        """Every user's username, disabled ones too."""
+        with self.transaction() as s:
+            return frozenset(s.scalars(select(User.username)))
+
     def authenticate(self, token: str) -> Principal:
         with self.transaction() as s:
             return authenticate(s, token)

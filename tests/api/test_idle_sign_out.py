@@ -3,6 +3,7 @@ ends, the next page lands on the sign-in page saying why (English and Urdu), and
 revoked on the server. The time is an injected clock, never a sleep. A station of its own, with an idle limit of 7
 minutes (not the default), so that the message's number comes from the configuration."""
 import re
+import time
 
 import pytest
 
@@ -90,3 +91,26 @@ def test_an_api_call_of_an_idle_browser_session_is_refused_and_the_next_page_say
     assert browser.get("/api/voters/12345-1234567-1").status_code == 401
     page = browser.get("/").get_data(as_text=True)
     assert f"{IDLE_MINUTES} minutes without use" in page
+
+
+def test_a_laptop_suspended_past_the_idle_limit_wakes_up_signed_out(idle_station, monkeypatch):
+    """A screen whose laptop lid was closed for longer than the idle limit is signed out when it is opened again: the
+    app's own clock (no ``clock`` given, as `station serve` builds it) must count the time the machine lay suspended.
+    On Linux CLOCK_BOOTTIME does, CLOCK_MONOTONIC (time.monotonic) does not. No test can suspend the machine: this
+    one moves what ``time.clock_gettime(CLOCK_BOOTTIME)`` answers forward by the suspension and leaves every other
+    clock alone, so it shows only that the default clock reads CLOCK_BOOTTIME on Linux (the station's platform), not
+    that the kernel counts suspended time in it (clock_gettime(2) says it does)."""
+    from api import create_app
+
+    browser = create_app(idle_station).test_client()
+    _sign_in(browser)
+    assert browser.get("/next").status_code == 200
+    real = time.clock_gettime
+    suspended_s = (IDLE_MINUTES + 60) * 60  # the lid closed for an hour past the limit
+
+    def after_suspension(clock_id):
+        return real(clock_id) + (suspended_s if clock_id == time.CLOCK_BOOTTIME else 0)
+
+    monkeypatch.setattr(time, "clock_gettime", after_suspension)
+    assert browser.get("/next").status_code == 302
+    assert f"{IDLE_MINUTES} minutes without use" in browser.get("/").get_data(as_text=True)

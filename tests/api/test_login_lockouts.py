@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.stations import PASSWORDS, station_with_users
 
+pytestmark = pytest.mark.slow  # many logins, each a password hash: the quick loop keeps tests/station/security/
+
 USERS = ("officer", "tech", "auditor", "presiding")
 DEVICE_COOKIE = "station_device"
 OFFICE = "192.0.2.7"  # the real officer's desk
@@ -250,7 +252,7 @@ def test_only_the_technician_clears_a_username_and_the_log_says_who(app, caplog)
     tech = bearers["tech"]
     with caplog.at_level(logging.INFO):
         r = app.test_client().post("/api/auth/lockouts/clear", json={"username": " Officer"}, headers=tech)
-    assert r.status_code == 200 and r.json == {"username": "officer", "cleared": True}
+    assert r.status_code == 200 and r.json == {"username": "officer", "address": None, "cleared": True}
     jsonschema.validate(r.json, _schema(app, "post", "/api/auth/lockouts/clear"))
     said = [record.getMessage() for record in caplog.records if "officer" in record.getMessage()]
     assert said and "tech" in said[0]
@@ -261,8 +263,9 @@ def test_only_the_technician_clears_a_username_and_the_log_says_who(app, caplog)
     listed = app.test_client().get("/api/auth/lockouts", headers=tech).json["entries"]
     assert not [e for e in listed if e["username"] == "officer"]
     r = app.test_client().post("/api/auth/lockouts/clear", json={"username": "officer"}, headers=tech)
-    assert r.status_code == 200 and r.json == {"username": "officer", "cleared": False}  # nothing left to clear
-    for bad in ({}, {"username": 5}, {"username": ""}, {"username": "x" * 65}, {"username": "a", "address": "b"}):
+    assert r.status_code == 200 and r.json == {"username": "officer", "address": None, "cleared": False}  # none left
+    for bad in ({}, {"username": 5}, {"username": ""}, {"username": "x" * 65}, {"username": "a", "address": "b"},
+                {"username": "   "}, {"address": " \t"}, {"address": ""}, {"username": None}):  # blank: s40 #11
         r = app.test_client().post("/api/auth/lockouts/clear", json=bad, headers=tech)
         assert r.status_code == 400 and r.mimetype == "application/problem+json", bad
 
@@ -297,3 +300,120 @@ def test_the_technician_screen_shows_the_lockouts_and_clears_one(app):
     r = presiding.post("/technician/lockouts/clear", data={"username": "auditor",
                                                            "csrf_token": _csrf(presiding, "/technician")})
     assert r.status_code == 403
+
+
+def _lockouts_table(browser) -> str:
+    page = browser.get("/technician").get_data(as_text=True)
+    table = re.search(r'<table[^>]*id="lockouts".*?</table>', page, re.DOTALL)
+    assert table, "no lockouts table on the technician screen"
+    return table.group(0)
+
+
+def _clear_buttons(table: str) -> list[tuple[str, str]]:
+    """The (field, value) each Clear form of the lockouts table posts."""
+    return re.findall(r'<input type="hidden" name="(username|address)" value="([^"]*)"', table)
+
+
+def test_a_password_typed_into_the_username_field_is_never_shown(app):
+    """The audit's s40 #2: a user who types their password into the username field (a common slip) left it in the
+    lockouts view, shown to every technician and auditor for 15 minutes. A username that is no account is shown
+    without its name; it locks no real user, so it has no Clear."""
+    secret = PASSWORDS["officer"][1]
+    careless = app.test_client()
+    assert _login(careless, secret, secret, OFFICE).status_code == 401  # the password typed as the username
+    assert _login(careless, "officer", WRONG, OFFICE).status_code == 401
+    for who in ("tech", "auditor"):
+        r = app.test_client().get("/api/auth/lockouts", headers=_bearer(app, who))
+        assert r.status_code == 200 and secret not in r.get_data(as_text=True), who
+        jsonschema.validate(r.json, _schema(app, "get", "/api/auth/lockouts"))
+        shown = {(e["scope"], e["username"], e["unknown_username"], e["address"]) for e in r.json["entries"]}
+        assert shown == {("username_address", None, True, OFFICE), ("username", None, True, None),
+                         ("username_address", "officer", False, OFFICE), ("username", "officer", False, None),
+                         ("address", None, False, OFFICE)}
+    browser = app.test_client()
+    assert _ui_login(browser, "tech", "192.0.2.201").status_code == 302
+    for lang in ("ur", "en"):
+        page = browser.get(f"/technician?lang={lang}").get_data(as_text=True)
+        assert secret not in page, lang
+    table = _lockouts_table(browser)
+    assert table.count("an unknown username") == 2
+    assert sorted(_clear_buttons(table)) == [("address", OFFICE), ("username", "officer")]
+
+
+def test_clear_lifts_an_address_lock_and_the_log_says_who(app, caplog):
+    """The audit's s40 #4: 20 failures from one desk over every username lock the desk's address, and the technician's
+    Clear beside a username left it locked, where the operator guide says "they can sign in at once"."""
+    desk = "192.0.2.50"  # one laptop shared by four users
+    typist = app.test_client()
+    for i in range(20):
+        r = _login(typist, ("presiding", "officer", "clerk1", "clerk2")[i % 4], f"typo{i}", desk)
+        assert r.status_code == 401
+    assert _login(app.test_client(), "officer", PASSWORDS["officer"][1], desk).status_code == 429
+    tech = _bearer(app, "tech")
+    for who in ("auditor", "officer"):
+        r = app.test_client().post("/api/auth/lockouts/clear", json={"address": desk}, headers=_bearer(app, who))
+        assert r.status_code == 403, who
+    with caplog.at_level(logging.INFO):
+        r = app.test_client().post("/api/auth/lockouts/clear", json={"address": desk}, headers=tech)
+    assert r.status_code == 200 and r.json == {"username": None, "address": desk, "cleared": True}
+    jsonschema.validate(r.json, _schema(app, "post", "/api/auth/lockouts/clear"))
+    said = [m for m in caplog.messages if desk in m]
+    assert said and "tech" in said[0]
+    # the address's failures over every username, and each username's from that address, are forgotten
+    assert _login(app.test_client(), "officer", PASSWORDS["officer"][1], desk).status_code == 200
+    assert _login(app.test_client(), "presiding", PASSWORDS["presiding"][1], desk).status_code == 200
+    listed = app.test_client().get("/api/auth/lockouts", headers=tech).json["entries"]
+    assert not [e for e in listed if e["address"] == desk]
+    assert {e["scope"] for e in listed} == {"username"}  # each username's count over every address stays
+    r = app.test_client().post("/api/auth/lockouts/clear", json={"address": desk}, headers=tech)
+    assert r.status_code == 200 and r.json["cleared"] is False
+
+
+def test_the_technician_screen_clears_an_address(app):
+    desk = "192.0.2.51"
+    typist = app.test_client()
+    for i in range(20):
+        assert _login(typist, f"user{i}", WRONG, desk).status_code == 401
+    browser = app.test_client()
+    assert _ui_login(browser, "tech", OFFICE).status_code == 302
+    assert ("address", desk) in _clear_buttons(_lockouts_table(browser))
+    r = browser.post("/technician/lockouts/clear", data={"address": desk,
+                                                         "csrf_token": _csrf(browser, "/technician")})
+    assert r.status_code == 302
+    page = browser.get("/technician").get_data(as_text=True)
+    assert re.search(r'role="status">[^<]*' + re.escape(desk), page)  # the message names what it cleared
+    assert desk not in _lockouts_table(browser)
+    assert _login(app.test_client(), "tech", PASSWORDS["tech"][1], desk).status_code == 200
+    csrf = _csrf(browser, "/technician")
+    for bad in ({"address": "  "}, {"username": " "}, {}, {"username": "officer", "address": desk}):
+        r = browser.post("/technician/lockouts/clear", data={**bad, "csrf_token": csrf})
+        assert r.status_code == 400, bad
+
+
+def test_a_flood_of_made_up_usernames_keeps_the_lockouts_view_small(small_station):
+    """The audit's s40 #9: one failure each for thousands of made-up usernames from as many addresses made the
+    technician screen megabytes long and seconds slow. The view shows every locked count and the biggest of the
+    others, and says how many it leaves out."""
+    from api import create_app
+    from station.security.throttle import LoginThrottle
+
+    throttle = LoginThrottle()
+    guesses = 3000
+    for i in range(guesses):
+        throttle.failed(f"guess{i:05d}", f"10.{i // 250}.{i % 250}.1")
+    for _ in range(5):  # and one real lock (README: 5 failures for one username from one address)
+        throttle.failed("officer", OFFICE)
+    app = create_app(small_station, login_throttle=throttle)
+    r = app.test_client().get("/api/auth/lockouts", headers=_bearer(app, "tech"))
+    jsonschema.validate(r.json, _schema(app, "get", "/api/auth/lockouts"))
+    entries = r.json["entries"]
+    counts = 3 * guesses + 3  # a count for the username from its address, the address and the username, each
+    assert len(entries) + r.json["more"] == counts
+    assert len(entries) <= 100  # a screenful
+    locked = [e for e in entries if e["locked_for_s"]]
+    assert [(e["scope"], e["username"], e["address"]) for e in locked] == [("username_address", "officer", OFFICE)]
+    browser = app.test_client()
+    assert _ui_login(browser, "tech", "192.0.2.202").status_code == 302
+    page = browser.get("/technician").get_data(as_text=True)
+    assert len(page) < 100_000 and page.count("<tr") <= 110
+    assert f"{r.json['more']}" in page  # how many it leaves out

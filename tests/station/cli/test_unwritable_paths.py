@@ -19,6 +19,8 @@ import pytest
 from station.cli.common import ExitCode
 from tests.support.require import require_executable
 
+pytestmark = pytest.mark.slow  # the real CLI in a subprocess as another user
+
 NOBODY = 65534
 
 

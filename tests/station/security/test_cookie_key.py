@@ -162,6 +162,7 @@ def test_a_keys_folder_the_server_may_not_write_in_is_named_not_the_temporary_fi
         shutil.rmtree(folder)
 
 
+@pytest.mark.slow  # station serve in a subprocess
 @pytest.mark.parametrize("kind", ["a folder", "a dangling link", "a FIFO"])
 def test_station_serve_refuses_an_odd_cookie_key_in_one_line(station, key, kind):
     """In a child process with a time limit: a FIFO used to hang the server for good."""

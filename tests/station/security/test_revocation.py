@@ -64,7 +64,7 @@ def test_one_address_spraying_many_usernames_is_throttled():
         throttle.check("officer", "198.51.100.9")
     assert err.value.retry_after_s == 900
     throttle.check("officer", "198.51.100.10")
-    throttle.succeeded("officer")  # a success elsewhere does not reset the address
+    throttle.attempt("officer", "198.51.100.10").succeeded()  # a success elsewhere does not reset the address
     with pytest.raises(TooManyAttempts):
         throttle.check("officer", "198.51.100.9")
     now[0] = 901
