@@ -22,18 +22,17 @@ brings (``untrusted_crl``), and refused when older than the station's (``crl_rol
 keys/commission.crl in the package's transaction with a ``crl_installed`` entry (station/packages/revocations.py).
 
 Key files and database agree after any kill (a power cut, kill -9). A file cannot join a database transaction, so the
-import keeps an undo record: before it replaces keys/voter-ref.key or keys/commission.crl, it writes what the file
-held (its bytes as on disk, sealed or not, or "absent") with the package's id to keys/roll-import-undo.json (0600,
-fsync); then it replaces the file, commits, and removes the record. A record left behind is settled
-(``settle_key_files``) under the write lock every import takes (``lock_imports``: SQLite's BEGIN IMMEDIATE; on
-PostgreSQL a transaction-level advisory lock, which a station's first import holds too, when there is no roll_version
-row to lock yet), so never under an import still running: when the package was committed (an ``applied_packages`` row), its files
-stay, its log entries name them; when not, every file is put back as the record holds it (the database never knew
-the new ones). It runs when any ``station`` command opens the station, at the start of every import, and in
-``station doctor``, which also compares keys/voter-ref.key with the log's last ``voter_key_installed`` entry.
-The files are still replaced before the commit, while the import's transaction holds the log's head (not renamed in
-after it): no entry can be appended under a key the log has not yet named, nor under the old key after the entry
-naming the new one.
+import keeps an undo record: before it replaces keys/voter-ref.key or keys/commission.crl, it writes what the file held
+(its bytes as on disk, sealed or not, or "absent") with the package's id to keys/roll-import-undo.json (0600, fsync);
+then it replaces the file, commits, and removes the record. A record left behind is settled (``settle_key_files``) under
+the write lock every import takes (``lock_imports``: SQLite's BEGIN IMMEDIATE; on PostgreSQL a transaction-level
+advisory lock, which a station's first import holds too, when there is no roll_version row to lock yet), so never under
+an import still running: when the package was committed (an ``applied_packages`` row), its files stay, its log entries
+name them; when not, every file is put back as the record holds it (the database never knew the new ones). It runs when
+any ``station`` command opens the station, at the start of every import, and in ``station doctor``, which also compares
+keys/voter-ref.key with the log's last ``voter_key_installed`` entry. The files are still replaced before the commit,
+while the import's transaction holds the log's head (not renamed in after it): no entry can be appended under a key the
+log has not yet named, nor under the old key after the entry naming the new one.
 """
 from __future__ import annotations
 
