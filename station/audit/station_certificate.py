@@ -99,21 +99,19 @@ def certificate_status(cert: x509.Certificate, signing_key: Ed25519PublicKey | N
         return False, (f"keys/{CERTIFICATE_FILE} holds another key, not the station's log signing key "
                        f"(keys/{SIGNING_KEY_FILE}): install the certificate issued for this station's key")
     self_signed = _self_signed(cert)
-    if commission is None:
-        if not self_signed:
-            return False, (f"issued by {_issuer(cert)!r}, but this station holds no commission certificate to check "
-                           "it against: install the commission's (`station identity install CERT --commission-cert "
-                           "FILE`)")
+    if commission is None and not self_signed:
+        return False, (f"issued by {_issuer(cert)!r}, but this station holds no commission certificate to check it "
+                       "against: install the commission's (`station identity install CERT --commission-cert FILE`)")
+    own_home = (commission is not None and commission_key is not None
+                and raw_key(commission[1].public_key()) == raw_key(commission_key))
+    if self_signed and (commission is None or own_home):  # nothing to certify it: only its validity is checked
         problem = _validity_problem(cert, at)
         if problem:
             return False, f"self-signed: {problem}"
-        return True, "self-signed, not certified by a commission (this station holds no commission certificate)"
+        return True, ("self-signed: the commission's own home (it holds the commission signing key), not a station"
+                      if own_home else
+                      "self-signed, not certified by a commission (this station holds no commission certificate)")
     path, anchor = commission
-    if self_signed and commission_key is not None and raw_key(anchor.public_key()) == raw_key(commission_key):
-        problem = _validity_problem(cert, at)
-        if problem:
-            return False, f"self-signed: {problem}"
-        return True, "self-signed: the commission's own home (it holds the commission signing key), not a station"
     if self_signed:
         return False, (f"self-signed, but this station holds the commission certificate {path}: ask the commission to "
                        f"certify this station's key {STEPS}")
