@@ -119,6 +119,8 @@ def _ui_context():
             "voter_status_label": voter_status_label, "role_label": role_label,
             "lockout_scope_label": lockout_scope_label,
             "power": station().power.status() if principal else None,
+            # the server ends a signed-in session unused this long (api/sessions.py): the page leaves then (app.js)
+            "idle_seconds": round(current_app.session_interface.store.idle_s) if principal else None,
             "flashes": session.pop("flash", []) if request.method == "GET" else []}
 
 

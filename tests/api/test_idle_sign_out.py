@@ -65,6 +65,18 @@ def test_an_unattended_session_ends_after_the_idle_limit_and_its_token_is_revoke
     assert attacker.get("/next").status_code == 302
 
 
+def test_a_signed_in_page_tells_the_browser_when_the_server_ends_it(app):
+    """The page itself leaves for the sign-in page once the idle limit has passed (api/static/app.js; driven in a real
+    browser by tests/acceptance/test_ui_idle_browser.py), so that a voter's details do not stay on an unattended
+    screen until someone touches it. Only a signed-in page carries the limit."""
+    browser = app.test_client()
+    assert "data-idle-seconds" not in browser.get("/").get_data(as_text=True)
+    _sign_in(browser)
+    page = browser.get("/next").get_data(as_text=True)
+    body = re.search(r"<body[^>]*>", page).group(0)
+    assert f'data-idle-seconds="{IDLE_MINUTES * 60}"' in body and 'data-idle-url="/"' in body
+
+
 def test_the_idle_sign_out_message_is_in_urdu_for_an_urdu_screen(app, clock):
     browser = app.test_client()
     _sign_in(browser, lang="ur")

@@ -95,13 +95,14 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`station serve` (cheroot) in a child process, on a free port, with the given home and database."""
+    """`station serve` (cheroot) in a child process, on a free port, with the given home and database; ``settings``:
+    more ``STATION_<SECTION>__<KEY>`` variables (station/config.py)."""
 
-    def __init__(self, home: Path, database_url: str) -> None:
+    def __init__(self, home: Path, database_url: str, settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "STATION_HOME": str(home), "STATION_DATABASE__URL": database_url,
-               "STATION_PROFILE": "test"}
+               "STATION_PROFILE": "test", **(settings or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "station", "serve", "--host", "127.0.0.1",
                                       "--port", str(self.port)], env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
