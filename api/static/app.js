@@ -22,9 +22,9 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
   // A signed-in screen nobody uses: once the server's idle limit has passed since this page came (the server has
-  // ended the session by then: api/sessions.py), go to the sign-in page, which says why, so that a voter's details do
-  // not stay on an unattended screen until someone touches it. A limit longer than a timer can wait (24 days) is left to
-  // the server.
+  // ended the session by then: api/sessions.py), go to the sign-in page, which says why, so that a voter's details
+  // do not stay on an unattended screen until someone touches it. A limit longer than a timer can wait (24 days) is
+  // left to the server.
   var idle = parseInt(document.body.dataset.idleSeconds || "", 10);
   if (idle > 0 && (idle + 2) * 1000 < 2147483647) {
     window.setTimeout(function () { window.location.assign(document.body.dataset.idleUrl); }, (idle + 2) * 1000);
