@@ -19,7 +19,7 @@ from station.security.throttle import LoginThrottle
 from .device_cookie import set_device_cookie
 from .errors import register_error_handlers
 from .i18n import init_i18n
-from .requests import refuse_nul_characters_in_the_ui, set_csrf_cookie
+from .requests import refuse_nul_characters_in_the_ui, set_csrf_cookie, settle_before_writing
 from .sessions import ServerSessionInterface
 
 # No inline script or style anywhere; every asset is served by the station itself; no framing.
@@ -54,6 +54,7 @@ def create_app(station, *, secret_key: bytes | None = None, login_throttle: Logi
     app.extensions["device_cookies"] = DeviceCookies(key.encode() if isinstance(key, str) else key)
     register_error_handlers(app)
     app.before_request(refuse_nul_characters_in_the_ui)  # U+0000: a 400 on SQLite and PostgreSQL alike
+    app.before_request(settle_before_writing)  # an import killed in another process: its key files put back first
     app.after_request(set_csrf_cookie)  # the sign-in form's signed double-submit cookie
     app.after_request(set_device_cookie)  # after a successful sign-in: the device cookie (api/device_cookie.py)
     init_i18n(app, station.config.home)

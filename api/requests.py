@@ -197,3 +197,11 @@ def refuse_nul_characters_in_the_ui() -> None:
     """Before every request of the browser UI (``refuse_nul_characters``); the API's endpoints check for themselves."""
     if not request.path.startswith("/api/"):
         refuse_nul_characters(form=True)
+
+
+def settle_before_writing() -> None:
+    """Before every request that may write (any method but GET, HEAD and OPTIONS): settle what a roll import killed
+    in another process left in keys/ (``Station.settle_interrupted_import``), before this request opens a transaction
+    and keys a voter's entry with a key file the log never named. A stat when there is nothing to settle."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        station().settle_interrupted_import()

@@ -54,7 +54,7 @@ from station.devices.opener import DeviceOpener
 from station.devices.technician import TechnicianService
 from station.errors import Conflict, StationError
 from station.packages.crypto import create_package_key, own_commission_key
-from station.packages.importing import PackageImporter, key_files_check
+from station.packages.importing import PackageImporter, key_files_check, settle_key_files
 from station.polling.cards import CardReader
 from station.polling.cross_check import CrossChecker
 from station.polling.face_check import FaceTools
@@ -360,6 +360,13 @@ class Station:
         if unreadable:
             detail += f": {sum(unreadable.values())} cannot be matched by this engine (import a roll made for it)"
         return "fingerprint engine", not unreadable, detail
+
+    def settle_interrupted_import(self) -> str | None:
+        """Put the key files an import killed before its commit replaced back as the database knows them (or keep
+        them, when it committed): station/packages/importing.py. A stat when there is nothing to settle; it waits
+        for an import still running. Every command opening the station, every request that may write and every
+        automatic backup run it first."""
+        return settle_key_files(self.transaction, self.config.keys_dir)
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         checks: list[tuple[str, bool, str]] = [restore_check(self.config.home)]  # a restore cut off mid-switch

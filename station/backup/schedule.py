@@ -26,6 +26,7 @@ from station.audit.chain import LogSigner
 from station.backup.archive import create_backup
 from station.config import Config
 from station.db.transactions import TransactionFactory
+from station.packages.importing import settle_key_files
 from station.service.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ def backup_to_dir(reason: str, *, config: Config, engine: Engine, transaction: T
     try:
         if not folder.is_dir():
             raise FileNotFoundError(f"backup folder {folder} does not exist (is the backup disk mounted?)")
+        # a key file that an import killed before its commit replaced must not go into the copy
+        settle_key_files(transaction, config.keys_dir)
         summary = create_backup(out, config=config, engine=engine, signer=signer, reason=reason)
         removed = prune(folder, config.station.id, config.backup.keep)
     except Exception as exc:  # noqa: BLE001 - a failed backup is reported, never raised into the caller

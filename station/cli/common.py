@@ -248,7 +248,6 @@ class Context:
         station/backup/restore.py and station/packages/importing.py). ``interrupted_ok``: doctor, which reports
         both instead."""
         from station.backup.restore import interrupted_restore
-        from station.packages.importing import settle_key_files
         from station.runtime import Station
 
         if self._station is None:
@@ -259,7 +258,7 @@ class Context:
             station = Station(config)
             if not interrupted_ok:
                 try:
-                    settle_key_files(station.transaction, config.keys_dir)
+                    station.settle_interrupted_import()
                 except BaseException:
                     station.close()
                     raise

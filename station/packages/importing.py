@@ -29,8 +29,11 @@ the write lock every import takes (``lock_imports``: SQLite's BEGIN IMMEDIATE; o
 advisory lock, which a station's first import holds too, when there is no roll_version row to lock yet), so never under
 an import still running: when the package was committed (an ``applied_packages`` row), its files stay, its log entries
 name them; when not, every file is put back as the record holds it (the database never knew the new ones). It runs when
-any ``station`` command opens the station, at the start of every import, and in ``station doctor``, which also compares
-keys/voter-ref.key with the log's last ``voter_key_installed`` entry. The files are still replaced before the commit,
+any ``station`` command opens the station, at the start of every import, in ``station doctor``, which also compares
+keys/voter-ref.key with the log's last ``voter_key_installed`` entry, and in a running server before every request that
+may write and before every automatic backup (``Station.settle_interrupted_import``): a server that was running when an
+import in another process was killed would otherwise key its voters' entries with the key file the log never named,
+and copy that file into its backups. The files are still replaced before the commit,
 while the import's transaction holds the log's head (not renamed in after it): no entry can be appended under a key the
 log has not yet named, nor under the old key after the entry naming the new one.
 """

@@ -162,3 +162,46 @@ def test_settling_waits_for_a_first_import_still_running(commission, make_statio
     [installed] = events(st, "voter_key_installed")
     held = identity.read_voter_key(keys / identity.VOTER_KEY_FILE)
     assert voter_key_id(held) == installed["details"]["key_id"]  # the file holds the key the log names
+
+
+def test_a_running_server_puts_the_key_files_back_before_it_writes(commission, make_station, monkeypatch, tmp_path):
+    """A server that was running while an import in another process was killed: before, it went on keying voter
+    entries with the key file the import left (one the log never named) until some command settled the import. Now
+    a request that may write settles first (api/__init__.py), and so does an automatic backup (which would otherwise
+    carry that key file into every copy)."""
+    import dataclasses
+    import hashlib
+    import hmac
+
+    from api import create_app
+    from station.backup.archive import init_backup_key
+    from station.backup.schedule import backup_to_dir
+    from tests.support.stations import PASSWORDS
+
+    st, _, old_key = interrupted_import(commission, make_station, monkeypatch, "ST-KILL-6")
+    keys = st.config.keys_dir
+    assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) != old_key  # what the killed import left
+    role, password = PASSWORDS["officer"]
+    st.accounts.add_user("officer", password, role)
+    client = create_app(st).test_client()
+    assert client.get("/api/health").status_code == 200  # a read settles nothing and needs no lock
+    assert (keys / importing.UNDO_FILE).exists()
+    token = client.post("/api/auth/login", json={"username": "officer", "password": password}).json["token"]
+    cnic = "37405-1234567-1"
+    r = client.post("/api/verifications", json={"cnic": cnic}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.json
+    assert not (keys / importing.UNDO_FILE).exists()
+    assert identity.read_voter_key(keys / identity.VOTER_KEY_FILE) == old_key
+    [identify] = [e for e in events(st, "identify") if e["session"] == r.json["id"]]
+    assert identify["voter"] == hmac.new(old_key, cnic.encode(), hashlib.sha256).hexdigest()[:32]
+
+    st2, _, old_key2 = interrupted_import(commission, make_station, monkeypatch, "ST-KILL-7")
+    keys2, disk = st2.config.keys_dir, tmp_path / "backup-disk"
+    disk.mkdir()
+    config = dataclasses.replace(st2.config, backup=dataclasses.replace(st2.config.backup, dir=str(disk)))
+    init_backup_key(config, "a backup passphrase", scrypt_n=2 ** 10)  # `station backup init`, cheaply
+    taken = backup_to_dir("interval", config=config, engine=st2.engine, transaction=st2.transaction,
+                          signer=st2.flow.log)
+    assert taken is not None and taken.parent == disk
+    assert not (keys2 / importing.UNDO_FILE).exists()
+    assert identity.read_voter_key(keys2 / identity.VOTER_KEY_FILE) == old_key2
