@@ -33,9 +33,9 @@ any ``station`` command opens the station, at the start of every import, in ``st
 keys/voter-ref.key with the log's last ``voter_key_installed`` entry, and in a running server before every request that
 may write and before every automatic backup (``Station.settle_interrupted_import``): a server that was running when an
 import in another process was killed would otherwise key its voters' entries with the key file the log never named,
-and copy that file into its backups. The files are still replaced before the commit,
-while the import's transaction holds the log's head (not renamed in after it): no entry can be appended under a key the
-log has not yet named, nor under the old key after the entry naming the new one.
+and copy that file into its backups. The files are still replaced before the commit, while the import's transaction
+holds the log's head (not renamed in after it): no entry can be appended under a key the log has not yet named, nor
+under the old key after the entry naming the new one.
 """
 from __future__ import annotations
 
