@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file,
                    session, url_for)
-from flask_babel import get_locale, gettext as _
+from flask_babel import get_locale, gettext as _, ngettext
 
 from station.audit.report_text import REASONS as EXCEPTION_REASONS
 from station.config import FINGER_POSITIONS
@@ -193,7 +193,9 @@ def index():
         except AuthenticationFailed:
             session.pop("token", None)
     idle = session.pop(IDLE_ENDED, None)  # the last session ended unattended (api/sessions.py): say so, once
-    notice = _("Your session ended after %(n)s minutes without use: please sign in again.", n=idle) if idle else None
+    notice = ngettext("Your session ended after %(num)s minute without use: please sign in again.",
+                      "Your session ended after %(num)s minutes without use: please sign in again.",
+                      idle) if idle else None
     return render_template("login.html", notice=notice)
 
 

@@ -55,7 +55,7 @@ class ServerSection:
     threads: int
     max_body_bytes: int
     token_ttl_minutes: int
-    session_idle_minutes: int  # a browser session unused this long ends and its token is revoked
+    session_idle_minutes: int  # a browser session or API token unused this long ends, and the token is revoked
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,8 @@ class Station:
                 min_eye_change=lv.min_eye_change, min_motion=lv.min_motion, min_frame_change=lv.min_frame_change,
                 change_level=lv.change_level) if lv.enabled else None,
             burst_frames=lv.burst_frames)
-        self.accounts = AccountService(transaction=self.transaction, token_ttl_minutes=config.server.token_ttl_minutes)
+        self.accounts = AccountService(transaction=self.transaction, token_ttl_minutes=config.server.token_ttl_minutes,
+                                       idle_minutes=config.server.session_idle_minutes)
         self.roll = RollService(transaction=self.transaction, polling_station=config.station.polling_station)
 
     # --- plumbing ---

@@ -3,7 +3,15 @@
 A token lives in the database until it expires or is revoked: logging out deletes it (``logout``), disabling a user
 deletes all of theirs and refuses their logins (``set_disabled``), ``revoke_tokens`` deletes all of a user's tokens.
 The browser UI's sessions hold such a token on the server side (``station/security/sessions.py``), so the same
-revocation signs them out."""
+revocation signs them out.
+
+``AccountService`` also revokes a token left unused for ``idle_minutes`` (``server.session_idle_minutes``, the browser
+sessions' limit too): a bearer token copied from a booth's client opens nothing once that client has stopped using it.
+The last use of each token is kept in the serving process's memory (cheroot: one process), timed by
+``station.security.clock.boottime`` (suspended time counted), like the sessions and the login throttle; a token this
+process has not seen yet (issued before a restart) starts its clock at its first use, so a restart after a power cut
+never signs API clients out. A login forgets the clocks of tokens idle past the limit and deletes those tokens, so the
+memory stays bounded and a forgotten token is never taken for a new one."""
 from __future__ import annotations
 
 import base64
@@ -13,12 +21,15 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from station.db.transactions import TransactionFactory
+from station.security.clock import boottime
 from station.security.roles import ROLES
 from station.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, NotPermitted
 from station.db.models import ApiToken, User, utcnow
@@ -132,11 +143,16 @@ def set_disabled(session: Session, username: str, disabled: bool) -> int:
 
 class AccountService:
     """Station users: add, disable or enable one and revoke their tokens (CLI), log in and out (API), authenticate a
-    bearer token."""
+    bearer token, refusing and revoking one unused for ``idle_minutes`` (module docstring)."""
 
-    def __init__(self, *, transaction: TransactionFactory, token_ttl_minutes: int) -> None:
+    def __init__(self, *, transaction: TransactionFactory, token_ttl_minutes: int, idle_minutes: int,
+                 clock: Callable[[], float] = boottime) -> None:
         self.transaction = transaction
         self.token_ttl_minutes = token_ttl_minutes
+        self.idle_minutes = idle_minutes
+        self._clock = clock
+        self._last_used: dict[str, float] = {}  # token hash -> the clock at its last use in this process
+        self._lock = threading.Lock()
 
     def add_user(self, username: str, password: str, role: str) -> None:
         with self.transaction() as s:
@@ -147,6 +163,14 @@ class AccountService:
             raise InvalidInput("username and password are required strings")
         with self.transaction() as s:
             token, principal, expires = login(s, username, password, self.token_ttl_minutes)
+            now = self._clock()
+            with self._lock:
+                idle = [h for h, used in self._last_used.items() if now - used > self.idle_minutes * 60]
+                for h in idle:
+                    del self._last_used[h]
+                self._last_used[_token_hash(token)] = now
+            if idle:
+                s.execute(delete(ApiToken).where(ApiToken.token_hash.in_(idle)))
         return {"token": token, "role": principal.role, "username": principal.username,
                 "expires_at": expires.isoformat()}
 
@@ -157,9 +181,24 @@ class AccountService:
 
     def authenticate(self, token: str) -> Principal:
         with self.transaction() as s:
-            return authenticate(s, token)
+            principal = authenticate(s, token)
+            key, now = _token_hash(token), self._clock()
+            with self._lock:
+                last = self._last_used.get(key, now)
+                idle = now - last > self.idle_minutes * 60
+                if idle:
+                    del self._last_used[key]
+                else:
+                    self._last_used[key] = now
+            if idle:
+                s.execute(delete(ApiToken).where(ApiToken.token_hash == key))
+        if idle:  # raised after the transaction: the deletion is committed
+            raise AuthenticationFailed(f"token unused for {self.idle_minutes} minutes: log in again")
+        return principal
 
     def logout(self, token: str) -> bool:
+        with self._lock:
+            self._last_used.pop(_token_hash(token), None)
         with self.transaction() as s:
             return logout(s, token)
 

@@ -38,7 +38,7 @@ def test_an_unattended_page_goes_to_the_sign_in_page_when_the_session_ends(idle_
         left_after = time.monotonic() - shown
         text = page.inner_text("main")
         assert left_after >= 55, left_after  # the page's timer: the limit + 2 s from the page's DOMContentLoaded
-        assert "1 minutes without use" in text, text
+        assert "1 minute without use" in text, text
         assert page.locator("#logout").count() == 0 and "12345-1234567-1" not in page.content()
     finally:
         browser.close()

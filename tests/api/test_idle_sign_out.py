@@ -126,3 +126,24 @@ def test_a_laptop_suspended_past_the_idle_limit_wakes_up_signed_out(idle_station
     monkeypatch.setattr(time, "clock_gettime", after_suspension)
     assert browser.get("/next").status_code == 302
     assert f"{IDLE_MINUTES} minutes without use" in browser.get("/").get_data(as_text=True)
+
+
+def test_a_one_minute_limit_is_said_in_the_singular(tmp_path, make_database_url):
+    """The notice takes the number's form ("1 minute", not "1 minutes"); Urdu's noun is the same for both."""
+    from api import create_app
+
+    st = build_station(tmp_path / "home", make_database_url(), server={"session_idle_minutes": 1})
+    st.init()
+    st.accounts.add_user("officer", PASSWORDS["officer"][1], PASSWORDS["officer"][0])
+    try:
+        clock = [1_000.0]
+        app = create_app(st, clock=lambda: clock[0])
+        for lang, said in (("en", "after 1 minute without use"), ("ur", "1 منٹ تک استعمال نہ ہونے پر")):
+            browser = app.test_client()
+            _sign_in(browser, lang=lang)
+            clock[0] += 61
+            assert browser.get("/next").status_code == 302
+            page = browser.get("/").get_data(as_text=True)
+            assert said in page and "1 minutes" not in page
+    finally:
+        st.close()
