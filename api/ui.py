@@ -20,7 +20,6 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
 from flask_babel import get_locale, gettext as _, ngettext
 
 from station.audit.report_text import REASONS as EXCEPTION_REASONS
-from station.config import FINGER_POSITIONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
 from station.i18n.fonts import FONT_LICENCES, FONTS, SYSTEM_FONT_DIRS
@@ -305,8 +304,8 @@ def act(session_id: str, action: str):
     s, p, sid = station(), g.principal, session_id[:64]
     try:
         if action == "fingerprint":
-            finger = request.form.get("finger") or None
-            view = s.polling.capture_fingerprint(p, sid, finger if finger in FINGER_POSITIONS else None)
+            finger = request.form.get("finger", "")[:32] or None  # one the roll does not hold is refused, never guessed
+            view = s.polling.capture_fingerprint(p, sid, finger)
         elif action == "face":
             view = s.polling.capture_face(p, sid)
         elif action == "exception":
@@ -489,7 +488,7 @@ def problem_field(exc: StationError) -> str | None:
 def _register_form(values: dict, problem: StationError | None = None, field: str | None = None):
     s = station()
     return render_template("register.html", values=values, problem=problem, field=field,
-                           stations=s.roll.polling_stations(g.principal),
+                           max_length=Demographics.max_length, stations=s.roll.polling_stations(g.principal),
                            default_station=s.config.station.polling_station)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import threading
 import time
@@ -450,7 +451,7 @@ class Station:
         if not closed:
             return name, True, "polls open"
         if bundle.seal_path(self.config).is_file():
-            return name, True, "polls closed and sealed"
+            return self._check_seal(name)
         try:  # closed already: close_poll appends nothing, it writes the seal (and the close's tree checkpoint)
             sealed = self.polling.close_poll("station")
         except (StationError, SQLAlchemyError, OSError) as exc:
@@ -460,6 +461,21 @@ class Station:
                   f"{sealed['sealed_seq']}")
         log.warning("after an interrupted close of poll: %s", detail)
         return name, True, detail
+
+    def _check_seal(self, name: str) -> tuple[str, bool, str]:
+        """The closing seal against the log's head: an entry after the sealed one (which an older version let in)
+        makes the station's log fail verification and its results export be refused."""
+        try:
+            sealed = json.loads(json.loads(bundle.seal_path(self.config).read_bytes())["body"])
+            seq, entry_hash = int(sealed["seq"]), sealed["hash"]
+            with self.read_transaction() as s:
+                head_seq, head_hash = matchlog.head(s)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return name, False, f"the closing seal {bundle.seal_path(self.config)} cannot be read: {exc}"
+        if (head_seq, head_hash) != (seq, entry_hash):
+            return name, False, (f"the match log grew after the closing seal (entry {head_seq} after the sealed entry "
+                                 f"{seq}): the station's log no longer verifies and its results export is refused")
+        return name, True, "polls closed and sealed"
 
     def _recover_audit_files(self) -> tuple[str, bool, str]:
         config = self.config

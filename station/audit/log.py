@@ -1,6 +1,7 @@
 """Appending to the tamper-evident match log in the caller's transaction, so that no decision exists without its
 entry and no entry without its decision. Entries carry scores, thresholds, quality, attempt numbers, operator and
-device ids: never an image or a template; voters appear as a keyed hash of the CNIC and their roll serial."""
+device ids: never an image or a template; voters appear as a keyed hash of the CNIC and their roll serial. Once the
+poll is closed nothing follows the closing entry: ``append`` refuses (Conflict) whatever the caller."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from station.db.models import LogHead, MatchLogEntry, StationMeta, Voter, utcnow
 from station.audit.chain import FORMAT_VERSION, LogSigner, SignedEntry, genesis_hash
+from station.errors import Conflict
 
 log = logging.getLogger(__name__)
 _SCALARS = (str, int, float, bool, type(None))
@@ -30,6 +32,14 @@ def ensure_head(session: Session, station_id: str) -> None:
     """Create the chain's head row (at `station init`), pointing at the genesis hash."""
     if session.get(LogHead, 1) is None:
         session.add(LogHead(id=1, seq=0, hash=genesis_hash(station_id)))
+
+
+POLL_STATE, POLL_CLOSED = "poll_state", "closed"  # station_meta key and value written by close_poll
+CLOSING_EVENT = "poll_closed"  # close_poll's closing entry: the last one; ``append`` refuses any after it
+
+
+def _closed(session: Session) -> bool:
+    return session.scalar(select(StationMeta.value).where(StationMeta.key == POLL_STATE)) == POLL_CLOSED
 
 
 def append(
@@ -56,6 +66,9 @@ def append(
         ensure_head(session, signer.station_id)
         session.flush()
         head = session.get(LogHead, 1)
+    if event != CLOSING_EVENT and _closed(session):  # under the head's lock, as close_poll's closing entry is
+        raise Conflict(f"polls are closed at this station (`station close-poll` sealed the log): no {event} entry may "
+                       "follow the closing entry")
     at = utcnow()
     cnic = voter.cnic if voter is not None else cnic
     fields = {
@@ -127,14 +140,11 @@ def head(session: Session) -> tuple[int, str] | None:
     return (row.seq, row.hash) if row else None
 
 
-POLL_STATE, POLL_CLOSED = "poll_state", "closed"  # station_meta key and value written by close_poll
-
-
 def poll_closed(session: Session) -> bool:
     """Whether ``close_poll`` sealed the log. Takes the head's lock first: close_poll appends its closing entry and
     sets the state under that lock, so a caller that goes on to append cannot land after the closing entry."""
     session.scalar(select(LogHead).where(LogHead.id == 1).with_for_update())
-    return session.scalar(select(StationMeta.value).where(StationMeta.key == POLL_STATE)) == POLL_CLOSED
+    return _closed(session)
 
 
 def append_unless_sealed(transaction, signer: LogSigner, *, event: str, outcome: str, details: dict[str, Any]) -> bool:

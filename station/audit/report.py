@@ -94,8 +94,8 @@ def analyse(bodies: list[dict], station: str | None, settings: ReportSettings = 
         # authority answers arrive whenever the link is back (a queue flush at night is not polling activity)
         if event != "poll_closed" and not event.startswith("authority_") and not (opens <= at.time() <= closes):
             outside.append(e["seq"])
-        if event == "identify" and s is not None:
-            s["start"], s["operator"] = at, e["operator"]
+        if event == "identify" and s is not None and not (e.get("details") or {}).get("continued"):
+            s["start"], s["operator"] = at, e["operator"]  # the verification's first identification only
             if e["outcome"] == "IDENTIFIED":
                 f.sessions_by_operator[e["operator"]] += 1
         elif event == "fingerprint_attempt":

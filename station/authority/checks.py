@@ -75,6 +75,10 @@ class CheckOutcome:
     queue_id: int | None
 
 
+POLL_CLOSED_STOP = ("polls are closed: the sealed match log takes no more answers (the checks stay queued; the "
+                    "station's own decisions were made offline)")
+
+
 @dataclass(frozen=True)
 class FlushReport:
     sent: int
@@ -279,6 +283,8 @@ class AuthorityChecks:
         if not self._flush_lock.acquire(blocking=False):
             return FlushReport(0, 0, 0, 0, self.pending_count(), "another flush is running")
         try:
+            if self._poll_closed():
+                return FlushReport(0, 0, 0, 0, self.pending_count(), POLL_CLOSED_STOP)
             return self._flush(limit)
         finally:
             self._flush_lock.release()
@@ -351,6 +357,10 @@ class AuthorityChecks:
         with self._transaction() as s:
             return queue_summary(s)["pending"]
 
+    def _poll_closed(self) -> bool:
+        with self._transaction() as s:
+            return matchlog.poll_closed(s)
+
     def start_flusher(self) -> None:
         """Send queued checks every authority.queue_flush_interval_s from a daemon thread (``station serve``)."""
         if not self.client.online or self._flusher is not None:
@@ -365,7 +375,8 @@ class AuthorityChecks:
                 self.flush()
             except Exception:  # noqa: BLE001 - the flusher must outlive a bad moment; it is logged
                 log.exception("ID-authority queue flush failed")
-            if self.settings.roll_updates and self._importer is not None and self._link_down() is None:
+            if (self.settings.roll_updates and self._importer is not None and self._link_down() is None
+                    and not self._poll_closed()):
                 try:
                     self.fetch_roll_updates()
                 except AuthorityUnavailable as exc:

@@ -20,6 +20,7 @@ from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import gender_from_cnic, parse_cnic
 from station.errors import Conflict, InvalidInput, NotFound
+from station.i18n.typed_text import hidden_character, visible
 from station.db.models import CardReference, PollingStation, Voter, VerificationSession, as_utc, utcnow
 from station.polling.policy import (FingerPlan, face_matches, fingerprint_matches, gender_mismatch, quality_retry_reason)
 from station.polling.views import AttemptView, VerificationView
@@ -86,12 +87,28 @@ def load(session: Session, session_id: str, *, for_update: bool = False) -> Veri
     return vs
 
 
+OPEN_STATES = (IDENTIFIED, VERIFIED, NOT_VERIFIED, EXCEPTION)  # a verification whose voter has no ballot yet
+
+
 def start(session: Session, settings: FlowSettings, *, cnic_text: object, operator: str, source: str,
           details: dict | None = None) -> VerificationSession:
-    """Open a verification for a CNIC typed, scanned or read from a verified card (``details`` go to the log)."""
+    """Open a verification for a CNIC typed, scanned or read from a verified card (``details`` go to the log). A voter
+    of this station's roll with a verification still open (``OPEN_STATES``) gets that one back, with the attempts it
+    has left: its attempts are the policy's, and when they have all failed the presiding officer decides; a new
+    verification would hand them all out again. The identification is logged in either case."""
     cnic = parse_cnic(cnic_text)
     require_poll_open(session)
     voter = session.scalar(_voter_query().where(Voter.cnic == cnic))
+    if voter is not None and voter.voted_at is None:
+        open_vs = session.scalar(select(VerificationSession).where(
+            VerificationSession.voter_id == voter.id, VerificationSession.state.in_(OPEN_STATES))
+            .order_by(VerificationSession.created_at.desc()).limit(1))  # under the log head's lock (above)
+        if open_vs is not None:
+            open_vs.updated_at = utcnow()
+            matchlog.append(session, settings.log, event="identify", operator=operator, outcome=open_vs.state,
+                            session_id=open_vs.id, voter=voter, cnic=cnic,
+                            details={"source": source, **(details or {}), "continued": True})
+            return open_vs
     vs = VerificationSession(id=str(uuid.uuid4()), cnic=cnic, operator=operator, source=source,
                              fingerprint_attempts=0, face_attempts=0, created_at=utcnow(), updated_at=utcnow())
     details = {"source": source, **(details or {})}
@@ -287,7 +304,11 @@ def record_exception(session: Session, settings: FlowSettings, session_id: str, 
         raise InvalidInput(f"reason must be one of: {', '.join(settings.exception_reasons)}")
     if note is not None and (not isinstance(note, str) or len(note) > 500):
         raise InvalidInput("note must be text of at most 500 characters")
-    if reason == "other" and not (note or "").strip():
+    if note is not None and not visible(note):
+        note = None  # nothing shown is no note
+    if note is not None and (hidden := hidden_character(note, multiline=True)):
+        raise InvalidInput(f"note must not contain control or invisible characters ({hidden})")
+    if reason == "other" and not note:
         raise InvalidInput("reason 'other' needs a note saying why")
     require_poll_open(session)
     vs = load(session, session_id, for_update=True)

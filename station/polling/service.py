@@ -79,6 +79,8 @@ class PollingService:
     def start_verification_from_card(self, principal: Principal) -> VerificationView:
         """Identify the voter from the CNIC card in the reader; a card that fails its checks is refused and logged."""
         principal.require(*OFFICERS)
+        with self.transaction() as s:  # a closed poll refuses before the card is read: a rejection is logged
+            verification.require_poll_open(s)
         try:
             read = self.cards.read()
             warnings = self.cards.warnings(read)
@@ -234,10 +236,10 @@ class PollingService:
         with self.transaction() as s:
             if roll.get_meta(s, matchlog.POLL_STATE) != matchlog.POLL_CLOSED:
                 counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
-                matchlog.append(s, self.flow.log, event="poll_closed", operator=operator, outcome="closed",
+                matchlog.append(s, self.flow.log, event=matchlog.CLOSING_EVENT, operator=operator, outcome="closed",
                                 details={f"count_{k}": v for k, v in sorted(counts.items())})
                 roll.set_meta(s, matchlog.POLL_STATE, matchlog.POLL_CLOSED)
-            closing = s.scalar(select(MatchLogEntry).where(MatchLogEntry.event == "poll_closed")
+            closing = s.scalar(select(MatchLogEntry).where(MatchLogEntry.event == matchlog.CLOSING_EVENT)
                                .order_by(MatchLogEntry.seq.desc()).limit(1))
             last_seq, last_hash = matchlog.head(s)
             counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())

@@ -33,7 +33,8 @@ from station.db.models import PollingStation, Voter, utcnow
 from station.db.models import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
 from station.roll.store import EnrolledTemplate
 from station.roll.changes import add_voter
-from station.roll.records import GENDERS, RELATIONS, VoterRecord, voter_date_of_birth
+from station.i18n.typed_text import hidden_character, visible
+from station.roll.records import GENDERS, RELATIONS, TEXT_LIMITS, VoterRecord, voter_date_of_birth
 
 CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED = "CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"
 STATES = (CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED)
@@ -73,6 +74,9 @@ class EnrollmentSettings:
         return self.face_attempts if position == FACE else self.finger_attempts
 
 
+MAX_FIELD_CHARS = 200  # a typed roll field
+
+
 @dataclass(frozen=True)
 class Demographics:
     """The roll fields of a registrant (what the operator types, or the CNIC card gives)."""
@@ -96,6 +100,12 @@ class Demographics:
         """The form's fields, in order (the registrar UI renders and reads these)."""
         return tuple(cls.__dataclass_fields__)
 
+    @staticmethod
+    def max_length(name: str) -> int:
+        """The most characters a field takes: what the roll keeps (``TEXT_LIMITS``: 16 for the census block and the
+        family number), at most 200 (the addresses' columns take 300)."""
+        return min(MAX_FIELD_CHARS, TEXT_LIMITS.get(name, MAX_FIELD_CHARS))
+
     @classmethod
     def parse(cls, data: object, cnic: str) -> "Demographics":
         if not isinstance(data, dict):
@@ -108,11 +118,17 @@ class Demographics:
             if not isinstance(value, str):
                 raise InvalidInput(f"{name} must be a string")
             value = value.strip()
-            if len(value) > 200:
-                raise InvalidInput(f"{name} is too long (at most 200 characters)")
+            if len(value) > cls.max_length(name):
+                raise InvalidInput(f"{name} is too long (at most {cls.max_length(name)} characters)")
             if BIDI_CONTROLS.search(value):
                 raise InvalidInput(f"{name} must not contain bidirectional control characters (U+202A-U+202E, "
                                    "U+2066-U+2069): type the text as it reads")
+            if not visible(value):
+                value = ""
+            hidden = hidden_character(value)
+            if hidden:
+                raise InvalidInput(f"{name} must not contain control or invisible characters ({hidden}): type the "
+                                   "text as it reads")
             if name in cls.REQUIRED and not value:
                 raise InvalidInput(f"{name} is required")
             fields[name] = value
@@ -328,8 +344,10 @@ def decide(session: Session, settings: EnrollmentSettings, cipher: TemplateCiphe
     _require_state(es, ADJUDICATION, action="adjudicate")
     if decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of: {', '.join(DECISIONS)}")
-    if not isinstance(note, str) or not note.strip():
+    if not isinstance(note, str) or not visible(note):
         raise InvalidInput("a note explaining the decision is required")
+    if hidden := hidden_character(note, multiline=True):
+        raise InvalidInput(f"note must not contain control or invisible characters ({hidden})")
     if len(note) > 1000:
         raise InvalidInput("note is too long (at most 1000 characters)")
     if registrar == es.operator:

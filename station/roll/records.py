@@ -19,7 +19,7 @@ _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")  # YYYY-MM-DD in ASCII digits (
 RELATIONS = ("father", "husband")
 TEXT_FIELDS = ("name_en", "name_ur", "relation", "relative_name_en", "relative_name_ur", "gender", "census_block",
                "family_number", "address_en", "address_ur")
-_TEXT_LIMITS = tuple((name, Voter.__table__.c[name].type.length) for name in TEXT_FIELDS) + (("polling_station", 32),)
+TEXT_LIMITS = {**{name: Voter.__table__.c[name].type.length for name in TEXT_FIELDS}, "polling_station": 32}
 
 
 def voter_date_of_birth(text: str) -> dt.date:
@@ -62,7 +62,7 @@ class VoterRecord:
     def validated(self) -> "VoterRecord":
         """The same record with the CNIC in canonical form; InvalidInput naming the first bad field."""
         cnic = parse_cnic(self.cnic)
-        for name, limit in _TEXT_LIMITS:
+        for name, limit in TEXT_LIMITS.items():
             value = getattr(self, name)
             if not isinstance(value, str):
                 raise InvalidInput(f"voter {cnic}: {name} must be text")

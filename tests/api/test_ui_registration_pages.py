@@ -179,6 +179,7 @@ def test_form_posts_need_the_csrf_token(reg_station, reg_app, adjudicated_pair):
     (None, {"date_of_birth": "2020-01-01"}, "date_of_birth", "at least 18 years old"),
     (None, {"name_en": "  "}, "name_en", "name_en is required"),
     (None, {"polling_station": "PS-999"}, "polling_station", "unknown polling station"),
+    (None, {"census_block": "C" * 17}, "census_block", "at most 16 characters"),
 ])
 def test_a_bad_field_is_shown_inline_and_the_form_keeps_what_was_typed(reg_app, cnic, overrides, field, message):
     officer = signed_in(reg_app, "regofficer")
@@ -191,6 +192,12 @@ def test_a_bad_field_is_shown_inline_and_the_form_keeps_what_was_typed(reg_app, 
     assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', page.replace("\n", " "))
     assert page.count('class="field-error"') == 1
     assert 'value="Khalid Mehmood"' in page and "عمران خالد" in page, "what was typed is kept"
+
+
+def test_each_field_of_the_form_takes_no_more_than_the_roll_keeps(reg_app):
+    page = text(signed_in(reg_app, "regofficer").get("/register")).replace("\n", " ")
+    for field, limit in (("census_block", 16), ("family_number", 16), ("name_en", 200), ("address_en", 200)):
+        assert re.search(rf'<input id="{field}"[^>]*maxlength="{limit}"', page), field
 
 
 def test_a_cnic_already_on_the_roll_is_refused_at_the_cnic_field(reg_station, reg_app):

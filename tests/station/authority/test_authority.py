@@ -499,6 +499,25 @@ def test_a_dead_link_is_not_tried_again_until_the_next_flush(stations, sim):
     assert [r.attempts for r in queue_rows(st)] == [2, 1, 1, 1, 1]
 
 
+
+def test_checks_queued_when_the_poll_closes_stay_queued_and_nothing_follows_the_seal(stations, sim):
+    """The queue is flushed by a background thread: answers that come in after the close of poll would land after
+    the closing entry, and the station's own log would no longer verify. A flush after the close sends nothing and
+    says why; the log still ends at the closing entry."""
+    st = stations(sim, timeout_s=FAST_TIMEOUT_S)
+    cnics = [v.cnic for v in st.roll.list_voters(polling_station=st.config.station.polling_station)[:2]]
+    sim.set_mode("down")
+    for cnic in cnics:
+        assert st.authority.check("cnic_status", session_id=None, cnic=cnic, operator="t").outcome == "queued"
+    sealed = st.polling.close_poll("presiding")
+    sim.reset()
+    asked = dict(sim.requests)
+    report = st.authority.flush()
+    assert report.sent == 0 and report.pending == 2 and "polls are closed" in report.stopped
+    assert dict(sim.requests) == asked
+    assert st.audit.verify_live_log() == []
+    assert st.polling.close_poll("presiding")["sealed_seq"] == sealed["sealed_seq"]
+
 # --- configuration ---
 def test_no_link_configured_changes_nothing(stations):
     st = stations()

@@ -138,3 +138,52 @@ def test_the_server_start_seals_a_close_cut_short(closing_station, monkeypatch):
     finally:
         for worker in reversed(workers):
             worker.stop()
+
+
+def test_a_rejected_card_after_the_close_is_refused_and_writes_nothing(closing_station):
+    """A card that fails its checks was logged as ``card_rejected`` whatever the poll's state: after the close that
+    entry landed after the closing seal, the station's log no longer verified and its results export was refused.
+    Now the poll's state is checked first: 409, the card is not even read, the log ends at the closing entry."""
+    st = closing_station
+    voter = voters_here(st)[0]
+    sealed = st.polling.close_poll("presiding")
+    st.steering.insert_card(OFFICER, voter.cnic, "clone")
+    with pytest.raises(Conflict, match="closed"):
+        st.polling.start_verification_from_card(OFFICER)
+    assert st.audit.verify_live_log() == []
+    assert st.audit.verification(Principal("auditor", "auditor"))["entries"] == sealed["sealed_seq"]
+    assert st.polling.close_poll("presiding")["sealed_seq"] == sealed["sealed_seq"]
+
+
+def test_nothing_is_appended_to_the_match_log_after_the_closing_entry(closing_station):
+    """The seal is final for every writer, not only for those that remember to check: an entry of any other event
+    (an ID-authority answer arriving late, a roll command) is refused by the log itself, and nothing is written."""
+    from station.audit import log as matchlog
+
+    st = closing_station
+    sealed = st.polling.close_poll("presiding")
+    with pytest.raises(Conflict, match="closed"):
+        with st.transaction() as s:
+            matchlog.append(s, st.flow.log, event="authority_answer", operator="authority", outcome="late",
+                            details={})
+    assert st.audit.verify_live_log() == []
+    assert st.polling.close_poll("presiding")["sealed_seq"] == sealed["sealed_seq"]
+
+
+def test_doctor_fails_a_sealed_log_that_grew_after_its_seal(closing_station):
+    """A station whose log took an entry after the closing seal (an older version let a rejected card or a late
+    ID-authority answer through) cannot export its results: doctor must say so instead of "closed and sealed"."""
+    from station.audit import log as matchlog
+    from station.roll import store as roll_store
+
+    st = closing_station
+    sealed = st.polling.close_poll("presiding")
+    [line] = [c for c in st.doctor() if c[0] == "closing seal"]
+    assert line[1] and "sealed" in line[2]
+    with st.transaction() as s:  # what the older version did: an entry after the closing one
+        roll_store.set_meta(s, matchlog.POLL_STATE, "open")
+        matchlog.append(s, st.flow.log, event="card_rejected", operator="officer", outcome="rejected", details={})
+        roll_store.set_meta(s, matchlog.POLL_STATE, matchlog.POLL_CLOSED)
+    [line] = [c for c in st.doctor() if c[0] == "closing seal"]
+    assert not line[1], line
+    assert f"entry {sealed['sealed_seq'] + 1}" in line[2] and f"entry {sealed['sealed_seq']}" in line[2]

@@ -57,10 +57,42 @@ def test_impostor_is_not_verified_after_all_attempts(station, voters, officer, p
         station.polling.record_exception(presiding, view.id, "bribe", None)
     with pytest.raises(InvalidInput, match="needs a note"):
         station.polling.record_exception(presiding, view.id, "other", "  ")
+    with pytest.raises(InvalidInput, match="needs a note"):  # invisible characters are no note
+        station.polling.record_exception(presiding, view.id, "other", "\u200b\u2060")
+    with pytest.raises(InvalidInput, match="must not contain .*001B"):
+        station.polling.record_exception(presiding, view.id, "worn_prints", "\x1b[2J")
     view = station.polling.record_exception(presiding, view.id, "worn_prints", "thumbs callused")
     assert view.state == "EXCEPTION"
     assert station.polling.issue_ballot(officer, view.id).state == "BALLOT_ISSUED"
 
+
+def test_identifying_again_continues_the_open_verification_and_never_resets_its_attempts(station, voters, officer,
+                                                                                          presiding):
+    """Each verification has its attempts (two thumbs x two); when they all fail the presiding officer decides. A new
+    identification of the same voter used to open a new verification with all its attempts again, so an impostor
+    could be tried again and again and the presiding officer never asked. Now it continues the voter's open
+    verification (a second identify entry in the log, for the auditors): a failed one stays NOT_VERIFIED."""
+    victim = voters.take()
+    here = station.config.station.polling_station
+    impostor = next(v for v in station.roll.list_voters() if v.polling_station != here)
+    first = station.polling.start_verification(officer, victim.cnic)
+    station.steering.present_fingerprint(officer, impostor.cnic, victim.fingers[0])
+    view = station.polling.capture_fingerprint(officer, first.id)
+    assert view.state == "IDENTIFIED" and view.last_attempt.outcome == "no_match"
+    again = station.polling.start_verification(officer, victim.cnic)
+    assert again.id == first.id and again.state == "IDENTIFIED"
+    assert again.fingerprint_attempts_left == view.fingerprint_attempts_left  # not reset
+    for finger in victim.fingers:
+        station.steering.present_fingerprint(officer, impostor.cnic, finger)
+    while view.next_step == "fingerprint":
+        view = station.polling.capture_fingerprint(officer, first.id)
+    assert view.state == "NOT_VERIFIED"
+    again = station.polling.start_verification(officer, victim.cnic)
+    assert again.id == first.id and again.state == "NOT_VERIFIED" and again.next_step == "exception"
+    view = station.polling.record_exception(presiding, first.id, "worn_prints", "thumbs callused")
+    assert station.polling.start_verification(officer, victim.cnic).id == first.id  # ballot still to issue
+    assert station.polling.issue_ballot(officer, first.id).state == "BALLOT_ISSUED"
+    assert station.polling.start_verification(officer, victim.cnic).state == "ALREADY_VOTED"
 
 def test_not_on_roll_says_where_the_voter_is_registered(station, officer):
     elsewhere = next(v for v in station.roll.list_voters() if v.polling_station != station.config.station.polling_station)
@@ -139,11 +171,26 @@ def test_a_print_with_too_few_features_is_an_unusable_attempt_not_a_comparison(s
     assert station.polling.capture_fingerprint(officer, view.id).state == "VERIFIED"
 
 
+def _second_verified_session(station, session_id: str) -> str:
+    """Another VERIFIED verification of the same voter, written straight into the database: identifying a voter again
+    continues the open one, so the flow itself no longer makes two; the ballot's own guard is what is tested."""
+    import uuid
+
+    from station.db.models import VerificationSession
+
+    with station.transaction() as s:
+        first = s.get(VerificationSession, session_id)
+        copy = VerificationSession(**{c.name: getattr(first, c.name) for c in VerificationSession.__table__.columns
+                                      if c.name != "id"}, id=str(uuid.uuid4()))
+        s.add(copy)
+        return copy.id
+
+
 def test_of_two_concurrent_ballots_exactly_one_succeeds(station, voters, officer):
     voter = voters.take()
     first = verify_by_fingerprint(station, officer, voter)
-    second = verify_by_fingerprint(station, officer, voter)
-    assert first.state == second.state == "VERIFIED"
+    second = station.polling.get_verification(officer, _second_verified_session(station, first.id))
+    assert first.state == second.state == "VERIFIED" and first.id != second.id
     results, barrier = [], threading.Barrier(2)
 
     def ballot(session_id):

@@ -76,6 +76,18 @@ def test_start_validates_the_cnic_and_the_demographics(reg_station):
         service.start(OFFICER, next(CNICS), person_data(date_of_birth="2020-01-01"))
     with pytest.raises(InvalidInput, match="unknown polling station"):
         service.start(OFFICER, next(CNICS), person_data(), polling_station="PS-999")
+    # nothing visible, or characters that hide or rewrite what the roll shows: refused with the code point
+    with pytest.raises(InvalidInput, match="name_en is required"):
+        service.start(OFFICER, next(CNICS), person_data(name_en="\u200b \ufeff"))
+    for field, value, code in (("address_en", "\x1b[31mRED\x1b[0m", "U+001B"), ("name_en", "Ali\u00adKhan", "U+00AD"),
+                               ("relative_name_en", "Khalid\x07", "U+0007"), ("name_en", "Ali\nKhan", "U+000A")):
+        with pytest.raises(InvalidInput, match=f"{field} must not contain .*{code[2:]}"):
+            service.start(OFFICER, next(CNICS), person_data(**{field: value}))
+    # Urdu typing needs the zero-width non-joiner and joiner: kept
+    assert service.start(OFFICER, next(CNICS), person_data(name_ur="عمران\u200cخالد\u200d")).state == "CAPTURING"
+    for field in ("census_block", "family_number"):  # the roll keeps 16 characters: refused now, not at submit
+        with pytest.raises(InvalidInput, match=f"{field} is too long \\(at most 16 characters\\)"):
+            service.start(OFFICER, next(CNICS), person_data(**{field: "C" * 17}))
     on_roll = reg_station.roll.list_voters(limit=1)[0]
     with pytest.raises(Conflict, match="already registered"):
         service.start(OFFICER, on_roll.cnic, person_data(gender=on_roll.gender))
