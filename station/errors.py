@@ -36,6 +36,8 @@ a module has several, its docstring draws its part of the tree); every other cla
      |                            Unavailable (Timeout), ResponseInvalid (SignatureInvalid, CertificateUntrusted),
      |                            ErrorAnswer
      +-- InstallError             (station.service.install) installing or removing the system service failed
+     +-- NotARegularFile          (station.security.files; also an OSError) an output path naming a device, a pipe
+     |                            or a socket, never renamed over: exit 2
      +-- UnwritableFolder         (station.security.files; also a PermissionError) a folder named on the command line
                                   that this user may not write in: exit 2, like one that is not there
 """

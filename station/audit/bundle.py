@@ -21,7 +21,6 @@ that lost, changed or gained an entry before a checkpoint's size, or was cut sho
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +29,9 @@ from cryptography import x509
 
 from station.config import Config
 from station.errors import InvalidInput
-from station.security.files import write_atomically
+from station.security.files import atomic_file, write_atomically
 from station.audit import merkle
-from station.audit.chain import (Break, LogSigner, SignedEntry, canonical, sha256_hex, verify_entries,
+from station.audit.chain import (Break, LogSigner, SignedEntry, canonical, parse_json, sha256_hex, verify_entries,
                                  verify_signature)
 from station.audit.identity import (CERTIFICATE_FILE, UNAUTHENTICATED, certificate_key, certificate_station,
                                     certification_problem, load_certificate)
@@ -94,7 +93,7 @@ def rewrite_checkpoint(config: Config, signer: LogSigner, seq: int, entry: Signe
     check names it)."""
     raw = entry.body.encode()
     try:
-        fields = json.loads(raw)
+        fields = parse_json(raw)
     except ValueError:
         return False
     if (not isinstance(fields, dict) or fields.get("seq") != seq or fields.get("station") != signer.station_id
@@ -126,8 +125,7 @@ def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, cou
 def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str | None, out: Path,
                   exported_at: str) -> dict:
     manifest = {"format": FORMAT, "station": config.station.id, "exported_at": exported_at, "entries": len(entries)}
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    with atomic_file(Path(out)) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("manifest.json", json.dumps(manifest, indent=1))
         z.writestr("log.jsonl", "".join(e.to_json() + "\n" for e in entries))
         z.write(config.keys_dir / CERTIFICATE_FILE, "station.crt")
@@ -142,7 +140,6 @@ def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str |
             z.write(path, f"{TREE_FOLDER}/{path.name}")
         if (audit_dir(config) / "seal.json").is_file():
             z.write(audit_dir(config) / "seal.json", "seal.json")
-    os.replace(tmp, out)
     return manifest
 
 
@@ -213,9 +210,9 @@ def _statement(raw: bytes, public_key, kind: str, station: str | None) -> tuple[
     """The fields of a statement signed by ``public_key`` that says it is a ``kind`` of ``station`` (checkpoints and
     the seal are signed by the same key: each must say which it is), or the problem."""
     try:
-        statement = json.loads(raw)
+        statement = parse_json(raw)
         body = statement["body"].encode()
-        fields = json.loads(body)
+        fields = parse_json(body)
         if not isinstance(fields, dict) or not isinstance(fields.get("seq"), int):
             raise ValueError
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -307,8 +304,11 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-            entries.append(SignedEntry(body=item["body"], hash=item["hash"], signature=item["sig"]))
+            item = parse_json(line)
+            fields = (item["body"], item["hash"], item["sig"])
+            if not all(isinstance(f, str) for f in fields):
+                raise TypeError("body, hash and sig must be text")
+            entries.append(SignedEntry(body=fields[0], hash=fields[1], signature=fields[2]))
         except (ValueError, KeyError, TypeError):
             result.breaks.append(Break(None, "malformed", f"log line {n} is not a signed entry"))
     breaks, bodies = verify_entries(entries, public_key, result.station)
@@ -318,9 +318,11 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
     by_seq = {}
     for e in entries:
         try:
-            by_seq.setdefault(json.loads(e.body)["seq"], e.hash)
+            seq = parse_json(e.body)["seq"]
         except (ValueError, KeyError, TypeError):
-            pass
+            continue
+        if isinstance(seq, int) and not isinstance(seq, bool):  # a body claiming "1" is a break the chain names
+            by_seq.setdefault(seq, e.hash)
     last_seq = max(by_seq, default=0)
     for name in sorted(n for n in files if n.startswith("checkpoints/")):
         fields, problem = _statement(files[name], public_key, "checkpoint", result.station)
@@ -360,7 +362,7 @@ def _roll_digest(result: Verification, raw: bytes, sealed: str | None) -> None:
     """The roll digest the bundle reports: the seal's when it signed one (roll.json must then agree with it), else
     roll.json's, reported as not signed."""
     try:
-        claimed = json.loads(raw).get("roll_digest")
+        claimed = parse_json(raw).get("roll_digest")
     except (ValueError, AttributeError):
         claimed = None
         result.warnings.append("roll.json is unreadable")

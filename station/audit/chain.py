@@ -22,6 +22,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 FORMAT_VERSION = 1
 
 
+
+def parse_json(text: str | bytes):
+    """``json.loads`` of input from outside (a bundle, a proof, a results file, a witness's state): nesting too deep
+    for the parser is a ValueError like any other malformed JSON, never a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
 def canonical(fields: dict) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
@@ -99,7 +108,7 @@ def verify_entries(entries: list[SignedEntry], public_key: Ed25519PublicKey, sta
     for index, entry in enumerate(entries):
         raw = entry.body.encode()
         try:
-            fields = json.loads(entry.body)
+            fields = parse_json(entry.body)
             seq = int(fields["seq"])
         except (ValueError, KeyError, TypeError):
             breaks.append(Break(None, "malformed", f"line {index + 1}: not a log entry"))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -26,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from station.audit import merkle
-from station.audit.chain import SignedEntry, sha256_hex, verify_signature
+from station.audit.chain import SignedEntry, parse_json, sha256_hex, verify_signature
 from station.audit.identity import certificate_key, certificate_station, certification_problem, load_certificate
 from station.audit.revocation import RevocationList
 from station.audit.note import Checkpoint, SignedNote, b64, origin_for, parse_note
@@ -91,7 +90,7 @@ def _hashes(data: dict, name: str) -> tuple[bytes, ...]:
 
 def read_proof(data: bytes | str) -> InclusionProof | ConsistencyProof:
     try:
-        parsed = json.loads(data)
+        parsed = parse_json(data)
     except (ValueError, UnicodeDecodeError):
         raise ProofFileError("not a proof file (not JSON)") from None
     if not isinstance(parsed, dict) or parsed.get("format") != PROOF_FORMAT:
@@ -247,7 +246,7 @@ def check_inclusion(proof: InclusionProof, commission_pem: bytes, *, checkpoints
     seq = proof.leaf_index + 1
     body = proof.entry.body.encode()
     try:
-        fields = json.loads(proof.entry.body)
+        fields = parse_json(proof.entry.body)
     except ValueError:
         fields = None
     if not verify_signature(station.key, body, proof.entry.signature) or sha256_hex(body) != proof.entry.hash:

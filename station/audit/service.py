@@ -31,6 +31,7 @@ class AuditService:
         return identity.certificate_key(cert)
 
     def export(self, out: Path) -> dict:
+        self._certificate_key()  # KeyMissing when keys/station.crt is damaged: a bundle no one could verify
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
             digest = roll.get_meta(s, "roll_digest")

@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from station.audit.chain import parse_json
 from station.audit import merkle
 from station.audit.merkle_verify import CertifiedStation, ConsistencyProof, split_view
 from station.audit.note import ED25519, SignedNote, b64, key_hash, parse_note, valid_name, verifier_key
@@ -90,7 +91,7 @@ class WitnessState:
         if not path.exists():
             return cls()
         try:
-            data = json.loads(path.read_text())
+            data = parse_json(path.read_text())
             if data.get("format") != STATE_FORMAT or not isinstance(data.get("origins"), dict):
                 raise ValueError
             return cls({str(k): str(v["note"]) for k, v in data["origins"].items()})

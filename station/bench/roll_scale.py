@@ -122,6 +122,28 @@ def _percentiles(values: list[float]) -> dict:
             "p95_ms": round(float(np.percentile(arr, 95)), 3), "max_ms": round(float(arr.max()), 3)}
 
 
+def require_empty_database(url: str) -> None:
+    """InvalidInput unless ``url`` names a database with no table: the bench makes a station of its own there, and a
+    station's database (its append-only log) must never receive it."""
+    import sqlalchemy as sa
+
+    from station.errors import InvalidInput
+
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise InvalidInput(f"--database-url: not a database URL ({exc})") from None
+    try:
+        tables = sa.inspect(engine).get_table_names()
+    except sa.exc.SQLAlchemyError as exc:
+        raise InvalidInput(f"--database-url: cannot open it ({str(getattr(exc, 'orig', exc))[:200]})") from None
+    finally:
+        engine.dispose()
+    if tables:
+        raise InvalidInput(f"--database-url: the bench needs an empty database; this one is not empty "
+                           f"({len(tables)} tables, e.g. {sorted(tables)[0]}): give a new one")
+
+
 def bench_roll_scale(voters: int = 100_000, seed: int = 5, base_templates: int = 200, workers: int | None = None,
                      lookups: int = 2000, database_url: str | None = None, *,
                      say: Callable[[str], None] | None = None,
@@ -140,6 +162,8 @@ def bench_roll_scale(voters: int = 100_000, seed: int = 5, base_templates: int =
     from station.security.users import Principal
 
     say = say or (lambda _message: None)
+    if database_url:
+        require_empty_database(database_url)
     timings: dict[str, float] = {}
     cpu: dict[str, float] = {}
 

@@ -4,10 +4,10 @@ failing half-way through it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from station.audit.chain import parse_json
 from station.cnic import parse_cnic
 from station.errors import InvalidCnic
 from station.central.errors import SyncFileRejected
@@ -138,7 +138,7 @@ class _Fields:
 
 def parse_results(raw: bytes, *, expected_format: str) -> Results:
     try:
-        doc = json.loads(raw)
+        doc = parse_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SyncFileRejected(f"results.json is not JSON ({exc})") from None
     top = _Fields(doc, "results")

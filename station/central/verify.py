@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import zipfile
 import zlib
@@ -35,7 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.audit.bundle import BundleError, read_bundle, verify_bundle
-from station.audit.chain import verify_signature
+from station.audit.chain import parse_json, verify_signature
 from station.audit.identity import (ROLE_STATION, UNAUTHENTICATED, certificate_key, certificate_station,
                                     certification_problem, load_certificate)
 from station.audit.revocation import RevocationList
@@ -92,7 +91,7 @@ def _signature(data: bytes, comment: bytes) -> tuple[bytes, str]:
     if not data.endswith(comment):
         raise SyncFileRejected("not a sync file, or damaged (bytes after the signature)")
     try:
-        fields = json.loads(comment)
+        fields = parse_json(comment)
         signature = fields["sig"]
         if not isinstance(signature, str):
             raise TypeError

@@ -31,7 +31,7 @@ from drivers.errors import DeviceError
 from matching.errors import MatchingError
 from station.config import load_config
 from station.errors import ConfigError, Conflict, InvalidInput, StationError
-from station.security.files import UnwritableFolder
+from station.security.files import NotARegularFile, UnwritableFolder
 
 log = logging.getLogger("station")
 
@@ -51,7 +51,7 @@ class ExitCode(enum.IntEnum):
 USER_ERRORS = (StationError, DeviceError, MatchingError, SQLAlchemyError, OSError)
 # A path named on the command line that is not there, or a folder this user may not write in (checked before the
 # command writes: security.files.check_output, check_folder): the same code as click's own ``Path(exists=True)`` check.
-_MISSING_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError, UnwritableFolder)
+_MISSING_PATH = (FileNotFoundError, IsADirectoryError, NotADirectoryError, UnwritableFolder, NotARegularFile)
 # A whole number from 1 that a command hands to the database (a log entry, a tree size, a limit, a roll version): at
 # most the largest 64-bit integer SQLite and PostgreSQL hold, so a larger one is a usage error, not an OverflowError.
 DB_INT_MAX = 2**63 - 1

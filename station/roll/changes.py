@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from station.i18n.typed_text import hidden_character, visible
 from station.cnic import parse_cnic
 from station.config import FINGER_POSITIONS
 from station.errors import Conflict, InvalidInput, NotFound
@@ -199,6 +200,10 @@ def parse_field_value(field: str, text: str) -> object:
             return int(text)
         except ValueError:
             raise InvalidInput(f"{field} must be a whole number, not {text!r}") from None
+    if not visible(text):  # typed text, as the registration form takes it (station/i18n/typed_text.py)
+        return ""
+    if hidden := hidden_character(text):
+        raise InvalidInput(f"{field} must not contain control or invisible characters ({hidden})")
     return text
 
 

@@ -30,6 +30,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class NotARegularFile(StationError, OSError):
+    """An output path naming a device, a pipe or a socket: the command line's "a path that cannot be used", exit 2."""
+
+
 class UnwritableFolder(StationError, PermissionError):
     """A folder named on the command line (an output's, the home) that this user may not write in: the command line's
     "a path that cannot be used", exit 2 like a folder that is not there. A failure while writing (a disk full, an I/O
@@ -44,14 +48,20 @@ def writable(folder: Path) -> bool:
 def check_output(path, *, folder_ok: bool = False) -> Path:
     """``path`` when a file can be written there; else the error naming ``path`` (never a temporary file) and why:
     its folder is not there or not a folder (FileNotFoundError, NotADirectoryError), this user may not write in it
-    (UnwritableFolder), it is a folder itself (IsADirectoryError, unless ``folder_ok``): the command line's "a path
-    that does not exist", exit 2. Commands call it on their output before they change anything
+    (UnwritableFolder), it is a folder itself (IsADirectoryError, unless ``folder_ok``), or a device, pipe or socket
+    (NotARegularFile: a file renamed over it would destroy /dev/null for everyone): the command line's "a path that
+    cannot be used", exit 2. A symbolic link is followed: the path returned is the file it points to, which the
+    writer replaces (the link stays). Commands call it on their output before they change anything
     (station/cli/common.py checks every --out)."""
-    path = Path(path)
+    given = Path(path)
+    path = given.resolve() if given.is_symlink() else given
     folder = path.parent
     if folder.is_dir():
         if path.is_dir() and not folder_ok:
-            raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder")
+            raise IsADirectoryError(errno.EISDIR, f"cannot write {given}: it is a folder")
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise NotARegularFile(errno.EINVAL, f"cannot write {given}: it is not a regular file (a device, pipe or "
+                                                "socket)")
         into = path if path.is_dir() else folder  # a folder given (folder_ok) is written into
         if not writable(into):
             raise UnwritableFolder(errno.EACCES, f"cannot write {path}: no permission to write in folder {into}")

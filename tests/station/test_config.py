@@ -140,3 +140,15 @@ def test_the_face_tail_is_validated_and_the_old_duplicate_distance_key_is_gone(t
     # the 1:N face distance is computed for each search (face.distance_for), never set on its own
     with pytest.raises(ConfigError, match="unknown key enrollment.face_duplicate_distance"):
         load_config("test", home=tmp_path, environ={"STATION_ENROLLMENT__FACE_DUPLICATE_DISTANCE": "0.5"})
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b'a = "\xff"\n', "not UTF-8 text"),
+    (b"[station\n", "not valid TOML"),
+])
+def test_a_station_file_that_cannot_be_read_is_one_config_error(tmp_path, content, problem):
+    """A byte that is not UTF-8 in station.toml was an internal error (UnicodeDecodeError) in every command, doctor
+    included; it is a configuration error naming the file, as bad TOML is."""
+    (tmp_path / "station.toml").write_bytes(content)
+    with pytest.raises(ConfigError, match=f"station.toml: .*{problem}"):
+        load_config("test", home=tmp_path, environ={})

@@ -101,6 +101,11 @@ def test_package_commands_end_to_end(cli):
     assert corrected["revision"] == 3 and corrected["corrected"] == ["address_en"]
     error(cli("com", "roll", "correct", cnics[1], "--set", "colour=blue"), "cannot be corrected")
     error(cli("com", "roll", "correct", cnics[1], "--set", "date_of_birth=yesterday"), "YYYY-MM-DD")
+    # typed text as the registration form takes it: no escape sequence or line break into the roll (roll list
+    # prints it), nothing invisible
+    error(cli("com", "roll", "correct", cnics[1], "--set", "name_en=Ali\x1b[2JKhan"), "name_en", "U+001B")
+    error(cli("com", "roll", "correct", cnics[1], "--set", "address_en=House 7\nBazaar"), "address_en", "U+000A")
+    error(cli("com", "roll", "correct", cnics[1], "--set", "name_en=\u200b"), "name_en is empty")
     error(cli("com", "roll", "remove", "12345-0000000-1", "--reason", "deceased"), "not on the roll")
 
     delta = ok(cli("com", "roll", "package", "--station", "ST-CLI", "--base", "1", "--out", str(root / "d.pkg")))
@@ -124,3 +129,25 @@ def test_bench_roll_scale_runs_and_round_trips(tmp_path):
     out = json.loads(result.stdout)
     assert out["voters"] == 200 and out["references"] == 600 and out["hash_matches_commission"] is True
     assert out["lookup_service"]["n"] == 20 and "perturbing" in out["templates"]
+
+
+def test_bench_roll_scale_refuses_a_database_that_is_not_empty(tmp_path, make_database_url):
+    """``--database-url`` is for an empty database: given a station's own, the bench used to initialise a station of
+    its own in it and sign an entry into that station's append-only log (its chain then failed). Refused first, in
+    one line, before any work; the station's database is untouched."""
+    from tests.support.stations import build_station
+
+    st = build_station(tmp_path / "home", make_database_url())
+    st.init()
+    url = st.config.database_url
+    with st.transaction() as s:
+        from station.audit import log as matchlog
+        before = matchlog.count(s)
+    result = CliRunner().invoke(main, ["bench", "roll-scale", "--voters", "100", "--base-templates", "4",
+                                       "--workers", "1", "--lookups", "10", "--database-url", url])
+    assert result.exit_code == 3, result.output  # REFUSED: nothing was changed
+    assert result.output.startswith("error: ") and "not empty" in result.output and len(result.output.splitlines()) == 1
+    with st.transaction() as s:
+        assert matchlog.count(s) == before
+    assert st.audit.verify_live_log() == []
+    st.close()

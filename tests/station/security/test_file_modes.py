@@ -119,3 +119,30 @@ def test_the_shared_writer_names_the_path_given_not_its_temporary_file(tmp_path,
     assert str(refused.value.strerror) == f"cannot write {tmp_path / name}: {problem.format(tmp=tmp_path)}"
     assert sorted(tmp_path.rglob("*")) == before
 
+
+
+def test_the_shared_writer_never_replaces_a_device_or_a_pipe(tmp_path):
+    """An ``--out`` naming a device (/dev/null, /dev/stdout, a terminal) or a pipe was renamed over: as root that
+    destroys the device, and the command said it had written. Refused now, naming the path; the node is untouched."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    device = tmp_path / "null"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # the root user's test; /dev/null's numbers
+    for node, kind in ((fifo, stat.S_ISFIFO), (device, stat.S_ISCHR)):
+        with pytest.raises(OSError) as refused:
+            write_atomically(node, b"data")
+        assert refused.value.strerror == f"cannot write {node}: it is not a regular file (a device, pipe or socket)"
+        assert kind(os.lstat(node).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null", "pipe"]
+
+
+def test_the_shared_writer_writes_through_a_symbolic_link(tmp_path):
+    """A link given as the output (an administrator's /etc/station/station.toml pointing elsewhere) stays a link: the
+    file it points to gets the new content."""
+    target = tmp_path / "real" / "out.json"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "out.json"
+    link.symlink_to(target)
+    write_atomically(link, b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
