@@ -193,6 +193,9 @@ def labelled_faces(folder: str | Path) -> SampleSet:
 
 SYNTHETIC_MIN = 2  # fingers and impressions of a generated set: a genuine pair needs 2 impressions, an impostor 2 fingers
 SYNTHETIC_TOO_SMALL = f"a synthetic set needs at least {SYNTHETIC_MIN} fingers and {SYNTHETIC_MIN} impressions"
+SYNTHETIC_MAX_FINGERS, SYNTHETIC_MAX_IMPRESSIONS = 10_000, 32  # what one run's pairs and templates can hold
+SYNTHETIC_TOO_LARGE = (f"a synthetic set takes at most {SYNTHETIC_MAX_FINGERS} fingers and "
+                       f"{SYNTHETIC_MAX_IMPRESSIONS} impressions")
 
 
 def synthetic_fingerprints(n_fingers: int, n_impressions: int, render: Callable[[int, int], np.ndarray], *,

@@ -26,6 +26,22 @@ log = logging.getLogger(__name__)
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
+
+def tls_context(ca_cert, client_cert, client_key) -> ssl.SSLContext:
+    """The link's TLS client context from its three files; AuthorityNotConfigured naming them when one does not load
+    (missing, damaged, a key that is not the certificate's)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate chain and the host name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # A server closing without close_notify is normal; truncation is caught by Content-Length and the signature.
+    context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    try:
+        context.load_verify_locations(cafile=str(ca_cert))
+        context.load_cert_chain(str(client_cert), str(client_key))
+    except (ssl.SSLError, OSError) as exc:
+        raise AuthorityNotConfigured(f"authority TLS files ({ca_cert}, {client_cert}, {client_key}): "
+                                     f"{getattr(exc, 'reason', None) or exc}") from None
+    return context
+
 class _Canned:
     """A socket stand-in holding a complete answer, for http.client's parser."""
 
@@ -60,17 +76,7 @@ class HttpAuthorityClient(AuthorityClient):
 
     def _tls_context(self) -> ssl.SSLContext:
         s = self.settings
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate chain and the host name
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        # A server closing without close_notify is normal; truncation is caught by Content-Length and the signature.
-        context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
-        try:
-            context.load_verify_locations(cafile=str(s.ca_cert))
-            context.load_cert_chain(str(s.client_cert), str(s.client_key))
-        except (ssl.SSLError, OSError) as exc:
-            raise AuthorityNotConfigured(f"authority TLS files ({s.ca_cert}, {s.client_cert}, {s.client_key}): "
-                                         f"{getattr(exc, 'reason', None) or exc}") from None
-        return context
+        return tls_context(s.ca_cert, s.client_cert, s.client_key)
 
     def _exchange(self, path: str, body: bytes, deadline: float, *,
                   max_bytes: int = protocol.MAX_ANSWER_BYTES) -> protocol.RawAnswer:

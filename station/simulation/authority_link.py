@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from station.authority.http_client import tls_context
+from station.authority.protocol import load_public_key
 from station.config import write_local_overrides
 from station.errors import InvalidInput
 from station.security.files import write_atomically
@@ -25,6 +27,9 @@ def link_to_simulator(home: Path, state_dir: Path, url: str, *, public_key_file:
     if missing:
         raise InvalidInput(f"{state_dir} is not a simulator state directory (no {', '.join(missing)}): "
                            "start `station authority simulate --state-dir DIR` once first")
+    # each file must load before anything is copied or configured (a damaged copy would only fail at the first check)
+    tls_context(*(state_dir / TLS_FILES[key] for key in ("ca_cert", "client_cert", "client_key")))
+    load_public_key((state_dir / public_key_file).read_bytes(), str(state_dir / public_key_file))
     target = Path(home) / "keys" / "authority"
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target.parent, 0o700)

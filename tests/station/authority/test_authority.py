@@ -518,6 +518,24 @@ def test_checks_queued_when_the_poll_closes_stay_queued_and_nothing_follows_the_
     assert st.audit.verify_live_log() == []
     assert st.polling.close_poll("presiding")["sealed_seq"] == sealed["sealed_seq"]
 
+
+@pytest.mark.parametrize("damaged", ["client.key", "client.crt", "ca.crt", PUBLIC_KEY_FILE])
+def test_setup_from_damaged_simulator_files_writes_nothing(simulator, tmp_path, damaged):
+    """`station authority setup` copied whatever the state folder held and wrote [authority]: a file cut in half
+    only failed at the first check, in the middle of polling. Every file must load first; nothing is copied or
+    configured otherwise."""
+    from station.errors import StationError
+
+    state = tmp_path / "state"
+    shutil.copytree(simulator.state_dir, state)
+    data = (state / damaged).read_bytes()
+    (state / damaged).write_bytes(data[:len(data) // 2])
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(StationError, match=damaged.replace(".", "\\.")):
+        link_to_simulator(home, state, simulator.url, public_key_file=PUBLIC_KEY_FILE)
+    assert not (home / "station.toml").exists() and not (home / "keys" / "authority").exists()
+
 # --- configuration ---
 def test_no_link_configured_changes_nothing(stations):
     st = stations()

@@ -106,6 +106,18 @@ def test_a_synthetic_set_below_2x2_is_a_usage_error(run, argv):
     assert "synthetic:" in result.stderr and "at least 2" in result.stderr  # --synthetic, --calibration-synthetic
 
 
+@pytest.mark.parametrize("argv", [
+    ("bench", "accuracy", "--synthetic", "99999999999999999999x2", "--quiet"),
+    ("bench", "accuracy", "--synthetic", "10x100", "--quiet"),
+    ("calibrate", "--modality", "fingerprint", "--synthetic", "20000x2@1", "--dry-run", "--quiet"),
+], ids=" ".join)
+def test_a_synthetic_set_beyond_what_a_run_can_hold_is_a_usage_error(run, argv):
+    """Without a bound, 10^20 fingers was taken and the run grew without output until memory ran out."""
+    result = run(*argv)
+    assert_one_error(result, {ExitCode.USAGE})
+    assert "synthetic:" in result.stderr and "at most 10000 fingers and 32 impressions" in result.stderr
+
+
 @pytest.mark.parametrize("fmr", ["5", "-1", "1.5"])
 def test_an_fmr_outside_0_1_is_refused_before_the_benchmark(run, fmr):
     result = run("bench", "accuracy", "--synthetic", "2x2", "--fmr", fmr)
