@@ -22,7 +22,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 FORMAT_VERSION = 1
 
 
-
 def parse_json(text: str | bytes):
     """``json.loads`` of input from outside (a bundle, a proof, a results file, a witness's state): nesting too deep
     for the parser is a ValueError like any other malformed JSON, never a RecursionError."""
@@ -30,6 +29,7 @@ def parse_json(text: str | bytes):
         return json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
 
 def canonical(fields: dict) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

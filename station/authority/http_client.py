@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
-
 def tls_context(ca_cert, client_cert, client_key) -> ssl.SSLContext:
     """The link's TLS client context from its three files; AuthorityNotConfigured naming them when one does not load
     (missing, damaged, a key that is not the certificate's)."""
@@ -41,6 +40,7 @@ def tls_context(ca_cert, client_cert, client_key) -> ssl.SSLContext:
         raise AuthorityNotConfigured(f"authority TLS files ({ca_cert}, {client_cert}, {client_key}): "
                                      f"{getattr(exc, 'reason', None) or exc}") from None
     return context
+
 
 class _Canned:
     """A socket stand-in holding a complete answer, for http.client's parser."""

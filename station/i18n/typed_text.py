@@ -8,12 +8,15 @@ bidirectional embeddings and isolates), surrogates and private-use characters. M
 four format characters, kept: the zero-width non-joiner and joiner (U+200C, U+200D) and the left-to-right and
 right-to-left marks (U+200E, U+200F), which set one character's direction and reorder nothing around it.
 
-    hidden_character("Ali\\u00adKhan") -> "U+00AD"; hidden_character("note\\n", multiline=True) -> None
-    visible("\\u200b ") -> False
+    typed("name_en", "Ali\\u00adKhan") -> InvalidInput "name_en must not contain ... (U+00AD) ..."
+    typed("note", "\\u200b ", multiline=True) -> ""
+    hidden_character("note\\n", multiline=True) -> None; visible("\\u200b ") -> False
 """
 from __future__ import annotations
 
 import unicodedata
+
+from station.errors import InvalidInput
 
 KEPT = frozenset("\u200c\u200d\u200e\u200f")  # zero-width non-joiner and joiner, LRM and RLM (above)
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
@@ -35,3 +38,14 @@ def visible(text: str) -> bool:
     """Whether ``text`` shows anything: a character that is neither white space nor invisible."""
     return any(not ch.isspace() and ch not in KEPT and unicodedata.category(ch) not in _REFUSED_CATEGORIES
                for ch in text)
+
+
+def typed(name: str, text: str, *, multiline: bool = False) -> str:
+    """``text`` as the typed field ``name`` keeps it: "" when it shows nothing; InvalidInput naming the field and the
+    character when it holds one it must not (``hidden_character``)."""
+    if not visible(text):
+        return ""
+    if hidden := hidden_character(text, multiline=multiline):
+        raise InvalidInput(f"{name} must not contain control or invisible characters ({hidden}): type the text as it "
+                           "reads")
+    return text

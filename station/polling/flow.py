@@ -20,7 +20,7 @@ from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import gender_from_cnic, parse_cnic
 from station.errors import Conflict, InvalidInput, NotFound
-from station.i18n.typed_text import hidden_character, visible
+from station.i18n.typed_text import typed
 from station.db.models import CardReference, PollingStation, Voter, VerificationSession, as_utc, utcnow
 from station.polling.policy import (FingerPlan, face_matches, fingerprint_matches, gender_mismatch, quality_retry_reason)
 from station.polling.views import AttemptView, VerificationView
@@ -304,10 +304,8 @@ def record_exception(session: Session, settings: FlowSettings, session_id: str, 
         raise InvalidInput(f"reason must be one of: {', '.join(settings.exception_reasons)}")
     if note is not None and (not isinstance(note, str) or len(note) > 500):
         raise InvalidInput("note must be text of at most 500 characters")
-    if note is not None and not visible(note):
-        note = None  # nothing shown is no note
-    if note is not None and (hidden := hidden_character(note, multiline=True)):
-        raise InvalidInput(f"note must not contain control or invisible characters ({hidden})")
+    if note is not None:
+        note = typed("note", note, multiline=True) or None  # nothing shown is no note
     if reason == "other" and not note:
         raise InvalidInput("reason 'other' needs a note saying why")
     require_poll_open(session)

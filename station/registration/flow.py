@@ -33,7 +33,7 @@ from station.db.models import PollingStation, Voter, utcnow
 from station.db.models import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
 from station.roll.store import EnrolledTemplate
 from station.roll.changes import add_voter
-from station.i18n.typed_text import hidden_character, visible
+from station.i18n.typed_text import typed
 from station.roll.records import GENDERS, RELATIONS, TEXT_LIMITS, VoterRecord, voter_date_of_birth
 
 CAPTURING, ADJUDICATION, ENROLLED, DUPLICATE, CANCELLED = "CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"
@@ -123,12 +123,7 @@ class Demographics:
             if BIDI_CONTROLS.search(value):
                 raise InvalidInput(f"{name} must not contain bidirectional control characters (U+202A-U+202E, "
                                    "U+2066-U+2069): type the text as it reads")
-            if not visible(value):
-                value = ""
-            hidden = hidden_character(value)
-            if hidden:
-                raise InvalidInput(f"{name} must not contain control or invisible characters ({hidden}): type the "
-                                   "text as it reads")
+            value = typed(name, value)
             if name in cls.REQUIRED and not value:
                 raise InvalidInput(f"{name} is required")
             fields[name] = value
@@ -344,10 +339,8 @@ def decide(session: Session, settings: EnrollmentSettings, cipher: TemplateCiphe
     _require_state(es, ADJUDICATION, action="adjudicate")
     if decision not in DECISIONS:
         raise InvalidInput(f"decision must be one of: {', '.join(DECISIONS)}")
-    if not isinstance(note, str) or not visible(note):
+    if not isinstance(note, str) or not typed("note", note, multiline=True):
         raise InvalidInput("a note explaining the decision is required")
-    if hidden := hidden_character(note, multiline=True):
-        raise InvalidInput(f"note must not contain control or invisible characters ({hidden})")
     if len(note) > 1000:
         raise InvalidInput("note is too long (at most 1000 characters)")
     if registrar == es.operator:

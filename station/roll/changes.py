@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from station.i18n.typed_text import hidden_character, visible
+from station.i18n.typed_text import typed
 from station.cnic import parse_cnic
 from station.config import FINGER_POSITIONS
 from station.errors import Conflict, InvalidInput, NotFound
@@ -200,11 +200,7 @@ def parse_field_value(field: str, text: str) -> object:
             return int(text)
         except ValueError:
             raise InvalidInput(f"{field} must be a whole number, not {text!r}") from None
-    if not visible(text):  # typed text, as the registration form takes it (station/i18n/typed_text.py)
-        return ""
-    if hidden := hidden_character(text):
-        raise InvalidInput(f"{field} must not contain control or invisible characters ({hidden})")
-    return text
+    return typed(field, text)  # as the registration form takes it
 
 
 def correct_voter(session: Session, cnic_text: object, changes: dict[str, object], *,
