@@ -54,7 +54,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):
         limit = app.config["MAX_CONTENT_LENGTH"]
-        return problem(400, "request-too-large", "Request body too large",
+        return problem(413, "request-too-large", "Request body too large",
                        f"request bodies are limited to {limit} bytes")
 
     @app.errorhandler(HTTPException)

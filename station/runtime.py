@@ -372,6 +372,9 @@ class Station:
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         checks: list[tuple[str, bool, str]] = [restore_check(self.config.home)]  # a restore cut off mid-switch
+        if not self.config.keys_dir.is_dir() and not db.has_schema(self.engine):
+            return [*checks, ("station home", False, f"{self.config.home} is not initialised (no keys, no database "
+                                                    "tables): run `station init`")]
         try:
             current, head = db.schema_status(self.engine)
             checks.append(("database schema", current == head, f"revision {current}, newest {head}"))

@@ -109,7 +109,17 @@ def handle_errors(fn):
 
 class StationGroup(click.Group):
     """The ``station`` group: whatever a command lets escape still ends in one line and a documented exit code, a bug
-    included (INTERNAL)."""
+    included (INTERNAL). An argument that is not UTF-8 text (Python keeps such bytes as surrogates) is a usage error
+    before anything runs: names, operators and paths all end up as text in the database, the log or a file."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for n, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                fail(f"argument {n} ({arg.encode('utf-8', 'replace').decode()[:60]!r}) is not UTF-8 text: the station "
+                     "takes UTF-8 only", ExitCode.USAGE)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -105,6 +105,9 @@ def tls_issue(ctx: Context, hostnames: tuple[str, ...], ips: tuple[str, ...]) ->
     from station.security import tls
 
     config = ctx.config()
+    refused = tls.refused_requests(config.keys_dir, hostnames, ips)
+    if refused:  # asked for by name: in the certificate, or nothing is issued
+        raise tls.TlsError(f"the server certificate cannot hold {'; '.join(refused)}: nothing was issued")
     cert = tls.issue_server_certificate(
         config.keys_dir, tls.station_hostnames([*config.tls.hostnames, *hostnames]),
         [*tls.local_addresses(), *config.tls.ips, *ips], days=config.tls.server_cert_days)

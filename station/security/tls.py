@@ -27,6 +27,7 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +236,28 @@ def _clean_names(hostnames: Iterable[str]) -> list[str]:
         if name not in out:
             out.append(name)
     return out
+
+
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def refused_requests(keys_dir: Path, hostnames: Iterable[str], ips: Iterable[str]) -> list[str]:
+    """Of the names and addresses a person asked for (``tls issue --hostname/--ip``), those a server certificate of
+    this station cannot hold, each with why: not a DNS host name (letters, digits and hyphens in dot-separated
+    labels), or outside the station CA's name constraints (this station's names and private addresses only). The
+    machine's own names are not checked here: whatever they are, they are left out with a log line, never refused."""
+    constraints = ca_name_constraints(_load_ca_cert(Path(keys_dir)))
+    refused = []
+    for name in hostnames:
+        clean = str(name).strip().lower().rstrip(".")
+        if not (0 < len(clean) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in clean.split("."))):
+            refused.append(f"{name!r} (not a DNS host name)")
+        elif not _permits(constraints, clean):
+            refused.append(f"{clean} (outside the station CA's name constraints)")
+    for address in _parse_ips(ips):
+        if not _permits(constraints, address):
+            refused.append(f"{address} (outside the station CA's name constraints: private addresses only)")
+    return refused
 
 
 def issue_server_certificate(keys_dir: Path, hostnames: Iterable[str], ips: Iterable[str], *,

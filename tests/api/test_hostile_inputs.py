@@ -39,6 +39,14 @@ def test_deeply_nested_json_is_a_400(client, depth):
     assert r.mimetype == "application/problem+json" and "nested" in r.json["detail"]
 
 
+def test_a_body_over_the_limit_is_a_413(client, station):
+    """config/default.toml's promise for server.max_body_bytes: 413, as problem+json naming the limit."""
+    limit = station.config.server.max_body_bytes
+    body = '{"username": "' + "x" * limit + '", "password": "x"}'
+    r = client.post("/api/auth/login", data=body, content_type="application/json")
+    assert r.status_code == 413, r.data[:200]
+    assert r.mimetype == "application/problem+json" and f"limited to {limit} bytes" in r.json["detail"]
+
 @pytest.mark.parametrize("width,height", [(8000, 8000), (30000, 30000), (2**16, 2**16 - 1)])
 def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(client, officer_headers, width, height):
     image = base64.b64encode(png_declaring(width, height)).decode()

@@ -195,3 +195,34 @@ def test_every_operator_option_refuses_a_blank_name():
         with pytest.raises(click.BadParameter):
             param.process_value(ctx, " ")
         assert param.process_value(ctx, "presiding") == "presiding"
+
+
+@pytest.mark.parametrize("argv", [
+    ("user", "disable", "of\udcffficer"),  # sys.argv's form of a byte that is not UTF-8 (surrogateescape)
+    ("roll", "list", "--polling-station", "PS-\udcff"),
+    ("token", "revoke", "--user", "\udcff"),
+], ids=lambda argv: argv[0])
+def test_an_argument_that_is_not_utf8_text_is_a_usage_error(run, argv):
+    """A byte that is not UTF-8 in an argument reached the database or the log as text and ended in "internal error"
+    (exit 70). The station takes UTF-8 only: refused in one line, before the command runs."""
+    result = run(*argv)
+    assert_one_error(result, {ExitCode.USAGE})
+    assert "not UTF-8 text" in result.stderr
+
+
+@pytest.mark.parametrize("argv, named", [
+    (("tls", "issue", "--hostname", "bad host name!"), "'bad host name!'"),
+    (("tls", "issue", "--hostname", "-lead.example"), "'-lead.example'"),
+    (("tls", "issue", "--hostname", "station.example.com"), "station.example.com"),  # outside the CA's constraints
+    (("tls", "issue", "--ip", "8.8.8.8"), "8.8.8.8"),  # a public address: outside them too
+], ids=lambda v: v[-1] if isinstance(v, tuple) else v)
+def test_a_name_asked_for_that_the_certificate_cannot_hold_is_refused(run, argv, named):
+    """`tls issue --hostname 'bad host name!'` used to exit 0, leaving the name out with only a log line: a device
+    then failed to connect by that name. A name or address asked for on the command line is in the certificate, or
+    the command is refused and the old certificate kept."""
+    cert = run.home / "keys" / "tls-server.crt"
+    before = cert.read_bytes() if cert.exists() else None
+    result = run(*argv)
+    assert_one_error(result, {ExitCode.REFUSED})
+    assert named in result.stderr
+    assert (cert.read_bytes() if cert.exists() else None) == before

@@ -180,3 +180,14 @@ def test_doctor_repairs_and_reports_what_a_kill_left_undone(run, monkeypatch):
     assert seal.is_file() and checkpoint.read_bytes() == original
     again = json.loads(run("doctor", "--json").stdout)["checks"]
     assert {"name": "audit files", "ok": True, "detail": "nothing to repair"} in again
+
+
+def test_doctor_on_a_home_never_initialised_says_so_in_one_failure(run):
+    """Doctor on a home `station init` never made used to print a dozen failures (missing tables with SQLAlchemy's
+    links, "restore it from a backup"): it says the one thing to do, and exits 1."""
+    run.home.mkdir()
+    result = run("doctor")
+    assert result.exit_code == 1, result.output
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failures) == 1 and "not initialised" in failures[0] and "station init" in failures[0], result.stdout
+    assert "Background on this error" not in result.output
