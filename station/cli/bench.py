@@ -265,6 +265,9 @@ def registration(people: int, duplicates: int, roll_voters: int, seed: int, face
     """Duplicate detection at registration: planted second registrations caught, honest ones sent to adjudication."""
     from station.bench.registration import bench_registration
 
+    if duplicates > people:  # each planted duplicate is a second registration of one of the people
+        raise click.BadParameter(f"{duplicates} duplicates of {people} people: at most one per person",
+                                 param_hint="--duplicates")
     faces = _checked_faces(faces)
     with StderrProgress(min_total=1) as progress:
         result = bench_registration(people, duplicates, roll_voters, seed, faces, progress=progress)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from station.cli.common import Context, ExitCode, emit, emit_rows, handle_errors, json_option, pass_ctx
+from station.cli.common import Context, ExitCode, emit, emit_rows, fail, handle_errors, json_option, pass_ctx
 
 
 @click.group()
@@ -49,5 +49,6 @@ def devices_test(ctx: Context, kind: str, captures: int, fault: str | None, as_j
 @handle_errors
 def devices_capture(ctx: Context, kind: str, out: str) -> None:
     """Capture one image to a PNG file (a technician's check of a real device)."""
-
+    if not out.lower().endswith(".png"):
+        fail(f"--out {out}: the capture is written as PNG: give a file name ending in .png", ExitCode.USAGE)
     emit(ctx.station().technician.capture_to_file(kind, out))

@@ -3,6 +3,7 @@ read a CNIC card with a report of every check."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ from matching.engine import FingerprintEngine
 from station.devices.opener import KINDS, DeviceOpener
 from station.errors import DeviceUnavailable, InvalidInput, StationError
 from station.polling.cards import CardReader
+from station.security.files import write_atomically
 from station.security.roles import DEVICE_ROLES
 from station.security.users import Principal
 
@@ -132,8 +134,10 @@ class TechnicianService:
                 image, ms = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), frame.capture_ms
         except DeviceError as exc:
             raise DeviceUnavailable(str(exc)) from None
-        if not cv2.imwrite(out, image):
-            raise StationError(f"could not write {out}")
+        ok, png = cv2.imencode(".png", image)
+        if not ok:
+            raise StationError(f"could not encode the capture for {out}")
+        write_atomically(Path(out), png.tobytes())  # 0600: a raw biometric image is its user's alone
         return {"kind": kind, "out": out, "shape": list(image.shape), "capture_ms": round(ms, 1)}
 
     def card_report(self) -> tuple[dict, str | None]:

@@ -118,6 +118,13 @@ def test_a_synthetic_set_beyond_what_a_run_can_hold_is_a_usage_error(run, argv):
     assert "synthetic:" in result.stderr and "at most 10000 fingers and 32 impressions" in result.stderr
 
 
+def test_more_planted_duplicates_than_people_is_a_usage_error(run):
+    """`bench registration --people 2 --duplicates 1000` planted 2 and said nothing."""
+    result = run("bench", "registration", "--people", "2", "--duplicates", "1000")
+    assert_one_error(result, {ExitCode.USAGE})
+    assert "--duplicates" in result.stderr and "at most one per person" in result.stderr
+
+
 @pytest.mark.parametrize("fmr", ["5", "-1", "1.5"])
 def test_an_fmr_outside_0_1_is_refused_before_the_benchmark(run, fmr):
     result = run("bench", "accuracy", "--synthetic", "2x2", "--fmr", fmr)
@@ -226,3 +233,12 @@ def test_a_name_asked_for_that_the_certificate_cannot_hold_is_refused(run, argv,
     assert_one_error(result, {ExitCode.REFUSED})
     assert named in result.stderr
     assert (cert.read_bytes() if cert.exists() else None) == before
+
+
+@pytest.mark.parametrize("name", ["print.txt", "print", "print.jpg"])
+def test_a_device_capture_goes_to_a_png_file_or_is_refused(run, tmp_path, name):
+    """`devices capture --out x.txt` ended in exit 70 with OpenCV's two-line message; a .jpg name got a JPEG though
+    the help says PNG. The output is a .png file; any other name is refused in one line, before the capture."""
+    result = run("devices", "capture", "fingerprint", "--out", str(tmp_path / name))
+    assert_one_error(result, {ExitCode.USAGE})
+    assert ".png" in result.stderr and not (tmp_path / name).exists()
