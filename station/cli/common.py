@@ -228,20 +228,46 @@ def say(message: str) -> None:
 def read_secret(what: str, secret_file: str | None, env: str, *, confirm: bool = False) -> str:
     """A passphrase from ``secret_file`` (its first line), else $``env``, else a hidden prompt on a terminal (twice
     with ``confirm``), else standard input (one line; two, equal, with ``confirm``)."""
-    if secret_file:
-        with open(secret_file, encoding="utf-8") as fh:
-            secret = fh.readline().rstrip("\r\n")
-    elif os.environ.get(env):
-        secret = os.environ[env]
-    elif sys.stdin.isatty():
-        secret = click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
-    else:
-        secret = sys.stdin.readline().rstrip("\r\n")
-        if confirm and sys.stdin.readline().rstrip("\r\n") != secret:
-            raise InvalidInput(f"the two {what}s on standard input differ (give it twice, one per line)")
+    try:
+        if secret_file:
+            where = secret_file
+            with open(secret_file, encoding="utf-8") as fh:
+                secret = fh.readline().rstrip("\r\n")
+        elif os.environ.get(env):
+            where, secret = f"${env}", utf8_text(os.environ[env], f"${env}")
+        elif sys.stdin.isatty():
+            where, secret = "the prompt", click.prompt(what, hide_input=True, confirmation_prompt=confirm, err=True)
+        else:
+            where = "standard input"
+            secret = sys.stdin.readline().rstrip("\r\n")
+            if confirm and sys.stdin.readline().rstrip("\r\n") != secret:
+                raise InvalidInput(f"the two {what}s on standard input differ (give it twice, one per line)")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the {what} in {where} is not UTF-8 text") from None
     if not secret:
         raise InvalidInput(f"no {what} given (use --passphrase-file, ${env} or type it at the prompt)")
     return secret
+
+
+def utf8_text(text: str, what: str) -> str:
+    """``text`` when it is UTF-8 text; InvalidInput naming ``what`` when it holds bytes that are not (an environment
+    variable or an argument: Python keeps such bytes as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not UTF-8 text") from None
+    return text
+
+
+def read_line(what: str) -> str:
+    """One line of standard input (a password given by a script), or a hidden prompt on a terminal; InvalidInput when
+    it is not UTF-8 text."""
+    if sys.stdin.isatty():
+        return click.prompt(what, hide_input=True)
+    try:
+        return sys.stdin.readline().rstrip("\n")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the {what} on standard input is not UTF-8 text") from None
 
 
 class Context:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import Context, ExitCode, handle_errors, json_option, pass_ctx, read_secret
+from station.cli.common import Context, ExitCode, handle_errors, json_option, pass_ctx, read_secret, utf8_text
 from station.errors import InvalidInput
 from station.security.keystore import (CREDENTIAL_FILE, CREDENTIAL_NAME, PASSPHRASE, PROTECTIONS, SYSTEMD_CREDS,
                                        KeysLocked)
@@ -26,7 +26,7 @@ NEW_PASSPHRASE_ENV = "STATION_KEYS_NEW_PASSPHRASE"
 def terminal_passphrase() -> str:
     """The key passphrase for a command run by hand: $STATION_KEYS_PASSPHRASE, else a hidden prompt on a terminal."""
     if os.environ.get(PASSPHRASE_ENV):
-        return os.environ[PASSPHRASE_ENV]
+        return utf8_text(os.environ[PASSPHRASE_ENV], f"${PASSPHRASE_ENV}")
     if sys.stdin.isatty():
         return click.prompt("station key passphrase", hide_input=True, err=True)
     raise KeysLocked(f"the station keys are sealed under a passphrase: run the command in a terminal (it asks for "

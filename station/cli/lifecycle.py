@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from station.cli.common import Context, ExitCode, emit, handle_errors, operator_option, pass_ctx
+from station.cli.common import Context, ExitCode, emit, handle_errors, operator_option, pass_ctx, read_line
 
 
 @click.command()
@@ -40,7 +40,7 @@ def user() -> None:
 @handle_errors
 def user_add(ctx: Context, name: str, role: str) -> None:
     """Add a user; the password is read from standard input."""
-    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt("password", hide_input=True)
+    password = read_line("password")
     ctx.station().accounts.add_user(name, password, role)
     emit({"user": name, "role": role, "added": True}, f"user {name} ({role}) added")
 

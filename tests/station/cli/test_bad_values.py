@@ -242,3 +242,17 @@ def test_a_device_capture_goes_to_a_png_file_or_is_refused(run, tmp_path, name):
     result = run("devices", "capture", "fingerprint", "--out", str(tmp_path / name))
     assert_one_error(result, {ExitCode.USAGE})
     assert ".png" in result.stderr and not (tmp_path / name).exists()
+
+
+def test_a_secret_that_is_not_utf8_text_is_one_line(run, tmp_path):
+    """A passphrase file or a password on standard input holding bytes that are not UTF-8 ended in exit 70."""
+    secret = tmp_path / "passphrase"
+    secret.write_bytes(b"\xff\xfe not text\n")
+    result = run("backup", "init", "--passphrase-file", str(secret))
+    assert_one_error(result, {ExitCode.REFUSED})
+    assert "not UTF-8 text" in result.stderr
+    result = CliRunner().invoke(main, ["--profile", "test", "--home", str(run.home), "user", "add", "clerk9",
+                                       "--role", "auditor"], input=b"\xff\xfepassword\n",
+                                env={"STATION_HOME": None, "STATION_PROFILE": None})
+    assert_one_error(result, {ExitCode.REFUSED})
+    assert "not UTF-8 text" in result.stderr

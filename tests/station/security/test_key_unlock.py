@@ -127,6 +127,8 @@ def test_a_command_on_a_locked_station_asks_and_says_so_in_one_line(sealed, tmp_
     assert locked.output.count("\n") == 1 and locked.output.startswith("error: the station keys are sealed")
     wrong = sealed("identity", "request", "--out", str(out), env={"STATION_KEYS_PASSPHRASE": "a wrong passphrase"})
     assert wrong.exit_code == 3 and wrong.output == "error: wrong passphrase: it does not unlock the station keys\n"
+    binary = sealed("identity", "request", "--out", str(out), env={"STATION_KEYS_PASSPHRASE": "pass\udcffword"})
+    assert binary.exit_code == 3 and binary.output == "error: $STATION_KEYS_PASSPHRASE is not UTF-8 text\n"
     right = sealed("identity", "request", "--out", str(out), env={"STATION_KEYS_PASSPHRASE": PASSPHRASE})
     assert right.exit_code == 0, right.output
     assert out.read_bytes().startswith(b"-----BEGIN CERTIFICATE REQUEST-----")
