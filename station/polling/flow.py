@@ -148,10 +148,11 @@ def face_available(vs: VerificationSession, settings: FlowSettings) -> bool:
 
 
 def missing_modalities(vs: VerificationSession) -> list[str]:
-    """The modalities an identified voter's roll entry holds no reference for (the card may stand in)."""
+    """The modalities an identified voter's roll entry holds no reference for (the card may stand in), less those a
+    card already gave this verification (it is continued when the voter is identified again)."""
     if vs.voter is None or vs.state != IDENTIFIED:
         return []
-    held = {r.modality for r in vs.voter.references}
+    held = {r.modality for r in vs.voter.references} | {r.modality for r in vs.card_references}
     return [m for m in ("fingerprint", "face") if m not in held]
 
 

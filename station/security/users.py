@@ -193,7 +193,8 @@ class AccountService:
             if idle:
                 s.execute(delete(ApiToken).where(ApiToken.token_hash == key))
         if idle:  # raised after the transaction: the deletion is committed
-            raise AuthenticationFailed(f"token unused for {self.idle_minutes} minutes: log in again")
+            minutes = f"{self.idle_minutes} minute{'' if self.idle_minutes == 1 else 's'}"
+            raise AuthenticationFailed(f"token unused for {minutes}: log in again")
         return principal
 
     def logout(self, token: str) -> bool:

@@ -39,7 +39,8 @@ def _entries(station, session_id: str, event: str) -> list[dict]:
 
 def test_no_fingerprints_on_the_roll_the_card_dg3_verifies(station, voters, officer):
     voter, impostor = voters.take(), voters.take()
-    station.steering.insert_card(officer, voter.cnic)  # the card holds the voter's prints (DG3)
+    card = station.steering.voter_card(voter.cnic)  # the card holds the voter's prints (DG3)
+    station.steering.simulated(officer, "card").insert(card)
     _drop_roll_references(station, voter.cnic, "fingerprint")
     try:
         view = station.polling.start_verification_from_card(officer)
@@ -49,6 +50,17 @@ def test_no_fingerprints_on_the_roll_the_card_dg3_verifies(station, voters, offi
     [used] = _entries(station, view.id, "card_references")
     assert used["outcome"] == "used" and used["details"]["modalities"] == ["fingerprint"]
     assert set(used["details"]["fingers"]) == set(voter.fingers)
+    # the card read again continues the same verification: its references are not taken a second time
+    station.steering.simulated(officer, "card").insert(card)
+    try:
+        again = station.polling.start_verification_from_card(officer)
+    finally:
+        station.steering.remove_card(officer)
+    assert again.id == view.id and len(_entries(station, view.id, "card_references")) == 1
+    with station.transaction() as s:
+        from station.db.models import VerificationSession
+        kept = s.get(VerificationSession, view.id).card_references
+        assert sorted(r.position for r in kept) == sorted(voter.fingers)
     # another person's finger does not match the card's record...
     station.steering.present_fingerprint(officer, impostor.cnic, view.next_finger)
     view = station.polling.capture_fingerprint(officer, view.id)

@@ -54,6 +54,15 @@ def test_a_token_unused_past_the_limit_is_refused_and_revoked(accounts, idle_sta
         accounts.authenticate(token)
 
 
+def test_a_one_minute_limit_is_said_in_the_singular(idle_station, clock):
+    one = AccountService(transaction=idle_station.transaction, token_ttl_minutes=600, idle_minutes=1,
+                         clock=lambda: clock[0])
+    token = _login(one)
+    clock[0] += 61
+    with pytest.raises(AuthenticationFailed, match="^token unused for 1 minute: log in again$"):
+        one.authenticate(token)
+
+
 def test_a_token_in_use_lives_past_the_idle_limit(accounts, clock):
     token = _login(accounts)
     for _ in range(4):  # a request every (limit - 1) minutes: four times the limit in all
