@@ -99,6 +99,7 @@ def start(session: Session, settings: FlowSettings, *, cnic_text: object, operat
     cnic = parse_cnic(cnic_text)
     require_poll_open(session)
     voter = session.scalar(_voter_query().where(Voter.cnic == cnic))
+    details = {"source": source, **(details or {})}
     if voter is not None and voter.voted_at is None:
         open_vs = session.scalar(select(VerificationSession).where(
             VerificationSession.voter_id == voter.id, VerificationSession.state.in_(OPEN_STATES))
@@ -107,11 +108,10 @@ def start(session: Session, settings: FlowSettings, *, cnic_text: object, operat
             open_vs.updated_at = utcnow()
             matchlog.append(session, settings.log, event="identify", operator=operator, outcome=open_vs.state,
                             session_id=open_vs.id, voter=voter, cnic=cnic,
-                            details={"source": source, **(details or {}), "continued": True})
+                            details={**details, "continued": True})
             return open_vs
     vs = VerificationSession(id=str(uuid.uuid4()), cnic=cnic, operator=operator, source=source,
                              fingerprint_attempts=0, face_attempts=0, created_at=utcnow(), updated_at=utcnow())
-    details = {"source": source, **(details or {})}
     if voter is None or voter.status != "active" or voter.polling_station.code != settings.polling_station:
         vs.state = NOT_ON_ROLL
         if voter is not None and voter.status == "active":

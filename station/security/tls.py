@@ -222,10 +222,14 @@ def _parse_ips(ips: Iterable[str]) -> list[ipaddress.IPv4Address | ipaddress.IPv
     return out
 
 
+def _normalised_name(name) -> str:
+    return str(name).strip().lower().rstrip(".")
+
+
 def _clean_names(hostnames: Iterable[str]) -> list[str]:
     out: list[str] = []
     for name in hostnames:
-        name = str(name).strip().lower().rstrip(".")
+        name = _normalised_name(name)
         if not name:
             continue
         try:
@@ -249,7 +253,7 @@ def refused_requests(keys_dir: Path, hostnames: Iterable[str], ips: Iterable[str
     constraints = ca_name_constraints(_load_ca_cert(Path(keys_dir)))
     refused = []
     for name in hostnames:
-        clean = str(name).strip().lower().rstrip(".")
+        clean = _normalised_name(name)
         if not (0 < len(clean) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in clean.split("."))):
             refused.append(f"{name!r} (not a DNS host name)")
         elif not _permits(constraints, clean):

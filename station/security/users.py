@@ -165,7 +165,7 @@ class AccountService:
             token, principal, expires = login(s, username, password, self.token_ttl_minutes)
             now = self._clock()
             with self._lock:
-                idle = [h for h, used in self._last_used.items() if now - used > self.idle_minutes * 60]
+                idle = [h for h, used in self._last_used.items() if self._idle(now, used)]
                 for h in idle:
                     del self._last_used[h]
                 self._last_used[_token_hash(token)] = now
@@ -184,8 +184,7 @@ class AccountService:
             principal = authenticate(s, token)
             key, now = _token_hash(token), self._clock()
             with self._lock:
-                last = self._last_used.get(key, now)
-                idle = now - last > self.idle_minutes * 60
+                idle = self._idle(now, self._last_used.get(key, now))
                 if idle:
                     del self._last_used[key]
                 else:
@@ -196,6 +195,9 @@ class AccountService:
             minutes = f"{self.idle_minutes} minute{'' if self.idle_minutes == 1 else 's'}"
             raise AuthenticationFailed(f"token unused for {minutes}: log in again")
         return principal
+
+    def _idle(self, now: float, last_used: float) -> bool:
+        return now - last_used > self.idle_minutes * 60
 
     def logout(self, token: str) -> bool:
         with self._lock:

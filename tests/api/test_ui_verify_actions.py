@@ -3,16 +3,7 @@ station does not know is refused with its reason and records nothing."""
 import re
 
 from station.audit import log as matchlog
-from tests.support.stations import PASSWORDS
-
-
-def _signed_in(app, username="officer"):
-    client = app.test_client()
-    page = client.get("/").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = client.post("/login", data={"username": username, "password": PASSWORDS[username][1], "csrf_token": csrf})
-    assert r.status_code == 302
-    return client
+from tests.api.test_idle_sign_out import _sign_in
 
 
 def _csrf(client, path):
@@ -30,7 +21,8 @@ def test_an_unknown_finger_is_refused_and_no_attempt_is_recorded(app, station, v
     voter = voters.take()
     view = station.polling.start_verification(officer, voter.cnic)
     station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
-    browser = _signed_in(app)
+    browser = app.test_client()
+    _sign_in(browser)  # the officer
     before = _entries(station)
     r = browser.post(f"/verify/{view.id}/fingerprint",
                      data={"finger": "nose", "csrf_token": _csrf(browser, f"/verify/{view.id}")})
