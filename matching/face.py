@@ -248,6 +248,11 @@ class DlibFaceEncoder:
                     (self._fr,) = import_face_stack("face_recognition")
         return self._fr
 
+    def load(self) -> None:
+        """Load the models now (face_recognition's, the detectors'), not at the first encoding."""
+        self._library()
+        self.detector._load()
+
     def encode(self, image_rgb: np.ndarray) -> FaceEncoding:
         """Encoding of the one face in an RGB image; raises FaceNotFound, SeveralFaces or FaceTooSmall."""
         fr = self._library()

@@ -97,6 +97,11 @@ class FaceLandmarker:
                     self._models = (dlib, dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
         return self._models
 
+    def load(self) -> None:
+        """Load the models now (the landmark model, the detectors'), not at the first detection."""
+        self._load()
+        self.detector._load()
+
     def detect(self, image_rgb: np.ndarray, *, fallback: bool = True) -> list[DetectedFace]:
         """Every face found, largest first (``fallback=False``: HOG only, e.g. for the later frames of a burst)."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:

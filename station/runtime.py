@@ -318,14 +318,18 @@ class Station:
                                    progress=progress)
 
     def warm_up(self) -> threading.Thread:
-        """In the background, at start: load the fingerprint engine's model (the first voter does not wait for it)
-        and build the registration duplicate-search index from the roll."""
+        """In the background, at start: load the fingerprint engine's model and the face models (the first voter does
+        not wait for them) and build the registration duplicate-search index from the roll."""
         def run() -> None:
             started = time.perf_counter()
             try:
                 self.fingerprint_matcher.extract(np.full((320, 320), 128, np.uint8))
             except MatchingError:
                 pass  # a blank image has no minutiae; the model is loaded all the same
+            try:
+                self.face_tools.load()
+            except MatchingError as exc:
+                log.warning("face models not loaded at start: %s", exc)
             try:
                 indexed = self.registration.prepare_index()
             except (StationError, SQLAlchemyError) as exc:

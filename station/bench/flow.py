@@ -36,6 +36,9 @@ def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None, prog
         started = time.perf_counter()
         station.synthesize_roll(voters, seed, faces_dir=faces_dir, progress=progress)
         setup_s = time.perf_counter() - started
+        started = time.perf_counter()
+        station.warm_up().join()  # as `station serve` does at start: the models load before the first voter
+        warm_up_s = time.perf_counter() - started
         officer = Principal("bench", "polling_officer")
         here = station.roll.list_voters(polling_station=station.config.station.polling_station)
         # the face path: the voters with a photo on the roll, each once (a voter's verification is not opened
@@ -77,6 +80,7 @@ def bench_flow(voters: int = 200, seed: int = 11, faces: str | None = None, prog
     fp = _percentiles(fp_times)
     result = {
         "voters_on_roll": voters, "voters_at_station": len(here), "setup_s": round(setup_s, 1),
+        "warm_up_s": round(warm_up_s, 1),
         "fingerprint": fp and {**fp, "verified": len(fp_times), "not_verified": not_verified,
                                "mean_attempts": round(float(np.mean(fp_attempts)), 2) if fp_attempts else None},
         "face": _percentiles(face_times),

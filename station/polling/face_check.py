@@ -26,6 +26,11 @@ class FaceTools:
     def frames_per_capture(self) -> int:
         return self.burst_frames if self.liveness_limits is not None else 1
 
+    def load(self) -> None:
+        """Load every face model now (about two seconds), not at the first face capture."""
+        self.encoder.load()
+        self.landmarker.load()
+
 
 @dataclass(frozen=True)
 class FaceResult:
