@@ -79,8 +79,8 @@ SCHEMAS: dict[str, dict] = {
     "Registration": {
         "type": "object",
         "required": ["id", "state", "cnic", "polling_station", "operator", "demographics", "captures", "missing",
-                     "next_step", "next_position", "message", "candidates", "decision", "decided_by", "decision_note",
-                     "created_at"],
+                     "next_step", "next_position", "message", "candidates_found", "candidates", "decision", "decided_by",
+                     "decision_note", "created_at"],
         "properties": {
             "id": {"type": "string"}, "state": {"enum": ["CAPTURING", "ADJUDICATION", "ENROLLED", "DUPLICATE", "CANCELLED"]},
             "cnic": {"type": "string"}, "polling_station": {"type": "string"}, "operator": {"type": "string"},
@@ -94,8 +94,9 @@ SCHEMAS: dict[str, dict] = {
                                "exception_reason": _nullable_str, "has_exception_photo": {"type": "boolean"}}}},
             "missing": {"type": "array", "items": {"type": "string"}},
             "next_step": {"enum": ["capture", "submit", "adjudication", None]}, "next_position": _nullable_str,
-            "message": {"type": "string"},
-            "candidates": {"type": "array", "items": {
+            "message": {"type": "string"}, "candidates_found": {"type": "integer", "minimum": 0},
+            "candidates": {"type": "array", "description": "who the possible duplicates are: for a registrar only "
+                           "(empty for registration officers, who get candidates_found)", "items": {
                 "type": "object", "required": ["cnic", "polling_station", "status", "fingers_matched", "evidence"],
                 "properties": {"cnic": {"type": "string"}, "name_en": {"type": "string"}, "name_ur": {"type": "string"},
                                "polling_station": {"type": "string"}, "status": {"type": "string"},
@@ -103,7 +104,8 @@ SCHEMAS: dict[str, dict] = {
                                "fingers_matched": {"type": "integer"}, "face_distance": {"type": ["number", "null"]},
                                "evidence": {"type": "array"}}}},
             "decision": {"enum": ["duplicate", "not_duplicate", None]}, "decided_by": _nullable_str,
-            "decision_note": _nullable_str, "created_at": {"type": "string"},
+            "decision_note": {"type": ["string", "null"], "description": "the registrar's note: for a registrar only"},
+            "created_at": {"type": "string"},
         },
     },
     "Login": {

@@ -117,6 +117,8 @@ def scripted_registration(station, *, people: int = 200, duplicates: int = 10, f
         t0 = time.perf_counter()
         view = service.submit(officer, view.id)
         submit_ms.append((time.perf_counter() - t0) * 1000)
+        if view.state == "ADJUDICATION":  # who the candidates are: the registrar's view
+            view = service.get(registrar, view.id)
         truth = person.cnics[0] if visit else None
         found = [c["cnic"] for c in view.candidates]
         via = sorted({e["modality"] for c in view.candidates if c["cnic"] == truth for e in c["evidence"]})

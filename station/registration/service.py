@@ -52,10 +52,11 @@ class EnrollmentView:
     next_step: str | None  # capture | submit | adjudication | None
     next_position: str | None
     message: str
-    candidates: list[dict]
+    candidates_found: int
+    candidates: list[dict]  # who they are, with the evidence: the registrar's view only (``_view``)
     decision: str | None
     decided_by: str | None
-    decision_note: str | None
+    decision_note: str | None  # the registrar's view only: it may name the person on the roll
     created_at: dt.datetime
 
     def to_dict(self) -> dict:
@@ -64,7 +65,10 @@ class EnrollmentView:
         return data
 
 
-def _view(session, es: EnrollmentSession, settings: EnrollmentSettings) -> EnrollmentView:
+def _view(session, es: EnrollmentSession, settings: EnrollmentSettings, *, registrar: bool) -> EnrollmentView:
+    """A registration as ``registrar`` or not sees it: who the possible duplicates are (CNIC, names, date of birth,
+    station, scores) and the decision's note are the registrar's; registration staff learn how many candidates
+    there are, and the decision."""
     rows = {c.position: c for c in es.captures}
     captures = []
     for position in settings.positions():
@@ -78,7 +82,7 @@ def _view(session, es: EnrollmentSession, settings: EnrollmentSettings) -> Enrol
             "has_exception_photo": bool(c is not None and c.exception_photo)})
     missing = enrollment.missing_positions(es, settings) if es.state == enrollment.CAPTURING else []
     candidates = []
-    if es.candidates:
+    if es.candidates and registrar:
         voters = {v.cnic: v for v in session.scalars(
             select(Voter).where(Voter.cnic.in_([c.cnic for c in es.candidates]))
             .options(selectinload(Voter.polling_station)))}
@@ -115,8 +119,9 @@ def _view(session, es: EnrollmentSession, settings: EnrollmentSettings) -> Enrol
     return EnrollmentView(
         id=es.id, state=es.state, cnic=es.cnic, polling_station=es.polling_station, operator=es.operator,
         demographics=json.loads(es.demographics), captures=captures, missing=missing, next_step=next_step,
-        next_position=next_position, message=message, candidates=candidates, decision=es.decision,
-        decided_by=es.decided_by, decision_note=es.decision_note, created_at=as_utc(es.created_at))
+        next_position=next_position, message=message, candidates_found=len(es.candidates), candidates=candidates,
+        decision=es.decision, decided_by=es.decided_by, decision_note=es.decision_note if registrar else None,
+        created_at=as_utc(es.created_at))
 
 
 class RegistrationService:
@@ -137,8 +142,8 @@ class RegistrationService:
         self.index = RollBiometricIndex(fingerprints)
         self._submit_lock = threading.Lock()  # search + add: two registrations of one person cannot both pass
 
-    def _view(self, s, es) -> EnrollmentView:
-        return _view(s, es, self.settings)
+    def _view(self, s, es, principal: Principal) -> EnrollmentView:
+        return _view(s, es, self.settings, registrar=principal.role in REGISTRAR_ROLES)
 
     # --- registration officer ---
     def start(self, principal: Principal, cnic: object, demographics: object, polling_station: object = None,
@@ -147,7 +152,7 @@ class RegistrationService:
         with self.transaction() as s:
             es = enrollment.start(s, self.settings, cnic_text=cnic, demographics=demographics,
                                   polling_station=polling_station, operator=principal.username, source=source)
-            return self._view(s, es)
+            return self._view(s, es, principal)
 
     def start_from_card(self, principal: Principal, details: object = None, polling_station: object = None) -> EnrollmentView:
         """The CNIC, names, relation, date of birth and gender from the card in the reader (checked like at the
@@ -163,7 +168,7 @@ class RegistrationService:
     def get(self, principal: Principal, session_id: str) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
         with self.transaction() as s:
-            return self._view(s, enrollment.load(s, session_id))
+            return self._view(s, enrollment.load(s, session_id), principal)
 
     def _check(self, session_id: str, position: object) -> str:
         with self.transaction() as s:
@@ -199,7 +204,7 @@ class RegistrationService:
                                            template=template, template_format=self.fingerprints.template_format, quality=quality,
                                            passed=passed, feedback=feedback, operator=principal.username,
                                            device_id=capture.device_id)
-            return self._view(s, es)
+            return self._view(s, es, principal)
 
     def capture_face(self, principal: Principal, session_id: str) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
@@ -224,7 +229,7 @@ class RegistrationService:
                                            template=template, template_format=ENCODING_FORMAT, quality=face_px,
                                            passed=template is not None and not issues, feedback=feedback,
                                            operator=principal.username, device_id=frame.device_id)
-            return self._view(s, es)
+            return self._view(s, es, principal)
 
     def record_exception(self, principal: Principal, session_id: str, position: object, reason: object) -> EnrollmentView:
         """A missing or unusable finger (or a face that cannot be captured): the reason, and a photo taken now by the
@@ -244,7 +249,7 @@ class RegistrationService:
         with self.transaction() as s:
             es = enrollment.record_exception(s, self.settings, session_id, position=position, reason=reason,
                                              photo_ciphertext=photo, operator=principal.username)
-            return self._view(s, es)
+            return self._view(s, es, principal)
 
     def prepare_index(self) -> int:
         """Build the 1:N search index from the roll now (at start), not on the first submit; returns the references
@@ -268,27 +273,28 @@ class RegistrationService:
             with self.transaction() as s:
                 es = enrollment.record_search(s, self.settings, cipher, session_id, hits=hits,
                                               operator=principal.username, searched=len(self.index))
-                view = self._view(s, es)
+                view = self._view(s, es, principal)
         log.info("registration %s: %d duplicate candidate(s)", session_id, len(hits))
         return view
 
     def cancel(self, principal: Principal, session_id: str) -> EnrollmentView:
         principal.require(*REGISTRATION_STAFF)
         with self.transaction() as s:
-            return self._view(s, enrollment.cancel(s, self.settings, session_id, operator=principal.username))
+            es = enrollment.cancel(s, self.settings, session_id, operator=principal.username)
+            return self._view(s, es, principal)
 
     # --- registrar ---
     def queue(self, principal: Principal) -> list[EnrollmentView]:
         principal.require(*REGISTRAR_ROLES)
         with self.transaction() as s:
-            return [self._view(s, es) for es in enrollment.queue(s)]
+            return [self._view(s, es, principal) for es in enrollment.queue(s)]
 
     def decide(self, principal: Principal, session_id: str, decision: object, note: object) -> EnrollmentView:
         principal.require(*REGISTRAR_ROLES)
         with self.transaction() as s:
             es = enrollment.decide(s, self.settings, self.cipher, session_id, decision=decision, note=note,
                                    registrar=principal.username)
-            return self._view(s, es)
+            return self._view(s, es, principal)
 
     def exception_photo(self, principal: Principal, session_id: str, position: str) -> bytes:
         principal.require(*REGISTRAR_ROLES)

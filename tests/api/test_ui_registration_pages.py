@@ -282,8 +282,8 @@ def test_capture_page_when_the_attempts_are_used_up_asks_for_an_exception(reg_ap
              "has_exception_photo": False}]
     view = EnrollmentView(id="x", state="CAPTURING", cnic="84100-0000100-3", polling_station="PS-001",
                           operator="regofficer", demographics=person(), captures=rows, missing=["right_thumb"],
-                          next_step="capture", next_position="right_thumb", message="", candidates=[], decision=None,
-                          decided_by=None, decision_note=None, created_at=dt.datetime(2026, 1, 1))
+                          next_step="capture", next_position="right_thumb", message="", candidates_found=0, candidates=[],
+                          decision=None, decided_by=None, decision_note=None, created_at=dt.datetime(2026, 1, 1))
     with reg_app.test_request_context("/register/x"):
         g.principal = Principal("regofficer", "registration_officer")
         page = render_template("registration.html", v=view, last=None, problem=None, rows={"right_thumb": rows[0]},

@@ -189,11 +189,30 @@ def test_the_same_person_under_another_cnic_is_found_whatever_fingers_and_order(
         while label in view.missing:
             view = service.capture_finger(OFFICER, view.id, label)
     second = service.submit(OFFICER, view.id)
-    assert second.state == "ADJUDICATION"
-    assert [c["cnic"] for c in second.candidates] == [first.cnic]
-    evidence = second.candidates[0]["evidence"]
+    assert second.state == "ADJUDICATION" and second.candidates_found == 1
+    queued = next(v for v in service.queue(REGISTRAR) if v.id == second.id)
+    assert [c["cnic"] for c in queued.candidates] == [first.cnic]
+    evidence = queued.candidates[0]["evidence"]
     assert {(e["probe"], e["roll"]) for e in evidence} == {(labels[0], "left_index")}
-    assert second.id in [v.id for v in service.queue(REGISTRAR)]
+
+
+def test_the_registration_officer_learns_how_many_candidates_not_who_they_are(reg_station):
+    """Who the possible duplicates are (CNIC, names, date of birth, station, scores) and the registrar's note are the
+    registrar's: the officer's answers (submit, get, cancel) give the state and the number of candidates only, as the
+    officer's screen does."""
+    service = reg_station.registration
+    person = next(PEOPLE)
+    first = register(reg_station, person)
+    twice = register(reg_station, person)  # submitted by the officer
+    for view in (twice, service.get(OFFICER, twice.id), service.get(OFFICER2, twice.id)):
+        assert view.state == "ADJUDICATION" and view.candidates_found == 1
+        assert view.candidates == [] and first.cnic not in repr(view.to_dict())
+    assert [c["cnic"] for c in service.get(REGISTRAR, twice.id).candidates] == [first.cnic]
+    service.decide(REGISTRAR, twice.id, "duplicate", f"the same person as {first.cnic}")
+    decided = service.get(OFFICER, twice.id)
+    assert decided.state == "DUPLICATE" and decided.decision == "duplicate" and decided.decision_note is None
+    assert first.cnic not in repr(decided.to_dict())
+    assert service.get(REGISTRAR, twice.id).decision_note == f"the same person as {first.cnic}"
 
 
 def test_adjudication_rules_and_outcomes(reg_station):
@@ -201,7 +220,7 @@ def test_adjudication_rules_and_outcomes(reg_station):
     person = next(PEOPLE)
     first = register(reg_station, person)
     twice = register(reg_station, person)
-    assert twice.state == "ADJUDICATION" and twice.candidates[0]["cnic"] == first.cnic
+    assert twice.state == "ADJUDICATION" and service.get(REGISTRAR, twice.id).candidates[0]["cnic"] == first.cnic
     with pytest.raises(NotPermitted):
         service.decide(OFFICER, twice.id, "duplicate", "same prints")
     with pytest.raises(InvalidInput, match="note"):
