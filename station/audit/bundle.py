@@ -143,6 +143,9 @@ def export_bundle(config: Config, entries: list[SignedEntry], roll_digest: str |
     return manifest
 
 
+NOTHING_SIGNED = "nothing in this bundle is signed by the station (no log entry): it authenticates nothing"
+
+
 @dataclass
 class Verification:
     station: str | None = None
@@ -162,10 +165,13 @@ class Verification:
 
     @property
     def authenticated(self) -> bool:
-        """The chain holds and its signer is certified by the commission certificate the verifier gave."""
-        return self.ok and self.countersigned is True
+        """The chain holds, its signer is certified by the commission certificate the verifier gave, and it signed
+        something: a station's certificate is public, so beside an empty log it vouches for nothing."""
+        return self.ok and self.countersigned is True and self.entries > 0
 
     def signer_status(self) -> str:
+        if self.entries == 0:
+            return NOTHING_SIGNED
         if self.countersigned is True:
             return "signer authenticated: the station certificate is certified by the commission"
         if self.countersigned is False:
@@ -174,7 +180,7 @@ class Verification:
 
     def accepted(self, self_signed_ok: bool = False) -> bool:
         """What a verifier accepts: authenticated, or (``self_signed_ok``, no commission certificate given) intact."""
-        return self.authenticated or (self_signed_ok and self.countersigned is None and self.ok)
+        return self.authenticated or (self_signed_ok and self.countersigned is None and self.ok and self.entries > 0)
 
     @property
     def first_broken_seq(self) -> int | None:

@@ -3,7 +3,9 @@ verifier holds, never by a certificate (station.crt or commission.crt) found in 
 
 The attack: remove a `ballot_issued` entry, recompute the chain, re-sign everything with a fresh key and a fresh
 self-signed station.crt (optionally carrying the attacker's own commission.crt that issued it)."""
+import io
 import json
+import zipfile
 
 import pytest
 from click.testing import CliRunner
@@ -28,8 +30,15 @@ def files(tmp_path_factory):
     fake_commission = Commission()  # the attacker's own "commission", carried inside the file
     carried = bundle(attacker, fake_commission.issue(attacker, STATION), without_a_ballot(bodies),
                      carried_commission=fake_commission.pem)
+    # no key needed: the genuine station's certificate (public, in every bundle it exports) beside an empty log
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("manifest.json", json.dumps({"station": STATION, "entries": 0}))
+        z.writestr("log.jsonl", "")
+        z.writestr("station.crt", zipfile.ZipFile(io.BytesIO(genuine)).read("station.crt"))
+        z.writestr("roll.json", json.dumps({"roll_digest": None}))
     paths = {}
-    for name, data in (("genuine", genuine), ("forged", forged), ("carried", carried),
+    for name, data in (("genuine", genuine), ("forged", forged), ("carried", carried), ("empty", empty.getvalue()),
                        ("commission", commission.pem)):
         paths[name] = root / name
         paths[name].write_bytes(data)
@@ -103,6 +112,18 @@ def test_merge_refuses_forged_bundles_and_counts_only_authenticated_ballots(file
     out = run("audit", "merge", files["genuine"])
     assert out.exit_code == 1 and "not authenticated" in out.output
     assert run("audit", "merge", files["genuine"], "--self-signed-ok").exit_code == 0
+
+
+def test_a_bundle_with_nothing_signed_is_not_authenticated_and_does_not_displace_the_station(files):
+    """The station's certificate is public: beside an empty log it signs nothing, so it vouches for nothing. Such a
+    bundle merged first took the station's place, and the genuine bundle was refused as its duplicate."""
+    pem = files["commission"].read_bytes()
+    result = verify_bundle(files["empty"], commission_cert_pem=pem)
+    assert not result.authenticated and not result.accepted(self_signed_ok=True)
+    out = run("audit", "verify", files["empty"], "--commission-cert", files["commission"])
+    assert out.exit_code == 1 and "nothing in this bundle is signed by the station" in out.output
+    empty, genuine = merge_bundles([files["empty"], files["genuine"]], commission_cert_pem=pem)["bundles"]
+    assert not empty["ok"] and genuine["ok"]
 
 
 def test_report_refuses_an_unauthenticated_signer(files, tmp_path):
