@@ -29,11 +29,13 @@ document.addEventListener("DOMContentLoaded", function () {
   if (idle > 0 && (idle + 2) * 1000 < 2147483647) {
     window.setTimeout(function () { window.location.assign(document.body.dataset.idleUrl); }, (idle + 2) * 1000);
   }
-  // A CNIC typed or scanned as 13 digits gets its dashes: 12345-1234567-1.
+  // A CNIC typed or scanned as 13 digits (and nothing else) gets its dashes: 12345-1234567-1. Anything else is left
+  // as typed, a digit too many included, so that the station refuses it ("expected 13 digits") instead of looking up
+  // a number the officer did not type.
   document.querySelectorAll("input[data-cnic]").forEach(function (input) {
     input.addEventListener("input", function () {
-      var d = input.value.replace(/\D/g, "").slice(0, 13);
-      if (d.length === 13) input.value = d.slice(0, 5) + "-" + d.slice(5, 12) + "-" + d.slice(12);
+      var d = input.value.replace(/[\s-]/g, "");
+      if (/^[0-9]{13}$/.test(d)) input.value = d.slice(0, 5) + "-" + d.slice(5, 12) + "-" + d.slice(12);
     });
   });
 });

@@ -116,6 +116,29 @@ def test_not_on_roll_says_where_the_voter_is_registered(browser, server, station
     page.click("#lang-en")
 
 
+def test_a_cnic_typed_with_a_digit_too_many_is_kept_whole_and_refused(browser, server, voters):
+    """The field formats 13 digits as 12345-1234567-1; a 14th digit typed (a slip) used to be cut off without a word,
+    so a voter on the roll was looked up under another number: NOT ON THIS STATION'S ROLL."""
+    digits = voters.take().cnic.replace("-", "")
+    page = signed_in(browser, server, "officer")
+    page.goto(f"{server.base}/next")
+    page.click("#cnic")
+    page.keyboard.type(digits)
+    assert page.input_value("#cnic") == f"{digits[:5]}-{digits[5:12]}-{digits[12]}"
+    page.fill("#cnic", "")
+    page.click("#cnic")
+    page.keyboard.type(digits[:6] + "7" + digits[6:])  # one digit too many, in the middle
+    assert page.input_value("#cnic").replace("-", "") == digits[:6] + "7" + digits[6:]
+    page.click("#look-up")
+    assert "13 digits" in page.inner_text("#problem")
+    assert page.query_selector("#decision") is None  # no verdict on a number the officer did not mean
+    registrar = signed_in(browser, server, "registrar")  # the registration form's CNIC field is the same
+    registrar.goto(f"{server.base}/register")
+    registrar.click("#cnic")
+    registrar.keyboard.type(digits + "7")
+    assert registrar.input_value("#cnic").replace("-", "") == digits + "7"
+
+
 def test_language_switch_keeps_the_screen_and_turns_right_to_left(browser, server):
     page = signed_in(browser, server, "presiding")
     for path, name in (("/next", "next-voter"), ("/search?q=a", "roll-search"), ("/summary", "summary"),
