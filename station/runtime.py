@@ -91,7 +91,7 @@ class Initialised:
 class Station:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.engine = db.make_engine(config.database_url)
+        self.engine = db.station_engine(config.database_url)
         self.sessions = db.make_sessionmaker(self.engine)
         self.read_sessions = db.make_sessionmaker(self.engine.execution_options(**{db.READ_ONLY: True}))
         self.devices = DeviceOpener(config.devices, home=config.home, fixtures_root=repo_root())
@@ -376,7 +376,11 @@ class Station:
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         checks: list[tuple[str, bool, str]] = [restore_check(self.config.home)]  # a restore cut off mid-switch
-        if not self.config.keys_dir.is_dir() and not db.has_schema(self.engine):
+        try:
+            initialised = db.has_schema(self.engine)
+        except db.DatabaseUnreachable as exc:  # every other check would fail on it too, each in its own words
+            return [*checks, ("database", False, str(exc))]
+        if not self.config.keys_dir.is_dir() and not initialised:
             return [*checks, ("station home", False, f"{self.config.home} is not initialised (no keys, no database "
                                                     "tables): run `station init`")]
         try:

@@ -117,7 +117,7 @@ def _sqlite_path(url: str) -> Path | None:
 def _has_database(url: str, sqlite_path: Path | None) -> bool:
     if sqlite_path is not None:
         return sqlite_path.exists() and sqlite_path.stat().st_size > 0
-    engine = db.make_engine(url)
+    engine = db.station_engine(url)
     try:
         from sqlalchemy import inspect
 
@@ -439,7 +439,7 @@ def restore_backup(path: str | Path, passphrase: str, target: Config, *, force: 
                 raise
             _unmark_switch(home)
         else:
-            engine = db.make_engine(url)
+            engine = db.station_engine(url)
             try:
                 with engine.connect() as conn:
                     transaction = conn.begin()

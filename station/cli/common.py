@@ -309,7 +309,8 @@ def db_ready(station) -> None:
     from station.db import engine as db
 
     if not db.has_schema(station.engine):
-        raise StationError("the station is not initialised: run `station init` first")
+        where = db.masked(station.engine.url.render_as_string())
+        raise StationError(f"the station is not initialised (no database at {where}): run `station init` first")
 
 
 class StderrProgress:

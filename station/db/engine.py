@@ -1,5 +1,5 @@
 """Database engine, sessions and migrations. SQLite (WAL, full sync, foreign keys, recursive triggers) by default;
-any SQLAlchemy URL."""
+PostgreSQL through the same code (``station_engine`` refuses any other database)."""
 from __future__ import annotations
 
 import re
@@ -9,12 +9,16 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from station.errors import ConfigError, StationError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+STATION_BACKENDS = ("sqlite", "postgresql")  # what the station's schema, migrations and tests run on
+EXAMPLES = "sqlite:///PATH or postgresql+psycopg://user:password@host/dbname"
 READ_ONLY = "station_read_only"  # execution option of the engine behind Station.read_transaction
 BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another's lock
 
@@ -72,6 +76,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def station_engine(url: str, *, setting: str = "database.url") -> Engine:
+    """``make_engine`` for a station's database: a URL that does not parse, a database other than SQLite or
+    PostgreSQL, or a driver that is not installed is a ConfigError naming ``setting`` (the password hidden)."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"{setting}: {masked(url)!r} is not a database URL (use {EXAMPLES})") from None
+    if backend not in STATION_BACKENDS:
+        raise ConfigError(f"{setting}: {backend!r} databases are not supported (use {EXAMPLES})")
+    try:
+        return make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"{setting}: {masked(url)} cannot be used ({exc}); use {EXAMPLES}") from None
+
+
+class DatabaseUnreachable(StationError):
+    """The station's database did not answer (a server down or refusing us, a file that cannot be opened)."""
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -113,10 +136,13 @@ def _sqlite_file_missing(engine: Engine) -> bool:
 
 
 def has_schema(engine: Engine) -> bool:
-    """Whether the station's tables are there; never creates the database (only `station init` and `demo` do)."""
+    """Whether the station's tables are there; never creates the database (only `station init` and `demo` do).
+    DatabaseUnreachable when it cannot tell: a server that does not answer is not a station never initialised."""
     if _sqlite_file_missing(engine):
         return False
     try:
         return "voters" in inspect(engine).get_table_names()
-    except OperationalError:
-        return False
+    except OperationalError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnreachable(f"cannot reach the database {masked(engine.url.render_as_string())}: "
+                                  f"{reason}") from None
