@@ -36,10 +36,10 @@ def app(idle_station, clock):
     return create_app(idle_station, clock=lambda: clock[0])
 
 
-def _sign_in(client, lang="en"):
+def _sign_in(client, lang="en", user="officer"):
     page = client.get(f"/?lang={lang}").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = client.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1], "csrf_token": csrf})
+    r = client.post("/login", data={"username": user, "password": PASSWORDS[user][1], "csrf_token": csrf})
     assert r.status_code == 302
     return client.get_cookie("station_session").value
 

@@ -2,6 +2,8 @@
 station does not know is refused with its reason and records nothing."""
 import re
 
+import pytest
+
 from station.audit import log as matchlog
 from tests.api.test_idle_sign_out import _sign_in
 
@@ -32,3 +34,42 @@ def test_an_unknown_finger_is_refused_and_no_attempt_is_recorded(app, station, v
     assert _entries(station) == before
     after = station.polling.get_verification(officer, view.id)
     assert after.fingerprint_attempts_left == view.fingerprint_attempts_left and after.state == "IDENTIFIED"
+
+
+def test_a_match_does_not_show_a_print_quality_it_never_measured(app, station, voters, officer):
+    """The station measures NFIQ2 only when a print fails (to tell the officer why): a match showed "Print quality: 0"
+    with an empty meter, a score of a print that was good enough. A failed attempt still shows its quality."""
+    voter = voters.take()
+    view = station.polling.start_verification(officer, voter.cnic)
+    browser = app.test_client()
+    _sign_in(browser)
+
+    def capture(finger: str) -> str:
+        r = browser.post(f"/verify/{view.id}/fingerprint",
+                         data={"finger": finger, "csrf_token": _csrf(browser, f"/verify/{view.id}")})
+        assert r.status_code == 302
+        return browser.get(r.headers["Location"]).get_data(as_text=True)
+
+    other = next(v for v in station.roll.list_voters(polling_station=station.config.station.polling_station)
+                 if v.cnic != voter.cnic)
+    station.steering.present_fingerprint(officer, other.cnic, view.next_finger)  # someone else's finger
+    page = capture(view.next_finger)
+    assert 'class="attempt no_match"' in page and 'id="quality-meter"' in page
+    failed = station.polling.get_verification(officer, view.id)
+    station.steering.present_fingerprint(officer, voter.cnic, failed.next_finger)
+    page = capture(failed.next_finger)
+    assert station.polling.get_verification(officer, view.id).state == "VERIFIED"
+    assert 'class="attempt match"' in page and 'id="quality-meter"' not in page and "Print quality" not in page
+
+
+@pytest.mark.parametrize("lang", ["en", "ur"])
+def test_the_technicians_test_result_is_text_not_python(app, lang):
+    """A device test's measurements were printed as a Python list of dicts ("[{'nfiq2': 44, ...}]"), and the time
+    as "ms 647.6" in Urdu: each capture is one line of measurements now, and numbers stay left to right."""
+    browser = app.test_client()
+    _sign_in(browser, lang, user="tech")
+    r = browser.post("/technician/test", data={"kind": "fingerprint", "csrf_token": _csrf(browser, "/technician")})
+    page = browser.get(r.headers["Location"]).get_data(as_text=True)
+    assert "nfiq2" in page and "[{" not in page and "{&#39;" not in page and "&#39;nfiq2&#39;" not in page
+    assert re.search(r'<li>nfiq2 \d+ · minutiae \d+ · capture_ms [\d.]+</li>', page)
+    assert re.search(r'<span class="mono" dir="ltr">[\d.]+ ms</span>', page)
