@@ -15,11 +15,16 @@ _BARE = re.compile(r"^([0-9]{5})([0-9]{7})([0-9])$")
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
+def ascii_digits(text: str) -> str:
+    """``text`` with the digits an Urdu or Arabic keyboard types as 0-9 (a CNIC, a census block, a family number)."""
+    return text.translate(_DIGITS)
+
+
 def parse_cnic(text: object) -> str:
     """Return the canonical dashed form of a CNIC, or raise InvalidCnic saying what is wrong."""
     if not isinstance(text, str):
         raise InvalidCnic("CNIC must be a string of 13 digits, e.g. 12345-1234567-1")
-    value = text.strip().translate(_DIGITS)
+    value = ascii_digits(text.strip())
     match = _DASHED.match(value) or _BARE.match(value)
     if not match:
         digits = sum(ch in "0123456789" for ch in value)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
-from station.cnic import gender_from_cnic, parse_cnic
+from station.cnic import ascii_digits, gender_from_cnic, parse_cnic
 from station.config import Config
 from station.errors import Conflict, InvalidInput, NotFound
 from station.security.keys import TemplateCipher
@@ -94,6 +94,7 @@ class Demographics:
     family_number: str
 
     REQUIRED = ("name_en", "relation", "relative_name_en", "gender", "date_of_birth", "address_en")
+    CODES = ("census_block", "family_number")  # kept in ASCII digits, as the rest of the roll, however typed
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -124,6 +125,8 @@ class Demographics:
                 raise InvalidInput(f"{name} must not contain bidirectional control characters (U+202A-U+202E, "
                                    "U+2066-U+2069): type the text as it reads")
             value = typed(name, value)
+            if name in cls.CODES:
+                value = ascii_digits(value)
             if name in cls.REQUIRED and not value:
                 raise InvalidInput(f"{name} is required")
             fields[name] = value

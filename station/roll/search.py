@@ -7,6 +7,7 @@ import unicodedata
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from station.cnic import ascii_digits
 from station.db.models import PollingStation, Voter
 from station.errors import InvalidInput
 from station.roll.records import VoterView
@@ -57,7 +58,7 @@ def search_roll(session: Session, polling_station: str, query: object, *, limit:
     romanized (the voter's or the father's/husband's name). Exact substring matches come before spelling variants."""
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("search: type a CNIC or a name")
-    query = query.strip()
+    query = ascii_digits(query.strip())  # a CNIC typed on an Urdu keyboard
     if len(query) > 100:
         raise InvalidInput("search: at most 100 characters")
     limit = max(1, min(int(limit), 200))

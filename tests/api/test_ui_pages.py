@@ -119,6 +119,11 @@ def test_roll_search_by_cnic_and_by_name_in_either_script(station, officer):
     # typed with Arabic letters (yeh, kaf, heh) instead of the Urdu ones
     arabic = voter.name_ur.replace("ی", "ي").replace("ک", "ك").replace("ہ", "ه")
     assert voter.cnic in [v.cnic for v in station.roll.search(officer, arabic)]
+    # a CNIC typed on an Urdu keyboard (Extended Arabic-Indic digits) or an Arabic one, whole or in part, as look-up
+    # takes it
+    urdu, arabic = (voter.cnic.translate(str.maketrans("0123456789", digits)) for digits in ("۰۱۲۳۴۵۶۷۸۹", "٠١٢٣٤٥٦٧٨٩"))
+    for typed in (urdu, arabic, urdu[6:13]):
+        assert voter.cnic in [v.cnic for v in station.roll.search(officer, typed)], typed
     assert roman_skeleton("Muhammad") == roman_skeleton("Mohammed")
     from station.errors import NotPermitted
     from station.security.users import Principal

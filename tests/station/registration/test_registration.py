@@ -85,6 +85,8 @@ def test_start_validates_the_cnic_and_the_demographics(reg_station):
             service.start(OFFICER, next(CNICS), person_data(**{field: value}))
     # Urdu typing needs the zero-width non-joiner and joiner: kept
     assert service.start(OFFICER, next(CNICS), person_data(name_ur="عمران\u200cخالد\u200d")).state == "CAPTURING"
+    typed_in_urdu = service.start(OFFICER, next(CNICS), person_data(census_block="۲۲۳۱", family_number="٤٥"))
+    assert (typed_in_urdu.demographics["census_block"], typed_in_urdu.demographics["family_number"]) == ("2231", "45")
     for field in ("census_block", "family_number"):  # the roll keeps 16 characters: refused now, not at submit
         with pytest.raises(InvalidInput, match=f"{field} is too long \\(at most 16 characters\\)"):
             service.start(OFFICER, next(CNICS), person_data(**{field: "C" * 17}))
