@@ -21,7 +21,7 @@ from flask_babel import get_locale, gettext as _, ngettext
 
 from station.audit.report_text import REASONS as EXCEPTION_REASONS
 from station.registration.flow import Demographics
-from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, StationError
+from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, OpenRegistration, StationError
 from station.i18n.fonts import FONT_LICENCES, FONTS, SYSTEM_FONT_DIRS
 from station.security.lockouts import Lockout, LockoutsView, clear_lockout, lockouts
 from station.security.roles import (AUDIT_ROLES, DEVICE_ROLES, FAULT_ROLES, KEY_UNLOCK_ROLES, LOCKOUT_CLEAR_ROLES,
@@ -475,6 +475,8 @@ _FIELD_AT_START = re.compile(r"^(%s)\b" % "|".join(sorted(DEMOGRAPHIC_FIELDS, ke
 def problem_field(exc: StationError) -> str | None:
     """The form field a registration error is about (its message names it), or None."""
     text = str(exc)
+    if isinstance(exc, OpenRegistration):  # the CNIC is right: its registration is elsewhere (the form links to it)
+        return None
     if isinstance(exc, InvalidCnic) or text.startswith("CNIC"):
         return "cnic"
     match = _FIELD_AT_START.match(text)

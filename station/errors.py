@@ -68,6 +68,15 @@ class Conflict(StationError):
     pass
 
 
+class OpenRegistration(Conflict):
+    """A CNIC whose registration is still in progress (capturing, or waiting for the registrar): ``session_id`` is
+    that registration, to be finished or cancelled instead of started again."""
+
+    def __init__(self, message: str, session_id: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
 class NotPermitted(StationError):
     pass
 

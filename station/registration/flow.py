@@ -27,7 +27,7 @@ from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import ascii_digits, gender_from_cnic, parse_cnic
 from station.config import Config
-from station.errors import Conflict, InvalidInput, NotFound
+from station.errors import Conflict, InvalidInput, NotFound, OpenRegistration
 from station.security.keys import TemplateCipher
 from station.db.models import PollingStation, Voter, utcnow
 from station.db.models import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
@@ -187,7 +187,7 @@ def start(session: Session, settings: EnrollmentSettings, *, cnic_text: object, 
     open_one = session.scalar(select(EnrollmentSession.id).where(
         EnrollmentSession.cnic == cnic, EnrollmentSession.state.in_((CAPTURING, ADJUDICATION))))
     if open_one is not None:
-        raise Conflict(f"CNIC {cnic} already has an open registration ({open_one})")
+        raise OpenRegistration(f"CNIC {cnic} already has an open registration ({open_one})", open_one)
     es = EnrollmentSession(id=str(uuid.uuid4()), cnic=cnic, state=CAPTURING, operator=operator, source=source,
                            demographics=json.dumps(asdict(person), ensure_ascii=False), polling_station=code,
                            candidates_found=0)

@@ -208,6 +208,23 @@ def test_a_cnic_already_on_the_roll_is_refused_at_the_cnic_field(reg_station, re
     assert re.search(r'id="cnic-error" role="alert">CNIC [\d-]+ is already registered', text(r))
 
 
+def test_a_cnic_with_a_registration_in_progress_links_to_it(reg_app):
+    """A registration left open (the browser closed, a power cut) blocks its CNIC: starting it again was refused under
+    "Check this field: CNIC" with a bare registration id, and no screen led back to it. The refusal now says a
+    registration is in progress and links to it, where it can be finished or cancelled, from any officer's browser."""
+    cnic = next(CNICS)
+    first = signed_in(reg_app, "regofficer")
+    r = start(first, form_of(cnic))
+    assert r.status_code == 302
+    path = r.headers["Location"]
+    again = start(signed_in(reg_app, "registrar"), form_of(cnic))  # another browser, another registration staff
+    assert again.status_code == 409
+    page = text(again)
+    assert "Check this field" not in page and 'id="cnic-error"' not in page
+    assert re.search(rf'<a href="{re.escape(path)}" id="open-registration">', page), page[:3000]
+    assert "A registration is already in progress for this CNIC" in page
+
+
 def test_read_cnic_card_takes_the_cnic_from_the_card(reg_station, reg_app):
     voter = reg_station.roll.list_voters(limit=1)[0]  # the test issuer makes cards for roll voters only
     reg_station.steering.insert_card(Principal("regofficer", "registration_officer"), voter.cnic)
