@@ -97,18 +97,29 @@ def atomic_file(path: Path, *, mode: int = 0o600, suffix: str = ".tmp") -> Itera
     folder); when the block raises, the temporary file is removed and ``path`` is untouched."""
     path = check_output(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         os.fchmod(fd, mode)  # exactly ``mode``, whatever the process umask
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _naming(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error about ``path``, the file the caller named (the temporary file's name means nothing to them)."""
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o600) -> None:
