@@ -19,7 +19,7 @@ from flask import (Blueprint, Response, abort, current_app, g, redirect, render_
                    session, url_for)
 from flask_babel import get_locale, gettext as _, ngettext
 
-from station.audit.report_text import REASONS as EXCEPTION_REASONS
+from station.audit.report_text import EVENTS as LOG_EVENTS, REASONS as EXCEPTION_REASONS
 from station.registration.flow import Demographics
 from station.errors import AuthenticationFailed, InvalidCnic, NotPermitted, OpenRegistration, StationError
 from station.i18n.fonts import FONT_LICENCES, FONTS, SYSTEM_FONT_DIRS
@@ -116,7 +116,8 @@ def _ui_context():
             "position_label": position_label, "capture_status_label": capture_status_label,
             "enrollment_reason_label": enrollment_reason_label, "field_label": field_label,
             "voter_status_label": voter_status_label, "role_label": role_label,
-            "lockout_scope_label": lockout_scope_label,
+            "lockout_scope_label": lockout_scope_label, "state_label": state_label,
+            "device_status_label": device_status_label, "fault_label": fault_label, "event_label": event_label,
             "power": station().power.status() if principal else None,
             # the server ends a signed-in session unused this long (api/sessions.py): the page leaves then (app.js)
             "idle_seconds": round(current_app.session_interface.store.idle_s) if principal else None,
@@ -172,7 +173,31 @@ def field_label(name: str | None) -> str:
 
 def kind_label(kind: str | None) -> str:
     return {"card": _("CNIC card reader"), "fingerprint": _("fingerprint scanner"),
-            "camera": _("camera")}.get(kind or "", kind or "")
+            "camera": _("camera"), "power": _("power supply")}.get(kind or "", kind or "")
+
+
+def state_label(state: str | None) -> str:
+    """A verification's state in the words its screen uses."""
+    return {"NOT_ON_ROLL": _("NOT ON THIS STATION'S ROLL"), "ALREADY_VOTED": _("ALREADY VOTED"),
+            "IDENTIFIED": _("IDENTIFIED, NOT YET VERIFIED"), "VERIFIED": _("VERIFIED"),
+            "NOT_VERIFIED": _("NOT VERIFIED"), "EXCEPTION": _("EXCEPTION RECORDED"),
+            "BALLOT_ISSUED": _("BALLOT ISSUED")}.get(state or "", state or "")
+
+
+def device_status_label(status: str | None) -> str:
+    return {"Ready": _("ready"), "Busy": _("busy"), "NotReady": _("not ready"), "Disconnected": _("disconnected"),
+            "Unavailable": _("unavailable")}.get(status or "", status or "")
+
+
+def fault_label(fault: str | None) -> str:
+    return {"timeout": _("no answer (time-out)"), "busy": _("busy"), "not_ready": _("not ready"),
+            "disconnect": _("disconnected"), "none": _("none: clear the scripted faults")}.get(fault or "", fault or "")
+
+
+def event_label(event: str | None) -> str:
+    """A match log event in the page's language: the words the auditor's report uses (written once there)."""
+    phrase = LOG_EVENTS.get(event or "")
+    return phrase.text(str(get_locale())) if phrase else event or ""
 
 
 def reason_label(reason: str | None) -> str:

@@ -73,6 +73,19 @@ EVENTS = {  # the match log's events
     "identity_installed": Phrase("station identity installed", "اسٹیشن کی شناخت نصب"),
     "voter_key_installed": Phrase("voter reference key installed", "ووٹر حوالہ کلید نصب"),
     "crl_installed": Phrase("revocation list installed", "منسوخ شدہ سرٹیفکیٹس کی فہرست نصب"),
+    "enrollment_started": Phrase("registration started", "رجسٹریشن شروع"),
+    "enrollment_capture": Phrase("registration capture", "رجسٹریشن کا بائیو میٹرک نمونہ"),
+    "enrollment_exception": Phrase("registration exception", "رجسٹریشن میں استثنا"),
+    "enrollment_search": Phrase("duplicate search", "دوہرے اندراج کی تلاش"),
+    "enrollment_decision": Phrase("registrar's decision", "رجسٹرار کا فیصلہ"),
+    "enrollment_enrolled": Phrase("registered (pending)", "رجسٹرڈ (زیر التوا)"),
+    "enrollment_cancelled": Phrase("registration cancelled", "رجسٹریشن منسوخ"),
+    "registrations_admitted": Phrase("registrations admitted to the roll", "رجسٹریشنز انتخابی فہرست میں شامل"),
+    "roll_station_added": Phrase("polling station added", "پولنگ اسٹیشن شامل"),
+    "roll_centre_added": Phrase("registration centre added", "رجسٹریشن مرکز شامل"),
+    "roll_certificate_revoked": Phrase("station certificate revoked", "اسٹیشن کا سرٹیفکیٹ منسوخ"),
+    "roll_crl_issued": Phrase("revocation list issued", "منسوخ شدہ سرٹیفکیٹس کی فہرست جاری"),
+    "roll_trust": Phrase("roll package key trusted", "انتخابی فہرست کے پیکیج کی کلید پر اعتماد"),
 }
 
 # --- the anomalies: each kind's name, and the sentence that describes one ---

@@ -73,3 +73,24 @@ def test_the_technicians_test_result_is_text_not_python(app, lang):
     assert "nfiq2" in page and "[{" not in page and "{&#39;" not in page and "&#39;nfiq2&#39;" not in page
     assert re.search(r'<li>nfiq2 \d+ · minutiae \d+ · capture_ms [\d.]+</li>', page)
     assert re.search(r'<span class="mono" dir="ltr">[\d.]+ ms</span>', page)
+
+
+def test_urdu_screens_name_states_devices_and_events_in_urdu(app, station, voters, officer):
+    """The summary listed verifications by their code names (BALLOT_ISSUED 6), the technician's table said "Ready" and
+    "power", its fault list "not_ready", and the auditor's log "ballot_issued": in English letters on the Urdu pages."""
+    voter = voters.take()
+    station.steering.present_fingerprint(officer, voter.cnic, voter.fingers[0])
+    view = station.polling.start_verification(officer, voter.cnic)
+    view = station.polling.capture_fingerprint(officer, view.id)
+    station.polling.issue_ballot(officer, view.id)
+    pages = {}
+    for user, path in (("officer", "/summary"), ("tech", "/technician"), ("auditor", "/audit")):
+        browser = app.test_client()
+        _sign_in(browser, "ur", user=user)
+        pages[path] = browser.get(path).get_data(as_text=True)
+    for code in ("BALLOT_ISSUED", "ALREADY_VOTED", "NOT_ON_ROLL"):
+        assert code not in pages["/summary"]
+    assert "بیلٹ جاری" in pages["/summary"]
+    technician = pages["/technician"]
+    assert ">Ready<" not in technician and ">power<" not in technician and ">not_ready<" not in technician
+    assert ">ballot_issued<" not in pages["/audit"] and ">بیلٹ جاری<" in pages["/audit"]

@@ -152,3 +152,35 @@ def test_the_cli_writes_the_report_in_the_language_asked_for(station, tmp_path):
                                         "--self-signed-ok", "--lang", "fr"])
     assert refused.exit_code == 2 and "'fr' is not one of 'en', 'ur'" in refused.output
     assert not (tmp_path / "x.html").exists()
+
+
+def _logged_events() -> set[str]:
+    """Every event name the station's code writes to the match log: the ``event=`` of a call, and the event argument
+    of the registration flow's ``_log`` (read from the source, not from the report's own table)."""
+    import ast
+    from pathlib import Path
+
+    import station
+
+    events = set()
+    for path in Path(station.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            for kw in node.keywords:
+                if kw.arg == "event" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    events.add(kw.value.value)
+            if getattr(node.func, "id", None) == "_log" and len(node.args) >= 4 and isinstance(node.args[3], ast.Constant):
+                events.add(node.args[3].value)
+    return events
+
+
+def test_every_event_the_station_logs_has_its_words_in_both_languages():
+    """The Urdu report showed every registration event (enrollment_started, ...) and the commission's roll events
+    under their code names, in English letters."""
+    events = _logged_events()
+    assert {"identify", "ballot_issued", "enrollment_started", "roll_trust"} <= events  # the scan finds them
+    missing = sorted(e for e in events if e not in text.EVENTS)
+    assert not missing, missing
+    for event in events:
+        assert URDU_LETTERS.search(text.EVENTS[event].ur), event
