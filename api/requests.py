@@ -17,6 +17,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from flask import current_app, g, request, session
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from station.errors import AuthenticationFailed, InvalidInput, NotPermitted
 
@@ -34,6 +35,11 @@ def station() -> "Station":
 
 def json_body(*, required: bool = True) -> dict:
     raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # a chunked body (no Content-Length) is read up to the limit and cut there without an error: one that
+        # reaches it is too large, as one announcing a larger length is (413, errors.py)
+        raise RequestEntityTooLarge()
     if not raw:
         if required:
             raise InvalidInput("request body is empty: a JSON object is required")

@@ -66,6 +66,19 @@ def test_scripted_polling_day(server, voters):
         assert status == expected and body.get("detail"), body
 
 
+def test_a_chunked_body_over_the_limit_is_a_413(server, station):
+    """Sent with Transfer-Encoding: chunked (no Content-Length), a body over server.max_body_bytes was cut at the
+    limit by the server's stream and answered 400 "not valid JSON"; with a length it was already 413."""
+    c = officer_client(server)
+    limit = station.config.server.max_body_bytes
+    body = json.dumps({"cnic": "x" * limit}).encode()
+    chunks = iter([body[i:i + 65536] for i in range(0, len(body), 65536)])  # urllib sends an iterable chunked
+    status, answer = c.post("/api/verifications", raw=chunks)
+    assert status == 413 and f"limited to {limit} bytes" in answer["detail"], (status, answer)
+    status, answer = c.post("/api/verifications", raw=iter([json.dumps({"cnic": "12345-123"}).encode()]))
+    assert status == 400 and "invalid CNIC" in answer["detail"], (status, answer)  # under the limit: read whole
+
+
 def test_kill_9_loses_no_committed_event(station, make_database_url, tmp_path):
     """Run verifications against a server, kill -9 it mid-run, then check that every acknowledged decision is in
     the database and that `station doctor` passes."""
