@@ -13,11 +13,12 @@ import functools
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import (Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file,
                    session, url_for)
 from flask_babel import get_locale, gettext as _, ngettext
+from werkzeug.exceptions import HTTPException
 
 from station.audit.report_text import EVENTS as LOG_EVENTS, REASONS as EXCEPTION_REASONS
 from station.registration.flow import Demographics
@@ -71,17 +72,52 @@ def _principal():
         raise SignedOut from None
 
 
+SIGNED_OUT_POST, RETURN_TO = "signed_out_post", "return_to"  # session keys, kept until the next sign-in
+SCREEN_OF: dict[str, str] = {}  # endpoint -> its screen (``screen``), to tell who may be sent back to a page
+
+
+def _return_path(role: str) -> str | None:
+    """The page a session ended on, when the user signing in may open it (another role goes to its home)."""
+    path = session.get(RETURN_TO)
+    if not path:
+        return None
+    try:
+        endpoint, _args = current_app.url_map.bind(request.host).match(urlsplit(path).path, method="GET")
+    except HTTPException:
+        return None
+    screen_name = SCREEN_OF.get(endpoint)
+    return path if screen_name is not None and role in SCREENS[screen_name] else None
+
+
+def _remember_signed_out_request() -> None:
+    """A signed-out request to a screen: where to go back after signing in (the page itself, or for a form sent
+    from a page still open, that page: this site's paths only), and for a form, that nothing it sent was done."""
+    target = request.full_path.rstrip("?") if request.method == "GET" else None
+    if request.method == "POST":
+        session[SIGNED_OUT_POST] = True
+        referrer = urlsplit(request.referrer or "")
+        if referrer.netloc == request.host and referrer.path.startswith("/") and not referrer.path.startswith("//"):
+            target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    if target:
+        session[RETURN_TO] = target
+    else:
+        session.pop(RETURN_TO, None)
+
+
 def screen(name: str):
     """A UI view for the roles of SCREENS[name]: signed-out users go to the login page, wrong roles get 403, form
     posts must carry the CSRF token."""
     roles = SCREENS[name]
 
     def decorate(view):
+        SCREEN_OF[f"{bp.name}.{view.__name__}"] = name
+
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             try:
                 g.principal = _principal()
             except SignedOut:
+                _remember_signed_out_request()
                 return redirect(url_for("ui.index"))
             if g.principal.role not in roles:
                 return error_page(403, _("Your role may not open this screen."))
@@ -220,6 +256,8 @@ def index():
     notice = ngettext("Your session ended after %(num)s minute without use: please sign in again.",
                       "Your session ended after %(num)s minutes without use: please sign in again.",
                       idle) if idle else None
+    if session.pop(SIGNED_OUT_POST, None):
+        notice = _("You were signed out: what you sent was not recorded. Sign in and do it again.")
     return render_template("login.html", notice=notice)
 
 
@@ -239,13 +277,13 @@ def login():
                    else _("Wrong username or password.") if status == 401 else str(exc))
         response = render_template("login.html", error=message, username=username), status
         return (*response, {"Retry-After": str(exc.retry_after_s)}) if status == 429 else response
-    lang, previous = session.get("lang"), session.get("token")
+    lang, previous, back = session.get("lang"), session.get("token"), _return_path(result["role"])
     session.clear()  # a fresh session (new id, new CSRF token) after sign-in
     session.rotate()
     session.update(token=result["token"], lang=lang or "en")
     if previous:  # signing in again over a live session: its token goes
         station().accounts.logout(previous)
-    return redirect(url_for("ui.index"))
+    return redirect(back or url_for("ui.index"))  # back to the page the session ended on (this site's paths only)
 
 
 @bp.post("/logout")

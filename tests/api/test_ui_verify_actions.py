@@ -6,6 +6,7 @@ import pytest
 
 from station.audit import log as matchlog
 from tests.api.test_idle_sign_out import _sign_in
+from tests.support.stations import PASSWORDS
 
 
 def _csrf(client, path):
@@ -94,3 +95,34 @@ def test_urdu_screens_name_states_devices_and_events_in_urdu(app, station, voter
     technician = pages["/technician"]
     assert ">Ready<" not in technician and ">power<" not in technician and ">not_ready<" not in technician
     assert ">ballot_issued<" not in pages["/audit"] and ">بیلٹ جاری<" in pages["/audit"]
+
+
+def test_a_form_sent_after_the_session_ended_says_so_and_returns_to_its_page(app, station, voters, officer):
+    """Signed out in another tab (or the user's token revoked), a form sent from a page still open landed on the sign-in
+    page without a word, what was sent silently dropped, and signing in led to Next voter, not back to the voter."""
+    view = station.polling.start_verification(officer, voters.take().cnic)
+    browser = app.test_client()
+    _sign_in(browser)
+    page = f"/verify/{view.id}"
+    csrf = _csrf(browser, page)
+    assert browser.post("/logout", data={"csrf_token": csrf}).status_code == 302  # "another tab"
+    r = browser.post(f"{page}/fingerprint", data={"csrf_token": csrf, "finger": view.next_finger},
+                     headers={"Referer": f"http://localhost{page}"})
+    assert r.status_code == 302
+    login_page = browser.get(r.headers["Location"]).get_data(as_text=True)
+    assert "You were signed out: what you sent was not recorded" in login_page
+    assert station.polling.get_verification(officer, view.id).fingerprint_attempts_left == \
+        view.fingerprint_attempts_left  # nothing was captured
+    r = browser.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1],
+                                     "csrf_token": _csrf(browser, "/")})
+    assert r.status_code == 302 and r.headers["Location"].endswith(page)
+    foreign = app.test_client()  # a referrer from another site is never a place to return to
+    foreign.post(f"{page}/fingerprint", data={}, headers={"Referer": "http://evil.example/x"})
+    r = foreign.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1],
+                                     "csrf_token": _csrf(foreign, "/")})
+    assert r.headers["Location"].endswith("/")
+    other_role = app.test_client()  # the technician signing in where the officer's page was: their own home
+    other_role.post(f"{page}/fingerprint", data={}, headers={"Referer": f"http://localhost{page}"})
+    r = other_role.post("/login", data={"username": "tech", "password": PASSWORDS["tech"][1],
+                                        "csrf_token": _csrf(other_role, "/")})
+    assert not r.headers["Location"].endswith(page)
