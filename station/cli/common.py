@@ -13,6 +13,7 @@ Exit codes (docs/cli.md), the same in every command:
                        on the roll, a closed poll, missing keys, a device or database that failed; nothing was done
     70 INTERNAL        a bug: one line saying so (the traceback only with ``station -v``)
     130 INTERRUPTED    Ctrl-C
+    141 BROKEN_PIPE    the reader of the output stopped reading (`station roll list | head`): nothing more is said
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class ExitCode(enum.IntEnum):
     REFUSED = 3
     INTERNAL = 70  # sysexits.h EX_SOFTWARE
     INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of the output stopped reading (``| head``), as a shell reports it
 
 
 # Errors a user can cause; anything else escaping a command is a bug (INTERNAL).
@@ -91,10 +93,20 @@ def user_errors():
         fail(exc.format_message(), ExitCode.REFUSED)
     except click.Abort:
         fail("aborted", ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _reader_gone()
     except USER_ERRORS as exc:
         fail(error_message(exc), exit_code_for(exc))
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.INTERRUPTED)
+
+
+def _reader_gone() -> None:
+    """End quietly when the output's reader has gone: standard output points to /dev/null first, so that the
+    interpreter's last flush of it does not complain on standard error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(int(ExitCode.BROKEN_PIPE))
 
 
 def handle_errors(fn):

@@ -20,7 +20,7 @@ import click
 
 from station.cli import trust
 from station.cli.common import Context, db_ready, handle_errors, operator_option, pass_ctx
-from station.errors import InvalidInput, KeyMissing
+from station.errors import InvalidInput, KeyMissing, StationError
 
 
 @click.group("identity")
@@ -171,7 +171,10 @@ def show(ctx: Context) -> None:
     from cryptography.hazmat.primitives import serialization
 
     config = ctx.config()
-    cert = _load_cert(str(config.keys_dir / CERTIFICATE_FILE), "the station certificate")
+    own = config.keys_dir / CERTIFICATE_FILE
+    if not own.exists():
+        raise StationError(f"the station is not initialised (no station certificate {own}): run `station init` first")
+    cert = _load_cert(str(own), "the station certificate")
     held = held_commission_certificate(config)
     problem = None
     if held:

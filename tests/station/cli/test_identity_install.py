@@ -114,3 +114,16 @@ def test_the_installed_certificate_must_verify_under_the_commission_root(home, t
     refused = install(home, str(tmp_path / "other.crt"), "--commission-cert", str(tmp_path / "commission.crt"))
     assert refused.exit_code == 3 and "not for this station's log key" in refused.stderr
     assert (home["keys"] / SIGNING_KEY_FILE).exists() and not (home["keys"] / COMMISSION_CERT_FILE).exists()
+
+
+def test_identity_show_on_a_station_never_initialised_says_so(tmp_path):
+    """It printed "No such file or directory: .../keys/station.crt" (exit 2), where every other command says the
+    station is not initialised (exit 3)."""
+    from station.cli.common import ExitCode
+    from station.cli.main import main
+
+    result = CliRunner().invoke(main, ["--profile", "test", "--home", str(tmp_path / "never"), "identity", "show"],
+                                env={"STATION_HOME": None, "STATION_PROFILE": None})
+    assert result.exit_code == ExitCode.REFUSED, result.output
+    assert result.stderr.strip() == ("error: the station is not initialised (no station certificate "
+                                     f"{tmp_path / 'never' / 'keys' / 'station.crt'}): run `station init` first")
