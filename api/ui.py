@@ -90,8 +90,12 @@ def _return_path(role: str) -> str | None:
 
 
 def _remember_signed_out_request() -> None:
-    """A signed-out request to a screen: where to go back after signing in (the page itself, or for a form sent
-    from a page still open, that page: this site's paths only), and for a form, that nothing it sent was done."""
+    """A signed-out request to a screen from a browser whose session ended (signed out in another tab, idle, its
+    token revoked): where to go back after signing in (the page itself, or for a form sent from a page still open,
+    that page: this site's paths only), and for a form, that nothing it sent was done. A browser with no session
+    gets none here, as on the sign-in page (station/security/sessions.py: a flood of visits makes no sessions)."""
+    if not session:
+        return
     target = request.full_path.rstrip("?") if request.method == "GET" else None
     if request.method == "POST":
         session[SIGNED_OUT_POST] = True

@@ -116,12 +116,18 @@ def test_a_form_sent_after_the_session_ended_says_so_and_returns_to_its_page(app
     r = browser.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1],
                                      "csrf_token": _csrf(browser, "/")})
     assert r.status_code == 302 and r.headers["Location"].endswith(page)
+    sessions = len(app.session_interface.store)
+    for _ in range(3):  # visits with no session (a bot, a cross-site form) make none
+        app.test_client().post(f"{page}/fingerprint", data={}, headers={"Referer": f"http://localhost{page}"})
+    assert len(app.session_interface.store) == sessions
     foreign = app.test_client()  # a referrer from another site is never a place to return to
+    foreign.get("/?lang=en")  # a browser with a session (its language), as one whose session ended has
     foreign.post(f"{page}/fingerprint", data={}, headers={"Referer": "http://evil.example/x"})
     r = foreign.post("/login", data={"username": "officer", "password": PASSWORDS["officer"][1],
                                      "csrf_token": _csrf(foreign, "/")})
     assert r.headers["Location"].endswith("/")
     other_role = app.test_client()  # the technician signing in where the officer's page was: their own home
+    other_role.get("/?lang=en")
     other_role.post(f"{page}/fingerprint", data={}, headers={"Referer": f"http://localhost{page}"})
     r = other_role.post("/login", data={"username": "tech", "password": PASSWORDS["tech"][1],
                                         "csrf_token": _csrf(other_role, "/")})
