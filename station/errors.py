@@ -17,10 +17,12 @@ a module has several, its docstring draws its part of the tree); every other cla
      +-- NotFound                 no such voter / session / user
      +-- Conflict                 the request contradicts the state (second ballot, wrong state)
      |    +-- KeysLocked          (station.security.keystore) the keys are sealed and not unlocked in this process
+     |    +-- OpenRegistration    the CNIC's registration is in progress: .session_id is it
      +-- NotPermitted             authenticated but the role may not do this
      +-- AuthenticationFailed     unknown user, wrong password, expired or missing token
      +-- KeyMissing               station keys absent or unreadable (run `station init`)
      +-- DeviceUnavailable        a device failed or is absent; the operator may retry or record an exception
+     +-- DatabaseUnreachable      (station.db.engine) the station's database did not answer (not "not initialised")
      +-- CardRejected             a CNIC card was read but cannot be trusted or used (signature, clone, expiry)
      +-- TooManyAttempts          (station.security.throttle) too many failed logins for a username; retry_after_s
      +-- TemplateDecryptError     (station.security.keys) a stored template does not decrypt under the station key
