@@ -515,7 +515,8 @@ def technician_fault():
         count = int(request.form.get("count", "1") or 1)
         g.principal.require(*FAULT_ROLES)
         station().steering.fault(g.principal, request.form.get("kind"), request.form.get("fault"), count)
-        flash("ok", _("Fault scripted on the %(kind)s: the next capture will fail.", kind=request.form.get("kind"))
+        kind = kind_label(request.form.get("kind"))
+        flash("ok", _("Fault scripted on the %(kind)s: the next capture will fail.", kind=kind)
               if request.form.get("fault") != "none" else _("Scripted faults cleared."))
     except ValueError:
         session["problem"] = {"status": 400, "detail": "count must be an integer"}

@@ -95,6 +95,14 @@ def test_urdu_screens_name_states_devices_and_events_in_urdu(app, station, voter
     technician = pages["/technician"]
     assert ">Ready<" not in technician and ">power<" not in technician and ">not_ready<" not in technician
     assert ">ballot_issued<" not in pages["/audit"] and ">بیلٹ جاری<" in pages["/audit"]
+    tech = app.test_client()
+    _sign_in(tech, "ur", user="tech")
+    r = tech.post("/technician/fault", data={"kind": "camera", "fault": "timeout", "count": "1",
+                                             "csrf_token": _csrf(tech, "/technician")})
+    flashed = tech.get(r.headers["Location"]).get_data(as_text=True)
+    assert "کیمرا پر خرابی" in flashed and "camera پر" not in flashed  # the kind in Urdu, not its code
+    tech.post("/technician/fault", data={"kind": "camera", "fault": "none", "count": "1",
+                                         "csrf_token": _csrf(tech, "/technician")})
 
 
 def test_a_form_sent_after_the_session_ended_says_so_and_returns_to_its_page(app, station, voters, officer):
