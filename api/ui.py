@@ -159,6 +159,8 @@ def _ui_context():
             "lockout_scope_label": lockout_scope_label, "state_label": state_label,
             "device_status_label": device_status_label, "fault_label": fault_label, "event_label": event_label,
             "power": station().power.status() if principal else None,
+            "keys_locked": bool(principal) and station().keys.store.locked,  # every screen says so (base.html)
+            "unlocks_keys": bool(principal) and principal.role in KEY_UNLOCK_ROLES,
             # the server ends a signed-in session unused this long (api/sessions.py): the page leaves then (app.js)
             "idle_seconds": round(current_app.session_interface.store.idle_s) if principal else None,
             "flashes": session.pop("flash", []) if request.method == "GET" else []}
@@ -408,7 +410,10 @@ def search():
 @bp.get("/summary")
 @screen("summary")
 def summary():
-    data = station().polling.day_summary(g.principal)
+    try:
+        data = station().polling.day_summary(g.principal)
+    except StationError as exc:  # keys locked: a page saying so (base.html's notice), not the API's JSON
+        return error_page(_status(exc), str(exc))
     peak = max([row["total"] for row in data["by_hour"]] or [1])
     checkpoint = station().transparency.summary_checkpoint(g.principal)  # its QR code, for agents to photograph
     return render_template("summary.html", s=data, peak=peak, checkpoint=checkpoint)

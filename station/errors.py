@@ -18,6 +18,7 @@ a module has several, its docstring draws its part of the tree); every other cla
      +-- Conflict                 the request contradicts the state (second ballot, wrong state)
      |    +-- KeysLocked          (station.security.keystore) the keys are sealed and not unlocked in this process
      |    +-- OpenRegistration    the CNIC's registration is in progress: .session_id is it
+     |    +-- PollClosed          the poll is closed and the log sealed: nothing more may change
      +-- NotPermitted             authenticated but the role may not do this
      +-- AuthenticationFailed     unknown user, wrong password, expired or missing token
      +-- KeyMissing               station keys absent or unreadable (run `station init`)
@@ -68,6 +69,10 @@ class NotFound(StationError):
 
 class Conflict(StationError):
     pass
+
+
+class PollClosed(Conflict):
+    """The poll is closed (`station close-poll` sealed the log): nothing may change a voter or follow the seal."""
 
 
 class OpenRegistration(Conflict):

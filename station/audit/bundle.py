@@ -109,6 +109,16 @@ def seal_path(config: Config) -> Path:
     return audit_dir(config) / "seal.json"
 
 
+def seal_covers(config: Config, public_key, head: tuple[int, str] | None) -> bool:
+    """Whether this station's closing seal (``seal_path``), signed under ``public_key`` (the station certificate's),
+    covers the log's ``head`` (seq, hash): the poll is closed and sealed, and nothing followed."""
+    path = seal_path(config)
+    if head is None or not path.is_file():
+        return False
+    fields, problem = _statement(path.read_bytes(), public_key, "seal", config.station.id)
+    return problem is None and (fields["seq"], fields["hash"]) == tuple(head)
+
+
 def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, counts: dict[str, int],
                closed_at: str, roll_digest: str | None) -> Path:
     """The closing seal: the last entry, the counts, and the digest of the roll the station served (a bundle's

@@ -1,7 +1,7 @@
 """Appending to the tamper-evident match log in the caller's transaction, so that no decision exists without its
 entry and no entry without its decision. Entries carry scores, thresholds, quality, attempt numbers, operator and
 device ids: never an image or a template; voters appear as a keyed hash of the CNIC and their roll serial. Once the
-poll is closed nothing follows the closing entry: ``append`` refuses (Conflict) whatever the caller."""
+poll is closed nothing follows the closing entry: ``append`` refuses (PollClosed) whatever the caller."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from station.db.models import LogHead, MatchLogEntry, StationMeta, Voter, utcnow
 from station.audit.chain import FORMAT_VERSION, LogSigner, SignedEntry, genesis_hash
-from station.errors import Conflict
+from station.errors import PollClosed
 
 log = logging.getLogger(__name__)
 _SCALARS = (str, int, float, bool, type(None))
@@ -67,7 +67,7 @@ def append(
         session.flush()
         head = session.get(LogHead, 1)
     if event != CLOSING_EVENT and _closed(session):  # under the head's lock, as close_poll's closing entry is
-        raise Conflict(f"polls are closed at this station (`station close-poll` sealed the log): no {event} entry may "
+        raise PollClosed(f"polls are closed at this station (`station close-poll` sealed the log): no {event} entry may "
                        "follow the closing entry")
     at = utcnow()
     cnic = voter.cnic if voter is not None else cnic

@@ -86,9 +86,12 @@ class AuditService:
         """The auditor's report over the live log (read-only), in ``lang`` ("en" or "ur")."""
         principal.require(*REPORT_ROLES)
         breaks, bodies, digest = self._checked_live_log()
+        with self.transaction() as s:
+            head = matchlog.head(s)
+        sealed = bundle.seal_covers(self.config, self._certificate_key(), head)
         audit = self.config.audit
         findings = analyse(bodies, self.config.station.id,
                            ReportSettings(self.config.station.timezone, audit.polling_hours,
                                           audit.min_seconds_per_voter, audit.exception_rate_factor))
         return render_html(findings, {"ok": not breaks, "breaks": [b.__dict__ for b in breaks], "warnings": [],
-                                      "sealed": False, "roll_digest": digest}, lang)
+                                      "sealed": sealed, "roll_digest": digest}, lang)

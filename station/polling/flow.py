@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import gender_from_cnic, parse_cnic
-from station.errors import Conflict, InvalidInput, NotFound
+from station.errors import Conflict, InvalidInput, NotFound, PollClosed
 from station.i18n.typed_text import typed
 from station.db.models import CardReference, PollingStation, Voter, VerificationSession, as_utc, utcnow
 from station.polling.policy import (FingerPlan, face_matches, fingerprint_matches, gender_mismatch, quality_retry_reason)
@@ -194,7 +194,7 @@ def _reference(vs: VerificationSession, modality: str, position: str) -> tuple[b
 def require_poll_open(session: Session) -> None:
     """Refuse a change once the poll is closed (nothing may follow the closing entry the seal covers)."""
     if matchlog.poll_closed(session):
-        raise Conflict("polls are closed at this station (`station close-poll` sealed the log): nothing more may "
+        raise PollClosed("polls are closed at this station (`station close-poll` sealed the log): nothing more may "
                        "change a voter here")
 
 

@@ -27,7 +27,7 @@ from station.audit import log as matchlog
 from station.audit.chain import LogSigner
 from station.cnic import ascii_digits, gender_from_cnic, parse_cnic
 from station.config import Config
-from station.errors import Conflict, InvalidInput, NotFound, OpenRegistration
+from station.errors import Conflict, InvalidInput, NotFound, OpenRegistration, PollClosed
 from station.security.keys import TemplateCipher
 from station.db.models import PollingStation, Voter, utcnow
 from station.db.models import DuplicateCandidate, EnrollmentCapture, EnrollmentSession
@@ -168,7 +168,7 @@ def _log(session: Session, settings: EnrollmentSettings, es: EnrollmentSession, 
     """Every registration step ends here, in its own transaction: after the close of poll it is refused (and the
     transaction with it), since nothing may follow the closing entry the seal covers."""
     if matchlog.poll_closed(session):
-        raise Conflict("polls are closed at this station (`station close-poll` sealed the log): registration has "
+        raise PollClosed("polls are closed at this station (`station close-poll` sealed the log): registration has "
                        "ended here")
     matchlog.append(session, settings.log, event=event, operator=operator, outcome=outcome, session_id=es.id,
                     cnic=es.cnic, **fields)

@@ -52,6 +52,29 @@ def test_nothing_changes_a_voter_after_the_close_and_the_log_still_verifies(clos
     assert st.polling.close_poll("presiding")["sealed_seq"] == sealed["sealed_seq"]  # the seal still covers it all
 
 
+def test_after_the_close_look_up_says_polls_are_closed_and_the_live_report_says_sealed(closing_station):
+    """After close-poll every look-up answered CHECK THE CNIC (staff would retype a right number), and the auditor's
+    live report said "not sealed" while the exported bundle's said sealed."""
+    from api import create_app
+    from tests.support.stations import add_users
+
+    st = closing_station
+    add_users(st, {"officer": ("polling_officer", "officer-test-pass"), "auditor": ("auditor", "auditor-test-pass")})
+    voter = voters_here(st)[0]
+    auditor = Principal("auditor", "auditor")
+    assert "sealed at close of poll" not in st.audit.report_html(auditor)
+    st.polling.close_poll("presiding")
+    assert "sealed at close of poll" in st.audit.report_html(auditor)
+    client = create_app(st).test_client()
+    page = client.get("/").get_data(as_text=True)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/login", data={"username": "officer", "password": "officer-test-pass", "csrf_token": csrf})
+    csrf = client.get("/next").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post("/next", data={"cnic": voter.cnic, "source": "typed", "csrf_token": csrf})
+    assert answer.status_code == 409
+    assert "POLLS ARE CLOSED" in answer.get_data(as_text=True) and "CHECK THE CNIC" not in answer.get_data(as_text=True)
+
+
 def test_no_registration_step_after_the_close(closing_station):
     st = closing_station
     clerk = Principal("clerk", "registration_officer")

@@ -120,6 +120,33 @@ def test_the_ui_unlock_screen(sealed):
         station.close()
 
 
+def test_every_screen_of_a_locked_station_says_so_and_look_up_names_the_reason(sealed):
+    """Locked, the presiding officer's home (Next voter) said nothing, so the unlock could be skipped; a look-up of a
+    valid CNIC answered CHECK THE CNIC; the Day summary was a raw JSON 409. Now every screen carries the notice (with
+    the way to Station keys for who may unlock), a look-up says the keys are locked, the summary is a page."""
+    station = station_of(sealed)
+    try:
+        app = create_app(station)
+        for user, unlocks in (("presiding", True), ("officer", False)):
+            client = app.test_client()
+            page = client.get("/").get_data(as_text=True)
+            csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+            r = client.post("/login", data={"username": user, "password": f"{user}-test-pass", "csrf_token": csrf})
+            home = client.get(client.get(r.headers["Location"]).headers["Location"]).get_data(as_text=True)
+            assert 'id="keys-locked"' in home and "STATION KEYS LOCKED" in home, user
+            assert ('href="/keys"' in home) == unlocks, user
+            csrf = home.split('name="csrf_token" value="')[1].split('"')[0]
+            looked_up = client.post("/next", data={"cnic": "12345-1234567-1", "source": "typed", "csrf_token": csrf})
+            answer = looked_up.get_data(as_text=True)
+            assert looked_up.status_code == 409 and "CHECK THE CNIC" not in answer, user
+            assert answer.count("STATION KEYS LOCKED") >= 1 and 'id="problem"' in answer, user
+            summary = client.get("/summary")
+            assert summary.status_code == 409 and summary.mimetype == "text/html", user
+            assert 'id="keys-locked"' in summary.get_data(as_text=True), user
+    finally:
+        station.close()
+
+
 def test_a_command_on_a_locked_station_asks_and_says_so_in_one_line(sealed, tmp_path):
     out = tmp_path / "station.csr"
     locked = sealed("identity", "request", "--out", str(out))
