@@ -34,7 +34,7 @@ class AuditService:
         self._certificate_key()  # KeyMissing when keys/station.crt is damaged: a bundle no one could verify
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
-            digest = roll.get_meta(s, "roll_digest")
+            digest = roll.get_meta(s, roll.ROLL_DIGEST)
         return bundle.export_bundle(self.config, entries, digest, Path(out), utcnow().isoformat())
 
     def _checked_live_log(self) -> tuple[list, list[dict], str | None]:
@@ -44,7 +44,7 @@ class AuditService:
         key = self._certificate_key()
         with self.transaction() as s:
             entries = matchlog.signed_entries(s)
-            digest = roll.get_meta(s, "roll_digest")
+            digest = roll.get_meta(s, roll.ROLL_DIGEST)
             mismatches = integrity.column_mismatches(s)
             checkpoints = tree_breaks(s, key, self.config.station.id)
         breaks, bodies = verify_entries(entries, key, self.config.station.id)

@@ -32,6 +32,7 @@ from station.backup import format as fmt
 from station.backup import snapshot as snap
 from station.db import engine as db
 from station.audit import bundle, identity
+from station.roll.store import ROLL_DIGEST
 from station.audit.chain import LogSigner, SignedEntry, genesis_hash
 from station.audit.revocation import RevocationList
 from station.config import Config
@@ -180,7 +181,8 @@ def create_backup(out: str | Path, *, config: Config, engine: Engine, signer: Lo
                          schema_revision=revision, log_head_seq=head[0], log_head_hash=head[1], tables=counts,
                          files=tuple(name for name, _ in files), payload_bytes=crypto["payload"]["bytes"],
                          file_bytes=size, file_sha256=file_sha256,
-                         certificate_sha256=hashlib.sha256(certificate_pem).hexdigest())
+                         certificate_sha256=hashlib.sha256(certificate_pem).hexdigest(),
+                         sealed=bundle.seal_covers(config, signer.signing_key.public_key(), head))
 
 
 def _head_revision() -> str:
@@ -225,10 +227,12 @@ class BackupContents:
     log_entries: list[SignedEntry] = field(default_factory=list)
     log_heads: list[tuple[int, str]] = field(default_factory=list)
     voted: list[str] = field(default_factory=list)  # CNICs with voted_at set
+    meta: dict[str, str] = field(default_factory=dict)  # station_meta: the roll digest the closing seal signs
     end: dict | None = None
 
 
-_KEEP = {"match_log": ("seq", "body", "hash", "signature"), "log_head": ("seq", "hash"), "voters": ("cnic", "voted_at")}
+_KEEP = {"match_log": ("seq", "body", "hash", "signature"), "log_head": ("seq", "hash"), "voters": ("cnic", "voted_at"),
+         "station_meta": ("key", "value")}
 
 
 def _read_payload(container: fmt.Container, passphrase: str) -> BackupContents:
@@ -304,6 +308,8 @@ def _keep_rows(contents: BackupContents, table: str, picks: tuple[int, ...], row
             contents.log_entries.append(SignedEntry(body=values[1], hash=values[2], signature=values[3]))
         elif table == "log_head":
             contents.log_heads.append((int(values[0]), values[1]))
+        elif table == "station_meta":
+            contents.meta[values[0]] = values[1]
         elif values[1] is not None:
             contents.voted.append(values[0])
 
@@ -375,6 +381,8 @@ def _bundle_bytes(container: fmt.Container, contents: BackupContents) -> io.Byte
                 z.writestr(f"checkpoints/{PurePosixPath(name).name}", content)
         if "audit/seal.json" in contents.files:
             z.writestr("seal.json", contents.files["audit/seal.json"])
+        # the roll the station served, as the database says (an audit export's roll.json): the seal signed it
+        z.writestr("roll.json", json.dumps({"roll_digest": contents.meta.get(ROLL_DIGEST)}))
     data.seek(0)
     return data
 

@@ -150,7 +150,7 @@ def collect_results(session: Session, config: Config, *, certificate_pem: str, c
                     "polling_station": config.station.polling_station,
                     "constituency": own["constituency"] if own else None, "timezone": config.station.timezone,
                     "certificate": certificate_pem, "commission_certificate": commission_pem},
-        "roll": {"digest": roll.get_meta(session, "roll_digest"), "version": roll.get_meta(session, "roll_version"),
+        "roll": {"digest": roll.get_meta(session, roll.ROLL_DIGEST), "version": roll.get_meta(session, "roll_version"),
                  "voters": roll.voter_count(session), "voted": voted},
         "poll_state": roll.get_meta(session, matchlog.POLL_STATE) or "open",
         "polling_scheme": scheme,

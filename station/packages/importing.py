@@ -66,7 +66,7 @@ from station.packages.revocations import CarriedList, check_carried
 from station.packages.verify import (VerifiedPackage, check_order, check_target, open_payload, trusted_commission_key,
                                      verify_signature)
 from station.roll.content_hash import roll_content_hash
-from station.roll.store import get_meta, set_meta
+from station.roll.store import ROLL_DIGEST, get_meta, set_meta
 from station.security.files import write_atomically
 from station.security.keys import TemplateCipher
 from station.security.keystore import KeysLocked
@@ -236,7 +236,7 @@ def apply_package(session: Session, cipher: TemplateCipher, verified: VerifiedPa
     set_meta(session, VERSION_KEY, str(h["version"]))
     set_meta(session, PACKAGE_ID_KEY, h["package_id"])
     set_meta(session, POLLING_STATION_KEY, h["polling_station"])
-    set_meta(session, "roll_digest", station_roll_digest(session))
+    set_meta(session, ROLL_DIGEST, station_roll_digest(session))
     _carry_meta(session, content, full=verified.full)
     session.add(AppliedPackage(package_id=h["package_id"], kind=h["kind"], version=h["version"],
                                base_version=h["base_version"], polling_station=h["polling_station"],

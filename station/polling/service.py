@@ -243,7 +243,7 @@ class PollingService:
                                .order_by(MatchLogEntry.seq.desc()).limit(1))
             last_seq, last_hash = matchlog.head(s)
             counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
-            roll_digest = roll.get_meta(s, "roll_digest")
+            roll_digest = roll.get_meta(s, roll.ROLL_DIGEST)
         if closing.seq != last_seq:
             raise Conflict(f"the log grew after polls closed (entry {last_seq} after the closing entry {closing.seq})")
         path = self.write_seal(last_seq, last_hash, counts, closing.at.isoformat(), roll_digest)

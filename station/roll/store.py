@@ -34,6 +34,9 @@ def template_formats(session: Session, modality: str) -> dict[str, int]:
     return {fmt or "": n for fmt, n in session.execute(query)}
 
 
+ROLL_DIGEST = "roll_digest"  # station_meta key: the digest of the roll this station serves (the closing seal signs it)
+
+
 def set_meta(session: Session, key: str, value: str) -> None:
     session.merge(StationMeta(key=key, value=value))
 

@@ -13,7 +13,7 @@ from station.config import Config
 from station.db.models import BiometricReference, Constituency, PollingStation, Voter
 from station.db.transactions import TransactionFactory
 from station.errors import Conflict
-from station.roll.store import EnrolledTemplate, set_meta, voter_count
+from station.roll.store import ROLL_DIGEST, EnrolledTemplate, set_meta, voter_count
 from station.security.keys import TemplateCipher, template_context
 from station.simulation import biometrics
 from station.simulation.roll import SynthRoll, build_roll
@@ -67,7 +67,7 @@ def load_roll(session: Session, roll: SynthRoll, templates: list[EnrolledTemplat
             quality=t.quality, key_id=cipher.key_id,
             ciphertext=cipher.encrypt(t.data, template_context(t.cnic, t.modality, t.position))))
     set_meta(session, "synthetic_roll_seed", str(roll.seed))
-    set_meta(session, "roll_digest", roll_digest(roll))
+    set_meta(session, ROLL_DIGEST, roll_digest(roll))
     return len(roll.voters)
 
 

@@ -647,3 +647,27 @@ def test_a_restore_killed_mid_switch_is_refused_until_run_again(cli, backup_file
     assert cli("roll", "list").exit_code == 0
     doctor = cli("doctor")
     assert doctor.exit_code == 0, doctor.output
+
+
+def test_a_backup_taken_after_the_close_of_poll_verifies_and_restores(tmp_path, make_database_url):
+    """The close-of-poll backup, the one most likely to be needed, could never be verified or restored: the match log
+    rebuilt from it carried the closing seal but not the roll digest the seal signs ("roll.json was changed")."""
+    st = build_station(tmp_path / "closed", make_database_url())
+    try:
+        st.init()
+        st.synthesize_roll(4, ROLL_SEED)
+        init_backup_key(st.config, PASSPHRASE, scrypt_n=FAST_SCRYPT)
+        st.polling.close_poll("presiding")
+        made = backup_of(st, tmp_path / "closed.vsb")
+        checked = verify_backup(tmp_path / "closed.vsb", PASSPHRASE, self_signed_ok=True)
+        assert made.sealed is True and checked.sealed is True
+        target = target_config(tmp_path, f"sqlite:///{tmp_path / 'restored.db'}")
+        restore_backup(tmp_path / "closed.vsb", PASSPHRASE, target, self_signed_ok=True)
+        restored = build_station(target.home, target.database.url)
+        try:
+            assert restored.audit.verify_live_log() == []
+            assert ("closing seal", True, "polls closed and sealed") in restored.doctor()
+        finally:
+            restored.close()
+    finally:
+        st.close()
