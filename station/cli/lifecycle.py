@@ -118,4 +118,10 @@ def doctor(ctx: Context) -> None:
 @handle_errors
 def close_poll(ctx: Context, operator: str) -> None:
     """Close the poll: a last log entry and a signed seal over the whole log; no verification after it."""
-    emit(ctx.station().polling.close_poll(operator))
+    result = ctx.station().polling.close_poll(operator)
+    emit(result)
+    left = result["open_verifications"]
+    if left:  # the close stands (it is final); the presiding officer's record says who was left without a ballot
+        serials = ", ".join(str(o["serial"]) for o in left)
+        click.echo(f"warning: {len(left)} voter(s) were still being verified or had no ballot when the poll closed "
+                   f"(serial numbers {serials}): they cannot be given a ballot at this station", err=True)

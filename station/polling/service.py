@@ -32,7 +32,7 @@ from station.polling.cards import CardReader
 from station.polling.cross_check import CrossChecker
 from station.polling.policy import feature_retry_reason, fingerprint_matches
 from station.polling.face_check import FaceTools, judge_face
-from station.polling.summary import day_summary
+from station.polling.summary import day_summary, open_verifications
 from station.polling.views import VerificationView
 from station.roll import store as roll
 from station.security.keys import TemplateCipher, template_context
@@ -234,6 +234,7 @@ class PollingService:
     def close_poll(self, operator: str) -> dict:
         """Append the closing entry and write the signed seal over the whole log; verifications stop."""
         with self.transaction() as s:
+            still_open = open_verifications(s, self.flow.polling_station, self.timezone)
             if roll.get_meta(s, matchlog.POLL_STATE) != matchlog.POLL_CLOSED:
                 counts = dict(s.execute(select(MatchLogEntry.event, func.count()).group_by(MatchLogEntry.event)).all())
                 matchlog.append(s, self.flow.log, event=matchlog.CLOSING_EVENT, operator=operator, outcome="closed",
@@ -247,7 +248,8 @@ class PollingService:
         if closing.seq != last_seq:
             raise Conflict(f"the log grew after polls closed (entry {last_seq} after the closing entry {closing.seq})")
         path = self.write_seal(last_seq, last_hash, counts, closing.at.isoformat(), roll_digest)
-        result = {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts}
+        result = {"sealed_seq": last_seq, "hash": last_hash, "seal": str(path), "counts": counts,
+                  "open_verifications": still_open}  # voters left without a ballot: the CLI warns
         if self.after_close is not None:
             taken = self.after_close()  # never raises; a failure is logged
             result["backup"] = str(taken) if taken else None

@@ -11,10 +11,24 @@ from sqlalchemy.orm import Session
 
 from station.audit import log as matchlog
 from station.db.models import PollingStation, VerificationSession, Voter
+from station.polling.flow import OPEN_STATES
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def open_verifications(session: Session, polling_station: str, timezone: str) -> list[dict]:
+    """This station's voters whose verification is still open (being verified, verified or failed, an exception
+    recorded: no ballot yet), oldest first: what the presiding officer settles before closing the poll."""
+    rows = session.execute(select(Voter.serial_number, VerificationSession.state, VerificationSession.created_at)
+                           .join(Voter, VerificationSession.voter_id == Voter.id).join(Voter.polling_station)
+                           .where(PollingStation.code == polling_station, VerificationSession.state.in_(OPEN_STATES),
+                                  Voter.voted_at.is_(None))
+                           .order_by(VerificationSession.created_at)).all()
+    zone = ZoneInfo(timezone)
+    return [{"serial": serial, "state": state, "since": _as_utc(created).astimezone(zone).strftime("%H:%M")}
+            for serial, state, created in rows]
 
 
 def day_summary(session: Session, polling_station: str, timezone: str) -> dict:
@@ -68,4 +82,5 @@ def day_summary(session: Session, polling_station: str, timezone: str) -> dict:
         "exceptions_by_reason": dict(sorted(reasons.items())),
         "device_failures": events.get("device_failure", 0),
         "cards_rejected": events.get("card_rejected", 0),
+        "open_verifications": open_verifications(session, code, timezone),
     }

@@ -75,6 +75,25 @@ def test_after_the_close_look_up_says_polls_are_closed_and_the_live_report_says_
     assert "POLLS ARE CLOSED" in answer.get_data(as_text=True) and "CHECK THE CNIC" not in answer.get_data(as_text=True)
 
 
+def test_voters_still_open_at_closing_time_are_listed_and_the_close_names_them(closing_station):
+    """The guide's first closing step (no voter still being verified, every verified voter given a ballot) could not
+    be checked on any screen, and close-poll sealed the log over verified voters without a ballot without a word."""
+    st = closing_station
+    verified_voter, waiting_voter, done_voter = voters_here(st)[:3]
+    st.steering.present_fingerprint(OFFICER, verified_voter.cnic, verified_voter.fingers[0])
+    st.polling.capture_fingerprint(OFFICER, st.polling.start_verification(OFFICER, verified_voter.cnic).id)
+    st.polling.start_verification(OFFICER, waiting_voter.cnic)
+    st.steering.present_fingerprint(OFFICER, done_voter.cnic, done_voter.fingers[0])
+    done = st.polling.capture_fingerprint(OFFICER, st.polling.start_verification(OFFICER, done_voter.cnic).id)
+    st.polling.issue_ballot(OFFICER, done.id)
+    still_open = st.polling.day_summary(PRESIDING)["open_verifications"]
+    assert [(o["serial"], o["state"]) for o in still_open] == [(verified_voter.serial_number, "VERIFIED"),
+                                                                (waiting_voter.serial_number, "IDENTIFIED")]
+    closed = st.polling.close_poll("presiding")
+    assert [o["serial"] for o in closed["open_verifications"]] == [verified_voter.serial_number,
+                                                                    waiting_voter.serial_number]
+
+
 def test_no_registration_step_after_the_close(closing_station):
     st = closing_station
     clerk = Principal("clerk", "registration_officer")
@@ -210,3 +229,24 @@ def test_doctor_fails_a_sealed_log_that_grew_after_its_seal(closing_station):
     [line] = [c for c in st.doctor() if c[0] == "closing seal"]
     assert not line[1], line
     assert f"entry {sealed['sealed_seq'] + 1}" in line[2] and f"entry {sealed['sealed_seq']}" in line[2]
+
+
+def test_close_poll_on_the_command_line_warns_of_voters_left_without_a_ballot(tmp_path, make_database_url):
+    from click.testing import CliRunner
+
+    from station.cli.main import main
+
+    home = tmp_path / "cli-home"
+    st = build_station(home, make_database_url())
+    st.init()
+    st.synthesize_roll(4, ROLL_SEED)
+    waiting = voters_here(st)[0]
+    st.polling.start_verification(OFFICER, waiting.cnic)
+    url = st.config.database_url
+    st.close()
+    result = CliRunner().invoke(main, ["--profile", "test", "--home", str(home), "close-poll"],
+                                env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_DATABASE__URL": url})
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (f"warning: 1 voter(s) were still being verified or had no ballot when the poll "
+                                     f"closed (serial numbers {waiting.serial_number}): they cannot be given a "
+                                     "ballot at this station")
