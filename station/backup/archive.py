@@ -65,7 +65,8 @@ class BackupSummary:
     certificate_sha256: str
     sealed: bool | None = None  # known after decryption: the log carries the closing seal
     warnings: tuple[str, ...] = ()
-    signer_authenticated: bool = False  # the signing certificate was checked against the verifier's commission's
+    signer_authenticated: bool | None = None  # verify: the signing certificate checked against the verifier's
+    # commission certificate (True/False); None when not checked (create: the station does not vouch for itself)
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -661,6 +661,7 @@ def test_a_backup_taken_after_the_close_of_poll_verifies_and_restores(tmp_path, 
         made = backup_of(st, tmp_path / "closed.vsb")
         checked = verify_backup(tmp_path / "closed.vsb", PASSPHRASE, self_signed_ok=True)
         assert made.sealed is True and checked.sealed is True
+        assert made.signer_authenticated is None  # not checked at creation (it read "false" on a certified station)
         target = target_config(tmp_path, f"sqlite:///{tmp_path / 'restored.db'}")
         restore_backup(tmp_path / "closed.vsb", PASSPHRASE, target, self_signed_ok=True)
         restored = build_station(target.home, target.database.url)
