@@ -165,6 +165,7 @@ class Verification:
     bodies: list[dict] = field(default_factory=list)
     sealed: bool = False
     countersigned: bool | None = None  # None: no commission certificate was given by the verifier
+    certificate_problem: str | None = None  # why the station certificate fails the verifier's commission (False)
     roll_digest: str | None = None
     roll_digest_signed: bool = False  # the digest is the closing seal's (signed), not only roll.json's claim
     tree_checkpoints: int = 0  # Merkle-tree checkpoints (the bundle's and the verifier's) the log matches
@@ -184,8 +185,8 @@ class Verification:
             return NOTHING_SIGNED
         if self.countersigned is True:
             return "signer authenticated: the station certificate is certified by the commission"
-        if self.countersigned is False:
-            return "signer NOT authenticated: the station certificate is not issued by the commission"
+        if self.countersigned is False:  # not issued by it, or issued and revoked, expired, of another role
+            return f"signer NOT authenticated: {self.certificate_problem or 'not certified by the commission'}"
         return UNAUTHENTICATED
 
     def accepted(self, self_signed_ok: bool = False) -> bool:
@@ -308,7 +309,7 @@ def verify_bundle(path, *, commission_cert_pem: bytes | None = None,
     result.station = certificate_station(cert)
     if commission is not None:
         problem = certification_problem(cert, commission, revoked=revocations)
-        result.countersigned = problem is None
+        result.countersigned, result.certificate_problem = problem is None, problem
         if revocations is not None and revocations.stale():
             result.warnings.append(revocations.stale_warning())
         if problem:

@@ -75,6 +75,7 @@ def test_audit_verify_with_the_list_refuses_the_revoked_signer_and_says_why(file
     hex_serial = format(serial(files["cert"].read_bytes()), "x")
     assert f"station '{STATION}'" in out.output and f"serial {hex_serial}" in out.output
     assert "revoked by the commission on 2026-11-20 09:30 UTC (key-compromise)" in out.output
+    assert "not issued by the commission" not in out.output  # it was issued, then revoked: the first line said so
     as_json = run("audit", "verify", files["revoked"], "--commission-cert", files["commission"], "--crl",
                   files["crl"], "--json")
     report = json.loads(as_json.stdout.splitlines()[0])
