@@ -158,6 +158,7 @@ def _ui_context():
             "voter_status_label": voter_status_label, "role_label": role_label,
             "lockout_scope_label": lockout_scope_label, "state_label": state_label,
             "device_status_label": device_status_label, "fault_label": fault_label, "event_label": event_label,
+            "outcome_label": outcome_label, "checkpoint_reason_label": checkpoint_reason_label,
             "power": station().power.status() if principal else None,
             "keys_locked": bool(principal) and station().keys.store.locked,  # every screen says so (base.html)
             "unlocks_keys": bool(principal) and principal.role in KEY_UNLOCK_ROLES,
@@ -224,6 +225,17 @@ def state_label(state: str | None) -> str:
             "IDENTIFIED": _("IDENTIFIED, NOT YET VERIFIED"), "VERIFIED": _("VERIFIED"),
             "NOT_VERIFIED": _("NOT VERIFIED"), "EXCEPTION": _("EXCEPTION RECORDED"),
             "BALLOT_ISSUED": _("BALLOT ISSUED")}.get(state or "", state or "")
+
+
+def outcome_label(outcome: str | None) -> str:
+    """A log entry's outcome: a verification's state, or an attempt's result, in the words the screens use."""
+    attempts = {"match": _("Match"), "no_match": _("No match"), "poor_quality": _("Poor quality: retry")}
+    return attempts.get(outcome or "") or state_label(outcome)
+
+
+def checkpoint_reason_label(reason: str | None) -> str:
+    return {"open": _("poll opening"), "hourly": _("hourly"), "close": _("close of poll"),
+            "power": _("power event"), "manual": _("taken by hand")}.get(reason or "", reason or "")
 
 
 def device_status_label(status: str | None) -> str:

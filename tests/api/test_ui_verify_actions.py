@@ -95,6 +95,8 @@ def test_urdu_screens_name_states_devices_and_events_in_urdu(app, station, voter
     technician = pages["/technician"]
     assert ">Ready<" not in technician and ">power<" not in technician and ">not_ready<" not in technician
     assert ">ballot_issued<" not in pages["/audit"] and ">بیلٹ جاری<" in pages["/audit"]
+    for code in (">match<", ">BALLOT_ISSUED<", ">VERIFIED<", ">right_thumb<", ">left_thumb<"):  # outcome, mode
+        assert code not in pages["/audit"], code
     tech = app.test_client()
     _sign_in(tech, "ur", user="tech")
     r = tech.post("/technician/fault", data={"kind": "camera", "fault": "timeout", "count": "1",
