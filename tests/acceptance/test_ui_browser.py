@@ -174,7 +174,7 @@ def test_technician_fault_injection_surfaces_as_a_clear_message(browser, server,
     page.select_option("#fault-kind", "fingerprint")
     page.select_option("#fault-fault", "disconnect")
     page.click("#inject-fault")
-    assert "Disconnected" in page.inner_text("#device-fingerprint")
+    assert "\tdisconnected\t" in page.inner_text("#device-fingerprint")  # the status, in the page's words
     page.click("#test-fingerprint")
     result = page.inner_text("#test-result")
     assert "TEST FAILED" in result and "disconnected" in result

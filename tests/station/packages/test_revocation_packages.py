@@ -154,6 +154,7 @@ def test_revoke_by_serial(commission, make_station, tmp_path):
 def test_a_package_carries_the_list_and_the_station_installs_it(commission, make_station, tmp_path):
     revoked_station = make_station("ST-REV-3")
     issued = certify(commission, revoked_station, tmp_path)
+    revoked_station.polling.close_poll("presiding")  # a log entry: a bundle that signs nothing authenticates nothing
     bundle = tmp_path / "revoked-bundle.zip"
     revoked_station.audit.export(str(bundle))
     ok(cli(commission, "roll", "revoke", "ST-REV-3"))
