@@ -109,13 +109,12 @@ def seal_path(config: Config) -> Path:
     return audit_dir(config) / "seal.json"
 
 
-def seal_covers(config: Config, public_key, head: tuple[int, str] | None) -> bool:
-    """Whether this station's closing seal (``seal_path``), signed under ``public_key`` (the station certificate's),
-    covers the log's ``head`` (seq, hash): the poll is closed and sealed, and nothing followed."""
-    path = seal_path(config)
-    if head is None or not path.is_file():
+def seal_covers(seal: bytes | None, public_key, station: str, head: tuple[int, str] | None) -> bool:
+    """Whether a closing seal's bytes (``seal_path``'s), signed under ``public_key`` (the station certificate's) for
+    ``station``, cover the log's ``head`` (seq, hash): the poll is closed and sealed, and nothing followed."""
+    if seal is None or head is None:
         return False
-    fields, problem = _statement(path.read_bytes(), public_key, "seal", config.station.id)
+    fields, problem = _statement(seal, public_key, "seal", station)
     return problem is None and (fields["seq"], fields["hash"]) == tuple(head)
 
 

@@ -88,7 +88,9 @@ class AuditService:
         breaks, bodies, digest = self._checked_live_log()
         with self.transaction() as s:
             head = matchlog.head(s)
-        sealed = bundle.seal_covers(self.config, self._certificate_key(), head)
+        seal = bundle.seal_path(self.config)
+        sealed = bundle.seal_covers(seal.read_bytes() if seal.is_file() else None, self._certificate_key(),
+                                    self.config.station.id, head)
         audit = self.config.audit
         findings = analyse(bodies, self.config.station.id,
                            ReportSettings(self.config.station.timezone, audit.polling_hours,

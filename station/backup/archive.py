@@ -42,6 +42,7 @@ from station.security.keystore import key_store
 log = logging.getLogger(__name__)
 
 HOME_FOLDERS = ("keys", "audit", "issuer")  # copied whole
+SEAL_FILE = "audit/seal.json"  # the closing seal, as the payload names it
 MAX_SETTINGS_FILE = 1 << 20  # top-level files of STATION_HOME larger than this are not settings: left out
 SKIPPED_SUFFIXES = (".tmp", ".part", ".vsb", "-wal", "-shm", "-journal")
 
@@ -183,7 +184,9 @@ def create_backup(out: str | Path, *, config: Config, engine: Engine, signer: Lo
                          files=tuple(name for name, _ in files), payload_bytes=crypto["payload"]["bytes"],
                          file_bytes=size, file_sha256=file_sha256,
                          certificate_sha256=hashlib.sha256(certificate_pem).hexdigest(),
-                         sealed=bundle.seal_covers(config, signer.signing_key.public_key(), head))
+                         # the seal this backup holds (read before the snapshot), not the one on disk now
+                         sealed=bundle.seal_covers(dict(files).get(SEAL_FILE), signer.signing_key.public_key(),
+                                                   config.station.id, head))
 
 
 def _head_revision() -> str:
@@ -380,8 +383,8 @@ def _bundle_bytes(container: fmt.Container, contents: BackupContents) -> io.Byte
         for name, content in contents.files.items():
             if name.startswith("audit/checkpoints/") and name.endswith(".json"):
                 z.writestr(f"checkpoints/{PurePosixPath(name).name}", content)
-        if "audit/seal.json" in contents.files:
-            z.writestr("seal.json", contents.files["audit/seal.json"])
+        if SEAL_FILE in contents.files:
+            z.writestr("seal.json", contents.files[SEAL_FILE])
         # the roll the station served, as the database says (an audit export's roll.json): the seal signed it
         z.writestr("roll.json", json.dumps({"roll_digest": contents.meta.get(ROLL_DIGEST)}))
     data.seek(0)
