@@ -104,11 +104,11 @@ def _alembic_config(connection: Connection):
     return cfg
 
 
-def upgrade(connection: Connection) -> None:
-    """The central schema at the newest migration, in the caller's transaction."""
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """The central schema at the newest migration (or ``revision``), in the caller's transaction."""
     from alembic import command
 
-    command.upgrade(_alembic_config(connection), "head")
+    command.upgrade(_alembic_config(connection), revision)
 
 
 def _unmigrated_version(connection: Connection) -> str | None:

@@ -68,7 +68,7 @@ def merge_file(database: CentralDatabase, path: Path, *, commission_pem: bytes |
         if known is False:
             raise
         return {**result, "status": ALREADY_IMPORTED, "station": known}
-    return {**result, "status": IMPORTED, "polling_station": export.results.station.polling_station,
+    return {**result, "status": IMPORTED, "kind": export.kind, "polling_station": export.reports_for,
             "exported_at": export.results.exported_at.isoformat(), "sealed": export.audit_sealed,
             "added": outcome.added, "updated": outcome.updated, "warnings": list(export.warnings)}
 
@@ -79,14 +79,16 @@ def summary(database: CentralDatabase, *, expected: Iterable[str] = ()) -> dict:
                 "enrollment_duplicates": findings.enrollment_duplicates(s),
                 "stations_not_reported": findings.stations_not_reported(s, expected),
                 "stations_reported": findings.stations_reported(s),
+                "centres_reported": findings.centres_reported(s),
                 "totals": findings.totals(s)}
 
 
 def merge_files(database: CentralDatabase, paths: Iterable[str | Path], *, commission_pem: bytes | None = None,
                 self_signed_ok: bool = False, expected: Iterable[str] = (),
                 revocations: RevocationList | None = None, register: Register | None = None) -> dict:
-    """Merge each file (in the order given), then summarise the central database. Every station must be certified
-    by ``commission_pem`` (the commission certificate the centre holds) as a polling station; without one, nothing is
+    """Merge each file (in the order given), then summarise the central database. Every signer must be certified
+    by ``commission_pem`` (the commission certificate the centre holds) as a polling station or a registration
+    centre (whose file brings registrations only); without one, nothing is
     merged unless ``self_signed_ok`` (demos: integrity only, the first key seen for a station is pinned). With
     ``register`` (the commission's register of stations the centre holds: register.py) a file counts only for the
     polling station the commission registered its station at."""

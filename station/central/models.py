@@ -20,7 +20,8 @@ import datetime as dt
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = "2"  # the central_meta row written by the newest migration
+SCHEMA_VERSION = "3"  # the central_meta row written by the newest migration
+POLLING_STATION, CENTRE = "polling_station", "registration_centre"  # whose file an import was (CentralImport.kind)
 VERSION_TABLE = "central_alembic_version"  # the central migrations' revision, apart from the station's own
 _BY_STATION = {"postgresql_partition_by": "HASH (station_id)"}
 
@@ -58,6 +59,8 @@ class CentralImport(CentralBase):
     audit_bundle: Mapped[bytes] = mapped_column(LargeBinary)
     warnings: Mapped[str] = mapped_column(Text)  # JSON list of the checks that did not hold (not fatal)
     counts: Mapped[str] = mapped_column(Text)  # JSON: rows added and updated by this file
+    # A registration centre's file reports for no polling station (its polling_station is its configuration's)
+    kind: Mapped[str] = mapped_column(String(24), server_default=POLLING_STATION)
 
 
 class CentralStation(CentralBase):

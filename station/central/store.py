@@ -72,7 +72,7 @@ def import_export(session: Session, export: VerifiedExport) -> ImportOutcome:
         polling_station=st.polling_station, constituency=st.constituency, exported_at=r.exported_at,
         imported_at=utcnow(), roll_digest=r.roll_digest, roll_version=r.roll_version, poll_state=r.poll_state,
         audit_entries=export.audit_entries, audit_sealed=export.audit_sealed, audit_bundle=export.audit_bundle,
-        warnings=json.dumps(list(export.warnings)), counts="{}")
+        warnings=json.dumps(list(export.warnings)), counts="{}", kind=export.kind)
     session.add(record)
     session.flush()  # the unique file digest: a concurrent merge of this file stops here
     _pin_station(session, export, record.id)

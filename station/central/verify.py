@@ -4,12 +4,15 @@
  2. results.json names the station and carries its certificate (an Ed25519 key whose common name is the station id);
  3. the signature verifies under that key over every byte of the file before the signature;
  4. the station certificate must be issued by the commission certificate the CENTRE holds (``commission_pem``;
-    a certificate carried by the file is never a trust anchor), for a polling station (its role: a registration
-    centre's certificate does not sign results); without one, only ``self_signed_ok`` (demos) accepts the file,
+    a certificate carried by the file is never a trust anchor), for a polling station or a registration centre
+    (its role, which decides the file's ``kind``); without one, only ``self_signed_ok`` (demos) accepts the file,
     integrity only;
- 4b. the polling station results.json claims must be the one the commission registered for that station id, when
-    the verifier holds the commission's register (``register``: register.py); the claim is the station's own word
-    (its configuration) under its own key, so without a register it is accepted with a warning saying so;
+ 4a. a registration centre's file carries registrations only: one with verification sessions or ballots is refused
+    (a centre's key does not sign polling results), and it counts as no polling station's report;
+ 4b. the polling station a polling station's results.json claims must be the one the commission registered for that
+    station id, when the verifier holds the commission's register (``register``: register.py); the claim is the
+    station's own word (its configuration) under its own key, so without a register it is accepted with a warning
+    saying so;
  5. the audit bundle verifies (station/audit/bundle.py verify_bundle: chain, signatures, checkpoints, seal) under
     the same key and the same station;
  6. every field of results.json is well-formed (records.py);
@@ -35,11 +38,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from station.audit.bundle import BundleError, read_bundle, verify_bundle
 from station.audit.chain import parse_json, verify_signature
-from station.audit.identity import (ROLE_STATION, UNAUTHENTICATED, certificate_key, certificate_station,
-                                    certification_problem, load_certificate)
+from station.audit.identity import (ROLE_CENTRE, ROLE_STATION, UNAUTHENTICATED, certificate_key, certificate_role,
+                                    certificate_station, certification_problem, load_certificate)
 from station.audit.revocation import RevocationList
 from station.central.results_export import AUDIT_BUNDLE, FORMAT, MEMBERS, RESULTS, SIGNATURE_FORMAT
 from station.central.errors import SyncFileRejected
+from station.central.models import CENTRE, POLLING_STATION
 from station.central.records import Results, parse_results
 from station.central.register import Register
 
@@ -60,10 +64,16 @@ class VerifiedExport:
     audit_sealed: bool
     countersigned: bool | None
     warnings: tuple[str, ...]
+    kind: str = POLLING_STATION  # or CENTRE: whose file it is (a centre's counts for no polling station)
 
     @property
     def station_id(self) -> str:
         return self.results.station.station_id
+
+    @property
+    def reports_for(self) -> str | None:
+        """The polling station the file reports for; None for a registration centre's."""
+        return self.results.station.polling_station if self.kind == POLLING_STATION else None
 
 
 def _open(data: bytes) -> tuple[dict[str, bytes], bytes]:
@@ -139,12 +149,14 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
             raise SyncFileRejected(f"{problem} (not countersigned by the commission's certificate)"
                                    if revocations is None or revocations.revocation(cert.serial_number) is None
                                    else problem)
-        problem = certification_problem(cert, commission, revoked=revocations, role=ROLE_STATION)
-        if problem:  # certified, but not as a polling station (a registration centre's key signs registrations)
-            raise SyncFileRejected(f"{problem}: only a polling station's certificate (`station roll add-station "
-                                   "--request`) signs results")
+        kind = _kind(cert, commission, revocations)
         countersigned = True
-    _check_registered(station, register)
+    else:  # integrity only: the role is the certificate's own word, as everything else in the file
+        kind = CENTRE if certificate_role(cert) == ROLE_CENTRE else POLLING_STATION
+    if kind == CENTRE:
+        _require_registrations_only(station.station_id, results)
+    else:
+        _check_registered(station, register)
     try:
         bundle_files = read_bundle(io.BytesIO(members[AUDIT_BUNDLE]))
         audit = verify_bundle(io.BytesIO(members[AUDIT_BUNDLE]), commission_cert_pem=commission_pem,
@@ -162,15 +174,36 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
         first = audit.breaks[0]
         raise SyncFileRejected(f"the audit log does not verify ({len(audit.breaks)} break(s); first: {first.message})")
     _require_agreement(results, audit)
-    warnings = _warnings(results, audit)
-    if register is None:
+    warnings = _warnings(results, audit, kind)
+    if register is None and kind == POLLING_STATION:
         warnings.append(f"polling station {station.polling_station} is the station's own claim, not checked against "
                         "the commission's register of stations (the verifier holds none)")
     return VerifiedExport(
         name=name, file_sha256=hashlib.sha256(data).hexdigest(), results=results,
         public_key_sha256=hashlib.sha256(_raw_key(public_key)).hexdigest(), audit_bundle=members[AUDIT_BUNDLE],
         audit_entries=audit.entries, audit_sealed=audit.sealed, countersigned=countersigned,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), kind=kind)
+
+
+def _kind(cert, commission, revocations: RevocationList | None) -> str:
+    """Whose file a commission-certified signer's is, from the role the commission certified it for."""
+    if certification_problem(cert, commission, revoked=revocations, role=ROLE_CENTRE) is None:
+        return CENTRE
+    problem = certification_problem(cert, commission, revoked=revocations, role=ROLE_STATION)
+    if problem:
+        raise SyncFileRejected(f"{problem}: only a polling station's certificate (`station roll add-station "
+                               "--request`) or a registration centre's (`station roll add-centre`) signs a sync file")
+    return POLLING_STATION
+
+
+def _require_registrations_only(station_id: str, results: Results) -> None:
+    """A registration centre registers people: a file of its key carrying verification sessions or ballots (what
+    counts as a vote) is refused whole, however well it verifies."""
+    if results.sessions or results.ballots:
+        counts = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((len(results.sessions), "verification session"),
+                                                                     (len(results.ballots), "ballot")) if n]
+        raise SyncFileRejected(f"station {station_id!r} is certified as a registration centre: its certificate signs "
+                               f"registrations, not {' and '.join(counts)} (a centre is not a polling station)")
 
 
 def _check_registered(station, register: Register | None) -> None:
@@ -199,11 +232,11 @@ def _require_agreement(results: Results, audit) -> None:
                 f"{len(logged - reported)} in the log only (the station's database was changed behind its log)")
 
 
-def _warnings(results: Results, audit) -> list[str]:
+def _warnings(results: Results, audit, kind: str) -> list[str]:
     warnings = []
     if audit.roll_digest != results.roll_digest:
         warnings.append("the audit bundle names another roll digest than the results")
-    if not audit.sealed:
+    if not audit.sealed and kind == POLLING_STATION:  # a centre has no poll to close
         warnings.append("polls not closed at export: a later file from this station may add ballots")
     return warnings
 

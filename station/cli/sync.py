@@ -203,8 +203,8 @@ def central_verify(ctx: Context, file: str, commission_cert: str | None, crl: st
         click.echo(f"error: {file}: refused: {exc}", err=True)
         sys.exit(1)
     r = export.results
-    click.echo(json.dumps({"file": file, "ok": True, "station": export.station_id,
-                           "polling_station": r.station.polling_station, "exported_at": r.exported_at.isoformat(),
+    click.echo(json.dumps({"file": file, "ok": True, "station": export.station_id, "kind": export.kind,
+                           "polling_station": export.reports_for, "exported_at": r.exported_at.isoformat(),
                            "sha256": export.file_sha256, "verification_sessions": len(r.sessions),
                            "ballots": len(r.ballots), "enrollments": len(r.enrollments),
                            "audit_entries": export.audit_entries, "sealed": export.audit_sealed,

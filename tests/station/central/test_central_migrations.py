@@ -65,7 +65,7 @@ def test_a_database_made_before_the_migrations_is_refused(make_database_url):
         CentralMeta.__table__.create(connection)
         connection.execute(CentralMeta.__table__.insert(), [{"key": "schema_version", "value": "1"}])
     engine.dispose()
-    with pytest.raises(CentralDatabaseError, match="schema version 1; this program writes version 2"):
+    with pytest.raises(CentralDatabaseError, match="schema version 1; this program writes version 3"):
         CentralDatabase(url).open()
     engine = create_engine(url)
     with engine.connect() as connection:

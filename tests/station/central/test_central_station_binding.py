@@ -1,12 +1,12 @@
 """A results file counts for a polling station only when the COMMISSION says its signer serves it: the signer's
-certificate must be the commission's for a polling station (not a registration centre's), and, when the verifier
-holds the commission's register of stations (`station roll stations --json`, or the commission's own home), the
-polling station the file claims must be the one registered for the signing station id.
+certificate must be the commission's for a polling station (a registration centre's file counts for none:
+test_central_centres.py), and, when the verifier holds the commission's register of stations (`station roll stations
+--json`, or the commission's own home), the polling station the file claims must be the one registered for the
+signing station id.
 
 The attacks (an auditor's repro): station AJK-DEMO-02, registered at PS-002 and genuinely certified, exports with its
 configuration saying PS-001 (`STATION_STATION__POLLING_STATION=PS-001 station sync export`): merged, PS-001 would count
-as reported by AJK-DEMO-02. A registration centre's certificate signs a results file: a centre is not a polling
-station. Both are refused, and a refused file writes nothing to the central database."""
+as reported by AJK-DEMO-02. It is refused, and a refused file writes nothing to the central database."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from station.audit.identity import CERTIFICATE_FILE, ROLE_CENTRE, ROLE_STATION, signing_request
+from station.audit.identity import CERTIFICATE_FILE, ROLE_STATION, signing_request
 from station.central import merge as central_merge
 from station.central import results_export as sync
 from station.central.errors import SyncFileRejected
@@ -68,14 +68,11 @@ def files(tmp_path_factory, make_database_url):
     certify(s2, s2_url, STATION, commission, ROLE_STATION)
     genuine = export(s2, s2_url, STATION, REGISTERED_AT, root / "s2.sync")
     posing = export(s2, s2_url, STATION, CLAIMED, root / "s2-as-ps001.sync")  # the same station, key and certificate
-    centre, centre_url = root / "centre", make_database_url()
-    certify(centre, centre_url, CENTRE, commission, ROLE_CENTRE)
-    by_centre = export(centre, centre_url, CENTRE, "PS-003", root / "centre.sync")
     register = root / "stations.json"  # what `station roll stations --json` prints at the commission
     register.write_text("[" + json.dumps({"station": STATION, "polling_station": REGISTERED_AT, "key_id": "k2"})
                         + ",\n" + json.dumps({"station": CENTRE, "polling_station": "PS-003", "key_id": "k7"})
                         + "]\n")
-    return {"commission": commission, "genuine": genuine, "posing": posing, "centre": by_centre,
+    return {"commission": commission, "genuine": genuine, "posing": posing,
             "register": load_register(register), "register_file": register}
 
 
@@ -103,28 +100,9 @@ def test_a_station_the_commission_never_registered_is_refused_when_the_register_
         verify_export(files["genuine"].read_bytes(), commission_pem=files["commission"].pem, register=register)
 
 
-def test_a_registration_centre_s_certificate_does_not_make_results_admissible(files, central_db):
-    pem = files["commission"].pem
-    with pytest.raises(SyncFileRejected, match="certified as 'voter-station registration centre', not as "
-                                               "'voter-station match log'"):
-        verify_export(files["centre"].read_bytes(), commission_pem=pem)  # refused with or without a register
-    before = row_counts(central_db)
-    result = central_merge.merge_files(central_db, [files["centre"]], commission_pem=pem)
-    assert result["refused"] == 1 and "registration centre" in result["files"][0]["reason"]
-    assert row_counts(central_db) == before
-
-
 def run_central(home, *args):
     return CliRunner().invoke(cli_for(central, home), ["central", *args],
                               env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_CENTRAL_DB_URL": None})
-
-
-def test_central_verify_refuses_a_centre_s_results_file_in_one_line(files, tmp_path):
-    crt = tmp_path / "commission.crt"
-    crt.write_bytes(files["commission"].pem)
-    out = run_central(tmp_path, "verify", "--commission-cert", str(crt), str(files["centre"]))
-    assert out.exit_code == 1 and json.loads(out.stdout)["ok"] is False, out.output
-    assert out.stderr.count("\n") == 1 and "registration centre" in out.stderr
 
 
 def test_without_the_register_the_claim_is_accepted_but_said_to_be_unchecked(files):

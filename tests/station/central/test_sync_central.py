@@ -541,7 +541,7 @@ def test_a_file_is_imported_in_one_transaction(sites, central_db, monkeypatch):
 
 def test_the_central_schema_carries_its_version(central_db):
     with central_db.transaction() as s:
-        assert s.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version")) == "2"
+        assert s.scalar(select(CentralMeta.value).where(CentralMeta.key == "schema_version")) == "3"
         s.get(CentralMeta, "schema_version").value = "99"
     with pytest.raises(CentralDatabaseError, match="schema version 99"):
         CentralDatabase(central_db.url).open()
