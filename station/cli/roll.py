@@ -169,24 +169,40 @@ def add_station(ctx: Context, station_id: str, key_file: str, polling_station: s
               help="the centre's certificate request (from `station identity request` at the centre)")
 @click.option("--out", "cert_out", type=click.Path(dir_okay=False), required=True,
               help="where to write the centre's certificate (installed there with `station identity install`)")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), default=None,
+              help="the centre's public package key (from `station roll station-key` at the centre): with "
+                   "--polling-station, the centre receives roll packages, which bring its polling scheme")
+@click.option("--polling-station", default=None,
+              help="the polling station whose roll (and constituency's polling scheme) the centre's packages carry")
 @operator_option("commission")
 @pass_ctx
 @handle_errors
-def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, operator: str) -> None:
+def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, key_file: str | None,
+               polling_station: str | None, operator: str) -> None:
     """Certify a registration centre (commission side): only files signed by a certified centre are admitted by
-    `station roll admit`."""
+    `station roll admit`. With --key and --polling-station, also register it for roll packages (`station roll
+    package --station ID`): a centre registers people for the polling stations of the scheme they bring."""
     from station.audit import log as matchlog
     from station.audit.identity import ROLE_CENTRE
+    from station.errors import InvalidInput
+    from station.packages.crypto import load_package_public
+    from station.packages.targets import add_target
     from station.roll.changes import require_commission
 
+    if bool(key_file) != bool(polling_station):
+        raise InvalidInput("--key and --polling-station go together: the centre's package key, and the polling "
+                           "station whose roll and scheme its packages carry")
     station = ctx.station()
     db_ready(station)
+    key = load_package_public(Path(key_file).read_bytes(), key_file) if key_file else None
     with station.transaction() as s:
         require_commission(s)
+        target = add_target(s, centre_id, polling_station, key).to_dict() if key is not None else {}
+        packages = {k: target[k] for k in ("polling_station", "key_id") if k in target}
         issued = _issue(station, s, centre_id, request_file, cert_out, ROLE_CENTRE)
         matchlog.append(s, station.flow.log, event="roll_centre_added", operator=operator, outcome="certified",
-                        details={"centre": centre_id, "certificate_serial": issued["serial"]})
-    _echo_json({"centre": centre_id, "issued": issued})
+                        details={"centre": centre_id, "certificate_serial": issued["serial"], **packages})
+    _echo_json({"centre": centre_id, **packages, "issued": issued})
 
 
 @click.command("revoke")
