@@ -170,8 +170,8 @@ class CertifiedStation:
 
 
 def witness_problems(note: SignedNote, witnesses: Sequence[tuple[str, Ed25519PublicKey]]) -> list[str]:
-    return [f"the checkpoint carries no valid cosignature of witness {name}" for name, key in witnesses
-            if not note.verified_by(name, key)]
+    return [f"the checkpoint of size {note.checkpoint().size} carries no valid cosignature of witness {name}"
+            for name, key in witnesses if not note.verified_by(name, key)]
 
 
 def log_problem(leaf_hashes: Sequence[bytes], checkpoint: Checkpoint) -> str | None:

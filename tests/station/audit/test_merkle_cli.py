@@ -95,7 +95,14 @@ def test_a_witness_cosigns_a_growing_log_and_refuses_a_rollback(site):
     run("audit", "check-proof", tmp / "p.json", "--checkpoint", tmp / "c8.cosigned", "--checkpoint",
         tmp / "c12.cosigned", "--witness-key", vkey, "--commission-cert", anchor)
     out = run("audit", "check-proof", tmp / "p.json", "--witness-key", vkey, "--commission-cert", anchor, code=1).output
-    assert "no valid cosignature of witness observer.example/w" in out
+    fails = [line.strip() for line in out.splitlines() if "FAIL:" in line]  # the file's own notes: neither cosigned
+    assert fails == [f"FAIL: the checkpoint of size {n} carries no valid cosignature of witness observer.example/w"
+                     for n in (8, 12)], out
+    # only the newer cosigned note given: the older checkpoint of the proof is the one that fails, by its size
+    out = run("audit", "check-proof", tmp / "p.json", "--checkpoint", tmp / "c12.cosigned", "--witness-key", vkey,
+              "--commission-cert", anchor, code=1).output
+    assert "ok: checkpoint of size 12 cosigned by witness observer.example/w" in out
+    assert [line.strip() for line in out.splitlines() if "FAIL:" in line] == [fails[0]], out
     refused = run("audit", "witness", tmp / "c8.note", *witness, "--station-cert", st.config.keys_dir / "station.crt",
                   code=1)
     assert "rollback" in refused.output and (tmp / "c12.cosigned").read_text() in refused.output  # the evidence
