@@ -327,6 +327,29 @@ def remove(ctx: Context, cnic: str, reason: str, operator: str) -> None:
                 "polling_station": result.polling_station})
 
 
+@click.command("reinstate")
+@click.argument("cnic")
+@click.option("--reason", type=click.Choice(["in_error", "already_voted", "other"]), required=True,
+              help="in_error: removed by mistake; already_voted: the removal reached a station where the voter had "
+                   "voted (its import refused: voted_voter_removed)")
+@operator_option("commission")
+@pass_ctx
+@handle_errors
+def reinstate(ctx: Context, cnic: str, reason: str, operator: str) -> None:
+    """Put a removed voter back on the roll under a new revision (commission side): the next package keeps them."""
+    from station.audit import log as matchlog
+    from station.roll.changes import reinstate_voter
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        result = reinstate_voter(s, cnic, reason, operator=operator)
+        matchlog.append(s, station.flow.log, event="roll_change", operator=operator, outcome="reinstate",
+                        cnic=result.cnic, details={"revision": result.revision, "reason": reason})
+    _echo_json({"cnic": result.cnic, "reinstated": reason, "revision": result.revision,
+                "polling_station": result.polling_station})
+
+
 @click.command("correct")
 @click.argument("cnic")
 @click.option("--set", "assignments", multiple=True, required=True, metavar="FIELD=VALUE",
@@ -550,7 +573,7 @@ def admit(ctx: Context, file: str, commission_cert: str | None, crl: str | None,
     click.echo(json.dumps(result.to_dict()))
 
 
-for _command in (commission_init, add_station, add_centre, revoke, crl, certificates, stations, remove, correct, package,
+for _command in (commission_init, add_station, add_centre, revoke, crl, certificates, stations, remove, reinstate, correct, package,
                  admit, station_key, trust,
                  import_,
                  hash_, status):

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 REVISION_KEY = "roll_revision"
 REMOVAL_REASONS = ("deceased", "blocked", "duplicate", "moved", "other")
+REINSTATE_REASONS = ("in_error", "already_voted", "other")  # already_voted: see reinstate_voter
 # Every field a correction may set (the CNIC is the voter's identity and is never corrected: remove and add instead).
 CORRECTABLE = TEXT_FIELDS + ("date_of_birth", "polling_station", "serial_number", "booth")
 MODALITY_POSITIONS = {"fingerprint": FINGER_POSITIONS, "face": ("face",)}
@@ -39,7 +40,7 @@ MODALITY_POSITIONS = {"fingerprint": FINGER_POSITIONS, "face": ("face",)}
 @dataclass(frozen=True)
 class RollChangeResult:
     cnic: str
-    kind: str  # add | correct | remove | pending
+    kind: str  # add | correct | remove | reinstate | pending
     revision: int | None  # None for a local (pending) registration
     polling_station: str | None
     serial_number: int | None
@@ -187,6 +188,29 @@ def remove_voter(session: Session, cnic_text: object, reason: str, *, operator: 
     _record_change(session, revision, voter.cnic, "remove", operator=operator, old=old, new=None, reason=reason)
     session.flush()
     return RollChangeResult(voter.cnic, "remove", revision, old, voter.serial_number)
+
+
+def reinstate_voter(session: Session, cnic_text: object, reason: str, *,
+                    operator: str = "commission") -> RollChangeResult:
+    """Put a removed voter back on the commission's roll, at the polling station, serial and references they had,
+    under a new revision: the remedy for a removal made in error, or for one that reached a station whose voter had
+    already voted there (``voted_voter_removed``: the next package keeps the voter; remove them after the close of
+    poll)."""
+    if reason not in REINSTATE_REASONS:
+        raise InvalidInput(f"unknown reason {reason!r}; use one of: {', '.join(REINSTATE_REASONS)}")
+    require_commission(session)
+    cnic = parse_cnic(cnic_text)
+    voter = session.scalar(select(Voter).where(Voter.cnic == cnic).with_for_update())
+    if voter is None:
+        raise NotFound(f"CNIC {cnic} is not on the commission's roll, removed or not: nothing to reinstate")
+    if voter.status != "removed":
+        raise Conflict(f"CNIC {cnic} is not removed (status {voter.status}): nothing to reinstate")
+    code = voter.polling_station.code
+    revision = next_revision(session)
+    voter.status = "active"
+    _record_change(session, revision, voter.cnic, "reinstate", operator=operator, old=None, new=code, reason=reason)
+    session.flush()
+    return RollChangeResult(voter.cnic, "reinstate", revision, code, voter.serial_number)
 
 
 def parse_field_value(field: str, text: str) -> object:

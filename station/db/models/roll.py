@@ -82,8 +82,8 @@ class RollChange(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, index=True)
     cnic: Mapped[str] = mapped_column(String(15), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # add | correct | remove
-    reason: Mapped[str | None] = mapped_column(String(16), nullable=True)  # removals: deceased | blocked | ...
+    kind: Mapped[str] = mapped_column(String(16))  # add | correct | remove | reinstate
+    reason: Mapped[str | None] = mapped_column(String(16), nullable=True)  # removals: deceased | ...; reinstatements
     fields: Mapped[str] = mapped_column(Text, default="")  # corrections: names of the fields changed, comma-separated
     old_polling_station: Mapped[str | None] = mapped_column(String(32), nullable=True)
     new_polling_station: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -14,7 +14,8 @@ from station.db.models import MatchLogEntry, Voter
 from station.packages.crypto import (load_commission_key, public_pem)
 from station.packages.format import PackageRejected, sections
 from station.roll.store import EnrolledTemplate, get_meta, references
-from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of, remove_voter)
+from station.roll.changes import (VoterRecord, add_voter, changes_between, correct_voter, current_revision, record_of,
+                                  reinstate_voter, remove_voter)
 from station.roll.content_hash import roll_content_hash
 from station.packages.build import build_package
 from station.packages.verify import install_trust
@@ -266,6 +267,13 @@ def test_ballots_survive_a_new_full_package_and_voters_who_voted_cannot_be_remov
             st.packages.import_package(data)
         assert caught.value.code == "voted_voter_removed" and "already voted" in str(caught.value)
         assert version(st) == at and roll_hash(st) == before and voters_at(st)[cnic].voted_at is not None
+    # the remedy the refusal names: the commission reinstates the voter; the next package is taken, and the voter
+    # keeps the ballot
+    with commission.transaction() as s:
+        reinstate_voter(s, cnic, "already_voted")
+    st.packages.import_package(package(commission, "ST-G", base=at))
+    assert voters_at(st)[cnic].voted_at is not None and roll_hash(st) == roll_hash(commission, PS)
+    assert st.polling.start_verification(_officer(), cnic).state == "ALREADY_VOTED"
 
 
 def test_a_package_replaces_local_pending_registrations(commission, make_station):

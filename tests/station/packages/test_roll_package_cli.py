@@ -121,6 +121,19 @@ def test_package_commands_end_to_end(cli):
     as_json = ok(cli("st", "roll", "hash", "--json"))
     assert as_json["version"] == 3 and as_json["roll_hash"] == cli("st", "roll", "hash").stdout.strip()
 
+    # removed in error: the commission puts the voter back under a new revision, and the next delta brings them, with
+    # their references, to a station that had applied the removal
+    error(cli("com", "roll", "reinstate", cnics[1], "--reason", "in_error"), "is not removed", "status active")
+    error(cli("com", "roll", "reinstate", "12345-0000000-1", "--reason", "in_error"), "not on the commission's roll")
+    back = ok(cli("com", "roll", "reinstate", cnics[0], "--reason", "in_error"))
+    assert (back["cnic"], back["reinstated"], back["revision"], back["polling_station"]) == (
+        cnics[0], "in_error", 4, "PS-001")
+    ok(cli("com", "roll", "package", "--station", "ST-CLI", "--base", "3", "--out", str(root / "d4.pkg")))
+    assert ok(cli("st", "roll", "import", str(root / "d4.pkg")))["added"] == 1
+    assert cnics[0] in {voter["cnic"] for voter in json.loads(cli("st", "roll", "list", "--json").stdout)}
+    assert cli("st", "roll", "hash").stdout.strip() == cli("com", "roll", "hash", "--polling-station",
+                                                             "PS-001").stdout.strip()
+
 
 def test_bench_roll_scale_runs_and_round_trips(tmp_path):
     result = CliRunner().invoke(main, ["bench", "roll-scale", "--voters", "200", "--base-templates", "4",
