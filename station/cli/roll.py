@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import (POSITIVE_DB_INT, Context, StderrProgress, db_ready, emit, emit_rows, handle_errors,
-                                json_option, json_wanted, operator_option, pass_ctx, say)
+from station.cli.common import (POSITIVE_DB_INT, Context, ExitCode, StderrProgress, db_ready, emit, emit_rows, fail,
+                                handle_errors, json_option, json_wanted, operator_option, pass_ctx, say)
 from station.cli.trust import (commission_cert_option, crl_option, held_commission_pem, held_revocations,
                                self_signed_ok_option)
 from station.security.files import write_atomically
@@ -141,7 +141,6 @@ def add_station(ctx: Context, station_id: str, key_file: str, polling_station: s
     """Register a station that receives packages (commission side); with --request, also issue its log
     certificate (what every verifier of its logs, results and backups checks against the commission's)."""
     from station.audit.identity import ROLE_STATION
-    from station.errors import InvalidInput
     from station.packages.crypto import load_package_public
     from station.packages.targets import add_target
     from station.roll.changes import require_commission
@@ -149,7 +148,8 @@ def add_station(ctx: Context, station_id: str, key_file: str, polling_station: s
     from station.audit import log as matchlog
 
     if bool(request_file) != bool(cert_out):
-        raise InvalidInput("--request and --out go together: the station's request, and where to write its certificate")
+        fail("--request and --out go together: the station's request, and where to write its certificate",
+             ExitCode.USAGE)
     station = ctx.station()
     db_ready(station)
     key = load_package_public(Path(key_file).read_bytes(), key_file)
@@ -184,14 +184,13 @@ def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, k
     package --station ID`): a centre registers people for the polling stations of the scheme they bring."""
     from station.audit import log as matchlog
     from station.audit.identity import ROLE_CENTRE
-    from station.errors import InvalidInput
     from station.packages.crypto import load_package_public
     from station.packages.targets import add_target
     from station.roll.changes import require_commission
 
     if bool(key_file) != bool(polling_station):
-        raise InvalidInput("--key and --polling-station go together: the centre's package key, and the polling "
-                           "station whose roll and scheme its packages carry")
+        fail("--key and --polling-station go together: the centre's package key, and the polling station whose roll "
+             "and scheme its packages carry", ExitCode.USAGE)
     station = ctx.station()
     db_ready(station)
     key = load_package_public(Path(key_file).read_bytes(), key_file) if key_file else None

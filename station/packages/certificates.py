@@ -16,6 +16,7 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from station.audit.identity import ROLE_CENTRE
 from station.audit.revocation import (REASONS, Revocation, RevocationError, crl_number, held_path,
                                       issue_revocation_list, load_revocation_list, write_held)
 from station.db.models import IssuedCertificate, utcnow
@@ -30,7 +31,22 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)  # SQLite returns naive datetimes
 
 
+def role_held(session: Session, subject: str, role: str) -> None:
+    """Conflict when ``subject`` holds an unrevoked certificate of another role: one id, one role. A polling station's
+    id certified again as a registration centre (or the reverse) would give it two valid keys, whose files the
+    central database would take as both, each key replacing the other."""
+    other = session.scalar(select(IssuedCertificate).where(IssuedCertificate.subject == subject,
+                                                           IssuedCertificate.role != role,
+                                                           IssuedCertificate.revoked_at.is_(None))
+                           .order_by(IssuedCertificate.issued_at.desc()))
+    if other is not None and _utc(other.not_after) > dt.datetime.now(dt.timezone.utc):
+        what = "a registration centre" if other.role == ROLE_CENTRE else "a polling station"
+        raise Conflict(f"{subject} is certified as {what} (certificate {other.serial}): one id holds one role; "
+                       f"revoke that certificate first (`station roll revoke {subject}`) or give another id")
+
+
 def record_issued(session: Session, cert: x509.Certificate, subject: str, role: str) -> None:
+    role_held(session, subject, role)
     session.add(IssuedCertificate(serial=format(cert.serial_number, "x"), subject=subject, role=role,
                                   issued_at=utcnow(), not_after=cert.not_valid_after_utc))
     session.flush()

@@ -17,7 +17,7 @@ from tests.support.stations import build_station
 
 pytestmark = pytest.mark.slow
 
-CENTRE = "CENTRE-07"
+CENTRE, STATION = "CENTRE-07", "AJK-DEMO-01"
 CLERK = Principal("clerk", "registration_officer")
 PERSON = {"name_en": "New Voter", "relation": "father", "relative_name_en": "Father", "gender": "male",
           "date_of_birth": "1999-02-03", "address_en": "Bagh"}
@@ -25,19 +25,23 @@ PERSON = {"name_en": "New Voter", "relation": "father", "relative_name_en": "Fat
 
 @pytest.fixture
 def cli(tmp_path, make_database_url):
-    urls = {"commission": make_database_url(), "centre": make_database_url()}
-    (tmp_path / "centre").mkdir(mode=0o700)
-    (tmp_path / "centre" / "station.toml").write_text(f'[station]\nid = "{CENTRE}"\npolling_station = "PS-001"\n')
+    urls = {}
+    for home, station_id in (("centre", CENTRE), ("station", STATION)):  # each home's id set before its init
+        (tmp_path / home).mkdir(mode=0o700)
+        (tmp_path / home / "station.toml").write_text(f'[station]\nid = "{station_id}"\npolling_station = "PS-001"\n')
+
+    def invoke(home: str, *args: str):
+        url = urls.setdefault(home, make_database_url())
+        return CliRunner().invoke(main, ["--profile", "test", "--home", str(tmp_path / home), *args],
+                                  env={"STATION_HOME": None, "STATION_PROFILE": None, "STATION_DATABASE__URL": url})
 
     def run(home: str, *args: str):
         """The command's JSON document (or its text, for `init`)."""
-        result = CliRunner().invoke(main, ["--profile", "test", "--home", str(tmp_path / home), *args],
-                                    env={"STATION_HOME": None, "STATION_PROFILE": None,
-                                         "STATION_DATABASE__URL": urls[home]})
+        result = invoke(home, *args)
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout) if result.stdout.lstrip()[:1] in ("{", "[") else result.stdout
 
-    run.urls, run.root = urls, tmp_path
+    run.urls, run.root, run.invoke = urls, tmp_path, invoke
     return run
 
 
@@ -75,19 +79,50 @@ def test_a_centre_set_up_as_documented_receives_its_polling_scheme_and_registers
         centre.close()
 
 
-def test_add_centre_takes_the_package_key_and_the_polling_station_together(cli):
+def commission_and_requests(cli) -> None:
     f = cli.root
     cli("commission", "init")
+    cli("commission", "roll", "synth", "--voters", "12", "--seed", "4", "--workers", "1")
     cli("commission", "roll", "commission-init", "--out", str(f / "commission.pub"), "--cert-out",
         str(f / "commission.crt"))
-    cli("centre", "init")
-    cli("centre", "identity", "request", "--out", str(f / "centre07.csr"))
-    cli("centre", "roll", "station-key", "--out", str(f / "centre-package.pub"))
-    result = CliRunner().invoke(main, ["--profile", "test", "--home", str(f / "commission"), "roll", "add-centre",
-                                       CENTRE, "--request", str(f / "centre07.csr"), "--out", str(f / "c.crt"),
-                                       "--key", str(f / "centre-package.pub")],
-                                env={"STATION_HOME": None, "STATION_PROFILE": None,
-                                     "STATION_DATABASE__URL": cli.urls["commission"]})
-    assert result.exit_code == 3 and result.stderr.count("\n") == 1, result.output
-    assert "--key and --polling-station go together" in result.stderr
+    for home in ("centre", "station"):
+        cli(home, "init")
+        cli(home, "identity", "request", "--out", str(f / f"{home}.csr"))
+        cli(home, "roll", "station-key", "--out", str(f / f"{home}-package.pub"))
+
+
+def refused(result, *expected: str, code: int = 3) -> None:
+    assert result.exit_code == code and result.stderr.count("\n") == 1, result.output
+    assert all(e in result.stderr for e in expected), result.stderr
+
+
+def test_add_centre_takes_the_package_key_and_the_polling_station_together(cli):
+    commission_and_requests(cli)
+    f = cli.root
+    refused(cli.invoke("commission", "roll", "add-centre", CENTRE, "--request", str(f / "centre.csr"), "--out",
+                       str(f / "c.crt"), "--key", str(f / "centre-package.pub")),
+            "--key and --polling-station go together", code=2)
+    refused(cli.invoke("commission", "roll", "add-station", STATION, "--key", str(f / "station-package.pub"),
+                       "--polling-station", "PS-001", "--request", str(f / "station.csr")),
+            "--request and --out go together", code=2)
     assert not (f / "c.crt").exists()  # nothing issued
+
+
+def test_one_id_is_certified_for_one_role(cli):
+    """A polling station's id certified again as a registration centre (or the reverse) would give one id two valid
+    keys of two roles: the central database would take its files as both, each key replacing the other."""
+    commission_and_requests(cli)
+    f = cli.root
+    cli("commission", "roll", "add-station", STATION, "--key", str(f / "station-package.pub"), "--polling-station",
+        "PS-001", "--request", str(f / "station.csr"), "--out", str(f / "station.crt"))
+    refused(cli.invoke("commission", "roll", "add-centre", STATION, "--request", str(f / "station.csr"), "--out",
+                       str(f / "posing.crt")), f"{STATION} is certified as a polling station", "roll revoke")
+    assert not (f / "posing.crt").exists()
+    cli("commission", "roll", "add-centre", CENTRE, "--request", str(f / "centre.csr"), "--out", str(f / "c.crt"))
+    refused(cli.invoke("commission", "roll", "add-station", CENTRE, "--key", str(f / "centre-package.pub"),
+                       "--polling-station", "PS-001", "--request", str(f / "centre.csr"), "--out",
+                       str(f / "as-station.crt")), f"{CENTRE} is certified as a registration centre")
+    assert not (f / "as-station.crt").exists()
+    listed = cli("commission", "roll", "certificates", "--json")["certificates"]
+    assert sorted((c["subject"], c["role"]) for c in listed) == [
+        (STATION, "voter-station match log"), (CENTRE, "voter-station registration centre")]
