@@ -175,6 +175,9 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
         raise SyncFileRejected(f"the audit log does not verify ({len(audit.breaks)} break(s); first: {first.message})")
     _require_agreement(results, audit)
     warnings = _warnings(results, audit, kind)
+    if commission is None:
+        warnings.insert(0, "integrity only: the signer is not authenticated (no commission certificate held: "
+                           "--self-signed-ok)")
     if register is None and kind == POLLING_STATION:
         warnings.append(f"polling station {station.polling_station} is the station's own claim, not checked against "
                         "the commission's register of stations (the verifier holds none)")

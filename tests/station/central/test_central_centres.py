@@ -104,6 +104,14 @@ def test_a_certified_centre_s_registrations_reach_the_central_database(registrat
     assert [(c["centre"], c["files"], c["enrollments"]) for c in result["centres_reported"]] == [(CENTRE, 1, 2)]
 
 
+def test_without_a_commission_certificate_the_file_is_said_to_be_unauthenticated(registrations):
+    """--self-signed-ok (demos): integrity only, and the result says so; the role is the certificate's own word."""
+    verified = verify_export(registrations.read_bytes(), self_signed_ok=True)
+    assert verified.countersigned is None and verified.kind == "registration_centre"
+    assert any(w.startswith("integrity only: the signer is not authenticated") for w in verified.warnings), \
+        verified.warnings
+
+
 def test_a_centre_s_file_carrying_a_ballot_is_refused_and_writes_nothing(with_ballot, commission, central_db):
     with pytest.raises(SyncFileRejected, match=f"station '{CENTRE}' is certified as a registration centre: its "
                                                "certificate signs registrations, not 1 verification session"):
