@@ -426,8 +426,13 @@ def test_link_down_slow_or_garbage_keeps_the_offline_outcomes_and_the_queue_is_f
     assert outcome.outcome in ("queued", "refused")
     fresh.close()
     sim.reset()  # the link is back: the station's own flush (the flusher's, or `station authority flush`) sends all
-    report = st.authority.flush()
-    assert report.answered == 18 and report.pending == 0 and report.refused == 0 and report.stopped is None
+    answered = 0
+    for _ in range(5):  # on a loaded machine one answer may come after the short timeout: the next flush goes on
+        report = st.authority.flush()
+        answered += report.answered
+        if report.stopped is None:
+            break
+    assert answered == 18 and report.pending == 0 and report.refused == 0 and report.stopped is None
     rows = queue_rows(st)
     assert {r.state for r in rows} == {"answered"} and all(r.probe_ciphertext is None for r in rows)
     answers = authority_entries(st, "authority_answer")
