@@ -10,7 +10,7 @@ bp = Blueprint("devices", __name__, url_prefix="/api/devices")
 
 
 @bp.get("")
-@endpoint(summary="Configured devices with status (and pending scripted faults on simulated ones)",
+@endpoint(summary="Configured devices with status and last error (and pending scripted faults on simulated ones)",
           roles=DEVICE_ROLES, responses={200: {"type": "array", "items": {"type": "object", "required": ["kind"]}}})
 def list_devices():
     return jsonify(station().technician.screen_devices(g.principal))

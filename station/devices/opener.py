@@ -1,8 +1,10 @@
 """Opens the configured devices once and keeps them: the one place that turns ``[devices]`` into driver objects."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,17 @@ log = logging.getLogger(__name__)
 KINDS = ("card", "fingerprint", "camera", "power")
 
 
+@dataclass(frozen=True)
+class DeviceFailure:
+    """A device's last failure while the station runs (the Devices table's "last error")."""
+
+    at: dt.datetime
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"at": self.at.isoformat(), "message": self.message}
+
+
 class DeviceOpener:
     """``open(kind)`` returns the configured backend for ``kind``, opening it on first use (thread-safe).
 
@@ -29,7 +42,17 @@ class DeviceOpener:
         self.home = home
         self.fixtures_root = fixtures_root
         self._devices: dict[str, Any] = {}
+        self._failures: dict[str, DeviceFailure] = {}
         self._lock = threading.Lock()
+
+    def failed(self, kind: str, error: object) -> None:
+        """Note that ``kind`` failed (a capture, a test), for the technician's table; the message only, never data."""
+        with self._lock:
+            self._failures[kind] = DeviceFailure(dt.datetime.now(dt.timezone.utc), str(error)[:300])
+
+    def last_failure(self, kind: str) -> DeviceFailure | None:
+        with self._lock:
+            return self._failures.get(kind)
 
     def backend(self, kind: str) -> str:
         return getattr(self.settings, kind)

@@ -68,6 +68,8 @@ class TechnicianService:
             except DeviceUnavailable as exc:
                 rows.append({"kind": kind, "backend": backend, "status": "Unavailable", "serial": None,
                              "error": str(exc)})
+            failure = self.devices.last_failure(kind)
+            rows[-1]["last_error"] = failure.to_dict() if failure else None
         return rows
 
     def _prepare_simulated(self, kind: str, device) -> None:
@@ -94,6 +96,7 @@ class TechnicianService:
                 timings.append((time.perf_counter() - started) * 1000)
             except (DeviceError, MatchingError, StationError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
+                self.devices.failed(kind, exc)
         info = device.info()
         return {
             "kind": kind, "backend": info.backend, "serial": info.serial, "status": info.status.value,

@@ -144,7 +144,9 @@ class PollingService:
         return self.cipher.decrypt(task.reference_ciphertext,
                                    template_context(task.cnic, task.reference_modality, task.position))
 
-    def _capture_failed(self, principal: Principal, task, device_id: str, exc: Exception) -> DeviceUnavailable:
+    def _capture_failed(self, principal: Principal, task, kind: str, device_id: str,
+                        exc: Exception) -> DeviceUnavailable:
+        self.devices.failed(kind, exc)
         with self.transaction() as s:
             verification.record_device_failure(s, self.flow, task, operator=principal.username, device_id=device_id,
                                                error=str(exc))
@@ -164,7 +166,7 @@ class PollingService:
         try:
             capture = scanner.capture(task.position)
         except DeviceError as exc:
-            raise self._capture_failed(principal, task, scanner.info().device_id, exc) from None
+            raise self._capture_failed(principal, task, "fingerprint", scanner.info().device_id, exc) from None
         score, quality, minutiae, features, unusable = 0.0, 0, 0, 0, None
         try:
             probe = self.fingerprints.extract(capture.image)
@@ -202,7 +204,7 @@ class PollingService:
         try:
             frames = camera.capture_burst(self.faces.frames_per_capture)
         except DeviceError as exc:
-            raise self._capture_failed(principal, task, camera.info().device_id, exc) from None
+            raise self._capture_failed(principal, task, "camera", camera.info().device_id, exc) from None
         result = judge_face(self.faces, [f.image for f in frames], reference, self.flow.face_threshold)
         with self.transaction() as s:
             vs, attempt = verification.record_face(s, self.flow, task, operator=principal.username,

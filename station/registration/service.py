@@ -186,6 +186,7 @@ class RegistrationService:
         try:
             capture = scanner.capture(position)
         except DeviceError as exc:
+            self.devices.failed("fingerprint", exc)
             raise DeviceUnavailable(str(exc)) from None
         template, quality, feedback = None, 0, None
         try:
@@ -213,6 +214,7 @@ class RegistrationService:
         try:
             frame = camera.capture()
         except DeviceError as exc:
+            self.devices.failed("camera", exc)
             raise DeviceUnavailable(str(exc)) from None
         template, face_px, issues = None, 0, []
         try:
@@ -240,6 +242,7 @@ class RegistrationService:
         try:
             frame = self.devices.open("camera").capture()
         except DeviceError as exc:
+            self.devices.failed("camera", exc)
             raise DeviceUnavailable(f"the exception photo could not be taken: {exc}") from None
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(frame.image), cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -142,3 +142,24 @@ def test_a_form_sent_after_the_session_ended_says_so_and_returns_to_its_page(app
     r = other_role.post("/login", data={"username": "tech", "password": PASSWORDS["tech"][1],
                                         "csrf_token": _csrf(other_role, "/")})
     assert not r.headers["Location"].endswith(page)
+
+
+@pytest.mark.parametrize("lang", ["en", "ur"])
+def test_the_devices_table_shows_a_device_s_last_error(app, station, voters, officer, lang):
+    """The operator guide says the Devices table shows each device's status and its last error; after a capture
+    failed ("fingerprint scanner disconnected during capture") the table showed the scanner ready, with no error."""
+    voter = voters.take()
+    view = station.polling.start_verification(officer, voter.cnic)
+    scanner = station.devices.open("fingerprint")
+    scanner.inject_fault("disconnect")
+    browser = app.test_client()
+    _sign_in(browser, lang)  # the officer's capture fails
+    r = browser.post(f"/verify/{view.id}/fingerprint",
+                     data={"finger": view.next_finger, "csrf_token": _csrf(browser, f"/verify/{view.id}")})
+    assert r.status_code == 302
+    tech_browser = app.test_client()
+    _sign_in(tech_browser, lang, user="tech")
+    page = tech_browser.get("/technician").get_data(as_text=True)
+    row = re.search(r'<tr id="device-fingerprint">.*?</tr>', page, re.S).group(0)
+    assert 'id="last-error-fingerprint"' in row and "disconnected" in row, row
+    assert not re.search(r'<tr id="device-camera">.*?last-error', page, re.S)  # only the device that failed
