@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from station.db.models import utcnow
 from station.central.errors import SyncFileRejected
-from station.central.models import (CentralBallot, CentralEnrollment, CentralImport, CentralPollingStation, CentralStation,
-                     CentralVerificationSession)
+from station.central.models import (POLLING_STATION, CentralBallot, CentralEnrollment, CentralImport,
+                                    CentralPollingStation, CentralStation, CentralVerificationSession)
 from station.central.sql import insert_ignoring_duplicates, upsert_newer
 from station.central.verify import VerifiedExport
 
@@ -77,9 +77,10 @@ def import_export(session: Session, export: VerifiedExport) -> ImportOutcome:
     session.flush()  # the unique file digest: a concurrent merge of this file stops here
     _pin_station(session, export, record.id)
     before = {name: _station_rows(session, model, st.station_id) for name, model in _PER_STATION.items()}
+    scheme = r.scheme if export.kind == POLLING_STATION else ()  # a centre's copy says nobody should report
     added_scheme = insert_ignoring_duplicates(session, CentralPollingStation.__table__, [
         {"constituency": p.constituency, "code": p.polling_station, "constituency_name": p.constituency_name,
-         "name": p.name, "kind": p.kind, "first_import_id": record.id} for p in _new_scheme(session, r.scheme)],
+         "name": p.name, "kind": p.kind, "first_import_id": record.id} for p in _new_scheme(session, scheme)],
         ["constituency", "code"])
     base = {"station_id": st.station_id, "polling_station": st.polling_station, "import_id": record.id}
     written = {

@@ -58,9 +58,10 @@ def commission():
 
 @pytest.fixture(scope="module")
 def registrations(tmp_path_factory, make_database_url, commission):
-    """The centre's file carrying its two registrations (one held as a duplicate)."""
+    """The centre's file carrying its two registrations (one held as a duplicate), and the polling scheme of the
+    roll its packages brought."""
     root = tmp_path_factory.mktemp("centre")
-    site = certified_centre(root, make_database_url(), commission, roll=False)
+    site = certified_centre(root, make_database_url(), commission, roll=True)
     patch = pytest.MonkeyPatch()
     patch.setattr(enrollment, "enrollment_records", lambda session: [dict(r) for r in RECORDS])
     try:
@@ -97,10 +98,13 @@ def test_a_certified_centre_s_registrations_reach_the_central_database(registrat
     assert [(d["station"], d["enrollment"], d["status"], d["polling_station"])
             for d in result["enrollment_duplicates"]] == [(CENTRE, "c1", "duplicate", "PS-004")]
     assert (result["totals"]["enrollments"], result["totals"]["stations"], result["totals"]["centres"]) == (2, 0, 1)
-    # the centre reports for no polling station: not among the stations reported, and its configuration's polling
-    # station is still one that never reported
-    assert result["stations_reported"] == []
-    assert [p["polling_station"] for p in result["stations_not_reported"]] == [CENTRE_DEFAULT_PS]
+    # the centre reports for no polling station: not among the stations reported, its configuration's polling
+    # station is still one that never reported, and its copy of the polling scheme is not what the central database
+    # expects reports from (a polling station's file brings that)
+    assert result["stations_reported"] == [] and result["totals"]["polling_stations"] == 0
+    assert verified.results.scheme, "the centre's file carries a scheme"
+    assert [(p["polling_station"], p["source"]) for p in result["stations_not_reported"]] == [
+        (CENTRE_DEFAULT_PS, "expected")]
     assert [(c["centre"], c["files"], c["enrollments"]) for c in result["centres_reported"]] == [(CENTRE, 1, 2)]
 
 
