@@ -7,6 +7,7 @@ import sys
 import click
 
 from station.cli.common import Context, ExitCode, emit, handle_errors, operator_option, pass_ctx, read_line
+from station.security.roles import ROLES
 
 
 @click.command()
@@ -35,7 +36,7 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, help="polling_officer, presiding_officer, technician or auditor")
+@click.option("--role", required=True, help=f"one of: {', '.join(ROLES)}")
 @pass_ctx
 @handle_errors
 def user_add(ctx: Context, name: str, role: str) -> None:
