@@ -295,14 +295,19 @@ def _certificate_line(row: dict) -> str:
 @pass_ctx
 @handle_errors
 def stations(ctx: Context) -> None:
-    """The registered target stations (commission side): a line each, or with --json one JSON array."""
+    """The registered target stations (commission side), each with the role its log certificate was issued for (a
+    polling station's or a registration centre's; null when none was issued): a line each, or with --json one JSON
+    array."""
+    from station.packages.certificates import certified_roles
     from station.packages.targets import list_targets
 
     station = ctx.station()
     db_ready(station)
     with station.transaction() as s:
-        targets = [target.to_dict() for target in list_targets(s)]
-    emit_rows(targets, lambda t: " ".join(str(v) for v in t.values()))
+        roles = certified_roles(s)
+        targets = [{**target.to_dict(), "certified_as": roles.get(target.station_id)} for target in list_targets(s)]
+    emit_rows(targets, lambda t: f"{t['station']} {t['polling_station']} {t['key_id']} "
+                                 f"{t['certified_as'] or 'no certificate'}")
 
 
 @click.command("remove")

@@ -45,6 +45,13 @@ def role_held(session: Session, subject: str, role: str) -> None:
                        f"revoke that certificate first (`station roll revoke {subject}`) or give another id")
 
 
+def certified_roles(session: Session) -> dict[str, str]:
+    """Each subject's role, from its newest certificate that is not revoked (expired ones too: what it was)."""
+    rows = session.execute(select(IssuedCertificate.subject, IssuedCertificate.role)
+                           .where(IssuedCertificate.revoked_at.is_(None)).order_by(IssuedCertificate.issued_at))
+    return dict(rows.all())
+
+
 def record_issued(session: Session, cert: x509.Certificate, subject: str, role: str) -> None:
     role_held(session, subject, role)
     session.add(IssuedCertificate(serial=format(cert.serial_number, "x"), subject=subject, role=role,

@@ -54,6 +54,7 @@ NOT_RUN = {
     "roll add-station": "needs a polling scheme, hence a roll: tests/station/packages",
     "roll package": "needs a registered station (a roll): tests/station/packages",
     "roll import": "needs a package (a roll): tests/station/packages",
+    "roll reinstate": "needs a voter removed from a roll: tests/station/packages",
     "authority setup": "needs the simulator's state folder: tests/station/authority",
     **{name: "a benchmark (station/cli/bench.py, not this test's)" for name in NAMES
        if name.startswith("bench ") or name == "calibrate"},

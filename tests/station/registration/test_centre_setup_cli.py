@@ -57,8 +57,9 @@ def test_a_centre_set_up_as_documented_receives_its_polling_scheme_and_registers
     added = cli("commission", "roll", "add-centre", CENTRE, "--request", str(f / "centre07.csr"), "--out",
                 str(f / "centre07.crt"), "--key", str(f / "centre-package.pub"), "--polling-station", "PS-001")
     assert added["centre"] == CENTRE and added["polling_station"] == "PS-001" and added["issued"]["serial"]
-    listed = {s["station"]: s["polling_station"] for s in cli("commission", "roll", "stations", "--json")}
-    assert listed == {CENTRE: "PS-001"}
+    listed = {s["station"]: (s["polling_station"], s["certified_as"])
+              for s in cli("commission", "roll", "stations", "--json")}
+    assert listed == {CENTRE: ("PS-001", "voter-station registration centre")}  # not a polling station's station
     cli("centre", "identity", "install", str(f / "centre07.crt"), "--commission-cert", str(f / "commission.crt"))
     cli("centre", "roll", "trust", str(f / "commission.pub"))
 
