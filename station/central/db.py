@@ -12,8 +12,7 @@ from typing import Iterator
 
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from station.db import engine as station_db
@@ -39,17 +38,7 @@ class CentralDatabase:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            backend = make_url(url).get_backend_name()
-        except ArgumentError:
-            raise CentralDatabaseError(f"--db: {masked(url)!r} is not a database URL (use {EXAMPLE_URLS})") from None
-        if backend not in dialect.SUPPORTED:
-            raise CentralDatabaseError(f"--db: {backend!r} databases are not supported for the central store "
-                                       f"(use {EXAMPLE_URLS})")
-        try:
-            self.engine = station_db.make_engine(url)
-        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise CentralDatabaseError(f"--db {masked(url)}: {exc}") from None
+        self.engine = station_db.checked_engine(url, setting="--db", error=CentralDatabaseError, examples=EXAMPLE_URLS)
         self.sessions = station_db.make_sessionmaker(self.engine)
 
     def open(self) -> "CentralDatabase":

@@ -19,9 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from station.central.errors import CentralDatabaseError
+from station.db.engine import BACKENDS, POSTGRESQL
 
-POSTGRESQL, SQLITE = "postgresql", "sqlite"
-SUPPORTED = (POSTGRESQL, SQLITE)
 MIGRATION_LOCK = 0x63656E7472616C  # pg_advisory_xact_lock key of the central schema's migration ("central")
 _STAGE_PREFIX = "central_stage_"  # temporary tables, one per loaded table and connection
 
@@ -31,7 +30,7 @@ def name_of(bind: Session | Connection | Engine) -> str:
     if isinstance(bind, Session):
         bind = bind.get_bind()
     name = bind.dialect.name
-    if name not in SUPPORTED:
+    if name not in BACKENDS:
         raise CentralDatabaseError(f"the central store runs on PostgreSQL or SQLite, not {name}")
     return name
 

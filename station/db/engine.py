@@ -17,7 +17,8 @@ from station.errors import ConfigError, StationError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-STATION_BACKENDS = ("sqlite", "postgresql")  # what the station's schema, migrations and tests run on
+SQLITE, POSTGRESQL = "sqlite", "postgresql"
+BACKENDS = (SQLITE, POSTGRESQL)  # what the station's and the central schemas, migrations and tests run on
 EXAMPLES = "sqlite:///PATH or postgresql+psycopg://user:password@host/dbname"
 READ_ONLY = "station_read_only"  # execution option of the engine behind Station.read_transaction
 BUSY_TIMEOUT_S = 30  # how long a SQLite connection waits for another's lock
@@ -76,19 +77,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def station_engine(url: str, *, setting: str = "database.url") -> Engine:
-    """``make_engine`` for a station's database: a URL that does not parse, a database other than SQLite or
-    PostgreSQL, or a driver that is not installed is a ConfigError naming ``setting`` (the password hidden)."""
+def checked_engine(url: str, *, setting: str, error: type[Exception], examples: str) -> Engine:
+    """``make_engine`` for a URL a user gave: one that does not parse, a database other than SQLite or PostgreSQL,
+    or a driver that is not installed is ``error`` naming ``setting`` (the password hidden) and ``examples``."""
     try:
         backend = make_url(url).get_backend_name()
     except ArgumentError:
-        raise ConfigError(f"{setting}: {masked(url)!r} is not a database URL (use {EXAMPLES})") from None
-    if backend not in STATION_BACKENDS:
-        raise ConfigError(f"{setting}: {backend!r} databases are not supported (use {EXAMPLES})")
+        raise error(f"{setting}: {masked(url)!r} is not a database URL (use {examples})") from None
+    if backend not in BACKENDS:
+        raise error(f"{setting}: {backend!r} databases are not supported (use {examples})")
     try:
         return make_engine(url)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"{setting}: {masked(url)} cannot be used ({exc}); use {EXAMPLES}") from None
+        raise error(f"{setting}: {masked(url)} cannot be used ({exc}); use {examples}") from None
+
+
+def station_engine(url: str, *, setting: str = "database.url") -> Engine:
+    """``checked_engine`` for a station's database: a ConfigError."""
+    return checked_engine(url, setting=setting, error=ConfigError, examples=EXAMPLES)
 
 
 class DatabaseUnreachable(StationError):
