@@ -88,8 +88,8 @@ def merge_files(database: CentralDatabase, paths: Iterable[str | Path], *, commi
                 revocations: RevocationList | None = None, register: Register | None = None) -> dict:
     """Merge each file (in the order given), then summarise the central database. Every signer must be certified
     by ``commission_pem`` (the commission certificate the centre holds) as a polling station or a registration
-    centre (whose file brings registrations only); without one, nothing is
-    merged unless ``self_signed_ok`` (demos: integrity only, the first key seen for a station is pinned). With
+    centre (whose file brings registrations only); without one, nothing is merged unless ``self_signed_ok`` (demos:
+    integrity only, the first key seen for a station is pinned). With
     ``register`` (the commission's register of stations the centre holds: register.py) a file counts only for the
     polling station the commission registered its station at."""
     if not commission_pem and not self_signed_ok:

@@ -310,6 +310,21 @@ def stations(ctx: Context) -> None:
                                  f"{t['certified_as'] or 'no certificate'}")
 
 
+def _voter_status_change(ctx: Context, change: str, cnic: str, reason: str, operator: str) -> None:
+    """``roll remove`` / ``roll reinstate``: the change under a new revision, its log entry, its JSON."""
+    from station.audit import log as matchlog
+    from station.roll.changes import reinstate_voter, remove_voter
+
+    station = ctx.station()
+    db_ready(station)
+    with station.transaction() as s:
+        result = (remove_voter if change == "remove" else reinstate_voter)(s, cnic, reason, operator=operator)
+        matchlog.append(s, station.flow.log, event="roll_change", operator=operator, outcome=change,
+                        cnic=result.cnic, details={"revision": result.revision, "reason": reason})
+    _echo_json({"cnic": result.cnic, "removed" if change == "remove" else "reinstated": reason,
+                "revision": result.revision, "polling_station": result.polling_station})
+
+
 @click.command("remove")
 @click.argument("cnic")
 @click.option("--reason", type=click.Choice(["deceased", "blocked", "duplicate", "moved", "other"]), required=True)
@@ -318,17 +333,7 @@ def stations(ctx: Context) -> None:
 @handle_errors
 def remove(ctx: Context, cnic: str, reason: str, operator: str) -> None:
     """Take a voter off the roll under a new revision (commission side)."""
-    from station.audit import log as matchlog
-    from station.roll.changes import remove_voter
-
-    station = ctx.station()
-    db_ready(station)
-    with station.transaction() as s:
-        result = remove_voter(s, cnic, reason, operator=operator)
-        matchlog.append(s, station.flow.log, event="roll_change", operator=operator, outcome="remove",
-                        cnic=result.cnic, details={"revision": result.revision, "reason": reason})
-    _echo_json({"cnic": result.cnic, "removed": reason, "revision": result.revision,
-                "polling_station": result.polling_station})
+    _voter_status_change(ctx, "remove", cnic, reason, operator)
 
 
 @click.command("reinstate")
@@ -341,17 +346,7 @@ def remove(ctx: Context, cnic: str, reason: str, operator: str) -> None:
 @handle_errors
 def reinstate(ctx: Context, cnic: str, reason: str, operator: str) -> None:
     """Put a removed voter back on the roll under a new revision (commission side): the next package keeps them."""
-    from station.audit import log as matchlog
-    from station.roll.changes import reinstate_voter
-
-    station = ctx.station()
-    db_ready(station)
-    with station.transaction() as s:
-        result = reinstate_voter(s, cnic, reason, operator=operator)
-        matchlog.append(s, station.flow.log, event="roll_change", operator=operator, outcome="reinstate",
-                        cnic=result.cnic, details={"revision": result.revision, "reason": reason})
-    _echo_json({"cnic": result.cnic, "reinstated": reason, "revision": result.revision,
-                "polling_station": result.polling_station})
+    _voter_status_change(ctx, "reinstate", cnic, reason, operator)
 
 
 @click.command("correct")
@@ -577,8 +572,6 @@ def admit(ctx: Context, file: str, commission_cert: str | None, crl: str | None,
     click.echo(json.dumps(result.to_dict()))
 
 
-for _command in (commission_init, add_station, add_centre, revoke, crl, certificates, stations, remove, reinstate, correct, package,
-                 admit, station_key, trust,
-                 import_,
-                 hash_, status):
+for _command in (commission_init, add_station, add_centre, revoke, crl, certificates, stations, remove, reinstate,
+                 correct, package, admit, station_key, trust, import_, hash_, status):
     roll_group.add_command(_command)
