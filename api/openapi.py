@@ -115,8 +115,9 @@ SCHEMAS: dict[str, dict] = {
     },
     "Logout": {"type": "object", "required": ["logged_out"], "properties": {"logged_out": {"const": True}}},
     "Lockouts": {
-        "type": "object", "required": ["window_s", "entries", "more"], "additionalProperties": False,
+        "type": "object", "required": ["window_s", "entries", "more", "more_locked"], "additionalProperties": False,
         "properties": {"window_s": {"type": "integer"}, "more": {"type": "integer", "minimum": 0},
+                       "more_locked": {"type": "integer", "minimum": 0},
                        "entries": {"type": "array", "items": {
             "type": "object",
             "required": ["scope", "username", "unknown_username", "address", "failures", "limit", "locked_for_s"],

@@ -2,7 +2,7 @@ import dataclasses
 
 from flask import Blueprint, current_app, g, jsonify, session
 
-from station.security.lockouts import MAX_SHOWN, clear_lockout, lockouts
+from station.security.lockouts import MAX_LOCKED_SHOWN, MAX_SHOWN, clear_lockout, lockouts
 from station.security.roles import LOCKOUT_CLEAR_ROLES, LOCKOUT_ROLES, ROLES
 from station.security.throttle import (MAX_ADDRESS_CHARS, MAX_ADDRESS_FAILURES, MAX_FAILURES, MAX_USERNAME_CHARS,
                                         MAX_USERNAME_FAILURES, WINDOW_S)
@@ -51,8 +51,8 @@ def logout():
 @bp.get("/api/auth/lockouts")
 @endpoint(summary="Login lockouts: each username, address, username from one address and device (by its username) "
                   "with failed logins in the window, its failures, its limit and the seconds its lock has left (0: "
-                  f"not locked); every locked count, then the {MAX_SHOWN} others nearest their limit (\"more\": how "
-                  "many are left out). A username is shown only when it is a user's: else null and "
+                  f"not locked); the {MAX_LOCKED_SHOWN} locked longest, then the {MAX_SHOWN} others nearest their "
+                  "limit (\"more_locked\", \"more\": how many of each are left out). A username is shown only when it is a user's: else null and "
                   "\"unknown_username\": true (a password typed into the username field is never shown)",
           roles=LOCKOUT_ROLES, responses={200: ref("Lockouts")})
 def list_lockouts():

@@ -4,9 +4,9 @@ username or address, and whether there was anything to clear. Never a password, 
 
 The view names a username only when it is an account's: a user who types their password into the username field (a
 common slip) leaves a count under it, which the view shows as an unknown username (``unknown_username``), to be
-cleared by nobody (it locks out no user; its address's count can be cleared). It shows every locked count and the
-``MAX_SHOWN`` others nearest their limit, and how many it leaves out (``more``): a flood of made-up usernames from
-many addresses makes tens of thousands of counts.
+cleared by nobody (it locks out no user; its address's count can be cleared). It shows the ``MAX_LOCKED_SHOWN``
+locked counts locked longest and the ``MAX_SHOWN`` others nearest their limit, and how many of each it leaves out
+(``more_locked``, ``more``): a flood of made-up usernames from many addresses makes tens of thousands of counts.
 
     lockouts(throttle, principal, accounts)                  # -> LockoutsView (technician, auditor)
     clear_lockout(throttle, principal, username="officer")   # -> Cleared (technician)
@@ -25,6 +25,7 @@ from station.security.users import AccountService, Principal
 log = logging.getLogger(__name__)
 
 MAX_SHOWN = 50  # counts shown besides the locked ones: a screenful
+MAX_LOCKED_SHOWN = 200  # locked counts shown, longest locked first: a flood locks thousands
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class Lockout:
 @dataclass(frozen=True)
 class LockoutsView:
     window_s: int
-    entries: tuple[Lockout, ...]  # every locked count first, then the MAX_SHOWN others nearest their limit
-    more: int  # the counts left out
+    entries: tuple[Lockout, ...]  # up to MAX_LOCKED_SHOWN locked counts, then the MAX_SHOWN others nearest their limit
+    more: int  # the counts left out that are not locked
+    more_locked: int  # the locked counts left out
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,16 @@ def _shown(entry: Failures, accounts: frozenset[str]) -> Lockout:
 
 
 def lockouts(throttle: LoginThrottle, principal: Principal, accounts: AccountService) -> LockoutsView:
-    """Every locked count of recent failed logins, then the ``MAX_SHOWN`` others nearest their limit; a username
-    only when it is an account's."""
+    """The ``MAX_LOCKED_SHOWN`` locked counts of recent failed logins locked longest, then the ``MAX_SHOWN`` others
+    nearest their limit; a username only when it is an account's."""
     principal.require(*LOCKOUT_ROLES)
     state = throttle.state()
-    locked = [entry for entry in state.entries if entry.locked_for_s]
+    locked = sorted((entry for entry in state.entries if entry.locked_for_s), key=lambda e: -e.locked_for_s)
     others = [entry for entry in state.entries if not entry.locked_for_s]
     known = frozenset(username_key(name) for name in accounts.usernames())
-    return LockoutsView(state.window_s, tuple(_shown(entry, known) for entry in locked + others[:MAX_SHOWN]),
-                        max(0, len(others) - MAX_SHOWN))
+    shown = locked[:MAX_LOCKED_SHOWN] + others[:MAX_SHOWN]
+    return LockoutsView(state.window_s, tuple(_shown(entry, known) for entry in shown),
+                        max(0, len(others) - MAX_SHOWN), max(0, len(locked) - MAX_LOCKED_SHOWN))
 
 
 def clear_lockout(throttle: LoginThrottle, principal: Principal, *, username: str | None = None,

@@ -417,3 +417,32 @@ def test_a_flood_of_made_up_usernames_keeps_the_lockouts_view_small(small_statio
     page = browser.get("/technician").get_data(as_text=True)
     assert len(page) < 100_000 and page.count("<tr") <= 110
     assert f"{r.json['more']}" in page  # how many it leaves out
+
+
+def test_a_flood_of_locked_counts_keeps_the_lockouts_view_small(small_station):
+    """Every locked count was shown: five failures each for thousands of made-up usernames lock as many counts (and
+    their addresses), and the view was as long as before the cap. Now it shows the locked counts up to a screenful
+    and says how many locked ones it leaves out, beside the others."""
+    from api import create_app
+    from station.security.throttle import LoginThrottle
+
+    throttle = LoginThrottle()
+    guesses = 600
+    for i in range(guesses):
+        for _ in range(5):
+            throttle.failed(f"guess{i:05d}", f"10.{i // 250}.{i % 250}.1")
+    locked_counts = sum(1 for e in throttle.state().entries if e.locked_for_s)
+    assert locked_counts >= guesses  # every username from its address at least
+    app = create_app(small_station, login_throttle=throttle)
+    r = app.test_client().get("/api/auth/lockouts", headers=_bearer(app, "tech"))
+    jsonschema.validate(r.json, _schema(app, "get", "/api/auth/lockouts"))
+    entries = r.json["entries"]
+    locked_shown = [e for e in entries if e["locked_for_s"]]
+    assert len(entries) <= 250 and entries[:len(locked_shown)] == locked_shown  # locked first
+    assert len(locked_shown) + r.json["more_locked"] == locked_counts and r.json["more_locked"] > 0
+    assert len(entries) + r.json["more_locked"] + r.json["more"] == len(throttle.state().entries)
+    browser = app.test_client()
+    assert _ui_login(browser, "tech", "192.0.2.203").status_code == 302
+    page = browser.get("/technician").get_data(as_text=True)
+    assert page.count("<tr") <= 260 and 'id="lockouts-more-locked"' in page
+    assert f"{r.json['more_locked']}" in page
