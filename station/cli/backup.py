@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from station.cli import trust
-from station.cli.common import Context, ExitCode, db_ready, fail, handle_errors, json_option, pass_ctx, read_secret
-from station.errors import InvalidInput
+from station.cli.common import (Context, ExitCode, db_ready, fail, handle_errors, json_option, not_initialised,
+                                pass_ctx, read_secret)
 
 PASSPHRASE_ENV = "STATION_BACKUP_PASSPHRASE"
 passphrase_option = click.option("--passphrase-file", type=click.Path(dir_okay=False), default=None,
@@ -51,7 +51,7 @@ def backup_init(ctx: Context, passphrase_file: str | None, replace: bool) -> Non
 
     config = ctx.config()
     if not (config.keys_dir / "template.key").is_file():
-        raise InvalidInput("the station is not initialised: run `station init` first")
+        raise not_initialised(f"no station key {config.keys_dir / 'template.key'}")
     click.echo(json.dumps(init_backup_key(config, read_passphrase(passphrase_file, confirm=True), replace=replace)))
 
 

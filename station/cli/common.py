@@ -317,12 +317,16 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def not_initialised(missing: str) -> StationError:
+    """The error of a command run on a home `station init` has not made: ``missing`` names what it looked for."""
+    return StationError(f"the station is not initialised ({missing}): run `station init` first")
+
+
 def db_ready(station) -> None:
     from station.db import engine as db
 
     if not db.has_schema(station.engine):
-        where = db.masked(station.engine.url.render_as_string())
-        raise StationError(f"the station is not initialised (no database at {where}): run `station init` first")
+        raise not_initialised(f"no database at {db.masked(station.engine.url.render_as_string())}")
 
 
 class StderrProgress:

@@ -19,8 +19,8 @@ from pathlib import Path
 import click
 
 from station.cli import trust
-from station.cli.common import Context, db_ready, handle_errors, operator_option, pass_ctx
-from station.errors import InvalidInput, KeyMissing, StationError
+from station.cli.common import Context, db_ready, handle_errors, not_initialised, operator_option, pass_ctx
+from station.errors import InvalidInput, KeyMissing
 
 
 @click.group("identity")
@@ -173,7 +173,7 @@ def show(ctx: Context) -> None:
     config = ctx.config()
     own = config.keys_dir / CERTIFICATE_FILE
     if not own.exists():
-        raise StationError(f"the station is not initialised (no station certificate {own}): run `station init` first")
+        raise not_initialised(f"no station certificate {own}")
     cert = _load_cert(str(own), "the station certificate")
     held = held_commission_certificate(config)
     problem = None

@@ -126,6 +126,12 @@ def test_a_command_on_a_home_never_initialised_creates_nothing(run):
     refused = run("roll", "list")
     assert refused.exit_code == 3 and "not initialised" in refused.stderr
     assert list(run.home.iterdir()) == []
+    for command in (("backup", "init"), ("identity", "show")):  # each says what it looked for, in one line
+        refused = run(*command)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.exit_code == 3 and len(lines) == 1, refused.output
+        assert lines[0].startswith("error: the station is not initialised (no ") and "station init" in lines[0]
+    assert list(run.home.iterdir()) == []
 
 
 def home_state(run) -> tuple:
