@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import threading
 import time
@@ -53,7 +52,7 @@ from station.config import Config, repo_root
 from station.db import engine as db
 from station.devices.opener import DeviceOpener
 from station.devices.technician import TechnicianService
-from station.errors import Conflict, StationError
+from station.errors import Conflict, KeyMissing, StationError
 from station.packages.crypto import create_package_key, own_commission_key
 from station.packages.importing import PackageImporter, key_files_check, settle_key_files
 from station.polling.cards import CardReader
@@ -474,19 +473,19 @@ class Station:
         return name, True, detail
 
     def _check_seal(self, name: str) -> tuple[str, bool, str]:
-        """The closing seal against the log's head: an entry after the sealed one (which an older version let in)
-        makes the station's log fail verification and its results export be refused."""
+        """The closing seal as the auditor and the commission check it (``bundle.seal_problem``): signed by the
+        station's key over the log's head. An entry after the sealed one (which an older version let in) makes the
+        station's log fail verification and its results export be refused."""
+        path = bundle.seal_path(self.config)
         try:
-            sealed = json.loads(json.loads(bundle.seal_path(self.config).read_bytes())["body"])
-            seq, entry_hash = int(sealed["seq"]), sealed["hash"]
+            seal = path.read_bytes()
+            key = identity.certificate_key(identity.read_certificate(self.config.keys_dir / identity.CERTIFICATE_FILE))
             with self.read_transaction() as s:
-                head_seq, head_hash = matchlog.head(s)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            return name, False, f"the closing seal {bundle.seal_path(self.config)} cannot be read: {exc}"
-        if (head_seq, head_hash) != (seq, entry_hash):
-            return name, False, (f"the match log grew after the closing seal (entry {head_seq} after the sealed entry "
-                                 f"{seq}): the station's log no longer verifies and its results export is refused")
-        return name, True, "polls closed and sealed"
+                head = matchlog.head(s)
+        except (OSError, KeyMissing) as exc:
+            return name, False, f"the closing seal {path} cannot be checked: {exc}"
+        problem = bundle.seal_problem(seal, key, self.config.station.id, head)
+        return (name, False, f"{problem} ({path})") if problem else (name, True, "polls closed and sealed")
 
     def _recover_audit_files(self) -> tuple[str, bool, str]:
         config = self.config

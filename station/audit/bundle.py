@@ -109,13 +109,27 @@ def seal_path(config: Config) -> Path:
     return audit_dir(config) / "seal.json"
 
 
-def seal_covers(seal: bytes | None, public_key, station: str, head: tuple[int, str] | None) -> bool:
-    """Whether a closing seal's bytes (``seal_path``'s), signed under ``public_key`` (the station certificate's) for
-    ``station``, cover the log's ``head`` (seq, hash): the poll is closed and sealed, and nothing followed."""
-    if seal is None or head is None:
-        return False
+def seal_problem(seal: bytes | None, public_key, station: str, head: tuple[int, str] | None) -> str | None:
+    """Why a closing seal's bytes (``seal_path``'s) do not show the poll closed and sealed with nothing after (None
+    when they do): they must be signed under ``public_key`` (the station certificate's) for ``station`` and name the
+    log's ``head`` (seq, hash)."""
+    if seal is None:
+        return "no closing seal"
+    if head is None:
+        return "the match log is empty"
     fields, problem = _statement(seal, public_key, "seal", station)
-    return problem is None and (fields["seq"], fields["hash"]) == tuple(head)
+    if problem:
+        return f"the closing seal is {problem}" if problem.startswith("not ") else f"the closing seal's {problem}"
+    if (fields["seq"], fields["hash"]) != tuple(head):
+        where = "grew after" if head[0] > fields["seq"] else "does not end at"
+        return (f"the match log {where} the closing seal (entry {head[0]}, the sealed entry {fields['seq']}): the "
+                "station's log no longer verifies and its results export is refused")
+    return None
+
+
+def seal_covers(seal: bytes | None, public_key, station: str, head: tuple[int, str] | None) -> bool:
+    """Whether the closing seal covers the log's ``head``: ``seal_problem`` finds nothing."""
+    return seal_problem(seal, public_key, station, head) is None
 
 
 def write_seal(config: Config, signer: LogSigner, seq: int, entry_hash: str, counts: dict[str, int],

@@ -250,3 +250,21 @@ def test_close_poll_on_the_command_line_warns_of_voters_left_without_a_ballot(tm
     assert result.stderr.strip() == (f"warning: 1 voter(s) were still being verified or had no ballot when the poll "
                                      f"closed (serial numbers {waiting.serial_number}): they cannot be given a "
                                      "ballot at this station")
+
+
+def test_doctor_fails_a_closing_seal_not_signed_by_the_station(closing_station):
+    """Doctor compared the seal's entry with the log's head but never checked its signature, so a seal written by
+    hand (or by another key) over the right entry said "polls closed and sealed"; the bundle and the results export
+    built on it then fail at the auditor's and the commission's. The same check as theirs (bundle.seal_problem)."""
+    import json as _json
+
+    from station.audit import bundle
+
+    st = closing_station
+    st.polling.close_poll("presiding")
+    path = bundle.seal_path(st.config)
+    statement = _json.loads(path.read_bytes())
+    statement["sig"] = statement["sig"][:-4] + ("0000" if statement["sig"][-4:] != "0000" else "1111")
+    path.write_text(_json.dumps(statement))
+    [line] = [c for c in st.doctor() if c[0] == "closing seal"]
+    assert not line[1] and "signature does not verify" in line[2], line
