@@ -25,7 +25,7 @@ from station.central.verify import verify_export
 from station.packages.crypto import issue_certificate
 from station.registration import flow as enrollment
 from tests.support.pki import Commission
-from tests.station.central.test_sync_central import build_site, export_of, row_counts, run_central, vote
+from tests.station.central.test_sync_central import SEED, build_site, export_of, row_counts, run_central, vote
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +41,13 @@ RECORDS = [
 ]
 
 
-def certified_centre(root, url, commission: Commission, *, roll: bool):
-    """A centre built like a station (the same software), its log certificate issued by the commission for a
-    registration centre (`station roll add-centre --request`) and installed."""
-    site = build_site(root, CENTRE, url, roll=roll)
+def certified_centre(root, url, commission: Commission, *, voters: int):
+    """A centre built like a station (the same software) with a roll of ``voters`` (0: none; its polling scheme
+    comes with the first), its log certificate issued by the commission for a registration centre (`station roll
+    add-centre --request`) and installed."""
+    site = build_site(root, CENTRE, url, roll=False)
+    if voters:
+        site.station.synthesize_roll(voters, SEED, workers=1)
     csr = x509.load_pem_x509_csr(signing_request(site.home / "keys", CENTRE))
     cert = issue_certificate(commission.key, commission.cert, csr, CENTRE, ROLE_CENTRE)
     (site.home / "keys" / CERTIFICATE_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -61,7 +64,7 @@ def registrations(tmp_path_factory, make_database_url, commission):
     """The centre's file carrying its two registrations (one held as a duplicate), and the polling scheme of the
     roll its packages brought."""
     root = tmp_path_factory.mktemp("centre")
-    site = certified_centre(root, make_database_url(), commission, roll=True)
+    site = certified_centre(root, make_database_url(), commission, voters=1)
     patch = pytest.MonkeyPatch()
     patch.setattr(enrollment, "enrollment_records", lambda session: [dict(r) for r in RECORDS])
     try:
@@ -77,7 +80,7 @@ def with_ballot(tmp_path_factory, make_database_url, commission):
     """A file signed by the centre's certified key whose station verified a voter and issued a ballot: a complete,
     consistent file (results and log agree), only not a polling station's."""
     root = tmp_path_factory.mktemp("centre-voting")
-    site = certified_centre(root, make_database_url(), commission, roll=True)
+    site = certified_centre(root, make_database_url(), commission, voters=3)
     try:
         vote(site.station, site.station.roll.list_voters(polling_station=CENTRE_DEFAULT_PS)[0])
         site.station.polling.wait_for_cross_checks()
