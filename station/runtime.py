@@ -479,10 +479,10 @@ class Station:
         path = bundle.seal_path(self.config)
         try:
             seal = path.read_bytes()
-            key = identity.certificate_key(identity.read_certificate(self.config.keys_dir / identity.CERTIFICATE_FILE))
+            key = identity.station_public_key(self.config.keys_dir)
             with self.read_transaction() as s:
                 head = matchlog.head(s)
-        except (OSError, KeyMissing) as exc:
+        except (OSError, ValueError, KeyMissing) as exc:  # ValueError: a certificate without an Ed25519 key
             return name, False, f"the closing seal {path} cannot be checked: {exc}"
         problem = bundle.seal_problem(seal, key, self.config.station.id, head)
         return (name, False, f"{problem} ({path})") if problem else (name, True, "polls closed and sealed")

@@ -52,8 +52,9 @@ def logout():
 @endpoint(summary="Login lockouts: each username, address, username from one address and device (by its username) "
                   "with failed logins in the window, its failures, its limit and the seconds its lock has left (0: "
                   f"not locked); the {MAX_LOCKED_SHOWN} locked longest, then the {MAX_SHOWN} others nearest their "
-                  "limit (\"more_locked\", \"more\": how many of each are left out). A username is shown only when it is a user's: else null and "
-                  "\"unknown_username\": true (a password typed into the username field is never shown)",
+                  "limit (\"more_locked\", \"more\": how many of each are left out). A username is shown only when "
+                  "it is a user's: else null and \"unknown_username\": true (a password typed into the username field "
+                  "is never shown)",
           roles=LOCKOUT_ROLES, responses={200: ref("Lockouts")})
 def list_lockouts():
     view = lockouts(current_app.extensions["login_throttle"], g.principal, station().accounts)

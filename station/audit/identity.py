@@ -167,6 +167,11 @@ def certificate_key(cert: x509.Certificate) -> Ed25519PublicKey:
     return key
 
 
+def station_public_key(keys_dir: Path) -> Ed25519PublicKey:
+    """The public log key of this station's own certificate (keys/station.crt): KeyMissing as ``read_certificate``."""
+    return certificate_key(read_certificate(keys_dir / CERTIFICATE_FILE))
+
+
 def countersigned_by(cert: x509.Certificate, commission_cert: x509.Certificate) -> bool:
     """True when the station certificate was issued by the commission's certificate (see ``certification_problem``)."""
     return certification_problem(cert, commission_cert) is None

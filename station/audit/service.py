@@ -27,8 +27,7 @@ class AuditService:
         self.config = config  # station id, keys folder, [audit] report settings, checkpoint folder
 
     def _certificate_key(self):
-        cert = identity.read_certificate(self.config.keys_dir / identity.CERTIFICATE_FILE)
-        return identity.certificate_key(cert)
+        return identity.station_public_key(self.config.keys_dir)
 
     def export(self, out: Path) -> dict:
         self._certificate_key()  # KeyMissing when keys/station.crt is damaged: a bundle no one could verify

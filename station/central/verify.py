@@ -149,10 +149,8 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
             raise SyncFileRejected(f"{problem} (not countersigned by the commission's certificate)"
                                    if revocations is None or revocations.revocation(cert.serial_number) is None
                                    else problem)
-        kind = _kind(cert, commission, revocations)
         countersigned = True
-    else:  # integrity only: the role is the certificate's own word, as everything else in the file
-        kind = CENTRE if certificate_role(cert) == ROLE_CENTRE else POLLING_STATION
+    kind = _kind(cert, commission, revocations)
     if kind == CENTRE:
         _require_registrations_only(station.station_id, results)
     else:
@@ -189,11 +187,14 @@ def verify_export(data: bytes, *, name: str = "<file>", commission_pem: bytes | 
 
 
 def _kind(cert, commission, revocations: RevocationList | None) -> str:
-    """Whose file a commission-certified signer's is, from the role the commission certified it for."""
-    if certification_problem(cert, commission, revoked=revocations, role=ROLE_CENTRE) is None:
+    """Whose file it is, from the role in the signer's certificate: the one the commission certified when
+    ``commission`` is held (already checked to have issued ``cert``), else the certificate's own word (integrity
+    only, as everything else in the file)."""
+    role = certificate_role(cert)
+    if role == ROLE_CENTRE:
         return CENTRE
-    problem = certification_problem(cert, commission, revoked=revocations, role=ROLE_STATION)
-    if problem:
+    if commission is not None and role != ROLE_STATION:
+        problem = certification_problem(cert, commission, revoked=revocations, role=ROLE_STATION)
         raise SyncFileRejected(f"{problem}: only a polling station's certificate (`station roll add-station "
                                "--request`) or a registration centre's (`station roll add-centre`) signs a sync file")
     return POLLING_STATION

@@ -196,8 +196,10 @@ def add_centre(ctx: Context, centre_id: str, request_file: str, cert_out: str, k
     key = load_package_public(Path(key_file).read_bytes(), key_file) if key_file else None
     with station.transaction() as s:
         require_commission(s)
-        target = add_target(s, centre_id, polling_station, key).to_dict() if key is not None else {}
-        packages = {k: target[k] for k in ("polling_station", "key_id") if k in target}
+        packages = {}  # registered for roll packages too: where to, under which key
+        if key is not None:
+            target = add_target(s, centre_id, polling_station, key)
+            packages = {"polling_station": target.polling_station, "key_id": target.key_id}
         issued = _issue(station, s, centre_id, request_file, cert_out, ROLE_CENTRE)
         matchlog.append(s, station.flow.log, event="roll_centre_added", operator=operator, outcome="certified",
                         details={"centre": centre_id, "certificate_serial": issued["serial"], **packages})
